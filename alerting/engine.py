@@ -1,0 +1,104 @@
+"""One evaluation tick (pure): rules and stored series in, new states and notifications out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from alerting.notifications import Notification, build
+from alerting.rules import Rule
+from alerting.state import (
+    NOTIFIED,
+    AlertInstance,
+    AlertState,
+    EvalError,
+    NoData,
+    Outcome,
+    Transition,
+    fingerprint,
+    step,
+)
+
+SeriesKey = tuple[str, str]
+"""``(source, queue)``."""
+
+
+@dataclass
+class TickResult:
+    """What one tick changed: instances to persist and notifications to enqueue."""
+
+    changed: list[AlertInstance] = field(default_factory=list)
+    transitions: list[tuple[AlertInstance, Transition]] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    evaluated: int = 0
+
+
+def evaluate(
+    rules: Sequence[Rule],
+    series: Mapping[SeriesKey, Sequence[Mapping[str, Any]]],
+    instances: Mapping[str, AlertInstance],
+    down: Mapping[str, str],
+    receivers: Sequence[str],
+    now: datetime,
+    external_url: str = "",
+) -> TickResult:
+    """Evaluate every rule on every matching queue at ``now``.
+
+    Args:
+        rules: the configured rules.
+        series: stored snapshot rows per ``(source, queue)``, oldest first.
+        instances: the persisted instances by fingerprint.
+        down: sources whose latest poll failed, with the reason; their queues get an
+            :class:`EvalError` outcome, which never changes an alert's state.
+        receivers: every configured receiver (rules without ``receivers`` notify all).
+        now: the evaluation instant.
+        external_url: where this daemon can be reached, for ``generatorURL``.
+    """
+    result = TickResult()
+    for rule in rules:
+        for source, queue in _keys(rule, series, instances):
+            labels = rule.labels_for(source, queue)
+            fp = fingerprint(labels)
+            before = instances.get(fp) or AlertInstance.new(rule.name, labels)
+            outcome = _outcome(rule, series.get((source, queue), ()), down.get(source), now)
+            after, transition = step(before, outcome, now, rule.timing)
+            result.evaluated += 1
+            if transition is not None or after.state is not AlertState.INACTIVE:
+                result.changed.append(after)
+            if transition is None:
+                continue
+            result.transitions.append((after, transition))
+            if transition in NOTIFIED:
+                targets = rule.receivers if rule.receivers is not None else receivers
+                result.notifications += [
+                    build(rule, after, transition, r, external_url) for r in targets
+                ]
+    return result
+
+
+def _keys(
+    rule: Rule,
+    series: Mapping[SeriesKey, Sequence[Mapping[str, Any]]],
+    instances: Mapping[str, AlertInstance],
+) -> list[SeriesKey]:
+    """Queues with data, plus queues of this rule's live instances that lost their data."""
+    keys = {k for k in series if rule.selects(*k)}
+    for inst in instances.values():
+        if inst.rule == rule.name and inst.state is not AlertState.INACTIVE:
+            key = (inst.labels.get("source", ""), inst.labels.get("queue", ""))
+            if rule.selects(*key):
+                keys.add(key)
+    return sorted(keys)
+
+
+def _outcome(
+    rule: Rule, rows: Sequence[Mapping[str, Any]], down_reason: str | None, now: datetime
+) -> Outcome:
+    if down_reason is not None:
+        return EvalError(f"source down ({down_reason})")
+    samples = [(row["ts"], v) for row in rows if (v := rule.sample_value(row)) is not None]
+    if not samples:
+        return NoData(f"no data for {rule.metric}")
+    return rule.evaluate(samples, now)

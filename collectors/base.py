@@ -1,0 +1,112 @@
+"""What every collector produces, and the narrow protocol every collector implements.
+
+A collector reads one ticket store and returns a :class:`Snapshot`: per queue, the
+open backlog broken down by status and priority, the tickets created and resolved
+in the half-open window ``[window_start, as_of)``, and aging. A figure a store cannot
+give is ``None``, never 0. Collectors raise :mod:`monitor.errors` collector errors and
+never log them; they hold no state between polls (the daemon owns the watermark).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Literal, Protocol
+
+from pydantic import BaseModel
+
+Exactness = Literal["exact", "approximate", "sampled"]
+
+AGE_BUCKETS: tuple[tuple[str, int], ...] = (("7d", 7), ("14d", 14), ("30d", 30))
+"""Open-ticket age buckets exported as ``backlog_open_tickets_older_than{age=...}``."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open interval ``[start, end)`` a poll counts created/resolved tickets in."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"window end {self.end} is before its start {self.start}")
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One queue's figures at one poll.
+
+    Attributes:
+        queue: the queue's display name.
+        open_by_status_priority: open tickets per ``(status, priority)``.
+        created: tickets created in the poll's window, or None if unknown.
+        resolved: tickets resolved in the poll's window, or None if unknown.
+        oldest_age_s: age in seconds of the oldest open ticket (None when none is open).
+        older_than: open tickets older than each of :data:`AGE_BUCKETS`.
+        age_quantiles: open-ticket age quantiles in seconds, keyed ``"0.5"``, ``"0.9"``...
+        sla_breached_open: open tickets already past their SLA, per SLA kind.
+        sla_at_risk: open tickets due within the at-risk margin, per SLA kind.
+        unassigned: open tickets with no assignee.
+    """
+
+    queue: str
+    open_by_status_priority: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    created: int | None = None
+    resolved: int | None = None
+    oldest_age_s: float | None = None
+    older_than: Mapping[str, int] | None = None
+    age_quantiles: Mapping[str, float] | None = None
+    sla_breached_open: Mapping[str, int] | None = None
+    sla_at_risk: Mapping[str, int] | None = None
+    unassigned: int | None = None
+
+    @property
+    def open_total(self) -> int:
+        """All open tickets of the queue."""
+        return sum(self.open_by_status_priority.values())
+
+    @classmethod
+    def empty(cls, queue: str) -> QueueStats:
+        """A queue the store answered for and that has nothing open and no traffic."""
+        return cls(queue=queue, created=0, resolved=0, older_than={k: 0 for k, _ in AGE_BUCKETS})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one successful poll of one source saw."""
+
+    source: str
+    window: Window
+    queues: tuple[QueueStats, ...]
+    exactness: Exactness = "exact"
+
+    @property
+    def as_of(self) -> datetime:
+        """The instant the figures describe (the end of the window)."""
+        return self.window.end
+
+
+class Collector(Protocol):
+    """A ticket-store reader. ``kind`` names it in configuration (``kind: sql``)."""
+
+    kind: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+
+    @property
+    def name(self) -> str:
+        """The source name, used as the ``source`` label."""
+        ...
+
+    def collect(self, window: Window) -> Snapshot:
+        """Read the store: backlog as of ``window.end``, throughput within ``window``.
+
+        Raises:
+            SourceUnavailable, AuthFailed, RateLimited, MappingError.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

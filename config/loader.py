@@ -1,0 +1,107 @@
+"""Loading the YAML file and the environment into :class:`Settings`, with every error at once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from alerting.notifiers import REGISTRY as NOTIFIERS
+from collectors import REGISTRY as COLLECTORS
+from config.settings import Settings
+from monitor.errors import ConfigError
+
+_TAGS = frozenset(COLLECTORS) | frozenset(NOTIFIERS)
+
+
+def load_settings(path: Path | None = None, text: str | None = None) -> Settings:
+    """Read, validate and cross-check the configuration.
+
+    Args:
+        path: a YAML file; None for defaults plus environment only.
+        text: YAML text instead of a file (tests, the demo).
+
+    Raises:
+        ConfigError: every problem found, each with its path.
+    """
+    label = str(path) if path is not None else "configuration"
+    data = _read_yaml(path, text, label)
+    try:
+        settings = Settings(**data)
+    except ValidationError as err:
+        raise ConfigError(format_errors(err), label) from None
+    problems = reference_problems(settings)
+    if problems:
+        raise ConfigError(problems, label)
+    return settings
+
+
+def _read_yaml(path: Path | None, text: str | None, label: str) -> dict[str, Any]:
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([("", f"cannot read {path}: {exc.strerror}")], label) from None
+    if not text:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([(where, f"invalid YAML: {problem}")], label) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([("", "the top level must be a mapping of settings")], label)
+    return data
+
+
+def format_errors(err: ValidationError) -> list[tuple[str, str]]:
+    """``(path, message)`` per error, paths written ``sources -> 0 -> url``."""
+    problems = []
+    for item in err.errors(include_url=False):
+        loc = [str(p) for p in item["loc"] if not _is_tag(p)]
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "union_tag_invalid":
+            message = (
+                f"unknown kind {item['input'].get('kind')!r}; known: {', '.join(sorted(_TAGS))}"
+            )
+        message = message.removeprefix("Value error, ")
+        problems.append((" -> ".join(loc), message))
+    return problems
+
+
+def _is_tag(part: object) -> bool:
+    return isinstance(part, str) and (part in _TAGS or part.startswith("function-"))
+
+
+def reference_problems(settings: Settings) -> list[tuple[str, str]]:
+    """Names that must be unique and references that must resolve."""
+    problems: list[tuple[str, str]] = []
+    sections: dict[str, list[str]] = {
+        "sources": [s.name for s in settings.sources],
+        "receivers": [r.name for r in settings.receivers],
+        "rules": [r.name for r in settings.rules],
+    }
+    for section, names in sections.items():
+        counts = Counter(names)
+        for i, name in enumerate(names):
+            if counts[name] > 1:
+                problems.append((f"{section} -> {i} -> name", f"duplicate name {name!r}"))
+    receivers = {r.name for r in settings.receivers}
+    sources = {s.name for s in settings.sources}
+    for i, rule in enumerate(settings.rules):
+        for name in rule.receivers or ():
+            if name not in receivers:
+                problems.append((f"rules -> {i} -> receivers", f"no receiver named {name!r}"))
+        source = rule.match.get("source")
+        if source is not None and source not in sources:
+            problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
+    return problems

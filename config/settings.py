@@ -1,0 +1,128 @@
+"""The daemon's whole configuration: one frozen, validated model, loaded once at start.
+
+Sources, by priority: environment variables ``BACKLOG_MONITOR_...`` (``__`` separates
+nesting levels, e.g. ``BACKLOG_MONITOR_STORE__URL``; lists take JSON), then the YAML
+file given with ``--config``, then the defaults written here. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from alerting.notifiers import ReceiverConfig
+from alerting.rules import Rule
+from collectors import SourceConfig
+from config.durations import Duration
+
+Frozen = ConfigDict(frozen=True, extra="forbid")
+
+
+class StoreSettings(BaseModel):
+    """Where history, alert state and the outbox live."""
+
+    model_config = Frozen
+
+    url: str = Field(
+        "sqlite:///backlog-monitor.db",
+        description="SQLAlchemy URL: a SQLite file (default) or postgresql+psycopg://...",
+    )
+    raw_retention: Duration = timedelta(hours=48)
+    rollup_retention: Duration = timedelta(days=90)
+    maintenance_interval: Duration = timedelta(minutes=10)
+
+
+class HttpSettings(BaseModel):
+    """The HTTP listener serving /metrics, /healthz and /readyz."""
+
+    model_config = Frozen
+
+    listen: str = "127.0.0.1:9464"
+    external_url: str = Field("", description="how people reach this daemon, for links")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class EvaluationSettings(BaseModel):
+    """How often rules are evaluated."""
+
+    model_config = Frozen
+
+    interval: Duration = timedelta(seconds=60)
+
+
+class DeliverySettings(BaseModel):
+    """How the outbox delivers notifications."""
+
+    model_config = Frozen
+
+    interval: Duration = timedelta(seconds=5)
+    initial_backoff: Duration = timedelta(seconds=5)
+    max_backoff: Duration = timedelta(minutes=30)
+    give_up_after: Duration = timedelta(days=3)
+    batch: int = Field(100, ge=1)
+
+
+class SchedulerSettings(BaseModel):
+    """APScheduler job settings."""
+
+    model_config = Frozen
+
+    jitter: Duration = Field(timedelta(seconds=2), description="random delay added to each run")
+    retry_backoff_max: Duration = Field(
+        timedelta(minutes=5), description="longest wait between polls of a failing source"
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the daemon needs; see ``config/examples/`` and the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BACKLOG_MONITOR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    store: StoreSettings = StoreSettings()
+    http: HttpSettings = HttpSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    sources: list[Annotated[SourceConfig, Field(discriminator="kind")]] = Field(
+        default_factory=list
+    )
+    rules: list[Rule] = Field(default_factory=list)
+    receivers: list[Annotated[ReceiverConfig, Field(discriminator="kind")]] = Field(
+        default_factory=list
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; the environment overrides it.
+        return env_settings, init_settings

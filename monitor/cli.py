@@ -1,0 +1,131 @@
+"""The ``backlog-monitor`` command line (click)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from config.loader import load_settings
+from config.settings import Settings
+from monitor import logs
+from monitor.errors import ConfigError, StoreError
+
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="BACKLOG_MONITOR_CONFIG",
+    help="YAML configuration file.",
+)
+
+
+def _settings(config_path: Path | None) -> Settings:
+    try:
+        return load_settings(config_path)
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="backlog-monitor")
+def main() -> None:
+    """Watch support-ticket backlogs, forecast them and warn before they overflow."""
+
+
+@main.command()
+@CONFIG
+def run(config_path: Path | None) -> None:
+    """Run the daemon in the foreground (SIGTERM or Ctrl-C stops it gracefully)."""
+    from monitor.runner import run as run_daemon
+
+    settings = _settings(config_path)
+    logs.configure(settings.log_level)
+    try:
+        sys.exit(run_daemon(settings))
+    except StoreError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    except OSError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+
+
+@main.command("check-config")
+@CONFIG
+def check_config(config_path: Path | None) -> None:
+    """Validate the configuration without starting anything (exit code 2 on errors)."""
+    settings = _settings(config_path)
+    click.echo(
+        f"configuration OK: {len(settings.sources)} source(s), {len(settings.rules)} rule(s), "
+        f"{len(settings.receivers)} receiver(s)"
+    )
+
+
+@main.command()
+@CONFIG
+def migrate(config_path: Path | None) -> None:
+    """Create or upgrade the history store's schema, then exit."""
+    from monitor.store.engine import migrate as apply
+    from monitor.store.engine import open_store
+
+    settings = _settings(config_path)
+    try:
+        revision = apply(open_store(settings.store.url))
+    except StoreError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"history store at revision {revision}")
+
+
+@main.command()
+@click.option(
+    "--speed",
+    default=3600.0,
+    show_default=True,
+    help="Simulated seconds per real second (3600: one hour of history a second).",
+)
+@click.option(
+    "--start",
+    default="2016-03-20T00:00",
+    show_default=True,
+    help="Simulated start (local time of the log).",
+)
+@click.option("--hours", default=80.0, show_default=True, help="Simulated hours to replay.")
+@click.option(
+    "--listen",
+    default="127.0.0.1:9464",
+    show_default=True,
+    help="Address of /metrics while the demo runs.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to keep the demo databases (default: a new temporary folder).",
+)
+@click.option("--log-level", default="WARNING", show_default=True)
+def demo(
+    speed: float, start: str, hours: float, listen: str, workdir: Path | None, log_level: str
+) -> None:
+    """Replay a real ServiceNow incident log and watch a surge alert fire and resolve."""
+    from monitor.demo.run import run_demo
+
+    logs.configure(log_level.upper())
+    try:
+        began = datetime.fromisoformat(start)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date/time: {start}", param_hint="--start") from None
+    sys.exit(
+        run_demo(
+            speed=speed,
+            start=began,
+            hours=hours,
+            listen=listen,
+            workdir=workdir,
+            out=lambda line: click.echo(line),
+        )
+    )

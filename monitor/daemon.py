@@ -1,0 +1,259 @@
+"""The daemon's work, one method per scheduled job: poll, evaluate, deliver, maintain.
+
+Each method is a short wrapper: read the clock once, call pure code, write the store
+in one transaction. Tests call them directly with a fake clock; the scheduler calls
+them on intervals. This module is the only broad error boundary for jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from alerting import engine as alert_engine
+from alerting.delivery import RetryPolicy, after_failure
+from alerting.notifiers import REGISTRY as NOTIFIERS
+from alerting.notifiers.base import Notifier
+from collectors import REGISTRY as COLLECTORS
+from collectors.base import Collector, Window
+from config.settings import Settings
+from monitor.clock import Clock, utcnow
+from monitor.errors import CollectorError, NotifierError
+from monitor.metrics import RuntimeStats
+from monitor.store import alerts as alert_store
+from monitor.store import history
+from monitor.store import outbox as outbox_store
+from monitor.store.engine import migrate, open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Backoff:
+    """When a failing source may be polled again (wall-clock seconds, monotonic)."""
+
+    failures: int = 0
+    not_before: float = 0.0
+
+
+@dataclass
+class Readiness:
+    """Why the daemon is or is not ready to serve."""
+
+    migrated: bool = False
+    polled: set[str] = field(default_factory=set)
+
+    def reasons(self, sources: list[str]) -> list[str]:
+        out = [] if self.migrated else ["the history store is not migrated yet"]
+        out += [
+            f"source {s!r} has not been polled successfully yet"
+            for s in sources
+            if s not in self.polled
+        ]
+        return out
+
+
+class Daemon:
+    """Wires configuration, store, collectors and notifiers; owns no thread of its own."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock = utcnow,
+        collectors: Mapping[str, Collector] | None = None,
+        notifiers: Mapping[str, Notifier] | None = None,
+        engine: sa.Engine | None = None,
+        speedup: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = engine or open_store(settings.store.url)
+        self.collectors = dict(collectors) if collectors is not None else build_collectors(settings)
+        self.notifiers = dict(notifiers) if notifiers is not None else build_notifiers(settings)
+        self.stats = RuntimeStats()
+        self.readiness = Readiness()
+        self.retry_policy = RetryPolicy(
+            initial=settings.delivery.initial_backoff,
+            maximum=settings.delivery.max_backoff,
+            give_up_after=settings.delivery.give_up_after,
+        )
+        self._backoff: dict[str, _Backoff] = {}
+        self._speedup = speedup  # the demo runs configured intervals faster than real time
+        self._intervals = {s.name: s.interval for s in settings.sources}
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def migrate(self) -> str:
+        revision = migrate(self.engine)
+        self.readiness.migrated = True
+        return revision
+
+    def close(self) -> None:
+        for collector in self.collectors.values():
+            collector.close()
+        self.engine.dispose()
+
+    @property
+    def source_names(self) -> list[str]:
+        return list(self.collectors)
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def poll(self, source: str) -> bool:
+        """Poll one source once; returns True when a snapshot was stored."""
+        backoff = self._backoff.setdefault(source, _Backoff())
+        if time.monotonic() < backoff.not_before:
+            return False
+        collector = self.collectors[source]
+        now = self.clock()
+        started = time.perf_counter()
+        try:
+            with self.engine.connect() as conn:
+                state = history.source_health(conn).get(source)
+            snapshot = collector.collect(self._window(source, state, now))
+            with self.engine.begin() as conn:
+                history.record_snapshot(conn, snapshot)
+        except CollectorError as err:
+            self._poll_failed(source, backoff, err.reason, str(err))
+            return False
+        except Exception as err:  # the job boundary: anything else is a bug, but keep running
+            log.exception("poll of %s failed unexpectedly", source, extra={"source": source})
+            self._poll_failed(source, backoff, "internal", type(err).__name__)
+            return False
+        finally:
+            self.stats.collector_duration[source] = time.perf_counter() - started
+        backoff.failures, backoff.not_before = 0, 0.0
+        self.readiness.polled.add(source)
+        return True
+
+    def evaluate(self) -> alert_engine.TickResult:
+        """Evaluate every rule once and persist the outcome with its notifications."""
+        now = self.clock()
+        started = time.perf_counter()
+        horizon = max([r.window for r in self.settings.rules] + [timedelta(minutes=15)])
+        with self.engine.begin() as conn:
+            instances = alert_store.load_instances(conn)
+            health = history.source_health(conn)
+            down = {
+                s: (h.last_error_reason or "error")
+                for s, h in health.items()
+                if not h.up and s in self.collectors
+            }
+            series = history.series(conn, now - horizon, now)
+            result = alert_engine.evaluate(
+                self.settings.rules,
+                series,
+                instances,
+                down,
+                [r.name for r in self.settings.receivers],
+                now,
+                self.settings.http.external_url,
+            )
+            alert_store.save_instances(conn, result.changed)
+            outbox_store.enqueue(conn, result.notifications, now)
+        for instance, transition in result.transitions:
+            log.info(
+                "alert %s %s: %s",
+                instance.rule,
+                transition.value,
+                instance.state_reason,
+                extra={"rule": instance.rule, "fingerprint": instance.fingerprint},
+            )
+        self.stats.evaluation_duration = time.perf_counter() - started
+        return result
+
+    def deliver(self) -> int:
+        """Try every due outbox message once (oldest first per receiver); returns successes."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            due = outbox_store.heads(conn, now, self.settings.delivery.batch)
+        delivered = 0
+        for message in due:
+            notifier = self.notifiers.get(message.receiver)
+            if notifier is None:
+                continue  # a receiver removed from the config keeps its messages for later
+            try:
+                notifier.send(
+                    message.idempotency_key, message.event, message.payload.encode(), self.clock()
+                )
+            except NotifierError as err:
+                verdict = after_failure(
+                    err, message.attempts + 1, message.created_at, self.clock(), self.retry_policy
+                )
+                with self.engine.begin() as conn:
+                    outbox_store.mark_failed(
+                        conn, message.id, verdict.reason, verdict.next_attempt_at
+                    )
+                outcome = "dead" if verdict.dead else "retry"
+                reason = f"http_{err.status}" if err.status else "network"
+                self.stats.count_notification(message.receiver, outcome, reason)
+                log.warning(
+                    "delivery to %s failed (%s): %s",
+                    message.receiver,
+                    outcome,
+                    verdict.reason,
+                    extra={"receiver": message.receiver},
+                )
+                continue
+            with self.engine.begin() as conn:
+                outbox_store.mark_delivered(conn, message.id, self.clock())
+            self.stats.count_notification(message.receiver, "success", "ok")
+            delivered += 1
+        return delivered
+
+    def maintain(self) -> int:
+        """Roll up recent raw rows into hourly aggregates and prune old history."""
+        now = self.clock()
+        store = self.settings.store
+        with self.engine.begin() as conn:
+            history.roll_up(conn, now - store.maintenance_interval - timedelta(hours=1), now)
+            return history.prune(conn, now, store.raw_retention, store.rollup_retention)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _window(self, source: str, state: history.SourceHealth | None, now: datetime) -> Window:
+        """``[watermark, now)``: consecutive polls neither overlap nor leave gaps."""
+        watermark = state.watermark if state is not None else None
+        if watermark is None:
+            config = next((s for s in self.settings.sources if s.name == source), None)
+            first = config.first_window if config is not None else timedelta(minutes=1)
+            return Window(now - first, now)
+        if watermark > now:  # the clock went back: count nothing rather than twice
+            log.warning("clock is behind the watermark of %s", source, extra={"source": source})
+            return Window(now, now)
+        return Window(watermark, now)
+
+    def _poll_failed(self, source: str, backoff: _Backoff, reason: str, message: str) -> None:
+        backoff.failures += 1
+        interval = self._intervals.get(source, timedelta(minutes=1)).total_seconds()
+        cap = self.settings.scheduler.retry_backoff_max.total_seconds()
+        delay = min(cap, interval * (2 ** (backoff.failures - 1))) - interval
+        backoff.not_before = time.monotonic() + max(0.0, delay) / self._speedup
+        self.stats.count_error(source, reason)
+        try:
+            with self.engine.begin() as conn:
+                history.record_failure(conn, source, self.clock(), reason, message)
+        except sa.exc.SQLAlchemyError:
+            log.exception("cannot record the failure of %s", source)
+        log.warning(
+            "poll of %s failed (%s): %s",
+            source,
+            reason,
+            message,
+            extra={"source": source, "reason": reason},
+        )
+
+
+def build_collectors(settings: Settings) -> dict[str, Collector]:
+    """Instantiate every configured source (no network access here)."""
+    return {s.name: COLLECTORS[s.kind](s) for s in settings.sources}  # type: ignore[call-arg]
+
+
+def build_notifiers(settings: Settings) -> dict[str, Notifier]:
+    """Instantiate every configured receiver."""
+    return {r.name: NOTIFIERS[r.kind](r) for r in settings.receivers}  # type: ignore[call-arg]

@@ -1,0 +1,97 @@
+"""The one error hierarchy of backlog-monitor.
+
+::
+
+    BacklogError
+    ├── ConfigError            invalid configuration; carries every problem with its path
+    ├── StoreError             the history store cannot be opened or migrated
+    ├── CollectorError         a ticket store could not be read
+    │   ├── SourceUnavailable  connection refused, timeout, 5xx
+    │   ├── AuthFailed         credentials rejected
+    │   ├── RateLimited        the store asked us to slow down (``retry_after`` seconds)
+    │   └── MappingError       the configured mapping does not match the store's schema
+    └── NotifierError          a notification could not be delivered (``retryable``)
+
+Plugins raise these and never log what they raise; the scheduler's job wrapper is
+the only place that catches broadly, logs once and counts.
+"""
+
+from __future__ import annotations
+
+
+class BacklogError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class ConfigError(BacklogError):
+    """Invalid configuration: ``problems`` lists ``(path, message)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "configuration") -> None:
+        self.problems = problems
+        self.source = source
+        n = len(problems)
+        lines = [f"Detected {n} error{'s' if n != 1 else ''} in {source}:"]
+        lines += [f"  {path}: {message}" if path else f"  {message}" for path, message in problems]
+        super().__init__("\n".join(lines))
+
+
+class StoreError(BacklogError):
+    """The history store cannot be used."""
+
+
+class CollectorError(BacklogError):
+    """A ticket store could not be read; ``reason`` becomes a metric label."""
+
+    reason = "error"
+
+
+class SourceUnavailable(CollectorError):
+    """The ticket store did not answer (refused, timed out, server error)."""
+
+    reason = "unavailable"
+
+
+class AuthFailed(CollectorError):
+    """The ticket store rejected our credentials."""
+
+    reason = "auth"
+
+
+class RateLimited(CollectorError):
+    """The ticket store asked us to slow down."""
+
+    reason = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MappingError(CollectorError):
+    """The configured mapping does not match the ticket store's schema."""
+
+    reason = "mapping"
+
+
+class NotifierError(BacklogError):
+    """A notification could not be delivered.
+
+    Args:
+        message: what went wrong, without secrets.
+        retryable: whether a later attempt may succeed (5xx, 408, 429, network errors).
+        retry_after: seconds the receiver asked us to wait, if it said so.
+        status: the HTTP status, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status

@@ -1,0 +1,61 @@
+"""The HTTP API (Starlette, served by uvicorn): /metrics, /healthz, /readyz."""
+
+from __future__ import annotations
+
+import threading
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from monitor.daemon import Daemon
+
+
+def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
+    """The ASGI application; ``registry`` holds the daemon's custom collector."""
+
+    def metrics(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    def readyz(_request: Request) -> Response:
+        reasons = daemon.readiness.reasons(daemon.source_names)
+        body = {"ready": not reasons, "reasons": reasons}
+        return JSONResponse(body, status_code=200 if not reasons else 503)
+
+    return Starlette(
+        routes=[
+            Route("/metrics", metrics),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ]
+    )
+
+
+class HttpServer:
+    """Runs uvicorn in a background thread; :meth:`stop` finishes in-flight requests."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        waited = 0.0
+        while not self._server.started and self._thread.is_alive() and waited < timeout:
+            threading.Event().wait(0.05)
+            waited += 0.05
+        if not self._server.started:
+            raise OSError("the HTTP server did not start (is the address already in use?)")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)

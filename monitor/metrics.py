@@ -1,0 +1,257 @@
+"""Self-metrics: a catalogue, and one custom collector that reads the store at scrape time.
+
+Registered on an injected :class:`CollectorRegistry`, never the global one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from alerting.state import AlertState
+from monitor.store import alerts as alert_store
+from monitor.store import history
+from monitor.store import outbox as outbox_store
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One catalogued metric."""
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    help: str
+
+
+CATALOGUE: dict[str, MetricSpec] = {
+    m.name: m
+    for m in (
+        MetricSpec(
+            "backlog_open_tickets",
+            "gauge",
+            ("source", "queue", "status", "priority"),
+            "Open tickets at the latest successful poll.",
+        ),
+        MetricSpec(
+            "backlog_tickets_created_total",
+            "counter",
+            ("source", "queue"),
+            "Tickets created, counted over consecutive half-open poll windows.",
+        ),
+        MetricSpec(
+            "backlog_tickets_resolved_total",
+            "counter",
+            ("source", "queue"),
+            "Tickets resolved, counted over consecutive half-open poll windows.",
+        ),
+        MetricSpec(
+            "backlog_oldest_ticket_age_seconds",
+            "gauge",
+            ("source", "queue"),
+            "Age of the oldest open ticket.",
+        ),
+        MetricSpec(
+            "backlog_open_tickets_older_than",
+            "gauge",
+            ("source", "queue", "age"),
+            "Open tickets older than 7, 14 and 30 days.",
+        ),
+        MetricSpec(
+            "backlog_snapshot_timestamp_seconds",
+            "gauge",
+            ("source", "queue"),
+            "When the figures of the queue were measured (the poll's as-of time).",
+        ),
+        MetricSpec(
+            "backlog_collector_up",
+            "gauge",
+            ("source",),
+            "1 when the latest poll of the source succeeded, else 0.",
+        ),
+        MetricSpec(
+            "backlog_collector_duration_seconds",
+            "gauge",
+            ("source",),
+            "Duration of the latest poll of the source.",
+        ),
+        MetricSpec(
+            "backlog_collector_errors_total",
+            "counter",
+            ("source", "reason"),
+            "Failed polls since the daemon started, by reason.",
+        ),
+        MetricSpec(
+            "backlog_collector_last_success_timestamp_seconds",
+            "gauge",
+            ("source",),
+            "When the source was last polled successfully.",
+        ),
+        MetricSpec(
+            "backlog_alerts",
+            "gauge",
+            ("alertname", "state", "severity"),
+            "Alert instances by rule, state and severity.",
+        ),
+        MetricSpec(
+            "backlog_notifications_total",
+            "counter",
+            ("receiver", "outcome", "reason"),
+            "Delivery attempts since the daemon started, by outcome.",
+        ),
+        MetricSpec(
+            "backlog_outbox_pending", "gauge", ("receiver",), "Notifications waiting in the outbox."
+        ),
+        MetricSpec(
+            "backlog_outbox_dead",
+            "gauge",
+            ("receiver",),
+            "Notifications given up on (dead letters).",
+        ),
+        MetricSpec(
+            "backlog_scheduler_missed_runs_total",
+            "counter",
+            ("job",),
+            "Scheduled runs skipped because the previous run was still going or late.",
+        ),
+        MetricSpec(
+            "backlog_rule_evaluation_duration_seconds",
+            "gauge",
+            (),
+            "Duration of the latest rule evaluation tick.",
+        ),
+    )
+}
+
+
+class RuntimeStats:
+    """Counters kept in memory by the daemon (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.collector_errors: dict[tuple[str, str], int] = defaultdict(int)
+        self.collector_duration: dict[str, float] = {}
+        self.notifications: dict[tuple[str, str, str], int] = defaultdict(int)
+        self.missed_runs: dict[str, int] = defaultdict(int)
+        self.evaluation_duration: float | None = None
+
+    def count_error(self, source: str, reason: str) -> None:
+        with self._lock:
+            self.collector_errors[(source, reason)] += 1
+
+    def count_notification(self, receiver: str, outcome: str, reason: str) -> None:
+        with self._lock:
+            self.notifications[(receiver, outcome, reason)] += 1
+
+    def count_missed(self, job: str) -> None:
+        with self._lock:
+            self.missed_runs[job] += 1
+
+
+def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
+    spec = CATALOGUE[name]
+    cls = CounterMetricFamily if spec.type == "counter" else GaugeMetricFamily
+    base = name.removesuffix("_total") if spec.type == "counter" else name
+    return cls(base, spec.help, labels=list(spec.labels))
+
+
+class BacklogCollector(Collector):
+    """Exposes the store's latest figures and the daemon's runtime stats."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        stats: RuntimeStats,
+        sources: Callable[[], list[str]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._engine = engine
+        self._stats = stats
+        self._sources = sources
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        with self._engine.connect() as conn:
+            latest = history.latest(conn)
+            counters = history.counters(conn)
+            health = history.source_health(conn)
+            instances = alert_store.load_instances(conn)
+            outbox = outbox_store.pending_counts(conn)
+        yield from self._queue_metrics(latest, counters)
+        yield from self._collector_metrics(health)
+        yield from self._alert_metrics(instances.values(), outbox)
+
+    def _queue_metrics(
+        self, latest: list[history.Row], counters: list[history.Row]
+    ) -> Iterator[Metric]:
+        open_ = _family("backlog_open_tickets")
+        oldest = _family("backlog_oldest_ticket_age_seconds")
+        older = _family("backlog_open_tickets_older_than")
+        stamp = _family("backlog_snapshot_timestamp_seconds")
+        for row in latest:
+            key = [row["source"], row["queue"]]
+            for status, priority, n in row["open_breakdown"]:
+                open_.add_metric([*key, status, priority], n)
+            if row["oldest_age_s"] is not None:
+                oldest.add_metric(key, row["oldest_age_s"])
+            for age, n in (row["older_than"] or {}).items():
+                older.add_metric([*key, age], n)
+            stamp.add_metric(key, row["ts"].timestamp())
+        created = _family("backlog_tickets_created_total")
+        resolved = _family("backlog_tickets_resolved_total")
+        for row in counters:
+            key = [row["source"], row["queue"]]
+            created.add_metric(key, row["created_total"])
+            resolved.add_metric(key, row["resolved_total"])
+        yield from (open_, oldest, older, stamp, created, resolved)
+
+    def _collector_metrics(self, health: dict[str, history.SourceHealth]) -> Iterator[Metric]:
+        up = _family("backlog_collector_up")
+        duration = _family("backlog_collector_duration_seconds")
+        last_ok = _family("backlog_collector_last_success_timestamp_seconds")
+        for source in self._sources():
+            state = health.get(source)
+            up.add_metric([source], 1.0 if state is not None and state.up else 0.0)
+            if state is not None and state.last_success_at is not None:
+                last_ok.add_metric([source], state.last_success_at.timestamp())
+            if source in self._stats.collector_duration:
+                duration.add_metric([source], self._stats.collector_duration[source])
+        errors = _family("backlog_collector_errors_total")
+        for (source, reason), n in sorted(self._stats.collector_errors.items()):
+            errors.add_metric([source, reason], n)
+        missed = _family("backlog_scheduler_missed_runs_total")
+        for job, n in sorted(self._stats.missed_runs.items()):
+            missed.add_metric([job], n)
+        yield from (up, duration, last_ok, errors, missed)
+
+    def _alert_metrics(
+        self, instances: object, outbox: dict[tuple[str, str], int]
+    ) -> Iterator[Metric]:
+        alerts = _family("backlog_alerts")
+        counts: dict[tuple[str, str, str], int] = defaultdict(int)
+        for inst in instances:  # type: ignore[attr-defined]
+            if inst.state is not AlertState.INACTIVE:
+                counts[(inst.rule, inst.state.value, inst.labels.get("severity", ""))] += 1
+        for labels, n in sorted(counts.items()):
+            alerts.add_metric(list(labels), n)
+        notifications = _family("backlog_notifications_total")
+        for labels3, n in sorted(self._stats.notifications.items()):
+            notifications.add_metric(list(labels3), n)
+        pending = _family("backlog_outbox_pending")
+        dead = _family("backlog_outbox_dead")
+        for (receiver, status), n in sorted(outbox.items()):
+            if status == outbox_store.PENDING:
+                pending.add_metric([receiver], n)
+            elif status == outbox_store.DEAD:
+                dead.add_metric([receiver], n)
+        evaluation = _family("backlog_rule_evaluation_duration_seconds")
+        if self._stats.evaluation_duration is not None:
+            evaluation.add_metric([], self._stats.evaluation_duration)
+        yield from (alerts, notifications, pending, dead, evaluation)

@@ -1,0 +1,261 @@
+"""Snapshots in and series out: the history half of the store.
+
+Functions take an open connection so the caller decides the transaction: a snapshot,
+its counters and the source's watermark are written together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from collectors.base import QueueStats, Snapshot
+from monitor.store.schema import queue_counters, rollups, snapshots, source_state
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What the store knows about a source's polls."""
+
+    source: str
+    watermark: datetime | None
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+    last_error_reason: str | None
+    consecutive_failures: int
+
+    @property
+    def up(self) -> bool:
+        """True when the latest poll succeeded."""
+        return self.last_success_at is not None and self.consecutive_failures == 0
+
+
+def known_queues(conn: sa.Connection, source: str) -> set[str]:
+    """Queues this source has reported before (their absence now means zero)."""
+    rows = conn.execute(sa.select(queue_counters.c.queue).where(queue_counters.c.source == source))
+    return {r.queue for r in rows}
+
+
+def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
+    """Store a successful poll, advance the watermark and the counters; returns rows written.
+
+    A queue reported before but absent from this successful poll is stored as empty:
+    the store answered, and that queue has nothing open.
+    """
+    now = snapshot.as_of
+    present = {q.queue for q in snapshot.queues}
+    queues = list(snapshot.queues) + [
+        QueueStats.empty(q) for q in sorted(known_queues(conn, snapshot.source) - present)
+    ]
+    if queues:
+        conn.execute(snapshots.insert(), [_snapshot_row(snapshot, q) for q in queues])
+    _bump_counters(conn, snapshot.source, queues, now)
+    _upsert_source(
+        conn,
+        snapshot.source,
+        watermark=now,
+        last_success_at=now,
+        last_attempt_at=now,
+        last_error=None,
+        last_error_reason=None,
+        consecutive_failures=0,
+    )
+    return len(queues)
+
+
+def record_failure(
+    conn: sa.Connection, source: str, now: datetime, reason: str, message: str
+) -> int:
+    """Note a failed poll (the watermark stays); returns the consecutive failure count."""
+    health = source_health(conn).get(source)
+    failures = (health.consecutive_failures if health else 0) + 1
+    _upsert_source(
+        conn,
+        source,
+        last_attempt_at=now,
+        last_error=message,
+        last_error_reason=reason,
+        consecutive_failures=failures,
+    )
+    return failures
+
+
+def source_health(conn: sa.Connection) -> dict[str, SourceHealth]:
+    """Every source's poll health, by name."""
+    rows = conn.execute(sa.select(source_state)).mappings()
+    return {
+        r["source"]: SourceHealth(
+            source=r["source"],
+            watermark=r["watermark"],
+            last_success_at=r["last_success_at"],
+            last_attempt_at=r["last_attempt_at"],
+            last_error=r["last_error"],
+            last_error_reason=r["last_error_reason"],
+            consecutive_failures=r["consecutive_failures"] or 0,
+        )
+        for r in rows
+    }
+
+
+def series(
+    conn: sa.Connection, start: datetime, end: datetime, sources: Iterable[str] | None = None
+) -> dict[tuple[str, str], list[Row]]:
+    """Raw snapshot rows with ``start <= ts <= end`` per ``(source, queue)``, oldest first."""
+    query = sa.select(snapshots).where(snapshots.c.ts >= start, snapshots.c.ts <= end)
+    if sources is not None:
+        query = query.where(snapshots.c.source.in_(list(sources)))
+    out: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row in conn.execute(query.order_by(snapshots.c.ts, snapshots.c.id)).mappings():
+        out[(row["source"], row["queue"])].append(dict(row))
+    return dict(out)
+
+
+def latest(conn: sa.Connection) -> list[Row]:
+    """The newest snapshot row of every ``(source, queue)``."""
+    newest = (
+        sa.select(snapshots.c.source, snapshots.c.queue, sa.func.max(snapshots.c.id).label("id"))
+        .group_by(snapshots.c.source, snapshots.c.queue)
+        .subquery()
+    )
+    query = sa.select(snapshots).join(newest, snapshots.c.id == newest.c.id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def counters(conn: sa.Connection) -> list[Row]:
+    """Created/resolved totals per ``(source, queue)``."""
+    return [dict(r) for r in conn.execute(sa.select(queue_counters)).mappings()]
+
+
+def roll_up(conn: sa.Connection, since: datetime, until: datetime) -> int:
+    """Recompute the hourly rollups of every hour that has raw rows in ``[since, until)``."""
+    hour_start = since.replace(minute=0, second=0, microsecond=0)
+    rows = conn.execute(
+        sa.select(snapshots)
+        .where(snapshots.c.ts >= hour_start, snapshots.c.ts < until)
+        .order_by(snapshots.c.ts, snapshots.c.id)
+    ).mappings()
+    groups: dict[tuple[str, str, datetime], list[Row]] = defaultdict(list)
+    for row in rows:
+        hour = row["ts"].replace(minute=0, second=0, microsecond=0)
+        groups[(row["source"], row["queue"], hour)].append(dict(row))
+    for (source, queue, hour), members in groups.items():
+        conn.execute(
+            rollups.delete().where(
+                rollups.c.source == source, rollups.c.queue == queue, rollups.c.hour == hour
+            )
+        )
+        conn.execute(rollups.insert().values(_rollup_row(source, queue, hour, members)))
+    return len(groups)
+
+
+def prune(conn: sa.Connection, now: datetime, raw: timedelta, rolled: timedelta) -> int:
+    """Delete raw rows older than ``raw`` and rollups older than ``rolled``."""
+    removed = conn.execute(snapshots.delete().where(snapshots.c.ts < now - raw)).rowcount
+    removed += conn.execute(rollups.delete().where(rollups.c.hour < now - rolled)).rowcount
+    return int(removed)
+
+
+def rollup_series(
+    conn: sa.Connection, start: datetime, end: datetime
+) -> dict[tuple[str, str], list[Row]]:
+    """Hourly rollups with ``start <= hour < end`` per ``(source, queue)``, oldest first."""
+    query = (
+        sa.select(rollups)
+        .where(rollups.c.hour >= start, rollups.c.hour < end)
+        .order_by(rollups.c.hour)
+    )
+    out: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row in conn.execute(query).mappings():
+        out[(row["source"], row["queue"])].append(dict(row))
+    return dict(out)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _snapshot_row(snapshot: Snapshot, q: QueueStats) -> dict[str, Any]:
+    return {
+        "source": snapshot.source,
+        "queue": q.queue,
+        "ts": snapshot.as_of,
+        "window_start": snapshot.window.start,
+        "open_total": q.open_total,
+        "open_breakdown": [[s, p, n] for (s, p), n in sorted(q.open_by_status_priority.items())],
+        "created": q.created,
+        "resolved": q.resolved,
+        "oldest_age_s": q.oldest_age_s,
+        "older_than": dict(q.older_than) if q.older_than is not None else None,
+        "age_quantiles": dict(q.age_quantiles) if q.age_quantiles is not None else None,
+        "sla_breached_open": dict(q.sla_breached_open) if q.sla_breached_open is not None else None,
+        "sla_at_risk": dict(q.sla_at_risk) if q.sla_at_risk is not None else None,
+        "unassigned": q.unassigned,
+    }
+
+
+def _bump_counters(
+    conn: sa.Connection, source: str, queues: list[QueueStats], now: datetime
+) -> None:
+    existing = {
+        r.queue: r
+        for r in conn.execute(sa.select(queue_counters).where(queue_counters.c.source == source))
+    }
+    for q in queues:
+        created, resolved = q.created or 0, q.resolved or 0
+        if q.queue in existing:
+            conn.execute(
+                queue_counters.update()
+                .where(queue_counters.c.source == source, queue_counters.c.queue == q.queue)
+                .values(
+                    created_total=queue_counters.c.created_total + created,
+                    resolved_total=queue_counters.c.resolved_total + resolved,
+                    last_seen=now,
+                )
+            )
+        else:
+            conn.execute(
+                queue_counters.insert().values(
+                    source=source,
+                    queue=q.queue,
+                    created_total=created,
+                    resolved_total=resolved,
+                    first_seen=now,
+                    last_seen=now,
+                )
+            )
+
+
+def _upsert_source(conn: sa.Connection, source: str, **values: Any) -> None:
+    updated = conn.execute(
+        source_state.update().where(source_state.c.source == source).values(**values)
+    ).rowcount
+    if not updated:
+        values.setdefault("consecutive_failures", 0)
+        conn.execute(source_state.insert().values(source=source, **values))
+
+
+def _rollup_row(source: str, queue: str, hour: datetime, members: list[Row]) -> dict[str, Any]:
+    opens = [m["open_total"] for m in members]
+    ages = [m["oldest_age_s"] for m in members if m["oldest_age_s"] is not None]
+    created = [m["created"] for m in members if m["created"] is not None]
+    resolved = [m["resolved"] for m in members if m["resolved"] is not None]
+    return {
+        "source": source,
+        "queue": queue,
+        "hour": hour,
+        "samples": len(members),
+        "open_avg": sum(opens) / len(opens),
+        "open_min": min(opens),
+        "open_max": max(opens),
+        "open_last": opens[-1],
+        "created": sum(created) if created else None,
+        "resolved": sum(resolved) if resolved else None,
+        "oldest_age_max_s": max(ages) if ages else None,
+    }

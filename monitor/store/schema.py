@@ -1,0 +1,136 @@
+"""The history store's tables (SQLAlchemy Core). Alembic migrations create them.
+
+Every timestamp is stored as a timezone-aware UTC instant.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the history store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+TS = UTCDateTime()
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("queue", sa.String(400), nullable=False),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("window_start", TS, nullable=False),
+    sa.Column("open_total", sa.Integer, nullable=False),
+    sa.Column("open_breakdown", sa.JSON, nullable=False),
+    sa.Column("created", sa.Integer),
+    sa.Column("resolved", sa.Integer),
+    sa.Column("oldest_age_s", sa.Float),
+    sa.Column("older_than", sa.JSON),
+    sa.Column("age_quantiles", sa.JSON),
+    sa.Column("sla_breached_open", sa.JSON),
+    sa.Column("sla_at_risk", sa.JSON),
+    sa.Column("unassigned", sa.Integer),
+    sa.Index("ix_snapshots_source_queue_ts", "source", "queue", "ts"),
+    sa.Index("ix_snapshots_ts", "ts"),
+)
+"""One row per (source, queue, successful poll); raw rows are kept for ``raw_retention``."""
+
+rollups = sa.Table(
+    "snapshot_rollups",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("queue", sa.String(400), primary_key=True),
+    sa.Column("hour", TS, primary_key=True),
+    sa.Column("samples", sa.Integer, nullable=False),
+    sa.Column("open_avg", sa.Float, nullable=False),
+    sa.Column("open_min", sa.Integer, nullable=False),
+    sa.Column("open_max", sa.Integer, nullable=False),
+    sa.Column("open_last", sa.Integer, nullable=False),
+    sa.Column("created", sa.Integer),
+    sa.Column("resolved", sa.Integer),
+    sa.Column("oldest_age_max_s", sa.Float),
+)
+"""Hourly aggregates of ``snapshots`` (hour = start of the hour), kept for ``rollup_retention``."""
+
+queue_counters = sa.Table(
+    "queue_counters",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("queue", sa.String(400), primary_key=True),
+    sa.Column("created_total", sa.BigInteger, nullable=False, default=0),
+    sa.Column("resolved_total", sa.BigInteger, nullable=False, default=0),
+    sa.Column("first_seen", TS, nullable=False),
+    sa.Column("last_seen", TS, nullable=False),
+)
+"""Monotonic created/resolved totals per queue (Prometheus counters survive restarts)."""
+
+source_state = sa.Table(
+    "source_state",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("watermark", TS),
+    sa.Column("last_success_at", TS),
+    sa.Column("last_attempt_at", TS),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_reason", sa.String(50)),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+)
+"""Per source: the watermark (end of the last counted window) and poll health."""
+
+alert_instances = sa.Table(
+    "alert_instances",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("active_since", TS),
+    sa.Column("fired_at", TS),
+    sa.Column("resolved_at", TS),
+    sa.Column("keep_firing_since", TS),
+    sa.Column("fire_value", sa.Float),
+    sa.Column("last_value", sa.Float),
+    sa.Column("last_eval_at", TS),
+    sa.Column("state_reason", sa.Text, nullable=False, default=""),
+    sa.Index("ix_alert_instances_rule", "rule"),
+)
+"""The full state of every alert instance, restored on start whatever the rule's ``for``."""
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("receiver", sa.String(200), nullable=False),
+    sa.Column("idempotency_key", sa.String(100), nullable=False, unique=True),
+    sa.Column("event", sa.String(100), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", TS, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", TS),
+    sa.Index("ix_outbox_status_receiver_id", "status", "receiver", "id"),
+)
+"""One row per notification per receiver, written in the transaction that caused it."""
