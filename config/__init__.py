@@ -1,7 +1,6 @@
-"""Typed configuration, validated once at start-up."""
+"""Typed configuration, validated once at start-up.
 
-from config.durations import Duration, format_duration, parse_duration
-from config.loader import load_settings
-from config.settings import Settings
-
-__all__ = ["Duration", "Settings", "format_duration", "load_settings", "parse_duration"]
+``config.settings.Settings`` is the model; ``config.loader.load_settings`` reads YAML and
+the environment into it. This package imports nothing at load time, so plugins can use
+``config.durations`` and ``config.secrets`` without import cycles.
+"""

@@ -1,0 +1,89 @@
+"""Shared fixtures. Real services: PostgreSQL and MariaDB on 127.0.0.1.
+
+When ``CI=true`` a test whose service is missing fails; elsewhere it is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.store.engine import migrate, open_store
+from tests.fakes import T0, FakeClock, RecordingReceiver
+
+PG_ADMIN_URL = os.environ.get("BACKLOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MARIADB_ADMIN_URL = os.environ.get(
+    "BACKLOG_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(name: str, url: str) -> sa.Engine:
+    """An engine on a reachable service, or skip (fail under CI=true)."""
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as err:
+        engine.dispose()
+        message = f"{name} is not reachable at {url}: {str(err).splitlines()[0]}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return engine
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[sa.Engine]:
+    """A migrated SQLite history store in a temporary folder."""
+    engine = open_store(f"sqlite:///{tmp_path}/history.db")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def receiver() -> Iterator[RecordingReceiver]:
+    server = RecordingReceiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema; yields a URL whose search_path points at it."""
+    admin = require_service("PostgreSQL", PG_ADMIN_URL)
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.engine.make_url(PG_ADMIN_URL).update_query_dict(
+        {"options": f"-csearch_path={schema}"}
+    )
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def mariadb_database() -> Iterator[str]:
+    """A fresh, empty MariaDB database; yields its URL."""
+    admin = require_service("MariaDB", MARIADB_ADMIN_URL)
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    url = sa.engine.make_url(MARIADB_ADMIN_URL).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP DATABASE `{name}`"))
+    admin.dispose()
