@@ -49,6 +49,10 @@ class QueueStats:
         sla_breached_open: open tickets already past their SLA, per SLA kind.
         sla_at_risk: open tickets due within the at-risk margin, per SLA kind.
         unassigned: open tickets with no assignee.
+        sla_breached_window: SLA deadlines of each kind that fell in the window and were missed.
+        avg_first_response_s: mean first-response time of the tickets resolved in the window.
+        avg_resolution_s: mean resolution time of the tickets resolved in the window.
+        reopened: tickets reopened in the window.
     """
 
     queue: str
@@ -61,6 +65,10 @@ class QueueStats:
     sla_breached_open: Mapping[str, int] | None = None
     sla_at_risk: Mapping[str, int] | None = None
     unassigned: int | None = None
+    sla_breached_window: Mapping[str, int] | None = None
+    avg_first_response_s: float | None = None
+    avg_resolution_s: float | None = None
+    reopened: int | None = None
 
     @property
     def open_total(self) -> int:

@@ -1,9 +1,10 @@
-"""The generic SQL collector: aggregates a ticket table in the database, per queue.
+"""The generic SQL collector: aggregates a help desk's ticket table in the database, per queue.
 
 Every figure is computed by the database (GROUP BY with bound parameters); ticket
 rows never travel to Python. Cut-off instants (``now - 7d``, the window bounds) are
 computed here and bound, so the predicates stay index-friendly and dialect-neutral.
-It runs on SQLite, PostgreSQL and MariaDB/MySQL.
+It runs on SQLite, PostgreSQL and MariaDB/MySQL. The mapping (``collectors.sqlmap``)
+says where the facts are; presets (``collectors.presets``) fill it for known help desks.
 """
 
 from __future__ import annotations
@@ -13,54 +14,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import AGE_BUCKETS, QueueStats, Snapshot, Window
+from collectors.sqlmap import SqlMapping
+from collectors.sqlqueries import QUANTILES, PollQueries
 from collectors.sqlsession import open_engine, translate_db_error
 from config.durations import Duration
 from config.secrets import resolve_secret
 
+__all__ = ["SqlCollector", "SqlMapping", "SqlSourceConfig"]
 
-class SqlMapping(BaseModel):
-    """Where the ticket facts live in the store's schema.
-
-    Each field names a column of ``table``. ``open_statuses`` lists the status values
-    that count as open; ``open_sql`` is a raw SQL predicate instead (for schemas whose
-    open state needs more than one column).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    table: str = Field(description="ticket table, optionally schema-qualified (schema.table)")
-    id: str = "id"
-    queue: str
-    status: str
-    priority: str | None = None
-    created_at: str
-    resolved_at: str | None = None
-    open_statuses: tuple[str | int, ...] | None = None
-    open_sql: str | None = None
-    timezone: str = Field("UTC", description="time zone of naive DATETIME columns")
-
-    @model_validator(mode="after")
-    def _one_open_predicate(self) -> SqlMapping:
-        if (self.open_statuses is None) == (self.open_sql is None):
-            raise ValueError("give exactly one of open_statuses and open_sql")
-        if self.open_statuses is not None and not self.open_statuses:
-            raise ValueError("open_statuses must list at least one status")
-        return self
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+SLA_KINDS = (("first_response", "fr"), ("resolution", "res"))
 
 
 class SqlSourceConfig(BaseModel):
@@ -76,6 +44,9 @@ class SqlSourceConfig(BaseModel):
     timeout: Duration = timedelta(seconds=30)
     first_window: Duration = Field(
         timedelta(hours=1), description="how far back the very first poll counts throughput"
+    )
+    session_time_zone: str | None = Field(
+        None, description="session time zone to set (GLPI's TIMESTAMP columns), e.g. +00:00"
     )
     mapping: SqlMapping
 
@@ -93,7 +64,7 @@ class SqlSourceConfig(BaseModel):
 
 
 class SqlCollector:
-    """Reads per-queue backlog, throughput and aging from one SQL ticket store."""
+    """Reads per-queue backlog, throughput, aging and SLA state from one SQL ticket store."""
 
     kind: ClassVar[str] = "sql"
     config_model: ClassVar[type[BaseModel]] = SqlSourceConfig
@@ -102,7 +73,7 @@ class SqlCollector:
         self.config = config
         self._engine = engine
         self._zone: tzinfo = ZoneInfo(config.mapping.timezone)
-        self._tickets = _Tickets(config.mapping)
+        self._queries = PollQueries(config.mapping, self._bind)
 
     @property
     def name(self) -> str:
@@ -110,79 +81,61 @@ class SqlCollector:
 
     def collect(self, window: Window) -> Snapshot:
         engine = self._connect()
+        q = self._queries
         with translate_db_error(self.name), engine.connect() as conn:
-            backlog = conn.execute(self._backlog_query(window.end)).all()
-            created = conn.execute(self._count_query("created_at", window)).all()
+            backlog = conn.execute(q.backlog(window.end)).all()
+            created = conn.execute(q.created(window)).all()
             resolved = (
-                conn.execute(self._count_query("resolved_at", window)).all()
-                if self.config.mapping.resolved_at
-                else None
+                conn.execute(q.resolved(window)).all() if self.config.mapping.resolved_at else None
             )
+            quantiles = conn.execute(q.quantiles(engine.dialect.name)).all()
+            breaches_query = q.sla_breaches(window)
+            breaches = conn.execute(breaches_query).all() if breaches_query is not None else None
+            reopened_query = q.reopened(window)
+            reopened = conn.execute(reopened_query).all() if reopened_query is not None else None
         return Snapshot(
             source=self.name,
             window=window,
-            queues=tuple(self._assemble(window.end, backlog, created, resolved)),
+            queues=tuple(
+                _Assembly(self, window.end).build(
+                    backlog, created, resolved, quantiles, breaches, reopened
+                )
+            ),
         )
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
 
-    # -- queries ---------------------------------------------------------------------
-
     def _connect(self) -> sa.Engine:
         if self._engine is None:
-            self._engine = open_engine(self.config.database_url(), self.config.timeout)
+            self._engine = open_engine(
+                self.config.database_url(), self.config.timeout, self.config.session_time_zone
+            )
         return self._engine
 
-    def _open_predicate(self) -> sa.ColumnElement[bool]:
-        mapping = self.config.mapping
-        if mapping.open_sql is not None:
-            return sa.text(f"({mapping.open_sql})")  # type: ignore[return-value]
-        assert mapping.open_statuses is not None
-        return self._tickets.c["status"].in_(mapping.open_statuses)
+    def _bind(self, field: str, instant: datetime) -> Any:
+        """An aware instant as the store holds ``field``: epoch seconds or naive local time.
 
-    def _backlog_query(self, now: datetime) -> sa.Select[Any]:
-        c = self._tickets.c
-        created_at = c["created_at"]
-        bucket_columns = [
-            sa.func.sum(
-                sa.case((created_at < self._bind(now - timedelta(days=d)), 1), else_=0)
-            ).label(f"gt_{name}")
-            for name, d in AGE_BUCKETS
-        ]
-        dimensions = [c["queue"], c["status"]] + ([c["priority"]] if "priority" in c else [])
-        priority = c["priority"] if "priority" in c else sa.literal("")
-        return (
-            sa.select(
-                c["queue"].label("queue"),
-                c["status"].label("status"),
-                priority.label("priority"),
-                sa.func.count().label("n"),
-                sa.func.min(created_at).label("oldest"),
-                *bucket_columns,
-            )
-            .select_from(self._tickets.table)
-            .where(self._open_predicate())
-            .group_by(*dimensions)
-        )
+        SQLite compares DATETIME columns as text. ``str()`` drops ``.000000`` on whole
+        seconds, so the bound orders right both against SQLite's own
+        ``YYYY-MM-DD HH:MM:SS`` text and against SQLAlchemy's ``...HH:MM:SS.ffffff``
+        (SQLAlchemy's binding always adds ``.000000``, which puts a ticket stored as
+        ``12:00:00`` before a ``12:00:00`` bound).
+        """
+        if field in self.config.mapping.epoch_fields:
+            return int(instant.timestamp())
+        naive = instant.astimezone(self._zone).replace(tzinfo=None)
+        if self._engine is not None and self._engine.dialect.name == "sqlite":
+            return sa.literal(str(naive), sa.String())
+        return naive
 
-    def _count_query(self, column: str, window: Window) -> sa.Select[Any]:
-        queue, instant = self._tickets.c["queue"], self._tickets.c[column]
-        return (
-            sa.select(queue.label("queue"), sa.func.count().label("n"))
-            .select_from(self._tickets.table)
-            .where(instant >= self._bind(window.start), instant < self._bind(window.end))
-            .group_by(queue)
-        )
-
-    def _bind(self, instant: datetime) -> datetime:
-        """Convert an aware instant to the store's naive local time."""
-        return instant.astimezone(self._zone).replace(tzinfo=None)
-
-    def _from_store(self, value: Any) -> datetime | None:
+    def from_store(self, value: Any, field: str = "created_at") -> datetime | None:
+        """A stored instant as an aware UTC datetime (None for NULL and sentinels)."""
         if value is None:
             return None
+        if field in self.config.mapping.epoch_fields:
+            return datetime.fromtimestamp(float(value), UTC) if float(value) > 0 else None
         if isinstance(value, str):  # SQLite aggregates lose the column type
             value = datetime.fromisoformat(value)
         if not isinstance(value, datetime):
@@ -190,61 +143,134 @@ class SqlCollector:
         aware: datetime = value if value.tzinfo else value.replace(tzinfo=self._zone)
         return aware.astimezone(UTC)
 
-    # -- assembly (pure) -------------------------------------------------------------
 
-    def _assemble(
+class _Assembly:
+    """Turns the rows of one poll into :class:`QueueStats` (pure)."""
+
+    def __init__(self, collector: SqlCollector, now: datetime) -> None:
+        self.c = collector
+        self.now = now
+        mapping = collector.config.mapping
+        self.has_assignee = mapping.assignee is not None
+        self.sla = [
+            (kind, short)
+            for kind, short in SLA_KINDS
+            if getattr(mapping, f"{kind}_due_at") is not None
+        ]
+
+    def build(
         self,
-        now: datetime,
         backlog: Sequence[sa.Row[Any]],
         created: Sequence[sa.Row[Any]],
         resolved: Sequence[sa.Row[Any]] | None,
+        quantiles: Sequence[sa.Row[Any]],
+        breaches: Sequence[sa.Row[Any]] | None,
+        reopened: Sequence[sa.Row[Any]] | None,
     ) -> list[QueueStats]:
-        by_status: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
-        oldest: dict[str, datetime] = {}
-        buckets: dict[str, dict[str, int]] = defaultdict(lambda: {k: 0 for k, _ in AGE_BUCKETS})
-        for row in backlog:
-            queue = _label(row.queue)
-            key = (_label(row.status), _label(row.priority))
-            by_status[queue][key] = by_status[queue].get(key, 0) + int(row.n)
-            first = self._from_store(row.oldest)
-            if first is not None and (queue not in oldest or first < oldest[queue]):
-                oldest[queue] = first
-            for name, _ in AGE_BUCKETS:
-                buckets[queue][name] += int(getattr(row, f"gt_{name}") or 0)
+        open_ = self._open(backlog)
         created_n = {_label(r.queue): int(r.n) for r in created}
-        resolved_n = {_label(r.queue): int(r.n) for r in resolved} if resolved is not None else {}
-        queues = sorted(set(by_status) | set(created_n) | set(resolved_n))
+        done = {_label(r.queue): r for r in resolved} if resolved is not None else {}
+        ages = {_label(r.queue): self._ages(r) for r in quantiles}
+        missed = {_label(r.queue): r for r in breaches} if breaches is not None else {}
+        reopen_n = {_label(r.queue): int(r.n) for r in reopened} if reopened is not None else {}
+        queues = sorted(set(open_) | set(created_n) | set(done))
         return [
-            QueueStats(
-                queue=q,
-                open_by_status_priority=by_status.get(q, {}),
-                created=created_n.get(q, 0),
-                resolved=resolved_n.get(q, 0) if resolved is not None else None,
-                oldest_age_s=max(0.0, (now - oldest[q]).total_seconds()) if q in oldest else None,
-                older_than=buckets[q] if q in buckets else {k: 0 for k, _ in AGE_BUCKETS},
+            self._queue(
+                q,
+                open_.get(q),
+                created_n,
+                done,
+                resolved is not None,
+                ages,
+                missed,
+                breaches is not None,
+                reopen_n,
+                reopened is not None,
             )
             for q in queues
         ]
 
+    def _queue(
+        self,
+        q: str,
+        figures: dict[str, Any] | None,
+        created_n: dict[str, int],
+        done: dict[str, sa.Row[Any]],
+        knows_resolved: bool,
+        ages: dict[str, dict[str, float]],
+        missed: dict[str, sa.Row[Any]],
+        knows_breaches: bool,
+        reopen_n: dict[str, int],
+        knows_reopened: bool,
+    ) -> QueueStats:
+        f = figures or self._empty()
+        row = done.get(q)
+        return QueueStats(
+            queue=q,
+            open_by_status_priority=f["by"],
+            created=created_n.get(q, 0),
+            resolved=(int(row.n) if row is not None else 0) if knows_resolved else None,
+            oldest_age_s=self._age(f["oldest"]),
+            older_than=f["older"],
+            age_quantiles=ages.get(q) if f["by"] else None,
+            sla_breached_open={k: f[f"{s}_breached"] for k, s in self.sla} if self.sla else None,
+            sla_at_risk={k: f[f"{s}_at_risk"] for k, s in self.sla} if self.sla else None,
+            unassigned=f["unassigned"] if self.has_assignee else None,
+            sla_breached_window=self._missed(missed.get(q)) if knows_breaches else None,
+            avg_first_response_s=_float(getattr(row, "avg_first_response_s", None)),
+            avg_resolution_s=_float(getattr(row, "avg_resolution_s", None)),
+            reopened=reopen_n.get(q, 0) if knows_reopened else None,
+        )
 
-class _Tickets:
-    """The mapped columns of the ticket table, addressed by their role."""
+    def _empty(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "by": {},
+            "oldest": None,
+            "older": {k: 0 for k, _ in AGE_BUCKETS},
+            "unassigned": 0,
+        }
+        for _, short in self.sla:
+            out[f"{short}_breached"] = out[f"{short}_at_risk"] = 0
+        return out
 
-    def __init__(self, mapping: SqlMapping) -> None:
-        schema, _, name = mapping.table.rpartition(".")
-        roles: dict[str, tuple[str | None, sa.types.TypeEngine[Any] | None]] = {
-            "id": (mapping.id, None),
-            "queue": (mapping.queue, None),
-            "status": (mapping.status, None),
-            "priority": (mapping.priority, None),
-            "created_at": (mapping.created_at, sa.DateTime()),
-            "resolved_at": (mapping.resolved_at, sa.DateTime()),
+    def _open(self, backlog: Sequence[sa.Row[Any]]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = defaultdict(self._empty)
+        for row in backlog:
+            f = out[_label(row.queue)]
+            key = (_label(row.status), _label(row.priority))
+            f["by"][key] = f["by"].get(key, 0) + int(row.n)
+            first = self.c.from_store(row.oldest)
+            if first is not None and (f["oldest"] is None or first < f["oldest"]):
+                f["oldest"] = first
+            for name, _ in AGE_BUCKETS:
+                f["older"][name] += int(getattr(row, f"gt_{name}") or 0)
+            if self.has_assignee:
+                f["unassigned"] += int(row.unassigned or 0)
+            for _, short in self.sla:
+                f[f"{short}_breached"] += int(getattr(row, f"{short}_breached") or 0)
+                f[f"{short}_at_risk"] += int(getattr(row, f"{short}_at_risk") or 0)
+        return out
+
+    def _age(self, created: datetime | None) -> float | None:
+        return None if created is None else max(0.0, (self.now - created).total_seconds())
+
+    def _ages(self, row: sa.Row[Any]) -> dict[str, float]:
+        out = {}
+        for label, p in QUANTILES:
+            age = self._age(self.c.from_store(getattr(row, f"q{p}")))
+            if age is not None:
+                out[label] = age
+        return out
+
+    def _missed(self, row: sa.Row[Any] | None) -> dict[str, int]:
+        return {
+            kind: int(getattr(row, f"{short}_breached_window", 0) or 0) if row is not None else 0
+            for kind, short in self.sla
         }
-        columns = {
-            role: sa.column(col, type_) for role, (col, type_) in roles.items() if col is not None
-        }
-        self.table = sa.table(name, *columns.values(), schema=schema or None)
-        self.c = columns
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _label(value: Any) -> str:

@@ -1,0 +1,305 @@
+"""The statements of one poll, built from a :class:`SqlMapping` with SQLAlchemy Core.
+
+Everything is aggregated in the database with bound parameters; the cut-off instants
+are computed in Python and bound, so predicates stay index-friendly. Durations are
+taken with a small construct compiled per dialect (``seconds_between``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from collectors.base import AGE_BUCKETS, Window
+from collectors.sqlmap import SqlMapping
+
+QUANTILES: tuple[tuple[str, int], ...] = (("0.5", 50), ("0.9", 90), ("0.99", 99))
+"""Open-ticket age quantiles, as (label, percent)."""
+
+
+class seconds_between(FunctionElement[float]):  # noqa: N801 - reads like the SQL function
+    """``later - earlier`` in seconds, for DATETIME operands, on every dialect."""
+
+    type = sa.Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between, "postgresql")
+def _pg_seconds(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+
+
+@compiles(seconds_between, "mysql")
+@compiles(seconds_between, "mariadb")
+def _mysql_seconds(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"TIMESTAMPDIFF(SECOND, {earlier}, {later})"
+
+
+@compiles(seconds_between, "sqlite")
+def _sqlite_seconds(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+@dataclass(frozen=True)
+class Fields:
+    """The mapping's fields as SQL elements over the ticket table ``t`` and its joins."""
+
+    mapping: SqlMapping
+    bind: Callable[[str, datetime], Any]
+
+    def get(self, name: str) -> ColumnElement[Any] | None:
+        text = self.mapping.expression(name)
+        if text is None:
+            return None
+        is_time = name.endswith("_at")
+        epoch = name in self.mapping.epoch_fields
+        type_: sa.types.TypeEngine[Any] = (
+            sa.Integer() if epoch else sa.DateTime() if is_time else sa.String()
+        )
+        return sa.literal_column(f"({text})" if not _simple(text) else text, type_)
+
+    def require(self, name: str) -> ColumnElement[Any]:
+        element = self.get(name)
+        assert element is not None, name
+        return element
+
+    def has(self, name: str) -> bool:
+        return getattr(self.mapping, name) is not None
+
+    def before(self, name: str, instant: datetime) -> ColumnElement[bool]:
+        condition: ColumnElement[bool] = self.require(name) < self.bind(name, instant)
+        return condition
+
+    def within(self, name: str, window: Window) -> ColumnElement[bool]:
+        col = self.require(name)
+        return sa.and_(col >= self.bind(name, window.start), col < self.bind(name, window.end))
+
+    def duration(self, later: str, earlier: str) -> ColumnElement[float]:
+        """``later - earlier`` in seconds."""
+        epoch = set(self.mapping.epoch_fields)
+        if (later in epoch) != (earlier in epoch):
+            # mixed representations (epoch and DATETIME) are not comparable portably
+            return sa.cast(sa.null(), sa.Float())
+        if later in epoch:
+            return sa.cast(self.require(later) - self.require(earlier), sa.Float())
+        return seconds_between(self.require(later), self.require(earlier))
+
+
+def _simple(text: str) -> bool:
+    return text.replace(".", "").replace("_", "").isalnum()
+
+
+class PollQueries:
+    """Builds the statements of one poll for one mapping."""
+
+    def __init__(self, mapping: SqlMapping, bind: Callable[[str, datetime], Any]) -> None:
+        self.m = mapping
+        self.f = Fields(mapping, bind)
+
+    # -- FROM and WHERE ------------------------------------------------------------------
+
+    def source(self) -> sa.TextClause:
+        parts = [f"{self.m.table} t"]
+        for join in self.m.joins:
+            kind = "LEFT JOIN" if join.kind == "left" else "JOIN"
+            parts.append(f"{kind} {join.table} {join.alias} ON {join.on}")
+        return sa.text(" ".join(parts))
+
+    def scope(self) -> list[ColumnElement[bool]]:
+        return [_predicate(self.m.where)] if self.m.where else []
+
+    def open_predicate(self) -> ColumnElement[bool]:
+        if self.m.open_sql is not None:
+            return _predicate(self.m.open_sql)
+        assert self.m.open_statuses is not None
+        status = sa.literal_column(self.m.expression("status") or "", sa.String())
+        return status.in_([sa.literal(s) for s in self.m.open_statuses])
+
+    def resolved_predicate(self) -> list[ColumnElement[bool]]:
+        """Resolved tickets are the ones not open now."""
+        return [sa.not_(self.open_predicate())]
+
+    # -- statements ------------------------------------------------------------------------
+
+    def backlog(self, now: datetime) -> sa.Select[Any]:
+        """Per (queue, status, priority): count, oldest, aging buckets, unassigned, SLA."""
+        f = self.f
+        queue, status = f.require("queue"), f.require("status")
+        priority = f.get("priority")
+        columns: list[ColumnElement[Any]] = [
+            queue.label("queue"),
+            status.label("status"),
+            (priority if priority is not None else sa.literal("")).label("priority"),
+            sa.func.count().label("n"),
+            sa.func.min(f.require("created_at")).label("oldest"),
+        ]
+        columns += [
+            _count_if(f.before("created_at", now - timedelta(days=d))).label(f"gt_{name}")
+            for name, d in AGE_BUCKETS
+        ]
+        if f.has("assignee"):
+            columns.append(_count_if(f.require("assignee").is_(None)).label("unassigned"))
+        columns += self._sla_columns(now)
+        group = [queue, status] + ([priority] if priority is not None else [])
+        return (
+            sa.select(*columns)
+            .select_from(self.source())
+            .where(*self.scope(), self.open_predicate())
+            .group_by(*group)
+        )
+
+    def _sla_columns(self, now: datetime) -> list[ColumnElement[Any]]:
+        f = self.f
+        risk = now + self.m.at_risk_margin
+        out: list[ColumnElement[Any]] = []
+        if f.has("first_response_due_at"):
+            pending: list[ColumnElement[bool]] = (
+                [f.require("first_response_at").is_(None)] if f.has("first_response_at") else []
+            )
+            due = f.require("first_response_due_at")
+            out.append(
+                _count_if(sa.and_(*pending, f.before("first_response_due_at", now))).label(
+                    "fr_breached"
+                )
+            )
+            out.append(
+                _count_if(
+                    sa.and_(
+                        *pending,
+                        due >= f.bind("first_response_due_at", now),
+                        f.before("first_response_due_at", risk),
+                    )
+                ).label("fr_at_risk")
+            )
+        if f.has("resolution_due_at"):
+            due = f.require("resolution_due_at")
+            out.append(_count_if(f.before("resolution_due_at", now)).label("res_breached"))
+            out.append(
+                _count_if(
+                    sa.and_(
+                        due >= f.bind("resolution_due_at", now), f.before("resolution_due_at", risk)
+                    )
+                ).label("res_at_risk")
+            )
+        return out
+
+    def created(self, window: Window) -> sa.Select[Any]:
+        queue = self.f.require("queue")
+        return (
+            sa.select(queue.label("queue"), sa.func.count().label("n"))
+            .select_from(self.source())
+            .where(*self.scope(), self.f.within("created_at", window))
+            .group_by(queue)
+        )
+
+    def resolved(self, window: Window) -> sa.Select[Any]:
+        """Resolved in the window (and not open again), with average durations."""
+        f = self.f
+        queue = f.require("queue")
+        columns: list[ColumnElement[Any]] = [
+            queue.label("queue"),
+            sa.func.count().label("n"),
+            sa.func.avg(f.duration("resolved_at", "created_at")).label("avg_resolution_s"),
+        ]
+        if f.has("first_response_at"):
+            responded = f.duration("first_response_at", "created_at")
+            columns.append(sa.func.avg(responded).label("avg_first_response_s"))
+        return (
+            sa.select(*columns)
+            .select_from(self.source())
+            .where(*self.scope(), *self.resolved_predicate(), f.within("resolved_at", window))
+            .group_by(queue)
+        )
+
+    def sla_breaches(self, window: Window) -> sa.Select[Any] | None:
+        """SLA deadlines that fell in the window and were missed."""
+        f = self.f
+        queue = f.require("queue")
+        columns: list[ColumnElement[Any]] = [queue.label("queue")]
+        conditions: list[ColumnElement[bool]] = []
+        end = window.end
+        if f.has("first_response_due_at"):
+            due = f.require("first_response_due_at")
+            late: list[ColumnElement[bool]] = (
+                [f.require("first_response_at").is_(None)] if f.has("first_response_at") else []
+            )
+            if f.has("first_response_at"):
+                late.append(f.require("first_response_at") > due)
+            hit = sa.and_(
+                f.within("first_response_due_at", window), sa.or_(*late) if late else sa.true()
+            )
+            columns.append(_count_if(hit).label("fr_breached_window"))
+            conditions.append(f.within("first_response_due_at", window))
+        if f.has("resolution_due_at"):
+            due = f.require("resolution_due_at")
+            late = [self.open_predicate()]
+            if f.has("resolved_at"):
+                late.append(f.require("resolved_at") > due)
+            hit = sa.and_(f.within("resolution_due_at", window), sa.or_(*late))
+            columns.append(_count_if(hit).label("res_breached_window"))
+            conditions.append(f.within("resolution_due_at", window))
+        del end
+        if not conditions:
+            return None
+        return (
+            sa.select(*columns)
+            .select_from(self.source())
+            .where(*self.scope(), sa.or_(*conditions))
+            .group_by(queue)
+        )
+
+    def reopened(self, window: Window) -> sa.Select[Any] | None:
+        if not self.f.has("reopened_at"):
+            return None
+        queue = self.f.require("queue")
+        return (
+            sa.select(queue.label("queue"), sa.func.count().label("n"))
+            .select_from(self.source())
+            .where(*self.scope(), self.f.within("reopened_at", window))
+            .group_by(queue)
+        )
+
+    def quantiles(self, dialect: str) -> sa.Select[Any]:
+        """Creation instants at the age quantiles of open tickets, per queue (nearest rank)."""
+        f = self.f
+        queue, created = f.require("queue"), f.require("created_at")
+        base = sa.select().select_from(self.source()).where(*self.scope(), self.open_predicate())
+        if dialect == "postgresql":
+            return base.add_columns(
+                queue.label("queue"),
+                *(
+                    sa.func.percentile_disc(p / 100).within_group(created.desc()).label(f"q{p}")
+                    for _, p in QUANTILES
+                ),
+            ).group_by(queue)
+        ranked = base.add_columns(
+            queue.label("queue"),
+            created.label("created"),
+            sa.func.row_number().over(partition_by=queue, order_by=created.desc()).label("rn"),
+            sa.func.count().over(partition_by=queue).label("cnt"),
+        ).subquery("ranked")
+        picks = [
+            sa.func.min(
+                sa.case((ranked.c.rn == (ranked.c.cnt * p + 99) // 100, ranked.c.created))
+            ).label(f"q{p}")
+            for _, p in QUANTILES
+        ]
+        return sa.select(ranked.c.queue, *picks).group_by(ranked.c.queue)
+
+
+def _predicate(sql: str) -> ColumnElement[bool]:
+    """A raw SQL condition from the mapping, usable with AND, OR and NOT."""
+    return sa.literal_column(f"({sql})", sa.Boolean())
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return sa.func.sum(sa.case((condition, 1), else_=0))
