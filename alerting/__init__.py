@@ -1,0 +1,1 @@
+"""Alert rules, their pure evaluation, the state machine, notifications and notifiers."""

@@ -1,0 +1,1 @@
+"""The history store: schema, Alembic migrations, and the queries the daemon runs."""
