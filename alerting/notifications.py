@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from alerting.rules import Rule, render
+from alerting.rules import Rule, number, render
 from alerting.state import AlertInstance, Transition
 from config.durations import format_duration
 
@@ -34,7 +34,7 @@ class Notification:
 def idempotency_key(receiver: str, instance: AlertInstance, transition: Transition) -> str:
     """Stable across retries and re-evaluations: receiver, identity, transition and its time."""
     when = instance.fired_at if transition is Transition.FIRING else instance.resolved_at
-    stamp = when.isoformat() if when else ""
+    stamp = _utc(when).isoformat() if when else ""
     raw = f"{receiver}|{instance.fingerprint}|{transition}|{stamp}"
     return "msg_" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
@@ -43,7 +43,12 @@ def iso(when: datetime | None) -> str:
     """RFC 3339 in UTC with a ``Z``."""
     if when is None:
         return ZERO_TIME
-    return when.isoformat().replace("+00:00", "Z")
+    return _utc(when).isoformat().replace("+00:00", "Z")
+
+
+def _utc(when: datetime) -> datetime:
+    """The same instant in UTC (one instant, one text: keys and timestamps must not vary)."""
+    return when.astimezone(UTC) if when.tzinfo is not None else when
 
 
 def annotations_for(rule: Rule, instance: AlertInstance) -> dict[str, str]:
@@ -52,7 +57,7 @@ def annotations_for(rule: Rule, instance: AlertInstance) -> dict[str, str]:
         **instance.labels,
         "value": _num(instance.last_value),
         "fire_value": _num(instance.fire_value),
-        "threshold": f"{rule.threshold:g}",
+        "threshold": number(rule.threshold),
         "expression": rule.describe(),
         "for": format_duration(rule.for_),
         "window": format_duration(rule.window),
@@ -107,4 +112,4 @@ def build(
 
 
 def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:g}"
+    return "n/a" if value is None else number(value)

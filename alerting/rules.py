@@ -103,7 +103,7 @@ class ThresholdRule(BaseModel):
     def describe(self) -> str:
         """The rule's expression in words, e.g. ``avg(open_tickets[2h]) > 500``."""
         window = f"[{format_duration(self.window)}]" if self.window else ""
-        return f"{self.reduce}({self.metric}{window}) {self.op} {self.threshold:g}"
+        return f"{self.reduce}({self.metric}{window}) {self.op} {number(self.threshold)}"
 
     def evaluate(self, samples: Sequence[tuple[datetime, float]], now: datetime) -> Outcome:
         """Reduce the samples inside the rule's window at ``now`` and compare."""
@@ -114,10 +114,10 @@ class ThresholdRule(BaseModel):
         if self.reduce == "last" and self.window <= timedelta(0):
             values = values[-1:]
         value = REDUCERS[self.reduce](values)
-        text = f"{self.describe().rsplit(' ', 2)[0]} = {value:g}"
+        text = f"{self.describe().rsplit(' ', 2)[0]} = {number(value)}"
         if OPS[self.op](value, self.threshold):
-            return Breaching(value, f"{text} {self.op} {self.threshold:g}")
-        return Ok(value, f"{text}, not {self.op} {self.threshold:g}")
+            return Breaching(value, f"{text} {self.op} {number(self.threshold)}")
+        return Ok(value, f"{text}, not {self.op} {number(self.threshold)}")
 
     def sample_value(self, row: Mapping[str, Any]) -> float | None:
         """The rule's metric in one stored snapshot row (None when the row lacks it)."""
@@ -148,6 +148,14 @@ def _open_count(row: Mapping[str, Any], status: str | None, priority: str | None
 
 Rule = ThresholdRule
 """Every rule kind (a discriminated union once the alerting engine adds kinds)."""
+
+
+def number(value: float) -> str:
+    """A value for people: ``512.5``, ``1209600`` (``:g``, but never in exponent notation)."""
+    text = f"{value:g}"
+    if "e" in text and abs(value) >= 1:
+        text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:

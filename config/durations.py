@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, PlainSerializer
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -23,14 +24,14 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 90s, 5m or 2h")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        return _seconds(value)
     if not isinstance(value, str):
         raise ValueError("expected a duration such as 90s, 5m or 2h")
     text = value.strip().lower()
     if not text:
         raise ValueError("expected a duration such as 90s, 5m or 2h, got an empty string")
+    if _NUMBER.fullmatch(text):  # a bare number is seconds, as in YAML (env vars are text)
+        return _seconds(float(text))
     pos, total = 0, 0.0
     for match in _PART.finditer(text):
         if match.start() != pos:
@@ -39,21 +40,33 @@ def parse_duration(value: Any) -> timedelta:
         pos = match.end()
     if pos != len(text):
         raise ValueError(f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w)")
-    return timedelta(seconds=total)
+    return _seconds(total)
+
+
+def _seconds(value: float) -> timedelta:
+    if value != value:  # NaN
+        raise ValueError("expected a duration such as 90s, 5m or 2h, got NaN")
+    if value < 0:
+        raise ValueError("a duration cannot be negative")
+    try:
+        return timedelta(seconds=value)
+    except OverflowError:
+        raise ValueError("duration too large") from None
 
 
 def format_duration(value: timedelta) -> str:
     """Render a timedelta compactly (``2h``, ``1h30m``, ``90s`` becomes ``1m30s``)."""
-    seconds = value.total_seconds()
-    if seconds == 0:
+    micros = value // timedelta(microseconds=1)
+    if micros == 0:
         return "0s"
     parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        count, seconds = divmod(seconds, size)
+        count, micros = divmod(micros, size * 1_000_000)
         if count:
-            parts.append(f"{int(count)}{unit}")
-    if seconds:
-        parts.append(f"{seconds:g}s")
+            parts.append(f"{count}{unit}")
+    if micros:
+        whole, fraction = divmod(micros, 1_000_000)
+        parts.append(f"{whole}.{fraction:06d}".rstrip("0").rstrip(".") + "s")
     return "".join(parts)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from alerting.notifiers import REGISTRY as NOTIFIERS
 from collectors import REGISTRY as COLLECTORS
@@ -15,6 +18,9 @@ from config.settings import Settings
 from monitor.errors import ConfigError
 
 _TAGS = frozenset(COLLECTORS) | frozenset(NOTIFIERS)
+ENV_PREFIX = "BACKLOG_MONITOR_"
+NOT_SETTINGS = frozenset({"BACKLOG_MONITOR_CONFIG"})
+"""``BACKLOG_MONITOR_...`` variables read by the command line, not by :class:`Settings`."""
 
 
 def load_settings(path: Path | None = None, text: str | None = None) -> Settings:
@@ -29,11 +35,15 @@ def load_settings(path: Path | None = None, text: str | None = None) -> Settings
     """
     label = str(path) if path is not None else "configuration"
     data = _read_yaml(path, text, label)
+    unknown = environment_problems(os.environ)
     try:
         settings = Settings(**data)
     except ValidationError as err:
-        raise ConfigError(format_errors(err), label) from None
-    problems = reference_problems(settings)
+        raise ConfigError(unknown + format_errors(err), label) from None
+    except SettingsError as err:  # e.g. a list or mapping variable that is not JSON
+        problem = ("environment", f"{err} (lists and mappings are written as JSON)")
+        raise ConfigError([*unknown, problem], label) from None
+    problems = unknown + reference_problems(settings)
     if problems:
         raise ConfigError(problems, label)
     return settings
@@ -59,6 +69,20 @@ def _read_yaml(path: Path | None, text: str | None, label: str) -> dict[str, Any
     if not isinstance(data, dict):
         raise ConfigError([("", "the top level must be a mapping of settings")], label)
     return data
+
+
+def environment_problems(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``BACKLOG_MONITOR_...`` variables that name no setting (pydantic-settings ignores them)."""
+    known = ", ".join(sorted(Settings.model_fields))
+    problems = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NOT_SETTINGS:
+            continue
+        top = upper.removeprefix(ENV_PREFIX).split("__", 1)[0].lower()
+        if top not in Settings.model_fields:
+            problems.append((name, f"unknown setting {top!r} in the environment; known: {known}"))
+    return problems
 
 
 def format_errors(err: ValidationError) -> list[tuple[str, str]]:
