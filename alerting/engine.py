@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from alerting.notifications import Notification, build
-from alerting.rules import Rule
+from alerting.rules import AbsentRule, CollectorDownRule, EvalContext, RuleBase
 from alerting.state import (
     NOTIFIED,
     AlertInstance,
     AlertState,
-    EvalError,
-    NoData,
-    Outcome,
     Transition,
     fingerprint,
     step,
@@ -36,13 +33,14 @@ class TickResult:
 
 
 def evaluate(
-    rules: Sequence[Rule],
+    rules: Sequence[RuleBase],
     series: Mapping[SeriesKey, Sequence[Mapping[str, Any]]],
     instances: Mapping[str, AlertInstance],
     down: Mapping[str, str],
     receivers: Sequence[str],
     now: datetime,
     external_url: str = "",
+    context: EvalContext | None = None,
 ) -> TickResult:
     """Evaluate every rule on every matching queue at ``now``.
 
@@ -55,14 +53,24 @@ def evaluate(
         receivers: every configured receiver (rules without ``receivers`` notify all).
         now: the evaluation instant.
         external_url: where this daemon can be reached, for ``generatorURL``.
+        context: forecasts, last-seen times and configured sources, for the kinds that
+            need them (forecast, absent, CollectorDown).
     """
+    ctx = replace(context or EvalContext(), down=down)
     result = TickResult()
     for rule in rules:
-        for source, queue in _keys(rule, series, instances):
+        for source, queue in _keys(rule, series, instances, ctx):
             labels = rule.labels_for(source, queue)
             fp = fingerprint(labels)
             before = instances.get(fp) or AlertInstance.new(rule.name, labels)
-            outcome = _outcome(rule, series.get((source, queue), ()), down.get(source), now)
+            outcome = rule.outcome(
+                series.get((source, queue), ()),
+                now,
+                ctx,
+                (source, queue),
+                firing=before.state is AlertState.FIRING,
+                last_value=before.last_value,
+            )
             after, transition = step(before, outcome, now, rule.timing)
             result.evaluated += 1
             if transition is not None or after.state is not AlertState.INACTIVE:
@@ -79,26 +87,21 @@ def evaluate(
 
 
 def _keys(
-    rule: Rule,
+    rule: RuleBase,
     series: Mapping[SeriesKey, Sequence[Mapping[str, Any]]],
     instances: Mapping[str, AlertInstance],
+    ctx: EvalContext,
 ) -> list[SeriesKey]:
     """Queues with data, plus queues of this rule's live instances that lost their data."""
-    keys = {k for k in series if rule.selects(*k)}
+    if isinstance(rule, CollectorDownRule):
+        keys = {(s, "") for s in ctx.sources}
+    elif isinstance(rule, AbsentRule):
+        keys = {k for k in ctx.last_seen if rule.selects(*k)}
+    else:
+        keys = {k for k in series if rule.selects(*k)}
     for inst in instances.values():
         if inst.rule == rule.name and inst.state is not AlertState.INACTIVE:
             key = (inst.labels.get("source", ""), inst.labels.get("queue", ""))
-            if rule.selects(*key):
+            if isinstance(rule, CollectorDownRule) or rule.selects(*key):
                 keys.add(key)
     return sorted(keys)
-
-
-def _outcome(
-    rule: Rule, rows: Sequence[Mapping[str, Any]], down_reason: str | None, now: datetime
-) -> Outcome:
-    if down_reason is not None:
-        return EvalError(f"source down ({down_reason})")
-    samples = [(row["ts"], v) for row in rows if (v := rule.sample_value(row)) is not None]
-    if not samples:
-        return NoData(f"no data for {rule.metric}")
-    return rule.evaluate(samples, now)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerting.rules import Rule, number, render
+from alerting.rules import RuleBase, number, render
 from alerting.state import AlertInstance, Transition
 from config.durations import format_duration
 
@@ -51,7 +51,7 @@ def _utc(when: datetime) -> datetime:
     return when.astimezone(UTC) if when.tzinfo is not None else when
 
 
-def annotations_for(rule: Rule, instance: AlertInstance) -> dict[str, str]:
+def annotations_for(rule: RuleBase, instance: AlertInstance) -> dict[str, str]:
     """The rule's annotations with ``{queue}``, ``{value}``, ``{threshold}``... filled in."""
     values: dict[str, Any] = {
         **instance.labels,
@@ -60,7 +60,7 @@ def annotations_for(rule: Rule, instance: AlertInstance) -> dict[str, str]:
         "threshold": number(rule.threshold),
         "expression": rule.describe(),
         "for": format_duration(rule.for_),
-        "window": format_duration(rule.window),
+        "window": format_duration(getattr(rule, "window", timedelta(0))),
     }
     rendered = {k: render(v, values) for k, v in rule.annotations.items()}
     rendered.setdefault("summary", f"{rule.name} on {instance.labels.get('queue', '')}")
@@ -68,7 +68,7 @@ def annotations_for(rule: Rule, instance: AlertInstance) -> dict[str, str]:
 
 
 def build(
-    rule: Rule,
+    rule: RuleBase,
     instance: AlertInstance,
     transition: Transition,
     receiver: str,

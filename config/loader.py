@@ -13,11 +13,12 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from alerting.notifiers import REGISTRY as NOTIFIERS
+from alerting.rules import KINDS as RULE_KINDS
 from collectors import REGISTRY as COLLECTORS
 from config.settings import Settings
 from monitor.errors import ConfigError
 
-_TAGS = frozenset(COLLECTORS) | frozenset(NOTIFIERS)
+_TAGS = frozenset(COLLECTORS) | frozenset(NOTIFIERS) | frozenset(RULE_KINDS)
 ENV_PREFIX = "BACKLOG_MONITOR_"
 NOT_SETTINGS = frozenset({"BACKLOG_MONITOR_CONFIG"})
 """``BACKLOG_MONITOR_...`` variables read by the command line, not by :class:`Settings`."""
@@ -89,7 +90,13 @@ def format_errors(err: ValidationError) -> list[tuple[str, str]]:
     """``(path, message)`` per error, paths written ``sources -> 0 -> url``."""
     problems = []
     for item in err.errors(include_url=False):
-        loc = [str(p) for p in item["loc"] if not _is_tag(p)]
+        parts = item["loc"]
+        loc = [
+            str(p)
+            for i, p in enumerate(parts)
+            if not (_is_tag(p) and i > 0 and isinstance(parts[i - 1], int))
+            and not str(p).startswith("function-")
+        ]
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -103,7 +110,8 @@ def format_errors(err: ValidationError) -> list[tuple[str, str]]:
 
 
 def _is_tag(part: object) -> bool:
-    return isinstance(part, str) and (part in _TAGS or part.startswith("function-"))
+    """A discriminated union's tag, which pydantic puts right after a list index."""
+    return isinstance(part, str) and part in _TAGS
 
 
 def reference_problems(settings: Settings) -> list[tuple[str, str]]:

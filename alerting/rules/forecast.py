@@ -1,0 +1,50 @@
+"""``kind: forecast``: warn before a queue crosses its limit (Datadog's forecast semantics).
+
+Fires when the upper edge of the calibrated forecast band reaches ``threshold`` within
+``horizon`` (or, with ``min_probability``, when the breach probability does); resolves
+once it no longer does, below ``recover_threshold`` if one is set. The forecasts come
+from ``forecasts/``; a queue without one (too little history) has no data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from alerting.rules.common import EvalContext, Measured, Row, RuleBase
+from alerting.state import NoData
+from config.durations import Duration, format_duration
+
+
+class ForecastRule(RuleBase):
+    """The band's edge (or the point forecast) at its highest within the horizon."""
+
+    kind: Literal["forecast"]
+    horizon: Duration = timedelta(hours=6)
+    band: Literal["upper", "point"] = "upper"
+    max_age: Duration = Field(
+        timedelta(hours=2), description="a forecast older than this counts as no data"
+    )
+
+    def expression(self) -> str:
+        return f"max({self.band}_forecast[{format_duration(self.horizon)}])"
+
+    def compute(
+        self, rows: Sequence[Row], now: datetime, ctx: EvalContext, key: tuple[str, str]
+    ) -> Measured | NoData:
+        forecast = ctx.forecasts.get(key)
+        if forecast is None:
+            return NoData("no forecast for the queue")
+        if forecast.status == "insufficient_history":
+            return NoData("insufficient_history")
+        if now - forecast.made_at > self.max_age:
+            return NoData(f"the latest forecast is from {forecast.made_at.isoformat()}")
+        steps = max(1, int(self.horizon / timedelta(hours=1)))
+        series = forecast.upper if self.band == "upper" else forecast.point
+        window = list(series[:steps])
+        if not window:
+            return NoData("the forecast is empty")
+        return Measured(max(window), f"{self.expression()} ({forecast.model})")

@@ -1,0 +1,228 @@
+"""Every rule kind, hysteresis, overrides, regex selection, policies and CollectorDown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from alerting.engine import evaluate
+from alerting.rules import CollectorDownRule, EvalContext, ForecastView, Rule
+from alerting.state import AlertState, Breaching, EvalError, NoData, Ok, Transition
+
+T0 = datetime(2016, 3, 21, 12, 0, tzinfo=UTC)
+KEY = ("helpdesk", "Billing")
+RULE: TypeAdapter[Any] = TypeAdapter(Rule)
+
+
+def rule(**fields: Any) -> Any:
+    return RULE.validate_python({"name": "R", **fields})
+
+
+def row(minutes: float, **values: Any) -> dict[str, Any]:
+    """A stored snapshot row ``minutes`` after T0 (15-minute polls)."""
+    ts = T0 + timedelta(minutes=minutes)
+    base: dict[str, Any] = {
+        "source": KEY[0],
+        "queue": KEY[1],
+        "ts": ts,
+        "window_start": ts - timedelta(minutes=15),
+        "open_total": 0,
+        "open_breakdown": [],
+        "created": 0,
+        "resolved": 0,
+    }
+    return {**base, **values}
+
+
+def outcome(
+    r: Any,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    *,
+    firing: bool = False,
+    ctx: EvalContext | None = None,
+) -> Any:
+    return r.outcome(rows, now, ctx or EvalContext(), KEY, firing=firing, last_value=None)
+
+
+class TestKindSelection:
+    def test_kind_defaults_to_threshold(self) -> None:
+        """A rule without kind is a threshold rule."""
+        assert rule(metric="open_tickets", threshold=1).kind == "threshold"
+
+    def test_unknown_kind_is_an_error(self) -> None:
+        """An unknown kind is rejected."""
+        with pytest.raises(ValidationError):
+            rule(kind="magic", threshold=1)
+
+
+class TestThresholdSum:
+    def test_sum_adds_the_window(self) -> None:
+        """reduce: sum adds every sample of the window (tickets created over 1h)."""
+        r = rule(metric="tickets_created", reduce="sum", window="1h", threshold=50)
+        rows = [row(m, created=n) for m, n in ((15, 10), (30, 20), (45, 15), (60, 10))]
+        result = outcome(r, rows, T0 + timedelta(minutes=60))
+        assert isinstance(result, Breaching) and result.value == 55
+
+
+class TestFlow:
+    def test_net_inflow_per_hour(self) -> None:
+        """Net inflow is (created - resolved) per hour over the window."""
+        r = rule(kind="flow", measure="net_inflow_per_hour", window="2h", threshold=20)
+        rows = [row(m, created=30, resolved=10) for m in range(15, 121, 15)]
+        result = outcome(r, rows, T0 + timedelta(hours=2))
+        assert isinstance(result, Breaching) and result.value == pytest.approx(80)
+
+    def test_ratio_without_resolutions_has_no_data(self) -> None:
+        """created/resolved with nothing resolved is no data, not infinity."""
+        r = rule(kind="flow", measure="created_to_resolved_ratio", threshold=1.5)
+        rows = [row(m, created=5, resolved=0) for m in range(15, 61, 15)]
+        assert isinstance(outcome(r, rows, T0 + timedelta(hours=1)), NoData)
+
+
+class TestAging:
+    def test_threshold_written_as_duration(self) -> None:
+        """threshold: 3d is 259200 seconds and compares with the oldest age."""
+        r = rule(kind="aging", measure="oldest_age", threshold="3d")
+        assert r.threshold == 259200
+        result = outcome(r, [row(0, open_total=3, oldest_age_s=300000.0)], T0)
+        assert isinstance(result, Breaching)
+
+    def test_missing_quantiles_are_no_data(self) -> None:
+        """A store without age quantiles gives no data, never zero."""
+        r = rule(kind="aging", measure="age_p90", threshold="1d")
+        assert isinstance(outcome(r, [row(0, open_total=3)], T0), NoData)
+
+
+class TestSla:
+    def test_average_resolution_exceeds_target_by_20_percent(self) -> None:
+        """exceeds_by: 20% of target 8h sets the threshold at 9.6h, weighted by resolutions."""
+        r = rule(
+            kind="sla", measure="avg_resolution_time", target="8h", exceeds_by="20%", window="1d"
+        )
+        assert r.threshold == pytest.approx(9.6 * 3600)
+        rows = [
+            row(60, resolved=1, avg_resolution_s=20 * 3600.0),
+            row(120, resolved=3, avg_resolution_s=8 * 3600.0),
+        ]
+        result = outcome(r, rows, T0 + timedelta(hours=2))
+        assert isinstance(result, Breaching)
+        assert result.value == pytest.approx(11 * 3600)
+
+    def test_breached_ratio(self) -> None:
+        """breached_ratio divides breached open tickets by open tickets."""
+        r = rule(kind="sla", measure="breached_ratio", sla="resolution", threshold=0.25)
+        rows = [row(0, open_total=10, sla_breached_open={"resolution": 3})]
+        result = outcome(r, rows, T0)
+        assert isinstance(result, Breaching) and result.value == pytest.approx(0.3)
+
+    def test_store_without_sla_has_no_data(self) -> None:
+        """Without SLA figures the rule has no data."""
+        r = rule(kind="sla", measure="breached_open", threshold=0)
+        assert isinstance(outcome(r, [row(0, open_total=10)], T0), NoData)
+
+
+class TestAbsent:
+    def test_fires_when_the_queue_is_stale(self) -> None:
+        """A queue last seen 20 minutes ago breaches stale_after: 15m."""
+        r = rule(kind="absent", stale_after="15m")
+        ctx = EvalContext(last_seen={KEY: T0 - timedelta(minutes=20)})
+        result = outcome(r, [], T0, ctx=ctx)
+        assert isinstance(result, Breaching) and result.value == 1200
+
+    def test_fresh_queue_is_ok(self) -> None:
+        """A queue seen 5 minutes ago is fine."""
+        r = rule(kind="absent", stale_after="15m")
+        ctx = EvalContext(last_seen={KEY: T0 - timedelta(minutes=5)})
+        assert isinstance(outcome(r, [], T0, ctx=ctx), Ok)
+
+
+class TestForecast:
+    def view(self, upper: list[float], status: str = "ok") -> EvalContext:
+        forecast = ForecastView(
+            made_at=T0, point=[u - 50 for u in upper], upper=upper, model="ets", status=status
+        )
+        return EvalContext(forecasts={KEY: forecast})
+
+    def test_upper_band_crossing_within_horizon_fires(self) -> None:
+        """The band's edge reaching the limit within the horizon breaches."""
+        r = rule(kind="forecast", horizon="6h", threshold=500)
+        ctx = self.view([450, 470, 490, 505, 520, 530, 600])
+        result = outcome(r, [], T0, ctx=ctx)
+        assert isinstance(result, Breaching) and result.value == 530
+
+    def test_crossing_after_the_horizon_does_not(self) -> None:
+        """A crossing beyond the horizon is ignored."""
+        r = rule(kind="forecast", horizon="3h", threshold=500)
+        assert isinstance(outcome(r, [], T0, ctx=self.view([450, 470, 490, 505])), Ok)
+
+    def test_insufficient_history_is_no_data(self) -> None:
+        """Too little history is reported, never guessed."""
+        r = rule(kind="forecast", threshold=500)
+        result = outcome(r, [], T0, ctx=self.view([900], status="insufficient_history"))
+        assert isinstance(result, NoData) and "insufficient_history" in result.reason
+
+
+class TestCommonBehaviour:
+    def test_recovery_threshold_holds_while_firing(self) -> None:
+        """While firing, the value must fall to recover_threshold to stop breaching."""
+        r = rule(metric="open_tickets", threshold=500, recover_threshold=450)
+        rows = [row(0, open_total=470)]
+        assert isinstance(outcome(r, rows, T0, firing=False), Ok)
+        assert isinstance(outcome(r, rows, T0, firing=True), Breaching)
+
+    def test_override_changes_threshold_for_one_queue(self) -> None:
+        """A per-queue override replaces the threshold of the queues it matches."""
+        r = rule(
+            metric="open_tickets",
+            threshold=500,
+            overrides=[{"match": {"queue": "Billing"}, "threshold": 1000}],
+        )
+        assert isinstance(outcome(r, [row(0, open_total=700)], T0), Ok)
+
+    def test_regex_selection_is_anchored(self) -> None:
+        """match_re selects queues by a fully anchored regex."""
+        r = rule(metric="open_tickets", threshold=1, match_re={"queue": "Bill.*"})
+        assert r.selects("helpdesk", "Billing")
+        assert not r.selects("helpdesk", "Rebilling")
+
+    def test_invalid_regex_is_a_config_error(self) -> None:
+        """A broken regex is reported at load time."""
+        with pytest.raises(ValidationError, match="invalid regex"):
+            rule(metric="open_tickets", threshold=1, match_re={"queue": "("})
+
+    @pytest.mark.parametrize(
+        ("policy", "expected"), [("keep_last", NoData), ("ok", Ok), ("alerting", Breaching)]
+    )
+    def test_no_data_policy(self, policy: str, expected: type) -> None:
+        """no_data keeps the state by default, or forces ok / alerting."""
+        r = rule(metric="open_tickets", threshold=1, no_data=policy)
+        assert isinstance(outcome(r, [], T0), expected)
+
+    def test_source_down_keeps_state_by_default(self) -> None:
+        """on_error defaults to keep_last: a failed poll is an error, not a value."""
+        r = rule(metric="open_tickets", threshold=1)
+        ctx = EvalContext(down={"helpdesk": "unavailable"})
+        assert isinstance(outcome(r, [row(0, open_total=9)], T0, ctx=ctx), EvalError)
+
+
+class TestCollectorDown:
+    def test_fires_per_down_source_and_resolves(self) -> None:
+        """CollectorDown fires for a source whose poll failed and resolves once it succeeds."""
+        builtin = CollectorDownRule()
+        ctx = EvalContext(sources=("helpdesk", "zendesk"))
+        fired = evaluate(
+            [builtin], {}, {}, {"helpdesk": "unavailable"}, ["oncall"], T0, context=ctx
+        )
+        assert [(i.labels["source"], t) for i, t in fired.transitions] == [
+            ("helpdesk", Transition.FIRING)
+        ]
+        instances = {i.fingerprint: i for i in fired.changed}
+        later = evaluate(
+            [builtin], {}, instances, {}, ["oncall"], T0 + timedelta(minutes=1), context=ctx
+        )
+        assert [t for _, t in later.transitions] == [Transition.RESOLVED]
+        assert later.changed[0].state is AlertState.RESOLVED
