@@ -3,6 +3,10 @@
 Headers: ``webhook-id`` (the idempotency key, the same on every retry),
 ``webhook-timestamp`` (unix seconds of this attempt), ``webhook-signature``
 (``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``), and ``Idempotency-Key``.
+
+With ``format: cloudevents`` the body is a CloudEvents 1.0 event in structured mode
+(``application/cloudevents+json``) whose ``data`` is the notification; the signature
+covers the bytes actually sent.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
@@ -23,12 +28,15 @@ from config.secrets import resolve_secret
 from monitor.errors import NotifierError
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
+ZERO_TIME = "0001-01-01T00:00:00Z"
+CLOUDEVENTS_TYPE_PREFIX = "io.backlog-monitor."
 
 
 class WebhookReceiverConfig(BaseModel):
     """A receiver that gets each notification as an HTTP POST (``kind: webhook``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # hide_input_in_errors: a validation error must not echo a secret it was given.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     kind: Literal["webhook"]
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -37,6 +45,13 @@ class WebhookReceiverConfig(BaseModel):
     secret_file: Path | None = None
     timeout: Duration = timedelta(seconds=15)
     headers: dict[str, str] = Field(default_factory=dict)
+    format: Literal["alertmanager", "cloudevents"] = Field(
+        "alertmanager",
+        description="alertmanager: the notification as is; cloudevents: wrapped in a CloudEvent",
+    )
+    source: str = Field(
+        "backlog-monitor", min_length=1, description="The CloudEvents source (format: cloudevents)"
+    )
 
     @model_validator(mode="after")
     def _secret(self) -> WebhookReceiverConfig:
@@ -85,9 +100,13 @@ class WebhookNotifier:
 
     def send(self, key: str, event: str, body: bytes, now: datetime) -> None:
         timestamp = int(now.timestamp())
+        content_type = "application/json"
+        if self.config.format == "cloudevents":
+            body = render_cloudevent(key, event, body, self.config.source, now)
+            content_type = "application/cloudevents+json; charset=utf-8"
         headers = {
             **self.config.headers,
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
             "User-Agent": "backlog-monitor",
             "Idempotency-Key": key,
             "webhook-id": key,
@@ -96,26 +115,79 @@ class WebhookNotifier:
         }
         if self._key is not None:
             headers["webhook-signature"] = sign(self._key, key, timestamp, body)
-        try:
-            response = self._session.post(
-                str(self.config.url),
-                data=body,
-                headers=headers,
-                timeout=self.config.timeout.total_seconds(),
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise NotifierError(f"{type(exc).__name__}", retryable=True) from None
+        response = post(self._session, str(self.config.url), body, headers, self.config.timeout)
         check_response(response.status_code, response.headers.get("Retry-After"), now)
 
 
-def check_response(status: int, retry_after: str | None, now: datetime) -> None:
-    """Only 2xx is success; 5xx, 408, 425 and 429 may be retried; other codes are final."""
+def render_cloudevent(key: str, event: str, body: bytes, source: str, now: datetime) -> bytes:
+    """The notification as a structured-mode CloudEvent 1.0 (``application/cloudevents+json``).
+
+    ``id`` is the idempotency key, so a retry is recognisably the same event (``source``
+    plus ``id`` is unique); ``time`` is when the alert fired or resolved, not when this
+    attempt happened, so every retry renders the same bytes.
+    """
+    payload: dict[str, Any] = json.loads(body)
+    cloudevent: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": key,
+        "source": source,
+        "type": CLOUDEVENTS_TYPE_PREFIX + event,
+        "time": occurred_at(payload) or now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    queue = payload.get("commonLabels", {}).get("queue")
+    if queue:
+        cloudevent["subject"] = queue
+    cloudevent["datacontenttype"] = "application/json"
+    cloudevent["data"] = payload
+    return json.dumps(cloudevent, separators=(",", ":")).encode()
+
+
+def occurred_at(payload: dict[str, Any]) -> str | None:
+    """When the first alert fired (``startsAt``) or, once resolved, resolved (``endsAt``)."""
+    alerts = payload.get("alerts") or []
+    if not alerts:
+        return None
+    field = "endsAt" if payload.get("status") == "resolved" else "startsAt"
+    when = alerts[0].get(field)
+    return when if isinstance(when, str) and when and when != ZERO_TIME else None
+
+
+def post(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: timedelta,
+) -> requests.Response:
+    """One POST without redirects; network failures become a retryable :class:`NotifierError`.
+
+    The message names only the exception type, and the original exception is dropped:
+    its text holds the URL, which may hold a token (Slack).
+    """
+    try:
+        return session.post(
+            url, data=body, headers=headers, timeout=timeout.total_seconds(), allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        failure = type(exc).__name__
+    # Raised outside the handler so that not even ``__context__`` keeps the original.
+    raise NotifierError(failure, retryable=True)
+
+
+def check_response(status: int, retry_after: str | None, now: datetime, detail: str = "") -> None:
+    """Only 2xx is success; 5xx, 408, 425 and 429 may be retried; other codes are final.
+
+    Args:
+        status: the HTTP status.
+        retry_after: the ``Retry-After`` header, if any.
+        now: the time of this attempt, for ``Retry-After`` dates.
+        detail: what the receiver said, appended to the message (must hold no secret).
+    """
     if 200 <= status < 300:
         return
     retryable = status >= 500 or status in RETRYABLE_4XX
     raise NotifierError(
-        f"HTTP {status}",
+        f"HTTP {status}: {detail}" if detail else f"HTTP {status}",
         retryable=retryable,
         retry_after=parse_retry_after(retry_after, now),
         status=status,
