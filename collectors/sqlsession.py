@@ -13,7 +13,7 @@ from sqlalchemy import event, exc
 from monitor.errors import AuthFailed, MappingError, SourceUnavailable
 
 _AUTH_MARKERS = ("password authentication failed", "access denied", "authentication failed")
-_SQLITE_MAPPING_MARKERS = ("no such", "syntax error")
+_SQLITE_MAPPING_MARKERS = ("no such", "syntax error", "incomplete input", "unrecognized token")
 """SQLite reports unknown tables, columns, functions and bad SQL as OperationalError."""
 _MYSQL_MAPPING_CODES = frozenset({1054, 1064, 1146, 1305})
 """MySQL/MariaDB: unknown column, SQL syntax, no such table, no such function. PyMySQL

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.presets import zammad
+from collectors.presets import rt, zammad
 
 PRESETS: dict[str, dict[str, Any]] = {
+    "rt": rt.PRESET,
     "zammad": zammad.PRESET,
 }
 """Every preset, by the name ``mapping.preset`` takes."""
 
 INDEXES: dict[str, tuple[str, ...]] = {
+    "rt": rt.INDEXES,
     "zammad": zammad.INDEXES,
 }
 """The indexes each preset relies on (documented; never created by the collector)."""

@@ -1,17 +1,44 @@
 """Zammad (PostgreSQL): ``tickets`` with groups, state types and priorities by lookup.
 
-Source: zammad ``db/migrate/20120101000010_create_ticket.rb`` and ``db/seeds/ticket_state*.rb``.
-Open state types are new, open, pending reminder and pending action; merged and removed
-tickets are excluded. ``close_at`` is set on the first close and ``last_close_at`` on
-every close, neither is cleared on reopen: a ticket counts as resolved in a window by
-``last_close_at`` (falling back to ``close_at``) only while it is closed. User 1 is the
-system user, so ``owner_id = 1`` means unassigned. In 6.x ``groups.name`` holds the full
-path ``Parent::Child``.
+Schema source: zammad ``db/migrate/20120101000010_create_ticket.rb`` (``tickets``,
+``ticket_states``, ``ticket_state_types``, ``ticket_priorities``), ``db/seeds/ticket_state*.rb``
+(state types new, open, pending reminder, pending action, closed, merged, removed),
+``db/migrate/20120101000001_create_base.rb`` (``histories`` and its lookups) and
+``lib/escalation.rb`` (how the escalation columns are set and cleared).
+
+- Open: the state types of ``Ticket::State.by_category(:open)``: new, open, pending
+  reminder, pending action. Merged and removed tickets are excluded altogether.
+- Resolved in a window: ``last_close_at``, falling back to ``close_at`` (set on the first
+  close; imported tickets may carry only it), of tickets that are not open now: neither
+  column is cleared on reopen.
+- Unassigned: ``owner_id = 1`` (user 1 is the system user ``-``).
+- SLA: ``first_response_escalation_at`` and ``close_escalation_at``. Zammad clears them
+  once met (first response given, ticket closed) and while the state ignores escalation
+  (pending reminder, pending close, closed): breached/at-risk counts only tickets whose
+  clock runs, and a deadline missed by a ticket answered or closed late is not visible.
+- Reopened: the latest ``histories`` row of attribute ``state`` on a ``Ticket`` that moved
+  it from a closed state type to an open one.
+- Timestamps are ``timestamp(3) without time zone`` holding UTC (Rails' default).
+- In 6.x ``groups.name`` holds the full path ``Parent::Child`` (``name_last`` the leaf).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+OPEN_STATE_TYPES = "('new', 'open', 'pending reminder', 'pending action')"
+
+REOPENED_AT = (
+    "SELECT MAX(h.created_at) FROM histories h"
+    " JOIN history_objects ho ON ho.id = h.history_object_id"
+    " JOIN history_attributes ha ON ha.id = h.history_attribute_id"
+    " JOIN ticket_states hsf ON hsf.id = h.id_from"
+    " JOIN ticket_state_types hstf ON hstf.id = hsf.state_type_id"
+    " JOIN ticket_states hst ON hst.id = h.id_to"
+    " JOIN ticket_state_types hstt ON hstt.id = hst.state_type_id"
+    " WHERE h.o_id = t.id AND ho.name = 'Ticket' AND ha.name = 'state'"
+    f" AND hstf.name = 'closed' AND hstt.name IN {OPEN_STATE_TYPES}"
+)
 
 PRESET: dict[str, Any] = {
     "table": "tickets",
@@ -37,13 +64,16 @@ PRESET: dict[str, Any] = {
     "first_response_at": "first_response_at",
     "first_response_due_at": "first_response_escalation_at",
     "resolution_due_at": "close_escalation_at",
-    "open_sql": "st.name IN ('new', 'open', 'pending reminder', 'pending action')",
+    "reopened_at": REOPENED_AT,
+    "open_sql": f"st.name IN {OPEN_STATE_TYPES}",
     "timezone": "UTC",
 }
 
 INDEXES: tuple[str, ...] = (
-    "tickets (group_id, state_id, created_at)  -- shipped with Zammad",
-    "tickets (group_id, state_id, close_at)  -- shipped with Zammad",
-    "tickets (created_at), tickets (last_close_at), tickets (close_at)",
-    "tickets (first_response_escalation_at), tickets (close_escalation_at)",
+    "tickets (group_id, state_id, created_at)  -- shipped: backlog, aging, created",
+    "tickets (group_id, state_id, close_at)  -- shipped: resolved (close_at fallback)",
+    "tickets (created_at), tickets (close_at)  -- shipped",
+    "tickets (first_response_escalation_at), tickets (close_escalation_at)  -- shipped: SLA",
+    "histories (o_id)  -- shipped: reopened (correlated subquery per ticket)",
+    "tickets (last_close_at)  -- NOT shipped: resolved-in-window scans without it",
 )

@@ -1,0 +1,86 @@
+"""Request Tracker (PostgreSQL): ``tickets`` with queues, owners and transactions.
+
+Schema source: bestpractical/rt ``etc/schema.Pg`` (``Tickets``, ``Queues``, ``Users``,
+``Transactions``; PostgreSQL folds the unquoted names to lower case: ``effectiveid``,
+``objecttype``, ``oldvalue``...) and ``etc/RT_Config.pm.in`` (``%Lifecycles`` default:
+initial new, active open and stalled, inactive resolved, rejected and deleted;
+``%PriorityAsString`` default Low 0, Medium 50, High 100).
+
+- Counted at all: ``type = 'ticket'`` (reminders and approvals are tickets of another
+  type), ``id = effectiveid`` (a merged ticket keeps its own status, open included) and
+  ``status <> 'deleted'``.
+- Open: status new, open or stalled (the default lifecycle's initial and active statuses).
+- Priority label: the ``%PriorityAsString`` default, the highest threshold not above the
+  value (Low 0, Medium 50, High 100; below 0 RT shows ``unknown``).
+- Unassigned: the owner is the ``Nobody`` user (looked up by name; id 6 in a default
+  install) or 0.
+- Dates: unset is ``1970-01-01 00:00:00`` (or NULL); ``NULLIF`` turns it into NULL.
+  ``resolved`` is stamped by every inactive status and not cleared on reopen: a ticket
+  counts as resolved in a window only while it is not open. All dates are UTC.
+- First response: the earliest ``Correspond`` transaction on the ticket (or on a ticket
+  merged into it) by someone other than the ticket's creator. RT does not store who the
+  requestor is on the ticket row: the creator stands in for the requestor, which is right
+  for tickets created by e-mail or self-service and wrong for tickets an agent opened on
+  someone's behalf (the agent's own reply is then not a first response).
+- SLA: ``due`` as the resolution deadline; RT has no separate first-response deadline
+  (RT::SLA moves ``due`` from the response to the resolution deadline).
+- Reopened: the latest ``Status`` transaction from resolved or rejected back to an active
+  or initial status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+UNSET = "'1970-01-01 00:00:00'"
+OPEN_STATUSES = "('new', 'open', 'stalled')"
+
+FIRST_RESPONSE_AT = (
+    "SELECT MIN(tr.created) FROM tickets m"
+    " JOIN transactions tr ON tr.objecttype = 'RT::Ticket' AND tr.objectid = m.id"
+    " WHERE m.effectiveid = t.id AND tr.type = 'Correspond' AND tr.creator <> t.creator"
+)
+
+REOPENED_AT = (
+    "SELECT MAX(tr.created) FROM transactions tr"
+    " WHERE tr.objecttype = 'RT::Ticket' AND tr.objectid = t.id"
+    " AND tr.type IN ('Status', 'Set') AND tr.field = 'Status'"
+    f" AND tr.oldvalue IN ('resolved', 'rejected') AND tr.newvalue IN {OPEN_STATUSES}"
+)
+
+PRESET: dict[str, Any] = {
+    "table": "tickets",
+    "joins": [
+        {"table": "queues", "alias": "q", "on": "q.id = t.queue"},
+        {
+            "table": "users",
+            "alias": "nobody",
+            "on": "nobody.id = t.owner AND nobody.name = 'Nobody'",
+        },
+    ],
+    "where": "t.type = 'ticket' AND t.id = t.effectiveid AND t.status <> 'deleted'",
+    "id": "id",
+    "queue": "q.name",
+    "status": "status",
+    "priority": (
+        "CASE WHEN t.priority >= 100 THEN 'High' WHEN t.priority >= 50 THEN 'Medium'"
+        " WHEN t.priority >= 0 THEN 'Low' ELSE 'unknown' END"
+    ),
+    "assignee": "CASE WHEN t.owner <> 0 AND nobody.id IS NULL THEN t.owner END",
+    "created_at": f"NULLIF(t.created, {UNSET})",
+    "resolved_at": f"NULLIF(t.resolved, {UNSET})",
+    "first_response_at": FIRST_RESPONSE_AT,
+    "resolution_due_at": f"NULLIF(t.due, {UNSET})",
+    "reopened_at": REOPENED_AT,
+    "open_sql": f"t.status IN {OPEN_STATUSES}",
+    "timezone": "UTC",
+}
+
+INDEXES: tuple[str, ...] = (
+    "Tickets1 tickets (queue, status)  -- shipped: backlog per queue",
+    "Tickets3 tickets (effectiveid)  -- shipped: merged tickets of a ticket (first response)",
+    "Transactions1 transactions (objecttype, objectid)  -- shipped: first response, reopened",
+    "users primary key  -- shipped: the Nobody join is by id, then name",
+    "tickets (created), tickets (resolved), tickets (due)  -- NOT shipped: created/resolved"
+    " in a window and SLA scan the open or all tickets without them",
+)

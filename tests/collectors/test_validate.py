@@ -1,0 +1,173 @@
+"""Checking a mapping against the live schema at start, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from collectors.presets import PRESETS, rt
+from collectors.sqlmap import SqlMapping
+from collectors.sqlsession import open_engine
+from collectors.validate import validate_mapping
+from monitor.errors import SourceUnavailable
+from tests.collectors.conftest import DEFAULT_MAPPING
+from tests.collectors.conftest import metadata as generic_metadata
+from tests.collectors.presets import test_rt, test_zammad
+
+ZAMMAD = "sources -> 0 -> mapping"
+
+
+@pytest.fixture(
+    params=[pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/tickets.db"
+    pg: str = request.getfixturevalue("pg_database")
+    return pg
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[sa.Engine]:
+    """A read-only, time-limited engine as the collector opens it."""
+    engine = open_engine(url, timedelta(seconds=10))
+    yield engine
+    engine.dispose()
+
+
+def create(url: str, metadata: sa.MetaData) -> None:
+    writer = sa.create_engine(url)
+    metadata.create_all(writer)
+    writer.dispose()
+
+
+def zammad(**overrides: Any) -> SqlMapping:
+    return SqlMapping.model_validate({"preset": "zammad", **overrides})
+
+
+class TestValidateMapping:
+    def test_valid_preset_has_no_problems(self, url: str, engine: sa.Engine) -> None:
+        """The zammad preset on Zammad's tables yields no problem."""
+        create(url, test_zammad.metadata)
+        assert validate_mapping(engine, zammad(), "helpdesk") == []
+
+    def test_valid_custom_mapping_has_no_problems(self, url: str, engine: sa.Engine) -> None:
+        """A custom mapping whose columns exist yields no problem."""
+        create(url, generic_metadata)
+        assert validate_mapping(engine, SqlMapping.model_validate(DEFAULT_MAPPING), "x") == []
+
+    def test_wrong_column_in_override_is_named(self, url: str, engine: sa.Engine) -> None:
+        """queue: g.nam names the field, the table and the column."""
+        create(url, test_zammad.metadata)
+        problems = validate_mapping(engine, zammad(queue="g.nam"), "helpdesk")
+        assert problems == [
+            (f"{ZAMMAD} -> queue", "preset zammad: column groups.nam does not exist")
+        ]
+
+    def test_plain_column_of_base_table_is_named(self, url: str, engine: sa.Engine) -> None:
+        """created_at: opened names the column of the ticket table."""
+        create(url, test_zammad.metadata)
+        problems = validate_mapping(engine, zammad(created_at="opened"), "helpdesk")
+        assert problems == [
+            (f"{ZAMMAD} -> created_at", "preset zammad: column tickets.opened does not exist")
+        ]
+
+    def test_wrong_column_inside_expression_is_named(self, url: str, engine: sa.Engine) -> None:
+        """A bad column inside an SQL expression is reported with its field and the DB's message."""
+        create(url, test_zammad.metadata)
+        mapping = zammad(resolved_at="COALESCE(t.last_closed, t.close_at)")
+        [(path, message)] = validate_mapping(engine, mapping, "helpdesk")
+        assert path == f"{ZAMMAD} -> resolved_at"
+        assert message.startswith("preset zammad: resolved_at: ")
+        assert "last_closed" in message
+
+    def test_broken_predicates_are_named(self, url: str, engine: sa.Engine) -> None:
+        """where and open_sql the database rejects are each reported under their own path."""
+        create(url, test_zammad.metadata)
+        mapping = zammad(where="st.nome <> 'merged'", open_sql="st.name IN ('open'")
+        problems = validate_mapping(engine, mapping, "helpdesk")
+        assert [p for p, _ in problems] == [f"{ZAMMAD} -> where", f"{ZAMMAD} -> open_sql"]
+        assert "nome" in problems[0][1]
+        assert all(m.startswith("preset zammad: ") for _, m in problems)
+
+    def test_missing_table_is_named(self, url: str, engine: sa.Engine) -> None:
+        """A base table and a joined table that do not exist are named; nothing else is run."""
+        create(url, test_zammad.metadata)
+        joins = [
+            *PRESETS["zammad"]["joins"],
+            {"table": "organizations", "alias": "o", "on": "o.id = t.organization_id"},
+        ]
+        problems = validate_mapping(engine, zammad(table="ticket", joins=joins), "helpdesk", 3)
+        assert problems == [
+            ("sources -> 3 -> mapping -> table", "preset zammad: table ticket does not exist"),
+            (
+                "sources -> 3 -> mapping -> joins -> 4 -> table",
+                "preset zammad: table organizations does not exist",
+            ),
+        ]
+
+    def test_bad_join_condition_is_named(self, url: str, engine: sa.Engine) -> None:
+        """A join condition naming a missing column is reported under joins."""
+        create(url, test_zammad.metadata)
+        joins = [dict(j) for j in PRESETS["zammad"]["joins"]]
+        joins[0]["on"] = "g.id = t.grp_id"
+        [(path, message)] = validate_mapping(engine, zammad(joins=joins), "helpdesk")
+        assert path == f"{ZAMMAD} -> joins"
+        assert "grp_id" in message
+
+    def test_empty_database_names_every_table(self, url: str, engine: sa.Engine) -> None:
+        """Against an empty database every table of the preset is reported once."""
+        problems = validate_mapping(engine, zammad(), "helpdesk")
+        assert [m for _, m in problems] == [
+            f"preset zammad: table {t} does not exist"
+            for t in (
+                "tickets",
+                "groups",
+                "ticket_states",
+                "ticket_state_types",
+                "ticket_priorities",
+            )
+        ]
+
+    def test_unreachable_database_is_not_a_mapping_problem(self) -> None:
+        """A refused connection raises SourceUnavailable (retry), with the source name, no URL."""
+        engine = open_engine("postgresql+psycopg://u:s3cr3t@127.0.0.1:1/x", timedelta(seconds=2))
+        with pytest.raises(SourceUnavailable) as caught:
+            validate_mapping(engine, zammad(), "helpdesk")
+        engine.dispose()
+        assert str(caught.value).startswith("helpdesk: ")
+        assert "s3cr3t" not in str(caught.value)
+
+
+@pytest.mark.postgres
+class TestValidateRequestTracker:
+    @pytest.fixture(autouse=True)
+    def registered(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setitem(PRESETS, "rt", rt.PRESET)
+
+    def test_rt_preset_matches_rts_tables(self, pg_database: str) -> None:
+        """The rt preset on RT's tables (lower-cased by PostgreSQL) yields no problem."""
+        create(pg_database, test_rt.metadata)
+        engine = open_engine(pg_database, timedelta(seconds=10))
+        try:
+            assert validate_mapping(engine, SqlMapping.model_validate({"preset": "rt"}), "rt") == []
+            broken = SqlMapping.model_validate(
+                {
+                    "preset": "rt",
+                    "first_response_at": rt.FIRST_RESPONSE_AT.replace(
+                        "tr.creator <>", "tr.creatr <>"
+                    ),
+                }
+            )
+            [(path, message)] = validate_mapping(engine, broken, "rt")
+        finally:
+            engine.dispose()
+        assert path == f"{ZAMMAD} -> first_response_at"
+        assert message.startswith("preset rt: first_response_at: ")
+        assert "creatr" in message
