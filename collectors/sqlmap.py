@@ -74,6 +74,11 @@ class SqlMapping(BaseModel):
     at_risk_margin: Duration = Field(
         timedelta(hours=1), description="an SLA due within this margin is at risk"
     )
+    sla_history: bool = Field(
+        True,
+        description="due columns keep their deadline once met or closed; False when the help"
+        " desk clears them (Znuny), so SLA deadlines missed in a window are unknown",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -222,11 +222,12 @@ class PollQueries:
 
     def sla_breaches(self, window: Window) -> sa.Select[Any] | None:
         """SLA deadlines that fell in the window and were missed."""
+        if not self.m.sla_history:
+            return None  # met deadlines are cleared: misses in the window are unknown
         f = self.f
         queue = f.require("queue")
         columns: list[ColumnElement[Any]] = [queue.label("queue")]
         conditions: list[ColumnElement[bool]] = []
-        end = window.end
         if f.has("first_response_due_at"):
             due = f.require("first_response_due_at")
             late: list[ColumnElement[bool]] = (
@@ -247,7 +248,6 @@ class PollQueries:
             hit = sa.and_(f.within("resolution_due_at", window), sa.or_(*late))
             columns.append(_count_if(hit).label("res_breached_window"))
             conditions.append(f.within("resolution_due_at", window))
-        del end
         if not conditions:
             return None
         return (

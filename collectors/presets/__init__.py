@@ -8,15 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.presets import rt, zammad
+from collectors.presets import glpi, osticket, otrs, rt, zammad
 
 PRESETS: dict[str, dict[str, Any]] = {
+    "osticket": osticket.PRESET,
+    "glpi": glpi.PRESET,
+    "otrs": otrs.PRESET,
+    "znuny": otrs.PRESET,
     "rt": rt.PRESET,
     "zammad": zammad.PRESET,
 }
 """Every preset, by the name ``mapping.preset`` takes."""
 
 INDEXES: dict[str, tuple[str, ...]] = {
+    "osticket": osticket.INDEXES,
+    "glpi": glpi.INDEXES,
+    "otrs": otrs.INDEXES,
+    "znuny": otrs.INDEXES,
     "rt": rt.INDEXES,
     "zammad": zammad.INDEXES,
 }

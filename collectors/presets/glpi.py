@@ -1,0 +1,75 @@
+"""GLPI (MySQL/MariaDB): ``glpi_tickets``, its assigned groups and users, integer statuses.
+
+Source: GLPI ``install/mysql/glpi-empty.sql`` (``glpi_tickets``, ``glpi_groups``,
+``glpi_groups_tickets``, ``glpi_tickets_users``) and the ``CommonITILObject`` constants:
+status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solved,
+6 Closed; priority 1 Very low .. 5 Very high, 6 Major; actor ``type`` 1 requester,
+2 assigned, 3 observer.
+
+- queue: the assigned group (``glpi_groups_tickets.type = 2``). The link is many-to-many:
+  the group with the lowest ``groups_id`` is taken, so every ticket counts in one queue;
+  a ticket without an assigned group (usual for New ones) is reported as ``(unassigned)``.
+  ``glpi_groups.completename`` is the full path (``Parent > Child``).
+- status and priority: the integers rendered as GLPI's English labels; open means
+  status 1-4. Deleted tickets (``is_deleted = 1``, the trash bin) are excluded.
+- created_at: ``date`` (the opening date; ``date_creation`` is when the row was written).
+- resolved_at: ``solvedate`` (cleared on reopen; closing copies ``closedate`` into an empty
+  ``solvedate``). first_response_at: ``takeintoaccountdate`` (GLPI 10.0.3 and later).
+- first_response_due_at / resolution_due_at: the SLA's ``time_to_own`` / ``time_to_resolve``.
+- assignee: the assigned user with the lowest id (``glpi_tickets_users.type = 2``).
+- reopened_at: GLPI keeps no reopen instant on the ticket, so ``reopened`` is unknown (None).
+- The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
+  zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESET: dict[str, Any] = {
+    "table": "glpi_tickets",
+    "joins": [
+        {
+            "table": "glpi_groups_tickets",
+            "alias": "gt",
+            "on": (
+                "gt.tickets_id = t.id AND gt.type = 2 AND NOT EXISTS ("
+                "SELECT 1 FROM glpi_groups_tickets g2 WHERE g2.tickets_id = t.id"
+                " AND g2.type = 2 AND g2.groups_id < gt.groups_id)"
+            ),
+        },
+        {"table": "glpi_groups", "alias": "g", "on": "g.id = gt.groups_id"},
+    ],
+    "where": "t.is_deleted = 0",
+    "id": "id",
+    "queue": "COALESCE(g.completename, '(unassigned)')",
+    "status": (
+        "CASE t.status WHEN 1 THEN 'New' WHEN 2 THEN 'Processing (assigned)'"
+        " WHEN 3 THEN 'Processing (planned)' WHEN 4 THEN 'Pending' WHEN 5 THEN 'Solved'"
+        " WHEN 6 THEN 'Closed' ELSE CONCAT('Status ', t.status) END"
+    ),
+    "priority": (
+        "CASE t.priority WHEN 1 THEN 'Very low' WHEN 2 THEN 'Low' WHEN 3 THEN 'Medium'"
+        " WHEN 4 THEN 'High' WHEN 5 THEN 'Very high' WHEN 6 THEN 'Major'"
+        " ELSE CONCAT('Priority ', t.priority) END"
+    ),
+    "assignee": (
+        "SELECT MIN(tu.users_id) FROM glpi_tickets_users tu"
+        " WHERE tu.tickets_id = t.id AND tu.type = 2 AND tu.users_id > 0"
+    ),
+    "created_at": "date",
+    "resolved_at": "solvedate",
+    "first_response_at": "takeintoaccountdate",
+    "first_response_due_at": "time_to_own",
+    "resolution_due_at": "time_to_resolve",
+    "open_sql": "t.status IN (1, 2, 3, 4)",
+    "timezone": "UTC",
+}
+
+INDEXES: tuple[str, ...] = (
+    "glpi_tickets (status), glpi_tickets (is_deleted)  -- shipped with GLPI",
+    "glpi_tickets (date), glpi_tickets (solvedate)  -- shipped with GLPI",
+    "glpi_tickets (time_to_own), glpi_tickets (time_to_resolve)  -- shipped with GLPI",
+    "glpi_groups_tickets UNIQUE (tickets_id, type, groups_id)  -- shipped with GLPI",
+    "glpi_tickets_users UNIQUE (tickets_id, type, users_id, alternative_email)  -- shipped",
+)

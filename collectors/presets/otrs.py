@@ -1,0 +1,90 @@
+"""OTRS / Znuny (MySQL/MariaDB, also PostgreSQL): ``ticket`` with queues, state types, history.
+
+Source: Znuny ``scripts/database/schema.xml`` (``ticket``, ``queue``, ``ticket_state``,
+``ticket_state_type``, ``ticket_priority``, ``ticket_history``, ``ticket_history_type``,
+``article``, ``article_sender_type``) and ``scripts/database/initial_insert.xml`` (state
+types new, open, closed, pending reminder, pending auto, removed, merged; history types
+``NewTicket``, ``StateUpdate``; sender types agent, system, customer; user 1 root@localhost).
+Registered as both ``otrs`` and ``znuny``.
+
+- queue: ``queue.name`` (sub-queues are named ``Parent::Child``).
+- status: the state name; open means state type new, open, pending reminder or pending
+  auto. Merged and removed tickets are excluded; ``archive_flag`` only marks old closed
+  tickets and excludes nothing.
+- priority: ``ticket_priority.name`` ("3 normal").
+- assignee: the owner (``ticket.user_id``) unless it is user 1 (root@localhost), which
+  Znuny uses as the owner of tickets nobody took: owner 1 counts as unassigned. The lock
+  (``ticket_lock_id``) is not considered; override ``assignee`` to count unlocked tickets
+  as unassigned (``CASE WHEN t.ticket_lock_id = 2 THEN t.user_id END``).
+- resolved_at: not on the ticket. Like Znuny itself, the latest ``ticket_history`` row of
+  type ``StateUpdate`` or ``NewTicket`` (a ticket created closed) whose state is of type
+  closed, and only for tickets closed now (a reopened ticket is not resolved).
+- first_response_at: the first article sent by an agent and visible to the customer
+  (internal notes are not a response), as Znuny's own first-response escalation does.
+- first_response_due_at / resolution_due_at: ``escalation_response_time`` /
+  ``escalation_solution_time``, Unix epoch seconds with 0 for "none". Znuny resets them
+  to 0 once the ticket is answered / closed, so SLA deadlines missed by tickets answered or
+  closed since cannot be counted (see the preset's documentation).
+- reopened_at: not on the ticket (only in history texts), so ``reopened`` is unknown.
+- DATETIMEs are in Znuny's ``OTRSTimeZone`` (UTC unless changed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CLOSED_AT = (
+    "CASE WHEN st.name = 'closed' THEN ("
+    "SELECT MAX(h.create_time) FROM ticket_history h"
+    " JOIN ticket_history_type ht ON ht.id = h.history_type_id"
+    " JOIN ticket_state hs ON hs.id = h.state_id"
+    " JOIN ticket_state_type hst ON hst.id = hs.type_id"
+    " WHERE h.ticket_id = t.id AND ht.name IN ('StateUpdate', 'NewTicket')"
+    " AND hst.name = 'closed') END"
+)
+"""When the ticket was last closed, for tickets closed now (Znuny's ``_TicketGetClosed``)."""
+
+FIRST_RESPONSE = (
+    "SELECT MIN(a.create_time) FROM article a"
+    " JOIN article_sender_type ast ON ast.id = a.article_sender_type_id"
+    " WHERE a.ticket_id = t.id AND ast.name = 'agent' AND a.is_visible_for_customer = 1"
+)
+"""The first agent article the customer can see (Znuny's ``_TicketGetFirstResponse``)."""
+
+PRESET: dict[str, Any] = {
+    "table": "ticket",
+    "joins": [
+        {"table": "queue", "alias": "q", "on": "q.id = t.queue_id", "kind": "inner"},
+        {"table": "ticket_state", "alias": "s", "on": "s.id = t.ticket_state_id", "kind": "inner"},
+        {
+            "table": "ticket_state_type",
+            "alias": "st",
+            "on": "st.id = s.type_id",
+            "kind": "inner",
+        },
+        {"table": "ticket_priority", "alias": "p", "on": "p.id = t.ticket_priority_id"},
+    ],
+    "where": "st.name NOT IN ('merged', 'removed')",
+    "id": "id",
+    "queue": "q.name",
+    "status": "s.name",
+    "priority": "p.name",
+    "assignee": "NULLIF(t.user_id, 1)",
+    "created_at": "create_time",
+    "resolved_at": CLOSED_AT,
+    "first_response_at": FIRST_RESPONSE,
+    "first_response_due_at": "NULLIF(t.escalation_response_time, 0)",
+    "resolution_due_at": "NULLIF(t.escalation_solution_time, 0)",
+    "epoch_fields": ["first_response_due_at", "resolution_due_at"],
+    "open_sql": "st.name IN ('new', 'open', 'pending reminder', 'pending auto')",
+    "timezone": "UTC",
+    "sla_history": False,
+}
+
+INDEXES: tuple[str, ...] = (
+    "ticket (ticket_state_id, ticket_lock_id)  -- ticket_queue_view, shipped with Znuny",
+    "ticket (create_time), ticket (queue_id)  -- shipped with Znuny",
+    "ticket (escalation_response_time), ticket (escalation_solution_time)  -- shipped",
+    "ticket_history (ticket_id)  -- shipped with Znuny; the close-time subquery",
+    "article (ticket_id)  -- shipped with Znuny; the first-response subquery",
+)
