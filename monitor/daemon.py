@@ -135,7 +135,8 @@ class Daemon:
         """Evaluate every rule once and persist the outcome with its notifications."""
         now = self.clock()
         started = time.perf_counter()
-        horizon = max([r.window for r in self.settings.rules] + [timedelta(minutes=15)])
+        windows = [getattr(r, "window", timedelta(0)) for r in self.settings.rules]
+        horizon = max([*windows, timedelta(minutes=15)])
         with self.engine.begin() as conn:
             instances = alert_store.load_instances(conn)
             health = history.source_health(conn)
@@ -178,33 +179,47 @@ class Daemon:
             if notifier is None:
                 continue  # a receiver removed from the config keeps its messages for later
             try:
+                # The wall clock, not self.clock: receivers check webhook-timestamp (and
+                # send Retry-After dates) against real time, also when the demo replays 2016.
                 notifier.send(
-                    message.idempotency_key, message.event, message.payload.encode(), self.clock()
+                    message.idempotency_key, message.event, message.payload.encode(), utcnow()
                 )
             except NotifierError as err:
-                verdict = after_failure(
-                    err, message.attempts + 1, message.created_at, self.clock(), self.retry_policy
-                )
-                with self.engine.begin() as conn:
-                    outbox_store.mark_failed(
-                        conn, message.id, verdict.reason, verdict.next_attempt_at
-                    )
-                outcome = "dead" if verdict.dead else "retry"
                 reason = f"http_{err.status}" if err.status else "network"
-                self.stats.count_notification(message.receiver, outcome, reason)
-                log.warning(
-                    "delivery to %s failed (%s): %s",
+                self._delivery_failed(message, err, reason)
+                continue
+            except Exception as err:  # a notifier bug must not hold up the other receivers
+                log.exception(
+                    "notifier %s failed unexpectedly",
                     message.receiver,
-                    outcome,
-                    verdict.reason,
                     extra={"receiver": message.receiver},
                 )
+                failure = NotifierError(type(err).__name__, retryable=True)
+                self._delivery_failed(message, failure, "internal")
                 continue
             with self.engine.begin() as conn:
                 outbox_store.mark_delivered(conn, message.id, self.clock())
             self.stats.count_notification(message.receiver, "success", "ok")
             delivered += 1
         return delivered
+
+    def _delivery_failed(
+        self, message: outbox_store.OutboxMessage, err: NotifierError, reason: str
+    ) -> None:
+        verdict = after_failure(
+            err, message.attempts + 1, message.created_at, self.clock(), self.retry_policy
+        )
+        with self.engine.begin() as conn:
+            outbox_store.mark_failed(conn, message.id, verdict.reason, verdict.next_attempt_at)
+        outcome = "dead" if verdict.dead else "retry"
+        self.stats.count_notification(message.receiver, outcome, reason)
+        log.warning(
+            "delivery to %s failed (%s): %s",
+            message.receiver,
+            outcome,
+            verdict.reason,
+            extra={"receiver": message.receiver},
+        )
 
     def maintain(self) -> int:
         """Roll up recent raw rows into hourly aggregates and prune old history."""

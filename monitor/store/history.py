@@ -51,6 +51,12 @@ def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     the store answered, and that queue has nothing open.
     """
     now = snapshot.as_of
+    previous = conn.execute(
+        sa.select(source_state.c.watermark).where(source_state.c.source == snapshot.source)
+    ).scalar()
+    # The clock went back (the daemon then polls an empty window): keep the watermark
+    # where it was, or the next window would count [now, previous) a second time.
+    watermark = previous if previous is not None and previous > now else now
     present = {q.queue for q in snapshot.queues}
     queues = list(snapshot.queues) + [
         QueueStats.empty(q) for q in sorted(known_queues(conn, snapshot.source) - present)
@@ -61,7 +67,7 @@ def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     _upsert_source(
         conn,
         snapshot.source,
-        watermark=now,
+        watermark=watermark,
         last_success_at=now,
         last_attempt_at=now,
         last_error=None,
@@ -197,6 +203,12 @@ def _snapshot_row(snapshot: Snapshot, q: QueueStats) -> dict[str, Any]:
         "sla_breached_open": dict(q.sla_breached_open) if q.sla_breached_open is not None else None,
         "sla_at_risk": dict(q.sla_at_risk) if q.sla_at_risk is not None else None,
         "unassigned": q.unassigned,
+        "sla_breached_window": dict(q.sla_breached_window)
+        if q.sla_breached_window is not None
+        else None,
+        "avg_first_response_s": q.avg_first_response_s,
+        "avg_resolution_s": q.avg_resolution_s,
+        "reopened": q.reopened,
     }
 
 

@@ -9,15 +9,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
 metadata = sa.MetaData()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend."""
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC on every backend.
 
-    impl = sa.DateTime
+    MariaDB/MySQL keep microseconds only with ``DATETIME(6)``: without them watermarks
+    would lose their fractions and consecutive windows would overlap.
+    """
+
+    impl = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
@@ -51,6 +56,10 @@ snapshots = sa.Table(
     sa.Column("sla_breached_open", sa.JSON),
     sa.Column("sla_at_risk", sa.JSON),
     sa.Column("unassigned", sa.Integer),
+    sa.Column("sla_breached_window", sa.JSON),
+    sa.Column("avg_first_response_s", sa.Float),
+    sa.Column("avg_resolution_s", sa.Float),
+    sa.Column("reopened", sa.Integer),
     sa.Index("ix_snapshots_source_queue_ts", "source", "queue", "ts"),
     sa.Index("ix_snapshots_ts", "ts"),
 )
@@ -134,3 +143,64 @@ outbox = sa.Table(
     sa.Index("ix_outbox_status_receiver_id", "status", "receiver", "id"),
 )
 """One row per notification per receiver, written in the transaction that caused it."""
+
+# -- revision 0002 ---------------------------------------------------------------------
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("matchers", sa.JSON, nullable=False),
+    sa.Column("starts_at", TS, nullable=False),
+    sa.Column("ends_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+"""Silences created through the HTTP API or the CLI."""
+
+notification_groups = sa.Table(
+    "notification_groups",
+    metadata,
+    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("state", sa.JSON, nullable=False),
+)
+"""Aggregation-group state (what each group last notified, its timers)."""
+
+receiver_state = sa.Table(
+    "receiver_state",
+    metadata,
+    sa.Column("receiver", sa.String(200), primary_key=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("open_until", TS),
+    sa.Column("disabled_at", TS),
+    sa.Column("disabled_reason", sa.Text),
+)
+"""Per receiver: the circuit breaker and whether a 410 Gone disabled it."""
+
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("queue", sa.String(400), primary_key=True),
+    sa.Column("made_at", TS, nullable=False),
+    sa.Column("model", sa.String(50), nullable=False),
+    sa.Column("status", sa.String(30), nullable=False),
+    sa.Column("level", sa.Float, nullable=False),
+    sa.Column("point", sa.JSON, nullable=False),
+    sa.Column("lower", sa.JSON, nullable=False),
+    sa.Column("upper", sa.JSON, nullable=False),
+    sa.Column("backtest_mase", sa.Float),
+    sa.Column("detail", sa.JSON),
+)
+"""The latest forecast of each queue (hourly steps from ``made_at``)."""
+
+resourcing_state = sa.Table(
+    "resourcing_state",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("queue", sa.String(400), primary_key=True),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+"""Per queue: the stabiliser's state and the latest recommendation."""
