@@ -129,3 +129,93 @@ def demo(
             out=lambda line: click.echo(line),
         )
     )
+
+
+# -- rule tools (logic in monitor/tools.py) ---------------------------------------------
+
+_WHEN = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+
+@main.command("test-rules")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def test_rules(files: tuple[Path, ...]) -> None:
+    """Run promtool-style unit tests of the rules (exit code 1 when a test fails)."""
+    from monitor import tools
+
+    sys.exit(tools.test_rules(list(files)))
+
+
+@main.command("export-rules")
+@CONFIG
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the rules file here (default: standard output).",
+)
+def export_rules(config_path: Path | None, output: Path | None) -> None:
+    """Write the rules Prometheus can express as a Prometheus alerting-rules file."""
+    from monitor import tools
+
+    if config_path is None:
+        raise click.UsageError("--config is required")
+    try:
+        sys.exit(tools.export_rules(config_path, output))
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+
+
+@main.command("backtest-rules")
+@CONFIG
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Hourly series: timestamp,[queue,]open,created,resolved.",
+)
+@click.option("--store", "use_store", is_flag=True, help="Replay the history store (read only).")
+@click.option("--from", "start", type=click.DateTime(_WHEN), metavar="TIME", help="Start (UTC).")
+@click.option(
+    "--to", "end", type=click.DateTime(_WHEN), metavar="TIME", help="End (UTC), inclusive."
+)
+@click.option(
+    "--step",
+    default=None,
+    help="Evaluation step, e.g. 1h (default: the CSV's spacing, or evaluation.interval).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on stderr (default: only on a terminal).",
+)
+def backtest_rules(
+    config_path: Path | None,
+    csv_path: Path | None,
+    use_store: bool,
+    start: datetime | None,
+    end: datetime | None,
+    step: str | None,
+    progress: bool | None,
+) -> None:
+    """Replay history through the rules: when each alert would have fired and resolved."""
+    from config.durations import parse_duration
+    from monitor import tools
+
+    if config_path is None:
+        raise click.UsageError("--config is required")
+    if (csv_path is None) == (not use_store):
+        raise click.UsageError("give exactly one of --csv FILE or --store")
+    try:
+        every = parse_duration(step) if step is not None else None
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--step") from None
+    try:
+        sys.exit(tools.backtest_rules(config_path, csv_path, start, end, every, progress))
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+    except StoreError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
