@@ -40,10 +40,16 @@ def main() -> None:
 @CONFIG
 def run(config_path: Path | None) -> None:
     """Run the daemon in the foreground (SIGTERM or Ctrl-C stops it gracefully)."""
+    from monitor.checks import check_sources
     from monitor.runner import run as run_daemon
 
     settings = _settings(config_path)
     logs.configure(settings.log_level)
+    try:
+        check_sources(settings, str(config_path or "configuration"))
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
     try:
         sys.exit(run_daemon(settings))
     except StoreError as err:
@@ -56,9 +62,26 @@ def run(config_path: Path | None) -> None:
 
 @main.command("check-config")
 @CONFIG
-def check_config(config_path: Path | None) -> None:
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="Also check each SQL mapping against its database's live schema.",
+)
+def check_config(config_path: Path | None, connect: bool) -> None:
     """Validate the configuration without starting anything (exit code 2 on errors)."""
     settings = _settings(config_path)
+    if connect:
+        from monitor.checks import check_sources
+
+        try:
+            unreachable = check_sources(settings, str(config_path or "configuration"))
+        except ConfigError as err:
+            click.echo(str(err), err=True)
+            sys.exit(2)
+        for name, reason in unreachable:
+            click.echo(
+                f"warning: source {name} not reachable, mapping not checked: {reason}", err=True
+            )
     click.echo(
         f"configuration OK: {len(settings.sources)} source(s), {len(settings.rules)} rule(s), "
         f"{len(settings.receivers)} receiver(s)"
