@@ -65,6 +65,54 @@ CATALOGUE: dict[str, MetricSpec] = {
             "Open tickets older than 7, 14 and 30 days.",
         ),
         MetricSpec(
+            "backlog_ticket_age_seconds",
+            "gauge",
+            ("source", "queue", "quantile"),
+            "Open-ticket age quantiles (nearest rank).",
+        ),
+        MetricSpec(
+            "backlog_unassigned_open_tickets",
+            "gauge",
+            ("source", "queue"),
+            "Open tickets with no assignee.",
+        ),
+        MetricSpec(
+            "backlog_sla_breached_open_tickets",
+            "gauge",
+            ("source", "queue", "sla"),
+            "Open tickets already past their SLA deadline.",
+        ),
+        MetricSpec(
+            "backlog_sla_at_risk_tickets",
+            "gauge",
+            ("source", "queue", "sla"),
+            "Open tickets whose SLA deadline falls within the at-risk margin.",
+        ),
+        MetricSpec(
+            "backlog_sla_missed_last_poll",
+            "gauge",
+            ("source", "queue", "sla"),
+            "SLA deadlines that fell in the latest poll window and were missed.",
+        ),
+        MetricSpec(
+            "backlog_first_response_time_avg_seconds",
+            "gauge",
+            ("source", "queue"),
+            "Mean first-response time of the tickets resolved in the latest window.",
+        ),
+        MetricSpec(
+            "backlog_resolution_time_avg_seconds",
+            "gauge",
+            ("source", "queue"),
+            "Mean resolution time of the tickets resolved in the latest window.",
+        ),
+        MetricSpec(
+            "backlog_tickets_reopened_last_poll",
+            "gauge",
+            ("source", "queue"),
+            "Tickets reopened in the latest poll window.",
+        ),
+        MetricSpec(
             "backlog_snapshot_timestamp_seconds",
             "gauge",
             ("source", "queue"),
@@ -162,6 +210,38 @@ def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
     return cls(base, spec.help, labels=list(spec.labels))
 
 
+class _QueueExtras:
+    """The figures only some sources give (quantiles, SLA, durations): absent, never 0."""
+
+    KEYED = (
+        ("age_quantiles", "backlog_ticket_age_seconds"),
+        ("sla_breached_open", "backlog_sla_breached_open_tickets"),
+        ("sla_at_risk", "backlog_sla_at_risk_tickets"),
+        ("sla_breached_window", "backlog_sla_missed_last_poll"),
+    )
+    PLAIN = (
+        ("unassigned", "backlog_unassigned_open_tickets"),
+        ("avg_first_response_s", "backlog_first_response_time_avg_seconds"),
+        ("avg_resolution_s", "backlog_resolution_time_avg_seconds"),
+        ("reopened", "backlog_tickets_reopened_last_poll"),
+    )
+
+    def __init__(self) -> None:
+        self._families = {name: _family(name) for _, name in (*self.KEYED, *self.PLAIN)}
+
+    def add(self, row: history.Row) -> None:
+        key = [row["source"], row["queue"]]
+        for column, name in self.KEYED:
+            for label, value in (row.get(column) or {}).items():
+                self._families[name].add_metric([*key, label], value)
+        for column, name in self.PLAIN:
+            if row.get(column) is not None:
+                self._families[name].add_metric(key, row[column])
+
+    def families(self) -> list[Metric]:
+        return list(self._families.values())
+
+
 class BacklogCollector(Collector):
     """Exposes the store's latest figures and the daemon's runtime stats."""
 
@@ -195,7 +275,9 @@ class BacklogCollector(Collector):
         oldest = _family("backlog_oldest_ticket_age_seconds")
         older = _family("backlog_open_tickets_older_than")
         stamp = _family("backlog_snapshot_timestamp_seconds")
+        extra = _QueueExtras()
         for row in latest:
+            extra.add(row)
             key = [row["source"], row["queue"]]
             for status, priority, n in row["open_breakdown"]:
                 open_.add_metric([*key, status, priority], n)
@@ -210,7 +292,7 @@ class BacklogCollector(Collector):
             key = [row["source"], row["queue"]]
             created.add_metric(key, row["created_total"])
             resolved.add_metric(key, row["resolved_total"])
-        yield from (open_, oldest, older, stamp, created, resolved)
+        yield from (open_, oldest, older, stamp, created, resolved, *extra.families())
 
     def _collector_metrics(self, health: dict[str, history.SourceHealth]) -> Iterator[Metric]:
         up = _family("backlog_collector_up")

@@ -55,6 +55,8 @@ class Backlog:
     created_at: list[datetime] = field(default_factory=list)
     resolved_at: list[datetime] = field(default_factory=list)
     breakdown: dict[tuple[str, str], int] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Further QueueStats figures (SLA, quantiles...), as a help-desk preset gives them."""
 
     def __call__(self, window: Window) -> Snapshot:
         by_status = self.breakdown if self.breakdown is not None else {("open", "P2"): self.open}
@@ -65,6 +67,7 @@ class Backlog:
             resolved=sum(window.start <= t < window.end for t in self.resolved_at),
             oldest_age_s=3600.0 if self.open else None,
             older_than={name: 0 for name, _ in AGE_BUCKETS},
+            **self.extras,
         )
         return Snapshot(source=SOURCE, window=window, queues=(stats,))
 

@@ -61,6 +61,16 @@ def busy(
         breakdown=breakdown,
         created_at=[clock.now - timedelta(minutes=m) for m in range(30)],
         resolved_at=[clock.now - timedelta(minutes=m) for m in range(0, 30, 3)],
+        extras={
+            "age_quantiles": {"0.5": 600.0, "0.9": 3000.0, "0.99": 3500.0},
+            "unassigned": 40,
+            "sla_breached_open": {"first_response": 3, "resolution": 7},
+            "sla_at_risk": {"first_response": 1, "resolution": 2},
+            "sla_breached_window": {"first_response": 0, "resolution": 1},
+            "avg_first_response_s": 1800.0,
+            "avg_resolution_s": 7200.0,
+            "reopened": 2,
+        },
     )
     collector = ScriptedCollector(SOURCE, backlog)
     settings = make_settings({name: s.url for name, s in receivers.items()}, for_="0s")
