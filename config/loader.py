@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from alerting.notifiers import REGISTRY as NOTIFIERS
+from alerting.routing import validate
 from alerting.rules import KINDS as RULE_KINDS
 from collectors import REGISTRY as COLLECTORS
 from config.settings import Settings
@@ -118,6 +119,7 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
     """Names that must be unique and references that must resolve."""
     problems: list[tuple[str, str]] = []
     sections: dict[str, list[str]] = {
+        "time_intervals": [t.name for t in settings.time_intervals],
         "sources": [s.name for s in settings.sources],
         "receivers": [r.name for r in settings.receivers],
         "rules": [r.name for r in settings.rules],
@@ -136,4 +138,8 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
         source = rule.match.get("source")
         if source is not None and source not in sources:
             problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
+    if settings.route is not None:
+        problems += validate(
+            settings.route, receivers, {interval.name for interval in settings.time_intervals}
+        )
     return problems

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alerting.notifiers import ReceiverConfig
+from alerting.routing import Route
 from alerting.rules import Rule
+from alerting.timeintervals import TimeInterval
 from collectors import SourceConfig
 from config.durations import Duration
 
@@ -60,12 +62,26 @@ class HttpSettings(BaseModel):
         return int(self.listen.rpartition(":")[2])
 
 
+class CollectorDownSettings(BaseModel):
+    """The built-in ``CollectorDown`` alert: a source whose latest poll failed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    enabled: bool = True
+    for_: Duration = Field(timedelta(minutes=5), alias="for")
+    severity: Literal["critical", "warning", "info"] = "warning"
+
+
 class EvaluationSettings(BaseModel):
     """How often rules are evaluated."""
 
     model_config = Frozen
 
     interval: Duration = timedelta(seconds=60)
+    collector_down: CollectorDownSettings = CollectorDownSettings()
+    resolved_retention: Duration = Field(
+        timedelta(days=1), description="how long resolved alert instances are kept"
+    )
 
 
 class DeliverySettings(BaseModel):
@@ -74,6 +90,18 @@ class DeliverySettings(BaseModel):
     model_config = Frozen
 
     interval: Duration = timedelta(seconds=5)
+    schedule: Literal["standard_webhooks", "exponential"] = Field(
+        "standard_webhooks",
+        description="standard_webhooks: retry after 5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h, "
+        "then dead-letter; exponential: initial_backoff doubling up to max_backoff until "
+        "give_up_after",
+    )
+    breaker_threshold: int = Field(
+        5, ge=1, description="consecutive failures that open a receiver's circuit breaker"
+    )
+    breaker_cooldown: Duration = Field(
+        timedelta(minutes=5), description="how long an open breaker holds a receiver's messages"
+    )
     initial_backoff: Duration = timedelta(seconds=5)
     max_backoff: Duration = timedelta(minutes=30)
     give_up_after: Duration = timedelta(days=3)
@@ -114,6 +142,12 @@ class Settings(BaseSettings):
     receivers: list[Annotated[ReceiverConfig, Field(discriminator="kind")]] = Field(
         default_factory=list
     )
+    route: Route | None = Field(
+        None,
+        description="Alertmanager-style routing and grouping; without it every "
+        "transition is sent to the rule's receivers (all by default)",
+    )
+    time_intervals: list[TimeInterval] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -242,3 +243,123 @@ def backtest_rules(
     except StoreError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
+
+
+# -- operator commands (logic in monitor/operator.py) -----------------------------------
+
+
+def _store(config_path: Path | None) -> Any:
+    """The configured history store, migrated (returns a SQLAlchemy engine)."""
+    from monitor.store.engine import migrate, open_store
+
+    engine = open_store(_settings(config_path).store.url)
+    migrate(engine)
+    return engine
+
+
+@main.group()
+def silence() -> None:
+    """Create, list and expire silences (stored; the daemon applies them)."""
+
+
+@silence.command("add")
+@CONFIG
+@click.argument("matchers", nargs=-1, required=True)
+@click.option("--duration", default="2h", show_default=True, help="How long, e.g. 2h.")
+@click.option("--author", required=True, help="Who creates the silence.")
+@click.option("--comment", required=True, help="Why.")
+def silence_add(
+    config_path: Path | None,
+    matchers: tuple[str, ...],
+    duration: str,
+    author: str,
+    comment: str,
+) -> None:
+    """Silence alerts matching MATCHERS, e.g. alertname=BacklogHigh 'queue=~"Bill.*"'."""
+    from pydantic import ValidationError
+
+    from alerting.silences import SilenceInput
+    from monitor import operator
+    from monitor.clock import utcnow
+
+    try:
+        body = SilenceInput.model_validate(
+            {
+                "matchers": " ".join(matchers),
+                "duration": duration,
+                "createdBy": author,
+                "comment": comment,
+            }
+        )
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise click.BadParameter(problems) from None
+    created = operator.add_silence(_store(config_path), body, utcnow())
+    click.echo(created.id)
+
+
+@silence.command("list")
+@CONFIG
+def silence_list(config_path: Path | None) -> None:
+    """List silences with their state."""
+    from monitor import operator
+    from monitor.clock import utcnow
+
+    for item in operator.list_silences(_store(config_path), utcnow()):
+        click.echo(operator.silence_line(item))
+
+
+@silence.command("expire")
+@CONFIG
+@click.argument("silence_id")
+def silence_expire(config_path: Path | None, silence_id: str) -> None:
+    """End a silence now."""
+    from monitor import operator
+    from monitor.clock import utcnow
+
+    if not operator.expire_silence(_store(config_path), silence_id, utcnow()):
+        click.echo(f"no silence {silence_id}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def outbox() -> None:
+    """Inspect dead letters and replay them; re-enable a receiver."""
+
+
+@outbox.command("dead")
+@CONFIG
+def outbox_dead(config_path: Path | None) -> None:
+    """List notifications given up on."""
+    from monitor import operator
+
+    for row in operator.dead_letters(_store(config_path)):
+        click.echo(
+            f"{row['id']}  {row['receiver']}  {row['event']}  attempts={row['attempts']}  "
+            f"{row['idempotency_key']}  {row['last_error']}"
+        )
+
+
+@outbox.command("replay")
+@CONFIG
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
+def outbox_replay(config_path: Path | None, ids: tuple[int, ...], everything: bool) -> None:
+    """Queue dead letters again (same idempotency keys)."""
+    from monitor import operator
+
+    if not ids and not everything:
+        raise click.UsageError("give message ids or --all")
+    count = operator.replay(_store(config_path), None if everything else list(ids))
+    click.echo(f"{count} message(s) queued again")
+
+
+@outbox.command("enable")
+@CONFIG
+@click.argument("receiver")
+def outbox_enable(config_path: Path | None, receiver: str) -> None:
+    """Re-enable a receiver disabled by 410 Gone and close its circuit breaker."""
+    from monitor import operator
+
+    operator.enable_receiver(_store(config_path), receiver)
+    click.echo(f"receiver {receiver} enabled")

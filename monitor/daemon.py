@@ -12,21 +12,26 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from alerting import engine as alert_engine
-from alerting.delivery import RetryPolicy, after_failure
+from alerting.delivery import STANDARD_WEBHOOKS_SCHEDULE, RetryPolicy, Verdict, after_failure
 from alerting.notifiers import REGISTRY as NOTIFIERS
 from alerting.notifiers.base import Notifier
+from alerting.rules import CollectorDownRule, EvalContext, RuleBase
 from collectors import REGISTRY as COLLECTORS
 from collectors.base import Collector, Window
 from config.settings import Settings
+from monitor import notifying
 from monitor.clock import Clock, utcnow
 from monitor.errors import CollectorError, NotifierError
 from monitor.metrics import RuntimeStats
 from monitor.store import alerts as alert_store
+from monitor.store import forecasting as forecast_store
 from monitor.store import history
+from monitor.store import notifying as notify_store
 from monitor.store import outbox as outbox_store
 from monitor.store.engine import migrate, open_store
 
@@ -81,10 +86,15 @@ class Daemon:
             initial=settings.delivery.initial_backoff,
             maximum=settings.delivery.max_backoff,
             give_up_after=settings.delivery.give_up_after,
+            schedule=STANDARD_WEBHOOKS_SCHEDULE
+            if settings.delivery.schedule == "standard_webhooks"
+            else None,
         )
+        self._last_sent: dict[str, float] = {}
         self._backoff: dict[str, _Backoff] = {}
         self._speedup = speedup  # the demo runs configured intervals faster than real time
         self._intervals = {s.name: s.interval for s in settings.sources}
+        self.rules: list[RuleBase] = [*settings.rules, *builtin_rules(settings)]
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -135,7 +145,7 @@ class Daemon:
         """Evaluate every rule once and persist the outcome with its notifications."""
         now = self.clock()
         started = time.perf_counter()
-        windows = [getattr(r, "window", timedelta(0)) for r in self.settings.rules]
+        windows = [getattr(r, "window", timedelta(0)) for r in self.rules]
         horizon = max([*windows, timedelta(minutes=15)])
         with self.engine.begin() as conn:
             instances = alert_store.load_instances(conn)
@@ -146,17 +156,25 @@ class Daemon:
                 if not h.up and s in self.collectors
             }
             series = history.series(conn, now - horizon, now)
+            context = EvalContext(
+                forecasts=forecast_store.views(conn),
+                last_seen=history.last_seen(conn),
+                sources=tuple(self.collectors),
+            )
             result = alert_engine.evaluate(
-                self.settings.rules,
+                self.rules,
                 series,
                 instances,
                 down,
                 [r.name for r in self.settings.receivers],
                 now,
                 self.settings.http.external_url,
+                context,
             )
             alert_store.save_instances(conn, result.changed)
-            outbox_store.enqueue(conn, result.notifications, now)
+            rules = {r.name: r for r in self.rules}
+            notes = notifying.notifications(conn, self.settings, rules, instances, result, now)
+            outbox_store.enqueue(conn, notes, now)
         for instance, transition in result.transitions:
             log.info(
                 "alert %s %s: %s",
@@ -169,49 +187,105 @@ class Daemon:
         return result
 
     def deliver(self) -> int:
-        """Try every due outbox message once (oldest first per receiver); returns successes."""
-        now = self.clock()
-        with self.engine.connect() as conn:
-            due = outbox_store.heads(conn, now, self.settings.delivery.batch)
-        delivered = 0
-        for message in due:
-            notifier = self.notifiers.get(message.receiver)
-            if notifier is None:
-                continue  # a receiver removed from the config keeps its messages for later
-            try:
-                # The wall clock, not self.clock: receivers check webhook-timestamp (and
-                # send Retry-After dates) against real time, also when the demo replays 2016.
-                notifier.send(
-                    message.idempotency_key, message.event, message.payload.encode(), utcnow()
-                )
-            except NotifierError as err:
-                reason = f"http_{err.status}" if err.status else "network"
-                self._delivery_failed(message, err, reason)
-                continue
-            except Exception as err:  # a notifier bug must not hold up the other receivers
-                log.exception(
-                    "notifier %s failed unexpectedly",
-                    message.receiver,
-                    extra={"receiver": message.receiver},
-                )
-                failure = NotifierError(type(err).__name__, retryable=True)
-                self._delivery_failed(message, failure, "internal")
-                continue
-            with self.engine.begin() as conn:
-                outbox_store.mark_delivered(conn, message.id, self.clock())
-            self.stats.count_notification(message.receiver, "success", "ok")
-            delivered += 1
+        """Send due outbox messages, oldest first per receiver, until none is due.
+
+        A receiver whose circuit breaker is open, that answered 410 Gone (disabled), or
+        whose ``min_interval`` has not elapsed keeps its messages for a later run.
+        """
+        delivered, budget = 0, self.settings.delivery.batch
+        while budget > 0:
+            now = self.clock()
+            with self.engine.connect() as conn:
+                due = outbox_store.heads(conn, now, budget)
+                health = notify_store.receiver_health(conn)
+            ready = [m for m in due if self._may_send(m.receiver, health.get(m.receiver), now)]
+            if not ready:
+                break
+            sent = sum(self._send(message) for message in ready)
+            delivered += sent
+            budget -= len(ready)
+            if sent == 0:
+                break
         return delivered
+
+    def _may_send(self, receiver: str, health: dict[str, Any] | None, now: datetime) -> bool:
+        notifier = self.notifiers.get(receiver)
+        if notifier is None:
+            return False  # a receiver removed from the config keeps its messages for later
+        if health is not None:
+            if health.get("disabled_at") is not None:
+                return False
+            open_until = health.get("open_until")
+            if open_until is not None and now < open_until:
+                return False
+        gap = getattr(getattr(notifier, "config", None), "min_interval", None)
+        if isinstance(gap, timedelta) and receiver in self._last_sent:
+            return time.monotonic() - self._last_sent[receiver] >= gap.total_seconds()
+        return True
+
+    def _send(self, message: outbox_store.OutboxMessage) -> bool:
+        notifier = self.notifiers[message.receiver]
+        self._last_sent[message.receiver] = time.monotonic()
+        try:
+            # The wall clock, not self.clock: receivers check webhook-timestamp (and
+            # send Retry-After dates) against real time, also when the demo replays 2016.
+            notifier.send(
+                message.idempotency_key, message.event, message.payload.encode(), utcnow()
+            )
+        except NotifierError as err:
+            reason = f"http_{err.status}" if err.status else "network"
+            self._delivery_failed(message, err, reason)
+            return False
+        except Exception as err:  # a notifier bug must not hold up the other receivers
+            log.exception(
+                "notifier %s failed unexpectedly",
+                message.receiver,
+                extra={"receiver": message.receiver},
+            )
+            self._delivery_failed(
+                message, NotifierError(type(err).__name__, retryable=True), "internal"
+            )
+            return False
+        with self.engine.begin() as conn:
+            outbox_store.mark_delivered(conn, message.id, self.clock())
+            notify_store.set_receiver_health(
+                conn, message.receiver, consecutive_failures=0, open_until=None
+            )
+        self.stats.count_notification(message.receiver, "success", "ok")
+        return True
 
     def _delivery_failed(
         self, message: outbox_store.OutboxMessage, err: NotifierError, reason: str
     ) -> None:
-        verdict = after_failure(
-            err, message.attempts + 1, message.created_at, self.clock(), self.retry_policy
-        )
+        now = self.clock()
+        if err.status == 410:  # Gone: the endpoint asks us to stop; keep its messages
+            verdict = Verdict(False, message.next_attempt_at, "receiver disabled: HTTP 410 Gone")
+        else:
+            verdict = after_failure(
+                err, message.attempts + 1, message.created_at, now, self.retry_policy
+            )
+        delivery = self.settings.delivery
         with self.engine.begin() as conn:
             outbox_store.mark_failed(conn, message.id, verdict.reason, verdict.next_attempt_at)
-        outcome = "dead" if verdict.dead else "retry"
+            failures = (
+                notify_store.receiver_health(conn)
+                .get(message.receiver, {})
+                .get("consecutive_failures", 0)
+                + 1
+            )
+            opened = failures >= delivery.breaker_threshold
+            notify_store.set_receiver_health(
+                conn,
+                message.receiver,
+                consecutive_failures=failures,
+                open_until=now + delivery.breaker_cooldown if opened else None,
+                **(
+                    {"disabled_at": now, "disabled_reason": "HTTP 410 Gone"}
+                    if err.status == 410
+                    else {}
+                ),
+            )
+        outcome = "dead" if verdict.dead else ("disabled" if err.status == 410 else "retry")
         self.stats.count_notification(message.receiver, outcome, reason)
         log.warning(
             "delivery to %s failed (%s): %s",
@@ -262,6 +336,24 @@ class Daemon:
             message,
             extra={"source": source, "reason": reason},
         )
+
+
+def builtin_rules(settings: Settings) -> list[RuleBase]:
+    """The rules that exist without configuration (``CollectorDown``)."""
+    down = settings.evaluation.collector_down
+    if not down.enabled:
+        return []
+    return [
+        CollectorDownRule(
+            for_=down.for_,
+            severity=down.severity,
+            annotations={
+                "summary": "Polling {source} fails",
+                "description": "The latest polls of {source} failed; its backlog alerts keep their "
+                "state until it answers again.",
+            },
+        )
+    ]
 
 
 def build_collectors(settings: Settings) -> dict[str, Collector]:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from alerting.silences import SilenceInput
+from monitor import operator
 from monitor.daemon import Daemon
+from monitor.store import alerts as alert_store
 
 
 def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
@@ -28,13 +33,62 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
         body = {"ready": not reasons, "reasons": reasons}
         return JSONResponse(body, status_code=200 if not reasons else 503)
 
+    async def silences_post(request: Request) -> Response:
+        try:
+            body = SilenceInput.model_validate(await request.json())
+        except ValueError as err:  # JSON or validation error: say what is wrong
+            return JSONResponse({"error": _problem(err)}, status_code=400)
+        silence = operator.add_silence(daemon.engine, body, daemon.clock())
+        return JSONResponse({"silenceID": silence.id}, status_code=200)
+
+    def silences_get(_request: Request) -> Response:
+        return JSONResponse(operator.list_silences(daemon.engine, daemon.clock()))
+
+    def silence_delete(request: Request) -> Response:
+        found = operator.expire_silence(daemon.engine, request.path_params["id"], daemon.clock())
+        return JSONResponse({}, status_code=200 if found else 404)
+
+    def alerts(_request: Request) -> Response:
+        with daemon.engine.connect() as conn:
+            instances = alert_store.load_instances(conn).values()
+        return JSONResponse(
+            [
+                {
+                    "fingerprint": i.fingerprint,
+                    "labels": dict(i.labels),
+                    "state": i.state.value,
+                    "activeSince": iso_or_none(i.active_since),
+                    "firedAt": iso_or_none(i.fired_at),
+                    "resolvedAt": iso_or_none(i.resolved_at),
+                    "fireValue": i.fire_value,
+                    "value": i.last_value,
+                    "stateReason": i.state_reason,
+                }
+                for i in instances
+            ]
+        )
+
     return Starlette(
         routes=[
             Route("/metrics", metrics),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/api/v1/alerts", alerts),
+            Route("/api/v1/silences", silences_get, methods=["GET"]),
+            Route("/api/v1/silences", silences_post, methods=["POST"]),
+            Route("/api/v1/silences/{id}", silence_delete, methods=["DELETE"]),
         ]
     )
+
+
+def iso_or_none(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat().replace("+00:00", "Z")
+
+
+def _problem(err: ValueError) -> str:
+    if isinstance(err, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+    return str(err)
 
 
 class HttpServer:

@@ -135,6 +135,14 @@ def latest(conn: sa.Connection) -> list[Row]:
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def last_seen(conn: sa.Connection) -> dict[tuple[str, str], datetime]:
+    """When each ``(source, queue)`` was last reported by a successful poll."""
+    rows = conn.execute(
+        sa.select(queue_counters.c.source, queue_counters.c.queue, queue_counters.c.last_seen)
+    )
+    return {(r.source, r.queue): r.last_seen for r in rows}
+
+
 def counters(conn: sa.Connection) -> list[Row]:
     """Created/resolved totals per ``(source, queue)``."""
     return [dict(r) for r in conn.execute(sa.select(queue_counters)).mappings()]

@@ -130,3 +130,41 @@ def unknown_receivers(conn: sa.Connection, known: set[str]) -> set[str]:
         sa.select(outbox.c.receiver).where(outbox.c.status == PENDING).distinct()
     ).scalars()
     return set(rows) - known
+
+
+def listing(
+    conn: sa.Connection, status: str | None = None, limit: int = 100
+) -> list[dict[str, object]]:
+    """Messages (newest first), optionally of one status, without their payloads."""
+    query = (
+        sa.select(
+            outbox.c.id,
+            outbox.c.receiver,
+            outbox.c.idempotency_key,
+            outbox.c.event,
+            outbox.c.status,
+            outbox.c.attempts,
+            outbox.c.created_at,
+            outbox.c.next_attempt_at,
+            outbox.c.last_error,
+        )
+        .order_by(outbox.c.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(outbox.c.status == status)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def replay(conn: sa.Connection, ids: list[int] | None) -> int:
+    """Put dead letters back in the queue (all of them when ``ids`` is None), due at once."""
+    query = outbox.update().where(outbox.c.status == DEAD)
+    if ids is not None:
+        query = query.where(outbox.c.id.in_(ids))
+    return int(
+        conn.execute(
+            query.values(
+                status=PENDING, attempts=0, next_attempt_at=outbox.c.created_at, last_error=None
+            )
+        ).rowcount
+    )

@@ -78,6 +78,7 @@ evaluation:
   interval: 1s
 delivery:
   interval: 1s
+  schedule: exponential
   initial_backoff: 1s
   max_backoff: 2s
 scheduler:

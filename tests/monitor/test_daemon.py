@@ -77,7 +77,7 @@ def config_yaml(
     *,
     for_: str = "10m",
     threshold: int = 500,
-    delivery: str = "initial_backoff: 10s\n  max_backoff: 1m",
+    delivery: str = "schedule: exponential\n  initial_backoff: 10s\n  max_backoff: 1m",
 ) -> str:
     """A configuration with one SQL source (scripted in tests), one rule, webhook receivers."""
     hooks = "".join(
@@ -142,9 +142,11 @@ def tick(daemon: Daemon, clock: FakeClock, step: timedelta = POLL) -> int:
 
 
 def instance(daemon: Daemon) -> AlertInstance:
-    """The only alert instance in the store."""
+    """The only instance of the configured rule in the store (CollectorDown aside)."""
     with daemon.engine.connect() as conn:
-        instances = list(alert_store.load_instances(conn).values())
+        instances = [
+            i for i in alert_store.load_instances(conn).values() if i.rule != "CollectorDown"
+        ]
     assert len(instances) == 1, instances
     return instances[0]
 
@@ -419,7 +421,8 @@ class TestCollectorFailure:
         held = instance(daemon)
         assert "source down (unavailable)" in held.state_reason
         assert held.fired_at == fired.fired_at
-        assert len(receiver.received) == 1
+        names = [r.json["commonLabels"]["alertname"] for r in receiver.received]
+        assert names == ["BacklogHigh", "CollectorDown"]  # the outage alerts on its own
 
         collector.error = None
         backlog.open = 120
@@ -429,8 +432,17 @@ class TestCollectorFailure:
         assert resolved.state is AlertState.RESOLVED
         assert resolved.fire_value == 900
         assert resolved.last_value == 120
-        assert len(receiver.received) == 2
-        [alert] = verify(receiver.received[1])["alerts"]
+        daemon.deliver()
+        by_name = {
+            (r.json["commonLabels"]["alertname"], r.json["status"]): r for r in receiver.received
+        }
+        assert sorted(by_name) == [
+            ("BacklogHigh", "firing"),
+            ("BacklogHigh", "resolved"),
+            ("CollectorDown", "firing"),
+            ("CollectorDown", "resolved"),
+        ]
+        [alert] = verify(by_name[("BacklogHigh", "resolved")])["alerts"]
         assert alert["status"] == "resolved"
         assert alert["values"] == {"fired": 900.0, "current": 120.0}
 

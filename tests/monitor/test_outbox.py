@@ -44,7 +44,7 @@ def build(
     backlog: Backlog,
     store: sa.Engine,
     receivers: dict[str, str],
-    delivery: str = "initial_backoff: 10s\n  max_backoff: 1m",
+    delivery: str = "schedule: exponential\n  initial_backoff: 10s\n  max_backoff: 1m",
 ) -> Daemon:
     settings = make_settings(receivers, for_="0s", delivery=delivery)
     return make_daemon(settings, clock, ScriptedCollector(SOURCE, backlog), store)
@@ -174,7 +174,10 @@ class TestReceiverDown:
             backlog,
             store,
             {"ops": receiver.url},
-            delivery="initial_backoff: 10s\n  max_backoff: 1m\n  give_up_after: 10m",
+            delivery=(
+                "schedule: exponential\n  initial_backoff: 10s\n  max_backoff: 1m\n"
+                "  give_up_after: 10m"
+            ),
         )
         receiver.status = 503
         backlog.open = 900

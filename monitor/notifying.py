@@ -1,0 +1,67 @@
+"""Turning a tick's alert changes into outbox notifications: direct, or routed and grouped.
+
+Without a ``route`` in the configuration every FIRING/RESOLVED transition goes to the
+rule's receivers (all by default), one notification per alert. With a route, every
+alert goes through Alertmanager-style routing and aggregation groups (``group_wait``,
+``group_interval``, ``repeat_interval``). Silences and time intervals apply to both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from functools import partial
+
+import sqlalchemy as sa
+
+from alerting.engine import TickResult
+from alerting.grouping import AlertView, notification, plan
+from alerting.notifications import Notification, annotations_for
+from alerting.routing import is_muted, match
+from alerting.rules import RuleBase
+from alerting.silences import Silence, SilenceState, silenced_by, state
+from alerting.state import AlertInstance
+from config.settings import Settings
+from monitor.store import notifying as store
+
+
+def notifications(
+    conn: sa.Connection,
+    settings: Settings,
+    rules: Mapping[str, RuleBase],
+    instances: Mapping[str, AlertInstance],
+    result: TickResult,
+    now: datetime,
+) -> list[Notification]:
+    """The notifications this tick causes (group state is saved on ``conn``)."""
+    active = [s for s in store.load_silences(conn) if state(s, now) is SilenceState.ACTIVE]
+    if settings.route is None:
+        return [n for n in result.notifications if not _silenced(n, active, now)]
+    current = {**instances, **{i.fingerprint: i for i in result.changed}}
+    views = [
+        view
+        for inst in current.values()
+        if inst.rule in rules
+        and (view := AlertView.of(inst, annotations_for(rules[inst.rule], inst))) is not None
+    ]
+    intervals = {t.name: t for t in settings.time_intervals}
+    route = settings.route
+    before = store.load_groups(conn)
+    groups, dispatches = plan(
+        before,
+        views,
+        now,
+        routes_for=lambda labels: match(route, labels),
+        muted=partial(is_muted, intervals=intervals),
+        silenced=lambda labels: bool(silenced_by(labels, active, now)),
+    )
+    store.save_groups(conn, before, groups)
+    return [notification(d, settings.http.external_url) for d in dispatches]
+
+
+def _silenced(note: Notification, active: Sequence[Silence], now: datetime) -> bool:
+    """A firing notification whose alert is silenced is not sent; resolutions still are."""
+    if note.payload.get("status") != "firing":
+        return False
+    labels = note.payload.get("commonLabels", {})
+    return bool(silenced_by(labels, active, now))
