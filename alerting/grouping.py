@@ -115,6 +115,40 @@ class GroupState:
     last_notified_at: datetime | None = None
     sequence: int = 0
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form for the store."""
+        return {
+            "key": self.key,
+            "route_id": self.route_id,
+            "receiver": self.receiver,
+            "labels": dict(self.labels),
+            "first_seen_at": self.first_seen_at.isoformat(),
+            "next_flush_at": self.next_flush_at.isoformat(),
+            "firing_notified": sorted(self.firing_notified),
+            "resolved_notified": sorted(self.resolved_notified),
+            "last_notified_at": self.last_notified_at.isoformat()
+            if self.last_notified_at
+            else None,
+            "sequence": self.sequence,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GroupState:
+        """The inverse of :meth:`to_json`."""
+        last = data.get("last_notified_at")
+        return cls(
+            key=data["key"],
+            route_id=data["route_id"],
+            receiver=data["receiver"],
+            labels=dict(data["labels"]),
+            first_seen_at=datetime.fromisoformat(data["first_seen_at"]),
+            next_flush_at=datetime.fromisoformat(data["next_flush_at"]),
+            firing_notified=frozenset(data["firing_notified"]),
+            resolved_notified=frozenset(data["resolved_notified"]),
+            last_notified_at=datetime.fromisoformat(last) if last else None,
+            sequence=int(data["sequence"]),
+        )
+
 
 @dataclass(frozen=True)
 class Dispatch:

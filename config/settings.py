@@ -108,6 +108,23 @@ class DeliverySettings(BaseModel):
     batch: int = Field(100, ge=1)
 
 
+class ForecastingSettings(BaseModel):
+    """Per-queue forecasts (see docs/forecasting.md)."""
+
+    model_config = Frozen
+
+    enabled: bool = True
+    interval: Duration = Field(timedelta(hours=1), description="how often forecasts refresh")
+    reselect_every: Duration = Field(
+        timedelta(hours=24), description="how often each queue's model is chosen by backtest"
+    )
+    history: Duration = Field(timedelta(days=21), description="hourly history used")
+    level: float = Field(0.8, gt=0, lt=1, description="nominal coverage of the bands")
+    match: dict[str, str] = Field(
+        default_factory=dict, description="forecast only these queues (source, queue)"
+    )
+
+
 class SchedulerSettings(BaseModel):
     """APScheduler job settings."""
 
@@ -135,6 +152,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = EvaluationSettings()
     delivery: DeliverySettings = DeliverySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    forecasts: ForecastingSettings = ForecastingSettings()
     sources: list[Annotated[SourceConfig, Field(discriminator="kind")]] = Field(
         default_factory=list
     )

@@ -27,6 +27,7 @@ from config.settings import Settings
 from monitor import notifying
 from monitor.clock import Clock, utcnow
 from monitor.errors import CollectorError, NotifierError
+from monitor.forecasting import ForecastJob
 from monitor.metrics import RuntimeStats
 from monitor.store import alerts as alert_store
 from monitor.store import forecasting as forecast_store
@@ -95,6 +96,7 @@ class Daemon:
         self._speedup = speedup  # the demo runs configured intervals faster than real time
         self._intervals = {s.name: s.interval for s in settings.sources}
         self.rules: list[RuleBase] = [*settings.rules, *builtin_rules(settings)]
+        self.forecaster = ForecastJob(settings.forecasts)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -294,6 +296,10 @@ class Daemon:
             verdict.reason,
             extra={"receiver": message.receiver},
         )
+
+    def forecast(self) -> int:
+        """Refresh every selected queue's forecast from the hourly rollups."""
+        return self.forecaster.run(self.engine, self.rules, self.clock())
 
     def maintain(self) -> int:
         """Roll up recent raw rows into hourly aggregates and prune old history."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -17,6 +18,7 @@ from alerting.silences import SilenceInput
 from monitor import operator
 from monitor.daemon import Daemon
 from monitor.store import alerts as alert_store
+from monitor.store import forecasting as forecast_store
 
 
 def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
@@ -68,8 +70,24 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
             ]
         )
 
+    def forecasts(_request: Request) -> Response:
+        with daemon.engine.connect() as conn:
+            rows = forecast_store.load_forecasts(conn)
+        return JSONResponse([_forecast_json(r, full=False) for r in rows])
+
+    def forecast_detail(request: Request) -> Response:
+        source, queue = request.path_params["source"], request.path_params["queue"]
+        with daemon.engine.connect() as conn:
+            rows = forecast_store.load_forecasts(conn)
+        found = [r for r in rows if r["source"] == source and r["queue"] == queue]
+        if not found:
+            return JSONResponse({"error": f"no forecast for {source}/{queue}"}, status_code=404)
+        return JSONResponse(_forecast_json(found[0], full=True))
+
     return Starlette(
         routes=[
+            Route("/api/v1/forecasts", forecasts),
+            Route("/api/v1/forecasts/{source}/{queue:path}", forecast_detail),
             Route("/metrics", metrics),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -79,6 +97,30 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
             Route("/api/v1/silences/{id}", silence_delete, methods=["DELETE"]),
         ]
     )
+
+
+def _forecast_json(row: dict[str, Any], *, full: bool) -> dict[str, Any]:
+    """A stored forecast for the API: steps are hours after ``madeAt``."""
+    detail = row.get("detail") or {}
+    body: dict[str, Any] = {
+        "source": row["source"],
+        "queue": row["queue"],
+        "madeAt": iso_or_none(row["made_at"]),
+        "model": row["model"],
+        "status": row["status"],
+        "level": row["level"],
+        "backtestMase": row["backtest_mase"],
+        "breachEtaSeconds": detail.get("eta_seconds", {}),
+        "breachProbability": detail.get("breach", {}),
+        "at": {
+            f"{h}h": {b: row[b][h - 1] for b in ("point", "lower", "upper")}
+            for h in (1, 6, 24)
+            if len(row["point"]) >= h
+        },
+    }
+    if full:
+        body.update(point=row["point"], lower=row["lower"], upper=row["upper"])
+    return body
 
 
 def iso_or_none(when: datetime | None) -> str | None:

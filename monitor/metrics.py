@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from alerting.state import AlertState
 from monitor.store import alerts as alert_store
+from monitor.store import forecasting as forecast_store
 from monitor.store import history
 from monitor.store import outbox as outbox_store
 
@@ -111,6 +113,36 @@ CATALOGUE: dict[str, MetricSpec] = {
             "gauge",
             ("source", "queue"),
             "Tickets reopened in the latest poll window.",
+        ),
+        MetricSpec(
+            "backlog_forecast_open_tickets",
+            "gauge",
+            ("source", "queue", "horizon", "bound"),
+            "Forecast open tickets 1h, 6h and 24h ahead: point, lower and upper band.",
+        ),
+        MetricSpec(
+            "backlog_forecast_breach_eta_seconds",
+            "gauge",
+            ("source", "queue", "rule"),
+            "Time until the forecast band crosses the rule's limit (absent: no breach).",
+        ),
+        MetricSpec(
+            "backlog_forecast_breach_probability",
+            "gauge",
+            ("source", "queue", "rule"),
+            "Probability that the queue crosses the rule's limit within its horizon.",
+        ),
+        MetricSpec(
+            "backlog_forecast_model",
+            "gauge",
+            ("source", "queue", "model", "status"),
+            "The model forecasting each queue (value 1).",
+        ),
+        MetricSpec(
+            "backlog_forecast_backtest_mase",
+            "gauge",
+            ("source", "queue"),
+            "Backtest MASE of the selected model at the alert horizon.",
         ),
         MetricSpec(
             "backlog_snapshot_timestamp_seconds",
@@ -210,6 +242,35 @@ def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
     return cls(base, spec.help, labels=list(spec.labels))
 
 
+def _forecast_metrics(rows: list[dict[str, Any]], rules: list[Any]) -> Iterator[Metric]:
+    values = _family("backlog_forecast_open_tickets")
+    eta = _family("backlog_forecast_breach_eta_seconds")
+    probability = _family("backlog_forecast_breach_probability")
+    model = _family("backlog_forecast_model")
+    mase = _family("backlog_forecast_backtest_mase")
+    for row in rows:
+        key = [row["source"], row["queue"]]
+        for hours in (1, 6, 24):
+            for bound in ("point", "lower", "upper"):
+                series = row[bound]
+                if len(series) >= hours:
+                    values.add_metric([*key, f"{hours}h", bound], series[hours - 1])
+        model.add_metric([*key, row["model"], row["status"]], 1)
+        if row["backtest_mase"] is not None:
+            mase.add_metric(key, row["backtest_mase"])
+        detail = row.get("detail") or {}
+        for rule in rules:
+            if rule.name in detail.get("eta_seconds", {}):
+                seconds = detail["eta_seconds"][rule.name]
+                if seconds is not None:
+                    eta.add_metric([*key, rule.name], seconds)
+            steps = max(1, int(rule.horizon.total_seconds() // 3600))
+            found = detail.get("breach", {}).get(f"{rule.threshold:g}@{steps}")
+            if found is not None:
+                probability.add_metric([*key, rule.name], found)
+    yield from (values, eta, probability, model, mase)
+
+
 class _QueueExtras:
     """The figures only some sources give (quantiles, SLA, durations): absent, never 0."""
 
@@ -251,11 +312,16 @@ class BacklogCollector(Collector):
         stats: RuntimeStats,
         sources: Callable[[], list[str]],
         clock: Callable[[], datetime],
+        rules: Sequence[Any] = (),
     ) -> None:
         self._engine = engine
         self._stats = stats
         self._sources = sources
         self._clock = clock
+        self._rules = rules
+
+    def _forecast_rules(self) -> list[Any]:
+        return [r for r in self._rules if getattr(r, "kind", "") == "forecast"]
 
     def collect(self) -> Iterator[Metric]:
         with self._engine.connect() as conn:
@@ -264,9 +330,11 @@ class BacklogCollector(Collector):
             health = history.source_health(conn)
             instances = alert_store.load_instances(conn)
             outbox = outbox_store.pending_counts(conn)
+            forecasts = forecast_store.load_forecasts(conn)
         yield from self._queue_metrics(latest, counters)
         yield from self._collector_metrics(health)
         yield from self._alert_metrics(instances.values(), outbox)
+        yield from _forecast_metrics(forecasts, self._forecast_rules())
 
     def _queue_metrics(
         self, latest: list[history.Row], counters: list[history.Row]

@@ -38,7 +38,9 @@ def run(
     log.info("history store at revision %s", revision)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        BacklogCollector(daemon.engine, daemon.stats, lambda: daemon.source_names, clock)
+        BacklogCollector(
+            daemon.engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules
+        )
     )
     server = HttpServer(build_app(daemon, registry), settings.http.host, settings.http.port)
     server.start()

@@ -50,10 +50,12 @@ def build_scheduler(daemon: Daemon, speedup: float = 1.0) -> BackgroundScheduler
     every(settings.evaluation.interval, daemon.evaluate, "evaluate")
     every(settings.delivery.interval, daemon.deliver, "deliver")
     every(settings.store.maintenance_interval, daemon.maintain, "maintain")
+    if settings.forecasts.enabled:
+        every(settings.forecasts.interval, daemon.forecast, "forecast")
 
     def missed(event: JobEvent) -> None:
         daemon.stats.count_missed(event.job_id)
-        log.warning("job %s skipped a run", event.job_id, extra={"job": event.job_id})
+        log.info("job %s skipped a run", event.job_id, extra={"job": event.job_id})
 
     scheduler.add_listener(missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     return scheduler

@@ -58,7 +58,8 @@ class ForecastView:
     upper: Sequence[float]
     model: str
     status: str = "ok"
-    breach_probability: Mapping[float, float] = field(default_factory=dict)
+    breach_probability: Mapping[str, float] = field(default_factory=dict)
+    """Probability of crossing, keyed ``"<limit>@<hours>"``."""
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from config.loader import load_settings
 from monitor.clock import ReplayClock
 from monitor.daemon import Daemon
+from monitor.demo.backfill import backfill_rollups
 from monitor.demo.sink import WebhookSink, describe
 from monitor.demo.ticketstore import ReplayedTicketStore, load_incidents
 from monitor.runner import run
+from monitor.store.engine import migrate, open_store
 from monitor.store.schema import alert_instances, snapshots
 
 ZONE = ZoneInfo("America/Sao_Paulo")
@@ -40,7 +42,8 @@ def run_demo(
     work.mkdir(parents=True, exist_ok=True)
     for name in ("tickets.db", "history.db", "history.db-wal", "history.db-shm"):
         (work / name).unlink(missing_ok=True)
-    store = ReplayedTicketStore(f"sqlite:///{work}/tickets.db", load_incidents())
+    incidents = load_incidents()
+    store = ReplayedTicketStore(f"sqlite:///{work}/tickets.db", incidents)
     store.advance(start)
     key = secrets.token_bytes(32)
     sink = WebhookSink(key, lambda payload, msg_id: out(describe(payload, msg_id, ZONE)))
@@ -56,6 +59,10 @@ def run_demo(
         )
     )
     clock = ReplayClock(start.replace(tzinfo=ZONE), speed)
+    history_store = open_store(settings.store.url)
+    migrate(history_store)
+    backfill_rollups(history_store, incidents, clock.start, ZONE, 21, "servicenow-total", "all")
+    history_store.dispose()
     end = clock.start + timedelta(hours=hours)
     stop = threading.Event()
     out(
@@ -115,12 +122,17 @@ def _progress(
                 .order_by(snapshots.c.id.desc())
                 .limit(1)
             ).scalar()
-            states = conn.execute(sa.select(alert_instances.c.state)).scalars().all()
-        state = ", ".join(sorted(set(states))) or "inactive"
+            states = dict(
+                conn.execute(sa.select(alert_instances.c.rule, alert_instances.c.state)).all()
+            )
+        state = "; ".join(
+            f"{rule} {states.get(rule, 'inactive')}"
+            for rule in ("BacklogSurge", "BacklogSurgeForecast")
+        )
         shown = "?" if total is None else str(total)
         out(
             f"  {now.astimezone(ZONE):%a %Y-%m-%d %H:%M} local: {shown:>5} open tickets in total;"
-            f" BacklogSurge {state}"
+            f" {state}"
         )
 
 

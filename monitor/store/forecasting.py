@@ -34,6 +34,6 @@ def views(conn: sa.Connection) -> dict[tuple[str, str], ForecastView]:
             upper=list(row["upper"]),
             model=row["model"],
             status=row["status"],
-            breach_probability={float(k): v for k, v in detail.get("breach", {}).items()},
+            breach_probability=dict(detail.get("breach", {})),
         )
     return out

@@ -1,0 +1,148 @@
+"""The forecast job: hourly rollups in, per-queue forecasts (with breach figures) stored.
+
+Model selection (a backtest per queue) runs every ``reselect_every``; in between, each
+queue's fitted state is advanced hour by hour, which is cheap. States live in memory;
+after a restart the first run selects again. Forecast rules read the stored forecasts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from alerting.rules import ForecastRule, RuleBase
+from config.settings import ForecastingSettings
+from forecasts.breach import breach_eta, breach_probability
+from forecasts.forecaster import ForecastSettings, QueueState, make_forecast, refresh, reselect
+from forecasts.types import HourlySeries
+from monitor.store import forecasting as forecast_store
+from monitor.store import history
+
+log = logging.getLogger(__name__)
+HOUR = timedelta(hours=1)
+
+
+def breach_key(limit: float, horizon_hours: int) -> str:
+    """How a rule's breach probability is stored: ``"<limit>@<hours>"``."""
+    return f"{limit:g}@{horizon_hours}"
+
+
+class ForecastJob:
+    """Keeps each queue's forecaster state between runs (bounded by the number of queues)."""
+
+    def __init__(self, settings: ForecastingSettings) -> None:
+        self.settings = settings
+        self.model_settings = ForecastSettings(level=settings.level)
+        self._states: dict[tuple[str, str], QueueState] = {}
+        self._selected_at: dict[tuple[str, str], datetime] = {}
+
+    def run(self, engine: sa.Engine, rules: Sequence[RuleBase], now: datetime) -> int:
+        """Forecast every selected queue from its complete hours; returns how many."""
+        current = now.replace(minute=0, second=0, microsecond=0)
+        start = current - self.settings.history
+        with engine.begin() as conn:
+            history.roll_up(conn, current - 2 * HOUR, now)
+            rows = history.rollup_series(conn, start, current)
+        forecast_rules = [r for r in rules if isinstance(r, ForecastRule)]
+        keys = [k for k in sorted(rows) if self._selects(*k)]
+        # Selection fits every candidate on a backtest (seconds per queue): spread it so
+        # each run selects about its share of the queues, oldest selection first.
+        share = self.settings.interval / self.settings.reselect_every
+        budget = max(1, math.ceil(len(keys) * share))
+        due = sorted(
+            (k for k in keys if self._due(k, now)),
+            key=lambda k: self._selected_at.get(k, datetime.min.replace(tzinfo=UTC)),
+        )
+        reselect_now = set(due[:budget])
+        made = 0
+        for key in keys:
+            if key not in reselect_now and key not in self._states:
+                continue  # selected in a later run
+            series = hourly(rows[key], current)
+            if len(series) < 2:
+                continue
+            values = self._forecast(key, series, now, forecast_rules, key in reselect_now)
+            with engine.begin() as conn:
+                forecast_store.save_forecast(conn, key[0], key[1], **values)
+            made += 1
+        return made
+
+    def _due(self, key: tuple[str, str], now: datetime) -> bool:
+        selected = self._selected_at.get(key)
+        return selected is None or now - selected >= self.settings.reselect_every
+
+    def _selects(self, source: str, queue: str) -> bool:
+        wanted = {"source": source, "queue": queue}
+        return all(wanted.get(k) == v for k, v in self.settings.match.items())
+
+    def _forecast(
+        self,
+        key: tuple[str, str],
+        series: HourlySeries,
+        now: datetime,
+        rules: Sequence[ForecastRule],
+        select: bool,
+    ) -> dict[str, Any]:
+        state = self._states.get(key)
+        if select or state is None:
+            state = reselect(series, self.model_settings)
+            self._selected_at[key] = now
+        else:
+            state = refresh(state, series)
+        self._states[key] = state
+        forecast = make_forecast(key[1], state, self.model_settings)
+        breach: dict[str, float] = {}
+        etas: dict[str, float | None] = {}
+        for rule in rules:
+            if not rule.selects(*key):
+                continue
+            limit, _ = rule.limits(rule.labels_for(*key))
+            steps = max(1, int(rule.horizon / HOUR))
+            breach[breach_key(limit, steps)] = breach_probability(
+                forecast.point[:steps], state.calibration, limit
+            )
+            eta = breach_eta(forecast.upper[:steps], limit)
+            etas[rule.name] = None if eta is None else float(eta) * 3600
+        hours = int(forecast.made_at.astype("datetime64[h]").astype(np.int64))
+        made_at = datetime(1970, 1, 1, tzinfo=UTC) + hours * HOUR
+        return {
+            "made_at": made_at + HOUR,  # the end of the last complete hour
+            "model": forecast.model,
+            "status": forecast.status,
+            "level": forecast.level,
+            "point": [round(float(v), 3) for v in forecast.point],
+            "lower": [round(float(v), 3) for v in forecast.lower],
+            "upper": [round(float(v), 3) for v in forecast.upper],
+            "backtest_mase": forecast.backtest_mase,
+            "detail": {"breach": breach, "eta_seconds": etas},
+        }
+
+
+def hourly(rows: Sequence[history.Row], end: datetime) -> HourlySeries:
+    """Consecutive hours from the first rollup to the last complete hour before ``end``.
+
+    A missing hour keeps the previous open count and counts no traffic.
+    """
+    if not rows:
+        return HourlySeries.from_arrays([], [], [], [])
+    by_hour = {r["hour"]: r for r in rows}
+    first = rows[0]["hour"]
+    count = int((end - first) / HOUR)
+    stamps, open_, created, resolved = [], [], [], []
+    last = float(rows[0]["open_last"])
+    for i in range(count):
+        hour = first + i * HOUR
+        row = by_hour.get(hour)
+        if row is not None:
+            last = float(row["open_last"])
+        stamps.append(np.datetime64(hour.replace(tzinfo=None), "h"))
+        open_.append(last)
+        created.append(float(row["created"] or 0) if row is not None else 0.0)
+        resolved.append(float(row["resolved"] or 0) if row is not None else 0.0)
+    return HourlySeries.from_arrays(stamps, open_, created, resolved)
