@@ -1,0 +1,1 @@
+"""Collector benchmarks (``python -m benchmarks.collectors.<name>``)."""
