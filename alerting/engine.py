@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from alerting.notifications import Notification, build
-from alerting.rules import AbsentRule, CollectorDownRule, EvalContext, RuleBase
+from alerting.rules import AbsentRule, CollectorDownRule, EvalContext, ForecastRule, RuleBase
 from alerting.state import (
     NOTIFIED,
     AlertInstance,
@@ -97,6 +97,8 @@ def _keys(
         keys = {(s, "") for s in ctx.sources}
     elif isinstance(rule, AbsentRule):
         keys = {k for k in ctx.last_seen if rule.selects(*k)}
+    elif isinstance(rule, ForecastRule):
+        keys = {k for k in (*series, *ctx.forecasts) if rule.selects(*k)}
     else:
         keys = {k for k in series if rule.selects(*k)}
     for inst in instances.values():

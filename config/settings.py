@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alerting.notifiers import ReceiverConfig
+from alerting.resourcing.config import ResourcingConfig
 from alerting.routing import Route
 from alerting.rules import Rule
 from alerting.timeintervals import TimeInterval
@@ -44,6 +45,10 @@ class HttpSettings(BaseModel):
 
     listen: str = "127.0.0.1:9464"
     external_url: str = Field("", description="how people reach this daemon, for links")
+    api_tokens: list[SecretStr] = Field(
+        default_factory=list,
+        description="tokens accepted (Bearer or X-API-KEY) by the autoscaler endpoint",
+    )
 
     @field_validator("listen")
     @classmethod
@@ -166,6 +171,7 @@ class Settings(BaseSettings):
         "transition is sent to the rule's receivers (all by default)",
     )
     time_intervals: list[TimeInterval] = Field(default_factory=list)
+    resourcing: list[ResourcingConfig] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -24,7 +24,7 @@ from alerting.rules import CollectorDownRule, EvalContext, RuleBase
 from collectors import REGISTRY as COLLECTORS
 from collectors.base import Collector, Window
 from config.settings import Settings
-from monitor import notifying
+from monitor import notifying, resourcing
 from monitor.clock import Clock, utcnow
 from monitor.errors import CollectorError, NotifierError
 from monitor.forecasting import ForecastJob
@@ -148,6 +148,7 @@ class Daemon:
         now = self.clock()
         started = time.perf_counter()
         windows = [getattr(r, "window", timedelta(0)) for r in self.rules]
+        windows += [c.rate_window for c in self.settings.resourcing]
         horizon = max([*windows, timedelta(minutes=15)])
         with self.engine.begin() as conn:
             instances = alert_store.load_instances(conn)
@@ -176,6 +177,12 @@ class Daemon:
             alert_store.save_instances(conn, result.changed)
             rules = {r.name: r for r in self.rules}
             notes = notifying.notifications(conn, self.settings, rules, instances, result, now)
+            if self.settings.resourcing:
+                webhooks = [r.name for r in self.settings.receivers if r.kind == "webhook"]
+                suggestions, advice = resourcing.tick(
+                    conn, self.settings.resourcing, series, webhooks, now
+                )
+                notes = [*notifying.attach_suggestions(notes, suggestions), *advice]
             outbox_store.enqueue(conn, notes, now)
         for instance, transition in result.transitions:
             log.info(

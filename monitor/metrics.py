@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from alerting.state import AlertState
+from monitor.resourcing import load_documents
 from monitor.store import alerts as alert_store
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
@@ -145,6 +146,30 @@ CATALOGUE: dict[str, MetricSpec] = {
             "Backtest MASE of the selected model at the alert horizon.",
         ),
         MetricSpec(
+            "backlog_recommended_agents",
+            "gauge",
+            ("source", "queue"),
+            "Stabilised agents recommended for the queue's objective (humans).",
+        ),
+        MetricSpec(
+            "backlog_desired_workers",
+            "gauge",
+            ("source", "queue"),
+            "Workers the autoscaler should run (desired.workers of the KEDA document).",
+        ),
+        MetricSpec(
+            "backlog_time_lag_seconds",
+            "gauge",
+            ("source", "queue"),
+            "Expected wait of a ticket arriving now, at the current throughput.",
+        ),
+        MetricSpec(
+            "backlog_drain_time_seconds",
+            "gauge",
+            ("source", "queue"),
+            "Time to empty the backlog at the current rates (absent: it grows).",
+        ),
+        MetricSpec(
             "backlog_snapshot_timestamp_seconds",
             "gauge",
             ("source", "queue"),
@@ -242,6 +267,27 @@ def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
     return cls(base, spec.help, labels=list(spec.labels))
 
 
+def _resourcing_metrics(states: dict[tuple[str, str], dict[str, Any]]) -> Iterator[Metric]:
+    agents = _family("backlog_recommended_agents")
+    workers = _family("backlog_desired_workers")
+    lag = _family("backlog_time_lag_seconds")
+    drain = _family("backlog_drain_time_seconds")
+    for (source, queue), state in sorted(states.items()):
+        key = [source, queue]
+        document = state.get("document", {})
+        desired = document.get("desired", {}).get("workers")
+        value = state.get("stabiliser", {}).get("value")
+        if state.get("resource") == "humans" and value is not None:
+            agents.add_metric(key, value)
+        if desired is not None:
+            workers.add_metric(key, desired)
+        if document.get("time_lag_seconds") is not None:
+            lag.add_metric(key, document["time_lag_seconds"])
+        if document.get("drain_time_seconds") is not None:
+            drain.add_metric(key, document["drain_time_seconds"])
+    yield from (agents, workers, lag, drain)
+
+
 def _forecast_metrics(rows: list[dict[str, Any]], rules: list[Any]) -> Iterator[Metric]:
     values = _family("backlog_forecast_open_tickets")
     eta = _family("backlog_forecast_breach_eta_seconds")
@@ -331,10 +377,12 @@ class BacklogCollector(Collector):
             instances = alert_store.load_instances(conn)
             outbox = outbox_store.pending_counts(conn)
             forecasts = forecast_store.load_forecasts(conn)
+            resourcing = load_documents(conn)
         yield from self._queue_metrics(latest, counters)
         yield from self._collector_metrics(health)
         yield from self._alert_metrics(instances.values(), outbox)
         yield from _forecast_metrics(forecasts, self._forecast_rules())
+        yield from _resourcing_metrics(resourcing)
 
     def _queue_metrics(
         self, latest: list[history.Row], counters: list[history.Row]

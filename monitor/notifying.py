@@ -9,6 +9,7 @@ alert goes through Alertmanager-style routing and aggregation groups (``group_wa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from alerting.engine import TickResult
 from alerting.grouping import AlertView, notification, plan
 from alerting.notifications import Notification, annotations_for
+from alerting.resourcing import Suggestion
 from alerting.routing import is_muted, match
 from alerting.rules import RuleBase
 from alerting.silences import Silence, SilenceState, silenced_by, state
@@ -65,3 +67,28 @@ def _silenced(note: Notification, active: Sequence[Silence], now: datetime) -> b
         return False
     labels = note.payload.get("commonLabels", {})
     return bool(silenced_by(labels, active, now))
+
+
+def attach_suggestions(
+    notes: Sequence[Notification], suggestions: Mapping[tuple[str, str], Suggestion]
+) -> list[Notification]:
+    """Firing alerts carry the staffing suggestion of their queue (text and fields)."""
+    out = []
+    for note in notes:
+        payload = note.payload
+        if payload.get("status") != "firing" or "alerts" not in payload:
+            out.append(note)
+            continue
+        alerts = []
+        for alert in payload["alerts"]:
+            labels = alert.get("labels", {})
+            found = suggestions.get((labels.get("source", ""), labels.get("queue", "")))
+            if found is not None and alert.get("status") == "firing":
+                alert = {
+                    **alert,
+                    "annotations": {**alert["annotations"], "suggestion": found.summary},
+                    "suggestion": found.to_payload(f"{found.queue}-suggestion"),
+                }
+            alerts.append(alert)
+        out.append(replace(note, payload={**payload, "alerts": alerts}))
+    return out

@@ -1,0 +1,143 @@
+"""Resourcing in the daemon: suggestions in alerts, recommendation webhooks, the KEDA endpoint."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+
+from config.loader import load_settings
+from monitor.daemon import Daemon
+from monitor.errors import SourceUnavailable
+from monitor.http import build_app
+from tests.fakes import FakeClock, RecordingReceiver, ScriptedCollector
+from tests.monitor.test_daemon import (
+    QUEUE,
+    SOURCE,
+    Backlog,
+    config_yaml,
+    make_daemon,
+    registry_for,
+    tick,
+    verify,
+)
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+TOKEN = "s3cret-token"
+RESOURCING = f"""
+resourcing:
+  - name: billing
+    match: {{source: {SOURCE}}}
+    resource: humans
+    objective: backlog_below
+    target: 500
+    within: 6h
+    agents: 12
+    throughput_per_agent_hour: 8
+    shrinkage: 0.2
+    stale_after: 15m
+"""
+
+
+def build(
+    clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver, backlog: Backlog
+) -> tuple[Daemon, ScriptedCollector]:
+    text = config_yaml({"ops": receiver.url}, for_="0s") + RESOURCING
+    text = text.replace(
+        '  external_url: "http://monitor.example:9464"',
+        f'  external_url: "http://monitor.example:9464"\n  api_tokens: ["{TOKEN}"]',
+    )
+    collector = ScriptedCollector(SOURCE, backlog)
+    return make_daemon(load_settings(text=text), clock, collector, store), collector
+
+
+def billing(clock: FakeClock) -> Backlog:
+    """The reference's Billing queue: 670 open, 90 arrivals an hour."""
+    arrivals = [clock.now - timedelta(minutes=m * 2 / 3) for m in range(0, 240)]
+    return Backlog(open=670, created_at=arrivals)
+
+
+class TestSuggestions:
+    def test_firing_alert_carries_the_suggestion_and_a_recommendation_is_sent(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        """The alert names the staffing change; a signed resourcing.recommendation follows."""
+        backlog = billing(clock)
+        daemon, _ = build(clock, store, receiver, backlog)
+        for _ in range(3):
+            tick(daemon, clock, timedelta(minutes=1))
+        daemon.deliver()
+        bodies = [verify(r) for r in receiver.received]
+        [alert_body] = [b for b in bodies if b.get("status") == "firing"]
+        alert = alert_body["alerts"][0]
+        assert alert["annotations"]["suggestion"].startswith("Add ")
+        assert alert["suggestion"]["desired_capacity"] > 12
+        recommendations = [b for b in bodies if b.get("type") == "resourcing.recommendation"]
+        assert recommendations, bodies
+        data = recommendations[0]["data"]
+        assert data["queue"] == QUEUE and data["current_capacity"] == 12
+        assert data["desired_capacity"] > 12
+
+    def test_gauges_expose_the_recommendation(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        """backlog_recommended_agents and backlog_time_lag_seconds are set per queue."""
+        daemon, _ = build(clock, store, receiver, billing(clock))
+        tick(daemon, clock, timedelta(minutes=1))
+        registry = registry_for(daemon)
+        labels = {"source": SOURCE, "queue": QUEUE}
+        assert registry.get_sample_value("backlog_recommended_agents", labels) is not None
+        assert registry.get_sample_value("backlog_time_lag_seconds", labels) > 0
+
+
+class TestScalingEndpoint:
+    def client(self, daemon: Daemon) -> TestClient:
+        return TestClient(build_app(daemon, CollectorRegistry()))
+
+    def test_refuses_without_a_token(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        """No token, or a wrong one: 401."""
+        daemon, _ = build(clock, store, receiver, billing(clock))
+        tick(daemon, clock, timedelta(minutes=1))
+        client = self.client(daemon)
+        assert client.get(f"/api/v1/queues/{QUEUE}/scaling").status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert client.get(f"/api/v1/queues/{QUEUE}/scaling", headers=wrong).status_code == 401
+
+    def test_serves_the_document_with_bearer_or_api_key(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        """Bearer and X-API-KEY both work; desired.workers is a number for KEDA."""
+        daemon, _ = build(clock, store, receiver, billing(clock))
+        tick(daemon, clock, timedelta(minutes=1))
+        client = self.client(daemon)
+        for headers in ({"Authorization": f"Bearer {TOKEN}"}, {"X-API-KEY": TOKEN}):
+            answer = client.get(f"/api/v1/queues/{QUEUE}/scaling", headers=headers)
+            assert answer.status_code == 200, answer.text
+            document = answer.json()
+            assert document["backlog"] == 670
+            assert isinstance(document["desired"]["workers"], int)
+            assert document["desired"]["workers"] >= 12
+
+    def test_stale_data_answers_503(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        """Data older than stale_after, or a source that is down, gives 503 (KEDA falls back)."""
+        daemon, collector = build(clock, store, receiver, billing(clock))
+        tick(daemon, clock, timedelta(minutes=1))
+        client = self.client(daemon)
+        headers = {"X-API-KEY": TOKEN}
+        clock.advance(timedelta(minutes=20))
+        assert client.get(f"/api/v1/queues/{QUEUE}/scaling", headers=headers).status_code == 503
+        tick(daemon, clock, timedelta(minutes=1))
+        assert client.get(f"/api/v1/queues/{QUEUE}/scaling", headers=headers).status_code == 200
+        collector.error = SourceUnavailable("helpdesk: down")
+        daemon.poll(SOURCE)
+        answer = client.get(f"/api/v1/queues/{QUEUE}/scaling", headers=headers)
+        assert answer.status_code == 503 and "down" in answer.json()["error"]
