@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import sqlalchemy as sa
 
 from alerting.engine import TickResult
 from alerting.grouping import AlertView, notification, plan
-from alerting.notifications import Notification, annotations_for
+from alerting.notifications import Notification, annotations_for, build
 from alerting.resourcing import Suggestion
 from alerting.routing import is_muted, match
 from alerting.rules import RuleBase
 from alerting.silences import Silence, SilenceState, silenced_by, state
-from alerting.state import AlertInstance
+from alerting.state import AlertInstance, AlertState, Transition
 from config.settings import Settings
 from monitor.store import notifying as store
 
@@ -38,7 +38,8 @@ def notifications(
     """The notifications this tick causes (group state is saved on ``conn``)."""
     active = [s for s in store.load_silences(conn) if state(s, now) is SilenceState.ACTIVE]
     if settings.route is None:
-        return [n for n in result.notifications if not _silenced(n, active, now)]
+        direct = [n for n in result.notifications if not _silenced(n, active, now)]
+        return direct + _alertmanager_resends(settings, rules, instances, result, now, active)
     current = {**instances, **{i.fingerprint: i for i in result.changed}}
     views = [
         view
@@ -91,4 +92,43 @@ def attach_suggestions(
                 }
             alerts.append(alert)
         out.append(replace(note, payload={**payload, "alerts": alerts}))
+    return out
+
+
+RESEND = timedelta(minutes=1)
+"""Alertmanager forgets a firing alert whose endsAt passes: re-send it every minute."""
+
+
+def _alertmanager_resends(
+    settings: Settings,
+    rules: Mapping[str, RuleBase],
+    instances: Mapping[str, AlertInstance],
+    result: TickResult,
+    now: datetime,
+    active: Sequence[Silence],
+) -> list[Notification]:
+    """One re-send per minute slot of every firing alert to each Alertmanager receiver.
+
+    The key names the slot, so re-running a tick adds nothing; Alertmanager itself
+    deduplicates alerts by their labels.
+    """
+    managers = {r.name for r in settings.receivers if r.kind == "alertmanager"}
+    if not managers:
+        return []
+    current = {**instances, **{i.fingerprint: i for i in result.changed}}
+    slot = int(now.timestamp() // RESEND.total_seconds())
+    out = []
+    for inst in current.values():
+        rule = rules.get(inst.rule)
+        if rule is None or inst.state is not AlertState.FIRING:
+            continue
+        if silenced_by(inst.labels, active, now):
+            continue
+        targets = managers & set(rule.receivers if rule.receivers is not None else managers)
+        for receiver in sorted(targets):
+            note = build(rule, inst, Transition.FIRING, receiver, settings.http.external_url)
+            key = f"resend_{inst.fingerprint}_{slot}_{receiver}"
+            out.append(
+                replace(note, idempotency_key=key, payload={**note.payload, "idempotencyKey": key})
+            )
     return out
