@@ -412,7 +412,11 @@ class TestReferences:
 
 def _stand_in_files(node: Any, folder: Path) -> Any:
     """Replace every ``*_file`` path with a real file holding a plausible secret."""
-    contents = {"secret_file": WEBHOOK_SECRET, "url_file": "sqlite:///stand-in.db"}
+    contents = {
+        "secret_file": WEBHOOK_SECRET,
+        "url_file": "sqlite:///stand-in.db",
+        "routing_key_file": "0123456789abcdef0123456789abcdef",
+    }
     if isinstance(node, list):
         return [_stand_in_files(item, folder) for item in node]
     if not isinstance(node, dict):
@@ -421,7 +425,10 @@ def _stand_in_files(node: Any, folder: Path) -> Any:
     for key, value in node.items():
         if key in contents and isinstance(value, str):
             path = folder / f"stand-in-{len(list(folder.iterdir()))}"
-            path.write_text(contents[key] + "\n", encoding="utf-8")
+            text = contents[key]
+            if node.get("kind") == "slack" and key == "url_file":
+                text = "https://hooks.slack.com/services/T000/B000/XXXX"
+            path.write_text(text + "\n", encoding="utf-8")
             value = str(path)
         out[key] = _stand_in_files(value, folder)
     return out
