@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from monitor.store.engine import migrate, open_store
 from tests.fakes import T0, FakeClock, RecordingReceiver
 
-PG_ADMIN_URL = os.environ.get("BACKLOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "BACKLOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 MARIADB_ADMIN_URL = os.environ.get(
     "BACKLOG_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
 )
@@ -66,9 +68,7 @@ def pg_database() -> Iterator[str]:
     schema = f"t_{uuid.uuid4().hex[:10]}"
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.engine.make_url(PG_ADMIN_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}
-    )
+    url = sa.engine.make_url(PG_ADMIN_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     yield url.render_as_string(hide_password=False)
     with admin.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

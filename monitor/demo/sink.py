@@ -58,6 +58,10 @@ class WebhookSink:
 
 def describe(payload: dict[str, Any], msg_id: str, zone: ZoneInfo) -> str:
     """One human line per notification."""
+    if "type" in payload:  # a resourcing event (Standard Webhooks envelope)
+        data = payload["data"]
+        text = data.get("summary") or data.get("reason", "")
+        return f"WEBHOOK {payload['type']}: {text} [webhook-id {msg_id}]"
     alert = payload["alerts"][0]
     labels, values = alert["labels"], alert.get("values", {})
     when = alert["endsAt"] if alert["status"] == "resolved" else alert["startsAt"]

@@ -100,7 +100,8 @@ class TestFiringPayload:
         ]
         assert annotations["summary"] == "L1: 513.75 pending on average over 2h (limit 500)"
         assert annotations["description"] == (
-            "fired at 513.75, rule avg(open_tickets{status=\"pending\"}[2h]) > 500, held 30m, {runbook}"
+            'fired at 513.75, rule avg(open_tickets{status="pending"}[2h]) > 500, '
+            "held 30m, {runbook}"
         )
 
     def test_large_values_in_full(self) -> None:

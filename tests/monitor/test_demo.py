@@ -82,6 +82,8 @@ class TestDemo:
         text = "\n".join(lines)
         webhooks = [line for line in lines if line.startswith("WEBHOOK")]
         static = [w for w in webhooks if "BacklogSurge queue=all" in w]
+        advice = [w for w in webhooks if w.startswith("WEBHOOK resourcing.recommendation: Add ")]
+        assert advice, "no staffing recommendation during the surge"
         assert [w.split()[1] for w in static] == ["FIRING", "RESOLVED"], text
         fired = float(static[0].split("fired at ")[1].split(",")[0])
         assert 2090 < fired < 2120  # the 2-hour average over the limit, below the peak (2,119)

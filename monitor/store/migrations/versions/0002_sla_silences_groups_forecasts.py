@@ -22,7 +22,11 @@ DATETIME_COLUMNS = {
     "queue_counters": ("first_seen", "last_seen"),
     "source_state": ("watermark", "last_success_at", "last_attempt_at"),
     "alert_instances": (
-        "active_since", "fired_at", "resolved_at", "keep_firing_since", "last_eval_at",
+        "active_since",
+        "fired_at",
+        "resolved_at",
+        "keep_firing_since",
+        "last_eval_at",
     ),
     "outbox": ("created_at", "next_attempt_at", "delivered_at"),
 }
@@ -37,10 +41,18 @@ def upgrade() -> None:
     if op.get_bind().dialect.name in ("mysql", "mariadb"):
         for table, columns in DATETIME_COLUMNS.items():
             for column in columns:
-                nullable = column not in ("ts", "window_start", "hour", "first_seen",
-                                          "last_seen", "created_at", "next_attempt_at")
-                op.alter_column(table, column, type_=mysql.DATETIME(fsp=6),
-                                existing_nullable=nullable)
+                nullable = column not in (
+                    "ts",
+                    "window_start",
+                    "hour",
+                    "first_seen",
+                    "last_seen",
+                    "created_at",
+                    "next_attempt_at",
+                )
+                op.alter_column(
+                    table, column, type_=mysql.DATETIME(fsp=6), existing_nullable=nullable
+                )
     with op.batch_alter_table("snapshots") as batch:
         batch.add_column(sa.Column("sla_breached_window", sa.JSON))
         batch.add_column(sa.Column("avg_first_response_s", sa.Float))
@@ -93,10 +105,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("resourcing_state", "forecasts", "receiver_state", "notification_groups",
-                  "silences"):
+    for table in (
+        "resourcing_state",
+        "forecasts",
+        "receiver_state",
+        "notification_groups",
+        "silences",
+    ):
         op.drop_table(table)
     with op.batch_alter_table("snapshots") as batch:
-        for column in ("reopened", "avg_resolution_s", "avg_first_response_s",
-                       "sla_breached_window"):
+        for column in (
+            "reopened",
+            "avg_resolution_s",
+            "avg_first_response_s",
+            "sla_breached_window",
+        ):
             batch.drop_column(column)
