@@ -363,3 +363,49 @@ def outbox_enable(config_path: Path | None, receiver: str) -> None:
 
     operator.enable_receiver(_store(config_path), receiver)
     click.echo(f"receiver {receiver} enabled")
+
+
+@main.command("backtest")
+@CONFIG
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Hourly series: timestamp,[queue,]open,created,resolved.",
+)
+@click.option("--store", "use_store", is_flag=True, help="Use the store's hourly rollups.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the JSON report here.",
+)
+@click.option("--workers", default=2, show_default=True, help="Processes to replay with.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on stderr (default: only on a terminal).",
+)
+def backtest(
+    config_path: Path | None,
+    csv_path: Path | None,
+    use_store: bool,
+    output: Path | None,
+    workers: int,
+    progress: bool | None,
+) -> None:
+    """Backtest every forecast model and the forecast rule (MASE, coverage, early warning)."""
+    from monitor import backtest as forecast_backtest
+
+    if (csv_path is None) == (not use_store):
+        raise click.UsageError("give exactly one of --csv FILE or --store")
+    try:
+        series = (
+            forecast_backtest.read_csv(csv_path)
+            if csv_path is not None
+            else forecast_backtest.read_store(_settings(config_path).store.url)
+        )
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+    sys.exit(forecast_backtest.run(series, output, workers, progress))

@@ -47,7 +47,14 @@ def build_scheduler(daemon: Daemon, speedup: float = 1.0) -> BackgroundScheduler
 
     for source in settings.sources:
         every(source.interval, daemon.poll, f"poll:{source.name}", source.name)
-    every(settings.evaluation.interval, daemon.evaluate, "evaluate")
+
+    def evaluate_then_deliver() -> None:
+        # Notifications just enqueued go out now, not at the next delivery tick.
+        daemon.evaluate()
+        if scheduler.get_job("deliver") is not None:
+            scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+
+    every(settings.evaluation.interval, evaluate_then_deliver, "evaluate")
     every(settings.delivery.interval, daemon.deliver, "deliver")
     every(settings.store.maintenance_interval, daemon.maintain, "maintain")
     if settings.forecasts.enabled:

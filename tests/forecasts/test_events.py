@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.forecasts.events import episodes, runs_of, score
-from benchmarks.forecasts.rules import held_for, static_avg
+from forecasts.evaluation.events import episodes, runs_of, score
+from forecasts.evaluation.rules import held_for, static_avg
 
 
 class TestEpisodes:

@@ -7,8 +7,11 @@ hourly, via :func:`forecasts.rolling.rolling_forecasts`.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+
+import numpy as np
 
 from forecasts.fitwarnings import WarningTally
 from forecasts.models import (
@@ -59,12 +62,21 @@ def replay_queue(queue: str, series: HourlySeries) -> Replay:
     members = ("naive", "flow", "ets_daily")
     # ComboModel's forecast is the mean of its members' forecasts; the members are
     # replayed above with the same fits, so the mean is the combo's replay.
-    matrices["combo"] = sum(matrices[m] for m in members) / len(members)
+    matrices["combo"] = np.mean([matrices[m] for m in members], axis=0)
     return Replay(queue, matrices, dict(tally.counts))
 
 
-def replay_all(series: dict[str, HourlySeries], workers: int = 2) -> dict[str, Replay]:
-    """Replays of every queue, ``workers`` processes at a time."""
+def replay_all(
+    series: dict[str, HourlySeries],
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Replay]:
+    """Replays of every queue, ``workers`` processes at a time; ``progress(done, total)``."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {q: pool.submit(replay_queue, q, s) for q, s in series.items()}
-        return {q: f.result() for q, f in futures.items()}
+        futures = {pool.submit(replay_queue, q, s): q for q, s in series.items()}
+        done: dict[str, Replay] = {}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            if progress is not None:
+                progress(len(done), len(futures))
+        return {q: done[q] for q in series}

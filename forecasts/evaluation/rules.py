@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks.forecasts.accuracy import band_offsets, past_paths
-from benchmarks.forecasts.events import BoolArray
 from forecasts.bands import from_residuals
 from forecasts.breach import ForecastRuleDecision, breach_probability
+from forecasts.evaluation.accuracy import band_offsets, past_paths
+from forecasts.evaluation.events import BoolArray
 from forecasts.types import FloatArray
 
 

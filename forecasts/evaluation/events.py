@@ -122,10 +122,10 @@ def score(
     for run in runs_of(alert):
         if in_breach[run[0]]:
             continue
-        ep = _credit(run, test_eps, horizon)
-        if ep is not None:
+        credited = _credit(run, test_eps, horizon)
+        if credited is not None:
             result.credited_runs += 1
-            last_credit[ep.onset] = run[0]
+            last_credit[credited.onset] = run[0]
         elif run[1] <= n - 1 - horizon:
             result.false_runs += 1
     result.caught = len(last_credit)

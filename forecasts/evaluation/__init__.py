@@ -1,0 +1,1 @@
+"""Scoring forecasts: accuracy per model and early warning as events (pure, numpy)."""
