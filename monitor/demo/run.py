@@ -72,6 +72,7 @@ def run_demo(
     out(f"Metrics: curl http://{listen}/metrics   (Ctrl-C stops the demo)")
     threads = [
         threading.Thread(target=_replay, args=(store, clock, stop), daemon=True),
+        threading.Thread(target=_stop_at, args=(clock, end, stop), daemon=True),
     ]
 
     def on_ready(daemon: Daemon) -> None:
@@ -98,6 +99,13 @@ def _replay(store: ReplayedTicketStore, clock: ReplayClock, stop: threading.Even
         store.advance(clock().astimezone(ZONE).replace(tzinfo=None))
 
 
+def _stop_at(clock: ReplayClock, end: datetime, stop: threading.Event) -> None:
+    """End the demo at ``end`` of simulated time (independent of everything else)."""
+    while not stop.wait(0.1):
+        if clock() >= end:
+            stop.set()
+
+
 def _progress(
     engine: sa.Engine,
     clock: ReplayClock,
@@ -110,30 +118,37 @@ def _progress(
     while not stop.wait(0.1):
         now = clock()
         if now >= end:
-            stop.set()
             return
         if now < next_report:
             continue
         next_report += timedelta(hours=6)
-        with engine.connect() as conn:
-            total = conn.execute(
-                sa.select(snapshots.c.open_total)
-                .where(snapshots.c.source == "servicenow-total")
-                .order_by(snapshots.c.id.desc())
-                .limit(1)
-            ).scalar()
-            states = dict(
-                conn.execute(sa.select(alert_instances.c.rule, alert_instances.c.state)).all()
-            )
+        try:
+            report = _report(engine)
+        except sa.exc.SQLAlchemyError:  # a busy store delays this line, never the demo
+            continue
+        total, states = report
+        shown = "?" if total is None else str(total)
         state = "; ".join(
             f"{rule} {states.get(rule, 'inactive')}"
             for rule in ("BacklogSurge", "BacklogSurgeForecast")
         )
-        shown = "?" if total is None else str(total)
         out(
             f"  {now.astimezone(ZONE):%a %Y-%m-%d %H:%M} local: {shown:>5} open tickets in total;"
             f" {state}"
         )
+
+
+def _report(engine: sa.Engine) -> tuple[int | None, dict[str, str]]:
+    """The latest total backlog and each rule's state."""
+    with engine.connect() as conn:
+        total = conn.execute(
+            sa.select(snapshots.c.open_total)
+            .where(snapshots.c.source == "servicenow-total")
+            .order_by(snapshots.c.id.desc())
+            .limit(1)
+        ).scalar()
+        rows = conn.execute(sa.select(alert_instances.c.rule, alert_instances.c.state)).all()
+    return total, {str(rule): str(state) for rule, state in rows}
 
 
 def default_workdir() -> Path:
