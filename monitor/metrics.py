@@ -397,6 +397,8 @@ class BacklogCollector(Collector):
             key = [row["source"], row["queue"]]
             for status, priority, n in row["open_breakdown"]:
                 open_.add_metric([*key, status, priority], n)
+            if not row["open_breakdown"]:  # an empty queue is 0, not a vanished series
+                open_.add_metric([*key, "", ""], 0)
             if row["oldest_age_s"] is not None:
                 oldest.add_metric(key, row["oldest_age_s"])
             for age, n in (row["older_than"] or {}).items():

@@ -277,3 +277,19 @@ class TestValues:
         assert registry_for(daemon) is not registry_for(daemon)
         assert REGISTRY.get_sample_value("backlog_collector_up", {"source": SOURCE}) is None
         assert isinstance(registry_for(daemon), CollectorRegistry)
+
+
+class TestEmptyQueue:
+    def test_drained_queue_shows_zero(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        """A queue with nothing open exports backlog_open_tickets 0, not a missing series."""
+        backlog = Backlog(open=5)
+        settings = make_settings({"ops": receiver.url})
+        daemon = make_daemon(settings, clock, ScriptedCollector(SOURCE, backlog), store)
+        tick(daemon, clock)
+        backlog.open = 0
+        tick(daemon, clock)
+        labels = {"source": SOURCE, "queue": QUEUE, "status": "", "priority": ""}
+        assert registry_for(daemon).get_sample_value("backlog_open_tickets", labels) == 0
+        daemon.close()
