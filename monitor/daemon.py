@@ -8,6 +8,7 @@ them on intervals. This module is the only broad error boundary for jobs.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class Daemon:
             else None,
         )
         self._last_sent: dict[str, float] = {}
+        self._delivering = threading.Lock()
         self._backoff: dict[str, _Backoff] = {}
         self._speedup = speedup  # the demo runs configured intervals faster than real time
         self._intervals = {s.name: s.interval for s in settings.sources}
@@ -199,8 +201,17 @@ class Daemon:
         """Send due outbox messages, oldest first per receiver, until none is due.
 
         A receiver whose circuit breaker is open, that answered 410 Gone (disabled), or
-        whose ``min_interval`` has not elapsed keeps its messages for a later run.
+        whose ``min_interval`` has not elapsed keeps its messages for a later run. One
+        delivery runs at a time: a second caller returns at once (no message twice).
         """
+        if not self._delivering.acquire(blocking=False):
+            return 0
+        try:
+            return self._deliver()
+        finally:
+            self._delivering.release()
+
+    def _deliver(self) -> int:
         delivered, budget = 0, self.settings.delivery.batch
         while budget > 0:
             now = self.clock()

@@ -49,10 +49,11 @@ def build_scheduler(daemon: Daemon, speedup: float = 1.0) -> BackgroundScheduler
         every(source.interval, daemon.poll, f"poll:{source.name}", source.name)
 
     def evaluate_then_deliver() -> None:
-        # Notifications just enqueued go out now, not at the next delivery tick.
+        # Notifications just enqueued go out now, not at the next delivery tick. (Not by
+        # rescheduling the deliver job: that takes the scheduler's lock, which shutdown
+        # holds while it waits for this very job.)
         daemon.evaluate()
-        if scheduler.get_job("deliver") is not None:
-            scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+        daemon.deliver()
 
     every(settings.evaluation.interval, evaluate_then_deliver, "evaluate")
     every(settings.delivery.interval, daemon.deliver, "deliver")
