@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from collectors.base import QueueStats, Snapshot
+from monitor.store.rows import update_or_insert
 from monitor.store.schema import queue_counters, rollups, snapshots, source_state
 
 Row = Mapping[str, Any]
@@ -253,12 +254,7 @@ def _bump_counters(
 
 
 def _upsert_source(conn: sa.Connection, source: str, **values: Any) -> None:
-    updated = conn.execute(
-        source_state.update().where(source_state.c.source == source).values(**values)
-    ).rowcount
-    if not updated:
-        values.setdefault("consecutive_failures", 0)
-        conn.execute(source_state.insert().values(source=source, **values))
+    update_or_insert(conn, source_state, {"source": source}, values, {"consecutive_failures": 0})
 
 
 def _rollup_row(source: str, queue: str, hour: datetime, members: list[Row]) -> dict[str, Any]:

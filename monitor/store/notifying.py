@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from alerting.grouping import GroupState
 from alerting.silences import Matcher, Silence
+from monitor.store.rows import update_or_insert
 from monitor.store.schema import notification_groups, receiver_state, silences
 
 
@@ -74,9 +75,7 @@ def receiver_health(conn: sa.Connection) -> dict[str, dict[str, Any]]:
 
 
 def set_receiver_health(conn: sa.Connection, receiver: str, **values: Any) -> None:
-    updated = conn.execute(
-        receiver_state.update().where(receiver_state.c.receiver == receiver).values(**values)
-    ).rowcount
-    if not updated:
-        values.setdefault("consecutive_failures", 0)
-        conn.execute(receiver_state.insert().values(receiver=receiver, **values))
+    """Update a receiver's breaker/disabled state, creating its row on first use."""
+    update_or_insert(
+        conn, receiver_state, {"receiver": receiver}, values, {"consecutive_failures": 0}
+    )
