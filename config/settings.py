@@ -125,6 +125,10 @@ class ForecastingSettings(BaseModel):
     )
     history: Duration = Field(timedelta(days=21), description="hourly history used")
     level: float = Field(0.8, gt=0, lt=1, description="nominal coverage of the bands")
+    warning_model: Literal["warning", "combo", "selected"] = Field(
+        "warning",
+        description="model whose calibrated paths give forecast rules' breach probabilities",
+    )
     match: dict[str, str] = Field(
         default_factory=dict, description="forecast only these queues (source, queue)"
     )

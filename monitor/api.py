@@ -130,6 +130,7 @@ def _forecast_json(row: dict[str, Any], *, full: bool) -> dict[str, Any]:
         "backtestMase": row["backtest_mase"],
         "breachEtaSeconds": detail.get("eta_seconds", {}),
         "breachProbability": detail.get("breach", {}),
+        "breachModel": detail.get("breach_model"),
         "at": {
             f"{h}h": {b: row[b][h - 1] for b in ("point", "lower", "upper")}
             for h in (1, 6, 24)

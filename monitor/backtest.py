@@ -4,7 +4,8 @@ Reads hourly series from a CSV (``timestamp[,queue],open,created,resolved``) or 
 store's hourly rollups, replays every model at every hour (rolling origins), and
 reports MASE, MAE and 80% band coverage at 1/6/24 h per model (overall and per queue)
 and, as events, the forecast rule against ``predict_linear`` and the static 2-hour
-average at the same limit (the p90 of each queue's first three weeks).
+average at the same limit: the p90 of each queue's first three weeks, and, as a
+sensitivity check, a rolling limit (each Monday, the p90 of the trailing three weeks).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from forecasts.evaluation import rules
-from forecasts.evaluation.replay import replay_all
+from forecasts.evaluation.replay import Replay, replay_all
 from forecasts.evaluation.report import (
+    LIMITS,
     TEST_START,
     TUNED,
     acc_keys,
@@ -99,34 +100,39 @@ def run(
     show = sys.stderr.isatty() if progress is None else progress
     bar = ProgressBar(sys.stderr, "backtesting queues") if show else None
     replays = replay_all(usable, workers, bar)
-    accuracy = accuracy_report(usable, replays)
-    events = early_warning(usable, replays, [rules.ForecastRule(a, r, w) for a, r, w in TUNED])
-    _print_accuracy(accuracy, out)
-    _print_events(events, out)
-    report: dict[str, Any] = {
-        "queues": list(usable),
-        "accuracy": accuracy,
-        "early_warning": events,
-        "warnings": {q: r.warnings for q, r in replays.items()},
-    }
+    report = build_report(usable, replays)
+    print_report(report, out)
     if output is not None:
         output.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
         out.write(f"report written to {output}\n")
     return 0
 
 
-def _print_accuracy(report: dict[str, Any], out: TextIO) -> None:
+def build_report(series: dict[str, HourlySeries], replays: dict[str, Replay]) -> dict[str, Any]:
+    """Accuracy per model, and early-warning scores per rule at each kind of limit."""
+    return {
+        "queues": list(series),
+        "accuracy": accuracy_report(series, replays),
+        "early_warning": early_warning(series, replays, TUNED, "fixed"),
+        "early_warning_rolling_limit": early_warning(series, replays, TUNED, "rolling"),
+        "warnings": {q: r.warnings for q, r in replays.items()},
+    }
+
+
+def print_report(report: dict[str, Any], out: TextIO) -> None:
+    """The accuracy table, then one early-warning table per kind of limit."""
     out.write(f"{'model':16s} " + " ".join(f"{k:>13s}" for k in acc_keys()) + "\n")
-    for model, row in report["overall"].items():
+    for model, row in report["accuracy"]["overall"].items():
         out.write(f"{model:16s} " + " ".join(f"{row[k]:13.3f}" for k in acc_keys()) + "\n")
-
-
-def _print_events(report: dict[str, dict[str, Any]], out: TextIO) -> None:
-    out.write(f"\n{'rule':60s} caught prec  lead  FA/wk\n")
-    for name, r in report.items():
-        precision = "  -" if r["precision"] is None else f"{r['precision']:.2f}"
-        lead = "  -" if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
-        out.write(
-            f"{name:60s} {r['caught_before_onset']:2d}/{r['episodes']:<3d} {precision} "
-            f"{lead} {r['false_alarms_per_series_week']:5.2f}\n"
-        )
+    for kind in LIMITS:
+        key = "early_warning" if kind == "fixed" else "early_warning_rolling_limit"
+        out.write(f"\n{kind + ' limit':54s} caught  flag+1  prec  lead  FA/wk  FAh/wk\n")
+        for name, r in report[key].items():
+            precision = "  - " if r["precision"] is None else f"{r['precision']:.2f}"
+            lead = "  - " if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
+            out.write(
+                f"{name:54s} {r['caught_before_onset']:2d}/{r['episodes']:<3d} "
+                f"{r['flagged_by_onset_plus_1']:2d}/{r['episodes']:<3d} {precision} {lead} "
+                f"{r['false_alarms_per_series_week']:6.2f} "
+                f"{r['false_alert_hours_per_series_week']:6.2f}\n"
+            )

@@ -18,8 +18,15 @@ import sqlalchemy as sa
 
 from alerting.rules import ForecastRule, RuleBase
 from config.settings import ForecastingSettings
-from forecasts.breach import breach_eta, breach_probability
-from forecasts.forecaster import ForecastSettings, QueueState, make_forecast, refresh, reselect
+from forecasts.breach import breach_eta
+from forecasts.forecaster import (
+    ForecastSettings,
+    QueueState,
+    breach_chance,
+    make_forecast,
+    refresh,
+    reselect,
+)
 from forecasts.types import HourlySeries
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
@@ -38,7 +45,10 @@ class ForecastJob:
 
     def __init__(self, settings: ForecastingSettings) -> None:
         self.settings = settings
-        self.model_settings = ForecastSettings(level=settings.level)
+        self.model_settings = ForecastSettings(
+            level=settings.level,
+            warning_model=None if settings.warning_model == "selected" else settings.warning_model,
+        )
         self._states: dict[tuple[str, str], QueueState] = {}
         self._selected_at: dict[tuple[str, str], datetime] = {}
 
@@ -99,14 +109,13 @@ class ForecastJob:
         forecast = make_forecast(key[1], state, self.model_settings)
         breach: dict[str, float] = {}
         etas: dict[str, float | None] = {}
+        breach_model = None
         for rule in rules:
             if not rule.selects(*key):
                 continue
             limit, _ = rule.limits(rule.labels_for(*key))
             steps = max(1, int(rule.horizon / HOUR))
-            breach[breach_key(limit, steps)] = breach_probability(
-                forecast.point[:steps], state.calibration, limit
-            )
+            breach[breach_key(limit, steps)], breach_model = breach_chance(state, limit, steps)
             eta = breach_eta(forecast.upper[:steps], limit)
             etas[rule.name] = None if eta is None else float(eta) * 3600
         hours = int(forecast.made_at.astype("datetime64[h]").astype(np.int64))
@@ -120,7 +129,7 @@ class ForecastJob:
             "lower": [round(float(v), 3) for v in forecast.lower],
             "upper": [round(float(v), 3) for v in forecast.upper],
             "backtest_mase": forecast.backtest_mase,
-            "detail": {"breach": breach, "eta_seconds": etas},
+            "detail": {"breach": breach, "breach_model": breach_model, "eta_seconds": etas},
         }
 
 

@@ -60,6 +60,8 @@ class ForecastView:
     status: str = "ok"
     breach_probability: Mapping[str, float] = field(default_factory=dict)
     """Probability of crossing, keyed ``"<limit>@<hours>"``."""
+    breach_model: str | None = None
+    """The model whose calibrated paths gave ``breach_probability`` (else ``model``)."""
 
 
 @dataclass(frozen=True)

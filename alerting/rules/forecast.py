@@ -73,7 +73,8 @@ class ForecastRule(RuleBase):
             probability = forecast.breach_probability.get(f"{threshold:g}@{steps}")
             if probability is None:
                 return NoData("no breach probability for this limit yet")
-            return Measured(probability, f"{self.expression()} ({forecast.model})")
+            model = forecast.breach_model or forecast.model
+            return Measured(probability, f"{self.expression()} ({model})")
         series = forecast.upper if self.band == "upper" else forecast.point
         window = list(series[:steps])
         if not window:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from benchmarks.forecasts.series import build_frame, read_csv, to_series
-from forecasts.evaluation import rules
 from forecasts.evaluation.replay import replay_all
-from forecasts.evaluation.report import TUNED, acc_keys, accuracy_report, early_warning
 from forecasts.types import HourlySeries
+from monitor.backtest import build_report, print_report
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -33,27 +32,6 @@ def load(csv: Path | None) -> dict[str, HourlySeries]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     frame.to_csv(RESULTS / "servicenow_hourly_groups.csv", index=False)
     return to_series(frame)
-
-
-def print_accuracy(report: dict[str, Any]) -> None:
-    """The overall accuracy table."""
-    print(f"{'model':18s} " + " ".join(f"{k:>11s}" for k in acc_keys()))
-    for model, row in report["overall"].items():
-        print(f"{model:18s} " + " ".join(f"{row[k]:11.3f}" for k in acc_keys()))
-
-
-def print_events(report: dict[str, dict[str, Any]]) -> None:
-    """The early-warning table."""
-    print(f"{'rule':58s} caught  flag+1  prec   lead  FA/wk  FAh/wk")
-    for name, r in report.items():
-        prec = "  -  " if r["precision"] is None else f"{r['precision']:.2f}"
-        lead = "  -" if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
-        print(
-            f"{name:58s} {r['caught_before_onset']:2d}/{r['episodes']:<3d} "
-            f"{r['flagged_by_onset_plus_1']:2d}/{r['episodes']:<3d} {prec}  {lead} "
-            f"{r['false_alarms_per_series_week']:6.2f} "
-            f"{r['false_alert_hours_per_series_week']:6.2f}"
-        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,19 +51,9 @@ def main(argv: list[str] | None = None) -> None:
         replays = replay_all(series, args.workers)
         if args.replay_cache:
             args.replay_cache.write_bytes(pickle.dumps(replays))
-    acc = accuracy_report(series, replays)
-    print_accuracy(acc)
-    tuned = [rules.ForecastRule(a, r, w) for a, r, w in TUNED]
-    events = early_warning(series, replays, tuned)
-    print_events(events)
-    warnings = {q: r.warnings for q, r in replays.items()}
-    report = {
-        "queues": list(series),
-        "accuracy": acc,
-        "early_warning": events,
-        "warnings": warnings,
-        "seconds": time.perf_counter() - started,
-    }
+    report = build_report(series, replays)
+    print_report(report, sys.stdout)
+    report["seconds"] = time.perf_counter() - started
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "forecasts_backtest.json"
     out.write_text(json.dumps(report, indent=2, default=float))

@@ -72,8 +72,10 @@ def runs_of(mask: BoolArray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def episodes(open_: npt.NDArray[np.float64], limit: float, merge_gap: int = 24) -> list[Episode]:
-    """Breach episodes of a series against a fixed limit."""
+def episodes(
+    open_: npt.NDArray[np.float64], limit: float | npt.NDArray[np.float64], merge_gap: int = 24
+) -> list[Episode]:
+    """Breach episodes of a series against a fixed limit or a limit per hour."""
     found: list[Episode] = []
     for first, last in runs_of(open_ > limit):
         if last - first + 1 < 2:
@@ -95,7 +97,7 @@ def _credit(run: tuple[int, int], onsets: list[Episode], horizon: int) -> Episod
 
 def score(
     open_: npt.NDArray[np.float64],
-    limit: float,
+    limit: float | npt.NDArray[np.float64],
     alerting: BoolArray,
     test_start: int,
     horizon: int,
@@ -104,7 +106,7 @@ def score(
 
     Args:
         open_: the open counts (whole window).
-        limit: the breach limit.
+        limit: the breach limit, fixed or per hour.
         alerting: alerting flag per hour (only test hours are read).
         test_start: index of the first test hour.
         horizon: the warning horizon H.

@@ -40,6 +40,12 @@ REPLAY_MODELS: dict[str, tuple[Model, int]] = {
 }
 """Model, and hours between parameter estimations."""
 
+COMBINATIONS: dict[str, tuple[str, ...]] = {
+    "combo": ("naive", "flow", "ets_daily"),
+    "warning": ("naive", "flow", "ets_daily", "linear_6h"),
+}
+"""The equal-weight combinations (forecasts.models.combo), by replayed member."""
+
 
 @dataclass(frozen=True)
 class Replay:
@@ -59,10 +65,10 @@ def replay_queue(queue: str, series: HourlySeries) -> Replay:
         matrices[name] = rolling_forecasts(
             model, series, FIRST_ORIGIN, HORIZON, refit, train_hours=train, tally=tally
         )
-    members = ("naive", "flow", "ets_daily")
-    # ComboModel's forecast is the mean of its members' forecasts; the members are
-    # replayed above with the same fits, so the mean is the combo's replay.
-    matrices["combo"] = np.mean([matrices[m] for m in members], axis=0)
+    # A combination's forecast is the mean of its members' forecasts; the members are
+    # replayed above with the same fits, so the mean is the combination's replay.
+    for name, members in COMBINATIONS.items():
+        matrices[name] = np.mean([matrices[m] for m in members], axis=0)
     return Replay(queue, matrices, dict(tally.counts))
 
 

@@ -1,7 +1,7 @@
 """Forecast models behind the narrow :class:`~forecasts.models.base.Model` protocol."""
 
 from forecasts.models.base import FittedModel, InsufficientHistory, Model, Updatable
-from forecasts.models.combo import ComboModel
+from forecasts.models.combo import ComboModel, WarningModel
 from forecasts.models.ets import EtsDailyModel, EtsModel
 from forecasts.models.flow import FlowModel
 from forecasts.models.linear import LinearModel
@@ -16,8 +16,9 @@ MODELS: dict[str, Model] = {
     "ets_daily": EtsDailyModel(),
     "combo": ComboModel(),
     "linear": LinearModel(),
+    "warning": WarningModel(),
 }
-"""Every model by name; ``naive`` is the fallback."""
+"""Every model by name; ``naive`` is the fallback; ``warning`` drives breach probabilities."""
 
 __all__ = [
     "MODELS",
@@ -32,4 +33,5 @@ __all__ = [
     "NaiveModel",
     "SeasonalNaiveModel",
     "Updatable",
+    "WarningModel",
 ]

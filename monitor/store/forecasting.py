@@ -35,5 +35,6 @@ def views(conn: sa.Connection) -> dict[tuple[str, str], ForecastView]:
             model=row["model"],
             status=row["status"],
             breach_probability=dict(detail.get("breach", {})),
+            breach_model=detail.get("breach_model"),
         )
     return out

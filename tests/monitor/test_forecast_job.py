@@ -62,6 +62,25 @@ class TestForecastJob:
         )
         assert row["detail"]["eta_seconds"]["SurgeAhead"] is not None
         assert max(row["upper"][:6]) >= 2090
+        assert row["detail"]["breach_model"] == "warning"
+        assert 0.0 <= row["detail"]["breach"]["2090@6"] <= 1.0
+
+    def test_breach_probability_from_the_selected_model_when_configured(
+        self, store: sa.Engine
+    ) -> None:
+        clock = FakeClock(datetime(2016, 3, 21, 11, tzinfo=ZONE))
+        settings = load_settings(
+            text=CONFIG.replace(
+                "{reselect_every: 7d}", "{reselect_every: 7d, warning_model: selected}"
+            )
+        )
+        daemon = Daemon(settings, clock=clock, collectors={}, engine=store)
+        daemon.migrate()
+        backfill_rollups(store, load_incidents(), clock.now, ZONE, 21, "servicenow-total", "all")
+        daemon.forecast()
+        with store.connect() as conn:
+            [row] = forecast_store.load_forecasts(conn)
+        assert row["detail"]["breach_model"] == row["model"]
 
     def test_forecast_rule_fires_before_the_limit_is_crossed(self, store: sa.Engine) -> None:
         """The forecast alert fires while the backlog itself is still below the limit."""
@@ -100,6 +119,7 @@ class TestForecastJob:
         assert summary["queue"] == "all" and set(summary["at"]) == {"1h", "6h", "24h"}
         detail = client.get("/api/v1/forecasts/servicenow-total/all").json()
         assert len(detail["upper"]) == 24
+        assert detail["breachModel"] == "warning" and "2090@6" in detail["breachProbability"]
         assert client.get("/api/v1/forecasts/servicenow-total/none").status_code == 404
 
     def test_short_history_is_reported_not_guessed(self, store: sa.Engine) -> None:
