@@ -27,6 +27,7 @@ DEFAULT_CANDIDATES: tuple[str, ...] = (
     "naive",
     "seasonal_naive",
     "flow",
+    "drift",
     "ets",
     "ets_daily",
     "combo",

@@ -15,6 +15,7 @@ import numpy as np
 
 from forecasts.fitwarnings import WarningTally
 from forecasts.models import (
+    DriftModel,
     EtsDailyModel,
     EtsModel,
     FlowModel,
@@ -33,6 +34,7 @@ REPLAY_MODELS: dict[str, tuple[Model, int]] = {
     "naive": (NaiveModel(), 24),
     "seasonal_naive": (SeasonalNaiveModel(), 24),
     "flow": (FlowModel(), 24),
+    "drift": (DriftModel(), 24),
     "ets": (EtsModel(), 168),
     "ets_daily": (EtsDailyModel(), 168),
     "linear_6h": (LinearModel(window=6), 24),

@@ -16,7 +16,7 @@ from forecasts.evaluation.replay import FIRST_ORIGIN, Replay
 from forecasts.rolling import errors_from
 from forecasts.types import FloatArray, HourlySeries, hour_of_week
 
-CANDIDATES = ("naive", "seasonal_naive", "flow", "ets", "ets_daily", "combo")
+CANDIDATES = ("naive", "seasonal_naive", "flow", "drift", "ets", "ets_daily", "combo")
 TEST_START = 504  # 21 days: the limit is the p90 of these first weeks, scoring starts after
 HORIZON = 6
 LIMIT_WEEKS = 3

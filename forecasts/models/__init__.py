@@ -2,6 +2,7 @@
 
 from forecasts.models.base import FittedModel, InsufficientHistory, Model, Updatable
 from forecasts.models.combo import ComboModel, WarningModel
+from forecasts.models.drift import DriftModel
 from forecasts.models.ets import EtsDailyModel, EtsModel
 from forecasts.models.flow import FlowModel
 from forecasts.models.linear import LinearModel
@@ -12,6 +13,7 @@ MODELS: dict[str, Model] = {
     "naive": NaiveModel(),
     "seasonal_naive": SeasonalNaiveModel(),
     "flow": FlowModel(),
+    "drift": DriftModel(),
     "ets": EtsModel(),
     "ets_daily": EtsDailyModel(),
     "combo": ComboModel(),
@@ -23,6 +25,7 @@ MODELS: dict[str, Model] = {
 __all__ = [
     "MODELS",
     "ComboModel",
+    "DriftModel",
     "EtsDailyModel",
     "EtsModel",
     "FittedModel",
