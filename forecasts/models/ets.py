@@ -5,11 +5,19 @@ afterwards the state (level, trend, seasonal indices) is advanced by the Holt-Wi
 recursion in numpy (:meth:`FittedEts.update`), which costs microseconds per hour.
 Seasonality is daily (24 h) until the history holds three weeks, weekly (168 h) after,
 using statsmodels' heuristic initialisation so the fit stays cheap.
+
+Estimates are memoised on the exact values and season (:class:`FitCache`): a queue's
+reselection backtests ``ets``, ``ets_daily``, ``combo`` and ``warning``, which all
+estimate the same daily Holt-Winters on the same first training window, and then fits
+the chosen and the warning model on the same final window. The cache makes that two
+estimations instead of six. A hit reports no warnings (nothing was estimated again).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -88,6 +96,40 @@ def _fit_statsmodels(values: FloatArray, period: int) -> Any:
     return model.fit()
 
 
+class FitCache:
+    """A small, thread-safe LRU of estimated models keyed by (values, season length)."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self.hits = 0
+        self._items: OrderedDict[tuple[bytes, int], FittedEts] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, values: FloatArray, period: int) -> FittedEts | None:
+        """The cached fit, with an empty warning tally, or None."""
+        key = (np.ascontiguousarray(values, dtype=np.float64).tobytes(), period)
+        with self._lock:
+            fitted = self._items.get(key)
+            if fitted is None:
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+        return replace(fitted, warnings=WarningTally())
+
+    def put(self, values: FloatArray, period: int, fitted: FittedEts) -> None:
+        """Remember a fit, evicting the least recently used beyond ``size``."""
+        key = (np.ascontiguousarray(values, dtype=np.float64).tobytes(), period)
+        with self._lock:
+            self._items[key] = fitted
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+FITS = FitCache()
+"""The process's memo of Holt-Winters estimates."""
+
+
 @dataclass(frozen=True)
 class EtsModel:
     """ETS(A,Ad,A) via Holt-Winters.
@@ -114,6 +156,9 @@ class EtsModel:
             n = min(len(series), max(self.max_history, WEEKLY_AFTER_HOURS))
         values = series.open[-n:]
         period = self.period_for(n)
+        cached = FITS.get(values, period)
+        if cached is not None:
+            return cached
         with counted_warnings() as tally:
             res = _fit_statsmodels(values, period)
         prm = res.params
@@ -129,6 +174,7 @@ class EtsModel:
         )
         if not finite(fitted.forecast(period)):
             raise FloatingPointError("ets produced non-finite forecasts")
+        FITS.put(values, period, fitted)
         return fitted
 
 
