@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from forecasts.fitwarnings import counted_warnings
-from forecasts.models import MODELS, EtsModel, FlowModel, LinearModel, NaiveModel
+from forecasts.models import MODELS, EtsDailyModel, EtsModel, FlowModel, LinearModel, NaiveModel
 from forecasts.models.base import InsufficientHistory, Updatable, advance
-from forecasts.models.ets import FittedEts
+from forecasts.models.ets import FITS, FitCache, FittedEts
 from forecasts.models.flow import FittedFlow
 from forecasts.models.seasonal_naive import SeasonalNaiveModel
 from tests.forecasts.synthetic import daily_backlog, trend
@@ -148,3 +148,39 @@ class TestCombo:
         updated = fitted.update(series.window(24 * 8, 24 * 8 + 2))
         assert isinstance(updated, FittedCombo)
         assert updated.fitted[0].forecast(1)[0] == series.open[-1]
+
+
+class TestEtsFitCache:
+    def test_same_values_estimate_once(self) -> None:
+        """A second fit on the same window is the memoised one, with no warnings again."""
+        cache = FitCache(size=2)
+        series = daily_backlog(24 * 10, seed=11)
+        values = series.open[-240:]
+        fitted = EtsDailyModel().fit(series)
+        assert isinstance(fitted, FittedEts)
+        cache.put(values, 24, fitted)
+        hit = cache.get(values.copy(), 24)
+        assert hit is not None and hit.params == fitted.params and cache.hits == 1
+        assert not hit.warnings.counts
+        assert cache.get(values, 168) is None
+        assert cache.get(values + 1, 24) is None
+
+    def test_least_recently_used_is_evicted(self) -> None:
+        cache = FitCache(size=2)
+        fitted = EtsDailyModel().fit(daily_backlog(24 * 10, seed=12))
+        assert isinstance(fitted, FittedEts)
+        a, b, c = (np.full(5, float(v)) for v in (1, 2, 3))
+        cache.put(a, 24, fitted)
+        cache.put(b, 24, fitted)
+        assert cache.get(a, 24) is not None  # a is now the most recent
+        cache.put(c, 24, fitted)
+        assert cache.get(b, 24) is None and cache.get(a, 24) is not None
+
+    def test_models_share_the_process_cache(self) -> None:
+        series = daily_backlog(24 * 10, seed=13)
+        before = FITS.hits
+        first = EtsDailyModel().fit(series)
+        second = EtsModel().fit(series)  # under three weeks: the same daily estimate
+        assert FITS.hits == before + 1
+        assert isinstance(first, FittedEts) and isinstance(second, FittedEts)
+        assert first.params == second.params
