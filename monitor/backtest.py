@@ -6,6 +6,8 @@ reports MASE, MAE and 80% band coverage at 1/6/24 h per model (overall and per q
 and, as events, the forecast rule against ``predict_linear`` and the static 2-hour
 average at the same limit: the p90 of each queue's first three weeks, and, as a
 sensitivity check, a rolling limit (each Monday, the p90 of the trailing three weeks).
+With ``charts``, it also draws a PNG per queue (``monitor/charts.py``, needs the
+optional ``plot`` extra).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from forecasts.evaluation.report import (
     early_warning,
 )
 from forecasts.types import HourlySeries
+from monitor.charts import figure_class, write_charts
 from monitor.errors import ConfigError
 from monitor.forecasting import hourly
 from monitor.store import history
@@ -86,9 +89,16 @@ def run(
     workers: int = 2,
     progress: bool | None = None,
     out: TextIO | None = None,
+    charts: Path | None = None,
 ) -> int:
-    """Replay, score, print the tables and write the JSON report."""
+    """Replay, score, print the tables, write the JSON report and, optionally, the charts.
+
+    With ``charts``, matplotlib must be installed: checked before the (long) replay,
+    :class:`~monitor.errors.MissingExtra` otherwise.
+    """
     out = out or sys.stdout
+    if charts is not None:
+        figure_class()
     usable = {q: s for q, s in series.items() if len(s) > TEST_START + 24}
     for queue in sorted(set(series) - set(usable)):
         out.write(
@@ -105,6 +115,9 @@ def run(
     if output is not None:
         output.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
         out.write(f"report written to {output}\n")
+    if charts is not None:
+        written = write_charts(usable, replays, charts)
+        out.write(f"{len(written)} chart{'s' if len(written) != 1 else ''} written to {charts}\n")
     return 0
 
 

@@ -12,7 +12,7 @@ import click
 from config.loader import load_settings
 from config.settings import Settings
 from monitor import logs
-from monitor.errors import ConfigError, StoreError
+from monitor.errors import ConfigError, MissingExtra, StoreError
 
 CONFIG = click.option(
     "--config",
@@ -386,6 +386,12 @@ def outbox_enable(config_path: Path | None, receiver: str) -> None:
     default=None,
     help="Show a progress bar on stderr (default: only on a terminal).",
 )
+@click.option(
+    "--charts",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Also draw a PNG chart per queue into DIR (needs the 'plot' extra: matplotlib).",
+)
 def backtest(
     config_path: Path | None,
     csv_path: Path | None,
@@ -393,6 +399,7 @@ def backtest(
     output: Path | None,
     workers: int,
     progress: bool | None,
+    charts: Path | None,
 ) -> None:
     """Backtest every forecast model and the forecast rule (MASE, coverage, early warning)."""
     from monitor import backtest as forecast_backtest
@@ -408,4 +415,9 @@ def backtest(
     except ConfigError as err:
         click.echo(str(err), err=True)
         sys.exit(2)
-    sys.exit(forecast_backtest.run(series, output, workers, progress))
+    try:
+        code = forecast_backtest.run(series, output, workers, progress, charts=charts)
+    except MissingExtra as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    sys.exit(code)

@@ -5,6 +5,7 @@
     BacklogError
     ├── ConfigError            invalid configuration; carries every problem with its path
     ├── StoreError             the history store cannot be opened or migrated
+    ├── MissingExtra           an optional feature's dependency is not installed
     ├── CollectorError         a ticket store could not be read
     │   ├── SourceUnavailable  connection refused, timeout, 5xx
     │   ├── AuthFailed         credentials rejected
@@ -37,6 +38,10 @@ class ConfigError(BacklogError):
 
 class StoreError(BacklogError):
     """The history store cannot be used."""
+
+
+class MissingExtra(BacklogError):
+    """An optional feature needs a package that is not installed; the message says how."""
 
 
 class CollectorError(BacklogError):

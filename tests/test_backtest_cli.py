@@ -5,25 +5,55 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from monitor.charts import write_charts
+from monitor.errors import MissingExtra
 
 CLI = Path(sys.executable).with_name("backlog-monitor")
 CSV = Path(__file__).parent / "fixtures" / "rules" / "servicenow_hourly_2016-03_05.csv"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+INSTALL = "pip install 'backlog-monitor[plot]'"
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """One ``backtest --csv ... -o REPORT --charts DIR`` run."""
+
+    done: subprocess.CompletedProcess[str]
+    report: Path
+    charts: Path
+
+
+@pytest.fixture(scope="module")
+def backtest(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
+    """The real series backtested once (about 30 s), shared by the report and chart tests."""
+    tmp = tmp_path_factory.mktemp("backtest")
+    report, charts = tmp / "report.json", tmp / "charts" / "png"
+    done = subprocess.run(
+        [CLI, "backtest", "--csv", CSV, "-o", report, "--charts", charts, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return Backtest(done, report, charts)
+
+
+def no_matplotlib(name: str) -> ModuleType:
+    """An importer for an installation without the ``plot`` extra."""
+    raise ModuleNotFoundError(f"No module named {name.split('.')[0]!r}")
 
 
 class TestBacktestCommand:
-    def test_reports_every_model_and_rule(self, tmp_path: Path) -> None:
+    def test_reports_every_model_and_rule(self, backtest: Backtest) -> None:
         """The report has MASE/MAE/coverage per model at 1/6/24 h and event scores per rule."""
-        report = tmp_path / "report.json"
-        done = subprocess.run(
-            [CLI, "backtest", "--csv", CSV, "-o", report, "--no-progress"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        body = json.loads(report.read_text())
+        body = json.loads(backtest.report.read_text())
         overall = body["accuracy"]["overall"]
         assert {"naive", "seasonal_naive", "flow", "ets", "combo", "linear_6h"} <= set(overall)
         for row in overall.values():
@@ -33,6 +63,38 @@ class TestBacktestCommand:
         assert overall["linear_6h"]["mase_6h"] > overall["naive"]["mase_6h"]
         assert any(name.startswith("forecast rule") for name in body["early_warning"])
         assert "predict_linear(open[6h], 6h) > L for 1h" in body["early_warning"]
+
+    def test_charts_one_png_per_queue(self, backtest: Backtest) -> None:
+        """--charts DIR creates DIR and writes a real PNG per queue, and says how many."""
+        [chart] = sorted(backtest.charts.iterdir())
+        assert chart.name == "all.png"  # the CSV has no queue column
+        data = chart.read_bytes()
+        assert data.startswith(PNG_SIGNATURE)
+        assert len(data) > 20_000  # lines, band, spans and legend, not an empty canvas
+        assert f"1 chart written to {backtest.charts}" in backtest.done.stdout
+
+    def test_charts_without_matplotlib_is_a_clear_error(self, tmp_path: Path) -> None:
+        """Without the plot extra, --charts fails before the replay: the fix, exit code 2."""
+        block = "import sys; sys.modules['matplotlib'] = None; from monitor.cli import main; main()"
+        done = subprocess.run(
+            [sys.executable, "-c", block, "backtest", "--csv", CSV, "--charts", tmp_path / "c"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert INSTALL in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "c").exists()
+
+    def test_write_charts_names_the_extra(self, tmp_path: Path) -> None:
+        """write_charts raises MissingExtra with the install command, writing nothing."""
+        with pytest.raises(
+            MissingExtra, match=r"matplotlib.*pip install 'backlog-monitor\[plot\]'"
+        ):
+            write_charts({}, {}, tmp_path / "charts", importer=no_matplotlib)
+        assert not (tmp_path / "charts").exists()
 
     def test_short_history_is_reported(self, tmp_path: Path) -> None:
         """A series shorter than the scoring needs is insufficient_history, exit 1."""

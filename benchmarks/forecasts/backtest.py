@@ -5,6 +5,7 @@ hourly series per assignment group from the packaged fixture (or reads ``--csv``
 replays every model hourly over 2016-03-14 .. 2016-05-31, prints MASE/MAE/coverage at
 1/6/24 h per model and overall, scores the early-warning rules as events per
 forecasting.md's protocol, and writes a JSON report to ``benchmarks/results/``.
+``--charts DIR`` also draws a PNG per queue (needs the ``plot`` extra: matplotlib).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from benchmarks.forecasts.series import build_frame, read_csv, to_series
 from forecasts.evaluation.replay import replay_all
 from forecasts.types import HourlySeries
 from monitor.backtest import build_report, print_report
+from monitor.charts import figure_class, write_charts
+from monitor.errors import MissingExtra
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -42,7 +45,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--replay-cache", type=Path, help="pickle of replays to reuse/write")
+    parser.add_argument("--charts", type=Path, metavar="DIR", help="also write a PNG per queue")
     args = parser.parse_args(argv)
+    if args.charts is not None:
+        try:
+            figure_class()
+        except MissingExtra as err:
+            parser.error(str(err))
     started = time.perf_counter()
     series = load(args.csv)
     if args.replay_cache and args.replay_cache.exists():
@@ -58,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     out = RESULTS / "forecasts_backtest.json"
     out.write_text(json.dumps(report, indent=2, default=float))
     print(f"wrote {out} in {report['seconds']:.0f} s")
+    if args.charts is not None:
+        print(f"wrote {len(write_charts(series, replays, args.charts))} charts to {args.charts}")
 
 
 if __name__ == "__main__":
