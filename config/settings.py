@@ -125,6 +125,9 @@ class ForecastingSettings(BaseModel):
     )
     history: Duration = Field(timedelta(days=21), description="hourly history used")
     level: float = Field(0.8, gt=0, lt=1, description="nominal coverage of the bands")
+    workers: int = Field(
+        0, ge=0, description="processes selecting models in parallel; 0 = one per CPU core"
+    )
     warning_model: Literal["warning", "combo", "selected"] = Field(
         "warning",
         description="model whose calibrated paths give forecast rules' breach probabilities",

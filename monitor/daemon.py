@@ -110,6 +110,7 @@ class Daemon:
     def close(self) -> None:
         for collector in self.collectors.values():
             collector.close()
+        self.forecaster.close()
         self.engine.dispose()
 
     @property

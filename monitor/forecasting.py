@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +37,8 @@ from monitor.store import history
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
+Key = tuple[str, str]
+"""A queue: (source, queue)."""
 
 
 def breach_key(limit: float, horizon_hours: int) -> str:
@@ -51,6 +57,7 @@ class ForecastJob:
         )
         self._states: dict[tuple[str, str], QueueState] = {}
         self._selected_at: dict[tuple[str, str], datetime] = {}
+        self._pool: ProcessPoolExecutor | None = None
 
     def run(self, engine: sa.Engine, rules: Sequence[RuleBase], now: datetime) -> int:
         """Forecast every selected queue from its complete hours; returns how many."""
@@ -70,14 +77,16 @@ class ForecastJob:
             key=lambda k: self._selected_at.get(k, datetime.min.replace(tzinfo=UTC)),
         )
         reselect_now = set(due[:budget])
+        series_of = {
+            k: hourly(rows[k], current) for k in keys if k in reselect_now or k in self._states
+        }
+        series_of = {k: s for k, s in series_of.items() if len(s) >= 2}
+        selected = self._reselect({k: s for k, s in series_of.items() if k in reselect_now})
         made = 0
-        for key in keys:
-            if key not in reselect_now and key not in self._states:
-                continue  # selected in a later run
-            series = hourly(rows[key], current)
-            if len(series) < 2:
-                continue
-            values = self._forecast(key, series, now, forecast_rules, key in reselect_now)
+        for key, series in series_of.items():
+            if key in selected:
+                self._states[key], self._selected_at[key] = selected[key], now
+            values = self._forecast(key, series, forecast_rules)
             with engine.begin() as conn:
                 forecast_store.save_forecast(conn, key[0], key[1], **values)
             made += 1
@@ -91,20 +100,36 @@ class ForecastJob:
         wanted = {"source": source, "queue": queue}
         return all(wanted.get(k) == v for k, v in self.settings.match.items())
 
+    def _reselect(
+        self, due: dict[tuple[str, str], HourlySeries]
+    ) -> dict[tuple[str, str], QueueState]:
+        """Select a model for each due queue, over ``workers`` processes when several are due."""
+        workers = self.settings.workers or os.cpu_count() or 1
+        if workers == 1 or len(due) < 2:
+            return {k: reselect(s, self.model_settings) for k, s in due.items()}
+        if self._pool is None:
+            # forkserver: the daemon is multi-threaded, and forking a threaded process
+            # can copy a held lock into the child.
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        futures = {k: self._pool.submit(reselect, s, self.model_settings) for k, s in due.items()}
+        try:
+            return {k: f.result() for k, f in futures.items()}
+        except BrokenProcessPool:
+            log.warning("forecast worker pool broke; selecting in this thread")
+            self.close()
+            return {k: reselect(s, self.model_settings) for k, s in due.items()}
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
     def _forecast(
-        self,
-        key: tuple[str, str],
-        series: HourlySeries,
-        now: datetime,
-        rules: Sequence[ForecastRule],
-        select: bool,
+        self, key: tuple[str, str], series: HourlySeries, rules: Sequence[ForecastRule]
     ) -> dict[str, Any]:
-        state = self._states.get(key)
-        if select or state is None:
-            state = reselect(series, self.model_settings)
-            self._selected_at[key] = now
-        else:
-            state = refresh(state, series)
+        state = refresh(self._states[key], series)
         self._states[key] = state
         forecast = make_forecast(key[1], state, self.model_settings)
         breach: dict[str, float] = {}

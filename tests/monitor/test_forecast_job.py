@@ -134,3 +134,35 @@ class TestForecastJob:
         assert row["status"] == "insufficient_history"
         result = daemon.evaluate()
         assert not [t for i, t in result.transitions if i.rule == "SurgeAhead"]
+
+
+class TestParallelSelection:
+    def test_worker_processes_select_the_same_models_as_one_thread(self, store: sa.Engine) -> None:
+        """Two queues due at once: selected in a process pool, same forecasts as in-thread."""
+        clock = FakeClock(datetime(2016, 3, 21, 11, tzinfo=ZONE))
+        stored = {}
+        for workers in (1, 2):
+            text = CONFIG.replace(
+                "{reselect_every: 7d}", f"{{reselect_every: 1h, workers: {workers}}}"
+            )
+            daemon = Daemon(load_settings(text=text), clock=clock, collectors={}, engine=store)
+            daemon.migrate()
+            for queue in ("all", "copy"):
+                backfill_rollups(
+                    store, load_incidents(), clock.now, ZONE, 21, "servicenow-total", queue
+                )
+            try:
+                assert daemon.forecast() == 2
+                assert (daemon.forecaster._pool is not None) == (workers == 2)
+            finally:
+                daemon.forecaster.close()
+            with store.connect() as conn:
+                stored[workers] = {
+                    r["queue"]: (r["model"], r["point"], r["detail"]["breach"])
+                    for r in forecast_store.load_forecasts(conn)
+                }
+            with store.begin() as conn:
+                conn.execute(sa.text("DELETE FROM snapshot_rollups"))
+                conn.execute(sa.text("DELETE FROM forecasts"))
+        assert stored[1] == stored[2]
+        assert stored[2]["all"] == stored[2]["copy"]
