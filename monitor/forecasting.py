@@ -68,15 +68,17 @@ class ForecastJob:
             rows = history.rollup_series(conn, start, current)
         forecast_rules = [r for r in rules if isinstance(r, ForecastRule)]
         keys = [k for k in sorted(rows) if self._selects(*k)]
-        # Selection fits every candidate on a backtest (seconds per queue): spread it so
-        # each run selects about its share of the queues, oldest selection first.
+        # Selection fits every candidate on a backtest (about a second per queue): spread
+        # re-selections so each run does about its share, oldest first. A queue without
+        # a model yet (new, or after a restart) is selected now, so every queue has a
+        # forecast after the first run rather than after its turn.
         share = self.settings.interval / self.settings.reselect_every
         budget = max(1, math.ceil(len(keys) * share))
         due = sorted(
-            (k for k in keys if self._due(k, now)),
-            key=lambda k: self._selected_at.get(k, datetime.min.replace(tzinfo=UTC)),
+            (k for k in keys if k in self._states and self._due(k, now)),
+            key=lambda k: self._selected_at[k],
         )
-        reselect_now = set(due[:budget])
+        reselect_now = set(due[:budget]) | {k for k in keys if k not in self._states}
         series_of = {
             k: hourly(rows[k], current) for k in keys if k in reselect_now or k in self._states
         }

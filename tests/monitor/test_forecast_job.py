@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -166,3 +166,24 @@ class TestParallelSelection:
                 conn.execute(sa.text("DELETE FROM forecasts"))
         assert stored[1] == stored[2]
         assert stored[2]["all"] == stored[2]["copy"]
+
+    def test_first_run_forecasts_every_queue_then_spreads_reselection(
+        self, store: sa.Engine
+    ) -> None:
+        """After a start every queue gets a forecast at once; later runs re-select a share."""
+        clock = FakeClock(datetime(2016, 3, 21, 11, tzinfo=ZONE))
+        text = CONFIG.replace("{reselect_every: 7d}", "{reselect_every: 3h, workers: 1}")
+        daemon = Daemon(load_settings(text=text), clock=clock, collectors={}, engine=store)
+        daemon.migrate()
+        queues = ("a", "b", "c")
+        for queue in queues:
+            backfill_rollups(
+                store, load_incidents(), clock.now, ZONE, 21, "servicenow-total", queue
+            )
+        assert daemon.forecast() == 3
+        first = dict(daemon.forecaster._selected_at)
+        assert set(first) == {("servicenow-total", q) for q in queues}
+        clock.advance(timedelta(hours=3))
+        assert daemon.forecast() == 3
+        reselected = [k for k, at in daemon.forecaster._selected_at.items() if at != first[k]]
+        assert len(reselected) == 1  # a third of the queues per 1 h run of a 3 h cycle
