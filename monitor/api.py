@@ -138,7 +138,13 @@ def _forecast_json(row: dict[str, Any], *, full: bool) -> dict[str, Any]:
         },
     }
     if full:
-        body.update(point=row["point"], lower=row["lower"], upper=row["upper"])
+        body.update(
+            point=row["point"],
+            lower=row["lower"],
+            upper=row["upper"],
+            arrivals=detail.get("arrivals"),
+            resolutions=detail.get("resolutions"),
+        )
     return body
 
 

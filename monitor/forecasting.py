@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from alerting.rules import ForecastRule, RuleBase
 from config.settings import ForecastingSettings
+from forecasts.backtest import FIT_ERRORS
 from forecasts.breach import breach_eta
 from forecasts.forecaster import (
     ForecastSettings,
@@ -31,6 +32,8 @@ from forecasts.forecaster import (
     refresh,
     reselect,
 )
+from forecasts.models import FlowModel
+from forecasts.models.base import FlowForecaster
 from forecasts.types import HourlySeries
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
@@ -145,6 +148,14 @@ class ForecastJob:
             breach[breach_key(limit, steps)], breach_model = breach_chance(state, limit, steps)
             eta = breach_eta(forecast.upper[:steps], limit)
             etas[rule.name] = None if eta is None else float(eta) * 3600
+        detail: dict[str, Any] = {
+            "breach": breach,
+            "breach_model": breach_model,
+            "eta_seconds": etas,
+        }
+        flows = flow_forecast(series, self.model_settings.horizon)
+        if flows is not None:
+            detail["arrivals"], detail["resolutions"] = flows
         hours = int(forecast.made_at.astype("datetime64[h]").astype(np.int64))
         made_at = datetime(1970, 1, 1, tzinfo=UTC) + hours * HOUR
         return {
@@ -156,8 +167,21 @@ class ForecastJob:
             "lower": [round(float(v), 3) for v in forecast.lower],
             "upper": [round(float(v), 3) for v in forecast.upper],
             "backtest_mase": forecast.backtest_mase,
-            "detail": {"breach": breach, "breach_model": breach_model, "eta_seconds": etas},
+            "detail": detail,
         }
+
+
+def flow_forecast(series: HourlySeries, horizon: int) -> tuple[list[float], list[float]] | None:
+    """Arrivals and resolutions per hour for the next ``horizon`` hours (the flow model's
+    profiles, whatever model forecasts the backlog); None while history is too short."""
+    try:
+        fitted = FlowModel().fit(series)
+    except FIT_ERRORS:
+        return None
+    if not isinstance(fitted, FlowForecaster):
+        return None
+    arrivals, resolutions = fitted.forecast_flows(horizon)
+    return [round(float(v), 3) for v in arrivals], [round(float(v), 3) for v in resolutions]
 
 
 def hourly(rows: Sequence[history.Row], end: datetime) -> HourlySeries:

@@ -1,7 +1,9 @@
 """Resourcing each tick: suggestions, stabilised recommendations, the KEDA document.
 
-Reads the same stored rows the rules read; keeps each queue's stabiliser state in the
-store (``resourcing_state``) so a restart neither repeats nor forgets a recommendation.
+Reads the same stored rows the rules read, and the forecast job's arrivals forecasts
+(λ over the objective's window, when ``arrivals: forecast`` and a forecast is at most
+``FORECAST_MAX_AGE`` old); keeps each queue's stabiliser state in the store
+(``resourcing_state``) so a restart neither repeats nor forgets a recommendation.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,11 +38,15 @@ from alerting.resourcing import (
     suggest,
 )
 from alerting.resourcing.config import ResourcingConfig
+from alerting.resourcing.rates import arrival_rate
 from alerting.resourcing.stabilise import Direction
 from alerting.resourcing.suggestion import Resource
+from monitor.store import forecasting as forecast_store
 from monitor.store.schema import resourcing_state
 
 Key = tuple[str, str]
+FORECAST_MAX_AGE = timedelta(hours=2)
+"""An arrivals forecast older than this is ignored (the measured rate is used)."""
 
 
 def tick(
@@ -53,6 +59,11 @@ def tick(
     """Suggest, stabilise and persist for every configured queue; returns the suggestions
     (for alert notifications) and the recommendation webhooks to enqueue."""
     states = _load(conn)
+    forecasts = (
+        forecast_store.arrival_forecasts(conn, now, FORECAST_MAX_AGE)
+        if any(c.arrivals == "forecast" for c in configs)
+        else {}
+    )
     suggestions: dict[Key, Suggestion] = {}
     notes: list[Notification] = []
     for key, rows in sorted(series.items()):
@@ -60,7 +71,7 @@ def tick(
         if config is None or not rows:
             continue
         entry = states.get(key, {})
-        result = _one(config, key, rows, entry, now)
+        result = _one(config, key, rows, entry, now, forecasts.get(key))
         if result is None:
             continue
         suggestion, entry, events = result
@@ -86,11 +97,17 @@ def _one(
     rows: Sequence[Mapping[str, Any]],
     entry: dict[str, Any],
     now: datetime,
+    forecast: Sequence[tuple[datetime, float]] | None = None,
 ) -> tuple[Suggestion, dict[str, Any], list[dict[str, Any]]] | None:
     latest = rows[-1]
+    measured = _arrivals(rows, now, config)
     inputs = FlowInputs(
         backlog=float(latest["open_total"]),
-        arrival_rate=_arrivals(rows, now, config),
+        arrival_rate=(
+            arrival_rate(forecast, measured, _hour(now), _hour(now) + config.within)
+            if config.arrivals == "forecast"
+            else measured
+        ),
         throughput=config.throughput_per_agent_hour,
         agents=config.agents,
         shrinkage=config.shrinkage,
@@ -168,6 +185,11 @@ def _one(
         "summary": suggestion.summary,
     }
     return suggestion, new_entry, events
+
+
+def _hour(ts: datetime) -> datetime:
+    """The start of the forecast hour that holds ``ts`` (forecast steps are whole hours)."""
+    return ts.replace(minute=0, second=0, microsecond=0)
 
 
 def _arrivals(rows: Sequence[Mapping[str, Any]], now: datetime, config: ResourcingConfig) -> float:

@@ -31,6 +31,11 @@ class ResourcingConfig(BaseModel):
     shrinkage: float = Field(0.0, ge=0, lt=1)
     backlog_per_worker: float | None = Field(None, gt=0, description="pods: backlog per pod")
     rate_window: Duration = timedelta(hours=1)
+    arrivals: Literal["forecast", "measured"] = Field(
+        "forecast",
+        description="λ: the arrivals forecast over [now, now + within) when a fresh one "
+        "exists (else the rate measured over rate_window), or always the measured rate",
+    )
     stale_after: Duration = Field(
         timedelta(minutes=15), description="older data makes the KEDA endpoint answer 503"
     )

@@ -5,7 +5,8 @@ hour of day and day type (weekday/weekend) while the history is short, per hour 
 week once it holds three weeks. Their difference is the expected net inflow. Because
 the profiles are averages, the net inflow is shrunk by a factor ``beta`` in [0, 1],
 fitted by least squares on the history's own 6-hour changes (a factor of 0 is naive).
-The staffing maths reads :meth:`FittedFlow.forecast_flows`.
+The forecast job stores :meth:`FittedFlow.forecast_flows` for every queue, and the
+staffing maths reads the arrivals (``monitor/resourcing.py``).
 """
 
 from __future__ import annotations

@@ -63,6 +63,9 @@ class TestForecastJob:
         assert row["detail"]["eta_seconds"]["SurgeAhead"] is not None
         assert max(row["upper"][:6]) >= 2090
         assert row["detail"]["breach_model"] == "warning"
+        arrivals, resolutions = row["detail"]["arrivals"], row["detail"]["resolutions"]
+        assert len(arrivals) == len(resolutions) == 24
+        assert min(arrivals) >= 0 and max(arrivals) > 5  # a weekday's daytime arrivals
         assert 0.0 <= row["detail"]["breach"]["2090@6"] <= 1.0
 
     def test_breach_probability_from_the_selected_model_when_configured(
@@ -120,6 +123,7 @@ class TestForecastJob:
         detail = client.get("/api/v1/forecasts/servicenow-total/all").json()
         assert len(detail["upper"]) == 24
         assert detail["breachModel"] == "warning" and "2090@6" in detail["breachProbability"]
+        assert len(detail["arrivals"]) == len(detail["resolutions"]) == 24
         assert client.get("/api/v1/forecasts/servicenow-total/none").status_code == 404
 
     def test_short_history_is_reported_not_guessed(self, store: sa.Engine) -> None:

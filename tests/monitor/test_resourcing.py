@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
@@ -12,6 +12,7 @@ from config.loader import load_settings
 from monitor.daemon import Daemon
 from monitor.errors import SourceUnavailable
 from monitor.http import build_app
+from monitor.store import forecasting as forecast_store
 from tests.fakes import FakeClock, RecordingReceiver, ScriptedCollector
 from tests.monitor.test_daemon import (
     QUEUE,
@@ -141,3 +142,66 @@ class TestScalingEndpoint:
         daemon.poll(SOURCE)
         answer = client.get(f"/api/v1/queues/{QUEUE}/scaling", headers=headers)
         assert answer.status_code == 503 and "down" in answer.json()["error"]
+
+
+class TestArrivalsForecast:
+    """λ comes from the forecast job's arrivals forecast when one is fresh."""
+
+    def document(self, daemon: Daemon) -> dict[str, object]:
+        client = TestClient(build_app(daemon, CollectorRegistry()))
+        answer = client.get(f"/api/v1/queues/{QUEUE}/scaling", headers={"X-API-KEY": TOKEN})
+        assert answer.status_code == 200, answer.text
+        body: dict[str, object] = answer.json()
+        return body
+
+    def store_forecast(self, daemon: Daemon, made_at: datetime, arrivals: list[float]) -> None:
+        with daemon.engine.begin() as conn:
+            forecast_store.save_forecast(
+                conn,
+                SOURCE,
+                QUEUE,
+                made_at=made_at,
+                model="naive",
+                status="ok",
+                level=0.8,
+                point=[670.0] * 24,
+                lower=[660.0] * 24,
+                upper=[680.0] * 24,
+                backtest_mase=None,
+                detail={"arrivals": arrivals, "resolutions": [90.0] * 24},
+            )
+
+    def test_forecast_arrivals_over_the_objective_window(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        """The mean forecast rate over [now, now + 6 h) replaces the measured 90 an hour."""
+        daemon, _ = build(clock, store, receiver, billing(clock))
+        tick(daemon, clock, timedelta(minutes=1))
+        measured = self.document(daemon)["arrival_rate_per_hour"]
+        assert 80 <= measured <= 100  # type: ignore[operator]
+        hour = clock.now.replace(minute=0, second=0, microsecond=0)
+        self.store_forecast(daemon, hour, [300.0] * 6 + [0.0] * 18)
+        tick(daemon, clock, timedelta(minutes=1))
+        # hourly steps: the six hours from the current one hold the 300s
+        assert self.document(daemon)["arrival_rate_per_hour"] == 300.0
+
+    def test_stale_forecast_or_measured_setting_uses_the_measured_rate(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        daemon, _ = build(clock, store, receiver, billing(clock))
+        self.store_forecast(daemon, clock.now - timedelta(hours=3), [300.0] * 24)
+        tick(daemon, clock, timedelta(minutes=1))
+        assert self.document(daemon)["arrival_rate_per_hour"] < 100  # type: ignore[operator]
+        text = config_yaml({"ops": receiver.url}, for_="0s") + RESOURCING.replace(
+            "    stale_after: 15m", "    stale_after: 15m\n    arrivals: measured"
+        )
+        text = text.replace(
+            '  external_url: "http://monitor.example:9464"',
+            f'  external_url: "http://monitor.example:9464"\n  api_tokens: ["{TOKEN}"]',
+        )
+        measured = make_daemon(
+            load_settings(text=text), clock, ScriptedCollector(SOURCE, billing(clock)), store
+        )
+        self.store_forecast(measured, clock.now, [300.0] * 24)
+        tick(measured, clock, timedelta(minutes=1))
+        assert self.document(measured)["arrival_rate_per_hour"] < 100  # type: ignore[operator]
