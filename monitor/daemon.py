@@ -99,6 +99,9 @@ class Daemon:
         self._intervals = {s.name: s.interval for s in settings.sources}
         self.rules: list[RuleBase] = [*settings.rules, *builtin_rules(settings)]
         self.forecaster = ForecastJob(settings.forecasts)
+        # The evaluation horizon's snapshot rows, kept between evaluations (only the
+        # evaluate job uses it; the scheduler runs that job one at a time).
+        self._rows = history.SeriesCache()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class Daemon:
                 for s, h in health.items()
                 if not h.up and s in self.collectors
             }
-            series = history.series(conn, now - horizon, now)
+            series = self._rows.series(conn, now - horizon, now)
             context = EvalContext(
                 forecasts=forecast_store.views(conn),
                 last_seen=history.last_seen(conn),

@@ -6,6 +6,9 @@ its counters and the source's watermark are written together or not at all.
 
 from __future__ import annotations
 
+import logging
+import threading
+from bisect import insort
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ from monitor.store.rows import update_or_insert
 from monitor.store.schema import queue_counters, rollups, snapshots, source_state
 
 Row = Mapping[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,153 @@ def series(
     for row in conn.execute(query.order_by(snapshots.c.ts, snapshots.c.id)).mappings():
         out[(row["source"], row["queue"])].append(dict(row))
     return dict(out)
+
+
+class SeriesCache:
+    """:func:`series` over a sliding horizon, kept in memory between calls.
+
+    ``cache.series(conn, start, end)`` returns what ``series(conn, start, end)`` would,
+    but after the first call it reads only what changed: the ids of the rows with
+    ``ts >= previous end - OVERLAP`` (ints, cheap), then whole rows (JSON columns
+    decoded) only for the ids not cached yet; rows older than ``start`` are dropped.
+    Snapshot rows are only ever inserted and deleted, never updated, so this is exact
+    as long as every row commits within ``OVERLAP`` of its ``ts`` (the ids of a
+    PostgreSQL sequence may commit out of order, polls commit shortly after their
+    ``as_of``).
+
+    Safety nets, each a full reload (as on the first call):
+
+    * the clock went back (``end`` before the previous ``end``), or ``start`` moved back
+      (a longer horizon, e.g. rules with a longer window);
+    * ``FULL_RELOAD`` after the previous full reload;
+    * the number of rows the store holds in ``[start, end]`` (counted in the same
+      statement as the ids) differs from the cache's: a row committed later than the
+      overlap, or rows of the horizon deleted by another process;
+    * an error while updating (the next call starts afresh).
+
+    Rows deleted by :func:`prune` (older than the raw retention) are older than the
+    horizon in any sane configuration; the cache drops those by ``ts`` itself.
+
+    The returned mapping and lists are the caller's (fresh containers every call); the
+    row dicts are shared with the cache and must not be modified. One call at a time
+    (a lock serialises concurrent callers; the daemon's evaluate job never overlaps).
+    """
+
+    OVERLAP = timedelta(minutes=5)
+    """How late after its ``ts`` a row may commit and still be picked up incrementally."""
+    FULL_RELOAD = timedelta(hours=1)
+    """At most this long (in the ``end`` clock) between two full reloads."""
+    CHUNK = 900
+    """Ids per ``IN (...)`` when fetching missing rows (below every backend's limit)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._ids: set[int] = set()
+        self._start: datetime | None = None
+        self._end: datetime | None = None
+        self._loaded_at: datetime | None = None
+        self._lock = threading.Lock()
+        self.full_reloads = 0
+        """How many full reloads so far (the first load included)."""
+
+    def series(
+        self, conn: sa.Connection, start: datetime, end: datetime
+    ) -> dict[tuple[str, str], list[Row]]:
+        """Snapshot rows with ``start <= ts <= end`` per ``(source, queue)``, oldest first."""
+        with self._lock:
+            try:
+                reason = self._reload_reason(start, end)
+                if reason is None and not self._update(conn, start, end):
+                    reason = "the store's row count differs from the cache's"
+                if reason is not None:
+                    log.debug("snapshot cache: full reload (%s)", reason)
+                    self._reload(conn, start, end)
+            except BaseException:
+                self.clear()
+                raise
+            self._start, self._end = start, end
+            return {k: list(v) for k, v in self._rows.items()}
+
+    def clear(self) -> None:
+        """Forget everything: the next call reloads the whole horizon."""
+        self._rows, self._ids = {}, set()
+        self._start = self._end = self._loaded_at = None
+
+    def _reload_reason(self, start: datetime, end: datetime) -> str | None:
+        if self._end is None or self._start is None or self._loaded_at is None:
+            return "first load"
+        if end < self._end:
+            return "the clock went back"
+        if start < self._start:
+            return "the horizon grew"
+        if end - self._loaded_at >= self.FULL_RELOAD:
+            return "periodic"
+        return None
+
+    def _reload(self, conn: sa.Connection, start: datetime, end: datetime) -> None:
+        self.clear()
+        query = (
+            sa.select(snapshots)
+            .where(snapshots.c.ts >= start, snapshots.c.ts <= end)
+            .order_by(snapshots.c.ts, snapshots.c.id)
+        )
+        for row in conn.execute(query).mappings():
+            item = dict(row)
+            self._rows.setdefault((item["source"], item["queue"]), []).append(item)
+            self._ids.add(item["id"])
+        self._loaded_at = end
+        self.full_reloads += 1
+
+    def _update(self, conn: sa.Connection, start: datetime, end: datetime) -> bool:
+        """Add the new rows, drop the old ones; False when the result may be incomplete."""
+        assert self._end is not None
+        since = max(start, self._end - self.OVERLAP)
+        in_horizon = (
+            sa.select(sa.func.count())
+            .select_from(snapshots)
+            .where(snapshots.c.ts >= start, snapshots.c.ts <= end)
+            .scalar_subquery()
+        )
+        # One statement: the ids and the count come from the same snapshot of the store.
+        found = conn.execute(
+            sa.select(snapshots.c.id, in_horizon).where(
+                snapshots.c.ts >= since, snapshots.c.ts <= end
+            )
+        ).all()
+        # No row since ``since``: the count needs a statement of its own.
+        total = found[0][1] if found else conn.execute(sa.select(in_horizon)).scalar_one()
+        missing = [i for i, _ in found if i not in self._ids]
+        for part in range(0, len(missing), self.CHUNK):
+            query = (
+                sa.select(snapshots)
+                .where(snapshots.c.id.in_(missing[part : part + self.CHUNK]))
+                .order_by(snapshots.c.ts, snapshots.c.id)
+            )
+            for row in conn.execute(query).mappings():
+                self._add(dict(row))
+        for key in list(self._rows):
+            bucket = self._rows[key]
+            cut = 0
+            while cut < len(bucket) and bucket[cut]["ts"] < start:
+                self._ids.discard(bucket[cut]["id"])
+                cut += 1
+            if cut:
+                del bucket[:cut]
+            if not bucket:
+                del self._rows[key]
+        return int(total) == len(self._ids)
+
+    def _add(self, item: dict[str, Any]) -> None:
+        self._ids.add(item["id"])
+        bucket = self._rows.setdefault((item["source"], item["queue"]), [])
+        if not bucket or (bucket[-1]["ts"], bucket[-1]["id"]) <= (item["ts"], item["id"]):
+            bucket.append(item)
+        else:  # a late commit: its place among the cached rows, by (ts, id)
+            insort(bucket, item, key=_ts_id)
+
+
+def _ts_id(row: Row) -> tuple[datetime, int]:
+    return row["ts"], row["id"]
 
 
 def latest(conn: sa.Connection) -> list[Row]:
