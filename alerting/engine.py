@@ -9,6 +9,7 @@ from typing import Any
 
 from alerting.notifications import Notification, build
 from alerting.rules import AbsentRule, CollectorDownRule, EvalContext, ForecastRule, RuleBase
+from alerting.rules.common import is_ordered
 from alerting.state import (
     NOTIFIED,
     AlertInstance,
@@ -46,7 +47,9 @@ def evaluate(
 
     Args:
         rules: the configured rules.
-        series: stored snapshot rows per ``(source, queue)``, oldest first.
+        series: stored snapshot rows per ``(source, queue)``, oldest first (the rules
+            find their window by bisection; a series that is not in order is sorted by
+            ``ts`` here, stably, once per tick).
         instances: the persisted instances by fingerprint.
         down: sources whose latest poll failed, with the reason; their queues get an
             :class:`EvalError` outcome, which never changes an alert's state.
@@ -57,6 +60,8 @@ def evaluate(
             need them (forecast, absent, CollectorDown).
     """
     ctx = replace(context or EvalContext(), down=down)
+    if not all(is_ordered(rows) for rows in series.values()):
+        series = {k: v if is_ordered(v) else sorted(v, key=_ts) for k, v in series.items()}
     result = TickResult()
     for rule in rules:
         for source, queue in _keys(rule, series, instances, ctx):
@@ -84,6 +89,10 @@ def evaluate(
                     build(rule, after, transition, r, external_url) for r in targets
                 ]
     return result
+
+
+def _ts(row: Mapping[str, Any]) -> datetime:
+    return row["ts"]  # type: ignore[no-any-return]
 
 
 def _keys(

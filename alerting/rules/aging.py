@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from alerting.rules.common import EvalContext, Measured, Row, RuleBase
+from alerting.rules.common import EvalContext, Measured, Row, RuleBase, newest_at
 from alerting.rules.threshold import metric_value
 from alerting.state import NoData
 
@@ -42,10 +42,10 @@ class AgingRule(RuleBase):
     def compute(
         self, rows: Sequence[Row], now: datetime, ctx: EvalContext, key: tuple[str, str]
     ) -> Measured | NoData:
-        latest = [r for r in rows if r["ts"] <= now]
+        latest = newest_at(rows, now)  # rows[:latest] have ts <= now
         if not latest:
             return NoData("no snapshot of the queue")
-        value = metric_value(_METRIC[self.measure], latest[-1])
+        value = metric_value(_METRIC[self.measure], rows[latest - 1])
         if value is None:
             return NoData(f"the source does not give {self.measure}")
         return Measured(value, self.expression())

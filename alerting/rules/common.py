@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -161,7 +162,11 @@ class RuleBase(BaseModel):
     def compute(
         self, rows: Sequence[Row], now: datetime, ctx: EvalContext, key: tuple[str, str]
     ) -> Measured | NoData:
-        """The kind's value for one queue at ``now``; :class:`NoData` when there is none."""
+        """The kind's value for one queue at ``now``; :class:`NoData` when there is none.
+
+        ``rows`` must be oldest first (non-decreasing ``ts``): the kinds find their
+        window by bisection. :func:`alerting.engine.evaluate` sorts a series that is not.
+        """
         raise NotImplementedError
 
     def expression(self) -> str:
@@ -224,6 +229,26 @@ def _selects(eq: Mapping[str, str], rx: Mapping[str, str], labels: Mapping[str, 
     if any(labels.get(k, "") != v for k, v in eq.items()):
         return False
     return all(re.fullmatch(p, labels.get(k, "")) for k, p in rx.items())
+
+
+_TS = operator.itemgetter("ts")
+
+
+def newest_at(rows: Sequence[Row], now: datetime) -> int:
+    """How many of ``rows`` (oldest first) have ``ts <= now``: ``rows[:i]``, by bisection."""
+    return bisect_right(rows, now, key=_TS)
+
+
+def in_window(rows: Sequence[Row], start: datetime, now: datetime) -> Sequence[Row]:
+    """The rows with ``start < ts <= now`` of ``rows`` (oldest first), by bisection."""
+    hi = bisect_right(rows, now, key=_TS)
+    return rows[bisect_right(rows, start, 0, hi, key=_TS) : hi]
+
+
+def is_ordered(rows: Sequence[Row]) -> bool:
+    """Whether ``rows`` are oldest first (non-decreasing ``ts``)."""
+    stamps = list(map(_TS, rows))
+    return stamps == sorted(stamps)  # sorted() is linear on sorted input
 
 
 def window_values(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
-from alerting.rules.common import EvalContext, Measured, Row, RuleBase
+from alerting.rules.common import EvalContext, Measured, Row, RuleBase, in_window
 from alerting.state import NoData
 from config.durations import Duration, format_duration
 
@@ -26,9 +26,12 @@ class FlowRule(RuleBase):
         return f"{self.measure}[{format_duration(self.window)}]"
 
     def measure_rows(self, rows: Sequence[Row], now: datetime) -> tuple[int, int, float] | None:
-        """``(created, resolved, hours covered)`` from the polls ending in the window."""
+        """``(created, resolved, hours covered)`` from the polls ending in the window.
+
+        ``rows`` oldest first: the window (``start < ts <= now``) is found by bisection.
+        """
         start = now - self.window
-        inside = [r for r in rows if start < r["ts"] <= now]
+        inside = in_window(rows, start, now)
         created = [r["created"] for r in inside if r.get("created") is not None]
         resolved = [r["resolved"] for r in inside if r.get("resolved") is not None]
         if not inside or not created or not resolved:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from alerting.rules.common import EvalContext, Measured, Row, RuleBase
+from alerting.rules.common import EvalContext, Measured, Row, RuleBase, in_window, newest_at
 from alerting.state import NoData
 from config.durations import Duration, format_duration
 
@@ -74,19 +74,19 @@ class SlaRule(RuleBase):
     def compute(
         self, rows: Sequence[Row], now: datetime, ctx: EvalContext, key: tuple[str, str]
     ) -> Measured | NoData:
-        latest = [r for r in rows if r["ts"] <= now]
+        latest = newest_at(rows, now)  # rows[:latest] have ts <= now
         if not latest:
             return NoData("no snapshot of the queue")
         if self.measure.startswith("avg_"):
-            return self._average(latest, now)
+            return self._average(in_window(rows, now - self.window, now))
         if self.measure == "breached_in_window":
-            inside = [r for r in latest if r["ts"] > now - self.window]
+            inside = in_window(rows, now - self.window, now)
             counts = [_get(r.get("sla_breached_window"), self.sla) for r in inside]
             known = [c for c in counts if c is not None]
             if not known:
                 return NoData(f"the source does not give {self.sla} SLA breaches")
             return Measured(float(sum(known)), self.expression())
-        row = latest[-1]
+        row = rows[latest - 1]
         column = "sla_at_risk" if self.measure == "at_risk" else "sla_breached_open"
         count = _get(row.get(column), self.sla)
         if count is None:
@@ -97,7 +97,8 @@ class SlaRule(RuleBase):
             return Measured(count / row["open_total"], self.expression())
         return Measured(float(count), self.expression())
 
-    def _average(self, rows: Sequence[Row], now: datetime) -> Measured | NoData:
+    def _average(self, rows: Sequence[Row]) -> Measured | NoData:
+        """The resolved-weighted mean over ``rows``, the window's rows."""
         column = (
             "avg_resolution_s"
             if self.measure == "avg_resolution_time"
@@ -105,7 +106,7 @@ class SlaRule(RuleBase):
         )
         total, weight = 0.0, 0
         for row in rows:
-            if row["ts"] <= now - self.window or row.get(column) is None:
+            if row.get(column) is None:
                 continue
             n = int(row.get("resolved") or 0)
             total, weight = total + float(row[column]) * n, weight + n

@@ -8,7 +8,15 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
-from alerting.rules.common import EvalContext, Measured, Row, RuleBase, window_values
+from alerting.rules.common import (
+    LOOKBACK,
+    EvalContext,
+    Measured,
+    Row,
+    RuleBase,
+    in_window,
+    window_values,
+)
 from alerting.state import NoData, Outcome
 from config.durations import Duration, format_duration
 
@@ -68,8 +76,17 @@ class ThresholdRule(RuleBase):
     def compute(
         self, rows: Sequence[Row], now: datetime, ctx: EvalContext, key: tuple[str, str]
     ) -> Measured | NoData:
-        samples = [(row["ts"], v) for row in rows if (v := self.sample_value(row)) is not None]
-        values = window_values(samples, now, self.window)
+        # What window_values keeps, found by bisection: only the window's rows are read.
+        read = self.reader()
+        values: list[float] = []
+        if self.window > timedelta(0):
+            inside = in_window(rows, now - self.window, now)
+            values = [v for row in inside if (v := read(row)) is not None]
+        else:  # the newest sample within LOOKBACK
+            for row in reversed(in_window(rows, now - LOOKBACK, now)):
+                if (v := read(row)) is not None:
+                    values = [v]
+                    break
         if not values:
             return NoData(f"no samples of {self.metric} in the window")
         return Measured(REDUCERS[self.reduce](values), self.expression())
@@ -86,6 +103,19 @@ class ThresholdRule(RuleBase):
     def sample_value(self, row: Row) -> float | None:
         """The rule's metric in one stored snapshot row (None when the row lacks it)."""
         return metric_value(self.metric, row, self.match.get("status"), self.match.get("priority"))
+
+    def reader(self) -> Callable[[Row], float | None]:
+        """:meth:`sample_value` as a function, chosen once per call rather than per row.
+
+        The common metrics read their column directly (same value as
+        :func:`metric_value`); the others go through :meth:`sample_value`.
+        """
+        if self.metric == "open_tickets" and not ({"status", "priority"} & set(self.match)):
+            return _open_total
+        column = _COLUMNS.get(self.metric)
+        if column is not None:
+            return lambda row: _column(row, column)
+        return self.sample_value
 
 
 def metric_value(
@@ -109,14 +139,25 @@ def metric_value(
             else ("sla_at_risk", metric[12:])
         )
         return _member(row.get(column), kind)
-    column = {
-        "unassigned_tickets": "unassigned",
-        "tickets_created": "created",
-        "tickets_resolved": "resolved",
-        "tickets_reopened": "reopened",
-    }[metric]
+    return _column(row, _COLUMNS[metric])
+
+
+_COLUMNS = {
+    "unassigned_tickets": "unassigned",
+    "tickets_created": "created",
+    "tickets_resolved": "resolved",
+    "tickets_reopened": "reopened",
+}
+"""Metrics stored as a plain column of the snapshot row."""
+
+
+def _column(row: Row, column: str) -> float | None:
     value = row.get(column)
     return float(value) if value is not None else None
+
+
+def _open_total(row: Row) -> float:
+    return float(int(row["open_total"]))  # _open_count without status or priority
 
 
 def _member(mapping: Any, key: str) -> float | None:
