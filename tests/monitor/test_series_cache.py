@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from monitor.store import history
-from monitor.store.engine import migrate, open_store
 from monitor.store.schema import snapshots
 from tests.fakes import T0
 
 HORIZON = timedelta(hours=2)
 MIN = timedelta(minutes=1)
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ]
-)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    """A freshly migrated history store on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/history.db"
-    elif request.param == "postgres":
-        url = request.getfixturevalue("pg_database")
-    else:
-        url = request.getfixturevalue("mariadb_database")
-    store = open_store(url)
-    migrate(store)
-    yield store
-    store.dispose()
 
 
 def row(ts: datetime, queue: str = "q", open_total: int = 1) -> dict[str, Any]:

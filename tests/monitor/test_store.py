@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,27 +21,6 @@ from monitor.store import outbox as outbox_store
 from monitor.store.engine import current_revision, head_revision, migrate, open_store
 from monitor.store.schema import metadata, snapshots
 from tests.fakes import T0
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ]
-)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    """A freshly migrated history store on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/history.db"
-    elif request.param == "postgres":
-        url = request.getfixturevalue("pg_database")
-    else:
-        url = request.getfixturevalue("mariadb_database")
-    store = open_store(url)
-    migrate(store)
-    yield store
-    store.dispose()
 
 
 def snap(
