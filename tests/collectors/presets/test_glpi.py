@@ -7,6 +7,7 @@ group and user links. Every expected figure comes from :func:`realdata.expected`
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -19,8 +20,9 @@ import sqlalchemy as sa
 
 from collectors.base import QueueStats, Window
 from collectors.presets import PRESETS, glpi
-from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
+from tests.collectors.presets.conftest import BuildCollector
 from tests.conftest import MARIADB_ADMIN_URL, require_service
 
 pytestmark = pytest.mark.mariadb
@@ -293,27 +295,9 @@ def _preset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make() -> Iterator[Any]:
+def make(preset_collectors: BuildCollector) -> Callable[..., SqlCollector]:
     """Collectors on the glpi preset (session in UTC) with mapping overrides."""
-    made: list[SqlCollector] = []
-
-    def build(url: str, **mapping: Any) -> SqlCollector:
-        config = SqlSourceConfig.model_validate(
-            {
-                "kind": "sql",
-                "name": "glpi",
-                "url": url,
-                "timeout": "20s",
-                "session_time_zone": "+00:00",
-                "mapping": {"preset": "glpi", **mapping},
-            }
-        )
-        made.append(SqlCollector(config))
-        return made[-1]
-
-    yield build
-    for collector in made:
-        collector.close()
+    return functools.partial(preset_collectors, "glpi", session_time_zone="+00:00")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ osTicket builds it from the ticket form. Every expected figure comes from
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,8 +20,9 @@ import sqlalchemy as sa
 
 from collectors.base import QueueStats, Window
 from collectors.presets import PRESETS, osticket
-from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
+from tests.collectors.presets.conftest import BuildCollector
 
 pytestmark = pytest.mark.mariadb
 
@@ -369,26 +371,9 @@ def _preset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make() -> Iterator[Any]:
+def make(preset_collectors: BuildCollector) -> Callable[..., SqlCollector]:
     """Collectors on the osticket preset with mapping overrides; closed after the test."""
-    made: list[SqlCollector] = []
-
-    def build(url: str, **mapping: Any) -> SqlCollector:
-        config = SqlSourceConfig.model_validate(
-            {
-                "kind": "sql",
-                "name": "osticket",
-                "url": url,
-                "timeout": "20s",
-                "mapping": {"preset": "osticket", **mapping},
-            }
-        )
-        made.append(SqlCollector(config))
-        return made[-1]
-
-    yield build
-    for collector in made:
-        collector.close()
+    return functools.partial(preset_collectors, "osticket")
 
 
 class TestOsTicket:

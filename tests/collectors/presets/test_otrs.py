@@ -21,8 +21,9 @@ import sqlalchemy as sa
 
 from collectors.base import QueueStats, Window
 from collectors.presets import PRESETS, otrs
-from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
+from tests.collectors.presets.conftest import BuildCollector
 from tests.conftest import MARIADB_ADMIN_URL, require_service
 
 pytestmark = pytest.mark.mariadb
@@ -454,26 +455,13 @@ def _preset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make() -> Iterator[Any]:
+def make(preset_collectors: BuildCollector) -> Callable[..., SqlCollector]:
     """Collectors on the otrs/znuny preset with mapping overrides; closed after the test."""
-    made: list[SqlCollector] = []
 
     def build(url: str, preset: str = "znuny", **mapping: Any) -> SqlCollector:
-        config = SqlSourceConfig.model_validate(
-            {
-                "kind": "sql",
-                "name": preset,
-                "url": url,
-                "timeout": "20s",
-                "mapping": {"preset": preset, **mapping},
-            }
-        )
-        made.append(SqlCollector(config))
-        return made[-1]
+        return preset_collectors(preset, url, **mapping)
 
-    yield build
-    for collector in made:
-        collector.close()
+    return build
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ Every expected figure comes from :func:`realdata.expected` (pandas), never from 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from collectors.base import Snapshot, Window
 from collectors.presets import PRESETS, rt
-from collectors.sql import SqlCollector, SqlSourceConfig
 from tests.collectors.presets import realdata
+from tests.collectors.presets.conftest import BuildCollector
 from tests.collectors.presets.test_zammad import (
     AS_OF,
     WINDOWS,
@@ -343,31 +343,14 @@ def special_tickets(view: pd.DataFrame, as_of: datetime) -> list[dict[str, Any]]
     return out
 
 
-def config(url: str, **mapping: Any) -> SqlSourceConfig:
-    return SqlSourceConfig.model_validate(
-        {
-            "kind": "sql",
-            "name": "rt",
-            "url": url,
-            "timeout": "20s",
-            "mapping": {"preset": "rt", **mapping},
-        }
-    )
-
-
 @pytest.fixture
-def collect() -> Iterator[Callable[..., Snapshot]]:
+def collect(preset_collectors: BuildCollector) -> Callable[..., Snapshot]:
     """Collect once from ``url`` with preset rt plus overrides."""
-    made: list[SqlCollector] = []
 
     def run(url: str, window: Window, **mapping: Any) -> Snapshot:
-        collector = SqlCollector(config(url, **mapping))
-        made.append(collector)
-        return collector.collect(window)
+        return preset_collectors("rt", url, **mapping).collect(window)
 
-    yield run
-    for collector in made:
-        collector.close()
+    return run
 
 
 def want(view: pd.DataFrame, window: Window) -> dict[str, realdata.Figures]:

@@ -10,7 +10,7 @@ figure comes from :func:`realdata.expected` (pandas), never from SQL.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from collectors.base import QueueStats, Snapshot, Window
-from collectors.sql import SqlCollector, SqlSourceConfig
 from tests.collectors.presets import realdata
+from tests.collectors.presets.conftest import BuildCollector
 
 pytestmark = pytest.mark.postgres
 
@@ -386,31 +386,14 @@ def copy_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) 
             copy.write_row([row[n] for n in names])
 
 
-def config(url: str, **mapping: Any) -> SqlSourceConfig:
-    return SqlSourceConfig.model_validate(
-        {
-            "kind": "sql",
-            "name": "zammad",
-            "url": url,
-            "timeout": "20s",
-            "mapping": {"preset": "zammad", **mapping},
-        }
-    )
-
-
 @pytest.fixture
-def collect() -> Iterator[Callable[..., Snapshot]]:
+def collect(preset_collectors: BuildCollector) -> Callable[..., Snapshot]:
     """Collect once from ``url`` with preset zammad plus overrides."""
-    made: list[SqlCollector] = []
 
     def run(url: str, window: Window, **mapping: Any) -> Snapshot:
-        collector = SqlCollector(config(url, **mapping))
-        made.append(collector)
-        return collector.collect(window)
+        return preset_collectors("zammad", url, **mapping).collect(window)
 
-    yield run
-    for collector in made:
-        collector.close()
+    return run
 
 
 def figures(q: QueueStats) -> realdata.Figures:
