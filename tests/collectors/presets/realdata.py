@@ -13,12 +13,15 @@ the collector's SQL.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from collectors.base import QueueStats
 
 LOG = (
     Path(__file__).resolve().parents[4] / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
@@ -259,4 +262,28 @@ def _figures(
         if len(done)
         else None,
         reopened=int(((mine["reopened_at"] >= t0) & (mine["reopened_at"] < t1)).sum()),
+    )
+
+
+def queue_stats(queue: str, figures: Figures, **changes: Any) -> QueueStats:
+    """The :class:`QueueStats` the collector must report for ``figures``; ``changes``
+    replace what a schema records differently or cannot give (e.g. ``reopened=None``)."""
+    values = {f.name: getattr(figures, f.name) for f in fields(Figures)}
+    return QueueStats(queue=queue, **{**values, **changes})
+
+
+def rounded(queues: tuple[QueueStats, ...], **changes: Any) -> tuple[QueueStats, ...]:
+    """Averages rounded to the millisecond (``changes`` applied too), for comparisons."""
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+
+    return tuple(
+        replace(
+            q,
+            avg_resolution_s=ms(q.avg_resolution_s),
+            avg_first_response_s=ms(q.avg_first_response_s),
+            **changes,
+        )
+        for q in queues
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from collectors.presets import PRESETS, osticket
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
 from tests.collectors.presets.conftest import BuildCollector
+from tests.collectors.presets.realdata import rounded
 
 pytestmark = pytest.mark.mariadb
 
@@ -328,39 +328,14 @@ def expected(
         rows, naive(window.start), naive(window.end), status_label, PRIORITY_LABEL
     )
     return tuple(
-        QueueStats(
-            queue=queue,
-            open_by_status_priority=f.open_by_status_priority,
-            created=f.created,
-            resolved=f.resolved,
-            oldest_age_s=f.oldest_age_s,
-            older_than=f.older_than,
-            age_quantiles=f.age_quantiles,
+        realdata.queue_stats(
+            queue,
+            f,
             sla_breached_open={"resolution": f.sla_breached_open["resolution"]},
             sla_at_risk={"resolution": f.sla_at_risk["resolution"]},
-            unassigned=f.unassigned,
             sla_breached_window={"resolution": f.sla_breached_window["resolution"]},
-            avg_first_response_s=f.avg_first_response_s,
-            avg_resolution_s=f.avg_resolution_s,
-            reopened=f.reopened,
         )
         for queue, f in sorted(figures.items())
-    )
-
-
-def rounded(queues: tuple[QueueStats, ...]) -> tuple[QueueStats, ...]:
-    """Averages rounded to the millisecond."""
-
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(value, 3)
-
-    return tuple(
-        replace(
-            q,
-            avg_resolution_s=ms(q.avg_resolution_s),
-            avg_first_response_s=ms(q.avg_first_response_s),
-        )
-        for q in queues
     )
 
 

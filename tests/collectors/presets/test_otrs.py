@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -411,20 +410,8 @@ def expected(
         rows, naive(window.start), naive(window.end), STATUS_LABEL, PRIORITY_LABEL
     )
     return tuple(
-        QueueStats(
-            queue=queue,
-            open_by_status_priority=f.open_by_status_priority,
-            created=f.created,
-            resolved=f.resolved,
-            oldest_age_s=f.oldest_age_s,
-            older_than=f.older_than,
-            age_quantiles=f.age_quantiles,
-            sla_breached_open=f.sla_breached_open,
-            sla_at_risk=f.sla_at_risk,
-            unassigned=f.unassigned,
-            avg_first_response_s=f.avg_first_response_s,
-            avg_resolution_s=f.avg_resolution_s,
-            reopened=f.reopened if reopened else None,
+        realdata.queue_stats(
+            queue, f, sla_breached_window=None, reopened=f.reopened if reopened else None
         )
         for queue, f in sorted(figures.items())
     )
@@ -432,19 +419,7 @@ def expected(
 
 def comparable(queues: tuple[QueueStats, ...]) -> tuple[QueueStats, ...]:
     """Averages rounded to the millisecond; SLA misses in the window left out (see above)."""
-
-    def ms(value: float | None) -> float | None:
-        return None if value is None else round(value, 3)
-
-    return tuple(
-        replace(
-            q,
-            avg_resolution_s=ms(q.avg_resolution_s),
-            avg_first_response_s=ms(q.avg_first_response_s),
-            sla_breached_window=None,
-        )
-        for q in queues
-    )
+    return realdata.rounded(queues, sla_breached_window=None)
 
 
 @pytest.fixture(autouse=True)
