@@ -121,15 +121,18 @@ def _one(
     status = evaluate(_samples(rows), now, target).status
     resource: Resource = "human_agents" if config.resource == "humans" else "pods"
     raw_suggestion = suggest(key[1], objective, inputs, now, status, resource=resource)
-    raw = raw_suggestion.desired
-    if config.resource == "pods" and config.backlog_per_worker:
-        workers = pod_workers_raw(
+    # Pods with backlog_per_worker scale on the backlog and the arrivals (KEDA's max).
+    pod_workers = (
+        pod_workers_raw(
             inputs.backlog,
             config.backlog_per_worker,
             inputs.arrival_rate,
             config.throughput_per_agent_hour,
         )
-        raw = math.ceil(workers)
+        if config.resource == "pods" and config.backlog_per_worker
+        else None
+    )
+    raw = raw_suggestion.desired if pod_workers is None else math.ceil(pod_workers)
     state = _state(entry.get("stabiliser"))
     state, change = Stabiliser(DEFAULTS[config.resource]).step(state, raw, status, now)
     desired = state.value if state.value is not None else raw
@@ -155,14 +158,7 @@ def _one(
                 )
             )
             previous_id = None
-    workers_raw = raw_suggestion.needed_raw
-    if config.resource == "pods" and config.backlog_per_worker:
-        workers_raw = pod_workers_raw(
-            inputs.backlog,
-            config.backlog_per_worker,
-            inputs.arrival_rate,
-            config.throughput_per_agent_hour,
-        )
+    workers_raw = raw_suggestion.needed_raw if pod_workers is None else pod_workers
     document = scaling_document(
         key[1],
         now,

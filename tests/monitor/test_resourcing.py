@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from datetime import datetime, timedelta
 
@@ -205,3 +206,30 @@ class TestArrivalsForecast:
         self.store_forecast(measured, clock.now, [300.0] * 24)
         tick(measured, clock, timedelta(minutes=1))
         assert self.document(measured)["arrival_rate_per_hour"] < 100  # type: ignore[operator]
+
+
+class TestPods:
+    def test_pods_scale_on_backlog_per_worker_and_arrivals(
+        self, clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver
+    ) -> None:
+        """resource: pods with backlog_per_worker: desired.workers = ceil(max(B/b, λ/μ))."""
+        pods = RESOURCING.replace("resource: humans", "resource: pods").replace(
+            "    stale_after: 15m",
+            "    stale_after: 15m\n    backlog_per_worker: 50\n    arrivals: measured",
+        )
+        text = config_yaml({"ops": receiver.url}, for_="0s") + pods
+        text = text.replace(
+            '  external_url: "http://monitor.example:9464"',
+            f'  external_url: "http://monitor.example:9464"\n  api_tokens: ["{TOKEN}"]',
+        )
+        collector = ScriptedCollector(SOURCE, billing(clock))
+        daemon = make_daemon(load_settings(text=text), clock, collector, store)
+        tick(daemon, clock, timedelta(minutes=1))
+        client = TestClient(build_app(daemon, CollectorRegistry()))
+        answer = client.get(f"/api/v1/queues/{QUEUE}/scaling", headers={"X-API-KEY": TOKEN})
+        assert answer.status_code == 200, answer.text
+        document = answer.json()
+        rate = document["arrival_rate_per_hour"]
+        expected = max(670 / 50, rate / 8)
+        assert document["desired"]["workers_raw"] == round(expected, 2)
+        assert document["desired"]["workers"] == math.ceil(expected)
