@@ -157,6 +157,14 @@ def demo(
 
 # -- rule tools (logic in monitor/tools.py) ---------------------------------------------
 
+HOURLY_CSV = click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Hourly series: timestamp,[queue,]open,created,resolved.",
+)
+"""The hourly CSV both backtests read (backtest-rules and backtest)."""
+
 _WHEN = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 
@@ -193,12 +201,7 @@ def export_rules(config_path: Path | None, output: Path | None) -> None:
 
 @main.command("backtest-rules")
 @CONFIG
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Hourly series: timestamp,[queue,]open,created,resolved.",
-)
+@HOURLY_CSV
 @click.option("--store", "use_store", is_flag=True, help="Replay the history store (read only).")
 @click.option("--from", "start", type=click.DateTime(_WHEN), metavar="TIME", help="Start (UTC).")
 @click.option(
@@ -367,12 +370,7 @@ def outbox_enable(config_path: Path | None, receiver: str) -> None:
 
 @main.command("backtest")
 @CONFIG
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Hourly series: timestamp,[queue,]open,created,resolved.",
-)
+@HOURLY_CSV
 @click.option("--store", "use_store", is_flag=True, help="Use the store's hourly rollups.")
 @click.option(
     "-o",
