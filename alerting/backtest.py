@@ -16,6 +16,7 @@ from typing import Any
 
 from alerting.engine import evaluate
 from alerting.rules import LOOKBACK, EvalContext, RuleBase, number
+from alerting.rules.common import snapshot_row
 from alerting.state import AlertInstance, Transition
 from config.durations import format_duration
 
@@ -191,23 +192,15 @@ def _csv_row(
             return None
         return sum(int(float(v)) for v in values if v)
 
-    return {
-        "source": key[0],
-        "queue": key[1],
-        "ts": ts,
-        "window_start": previous or ts - timedelta(hours=1),
-        "open_total": sum(n for _, _, n in breakdown),
-        "open_breakdown": breakdown,
-        "created": total("created"),
-        "resolved": total("resolved"),
-        "oldest_age_s": None,
-        "older_than": None,
-        "age_quantiles": None,
-        "sla_breached_open": None,
-        "sla_at_risk": None,
-        "unassigned": None,
-        "reopened": None,
-    }
+    return snapshot_row(
+        key,
+        ts,
+        previous or ts - timedelta(hours=1),
+        open_total=sum(n for _, _, n in breakdown),
+        open_breakdown=breakdown,
+        created=total("created"),
+        resolved=total("resolved"),
+    )
 
 
 def format_table(result: BacktestResult, rules: Sequence[RuleBase] = ()) -> str:

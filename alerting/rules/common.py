@@ -233,6 +233,34 @@ def _selects(eq: Mapping[str, str], rx: Mapping[str, str], labels: Mapping[str, 
 
 _TS = operator.itemgetter("ts")
 
+FIGURES = (
+    "created",
+    "resolved",
+    "oldest_age_s",
+    "older_than",
+    "age_quantiles",
+    "sla_breached_open",
+    "sla_at_risk",
+    "unassigned",
+    "reopened",
+)
+"""The snapshot figures a source may not give (None in the row when it does not)."""
+
+
+def snapshot_row(
+    key: tuple[str, str], ts: datetime, window_start: datetime, **values: Any
+) -> dict[str, Any]:
+    """A snapshot row as the rules read it, for inputs not from the store (rule tests,
+    CSV backtests): every figure in :data:`FIGURES` None unless given in ``values``."""
+    return {
+        "source": key[0],
+        "queue": key[1],
+        "ts": ts,
+        "window_start": window_start,
+        **dict.fromkeys(FIGURES),
+        **values,
+    }
+
 
 def newest_at(rows: Sequence[Row], now: datetime) -> int:
     """How many of ``rows`` (oldest first) have ``ts <= now``: ``rows[:i]``, by bisection."""

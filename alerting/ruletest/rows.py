@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from alerting.rules.common import snapshot_row
 from alerting.ruletest.model import InputSeries
 from alerting.ruletest.notation import STALE, Value, expand_values, parse_selector
 
@@ -120,21 +121,7 @@ def _row(
         return None
     breakdown: list[list[Any]] = []
     older: dict[str, float] = {}
-    row: dict[str, Any] = {
-        "source": key[0],
-        "queue": key[1],
-        "ts": ts,
-        "window_start": ts - interval,
-        "created": None,
-        "resolved": None,
-        "oldest_age_s": None,
-        "older_than": None,
-        "age_quantiles": None,
-        "sla_breached_open": None,
-        "sla_at_risk": None,
-        "unassigned": None,
-        "reopened": None,
-    }
+    row = snapshot_row(key, ts, ts - interval)
     for m in present:
         value = m.at(i)
         assert value is not None
