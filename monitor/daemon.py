@@ -186,7 +186,7 @@ class Daemon:
             if self.settings.resourcing:
                 webhooks = [r.name for r in self.settings.receivers if r.kind == "webhook"]
                 suggestions, advice = resourcing.tick(
-                    conn, self.settings.resourcing, series, webhooks, now
+                    conn, self.settings.resourcing, series, webhooks, now, context.forecasts
                 )
                 notes = [*notifying.attach_suggestions(notes, suggestions), *advice]
             outbox_store.enqueue(conn, notes, now)

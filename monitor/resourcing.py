@@ -41,10 +41,11 @@ from alerting.resourcing.config import ResourcingConfig
 from alerting.resourcing.rates import arrival_rate
 from alerting.resourcing.stabilise import Direction
 from alerting.resourcing.suggestion import Resource
-from monitor.store import forecasting as forecast_store
+from alerting.rules import ForecastView
 from monitor.store.schema import resourcing_state
 
 Key = tuple[str, str]
+HOUR = timedelta(hours=1)
 FORECAST_MAX_AGE = timedelta(hours=2)
 """An arrivals forecast older than this is ignored (the measured rate is used)."""
 
@@ -55,15 +56,12 @@ def tick(
     series: Mapping[Key, Sequence[Mapping[str, Any]]],
     webhook_receivers: Sequence[str],
     now: datetime,
+    forecasts: Mapping[Key, ForecastView] | None = None,
 ) -> tuple[dict[Key, Suggestion], list[Notification]]:
     """Suggest, stabilise and persist for every configured queue; returns the suggestions
-    (for alert notifications) and the recommendation webhooks to enqueue."""
+    (for alert notifications) and the recommendation webhooks to enqueue. ``forecasts``
+    are the latest stored forecasts (the ones the rules read), for the arrivals."""
     states = _load(conn)
-    forecasts = (
-        forecast_store.arrival_forecasts(conn, now, FORECAST_MAX_AGE)
-        if any(c.arrivals == "forecast" for c in configs)
-        else {}
-    )
     suggestions: dict[Key, Suggestion] = {}
     notes: list[Notification] = []
     for key, rows in sorted(series.items()):
@@ -71,7 +69,8 @@ def tick(
         if config is None or not rows:
             continue
         entry = states.get(key, {})
-        result = _one(config, key, rows, entry, now, forecasts.get(key))
+        arrivals = _arrival_points((forecasts or {}).get(key), now)
+        result = _one(config, key, rows, entry, now, arrivals)
         if result is None:
             continue
         suggestion, entry, events = result
@@ -181,6 +180,15 @@ def _one(
         "summary": suggestion.summary,
     }
     return suggestion, new_entry, events
+
+
+def _arrival_points(
+    view: ForecastView | None, now: datetime
+) -> list[tuple[datetime, float]] | None:
+    """``(hour start, arrivals per hour)`` of a forecast at most ``FORECAST_MAX_AGE`` old."""
+    if view is None or not view.arrivals or now - view.made_at > FORECAST_MAX_AGE:
+        return None
+    return [(view.made_at + k * HOUR, float(v)) for k, v in enumerate(view.arrivals)]
 
 
 def _hour(ts: datetime) -> datetime:

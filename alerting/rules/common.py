@@ -63,6 +63,8 @@ class ForecastView:
     """Probability of crossing, keyed ``"<limit>@<hours>"``."""
     breach_model: str | None = None
     """The model whose calibrated paths gave ``breach_probability`` (else ``model``)."""
+    arrivals: Sequence[float] = ()
+    """Forecast arrivals per hour, step k covering the hour from ``made_at + k h``."""
 
 
 @dataclass(frozen=True)

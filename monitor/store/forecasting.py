@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,26 +36,6 @@ def views(conn: sa.Connection) -> dict[tuple[str, str], ForecastView]:
             status=row["status"],
             breach_probability=dict(detail.get("breach", {})),
             breach_model=detail.get("breach_model"),
+            arrivals=list(detail.get("arrivals") or ()),
         )
-    return out
-
-
-def arrival_forecasts(
-    conn: sa.Connection, now: datetime, max_age: timedelta
-) -> dict[tuple[str, str], list[tuple[datetime, float]]]:
-    """Per queue, ``(hour start, arrivals per hour)`` of forecasts at most ``max_age`` old.
-
-    Step k of a forecast made at ``made_at`` (the end of its last complete hour) covers
-    the hour starting at ``made_at + (k - 1) h``.
-    """
-    out = {}
-    for row in load_forecasts(conn):
-        arrivals = (row.get("detail") or {}).get("arrivals")
-        made_at: datetime = row["made_at"]
-        if not arrivals or now - made_at > max_age:
-            continue
-        hour = timedelta(hours=1)
-        out[(row["source"], row["queue"])] = [
-            (made_at + k * hour, float(v)) for k, v in enumerate(arrivals)
-        ]
     return out
