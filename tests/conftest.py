@@ -6,9 +6,11 @@ When ``CI=true`` a test whose service is missing fails; elsewhere it is skipped.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +27,22 @@ MARIADB_ADMIN_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def missing(message: str) -> NoReturn:
+    """A required service, binary or data file is missing: fail under CI=true, else skip."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_binary(*names: str, hint: str) -> str:
+    """The first of ``names`` on PATH, or :func:`missing` (``hint``: how to install)."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    missing(f"none of {', '.join(names)} is on PATH; {hint}")
+
+
 def require_service(name: str, url: str) -> sa.Engine:
     """An engine on a reachable service, or skip (fail under CI=true)."""
     engine = sa.create_engine(url, pool_pre_ping=True)
@@ -33,10 +51,7 @@ def require_service(name: str, url: str) -> sa.Engine:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as err:
         engine.dispose()
-        message = f"{name} is not reachable at {url}: {str(err).splitlines()[0]}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{name} is not reachable at {url}: {str(err).splitlines()[0]}")
     return engine
 
 

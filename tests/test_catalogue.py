@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from monitor.metrics import CATALOGUE
-from tests.conftest import IN_CI
+from tests.conftest import require_binary
 
 DASHBOARDS = sorted((Path(__file__).parents[1] / "grafana" / "dashboards").glob("*.json"))
 METRIC = re.compile(r"\b(backlog_[a-z0-9_]+)\b")
@@ -52,16 +51,6 @@ class TestCatalogue:
         assert used <= set(CATALOGUE), sorted(used - set(CATALOGUE))
 
 
-def _prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found:
-        return found
-    message = "prometheus is not on PATH; install it with .ci/install-alerting-tools"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -72,7 +61,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus (Debian's) with no targets: enough to parse and run queries."""
-    binary = _prometheus_binary()
+    binary = require_binary("prometheus", hint="install it with .ci/install-alerting-tools")
     root = tmp_path_factory.mktemp("prometheus")
     config = root / "prometheus.yml"
     config.write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n", encoding="utf-8")

@@ -12,6 +12,7 @@ from forecasts.backtest import BacktestConfig
 from forecasts.forecaster import ForecastSettings, forecast_queue
 from forecasts.select import min_history
 from forecasts.types import HourlySeries
+from tests.conftest import missing
 
 HOURLY = Path(__file__).resolve().parents[3] / "shared/data/servicenow_hourly_backlog.csv"
 CONFIG = BacktestConfig(origins=24)
@@ -21,7 +22,7 @@ CONFIG = BacktestConfig(origins=24)
 def total() -> HourlySeries:
     """The total backlog in the usable window."""
     if not HOURLY.exists():
-        pytest.skip(f"{HOURLY} not present")
+        missing(f"{HOURLY} not present (the shared data sits next to the project)")
     frame = pd.read_csv(HOURLY, parse_dates=["timestamp"]).set_index("timestamp")
     window = frame.loc["2016-03-14":"2016-05-31"]
     return HourlySeries.from_arrays(

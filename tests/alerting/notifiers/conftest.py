@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -27,9 +25,9 @@ import requests
 from alerting.notifications import Notification, build
 from alerting.rules import ThresholdRule
 from alerting.state import AlertInstance, AlertState, Transition
+from tests.conftest import require_binary
 from tests.fakes import T0, RecordingReceiver
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 """Debian's name for the binary, then upstream's."""
 
@@ -133,17 +131,9 @@ def other_receiver() -> Iterator[RecordingReceiver]:
 
 def find_alertmanager() -> str:
     """The Alertmanager binary, or skip (fail under ``CI=true``)."""
-    for name in ALERTMANAGER_BINARIES:
-        found = shutil.which(name)
-        if found:
-            return found
-    message = (
-        f"none of {', '.join(ALERTMANAGER_BINARIES)} is on PATH; "
-        "install them with .ci/install-alerting-tools"
+    return require_binary(
+        *ALERTMANAGER_BINARIES, hint="install them with .ci/install-alerting-tools"
     )
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @dataclass
