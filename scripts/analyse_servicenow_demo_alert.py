@@ -27,7 +27,7 @@ import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FIXTURE = REPO_ROOT / "monitor" / "demo" / "data" / "servicenow_incidents.csv.gz"
-DEFAULT_REFERENCE = REPO_ROOT.parent / "shared" / "data" / "servicenow_hourly_backlog.csv"
+DEFAULT_REFERENCE = REPO_ROOT / "tests" / "data" / "servicenow_hourly_backlog.csv"
 
 STEADY_FIRST, STEADY_LAST = pd.Timestamp("2016-03-14 00:00"), pd.Timestamp("2016-05-31 23:00")
 SURGE_FIRST, SURGE_LAST = pd.Timestamp("2016-03-14"), pd.Timestamp("2016-04-01")

@@ -2,7 +2,7 @@
 
 The source is the UCI "Incident management process enriched event log" (dataset 498),
 one row per audit event (141,712 events, 24,918 incidents); see
-``../shared/data/PROVENANCE.md`` and ``monitor/demo/data/PROVENANCE.md``.
+``tests/data/PROVENANCE.md`` and ``monitor/demo/data/PROVENANCE.md``.
 The output has one row per incident and nothing that is not in the source:
 
 * ``ticket_id``   -- ``number``.
@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
+DEFAULT_SOURCE = REPO_ROOT / "tests" / "data" / "servicenow_incident_event_log.csv.gz"
 DEFAULT_OUT = REPO_ROOT / "monitor" / "demo" / "data" / "servicenow_incidents.csv.gz"
 
 MISSING = "?"

@@ -26,8 +26,9 @@ import pandas as pd
 from benchmarks.forecasts.series import END, MIN_MEAN_OPEN, START, hourly, to_series
 from forecasts.evaluation.replay import replay_all
 from monitor.backtest import build_report, print_report
+from tests.data import SERVICENOW_LOG
 
-LOG = Path(__file__).resolve().parents[3] / "shared/data/servicenow_incident_event_log.csv.gz"
+LOG = SERVICENOW_LOG
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 DATES = "%d/%m/%Y %H:%M"
 

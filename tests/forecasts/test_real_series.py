@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,17 +10,15 @@ from forecasts.backtest import BacktestConfig
 from forecasts.forecaster import ForecastSettings, forecast_queue
 from forecasts.select import min_history
 from forecasts.types import HourlySeries
-from tests.conftest import missing
+from tests.data import SERVICENOW_HOURLY
 
-HOURLY = Path(__file__).resolve().parents[3] / "shared/data/servicenow_hourly_backlog.csv"
+HOURLY = SERVICENOW_HOURLY
 CONFIG = BacktestConfig(origins=24)
 
 
 @pytest.fixture(scope="module")
 def total() -> HourlySeries:
     """The total backlog in the usable window."""
-    if not HOURLY.exists():
-        missing(f"{HOURLY} not present (the shared data sits next to the project)")
     frame = pd.read_csv(HOURLY, parse_dates=["timestamp"]).set_index("timestamp")
     window = frame.loc["2016-03-14":"2016-05-31"]
     return HourlySeries.from_arrays(

@@ -1,6 +1,6 @@
 """Real ServiceNow incidents, as a help desk's database would hold them at an instant.
 
-Everything derives from the real event log in ``../shared/data`` (UCI, CC BY 4.0):
+Everything derives from the real event log in ``tests/data`` (UCI, CC BY 4.0):
 one row per incident with its last known assignment group, priority and assignee,
 ``opened_at``, ``resolved_at`` (else ``closed_at``), ``first_response_at`` (the first
 update that moved it out of *New*), ``reopened_at`` (the last move from Resolved/Closed
@@ -15,17 +15,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from collectors.base import QueueStats
+from tests.data import SERVICENOW_LOG
 
-LOG = (
-    Path(__file__).resolve().parents[4] / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
-)
+LOG = SERVICENOW_LOG
 FORMAT = "%d/%m/%Y %H:%M"
 
 SLA_POLICY: dict[int, tuple[pd.Timedelta, pd.Timedelta]] = {
