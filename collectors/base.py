@@ -2,9 +2,11 @@
 
 A collector reads one ticket store and returns a :class:`Snapshot`: per queue, the
 open backlog broken down by status and priority, the tickets created and resolved
-in the half-open window ``[window_start, as_of)``, and aging. A figure a store cannot
-give is ``None``, never 0. Collectors raise :mod:`monitor.errors` collector errors and
-never log them; they hold no state between polls (the daemon owns the watermark).
+in the half-open window ``[window_start, as_of)``, and aging; optionally the same figures
+for the whole source, each ticket counted once (``Snapshot.total``). A figure a store
+cannot give is ``None``, never 0. Collectors raise :mod:`monitor.errors` collector errors
+and never log them; they hold no state between polls that the figures depend on (the
+daemon owns the watermark).
 """
 
 from __future__ import annotations
@@ -20,6 +22,21 @@ Exactness = Literal["exact", "approximate", "sampled"]
 
 AGE_BUCKETS: tuple[tuple[str, int], ...] = (("7d", 7), ("14d", 14), ("30d", 30))
 """Open-ticket age buckets exported as ``backlog_open_tickets_older_than{age=...}``."""
+
+TOTAL_QUEUE = "__total__"
+"""The queue name under which a source's total (:attr:`Snapshot.total`) is stored and
+selected by rules (``match: {queue: __total__}``). No help-desk queue may take it."""
+
+OPTIONAL_FIGURES: tuple[str, ...] = (
+    "priority",
+    "unassigned",
+    "first_response",
+    "sla_first_response",
+    "sla_resolution",
+    "reopened",
+)
+"""Figures a source may be unable to give while the core ones (open by queue and status,
+age, created, resolved) are fine: each is read on its own and reported absent alone."""
 
 
 @dataclass(frozen=True)
@@ -82,13 +99,43 @@ class QueueStats:
 
 
 @dataclass(frozen=True)
+class FigureState:
+    """Whether a source can give one of :data:`OPTIONAL_FIGURES`, and if not, why.
+
+    Attributes:
+        name: the figure, one of :data:`OPTIONAL_FIGURES`.
+        available: True when the latest poll read it.
+        reason: why it is absent (not mapped, a table missing or not readable, with the
+            grant to give); empty when available.
+    """
+
+    name: str
+    available: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """Everything one successful poll of one source saw."""
+    """Everything one successful poll of one source saw.
+
+    Attributes:
+        source: the source's name.
+        window: the poll's window; its end is the as-of instant.
+        queues: per-queue figures. A ticket may count in several queues when the store
+            links it to several (GLPI's assigned groups).
+        exactness: how exact the figures are.
+        total: the source's figures with every ticket counted once (queue
+            :data:`TOTAL_QUEUE`), or None when the collector does not compute them.
+        figures: the state of each optional figure; empty when the collector does not
+            report them.
+    """
 
     source: str
     window: Window
     queues: tuple[QueueStats, ...]
     exactness: Exactness = "exact"
+    total: QueueStats | None = None
+    figures: tuple[FigureState, ...] = ()
 
     @property
     def as_of(self) -> datetime:

@@ -5,12 +5,15 @@ rows never travel to Python. Cut-off instants (``now - 7d``, the window bounds) 
 computed here and bound, so the predicates stay index-friendly and dialect-neutral.
 It runs on SQLite, PostgreSQL and MariaDB/MySQL. The mapping (``collectors.sqlmap``)
 says where the facts are; presets (``collectors.presets``) fill it for known help desks.
+
+The core figures never depend on an optional one: when a statement fails on the mapping
+or a missing grant, each optional field is probed on its own (``collectors.sqlfigures``),
+those the database rejects are left out (their figures absent, never 0) and the poll is
+read again. A lost connection or a timeout still fails the whole poll (an outage).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,17 +21,19 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from sqlalchemy import exc
 
-from collectors.base import AGE_BUCKETS, QueueStats, Snapshot, Window
+from collectors.base import Snapshot, Window
+from collectors.sqlassembly import Assembly, PollRows
+from collectors.sqlfigures import Availability
 from collectors.sqlmap import SqlMapping
-from collectors.sqlqueries import QUANTILES, PollQueries
-from collectors.sqlsession import open_engine, translate_db_error
+from collectors.sqlqueries import PollQueries
+from collectors.sqlsession import classify, open_engine, translate_db_error
 from config.durations import Duration
 from config.secrets import resolve_secret
+from monitor.errors import MappingError
 
 __all__ = ["SqlCollector", "SqlMapping", "SqlSourceConfig"]
-
-SLA_KINDS = (("first_response", "fr"), ("resolution", "res"))
 
 
 class SqlSourceConfig(BaseModel):
@@ -74,6 +79,8 @@ class SqlCollector:
         self._engine = engine
         self._zone: tzinfo = ZoneInfo(config.mapping.timezone)
         self._queries = PollQueries(config.mapping, self._bind)
+        self.figures = Availability(config.mapping)
+        self._overlap = config.mapping.queues_overlap()
 
     @property
     def name(self) -> str:
@@ -81,26 +88,53 @@ class SqlCollector:
 
     def collect(self, window: Window) -> Snapshot:
         engine = self._connect()
-        q = self._queries
         with translate_db_error(self.name), engine.connect() as conn:
-            backlog = conn.execute(q.backlog(window.end)).all()
-            created = conn.execute(q.created(window)).all()
-            resolved = (
-                conn.execute(q.resolved(window)).all() if self.config.mapping.resolved_at else None
-            )
-            quantiles = conn.execute(q.quantiles(engine.dialect.name)).all()
-            breaches_query = q.sla_breaches(window)
-            breaches = conn.execute(breaches_query).all() if breaches_query is not None else None
-            reopened_query = q.reopened(window)
-            reopened = conn.execute(reopened_query).all() if reopened_query is not None else None
+            self.figures.recheck(conn, self.name, window.end)
+            queries, rows, total_rows = self._read(conn, window)
+        assembly = Assembly(queries.f, window.end, self.from_store)
         return Snapshot(
             source=self.name,
             window=window,
-            queues=tuple(
-                _Assembly(self, window.end).build(
-                    backlog, created, resolved, quantiles, breaches, reopened
-                )
-            ),
+            queues=tuple(assembly.queues(rows)),
+            # queues that overlap (a ticket in several) have statements of their own
+            total=assembly.total(total_rows if total_rows is not None else rows),
+            figures=self.figures.states(),
+        )
+
+    def _read(
+        self, conn: sa.Connection, window: Window
+    ) -> tuple[PollQueries, PollRows, PollRows | None]:
+        """Run the poll's statements, leaving out each optional field the database rejects."""
+        while True:
+            skip = self.figures.skip()
+            queries = PollQueries(self.config.mapping, self._bind, skip)
+            try:
+                rows = self._run(conn, queries, window, with_total=not self._overlap)
+                if not self._overlap:
+                    return queries, rows, None
+                total = PollQueries(self.config.mapping, self._bind, skip, total=True)
+                return queries, rows, self._run(conn, total, window, with_total=False)
+            except exc.DBAPIError as err:
+                if err.connection_invalidated or not isinstance(
+                    classify(self.name, err), MappingError
+                ):
+                    raise
+                conn.rollback()
+                if not self.figures.degrade(conn, self.name, window.end):
+                    raise  # no optional field is at fault: the core mapping is
+
+    def _run(
+        self, conn: sa.Connection, q: PollQueries, window: Window, with_total: bool
+    ) -> PollRows:
+        dialect = conn.dialect.name
+        breaches, reopened = q.sla_breaches(window), q.reopened(window)
+        return PollRows(
+            backlog=conn.execute(q.backlog(window.end)).all(),
+            created=conn.execute(q.created(window)).all(),
+            resolved=conn.execute(q.resolved(window)).all() if q.f.has("resolved_at") else None,
+            quantiles=conn.execute(q.quantiles(dialect, with_total)).all(),
+            breaches=conn.execute(breaches).all() if breaches is not None else None,
+            reopened=conn.execute(reopened).all() if reopened is not None else None,
         )
 
     def close(self) -> None:
@@ -142,137 +176,3 @@ class SqlCollector:
             return None
         aware: datetime = value if value.tzinfo else value.replace(tzinfo=self._zone)
         return aware.astimezone(UTC)
-
-
-class _Assembly:
-    """Turns the rows of one poll into :class:`QueueStats` (pure)."""
-
-    def __init__(self, collector: SqlCollector, now: datetime) -> None:
-        self.c = collector
-        self.now = now
-        mapping = collector.config.mapping
-        self.has_assignee = mapping.assignee is not None
-        self.sla = [
-            (kind, short)
-            for kind, short in SLA_KINDS
-            if getattr(mapping, f"{kind}_due_at") is not None
-        ]
-
-    def build(
-        self,
-        backlog: Sequence[sa.Row[Any]],
-        created: Sequence[sa.Row[Any]],
-        resolved: Sequence[sa.Row[Any]] | None,
-        quantiles: Sequence[sa.Row[Any]],
-        breaches: Sequence[sa.Row[Any]] | None,
-        reopened: Sequence[sa.Row[Any]] | None,
-    ) -> list[QueueStats]:
-        open_ = self._open(backlog)
-        created_n = {_label(r.queue): int(r.n) for r in created}
-        done = {_label(r.queue): r for r in resolved} if resolved is not None else {}
-        ages = {_label(r.queue): self._ages(r) for r in quantiles}
-        missed = {_label(r.queue): r for r in breaches} if breaches is not None else {}
-        reopen_n = {_label(r.queue): int(r.n) for r in reopened} if reopened is not None else {}
-        queues = sorted(set(open_) | set(created_n) | set(done))
-        return [
-            self._queue(
-                q,
-                open_.get(q),
-                created_n,
-                done,
-                resolved is not None,
-                ages,
-                missed,
-                breaches is not None,
-                reopen_n,
-                reopened is not None,
-            )
-            for q in queues
-        ]
-
-    def _queue(
-        self,
-        q: str,
-        figures: dict[str, Any] | None,
-        created_n: dict[str, int],
-        done: dict[str, sa.Row[Any]],
-        knows_resolved: bool,
-        ages: dict[str, dict[str, float]],
-        missed: dict[str, sa.Row[Any]],
-        knows_breaches: bool,
-        reopen_n: dict[str, int],
-        knows_reopened: bool,
-    ) -> QueueStats:
-        f = figures or self._empty()
-        row = done.get(q)
-        return QueueStats(
-            queue=q,
-            open_by_status_priority=f["by"],
-            created=created_n.get(q, 0),
-            resolved=(int(row.n) if row is not None else 0) if knows_resolved else None,
-            oldest_age_s=self._age(f["oldest"]),
-            older_than=f["older"],
-            age_quantiles=ages.get(q) if f["by"] else None,
-            sla_breached_open={k: f[f"{s}_breached"] for k, s in self.sla} if self.sla else None,
-            sla_at_risk={k: f[f"{s}_at_risk"] for k, s in self.sla} if self.sla else None,
-            unassigned=f["unassigned"] if self.has_assignee else None,
-            sla_breached_window=self._missed(missed.get(q)) if knows_breaches else None,
-            avg_first_response_s=_float(getattr(row, "avg_first_response_s", None)),
-            avg_resolution_s=_float(getattr(row, "avg_resolution_s", None)),
-            reopened=reopen_n.get(q, 0) if knows_reopened else None,
-        )
-
-    def _empty(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "by": {},
-            "oldest": None,
-            "older": {k: 0 for k, _ in AGE_BUCKETS},
-            "unassigned": 0,
-        }
-        for _, short in self.sla:
-            out[f"{short}_breached"] = out[f"{short}_at_risk"] = 0
-        return out
-
-    def _open(self, backlog: Sequence[sa.Row[Any]]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = defaultdict(self._empty)
-        for row in backlog:
-            f = out[_label(row.queue)]
-            key = (_label(row.status), _label(row.priority))
-            f["by"][key] = f["by"].get(key, 0) + int(row.n)
-            first = self.c.from_store(row.oldest)
-            if first is not None and (f["oldest"] is None or first < f["oldest"]):
-                f["oldest"] = first
-            for name, _ in AGE_BUCKETS:
-                f["older"][name] += int(getattr(row, f"gt_{name}") or 0)
-            if self.has_assignee:
-                f["unassigned"] += int(row.unassigned or 0)
-            for _, short in self.sla:
-                f[f"{short}_breached"] += int(getattr(row, f"{short}_breached") or 0)
-                f[f"{short}_at_risk"] += int(getattr(row, f"{short}_at_risk") or 0)
-        return out
-
-    def _age(self, created: datetime | None) -> float | None:
-        return None if created is None else max(0.0, (self.now - created).total_seconds())
-
-    def _ages(self, row: sa.Row[Any]) -> dict[str, float]:
-        out = {}
-        for label, p in QUANTILES:
-            age = self._age(self.c.from_store(getattr(row, f"q{p}")))
-            if age is not None:
-                out[label] = age
-        return out
-
-    def _missed(self, row: sa.Row[Any] | None) -> dict[str, int]:
-        return {
-            kind: int(getattr(row, f"{short}_breached_window", 0) or 0) if row is not None else 0
-            for kind, short in self.sla
-        }
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _label(value: Any) -> str:
-    """Render a dimension value as a metric label (None becomes an empty string)."""
-    return "" if value is None else str(value)

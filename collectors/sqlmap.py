@@ -4,17 +4,30 @@ Every field of :class:`SqlMapping` is a column of the base table (``created_at``
 column of a joined table (``g.name``), or an SQL expression over them
 (``NULLIF(t.owner_id, 1)``). The base table is aliased ``t``. A ``preset`` fills every
 field for a known help desk; any field given next to it overrides the preset's.
+
+Fields are *core* (:data:`CORE_FIELDS`: a poll fails without them) or *optional*
+(:data:`OPTIONAL_FIELDS`: each feeds figures of :data:`FIGURE_FIELDS` that are reported
+absent when it cannot be read). A statement joins only the tables its fields refer to
+(by alias, transitively through the joins' conditions): a left join nothing reads is left
+out, so an unreadable table of an optional figure never touches the core statements.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from config.durations import Duration
 
@@ -30,7 +43,33 @@ TIME_FIELDS = (
     "reopened_at",
 )
 DIMENSION_FIELDS = ("id", "queue", "status", "priority", "assignee")
+CORE_FIELDS = ("id", "queue", "status", "created_at", "resolved_at")
+"""Fields every poll needs: a problem with one of them is a configuration error."""
+OPTIONAL_FIELDS = (
+    "priority",
+    "assignee",
+    "first_response_at",
+    "first_response_due_at",
+    "resolution_due_at",
+    "reopened_at",
+)
+"""Fields read on their own: one that cannot be read makes its figures absent."""
+FIGURE_FIELDS: dict[str, tuple[str, ...]] = {
+    "priority": ("priority",),
+    "unassigned": ("assignee",),
+    "first_response": ("first_response_at",),
+    # a first-response deadline is met by the first response: counting breaches without
+    # it would count every answered ticket past its deadline
+    "sla_first_response": ("first_response_due_at", "first_response_at"),
+    "sla_resolution": ("resolution_due_at",),
+    "reopened": ("reopened_at",),
+}
+"""Each optional figure (:data:`collectors.base.OPTIONAL_FIGURES`) and the fields it reads;
+the first one must be mapped, the others only when they are."""
+GroupAssignment = Literal["every_assigned_group", "first_assigned_group"]
 PresetName = Literal["osticket", "zammad", "glpi", "otrs", "znuny", "rt"]
+ALIAS_REF = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z_][A-Za-z0-9_$]*)\.")
+"""``alias.`` in SQL text: how a field or a join condition refers to a joined table."""
 
 
 class Join(BaseModel):
@@ -42,6 +81,12 @@ class Join(BaseModel):
     alias: str = Field(pattern=IDENT.pattern)
     on: str
     kind: Literal["left", "inner"] = "left"
+    fan_out: bool = Field(
+        False,
+        description="the join may match several rows per ticket (a many-to-many link such as"
+        " GLPI's assigned groups): the ticket counts in each queue it reaches, and the"
+        " source's total is computed without this join. Only queue may read it.",
+    )
 
 
 class SqlMapping(BaseModel):
@@ -50,6 +95,11 @@ class SqlMapping(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     preset: PresetName | None = None
+    group_assignment: GroupAssignment | None = Field(
+        None,
+        description="GLPI: a ticket with several assigned groups counts in every one of them"
+        " (every_assigned_group, the default) or in the one assigned first",
+    )
     table_prefix: str = Field("", description="prefix of every table name of a preset (ost_)")
     table: str = Field(description="ticket table, optionally schema-qualified; aliased t")
     joins: tuple[Join, ...] = ()
@@ -85,13 +135,18 @@ class SqlMapping(BaseModel):
     def _apply_preset(cls, data: Any) -> Any:
         if not isinstance(data, Mapping) or not data.get("preset"):
             return data
-        from collectors.presets import PRESETS  # the presets import this module
+        from collectors.presets import PRESETS, VARIANTS  # the presets import this module
 
         name = str(data["preset"])
         if name not in PRESETS:
             return data  # the Literal check reports it
-        prefix = str(data.get("table_prefix", PRESETS[name].get("table_prefix", "")))
-        return {**_with_prefix(PRESETS[name], prefix), **data}
+        preset = dict(PRESETS[name])
+        for option, variants in VARIANTS.get(name, {}).items():
+            # the chosen variant's fields, under the user's overrides; an unknown value
+            # is reported by the field's Literal check
+            preset.update(variants.get(str(data.get(option, preset.get(option))), {}))
+        prefix = str(data.get("table_prefix", preset.get("table_prefix", "")))
+        return {**_with_prefix(preset, prefix), **data}
 
     @model_validator(mode="after")
     def _coherent(self) -> SqlMapping:
@@ -105,7 +160,36 @@ class SqlMapping(BaseModel):
         aliases = [j.alias for j in self.joins]
         if "t" in aliases or len(set(aliases)) != len(aliases):
             raise ValueError("join aliases must be unique and not 't'")
+        self._fan_out_read_by_queue_only()
         return self
+
+    def _fan_out_read_by_queue_only(self) -> None:
+        fanning = {j.alias for j in self.joins if j.fan_out}
+        if not fanning:
+            return
+        if any(j.fan_out and j.kind != "left" for j in self.joins):
+            raise ValueError("a fan_out join must be a left join")
+        for name, text in self.texts(exclude=("queue",)).items():
+            wrong = sorted(fanning & {j.alias for j in self.joins_for([text])})
+            if wrong:
+                raise ValueError(
+                    f"{name} reads the fan_out join {', '.join(wrong)}: only queue may, or the"
+                    " source's total would count a ticket once per queue"
+                )
+
+    @field_validator("group_assignment")
+    @classmethod
+    def _preset_has_groups(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from collectors.presets import VARIANTS
+
+        preset = info.data.get("preset")
+        if value is not None and "group_assignment" not in VARIANTS.get(str(preset), {}):
+            owners = sorted(p for p, v in VARIANTS.items() if "group_assignment" in v)
+            raise ValueError(
+                f"group_assignment applies to preset {', '.join(owners)} only"
+                f" (this mapping: {'preset ' + str(preset) if preset else 'no preset'})"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -123,6 +207,28 @@ class SqlMapping(BaseModel):
             return None
         text = str(value)
         return f"t.{text}" if IDENT.match(text) else text
+
+    def texts(self, exclude: tuple[str, ...] = ()) -> dict[str, str]:
+        """The SQL text of every mapped field and predicate (``where``, ``open_sql``)."""
+        names = (*DIMENSION_FIELDS, *TIME_FIELDS, "where", "open_sql")
+        out = {n: self.expression(n) for n in names if n not in exclude}
+        return {n: text for n, text in out.items() if text is not None}
+
+    def joins_for(self, texts: Iterable[str]) -> list[Join]:
+        """The joins ``texts`` refer to, with the joins those refer to, in mapping order."""
+        by_alias = {j.alias: j for j in self.joins}
+        needed: set[str] = set()
+        pending = [a for text in texts for a in _aliases(text) if a in by_alias]
+        while pending:
+            alias = pending.pop()
+            if alias not in needed:
+                needed.add(alias)
+                pending += [a for a in _aliases(by_alias[alias].on) if a in by_alias]
+        return [j for j in self.joins if j.alias in needed]
+
+    def queues_overlap(self) -> bool:
+        """Whether a ticket may count in several queues (the queue reads a fan_out join)."""
+        return any(j.fan_out for j in self.joins_for([self.expression("queue") or ""]))
 
     def column_refs(self) -> dict[str, tuple[str, str]]:
         """Fields that name a plain column: field -> (table, column), for schema checks."""
@@ -143,6 +249,10 @@ class SqlMapping(BaseModel):
     def source_label(self) -> str:
         """How errors name this mapping (``preset zammad`` or ``custom mapping``)."""
         return f"preset {self.preset}" if self.preset else "custom mapping"
+
+
+def _aliases(text: str) -> set[str]:
+    return set(ALIAS_REF.findall(text))
 
 
 def _with_prefix(preset: Mapping[str, Any], prefix: str) -> dict[str, Any]:

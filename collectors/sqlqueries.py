@@ -3,6 +3,11 @@
 Everything is aggregated in the database with bound parameters; the cut-off instants
 are computed in Python and bound, so predicates stay index-friendly. Durations are
 taken with a small construct compiled per dialect (``seconds_between``).
+
+A :class:`PollQueries` is built for a set of fields to leave out (optional fields that
+cannot be read: their figures are absent) and, with ``total=True``, for the source's
+total: the same statements without the queue grouping and without the joins only the
+queue reads (used when a ``fan_out`` join puts a ticket in several queues).
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from collectors.base import AGE_BUCKETS, Window
-from collectors.sqlmap import SqlMapping
+from collectors.base import AGE_BUCKETS, TOTAL_QUEUE, Window
+from collectors.sqlmap import DIMENSION_FIELDS, TIME_FIELDS, Join, SqlMapping
 
 QUANTILES: tuple[tuple[str, int], ...] = (("0.5", 50), ("0.9", 90), ("0.99", 99))
 """Open-ticket age quantiles, as (label, percent)."""
@@ -55,9 +60,11 @@ class Fields:
 
     mapping: SqlMapping
     bind: Callable[[str, datetime], Any]
+    skip: frozenset[str] = frozenset()
+    """Fields treated as not mapped (optional fields that cannot be read)."""
 
     def get(self, name: str) -> ColumnElement[Any] | None:
-        text = self.mapping.expression(name)
+        text = None if name in self.skip else self.mapping.expression(name)
         if text is None:
             return None
         is_time = name.endswith("_at")
@@ -73,7 +80,7 @@ class Fields:
         return element
 
     def has(self, name: str) -> bool:
-        return getattr(self.mapping, name) is not None
+        return name not in self.skip and getattr(self.mapping, name) is not None
 
     def before(self, name: str, instant: datetime) -> ColumnElement[bool]:
         condition: ColumnElement[bool] = self.require(name) < self.bind(name, instant)
@@ -99,20 +106,55 @@ def _simple(text: str) -> bool:
 
 
 class PollQueries:
-    """Builds the statements of one poll for one mapping."""
+    """Builds the statements of one poll for one mapping.
 
-    def __init__(self, mapping: SqlMapping, bind: Callable[[str, datetime], Any]) -> None:
+    Args:
+        mapping: the source's mapping.
+        bind: turns an instant into the bound value a time field is compared with.
+        skip: fields to treat as not mapped (their figures are absent).
+        total: build the source-wide statements (one row group, queue :data:`TOTAL_QUEUE`).
+    """
+
+    def __init__(
+        self,
+        mapping: SqlMapping,
+        bind: Callable[[str, datetime], Any],
+        skip: frozenset[str] = frozenset(),
+        total: bool = False,
+    ) -> None:
         self.m = mapping
-        self.f = Fields(mapping, bind)
+        self.f = Fields(mapping, bind, skip | ({"queue"} if total else set()))
+        self.total = total
 
     # -- FROM and WHERE ------------------------------------------------------------------
 
-    def source(self) -> sa.TextClause:
+    def used_fields(self) -> list[str]:
+        """The mapped fields these statements read."""
+        return [n for n in (*DIMENSION_FIELDS, *TIME_FIELDS) if self.f.has(n)]
+
+    def joins(self, fields: list[str] | None = None) -> list[Join]:
+        """The joins the statements (or only ``fields``) need: every inner join (it filters
+        tickets) and the left joins referred to; a left join nothing reads is left out."""
+        names = self.used_fields() if fields is None else fields
+        texts = [self.m.expression(n) or "" for n in names]
+        texts += [self.m.where or "", self.m.open_sql or self.m.expression("status") or ""]
+        texts += [j.on for j in self.m.joins if j.kind == "inner"]
+        needed = {j.alias for j in self.m.joins_for(texts)}
+        return [j for j in self.m.joins if j.alias in needed or j.kind == "inner"]
+
+    def source(self, fields: list[str] | None = None) -> sa.TextClause:
         parts = [f"{self.m.table} t"]
-        for join in self.m.joins:
+        for join in self.joins(fields):
             kind = "LEFT JOIN" if join.kind == "left" else "JOIN"
             parts.append(f"{kind} {join.table} {join.alias} ON {join.on}")
         return sa.text(" ".join(parts))
+
+    def queue(self) -> tuple[ColumnElement[Any], list[ColumnElement[Any]]]:
+        """The ``queue`` column of every statement, and what it adds to GROUP BY."""
+        if self.total:
+            return sa.literal_column(f"'{TOTAL_QUEUE}'", sa.String()).label("queue"), []
+        queue = self.f.require("queue")
+        return queue.label("queue"), [queue]
 
     def scope(self) -> list[ColumnElement[bool]]:
         return [_predicate(self.m.where)] if self.m.where else []
@@ -133,10 +175,11 @@ class PollQueries:
     def backlog(self, now: datetime) -> sa.Select[Any]:
         """Per (queue, status, priority): count, oldest, aging buckets, unassigned, SLA."""
         f = self.f
-        queue, status = f.require("queue"), f.require("status")
+        queue, by_queue = self.queue()
+        status = f.require("status")
         priority = f.get("priority")
         columns: list[ColumnElement[Any]] = [
-            queue.label("queue"),
+            queue,
             status.label("status"),
             (priority if priority is not None else sa.literal("")).label("priority"),
             sa.func.count().label("n"),
@@ -149,7 +192,7 @@ class PollQueries:
         if f.has("assignee"):
             columns.append(_count_if(f.require("assignee").is_(None)).label("unassigned"))
         columns += self._sla_columns(now)
-        group = [queue, status] + ([priority] if priority is not None else [])
+        group = [*by_queue, status] + ([priority] if priority is not None else [])
         return (
             sa.select(*columns)
             .select_from(self.source())
@@ -193,31 +236,35 @@ class PollQueries:
         return out
 
     def created(self, window: Window) -> sa.Select[Any]:
-        queue = self.f.require("queue")
+        queue, by_queue = self.queue()
         return (
-            sa.select(queue.label("queue"), sa.func.count().label("n"))
+            sa.select(queue, sa.func.count().label("n"))
             .select_from(self.source())
             .where(*self.scope(), self.f.within("created_at", window))
-            .group_by(queue)
+            .group_by(*by_queue)
         )
 
     def resolved(self, window: Window) -> sa.Select[Any]:
-        """Resolved in the window (and not open again), with average durations."""
+        """Resolved in the window (and not open again), with the sums and counts of their
+        durations (averages of several queues combine exactly; NULL durations not counted)."""
         f = self.f
-        queue = f.require("queue")
+        queue, by_queue = self.queue()
+        took = f.duration("resolved_at", "created_at")
         columns: list[ColumnElement[Any]] = [
-            queue.label("queue"),
+            queue,
             sa.func.count().label("n"),
-            sa.func.avg(f.duration("resolved_at", "created_at")).label("avg_resolution_s"),
+            sa.func.sum(took).label("res_sum"),
+            sa.func.count(took).label("res_n"),
         ]
         if f.has("first_response_at"):
             responded = f.duration("first_response_at", "created_at")
-            columns.append(sa.func.avg(responded).label("avg_first_response_s"))
+            columns.append(sa.func.sum(responded).label("fr_sum"))
+            columns.append(sa.func.count(responded).label("fr_n"))
         return (
             sa.select(*columns)
             .select_from(self.source())
             .where(*self.scope(), *self.resolved_predicate(), f.within("resolved_at", window))
-            .group_by(queue)
+            .group_by(*by_queue)
         )
 
     def sla_breaches(self, window: Window) -> sa.Select[Any] | None:
@@ -225,8 +272,8 @@ class PollQueries:
         if not self.m.sla_history:
             return None  # met deadlines are cleared: misses in the window are unknown
         f = self.f
-        queue = f.require("queue")
-        columns: list[ColumnElement[Any]] = [queue.label("queue")]
+        queue, by_queue = self.queue()
+        columns: list[ColumnElement[Any]] = [queue]
         conditions: list[ColumnElement[bool]] = []
         if f.has("first_response_due_at"):
             due = f.require("first_response_due_at")
@@ -254,46 +301,101 @@ class PollQueries:
             sa.select(*columns)
             .select_from(self.source())
             .where(*self.scope(), sa.or_(*conditions))
-            .group_by(queue)
+            .group_by(*by_queue)
         )
 
     def reopened(self, window: Window) -> sa.Select[Any] | None:
         if not self.f.has("reopened_at"):
             return None
-        queue = self.f.require("queue")
+        queue, by_queue = self.queue()
         return (
-            sa.select(queue.label("queue"), sa.func.count().label("n"))
+            sa.select(queue, sa.func.count().label("n"))
             .select_from(self.source())
             .where(*self.scope(), self.f.within("reopened_at", window))
-            .group_by(queue)
+            .group_by(*by_queue)
         )
 
-    def quantiles(self, dialect: str) -> sa.Select[Any]:
-        """Creation instants at the age quantiles of open tickets, per queue (nearest rank)."""
+    def quantiles(self, dialect: str, with_total: bool = False) -> sa.Select[Any]:
+        """Creation instants at the age quantiles of open tickets, per queue (nearest rank).
+
+        With ``with_total`` (queues that do not overlap), the same statement also gives the
+        source-wide quantiles: on PostgreSQL a ``ROLLUP`` row flagged ``is_total``, elsewhere
+        columns ``t50``... ranked over every open ticket, set on one row of the result.
+        """
         f = self.f
-        queue, created = f.require("queue"), f.require("created_at")
+        queue, by_queue = self.queue()
+        created = f.require("created_at")
         base = sa.select().select_from(self.source()).where(*self.scope(), self.open_predicate())
         if dialect == "postgresql":
-            return base.add_columns(
-                queue.label("queue"),
-                *(
-                    sa.func.percentile_disc(p / 100).within_group(created.desc()).label(f"q{p}")
-                    for _, p in QUANTILES
-                ),
-            ).group_by(queue)
-        ranked = base.add_columns(
-            queue.label("queue"),
-            created.label("created"),
-            sa.func.row_number().over(partition_by=queue, order_by=created.desc()).label("rn"),
-            sa.func.count().over(partition_by=queue).label("cnt"),
-        ).subquery("ranked")
-        picks = [
-            sa.func.min(
-                sa.case((ranked.c.rn == (ranked.c.cnt * p + 99) // 100, ranked.c.created))
-            ).label(f"q{p}")
-            for _, p in QUANTILES
-        ]
+            picks = [
+                sa.func.percentile_disc(p / 100).within_group(created.desc()).label(f"q{p}")
+                for _, p in QUANTILES
+            ]
+            if with_total and by_queue:
+                flag = sa.func.grouping(*by_queue).label("is_total")
+                return base.add_columns(queue, flag, *picks).group_by(sa.func.rollup(*by_queue))
+            return base.add_columns(queue, *picks).group_by(*by_queue)
+        return self._ranked_quantiles(base, queue, by_queue, created, with_total and bool(by_queue))
+
+    def _ranked_quantiles(
+        self,
+        base: sa.Select[Any],
+        queue: ColumnElement[Any],
+        by_queue: list[ColumnElement[Any]],
+        created: ColumnElement[Any],
+        with_total: bool,
+    ) -> sa.Select[Any]:
+        """Nearest rank by window functions (MariaDB/MySQL, SQLite).
+
+        The source-wide rank is taken in a subquery of its own: MariaDB 10.11 numbers
+        ``ROW_NUMBER() OVER (ORDER BY ...)`` wrongly when the same SELECT also has a window
+        partitioned by queue (checked: every row off), and is right once they are nested.
+        """
+        if not with_total:
+            ranked = base.add_columns(
+                queue,
+                created.label("created"),
+                *_ranks(by_queue or None, created, "rn", "cnt"),
+            ).subquery("ranked")
+        else:
+            everyone = base.add_columns(
+                queue, created.label("created"), *_ranks(None, created, "rn_all", "cnt_all")
+            ).subquery("everyone")
+            ranked = sa.select(
+                everyone,
+                *_ranks([everyone.c.queue], everyone.c.created, "rn", "cnt"),
+            ).subquery("ranked")
+        picks = [_nearest(ranked.c.rn, ranked.c.cnt, ranked.c.created, p, f"q{p}") for p in PCT]
+        if with_total:
+            picks += [
+                _nearest(ranked.c.rn_all, ranked.c.cnt_all, ranked.c.created, p, f"t{p}")
+                for p in PCT
+            ]
         return sa.select(ranked.c.queue, *picks).group_by(ranked.c.queue)
+
+
+PCT = tuple(p for _, p in QUANTILES)
+
+
+def _ranks(
+    partition: list[ColumnElement[Any]] | None, created: ColumnElement[Any], rn: str, cnt: str
+) -> list[ColumnElement[Any]]:
+    """Rank (newest first) and count of the open tickets, over ``partition`` or all."""
+    return [
+        sa.func.row_number().over(partition_by=partition, order_by=created.desc()).label(rn),
+        sa.func.count().over(partition_by=partition).label(cnt),
+    ]
+
+
+def _nearest(
+    rank: ColumnElement[Any],
+    count: ColumnElement[Any],
+    value: ColumnElement[Any],
+    p: int,
+    label: str,
+) -> ColumnElement[Any]:
+    """The value at the nearest rank ``ceil(count * p / 100)`` (one per group)."""
+    return sa.func.min(sa.case((rank == (count * p + 99) // 100, value))).label(label)
 
 
 def _predicate(sql: str) -> ColumnElement[bool]:

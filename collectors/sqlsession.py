@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 
-from monitor.errors import AuthFailed, MappingError, SourceUnavailable
+from monitor.errors import (
+    AuthFailed,
+    CollectorError,
+    MappingError,
+    PermissionDenied,
+    SourceUnavailable,
+)
 
 _AUTH_MARKERS = ("password authentication failed", "access denied", "authentication failed")
 _SQLITE_MAPPING_MARKERS = ("no such", "syntax error", "incomplete input", "unrecognized token")
@@ -18,6 +24,13 @@ _SQLITE_MAPPING_MARKERS = ("no such", "syntax error", "incomplete input", "unrec
 _MYSQL_MAPPING_CODES = frozenset({1054, 1064, 1146, 1305})
 """MySQL/MariaDB: unknown column, SQL syntax, no such table, no such function. PyMySQL
 raises some of these (1054, 1305) as OperationalError, like a lost connection."""
+_MYSQL_DENIED_CODES = frozenset({1142, 1143})
+"""MySQL/MariaDB: SELECT denied on a table / a column. A user without database-wide
+rights gets 1142 for a table that does not exist too: the server does not tell them apart."""
+_PG_MISSING, _PG_DENIED = "42P01", "42501"
+"""PostgreSQL SQLSTATEs: undefined_table, insufficient_privilege."""
+
+Access = Literal["missing", "denied"]
 
 
 def open_engine(url: str, timeout: timedelta, session_time_zone: str | None = None) -> sa.Engine:
@@ -86,17 +99,36 @@ def translate_db_error(source: str) -> Iterator[None]:
     """Turn driver errors into collector errors, without the connection URL in them."""
     try:
         yield
-    except (exc.ProgrammingError, exc.NoSuchTableError) as err:
-        raise MappingError(f"{source}: {_first_line(err)}") from None
-    except exc.DBAPIError as err:
-        message = _first_line(err)
-        if any(marker in message.lower() for marker in _AUTH_MARKERS):
-            raise AuthFailed(f"{source}: {message}") from None
-        if _is_mapping_error(err, message):
-            raise MappingError(f"{source}: {message}") from None
-        raise SourceUnavailable(f"{source}: {message}") from None
     except exc.SQLAlchemyError as err:
-        raise SourceUnavailable(f"{source}: {_first_line(err)}") from None
+        raise classify(source, err) from None
+
+
+def classify(source: str, err: exc.SQLAlchemyError) -> CollectorError:
+    """The collector error a driver error stands for (its message without the URL)."""
+    message = first_line(err)
+    if isinstance(err, exc.DBAPIError) and access_problem(err) == "denied":
+        return PermissionDenied(f"{source}: {message}")
+    if isinstance(err, exc.ProgrammingError | exc.NoSuchTableError):
+        return MappingError(f"{source}: {message}")
+    if isinstance(err, exc.DBAPIError):
+        if any(marker in message.lower() for marker in _AUTH_MARKERS):
+            return AuthFailed(f"{source}: {message}")
+        if _is_mapping_error(err, message):
+            return MappingError(f"{source}: {message}")
+    return SourceUnavailable(f"{source}: {message}")
+
+
+def access_problem(err: exc.DBAPIError) -> Access | None:
+    """Whether a statement failed on a table that does not exist or may not be read."""
+    orig = getattr(err, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    if state is not None:  # psycopg
+        return "missing" if state == _PG_MISSING else "denied" if state == _PG_DENIED else None
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL
+        code = args[0]
+        return "missing" if code == 1146 else "denied" if code in _MYSQL_DENIED_CODES else None
+    return "missing" if "no such table" in first_line(err).lower() else None
 
 
 def _is_mapping_error(err: exc.DBAPIError, message: str) -> bool:
@@ -109,7 +141,8 @@ def _is_mapping_error(err: exc.DBAPIError, message: str) -> bool:
     )
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """The first line of a driver error's own message (never the connection URL)."""
     orig = getattr(err, "orig", None)
     text = str(orig if orig is not None else err).strip()
     return text.splitlines()[0] if text else type(err).__name__

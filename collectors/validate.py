@@ -1,14 +1,20 @@
 """Checking a SQL mapping against the live schema before the first poll.
 
-:func:`validate_mapping` reflects the database (SQLAlchemy ``inspect``) and reports, as
+:func:`check_mapping` reflects the database (SQLAlchemy ``inspect``) and reports, as
 configuration problems ``(path, message)``:
 
-- every table of the mapping (the base table and each join) that does not exist;
-- every field naming a plain column (:meth:`SqlMapping.column_refs`) whose column does
-  not exist;
-- every SQL expression field and predicate (``where``, ``open_sql``, the join conditions)
-  the database rejects, found by a dry run ``SELECT <expr> FROM <source> WHERE 1 = 0``
-  that reads no rows.
+- every table the core figures need (the base table, the inner joins, the joins core
+  fields read, joins nothing reads) that does not exist or may not be read;
+- every field naming a plain column (:meth:`SqlMapping.column_refs`) of an existing
+  table whose column does not exist;
+- every core SQL expression field and predicate (``where``, ``open_sql``, the join
+  conditions) the database rejects, found by a dry run ``SELECT <expr> FROM <source>
+  WHERE 1 = 0`` that reads no rows;
+- every optional field the database rejects for a reason other than its tables.
+
+An optional field (:data:`collectors.sqlmap.OPTIONAL_FIELDS`) whose table does not exist
+or may not be read is not an error but a *warning*: its figures will be absent, and the
+warning names the field, the figures, each table and the ``GRANT`` that would fix it.
 
 A database that cannot be reached is not a problem of the mapping: it raises
 :class:`SourceUnavailable` (or :class:`AuthFailed`), and the daemon keeps retrying.
@@ -16,27 +22,41 @@ A database that cannot be reached is not a problem of the mapping: it raises
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc
 
-from collectors.sqlmap import DIMENSION_FIELDS, TIME_FIELDS, SqlMapping
+from collectors.sqlfigures import NEVER, TableProblem, attempt, grant_for, probe_field
+from collectors.sqlmap import CORE_FIELDS, OPTIONAL_FIELDS, Join, SqlMapping
 from collectors.sqlqueries import PollQueries
-from collectors.sqlsession import _first_line, translate_db_error
+from collectors.sqlsession import access_problem, first_line, translate_db_error
 
-__all__ = ["validate_mapping"]
+__all__ = ["MappingCheck", "check_mapping", "validate_mapping"]
 
 Problem = tuple[str, str]
 
-NEVER = sa.text("1 = 0")
-"""The dry runs' WHERE: the database parses and plans the statement but reads no row."""
+
+@dataclass(frozen=True)
+class MappingCheck:
+    """What :func:`check_mapping` found: errors, and optional figures that will be absent."""
+
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    warnings: list[Problem] = dataclasses.field(default_factory=list)
 
 
 def validate_mapping(
     engine: sa.Engine, mapping: SqlMapping, source_name: str, source_index: int = 0
 ) -> list[Problem]:
-    """Problems of ``mapping`` against the live schema; an empty list when it matches.
+    """The errors of :func:`check_mapping` (its warnings left out)."""
+    return check_mapping(engine, mapping, source_name, source_index).problems
+
+
+def check_mapping(
+    engine: sa.Engine, mapping: SqlMapping, source_name: str, source_index: int = 0
+) -> MappingCheck:
+    """Problems of ``mapping`` against the live schema, and the figures it cannot give.
 
     Args:
         engine: an engine on the help desk's database (read-only sessions suffice).
@@ -52,28 +72,57 @@ def validate_mapping(
     label = mapping.source_label()
     with translate_db_error(source_name), engine.connect() as conn:
         inspector = sa.inspect(conn)
-        tables, problems = _tables(inspector, mapping, base, label)
+        core = core_joins(mapping)
+        tables, problems = _tables(conn, inspector, mapping, core, base, label)
         problems += _columns(inspector, mapping, tables, base, label)
-        if any(table is None for table in tables.values()):
-            return problems  # every statement would fail on the missing table
-        return problems + _dry_runs(conn, mapping, source_name, base, label)
+        if any(tables.get(t) is None for t in (mapping.table, *(j.table for j in core))):
+            return MappingCheck(problems)  # every statement would fail on the missing table
+        problems += _dry_runs(conn, mapping, core, source_name, base, label)
+        errors, warnings = _optional(conn, mapping, source_name, base, label, problems)
+        return MappingCheck(problems + errors, warnings)
+
+
+def core_joins(mapping: SqlMapping) -> list[Join]:
+    """The joins the core figures need: all but the left joins only optional fields read."""
+    texts = mapping.texts(exclude=OPTIONAL_FIELDS)
+    core = {j.alias for j in mapping.joins_for(texts.values())}
+    optional = {j.alias for j in mapping.joins_for(mapping.texts().values())} - core
+    return [j for j in mapping.joins if j.alias not in optional or j.kind == "inner"]
 
 
 def _tables(
-    inspector: Any, mapping: SqlMapping, base: str, label: str
+    conn: sa.Connection,
+    inspector: Any,
+    mapping: SqlMapping,
+    core: list[Join],
+    base: str,
+    label: str,
 ) -> tuple[dict[str, tuple[str | None, str] | None], list[Problem]]:
-    """Each mapped table name -> its (schema, name) as the database spells it, or None."""
+    """Each mapped table name -> its (schema, name) as the database spells it, or None;
+    the core tables not found are problems (optional ones are left to the probes)."""
+    names = dict.fromkeys([mapping.table, *(j.table for j in mapping.joins)])
+    found = {table: _find_table(inspector, table) for table in names}
     named = [("table", mapping.table)] + [
-        (f"joins -> {i} -> table", join.table) for i, join in enumerate(mapping.joins)
+        (f"joins -> {i} -> table", join.table)
+        for i, join in enumerate(mapping.joins)
+        if join in core
     ]
-    found: dict[str, tuple[str | None, str] | None] = {}
     problems: list[Problem] = []
+    reported: set[str] = set()
     for path, table in named:
-        if table not in found:
-            found[table] = _find_table(inspector, table)
-            if found[table] is None:
-                problems.append((f"{base} -> {path}", f"{label}: table {table} does not exist"))
+        if found[table] is None and table not in reported:
+            reported.add(table)
+            problems.append((f"{base} -> {path}", f"{label}: {_unreadable(conn, table)}"))
     return found, problems
+
+
+def _unreadable(conn: sa.Connection, table: str) -> str:
+    """Why a table the inspector does not list cannot be used: missing, or not readable
+    (MariaDB hides the tables a user has no right on)."""
+    err = attempt(conn, "", sa.select(sa.literal(1)).select_from(sa.text(table)).where(NEVER))
+    if err is not None and access_problem(err) == "denied":
+        return TableProblem(table, "denied", grant_for(conn, table)).describe()
+    return f"table {table} does not exist"
 
 
 def _find_table(inspector: Any, table: str) -> tuple[str | None, str] | None:
@@ -109,10 +158,19 @@ def _columns(
 
 
 def _dry_runs(
-    conn: sa.Connection, mapping: SqlMapping, source_name: str, base: str, label: str
+    conn: sa.Connection,
+    mapping: SqlMapping,
+    core: list[Join],
+    source_name: str,
+    base: str,
+    label: str,
 ) -> list[Problem]:
+    """The core expressions and predicates, on the core tables."""
     queries = PollQueries(mapping, lambda _field, instant: instant)
-    source = queries.source()
+    joins = " ".join(
+        f"{'LEFT JOIN' if j.kind == 'left' else 'JOIN'} {j.table} {j.alias} ON {j.on}" for j in core
+    )
+    source = sa.text(f"{mapping.table} t {joins}")
     message = _rejected(
         conn, source_name, sa.select(sa.literal(1)).select_from(source).where(NEVER)
     )
@@ -120,7 +178,7 @@ def _dry_runs(
         return [(f"{base} -> joins", f"{label}: the database rejects the joins: {message}")]
     problems: list[Problem] = []
     checked = set(mapping.column_refs())
-    for field in (*DIMENSION_FIELDS, *TIME_FIELDS):
+    for field in CORE_FIELDS:
         if field in checked or getattr(mapping, field) is None:
             continue
         element = queries.f.require(field)
@@ -144,27 +202,34 @@ def _dry_runs(
     return problems
 
 
-def _rejected(conn: sa.Connection, source_name: str, statement: sa.Executable) -> str | None:
-    """The database's message if it rejects ``statement``, else None.
+def _optional(
+    conn: sa.Connection,
+    mapping: SqlMapping,
+    source_name: str,
+    base: str,
+    label: str,
+    problems: list[Problem],
+) -> tuple[list[Problem], list[Problem]]:
+    """Each mapped optional field probed on its own tables: a table missing or not
+    readable is a warning (figures absent); any other rejection is an error."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for name in OPTIONAL_FIELDS:
+        path = f"{base} -> {name}"
+        if getattr(mapping, name) is None or any(p == path for p, _ in problems):
+            continue
+        problem = probe_field(conn, mapping, name, source_name)
+        if problem is None:
+            continue
+        if not problem.tables:
+            errors.append((path, f"{label}: {name}: {problem.message}"))
+            continue
+        figures = ", ".join(problem.figures())
+        warnings.append((path, f"{label}: {figures} will be absent (not 0): {problem.describe()}"))
+    return errors, warnings
 
-    An error is the statement's when the connection still answers ``SELECT 1`` afterwards
-    (drivers classify bad SQL inconsistently: SQLite reports some syntax errors as plain
-    OperationalError). Otherwise it propagates as :class:`SourceUnavailable` (or
-    :class:`AuthFailed`) through ``translate_db_error``.
-    """
-    try:
-        conn.execute(statement).all()
-    except exc.DBAPIError as err:
-        if not err.connection_invalidated:
-            try:
-                conn.rollback()
-                conn.execute(sa.text("SELECT 1")).all()
-            except exc.DBAPIError:
-                pass
-            else:
-                conn.rollback()
-                return _first_line(err)
-        with translate_db_error(source_name):
-            raise
-    conn.rollback()
-    return None
+
+def _rejected(conn: sa.Connection, source_name: str, statement: sa.Executable) -> str | None:
+    """The database's message if it rejects ``statement``, else None (see ``attempt``)."""
+    err = attempt(conn, source_name, statement)
+    return None if err is None else first_line(err)

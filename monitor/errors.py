@@ -11,6 +11,7 @@
     │   ├── AuthFailed         credentials rejected
     │   ├── RateLimited        the store asked us to slow down (``retry_after`` seconds)
     │   └── MappingError       the configured mapping does not match the store's schema
+    │       └── PermissionDenied  the store's user may not read a table the mapping needs
     └── NotifierError          a notification could not be delivered (``retryable``)
 
 Plugins raise these and never log what they raise; the scheduler's job wrapper is
@@ -76,6 +77,12 @@ class MappingError(CollectorError):
     """The configured mapping does not match the ticket store's schema."""
 
     reason = "mapping"
+
+
+class PermissionDenied(MappingError):
+    """The ticket store's user lacks a grant (SELECT on a table) the mapping needs."""
+
+    reason = "permission"
 
 
 class NotifierError(BacklogError):

@@ -25,7 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from collectors.base import AGE_BUCKETS, Snapshot, Window
-from collectors.sql import SqlCollector, _Assembly, _label
+from collectors.sql import SqlCollector
+from collectors.sqlassembly import Assembly, Label, PollRows, _label, queue_label
 from collectors.sqlqueries import QUANTILES, PollQueries
 from collectors.sqlsession import translate_db_error
 
@@ -124,28 +125,21 @@ class OffsetQuantileCollector(SqlCollector):
             SimpleNamespace(queue=value, **{f"q{p}": v.get(f"q{p}") for _, p in QUANTILES})
             for value, v in by_queue.items()
         ]
+        rows = PollRows(backlog, created, resolved, quantiles, breaches, reopened)
+        # the per-queue figures only: the lookups give no source-wide quantiles
         return Snapshot(
             source=self.name,
             window=window,
-            queues=tuple(
-                _Assembly(self, window.end).build(
-                    backlog,
-                    created,
-                    resolved,
-                    quantiles,  # type: ignore[arg-type]  # rows with the same attributes
-                    breaches,
-                    reopened,
-                )
-            ),
+            queues=tuple(Assembly(q.f, window.end, self.from_store).queues(rows)),
         )
 
 
-class FastAssembly(_Assembly):
-    """``_Assembly`` reading each backlog row once as a tuple (column positions looked up
+class FastAssembly(Assembly):
+    """``Assembly`` reading each backlog row once as a tuple (column positions looked up
     once per poll) instead of ~10 ``Row.__getattr__`` calls per row: a proposed change to
     ``collectors/sql.py`` (same output, measured by ``sql_poll``)."""
 
-    def _open(self, backlog: Any) -> dict[str, dict[str, Any]]:
+    def _open(self, backlog: Any, label: Label) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = defaultdict(self._empty)
         if not backlog:
             return out
@@ -154,10 +148,10 @@ class FastAssembly(_Assembly):
         buckets = [(name, ix[f"gt_{name}"]) for name, _ in AGE_BUCKETS]
         extras = [("unassigned", ix["unassigned"])] if self.has_assignee else []
         extras += [(k, ix[k]) for _, s in self.sla for k in (f"{s}_breached", f"{s}_at_risk")]
-        from_store = self.c.from_store
+        from_store = self.from_store
         for row in backlog:
             t = tuple(row)
-            f = out[_label(t[iq])]
+            f = out[label(row) if label is not queue_label else _label(t[iq])]
             key = (_label(t[ist]), _label(t[ipr]))
             by = f["by"]
             by[key] = by.get(key, 0) + int(t[inn])

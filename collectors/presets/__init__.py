@@ -20,6 +20,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 """Every preset, by the name ``mapping.preset`` takes."""
 
+VARIANTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "glpi": {"group_assignment": glpi.GROUP_ASSIGNMENT},
+}
+"""Preset options: preset -> option -> value -> the fields that value sets. The preset
+holds the option's default value; fields the user gives still override the variant's."""
+
 INDEXES: dict[str, tuple[str, ...]] = {
     "osticket": osticket.INDEXES,
     "glpi": glpi.INDEXES,

@@ -6,15 +6,23 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
 6 Closed; priority 1 Very low .. 5 Very high, 6 Major; actor ``type`` 1 requester,
 2 assigned, 3 observer.
 
-- queue: the assigned group (``glpi_groups_tickets.type = 2``). The link is many-to-many:
-  the group with the lowest ``groups_id`` is taken, so every ticket counts in one queue;
-  a ticket without an assigned group (usual for New ones) is reported as ``(unassigned)``.
-  ``glpi_groups.completename`` is the full path (``Parent > Child``).
+- queue: the assigned group (``glpi_groups_tickets.type = 2``). The link is many-to-many;
+  ``group_assignment`` chooses the rule. ``every_assigned_group`` (the default) counts a
+  ticket in every group assigned to it, as GLPI's own "assigned group" search does (the
+  link is a ``fan_out`` join); ``first_assigned_group`` counts it only in the group
+  assigned first, i.e. the link row with the lowest ``id`` (``glpi_groups_tickets`` has
+  no date; its ids grow in the order links are made). Either way the source's total
+  counts each ticket once. A ticket without an assigned group (usual for New ones) is
+  reported as ``(unassigned)``. ``glpi_groups.completename`` is the full path
+  (``Parent > Child``).
 - status and priority: the integers rendered as GLPI's English labels; open means
   status 1-4. Deleted tickets (``is_deleted = 1``, the trash bin) are excluded.
 - created_at: ``date`` (the opening date; ``date_creation`` is when the row was written).
-- resolved_at: ``solvedate`` (cleared on reopen; closing copies ``closedate`` into an empty
-  ``solvedate``). first_response_at: ``takeintoaccountdate`` (GLPI 10.0.3 and later).
+- resolved_at: ``COALESCE(solvedate, closedate)``. Both are cleared on reopen. GLPI's own
+  code copies ``closedate`` into an empty ``solvedate`` when a ticket is closed, but
+  imported rows, direct database writes and some migrations leave ``solvedate`` empty:
+  such a ticket is resolved at its close date (GLPI's own fallback).
+  first_response_at: ``takeintoaccountdate`` (GLPI 10.0.3 and later).
 - first_response_due_at / resolution_due_at: the SLA's ``time_to_own`` / ``time_to_resolve``.
 - assignee: the assigned user with the lowest id (``glpi_tickets_users.type = 2``).
 - reopened_at: GLPI keeps no reopen instant on the ticket, so ``reopened`` is unknown (None).
@@ -26,20 +34,41 @@ from __future__ import annotations
 
 from typing import Any
 
+GROUPS = {"table": "glpi_groups", "alias": "g", "on": "g.id = gt.groups_id"}
+
+GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
+    "every_assigned_group": {
+        "joins": [
+            {
+                "table": "glpi_groups_tickets",
+                "alias": "gt",
+                "on": "gt.tickets_id = t.id AND gt.type = 2",
+                "fan_out": True,
+            },
+            GROUPS,
+        ]
+    },
+    "first_assigned_group": {
+        "joins": [
+            {
+                "table": "glpi_groups_tickets",
+                "alias": "gt",
+                "on": (
+                    "gt.tickets_id = t.id AND gt.type = 2 AND NOT EXISTS ("
+                    "SELECT 1 FROM glpi_groups_tickets g2 WHERE g2.tickets_id = t.id"
+                    " AND g2.type = 2 AND g2.id < gt.id)"
+                ),
+            },
+            GROUPS,
+        ]
+    },
+}
+"""The joins of each ``group_assignment`` (see the module docstring)."""
+
 PRESET: dict[str, Any] = {
     "table": "glpi_tickets",
-    "joins": [
-        {
-            "table": "glpi_groups_tickets",
-            "alias": "gt",
-            "on": (
-                "gt.tickets_id = t.id AND gt.type = 2 AND NOT EXISTS ("
-                "SELECT 1 FROM glpi_groups_tickets g2 WHERE g2.tickets_id = t.id"
-                " AND g2.type = 2 AND g2.groups_id < gt.groups_id)"
-            ),
-        },
-        {"table": "glpi_groups", "alias": "g", "on": "g.id = gt.groups_id"},
-    ],
+    "group_assignment": "every_assigned_group",
+    **GROUP_ASSIGNMENT["every_assigned_group"],
     "where": "t.is_deleted = 0",
     "id": "id",
     "queue": "COALESCE(g.completename, '(unassigned)')",
@@ -58,7 +87,7 @@ PRESET: dict[str, Any] = {
         " WHERE tu.tickets_id = t.id AND tu.type = 2 AND tu.users_id > 0"
     ),
     "created_at": "date",
-    "resolved_at": "solvedate",
+    "resolved_at": "COALESCE(t.solvedate, t.closedate)",
     "first_response_at": "takeintoaccountdate",
     "first_response_due_at": "time_to_own",
     "resolution_due_at": "time_to_resolve",
@@ -68,8 +97,10 @@ PRESET: dict[str, Any] = {
 
 INDEXES: tuple[str, ...] = (
     "glpi_tickets (status), glpi_tickets (is_deleted)  -- shipped with GLPI",
-    "glpi_tickets (date), glpi_tickets (solvedate)  -- shipped with GLPI",
+    "glpi_tickets (date)  -- shipped with GLPI; solvedate and closedate are indexed too,"
+    " but COALESCE over them scans the tickets not open for resolved-in-window",
     "glpi_tickets (time_to_own), glpi_tickets (time_to_resolve)  -- shipped with GLPI",
-    "glpi_groups_tickets UNIQUE (tickets_id, type, groups_id)  -- shipped with GLPI",
+    "glpi_groups_tickets UNIQUE (tickets_id, type, groups_id)  -- shipped with GLPI; the"
+    " assigned-group join and the first-assignment check are index lookups",
     "glpi_tickets_users UNIQUE (tickets_id, type, users_id, alternative_email)  -- shipped",
 )

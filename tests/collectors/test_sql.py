@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from collectors.base import QueueStats, Snapshot, Window
+from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot, Window
 from collectors.sql import SqlCollector
 from monitor.errors import AuthFailed, MappingError, SourceUnavailable
 from tests.collectors.conftest import (
@@ -89,6 +89,11 @@ def expected_queues(
     )
 
 
+def expected_total(table: pd.DataFrame, window: Window) -> tuple[QueueStats, ...]:
+    """The source's figures (queue :data:`TOTAL_QUEUE`), each ticket once, with pandas."""
+    return expected_queues(table.assign(assignment_group=TOTAL_QUEUE), window)
+
+
 def nearest_rank_ages(ages: pd.Series) -> dict[str, float]:
     """Age quantiles by nearest rank: the ceil(p * n)-th smallest age."""
     ordered = sorted(age.total_seconds() for age in ages)
@@ -140,6 +145,8 @@ class TestExactFigures:
         expected = expected_queues(april_table, window)
         assert len(expected) > 50
         assert rounded(snapshot.queues) == rounded(expected)
+        assert snapshot.total is not None
+        assert rounded((snapshot.total,)) == rounded(expected_total(april_table, window))
 
     def test_every_figure_is_exercised_by_the_data(self, april_table: pd.DataFrame) -> None:
         """The April slice has open tickets in every age bucket and traffic in the window."""
@@ -159,14 +166,16 @@ class TestExactFigures:
         load_tickets: LoadTickets,
         make_collector: MakeCollector,
     ) -> None:
-        """An hour, a week and an empty window all give the pandas figures too."""
+        """An hour, a week and an empty window all give the pandas figures too, per queue
+        and for the source (its quantiles are not those of any queue)."""
         load_tickets(april_table)
         collector = make_collector(db_url)
         for length in (timedelta(hours=1), timedelta(days=7), timedelta(0)):
             window = Window(AS_OF - length, AS_OF)
-            assert rounded(collector.collect(window).queues) == rounded(
-                expected_queues(april_table, window)
-            )
+            snapshot = collector.collect(window)
+            assert rounded(snapshot.queues) == rounded(expected_queues(april_table, window))
+            assert snapshot.total is not None
+            assert rounded((snapshot.total,)) == rounded(expected_total(april_table, window))
 
     def test_open_totals_match_the_table(
         self,

@@ -2,7 +2,9 @@
 
 The tables are GLPI's own (``install/mysql/glpi-empty.sql``, GLPI 10: TIMESTAMP dates,
 ``takeintoaccountdate``), with integer statuses and priorities and the many-to-many
-group and user links. Every expected figure comes from :func:`realdata.expected`.
+group and user links. Every third ticket with a group also has a second assigned group,
+linked first but with the highest group id; every fifth closed ticket was closed without
+a solve date (an imported row). Every expected figure comes from :func:`realdata.expected`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from collectors.base import QueueStats, Window
+from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, glpi
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
@@ -146,6 +148,7 @@ CATEGORIES = {1: "Outage", 2: "Incident", 3: "Request", 4: "Question"}
 UNASSIGNED = "(unassigned)"
 REQUESTERS, SECOND_LINE = 1, 9_999
 """A requester group linked to every ticket and a second assigned group with the top id."""
+SECOND_LINE_NAME = "Second line"
 
 CASES = (
     (datetime(2016, 4, 1, tzinfo=UTC), (timedelta(days=1), timedelta(days=7)), "+00:00"),
@@ -170,7 +173,7 @@ def table_rows(rows: pd.DataFrame, shift: timedelta) -> dict[str, list[dict[str,
     out: dict[str, list[dict[str, Any]]] = {
         "glpi_groups": [
             {"id": REQUESTERS, "name": "Requesters", "completename": "Requesters"},
-            {"id": SECOND_LINE, "name": "Second line", "completename": "Second line"},
+            {"id": SECOND_LINE, "name": SECOND_LINE_NAME, "completename": SECOND_LINE_NAME},
         ]
         + [{"id": i, "name": n, "completename": n} for n, i in groups.items()],
         "glpi_tickets": [],
@@ -187,7 +190,7 @@ def table_rows(rows: pd.DataFrame, shift: timedelta) -> dict[str, list[dict[str,
                 "name": r.number,
                 "date": when(r.opened_at, shift),
                 "date_creation": when(r.opened_at, shift),
-                "solvedate": when(r.resolved_at, shift),
+                "solvedate": None if r.solve_missing else when(r.resolved_at, shift),
                 "closedate": when(r.closed_at, shift) if r.state == "closed" else None,
                 "takeintoaccountdate": when(r.first_response_at, shift),
                 "status": STATUS_OF[r.state],
@@ -199,7 +202,7 @@ def table_rows(rows: pd.DataFrame, shift: timedelta) -> dict[str, list[dict[str,
             }
         )
         links = out["glpi_groups_tickets"]
-        if i % 3 == 0 and r.group != UNASSIGNED:  # linked first, yet not the lowest id
+        if r.escalated:  # linked first, yet not the lowest group id
             links.append({"tickets_id": i, "groups_id": SECOND_LINE, "type": 2})
         if r.group != UNASSIGNED:
             links.append({"tickets_id": i, "groups_id": groups[r.group], "type": 2})
@@ -241,19 +244,55 @@ def load(url: str, rows: pd.DataFrame, zone: str = "+00:00", *extra: dict[str, A
 
 
 def incidents_at(as_of: datetime) -> pd.DataFrame:
-    """The incidents at ``as_of``; ServiceNow's group "(none)" is GLPI's unassigned queue."""
+    """The incidents at ``as_of``; ServiceNow's group "(none)" is GLPI's unassigned queue.
+
+    ``escalated``: every third ticket with a group also has the second-line group,
+    linked before its own. ``solve_missing``: every fifth closed ticket has no solve
+    date, only a close date; GLPI's fallback makes it resolved when it was closed.
+    """
     rows = realdata.at(naive(as_of))
-    return rows.assign(group=rows["group"].replace("(none)", UNASSIGNED))
+    rows = rows.assign(group=rows["group"].replace("(none)", UNASSIGNED))
+    position = pd.Series(range(1, len(rows) + 1), index=rows.index)
+    rows["escalated"] = (position % 3 == 0) & (rows["group"] != UNASSIGNED)
+    rows["solve_missing"] = (position % 5 == 0) & (rows["state"] == "closed")
+    rows.loc[rows["solve_missing"], "resolved_at"] = rows.loc[rows["solve_missing"], "closed_at"]
+    return rows
 
 
-def expected(rows: pd.DataFrame, window: Window) -> tuple[QueueStats, ...]:
-    """What the preset must report: pandas figures; GLPI records no reopen instant."""
+def in_groups(rows: pd.DataFrame, assignment: str = "every_assigned_group") -> pd.DataFrame:
+    """One row per (ticket, queue) the assignment rule puts it in."""
+    if assignment == "first_assigned_group":
+        return rows.assign(group=rows["group"].where(~rows["escalated"], SECOND_LINE_NAME))
+    second = rows[rows["escalated"]].assign(group=SECOND_LINE_NAME)
+    return pd.concat([rows, second], ignore_index=True)
+
+
+def expected(
+    rows: pd.DataFrame, window: Window, assignment: str = "every_assigned_group"
+) -> tuple[QueueStats, ...]:
+    """What the preset must report per queue: pandas figures; GLPI records no reopen instant."""
     figures = realdata.expected(
-        rows, naive(window.start), naive(window.end), STATUS_LABEL, PRIORITY_LABEL
+        in_groups(rows, assignment),
+        naive(window.start),
+        naive(window.end),
+        STATUS_LABEL,
+        PRIORITY_LABEL,
     )
     return tuple(
         realdata.queue_stats(queue, f, reopened=None) for queue, f in sorted(figures.items())
     )
+
+
+def expected_total(rows: pd.DataFrame, window: Window) -> QueueStats:
+    """The source's figures, every ticket once, whatever its groups."""
+    [(queue, figures)] = realdata.expected(
+        rows.assign(group=TOTAL_QUEUE),
+        naive(window.start),
+        naive(window.end),
+        STATUS_LABEL,
+        PRIORITY_LABEL,
+    ).items()
+    return realdata.queue_stats(queue, figures, reopened=None)
 
 
 @pytest.fixture(autouse=True)
@@ -305,12 +344,51 @@ class TestGlpi:
     def test_figures_match_pandas(
         self, as_of: datetime, lengths: tuple[timedelta, ...], zone: str, stores: Any, make: Any
     ) -> None:
-        """Every figure equals the pandas one per assigned group, whatever zone GLPI wrote in."""
+        """Every figure equals the pandas one per assigned group (a ticket in each of its
+        groups) and for the source (each ticket once), whatever zone GLPI wrote in."""
         url, rows = stores(as_of, zone)
         collector = make(url)
         for length in lengths:
             window = Window(as_of - length, as_of)
-            assert rounded(collector.collect(window).queues) == rounded(expected(rows, window))
+            snapshot = collector.collect(window)
+            assert rounded(snapshot.queues) == rounded(expected(rows, window))
+            assert snapshot.total is not None
+            assert rounded((snapshot.total,)) == rounded((expected_total(rows, window),))
+
+    @pytest.mark.parametrize("assignment", ["every_assigned_group", "first_assigned_group"])
+    def test_group_assignment(self, assignment: str, stores: Any, make: Any) -> None:
+        """Escalated tickets count in both groups, or only in the group linked first; the
+        source's total counts each ticket once either way (not the sum of the queues)."""
+        as_of, _, zone = CASES[0]
+        url, rows = stores(as_of, zone)
+        window = Window(as_of - timedelta(days=1), as_of)
+
+        snapshot = make(url, group_assignment=assignment).collect(window)
+
+        assert rounded(snapshot.queues) == rounded(expected(rows, window, assignment))
+        assert snapshot.total is not None
+        assert rounded((snapshot.total,)) == rounded((expected_total(rows, window),))
+        summed = sum(q.open_total for q in snapshot.queues)
+        overlap = assignment == "every_assigned_group"
+        assert (summed > snapshot.total.open_total) == overlap
+
+    def test_closed_without_solve_date_is_resolved(self, stores: Any, make: Any) -> None:
+        """A ticket with only a close date counts as resolved then, with its resolution time
+        (reading solvedate alone would miss it)."""
+        as_of, _, zone = CASES[0]
+        url, rows = stores(as_of, zone)
+        window = Window(as_of - timedelta(days=7), as_of)
+        t0, t1 = naive(window.start), naive(window.end)
+        only_closed = rows[rows["solve_missing"] & rows["resolved_at"].between(t0, t1)]
+        assert len(only_closed) > 0
+
+        snapshot = make(url).collect(window)
+        solvedate_only = make(url, resolved_at="solvedate").collect(window)
+
+        assert snapshot.total is not None and solvedate_only.total is not None
+        assert snapshot.total.resolved == expected_total(rows, window).resolved
+        missed = snapshot.total.resolved - (solvedate_only.total.resolved or 0)
+        assert missed == len(only_closed)
 
     def test_data_exercises_every_figure(self) -> None:
         """The cases have SLA breaches and risks of both kinds and unassigned tickets."""
@@ -345,7 +423,8 @@ class TestGlpi:
             assert rounded(make(url).collect(window).queues) == rounded(expected(rows, window))
 
     def test_queue_by_category_override(self, stores: Any, make: Any) -> None:
-        """Overriding only ``queue`` with the ITIL category regroups every figure by category."""
+        """Overriding only ``queue`` with the ITIL category regroups every figure by category;
+        the group joins nothing reads any more are left out, so no ticket counts twice."""
         as_of, _, zone = CASES[0]
         url, rows = stores(as_of, zone)
         collector = make(
@@ -357,6 +436,9 @@ class TestGlpi:
 
         snapshot = collector.collect(window)
 
-        by_category = rows.assign(group=rows["priority"].map(CATEGORIES))
+        by_category = rows.assign(group=rows["priority"].map(CATEGORIES), escalated=False)
         assert {q.queue for q in snapshot.queues} == set(CATEGORIES.values())
         assert rounded(snapshot.queues) == rounded(expected(by_category, window))
+        assert snapshot.total is not None
+        assert rounded((snapshot.total,)) == rounded((expected_total(rows, window),))
+        assert snapshot.total.open_total == sum(q.open_total for q in snapshot.queues)

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from collectors.base import QueueStats, Window
+from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, osticket
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
@@ -361,14 +361,18 @@ class TestOsTicket:
         mariadb_database: str,
         make: Any,
     ) -> None:
-        """Every figure equals the pandas one per department, for several windows."""
+        """Every figure equals the pandas one per department and for the source, for
+        several windows."""
         rows = realdata.at(naive(as_of))
         load(mariadb_database, rows, prefix)
         collector = make(mariadb_database, table_prefix=prefix)
         for length in lengths:
             window = Window(as_of - length, as_of)
-            want = expected(rows, window)
-            assert rounded(collector.collect(window).queues) == rounded(want)
+            snapshot = collector.collect(window)
+            assert rounded(snapshot.queues) == rounded(expected(rows, window))
+            total = expected(rows.assign(group=TOTAL_QUEUE), window)
+            assert snapshot.total is not None
+            assert rounded((snapshot.total,)) == rounded(total)
 
     def test_data_exercises_every_figure(self) -> None:
         """The cases have open SLA breaches, at-risk tickets, reopens and unassigned tickets."""

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from collectors.base import QueueStats, Window
+from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, otrs
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
@@ -508,15 +508,20 @@ class TestOtrs:
     def test_figures_match_pandas(
         self, as_of: datetime, lengths: tuple[timedelta, ...], stores: Any, make: Any
     ) -> None:
-        """Every figure Znuny can give equals the pandas one per queue, under both names."""
+        """Every figure Znuny can give equals the pandas one per queue and for the source,
+        under both names."""
         url, rows = stores(as_of)
         for preset in ("znuny", "otrs"):
             collector = make(url, preset)
             for length in lengths:
                 window = Window(as_of - length, as_of)
-                got = collector.collect(window).queues
+                snapshot = collector.collect(window)
+                got = snapshot.queues
                 assert comparable(got) == comparable(expected(rows, window))
                 assert all(q.reopened is None for q in got)
+                assert snapshot.total is not None
+                total = expected(rows.assign(group=TOTAL_QUEUE), window)
+                assert comparable((snapshot.total,)) == comparable(total)
 
     def test_data_exercises_every_figure(self) -> None:
         """The cases have open SLA breaches and risks, reopens, unassigned, closes at creation."""

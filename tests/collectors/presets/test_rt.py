@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from collectors.base import Snapshot, Window
+from collectors.base import TOTAL_QUEUE, Snapshot, Window
 from collectors.presets import PRESETS, rt
 from tests.collectors.presets import realdata
 from tests.collectors.presets.conftest import BuildCollector
@@ -24,6 +24,7 @@ from tests.collectors.presets.test_zammad import (
     AS_OF,
     WINDOWS,
     copy_rows,
+    figures,
     got,
     naive,
     pytimes,
@@ -394,6 +395,20 @@ class TestRequestTracker:
         for length in WINDOWS:
             window = Window(as_of - length, as_of)
             assert without_probe(got(collect(pg_database, window))) == want(view, window)
+
+    def test_source_total_counts_each_ticket_once(
+        self, pg_database: str, collect: Callable[..., Snapshot]
+    ) -> None:
+        """The source's figures equal realdata.expected over all queues at once."""
+        as_of = AS_OF[1]
+        view = rt_view(realdata.at(naive(as_of)))
+        load(pg_database, view)
+        for length in WINDOWS:
+            window = Window(as_of - length, as_of)
+            snapshot = collect(pg_database, window)
+            assert snapshot.total is not None
+            total = want(view.assign(group=TOTAL_QUEUE), window)
+            assert {TOTAL_QUEUE: figures(snapshot.total)} == total
 
     def test_merged_reminder_approval_and_deleted_are_excluded(
         self, pg_database: str, collect: Callable[..., Snapshot]

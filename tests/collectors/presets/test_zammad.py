@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from collectors.base import QueueStats, Snapshot, Window
+from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot, Window
 from tests.collectors.presets import realdata
 from tests.collectors.presets.conftest import BuildCollector
 
@@ -482,12 +482,17 @@ class TestZammad:
     def test_figures_match_pandas(
         self, as_of: datetime, pg_database: str, collect: Callable[..., Snapshot]
     ) -> None:
-        """Every figure of every queue equals realdata.expected for several windows."""
+        """Every figure of every queue and of the source equals realdata.expected for several
+        windows."""
         view = zammad_view(realdata.at(naive(as_of)))
         load(pg_database, view, excluded_tickets(view, as_of))
         for length in WINDOWS:
             window = Window(as_of - length, as_of)
-            assert got(collect(pg_database, window)) == want(view, window)
+            snapshot = collect(pg_database, window)
+            assert got(snapshot) == want(view, window)
+            assert snapshot.total is not None
+            total = want(view.assign(group=TOTAL_QUEUE), window)
+            assert {TOTAL_QUEUE: figures(snapshot.total)} == total
 
     def test_data_exercises_every_figure(self) -> None:
         """The instants have SLA breaches, at-risk, reopened and unassigned tickets."""
