@@ -107,11 +107,14 @@ class FigureState:
         available: True when the latest poll read it.
         reason: why it is absent (not mapped, a table missing or not readable, with the
             grant to give); empty when available.
+        mapped: False when the source's configuration does not ask for it at all (the
+            help desk has no such data): absent by choice, not by a fault.
     """
 
     name: str
     available: bool
     reason: str = ""
+    mapped: bool = True
 
 
 @dataclass(frozen=True)

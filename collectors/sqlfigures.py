@@ -166,7 +166,8 @@ class Availability:
         for name in OPTIONAL_FIGURES:
             fields = FIGURE_FIELDS[name]
             if getattr(self.mapping, fields[0]) is None:
-                out.append(FigureState(name, False, f"not mapped ({fields[0]} is not set)"))
+                reason = f"not mapped ({fields[0]} is not set)"
+                out.append(FigureState(name, False, reason, mapped=False))
                 continue
             broken = [self.problems[f] for f in fields if f in self.problems]
             reason = "; ".join(f"{p.field}: {p.describe()}" for p in broken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ from config.loader import load_settings
 from config.settings import Settings
 from monitor import logs
 from monitor.errors import ConfigError, MissingExtra, StoreError
+
+log = logging.getLogger(__name__)
 
 CONFIG = click.option(
     "--config",
@@ -47,10 +50,12 @@ def run(config_path: Path | None) -> None:
     settings = _settings(config_path)
     logs.configure(settings.log_level)
     try:
-        check_sources(settings, str(config_path or "configuration"))
+        checks = check_sources(settings, str(config_path or "configuration"))
     except ConfigError as err:
         click.echo(str(err), err=True)
         sys.exit(2)
+    for path, message in checks.warnings:  # the daemon starts; these figures stay absent
+        log.warning("%s: %s", path, message)
     try:
         sys.exit(run_daemon(settings))
     except StoreError as err:
@@ -75,14 +80,16 @@ def check_config(config_path: Path | None, connect: bool) -> None:
         from monitor.checks import check_sources
 
         try:
-            unreachable = check_sources(settings, str(config_path or "configuration"))
+            checks = check_sources(settings, str(config_path or "configuration"))
         except ConfigError as err:
             click.echo(str(err), err=True)
             sys.exit(2)
-        for name, reason in unreachable:
+        for name, reason in checks.unreachable:
             click.echo(
                 f"warning: source {name} not reachable, mapping not checked: {reason}", err=True
             )
+        for path, message in checks.warnings:
+            click.echo(f"warning: {path}: {message}", err=True)
     click.echo(
         f"configuration OK: {len(settings.sources)} source(s), {len(settings.rules)} rule(s), "
         f"{len(settings.receivers)} receiver(s)"

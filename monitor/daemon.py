@@ -23,7 +23,7 @@ from alerting.notifiers import REGISTRY as NOTIFIERS
 from alerting.notifiers.base import Notifier
 from alerting.rules import CollectorDownRule, EvalContext, RuleBase
 from collectors import REGISTRY as COLLECTORS
-from collectors.base import Collector, Window
+from collectors.base import Collector, Snapshot, Window
 from config.settings import Settings
 from monitor import notifying, resourcing
 from monitor.clock import Clock, utcnow
@@ -136,6 +136,7 @@ class Daemon:
             snapshot = collector.collect(self._window(source, state, now))
             with self.engine.begin() as conn:
                 history.record_snapshot(conn, snapshot)
+            _log_figures(source, state, snapshot)
         except CollectorError as err:
             self._poll_failed(source, backoff, err.reason, str(err))
             return False
@@ -382,6 +383,25 @@ def builtin_rules(settings: Settings) -> list[RuleBase]:
             },
         )
     ]
+
+
+def _log_figures(source: str, before: history.SourceHealth | None, snapshot: Snapshot) -> None:
+    """Warn once when an optional figure becomes absent (with why), note when it is back."""
+    known = (before.figures if before is not None else None) or {}
+    for figure in snapshot.figures:
+        was = known.get(figure.name, {}).get("available")
+        if not figure.mapped:
+            continue  # absent by configuration: nothing to fix
+        if not figure.available and was is not False:
+            log.warning(
+                "source %s cannot give %s; it is absent (not 0) until fixed: %s",
+                source,
+                figure.name,
+                figure.reason,
+                extra={"source": source, "figure": figure.name},
+            )
+        elif figure.available and was is False:
+            log.info("source %s gives %s again", source, figure.name, extra={"source": source})
 
 
 def build_collectors(settings: Settings) -> dict[str, Collector]:

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from alerting.state import AlertState
 from monitor.resourcing import load_documents
+from monitor.sourcemetrics import per_queue, source_metrics
 from monitor.store import alerts as alert_store
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
@@ -54,6 +55,25 @@ CATALOGUE: dict[str, MetricSpec] = {
             "counter",
             ("source", "queue"),
             "Tickets resolved, counted over consecutive half-open poll windows.",
+        ),
+        MetricSpec(
+            "backlog_source_open_tickets",
+            "gauge",
+            ("source",),
+            "Open tickets of the whole source, each counted once (not the sum of its queues"
+            " when a ticket can be in several).",
+        ),
+        MetricSpec(
+            "backlog_source_tickets_created_total",
+            "counter",
+            ("source",),
+            "Tickets created in the whole source, each counted once.",
+        ),
+        MetricSpec(
+            "backlog_source_tickets_resolved_total",
+            "counter",
+            ("source",),
+            "Tickets resolved in the whole source, each counted once.",
         ),
         MetricSpec(
             "backlog_oldest_ticket_age_seconds",
@@ -186,6 +206,13 @@ CATALOGUE: dict[str, MetricSpec] = {
             "gauge",
             ("source",),
             "Duration of the latest poll of the source.",
+        ),
+        MetricSpec(
+            "backlog_collector_figure_available",
+            "gauge",
+            ("source", "figure"),
+            "1 when the source gave the optional figure at its latest successful poll, 0 when"
+            " it cannot (not mapped, a table missing or not readable: see the logs).",
         ),
         MetricSpec(
             "backlog_collector_errors_total",
@@ -378,7 +405,8 @@ class BacklogCollector(Collector):
             outbox = outbox_store.pending_counts(conn)
             forecasts = forecast_store.load_forecasts(conn)
             resourcing = load_documents(conn)
-        yield from self._queue_metrics(latest, counters)
+        yield from self._queue_metrics(per_queue(latest), per_queue(counters))
+        yield from source_metrics(latest, counters, health, self._sources(), _family)
         yield from self._collector_metrics(health)
         yield from self._alert_metrics(instances.values(), outbox)
         yield from _forecast_metrics(forecasts, self._forecast_rules())

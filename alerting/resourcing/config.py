@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from alerting.rules.common import selects_total
 from config.durations import Duration
 
 
@@ -54,5 +55,7 @@ class ResourcingConfig(BaseModel):
         return self
 
     def selects(self, source: str, queue: str) -> bool:
+        """Whether this entry plans the queue (a source's total only when matched by name)."""
         wanted = {"source": source, "queue": queue}
-        return all(wanted.get(k) == v for k, v in self.match.items())
+        matched = all(wanted.get(k) == v for k, v in self.match.items())
+        return matched and selects_total(self.match, queue)

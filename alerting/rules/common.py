@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from alerting.state import Breaching, EvalError, NoData, Ok, Outcome, Timing
+from collectors.base import TOTAL_QUEUE
 from config.durations import Duration, parse_duration
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
@@ -143,7 +144,13 @@ class RuleBase(BaseModel):
         return Timing(for_=self.for_, keep_firing_for=self.keep_firing_for)
 
     def selects(self, source: str, queue: str) -> bool:
-        """Whether the rule applies to this queue (status/priority matchers filter values)."""
+        """Whether the rule applies to this queue (status/priority matchers filter values).
+
+        A source's total (queue ``__total__``) is selected only by name,
+        ``match: {queue: __total__}``: a rule over "every queue" means the real queues.
+        """
+        if not selects_total(self.match, queue):
+            return False
         wanted = {"source": source, "queue": queue}
         eq = {k: v for k, v in self.match.items() if k in wanted}
         rx = {k: v for k, v in self.match_re.items() if k in wanted}
@@ -225,6 +232,11 @@ def apply_policy(policy: Policy, outcome: NoData | EvalError, last: float | None
     if policy == "alerting":
         return Breaching(value, f"{outcome.reason} (policy: alerting)")
     return outcome
+
+
+def selects_total(match: Mapping[str, str], queue: str) -> bool:
+    """False for a source's total (:data:`TOTAL_QUEUE`) unless ``match`` names it."""
+    return queue != TOTAL_QUEUE or match.get("queue") == TOTAL_QUEUE
 
 
 def _selects(eq: Mapping[str, str], rx: Mapping[str, str], labels: Mapping[str, str]) -> bool:

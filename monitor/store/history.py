@@ -11,13 +11,13 @@ import threading
 from bisect import insort
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from collectors.base import QueueStats, Snapshot
+from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot
 from monitor.store.rows import update_or_insert
 from monitor.store.schema import queue_counters, rollups, snapshots, source_state
 
@@ -37,6 +37,9 @@ class SourceHealth:
     last_error: str | None
     last_error_reason: str | None
     consecutive_failures: int
+    figures: Mapping[str, Mapping[str, Any]] | None = None
+    """Per optional figure ``{"available", "mapped", "reason"}`` at the latest successful
+    poll; None when the source's collector does not report them."""
 
     @property
     def up(self) -> bool:
@@ -45,16 +48,19 @@ class SourceHealth:
 
 
 def known_queues(conn: sa.Connection, source: str) -> set[str]:
-    """Queues this source has reported before (their absence now means zero)."""
+    """Queues this source has reported before (their absence now means zero); never the
+    source's total, whose absence means the collector did not compute it (no data)."""
     rows = conn.execute(sa.select(queue_counters.c.queue).where(queue_counters.c.source == source))
-    return {r.queue for r in rows}
+    return {r.queue for r in rows} - {TOTAL_QUEUE}
 
 
 def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     """Store a successful poll, advance the watermark and the counters; returns rows written.
 
     A queue reported before but absent from this successful poll is stored as empty:
-    the store answered, and that queue has nothing open.
+    the store answered, and that queue has nothing open. The source's total
+    (``snapshot.total``) is stored like a queue named :data:`TOTAL_QUEUE` (rules select it
+    by that name, the hourly rollups and forecasts treat it as a queue).
     """
     now = snapshot.as_of
     previous = conn.execute(
@@ -67,9 +73,15 @@ def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     queues = list(snapshot.queues) + [
         QueueStats.empty(q) for q in sorted(known_queues(conn, snapshot.source) - present)
     ]
+    if snapshot.total is not None:
+        queues.append(replace(snapshot.total, queue=TOTAL_QUEUE))
     if queues:
         conn.execute(snapshots.insert(), [_snapshot_row(snapshot, q) for q in queues])
     _bump_counters(conn, snapshot.source, queues, now)
+    figures = {
+        f.name: {"available": f.available, "mapped": f.mapped, "reason": f.reason}
+        for f in snapshot.figures
+    } or None
     _upsert_source(
         conn,
         snapshot.source,
@@ -79,6 +91,7 @@ def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
         last_error=None,
         last_error_reason=None,
         consecutive_failures=0,
+        figures=figures,
     )
     return len(queues)
 
@@ -112,6 +125,7 @@ def source_health(conn: sa.Connection) -> dict[str, SourceHealth]:
             last_error=r["last_error"],
             last_error_reason=r["last_error_reason"],
             consecutive_failures=r["consecutive_failures"] or 0,
+            figures=r["figures"],
         )
         for r in rows
     }

@@ -104,8 +104,11 @@ source_state = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("last_error_reason", sa.String(50)),
     sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    # revision 0003: {figure: {"available", "mapped", "reason"}} at the latest poll
+    sa.Column("figures", sa.JSON),
 )
-"""Per source: the watermark (end of the last counted window) and poll health."""
+"""Per source: the watermark (end of the last counted window), poll health, and which
+optional figures the source could give at its latest successful poll."""
 
 alert_instances = sa.Table(
     "alert_instances",

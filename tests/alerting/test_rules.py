@@ -237,6 +237,15 @@ class TestSelection:
         assert not r.selects("other", "L1")
         assert rule().selects("anything", "any")
 
+    def test_source_total_only_by_name(self) -> None:
+        """The source's total (__total__) is selected by match queue __total__ only, never
+        by a rule over every queue or a queue regex."""
+        assert rule(match={"queue": "__total__"}).selects("helpdesk", "__total__")
+        assert not rule(match={"queue": "__total__"}).selects("helpdesk", "L1")
+        assert not rule().selects("helpdesk", "__total__")
+        assert not rule(match_re={"queue": ".*"}).selects("helpdesk", "__total__")
+        assert not rule(match={"source": "helpdesk"}).selects("helpdesk", "__total__")
+
     def test_labels_for(self) -> None:
         """The instance labels are alertname, source, queue, severity and the rule's labels."""
         r = rule(severity="critical", labels={"team": "service-desk"})

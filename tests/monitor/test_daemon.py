@@ -10,7 +10,7 @@ import base64
 import itertools
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from standardwebhooks.webhooks import Webhook
 
 from alerting.state import AlertInstance, AlertState
-from collectors.base import AGE_BUCKETS, QueueStats, Snapshot, Window
+from collectors.base import AGE_BUCKETS, TOTAL_QUEUE, FigureState, QueueStats, Snapshot, Window
 from config.loader import load_settings
 from config.settings import Settings
 from monitor.daemon import Daemon
@@ -57,6 +57,10 @@ class Backlog:
     breakdown: dict[tuple[str, str], int] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     """Further QueueStats figures (SLA, quantiles...), as a help-desk preset gives them."""
+    total: bool = False
+    """Also report the source's total (the one queue's figures, as the SQL collector does)."""
+    figures: tuple[FigureState, ...] = ()
+    """The optional figures' states to report."""
 
     def __call__(self, window: Window) -> Snapshot:
         by_status = self.breakdown if self.breakdown is not None else {("open", "P2"): self.open}
@@ -69,7 +73,10 @@ class Backlog:
             older_than={name: 0 for name, _ in AGE_BUCKETS},
             **self.extras,
         )
-        return Snapshot(source=SOURCE, window=window, queues=(stats,))
+        total = replace(stats, queue=TOTAL_QUEUE) if self.total else None
+        return Snapshot(
+            source=SOURCE, window=window, queues=(stats,), total=total, figures=self.figures
+        )
 
 
 def config_yaml(

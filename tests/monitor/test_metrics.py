@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from collectors.base import FigureState
 from monitor.daemon import Daemon
 from monitor.errors import SourceUnavailable
 from monitor.metrics import CATALOGUE
@@ -85,6 +86,8 @@ def busy(
             "avg_resolution_s": 7200.0,
             "reopened": 2,
         },
+        total=True,
+        figures=(FigureState("priority", True), FigureState("reopened", False, "not readable")),
     )
     collector = ScriptedCollector(SOURCE, backlog)
     settings = make_settings({name: s.url for name, s in receivers.items()}, for_="0s")
