@@ -121,13 +121,13 @@ def classify(source: str, err: exc.SQLAlchemyError) -> CollectorError:
 def access_problem(err: exc.DBAPIError) -> Access | None:
     """Whether a statement failed on a table that does not exist or may not be read."""
     orig = getattr(err, "orig", None)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # PyMySQL: (code, message), and a generic sqlstate
+        code = args[0]
+        return "missing" if code == 1146 else "denied" if code in _MYSQL_DENIED_CODES else None
     state = getattr(orig, "sqlstate", None)
     if state is not None:  # psycopg
         return "missing" if state == _PG_MISSING else "denied" if state == _PG_DENIED else None
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int):  # PyMySQL
-        code = args[0]
-        return "missing" if code == 1146 else "denied" if code in _MYSQL_DENIED_CODES else None
     return "missing" if "no such table" in first_line(err).lower() else None
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc
 
 from collectors.sqlfigures import NEVER, TableProblem, attempt, grant_for, probe_field
 from collectors.sqlmap import CORE_FIELDS, OPTIONAL_FIELDS, Join, SqlMapping
@@ -126,11 +127,18 @@ def _unreadable(conn: sa.Connection, table: str) -> str:
 
 
 def _find_table(inspector: Any, table: str) -> tuple[str | None, str] | None:
+    """The table as the database spells it; None when it is missing or not readable (the
+    caller tells which)."""
     schema, _, name = table.rpartition(".")
     # unquoted names fold to lower case on PostgreSQL (RT's "Tickets" is tickets)
     for candidate in dict.fromkeys((name, name.lower())):
-        if inspector.has_table(candidate, schema=schema or None):
-            return schema or None, candidate
+        try:
+            if inspector.has_table(candidate, schema=schema or None):
+                return schema or None, candidate
+        except exc.DBAPIError as err:  # MySQL's DESCRIBE: denied on a table without grant
+            if access_problem(err) != "denied":
+                raise
+            return None
     return None
 
 
@@ -224,8 +232,9 @@ def _optional(
         if not problem.tables:
             errors.append((path, f"{label}: {name}: {problem.message}"))
             continue
-        figures = ", ".join(problem.figures())
-        warnings.append((path, f"{label}: {figures} will be absent (not 0): {problem.describe()}"))
+        figures = problem.figures()
+        named = f"figure{'s' if len(figures) > 1 else ''} {', '.join(figures)}"
+        warnings.append((path, f"{label}: {named} will be absent (not 0): {problem.describe()}"))
     return errors, warnings
 
 

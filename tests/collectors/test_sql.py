@@ -454,6 +454,46 @@ class TestErrors:
         with pytest.raises(MappingError):
             collector.collect(self.WINDOW)
 
+    @pytest.mark.parametrize(
+        ("field", "figures"),
+        [
+            ("reopened_at", {"reopened"}),
+            ("first_response_at", {"first_response", "sla_first_response"}),
+        ],
+    )
+    def test_optional_field_on_a_missing_table_is_absent(
+        self,
+        field: str,
+        figures: set[str],
+        db_url: str,
+        april_table: pd.DataFrame,
+        load_tickets: LoadTickets,
+        make_collector: MakeCollector,
+    ) -> None:
+        """An optional field reading a table that does not exist leaves its figures absent
+        (None, named with the table) and every other figure exact, on every engine."""
+        load_tickets(april_table)
+        expression = "SELECT MAX(h.at) FROM ticket_history h WHERE h.ticket = t.number"
+        collector = make_collector(
+            db_url, **{field: expression}, first_response_due_at="resolved_at"
+        )
+        window = Window(AS_OF - timedelta(days=1), AS_OF)
+
+        snapshot = collector.collect(window)
+
+        states = {f.name: f for f in snapshot.figures}
+        assert {n for n, f in states.items() if f.mapped and not f.available} == figures
+        assert all("table ticket_history does not exist" in states[n].reason for n in figures)
+        assert {q.reopened for q in snapshot.queues} == {None}
+        assert {q.avg_first_response_s for q in snapshot.queues} == {None}
+        if "sla_first_response" in figures:
+            assert {q.sla_breached_open for q in snapshot.queues} == {None}
+        core = [
+            replace(q, sla_breached_open=None, sla_at_risk=None, sla_breached_window=None)
+            for q in snapshot.queues
+        ]
+        assert rounded(tuple(core)) == rounded(expected_queues(april_table, window))
+
     @pytest.mark.mariadb
     def test_rejected_credentials_raise_auth_failed(
         self, mariadb_database: str, make_collector: MakeCollector

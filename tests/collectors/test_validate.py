@@ -13,13 +13,15 @@ import sqlalchemy as sa
 from collectors.presets import PRESETS, rt
 from collectors.sqlmap import SqlMapping
 from collectors.sqlsession import open_engine
-from collectors.validate import validate_mapping
+from collectors.validate import check_mapping, validate_mapping
 from monitor.errors import SourceUnavailable
 from tests.collectors.conftest import DEFAULT_MAPPING
 from tests.collectors.conftest import metadata as generic_metadata
 from tests.collectors.presets import test_rt, test_zammad
 
 ZAMMAD = "sources -> 0 -> mapping"
+MISSING = ("ticket_priorities", "histories")
+"""Tables only optional figures read: the priority label, reopenings."""
 
 
 @pytest.fixture(
@@ -111,6 +113,42 @@ class TestValidateMapping:
                 "preset zammad: table organizations does not exist",
             ),
         ]
+
+    def test_missing_optional_tables_are_warnings(self, url: str, engine: sa.Engine) -> None:
+        """Without the priority lookup and the history tables the mapping has no problem,
+        and a warning per field names the figures that will be absent and the table."""
+        create(url, test_zammad.metadata)
+        writer = sa.create_engine(url)
+        cascade = " CASCADE" if writer.dialect.name == "postgresql" else ""
+        with writer.begin() as conn:
+            for table in MISSING:
+                conn.execute(sa.text(f"DROP TABLE {table}{cascade}"))
+        writer.dispose()
+
+        checked = check_mapping(engine, zammad(), "helpdesk")
+
+        assert checked.problems == []
+        assert checked.warnings == [
+            (
+                f"{ZAMMAD} -> priority",
+                "preset zammad: figure priority will be absent (not 0):"
+                " table ticket_priorities does not exist",
+            ),
+            (
+                f"{ZAMMAD} -> reopened_at",
+                "preset zammad: figure reopened will be absent (not 0):"
+                " table histories does not exist",
+            ),
+        ]
+
+    def test_wrong_column_in_optional_field_is_an_error(self, url: str, engine: sa.Engine) -> None:
+        """An optional field whose tables are there but whose SQL is wrong is a mistake to
+        fix (exit 2), not a missing grant."""
+        create(url, test_zammad.metadata)
+        mapping = zammad(reopened_at="SELECT MAX(h.created) FROM histories h WHERE h.o_id = t.id")
+        [(path, message)] = validate_mapping(engine, mapping, "helpdesk")
+        assert path == f"{ZAMMAD} -> reopened_at"
+        assert "created" in message
 
     def test_bad_join_condition_is_named(self, url: str, engine: sa.Engine) -> None:
         """A join condition naming a missing column is reported under joins."""

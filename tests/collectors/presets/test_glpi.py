@@ -13,6 +13,7 @@ import functools
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,6 +24,13 @@ from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, glpi
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
+from tests.collectors.presets.access import (
+    Withheld,
+    reader,
+    verify_core_still_checked,
+    verify_degraded,
+    verify_reported,
+)
 from tests.collectors.presets.conftest import BuildCollector
 from tests.collectors.presets.realdata import rounded
 from tests.conftest import MARIADB_ADMIN_URL, require_service
@@ -442,3 +450,30 @@ class TestGlpi:
         assert snapshot.total is not None
         assert rounded((snapshot.total,)) == rounded((expected_total(rows, window),))
         assert snapshot.total.open_total == sum(q.open_total for q in snapshot.queues)
+
+
+GRANTED = ("glpi_tickets", "glpi_groups", "glpi_groups_tickets")
+"""The core tables: tickets and their assigned groups (the queue)."""
+WITHOUT_USERS = Withheld(("glpi_tickets_users",), ("assignee",), frozenset({"unassigned"}))
+SOURCE = {
+    "kind": "sql",
+    "name": "glpi",
+    "session_time_zone": "+00:00",
+    "mapping": {"preset": "glpi"},
+}
+
+
+class TestGlpiWithoutGrants:
+    def test_users_table_not_readable(self, stores: Any, make: Any, tmp_path: Path) -> None:
+        """Without glpi_tickets_users the poll succeeds: unassigned is absent (not 0), every
+        other figure exact, the grant named in the snapshot, the metric and check-config
+        --connect (exit 0); a broken core field still exits 2."""
+        as_of, _, zone = CASES[0]
+        url, rows = stores(as_of, zone)
+        window = Window(as_of - timedelta(days=1), as_of)
+        with reader(url, GRANTED) as user:
+            snapshot = make(user.url).collect(window)
+            want, total = expected(rows, window), expected_total(rows, window)
+            verify_degraded(snapshot, WITHOUT_USERS, user, want, total)
+            verify_reported(snapshot, WITHOUT_USERS, user, tmp_path, SOURCE)
+            verify_core_still_checked(tmp_path, SOURCE, user)

@@ -9,8 +9,9 @@ osTicket builds it from the ticket form. Every expected figure comes from
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,8 +22,16 @@ from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, osticket
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
+from tests.collectors.presets.access import (
+    Withheld,
+    reader,
+    verify_core_still_checked,
+    verify_degraded,
+    verify_reported,
+)
 from tests.collectors.presets.conftest import BuildCollector
 from tests.collectors.presets.realdata import rounded
+from tests.conftest import temporary_mariadb_database
 
 pytestmark = pytest.mark.mariadb
 
@@ -441,3 +450,49 @@ class TestOsTicket:
         by_topic = rows.assign(group=rows["priority"].map(TOPICS))
         assert {q.queue for q in snapshot.queues} == set(TOPICS.values())
         assert rounded(snapshot.queues) == rounded(expected(by_topic, window))
+
+
+CORE_TABLES = ("ost_ticket", "ost_ticket_status", "ost_department")
+OPTIONAL_TABLES = ("ost_ticket__cdata", "ost_ticket_priority", "ost_thread", "ost_thread_entry")
+WITHHELD = (
+    Withheld(("ost_ticket__cdata",), ("priority",), frozenset({"priority"})),
+    Withheld(("ost_ticket_priority",), ("priority",), frozenset({"priority"})),
+    Withheld(("ost_thread",), ("first_response_at",), frozenset({"first_response"})),
+    Withheld(("ost_thread_entry",), ("first_response_at",), frozenset({"first_response"})),
+    Withheld(
+        OPTIONAL_TABLES,
+        ("priority", "first_response_at"),
+        frozenset({"priority", "first_response"}),
+    ),
+)
+"""Each optional table in turn, then all of them (a user granted the core tables only)."""
+SOURCE = {"kind": "sql", "name": "osticket", "mapping": {"preset": "osticket"}}
+
+
+@pytest.fixture(scope="module")
+def april() -> Iterator[tuple[str, pd.DataFrame]]:
+    """A MariaDB database with osTicket's tables as of the first case, loaded once."""
+    with temporary_mariadb_database() as url:
+        rows = realdata.at(naive(CASES[0][0]))
+        load(url, rows)
+        yield url, rows
+
+
+class TestOsTicketWithoutGrants:
+    @pytest.mark.parametrize("case", WITHHELD, ids=lambda c: "+".join(c.tables))
+    def test_optional_table_not_readable(
+        self, case: Withheld, april: tuple[str, pd.DataFrame], make: Any, tmp_path: Path
+    ) -> None:
+        """The poll succeeds with the core figures exact and the figures of the withheld
+        table absent (not 0), named with their grant in the snapshot, the metric and
+        check-config --connect (exit 0); a broken core field still exits 2."""
+        url, rows = april
+        as_of = CASES[0][0]
+        window = Window(as_of - timedelta(days=1), as_of)
+        tables = [t for t in (*CORE_TABLES, *OPTIONAL_TABLES) if t not in case.tables]
+        with reader(url, tables) as user:
+            snapshot = make(user.url).collect(window)
+            total = expected(rows.assign(group=TOTAL_QUEUE), window)[0]
+            verify_degraded(snapshot, case, user, expected(rows, window), total)
+            verify_reported(snapshot, case, user, tmp_path, SOURCE)
+            verify_core_still_checked(tmp_path, SOURCE, user)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,13 @@ from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, otrs
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
+from tests.collectors.presets.access import (
+    Withheld,
+    reader,
+    verify_core_still_checked,
+    verify_degraded,
+    verify_reported,
+)
 from tests.collectors.presets.conftest import BuildCollector
 from tests.conftest import MARIADB_ADMIN_URL, require_service
 
@@ -579,3 +587,73 @@ class TestOtrs:
 
         assert got
         assert all(q.sla_breached_window is None for q in got)
+
+
+CORE_TABLES = (
+    "ticket",
+    "queue",
+    "ticket_state",
+    "ticket_state_type",
+    "ticket_history",
+    "ticket_history_type",
+)
+"""What the core figures read: the close time comes from the history."""
+FIRST_RESPONSE = frozenset({"first_response", "sla_first_response"})
+WITHHELD = (
+    Withheld(("ticket_priority",), ("priority",), frozenset({"priority"})),
+    Withheld(("article",), ("first_response_at",), FIRST_RESPONSE),
+    Withheld(("article_sender_type",), ("first_response_at",), FIRST_RESPONSE),
+    Withheld(
+        ("ticket_priority", "article", "article_sender_type"),
+        ("priority", "first_response_at"),
+        FIRST_RESPONSE | {"priority"},
+    ),
+)
+"""Each optional table in turn, then all of them (a user granted the core tables only)."""
+SOURCE = {"kind": "sql", "name": "znuny", "mapping": {"preset": "znuny"}}
+
+
+def grants(case: Withheld) -> list[str]:
+    everything = (*CORE_TABLES, "ticket_priority", "article", "article_sender_type")
+    return [t for t in everything if t not in case.tables]
+
+
+class TestOtrsWithoutGrants:
+    @pytest.mark.parametrize("case", WITHHELD, ids=lambda c: "+".join(c.tables))
+    def test_optional_table_not_readable(
+        self, case: Withheld, stores: Any, make: Any, tmp_path: Path
+    ) -> None:
+        """The poll succeeds with the core figures exact and the figures of the withheld
+        table absent (not 0), named with their grant in the snapshot, the metric and
+        check-config --connect (exit 0); a broken core field still exits 2."""
+        as_of = CASES[0][0]
+        url, rows = stores(as_of)
+        window = Window(as_of - timedelta(days=1), as_of)
+        with reader(url, grants(case)) as user:
+            snapshot = make(user.url).collect(window)
+            total = expected(rows.assign(group=TOTAL_QUEUE), window)[0]
+            verify_degraded(snapshot, case, user, expected(rows, window), total)
+            verify_reported(snapshot, case, user, tmp_path, SOURCE)
+            verify_core_still_checked(tmp_path, SOURCE, user)
+
+    def test_grant_revoked_and_given_back_while_running(self, stores: Any, make: Any) -> None:
+        """A running collector whose grant on article is revoked reports first response
+        absent at the next poll, the rest exact; given back, it returns at the hourly check."""
+        as_of = CASES[0][0]
+        url, rows = stores(as_of)
+        window = Window(as_of - timedelta(days=1), as_of)
+        case = WITHHELD[1]
+        with reader(url, grants(Withheld((), (), frozenset()))) as user:
+            collector = make(user.url)
+            assert all(f.available for f in collector.collect(window).figures if f.mapped)
+            user.revoke("article")
+            revoked = collector.collect(window)
+            total = expected(rows.assign(group=TOTAL_QUEUE), window)[0]
+            verify_degraded(revoked, case, user, expected(rows, window), total)
+            user.grant("article")
+            soon = collector.collect(window)
+            later = Window(as_of, as_of + timedelta(hours=1))
+            back = collector.collect(later)
+        assert {f.name for f in soon.figures if not f.available and f.mapped} == case.absent
+        assert all(f.available for f in back.figures if f.mapped)
+        assert comparable(back.queues) == comparable(expected(rows, later))

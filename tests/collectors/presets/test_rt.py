@@ -8,8 +8,9 @@ Every expected figure comes from :func:`realdata.expected` (pandas), never from 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,13 @@ import sqlalchemy as sa
 from collectors.base import TOTAL_QUEUE, Snapshot, Window
 from collectors.presets import PRESETS, rt
 from tests.collectors.presets import realdata
+from tests.collectors.presets.access import (
+    Withheld,
+    reader,
+    verify_core_still_checked,
+    verify_degraded,
+    verify_reported,
+)
 from tests.collectors.presets.conftest import BuildCollector
 from tests.collectors.presets.test_zammad import (
     AS_OF,
@@ -30,6 +38,7 @@ from tests.collectors.presets.test_zammad import (
     pytimes,
     rounded,
 )
+from tests.conftest import temporary_pg_schema
 
 pytestmark = pytest.mark.postgres
 
@@ -492,3 +501,56 @@ class TestRequestTracker:
         snapshot = collect(pg_database, Window(as_of - timedelta(days=1), as_of))
         assert {tuple(q.sla_breached_open or {}) for q in snapshot.queues} == {("resolution",)}
         assert all(q.reopened is not None for q in snapshot.queues)
+
+
+WITHHELD = (
+    Withheld(("users",), ("assignee",), frozenset({"unassigned"})),
+    Withheld(
+        ("transactions",),
+        ("first_response_at", "reopened_at"),
+        frozenset({"first_response", "reopened"}),
+    ),
+    Withheld(
+        ("users", "transactions"),
+        ("assignee", "first_response_at", "reopened_at"),
+        frozenset({"unassigned", "first_response", "reopened"}),
+    ),
+)
+"""Each optional table in turn, then both (a role granted tickets and queues only)."""
+SOURCE = {"kind": "sql", "name": "rt", "mapping": {"preset": "rt"}}
+
+
+@pytest.fixture(scope="module")
+def april() -> Iterator[tuple[str, pd.DataFrame]]:
+    """A PostgreSQL schema with RT's tables as of 1 April 2016, loaded once."""
+    with temporary_pg_schema() as url:
+        view = rt_view(realdata.at(naive(AS_OF[1])))
+        load(url, view)
+        yield url, view
+
+
+class TestRequestTrackerWithoutGrants:
+    @pytest.mark.parametrize("case", WITHHELD, ids=lambda c: "+".join(c.tables))
+    def test_optional_table_not_readable(
+        self,
+        case: Withheld,
+        april: tuple[str, pd.DataFrame],
+        preset_collectors: BuildCollector,
+        tmp_path: Path,
+    ) -> None:
+        """The poll succeeds with the core figures exact and the figures of the withheld
+        table absent (not 0), named with their grant in the snapshot, the metric and
+        check-config --connect (exit 0); a broken core field still exits 2."""
+        url, view = april
+        window = Window(AS_OF[1] - timedelta(days=1), AS_OF[1])
+        tables = [t for t in ("tickets", "queues", "users", "transactions") if t not in case.tables]
+        with reader(url, tables) as user:
+            snapshot = preset_collectors("rt", user.url).collect(window)
+            queues = tuple(
+                realdata.queue_stats(q, f) for q, f in sorted(want(view, window).items())
+            )
+            [(_, f)] = want(view.assign(group=TOTAL_QUEUE), window).items()
+            total = realdata.queue_stats(TOTAL_QUEUE, f)
+            verify_degraded(snapshot, case, user, queues, total)
+            verify_reported(snapshot, case, user, tmp_path, SOURCE)
+            verify_core_still_checked(tmp_path, SOURCE, user)

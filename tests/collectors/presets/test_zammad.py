@@ -10,8 +10,9 @@ figure comes from :func:`realdata.expected` (pandas), never from SQL.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,15 @@ from sqlalchemy.dialects import postgresql
 
 from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot, Window
 from tests.collectors.presets import realdata
+from tests.collectors.presets.access import (
+    Withheld,
+    reader,
+    verify_core_still_checked,
+    verify_degraded,
+    verify_reported,
+)
 from tests.collectors.presets.conftest import BuildCollector
+from tests.conftest import temporary_pg_schema
 
 pytestmark = pytest.mark.postgres
 
@@ -607,3 +616,56 @@ class TestZammad:
         probe = {q.queue: q for q in snapshot.queues}["Probe::Pending"]
         assert probe.open_by_status_priority == {("pending close", "2 normal"): 1}
         assert (probe.unassigned, probe.created, probe.oldest_age_s) == (1, 0, 2 * 3600)
+
+
+CORE_TABLES = ("tickets", "groups", "ticket_states", "ticket_state_types")
+HISTORY = ("histories", "history_objects", "history_attributes")
+WITHHELD = (
+    Withheld(("ticket_priorities",), ("priority",), frozenset({"priority"})),
+    *(Withheld((table,), ("reopened_at",), frozenset({"reopened"})) for table in HISTORY),
+    Withheld(
+        ("ticket_priorities", *HISTORY),
+        ("priority", "reopened_at"),
+        frozenset({"priority", "reopened"}),
+    ),
+)
+"""Each optional table in turn, then all of them (a role granted the core tables only)."""
+SOURCE = {"kind": "sql", "name": "zammad", "mapping": {"preset": "zammad"}}
+
+
+def queue_stats(view: pd.DataFrame, window: Window) -> tuple[QueueStats, ...]:
+    """:func:`want` as the collector's QueueStats."""
+    return tuple(realdata.queue_stats(q, f) for q, f in sorted(want(view, window).items()))
+
+
+@pytest.fixture(scope="module")
+def april() -> Iterator[tuple[str, pd.DataFrame]]:
+    """A PostgreSQL schema with Zammad's tables as of 1 April 2016, loaded once."""
+    with temporary_pg_schema() as url:
+        view = zammad_view(realdata.at(naive(AS_OF[1])))
+        load(url, view)
+        yield url, view
+
+
+class TestZammadWithoutGrants:
+    @pytest.mark.parametrize("case", WITHHELD, ids=lambda c: "+".join(c.tables))
+    def test_optional_table_not_readable(
+        self,
+        case: Withheld,
+        april: tuple[str, pd.DataFrame],
+        preset_collectors: BuildCollector,
+        tmp_path: Path,
+    ) -> None:
+        """The poll succeeds with the core figures exact and the figures of the withheld
+        table absent (not 0), named with their grant in the snapshot, the metric and
+        check-config --connect (exit 0); a broken core field still exits 2."""
+        url, view = april
+        window = Window(AS_OF[1] - timedelta(days=1), AS_OF[1])
+        optional = ("ticket_priorities", *HISTORY)
+        tables = [t for t in (*CORE_TABLES, *optional) if t not in case.tables]
+        with reader(url, tables) as user:
+            snapshot = preset_collectors("zammad", user.url).collect(window)
+            [total] = queue_stats(view.assign(group=TOTAL_QUEUE), window)
+            verify_degraded(snapshot, case, user, queue_stats(view, window), total)
+            verify_reported(snapshot, case, user, tmp_path, SOURCE)
+            verify_core_still_checked(tmp_path, SOURCE, user)
