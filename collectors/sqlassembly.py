@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from collectors.base import AGE_BUCKETS, TOTAL_QUEUE, QueueStats
-from collectors.sqlqueries import PCT, QUANTILES, Fields
+from collectors.sqlqueries import QUANTILES, Fields
 
 FromStore = Callable[[Any], datetime | None]
 Label = Callable[[Any], str]
@@ -64,7 +64,7 @@ class Assembly:
 
     def queues(self, rows: PollRows) -> list[QueueStats]:
         """Per-queue figures: every queue with open tickets or traffic in the window."""
-        ages = {queue_label(r): self.ages(r, "q") for r in rows.quantiles if not _is_total(r)}
+        ages = {queue_label(r): self.ages(r) for r in rows.quantiles if not _is_total(r)}
         return self.build(rows, queue_label, ages)
 
     def total(self, rows: PollRows) -> QueueStats:
@@ -158,28 +158,22 @@ class Assembly:
     def _age(self, created: datetime | None) -> float | None:
         return None if created is None else max(0.0, (self.now - created).total_seconds())
 
-    def ages(self, row: Any, prefix: str) -> dict[str, float]:
-        """The quantile ages of one quantile row (columns ``q50``... or ``t50``...)."""
+    def ages(self, row: Any) -> dict[str, float]:
+        """The quantile ages of one quantile row (columns ``q50``, ``q90``, ``q99``)."""
         out = {}
         for label, p in QUANTILES:
-            age = self._age(self.from_store(getattr(row, f"{prefix}{p}", None)))
+            age = self._age(self.from_store(getattr(row, f"q{p}")))
             if age is not None:
                 out[label] = age
         return out
 
     def total_ages(self, rows: Sequence[Any]) -> dict[str, float]:
-        """Source-wide quantile ages: the ``is_total`` row (PostgreSQL), the ``t50``...
-        columns set on one row (window functions), or the only row of a total statement."""
-        if len(rows) == 1 and not hasattr(rows[0], "t50") and not hasattr(rows[0], "is_total"):
-            return self.ages(rows[0], "q")
+        """Source-wide quantile ages: the row flagged ``is_total``, or the only row of a
+        total statement (none when nothing is open)."""
         for row in rows:
-            if _is_total(row):
-                return self.ages(row, "q")
-        ages: dict[str, float] = {}
-        for row in rows:
-            if any(getattr(row, f"t{p}", None) is not None for p in PCT):
-                ages.update(self.ages(row, "t"))
-        return ages
+            if _is_total(row) or not hasattr(row, "is_total"):
+                return self.ages(row)
+        return {}
 
 
 def _is_total(row: Any) -> bool:

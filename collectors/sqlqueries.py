@@ -315,87 +315,63 @@ class PollQueries:
             .group_by(*by_queue)
         )
 
-    def quantiles(self, dialect: str, with_total: bool = False) -> sa.Select[Any]:
+    def quantiles(
+        self, dialect: str, with_total: bool = False
+    ) -> sa.Select[Any] | sa.CompoundSelect[Any]:
         """Creation instants at the age quantiles of open tickets, per queue (nearest rank).
 
-        With ``with_total`` (queues that do not overlap), the same statement also gives the
-        source-wide quantiles: on PostgreSQL a ``ROLLUP`` row flagged ``is_total``, elsewhere
-        columns ``t50``... ranked over every open ticket, set on one row of the result.
+        With ``with_total`` (queues that do not overlap) the same statement also gives the
+        source-wide quantiles, on a row flagged ``is_total``: a ``ROLLUP`` on PostgreSQL,
+        elsewhere a second ranking of every open ticket after ``UNION ALL``. (Not a second
+        window in the same SELECT: MariaDB 10.11 numbers ``ROW_NUMBER() OVER (ORDER BY
+        ...)`` wrongly next to a window partitioned by queue, checked: every row off.)
         """
         f = self.f
         queue, by_queue = self.queue()
         created = f.require("created_at")
         base = sa.select().select_from(self.source()).where(*self.scope(), self.open_predicate())
+        with_total = with_total and bool(by_queue)
         if dialect == "postgresql":
             picks = [
                 sa.func.percentile_disc(p / 100).within_group(created.desc()).label(f"q{p}")
                 for _, p in QUANTILES
             ]
-            if with_total and by_queue:
+            if with_total:
                 flag = sa.func.grouping(*by_queue).label("is_total")
                 return base.add_columns(queue, flag, *picks).group_by(sa.func.rollup(*by_queue))
             return base.add_columns(queue, *picks).group_by(*by_queue)
-        return self._ranked_quantiles(base, queue, by_queue, created, with_total and bool(by_queue))
-
-    def _ranked_quantiles(
-        self,
-        base: sa.Select[Any],
-        queue: ColumnElement[Any],
-        by_queue: list[ColumnElement[Any]],
-        created: ColumnElement[Any],
-        with_total: bool,
-    ) -> sa.Select[Any]:
-        """Nearest rank by window functions (MariaDB/MySQL, SQLite).
-
-        The source-wide rank is taken in a subquery of its own: MariaDB 10.11 numbers
-        ``ROW_NUMBER() OVER (ORDER BY ...)`` wrongly when the same SELECT also has a window
-        partitioned by queue (checked: every row off), and is right once they are nested.
-        """
+        per_queue = _ranked(base, queue, by_queue or None, created)
         if not with_total:
-            ranked = base.add_columns(
-                queue,
-                created.label("created"),
-                *_ranks(by_queue or None, created, "rn", "cnt"),
-            ).subquery("ranked")
-        else:
-            everyone = base.add_columns(
-                queue, created.label("created"), *_ranks(None, created, "rn_all", "cnt_all")
-            ).subquery("everyone")
-            ranked = sa.select(
-                everyone,
-                *_ranks([everyone.c.queue], everyone.c.created, "rn", "cnt"),
-            ).subquery("ranked")
-        picks = [_nearest(ranked.c.rn, ranked.c.cnt, ranked.c.created, p, f"q{p}") for p in PCT]
-        if with_total:
-            picks += [
-                _nearest(ranked.c.rn_all, ranked.c.cnt_all, ranked.c.created, p, f"t{p}")
-                for p in PCT
-            ]
-        return sa.select(ranked.c.queue, *picks).group_by(ranked.c.queue)
+            return per_queue
+        everyone = sa.literal_column(f"'{TOTAL_QUEUE}'", sa.String()).label("queue")
+        return sa.union_all(
+            per_queue.add_columns(sa.literal_column("0").label("is_total")),
+            _ranked(base, everyone, None, created).add_columns(sa.literal_column("1")),
+        )
 
 
-PCT = tuple(p for _, p in QUANTILES)
-
-
-def _ranks(
-    partition: list[ColumnElement[Any]] | None, created: ColumnElement[Any], rn: str, cnt: str
-) -> list[ColumnElement[Any]]:
-    """Rank (newest first) and count of the open tickets, over ``partition`` or all."""
-    return [
-        sa.func.row_number().over(partition_by=partition, order_by=created.desc()).label(rn),
-        sa.func.count().over(partition_by=partition).label(cnt),
+def _ranked(
+    base: sa.Select[Any],
+    queue: ColumnElement[Any],
+    partition: list[ColumnElement[Any]] | None,
+    created: ColumnElement[Any],
+) -> sa.Select[Any]:
+    """Nearest-rank quantiles by window functions (MariaDB/MySQL, SQLite), per ``partition``
+    (every open ticket at once when None): the creation instant at rank ``ceil(n * p)``,
+    newest first."""
+    ranked = base.add_columns(
+        queue,
+        created.label("created"),
+        sa.func.row_number().over(partition_by=partition, order_by=created.desc()).label("rn"),
+        sa.func.count().over(partition_by=partition).label("cnt"),
+    ).subquery("ranked")
+    picks = [
+        sa.func.min(
+            sa.case((ranked.c.rn == (ranked.c.cnt * p + 99) // 100, ranked.c.created))
+        ).label(f"q{p}")
+        for _, p in QUANTILES
     ]
-
-
-def _nearest(
-    rank: ColumnElement[Any],
-    count: ColumnElement[Any],
-    value: ColumnElement[Any],
-    p: int,
-    label: str,
-) -> ColumnElement[Any]:
-    """The value at the nearest rank ``ceil(count * p / 100)`` (one per group)."""
-    return sa.func.min(sa.case((rank == (count * p + 99) // 100, value))).label(label)
+    return sa.select(ranked.c.queue, *picks).group_by(ranked.c.queue)
 
 
 def _predicate(sql: str) -> ColumnElement[bool]:

@@ -36,30 +36,22 @@ sources:
     return path
 
 
+def _cli(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
 class TestConnectChecks:
     def test_check_config_names_the_wrong_column(self, tmp_path: Path) -> None:
         """check-config --connect prints the preset, field and column, and exits 2."""
         path = _config(tmp_path, "g.nam")
-        done = subprocess.run(
-            [CLI, "check-config", "--config", path, "--connect"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = _cli("check-config", "--config", path, "--connect")
         assert done.returncode == 2, done.stderr
         assert "sources -> 0 -> mapping -> queue: preset zammad: column groups.nam" in done.stderr
 
     def test_run_refuses_to_start(self, tmp_path: Path) -> None:
         """run exits 2 before polling and never creates the history store."""
         path = _config(tmp_path, "g.nam")
-        done = subprocess.run(
-            [CLI, "run", "--config", path],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = _cli("run", "--config", path)
         assert done.returncode == 2, done.stderr
         assert "groups.nam" in done.stderr
         assert not (tmp_path / "history.db").exists()
@@ -67,26 +59,14 @@ class TestConnectChecks:
     def test_a_correct_mapping_passes(self, tmp_path: Path) -> None:
         """The preset's own queue column passes the live check."""
         path = _config(tmp_path, "g.name")
-        done = subprocess.run(
-            [CLI, "check-config", "--config", path, "--connect"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = _cli("check-config", "--config", path, "--connect")
         assert done.returncode == 0, done.stderr
 
     def test_missing_optional_table_is_a_warning(self, tmp_path: Path) -> None:
         """Without the history tables check-config --connect exits 0 and warns that
         reopened will be absent, naming the field and the table."""
         path = _config(tmp_path, "g.name", without=("histories",))
-        done = subprocess.run(
-            [CLI, "check-config", "--config", path, "--connect"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = _cli("check-config", "--config", path, "--connect")
         assert done.returncode == 0, done.stderr
         assert (
             "warning: sources -> 0 -> mapping -> reopened_at: preset zammad: figure reopened"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -178,6 +178,26 @@ class Withheld:
     """The mapping fields whose warning must name the tables."""
     absent: frozenset[str]
     """The figures that must be absent."""
+
+
+def verify_without(
+    case: Withheld,
+    admin_url: str,
+    tables: Iterable[str],
+    collect: Callable[[str], Snapshot],
+    want: tuple[QueueStats, ...],
+    want_total: QueueStats,
+    tmp_path: Path,
+    source: dict[str, Any],
+) -> None:
+    """Poll with ``collect(url)`` as a user granted every one of ``tables`` but the case's,
+    then check the snapshot (:func:`verify_degraded`), the metric and check-config
+    (:func:`verify_reported`), and that a broken core field still stops the start."""
+    with reader(admin_url, [t for t in tables if t not in case.tables]) as user:
+        snapshot = collect(user.url)
+        verify_degraded(snapshot, case, user, want, want_total)
+        verify_reported(snapshot, case, user, tmp_path, source)
+        verify_core_still_checked(tmp_path, source, user)
 
 
 def verify_degraded(

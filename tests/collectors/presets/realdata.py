@@ -270,6 +270,11 @@ def queue_stats(queue: str, figures: Figures, **changes: Any) -> QueueStats:
     return QueueStats(queue=queue, **{**values, **changes})
 
 
+def queues(figures: dict[str, Figures]) -> tuple[QueueStats, ...]:
+    """:func:`expected`'s figures as the collector's :class:`QueueStats`, by queue name."""
+    return tuple(queue_stats(q, f) for q, f in sorted(figures.items()))
+
+
 def rounded(queues: tuple[QueueStats, ...], **changes: Any) -> tuple[QueueStats, ...]:
     """Averages rounded to the millisecond (``changes`` applied too), for comparisons."""
 

@@ -24,13 +24,7 @@ from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, glpi
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
-from tests.collectors.presets.access import (
-    Withheld,
-    reader,
-    verify_core_still_checked,
-    verify_degraded,
-    verify_reported,
-)
+from tests.collectors.presets.access import Withheld, verify_without
 from tests.collectors.presets.conftest import BuildCollector
 from tests.collectors.presets.realdata import rounded
 from tests.conftest import MARIADB_ADMIN_URL, require_service
@@ -471,9 +465,13 @@ class TestGlpiWithoutGrants:
         as_of, _, zone = CASES[0]
         url, rows = stores(as_of, zone)
         window = Window(as_of - timedelta(days=1), as_of)
-        with reader(url, GRANTED) as user:
-            snapshot = make(user.url).collect(window)
-            want, total = expected(rows, window), expected_total(rows, window)
-            verify_degraded(snapshot, WITHOUT_USERS, user, want, total)
-            verify_reported(snapshot, WITHOUT_USERS, user, tmp_path, SOURCE)
-            verify_core_still_checked(tmp_path, SOURCE, user)
+        verify_without(
+            WITHOUT_USERS,
+            url,
+            (*GRANTED, "glpi_tickets_users"),
+            lambda reader_url: make(reader_url).collect(window),
+            expected(rows, window),
+            expected_total(rows, window),
+            tmp_path,
+            SOURCE,
+        )

@@ -22,13 +22,7 @@ from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, osticket
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
-from tests.collectors.presets.access import (
-    Withheld,
-    reader,
-    verify_core_still_checked,
-    verify_degraded,
-    verify_reported,
-)
+from tests.collectors.presets.access import Withheld, verify_without
 from tests.collectors.presets.conftest import BuildCollector
 from tests.collectors.presets.realdata import rounded
 from tests.conftest import temporary_mariadb_database
@@ -489,10 +483,13 @@ class TestOsTicketWithoutGrants:
         url, rows = april
         as_of = CASES[0][0]
         window = Window(as_of - timedelta(days=1), as_of)
-        tables = [t for t in (*CORE_TABLES, *OPTIONAL_TABLES) if t not in case.tables]
-        with reader(url, tables) as user:
-            snapshot = make(user.url).collect(window)
-            total = expected(rows.assign(group=TOTAL_QUEUE), window)[0]
-            verify_degraded(snapshot, case, user, expected(rows, window), total)
-            verify_reported(snapshot, case, user, tmp_path, SOURCE)
-            verify_core_still_checked(tmp_path, SOURCE, user)
+        verify_without(
+            case,
+            url,
+            (*CORE_TABLES, *OPTIONAL_TABLES),
+            lambda reader_url: make(reader_url).collect(window),
+            expected(rows, window),
+            expected(rows.assign(group=TOTAL_QUEUE), window)[0],
+            tmp_path,
+            SOURCE,
+        )

@@ -23,13 +23,7 @@ from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, otrs
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
-from tests.collectors.presets.access import (
-    Withheld,
-    reader,
-    verify_core_still_checked,
-    verify_degraded,
-    verify_reported,
-)
+from tests.collectors.presets.access import Withheld, reader, verify_degraded, verify_without
 from tests.collectors.presets.conftest import BuildCollector
 from tests.conftest import MARIADB_ADMIN_URL, require_service
 
@@ -613,9 +607,7 @@ WITHHELD = (
 SOURCE = {"kind": "sql", "name": "znuny", "mapping": {"preset": "znuny"}}
 
 
-def grants(case: Withheld) -> list[str]:
-    everything = (*CORE_TABLES, "ticket_priority", "article", "article_sender_type")
-    return [t for t in everything if t not in case.tables]
+TABLES = (*CORE_TABLES, "ticket_priority", "article", "article_sender_type")
 
 
 class TestOtrsWithoutGrants:
@@ -629,12 +621,16 @@ class TestOtrsWithoutGrants:
         as_of = CASES[0][0]
         url, rows = stores(as_of)
         window = Window(as_of - timedelta(days=1), as_of)
-        with reader(url, grants(case)) as user:
-            snapshot = make(user.url).collect(window)
-            total = expected(rows.assign(group=TOTAL_QUEUE), window)[0]
-            verify_degraded(snapshot, case, user, expected(rows, window), total)
-            verify_reported(snapshot, case, user, tmp_path, SOURCE)
-            verify_core_still_checked(tmp_path, SOURCE, user)
+        verify_without(
+            case,
+            url,
+            TABLES,
+            lambda reader_url: make(reader_url).collect(window),
+            expected(rows, window),
+            expected(rows.assign(group=TOTAL_QUEUE), window)[0],
+            tmp_path,
+            SOURCE,
+        )
 
     def test_grant_revoked_and_given_back_while_running(self, stores: Any, make: Any) -> None:
         """A running collector whose grant on article is revoked reports first response
@@ -643,7 +639,7 @@ class TestOtrsWithoutGrants:
         url, rows = stores(as_of)
         window = Window(as_of - timedelta(days=1), as_of)
         case = WITHHELD[1]
-        with reader(url, grants(Withheld((), (), frozenset()))) as user:
+        with reader(url, TABLES) as user:
             collector = make(user.url)
             assert all(f.available for f in collector.collect(window).figures if f.mapped)
             user.revoke("article")
