@@ -81,7 +81,7 @@ def probe_field(
     err = attempt(conn, source_name, statement)
     if err is None:
         return None
-    tables = tuple(_table_problems(conn, mapping, field, source_name))
+    tables = tuple(table_problems(conn, mapping, field, source_name))
     return FieldProblem(field, tables, first_line(err))
 
 
@@ -120,9 +120,10 @@ def tables_of(mapping: SqlMapping, field: str) -> list[str]:
     return list(dict.fromkeys(named))
 
 
-def _table_problems(
+def table_problems(
     conn: sa.Connection, mapping: SqlMapping, field: str, source_name: str
 ) -> list[TableProblem]:
+    """The tables ``field`` reads that do not exist or may not be read."""
     out = []
     for table in tables_of(mapping, field):
         probe = sa.select(sa.literal(1)).select_from(sa.text(table)).where(NEVER)

@@ -12,7 +12,7 @@ queue reads (used when a ``fan_out`` join puts a ticket in several queues).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,11 +143,7 @@ class PollQueries:
         return [j for j in self.m.joins if j.alias in needed or j.kind == "inner"]
 
     def source(self, fields: list[str] | None = None) -> sa.TextClause:
-        parts = [f"{self.m.table} t"]
-        for join in self.joins(fields):
-            kind = "LEFT JOIN" if join.kind == "left" else "JOIN"
-            parts.append(f"{kind} {join.table} {join.alias} ON {join.on}")
-        return sa.text(" ".join(parts))
+        return source_text(self.m.table, self.joins(fields))
 
     def queue(self) -> tuple[ColumnElement[Any], list[ColumnElement[Any]]]:
         """The ``queue`` column of every statement, and what it adds to GROUP BY."""
@@ -348,6 +344,15 @@ class PollQueries:
             per_queue.add_columns(sa.literal_column("0").label("is_total")),
             _ranked(base, everyone, None, created).add_columns(sa.literal_column("1")),
         )
+
+
+def source_text(table: str, joins: Iterable[Join]) -> sa.TextClause:
+    """``FROM`` the ticket table ``t`` and ``joins``."""
+    parts = [f"{table} t"]
+    for join in joins:
+        kind = "LEFT JOIN" if join.kind == "left" else "JOIN"
+        parts.append(f"{kind} {join.table} {join.alias} ON {join.on}")
+    return sa.text(" ".join(parts))
 
 
 def _ranked(

@@ -29,9 +29,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from collectors.sqlfigures import NEVER, TableProblem, attempt, grant_for, probe_field
+from collectors.sqlfigures import (
+    NEVER,
+    TableProblem,
+    attempt,
+    grant_for,
+    probe_field,
+    table_problems,
+)
 from collectors.sqlmap import CORE_FIELDS, OPTIONAL_FIELDS, Join, SqlMapping
-from collectors.sqlqueries import PollQueries
+from collectors.sqlqueries import PollQueries, source_text
 from collectors.sqlsession import access_problem, first_line, translate_db_error
 
 __all__ = ["MappingCheck", "check_mapping", "validate_mapping"]
@@ -74,7 +81,7 @@ def check_mapping(
     with translate_db_error(source_name), engine.connect() as conn:
         inspector = sa.inspect(conn)
         core = core_joins(mapping)
-        tables, problems = _tables(conn, inspector, mapping, core, base, label)
+        tables, problems = _tables(conn, inspector, mapping, core, (source_name, base, label))
         problems += _columns(inspector, mapping, tables, base, label)
         if any(tables.get(t) is None for t in (mapping.table, *(j.table for j in core))):
             return MappingCheck(problems)  # every statement would fail on the missing table
@@ -96,11 +103,12 @@ def _tables(
     inspector: Any,
     mapping: SqlMapping,
     core: list[Join],
-    base: str,
-    label: str,
+    where: tuple[str, str, str],
 ) -> tuple[dict[str, tuple[str | None, str] | None], list[Problem]]:
     """Each mapped table name -> its (schema, name) as the database spells it, or None;
-    the core tables not found are problems (optional ones are left to the probes)."""
+    the core tables not found are problems (optional ones are left to the probes).
+    ``where``: the source's name, the problems' base path and the mapping's label."""
+    source_name, base, label = where
     names = dict.fromkeys([mapping.table, *(j.table for j in mapping.joins)])
     found = {table: _find_table(inspector, table) for table in names}
     named = [("table", mapping.table)] + [
@@ -109,21 +117,22 @@ def _tables(
         if join in core
     ]
     problems: list[Problem] = []
-    reported: set[str] = set()
     for path, table in named:
-        if found[table] is None and table not in reported:
-            reported.add(table)
-            problems.append((f"{base} -> {path}", f"{label}: {_unreadable(conn, table)}"))
+        why = _unreadable(conn, source_name, table, listed=found[table] is not None)
+        if why is not None and not any(m.endswith(why) for _, m in problems):
+            found[table] = None  # every statement on it would fail
+            problems.append((f"{base} -> {path}", f"{label}: {why}"))
     return found, problems
 
 
-def _unreadable(conn: sa.Connection, table: str) -> str:
-    """Why a table the inspector does not list cannot be used: missing, or not readable
-    (MariaDB hides the tables a user has no right on)."""
-    err = attempt(conn, "", sa.select(sa.literal(1)).select_from(sa.text(table)).where(NEVER))
+def _unreadable(conn: sa.Connection, source_name: str, table: str, listed: bool) -> str | None:
+    """Why a core table cannot be used, or None: it does not exist, or the user may not
+    read it (PostgreSQL lists such a table, MariaDB hides it), with the grant to give."""
+    probe = sa.select(sa.literal(1)).select_from(sa.text(table)).where(NEVER)
+    err = attempt(conn, source_name, probe)
     if err is not None and access_problem(err) == "denied":
         return TableProblem(table, "denied", grant_for(conn, table)).describe()
-    return f"table {table} does not exist"
+    return None if listed else f"table {table} does not exist"
 
 
 def _find_table(inspector: Any, table: str) -> tuple[str | None, str] | None:
@@ -175,10 +184,7 @@ def _dry_runs(
 ) -> list[Problem]:
     """The core expressions and predicates, on the core tables."""
     queries = PollQueries(mapping, lambda _field, instant: instant)
-    joins = " ".join(
-        f"{'LEFT JOIN' if j.kind == 'left' else 'JOIN'} {j.table} {j.alias} ON {j.on}" for j in core
-    )
-    source = sa.text(f"{mapping.table} t {joins}")
+    source = source_text(mapping.table, core)
     message = _rejected(
         conn, source_name, sa.select(sa.literal(1)).select_from(source).where(NEVER)
     )
@@ -192,14 +198,25 @@ def _dry_runs(
         element = queries.f.require(field)
         message = _rejected(conn, source_name, sa.select(element).select_from(source).where(NEVER))
         if message is not None:
+            # a subquery's table the user may not read: say so, with the grant
+            tables = table_problems(conn, mapping, field, source_name)
+            message = "; ".join(t.describe() for t in tables) if tables else message
             problems.append((f"{base} -> {field}", f"{label}: {field}: {message}"))
-    predicates = [
-        ("where", queries.scope()),
-        (
-            "open_sql" if mapping.open_sql is not None else "open_statuses",
-            [queries.open_predicate()],
-        ),
-    ]
+    return problems + _predicate_runs(conn, queries, source, source_name, base, label)
+
+
+def _predicate_runs(
+    conn: sa.Connection,
+    queries: PollQueries,
+    source: sa.TextClause,
+    source_name: str,
+    base: str,
+    label: str,
+) -> list[Problem]:
+    """``where`` and the open predicate, on the core tables."""
+    problems: list[Problem] = []
+    open_field = "open_sql" if queries.m.open_sql is not None else "open_statuses"
+    predicates = [("where", queries.scope()), (open_field, [queries.open_predicate()])]
     for field, conditions in predicates:
         if not conditions:
             continue

@@ -78,10 +78,6 @@ def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     if queues:
         conn.execute(snapshots.insert(), [_snapshot_row(snapshot, q) for q in queues])
     _bump_counters(conn, snapshot.source, queues, now)
-    figures = {
-        f.name: {"available": f.available, "mapped": f.mapped, "reason": f.reason}
-        for f in snapshot.figures
-    } or None
     _upsert_source(
         conn,
         snapshot.source,
@@ -91,7 +87,7 @@ def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
         last_error=None,
         last_error_reason=None,
         consecutive_failures=0,
-        figures=figures,
+        figures=_figures(snapshot),
     )
     return len(queues)
 
@@ -385,6 +381,15 @@ def _snapshot_row(snapshot: Snapshot, q: QueueStats) -> dict[str, Any]:
         "avg_resolution_s": q.avg_resolution_s,
         "reopened": q.reopened,
     }
+
+
+def _figures(snapshot: Snapshot) -> dict[str, dict[str, Any]] | None:
+    """The optional figures' states as stored (None when the collector does not say)."""
+    states = {
+        f.name: {"available": f.available, "mapped": f.mapped, "reason": f.reason}
+        for f in snapshot.figures
+    }
+    return states or None
 
 
 def _bump_counters(

@@ -244,6 +244,18 @@ def verify_core_still_checked(tmp_path: Path, source: dict[str, Any], user: Read
     assert "mapping -> created_at" in done.stderr and "no_such_column" in done.stderr
 
 
+def verify_core_table_required(
+    admin_url: str, tables: Iterable[str], table: str, tmp_path: Path, source: dict[str, Any]
+) -> None:
+    """A core table the user may not read stops check-config --connect (exit 2), and the
+    error gives the GRANT."""
+    with reader(admin_url, [t for t in tables if t != table]) as user:
+        done = check_config(tmp_path, {**source, "url": user.url})
+        grant = user.grant_statement(table)
+    assert done.exit_code == 2, done.output
+    assert grant in done.stderr, done.stderr
+
+
 def _names(text: str, table: str, user: Reader) -> bool:
     """Whether ``text`` names ``table`` as unreadable with its grant, or as missing."""
     return user.grant_statement(table) in text or f"table {table} does not exist" in text

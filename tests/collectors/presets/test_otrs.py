@@ -23,7 +23,13 @@ from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, otrs
 from collectors.sql import SqlCollector
 from tests.collectors.presets import realdata
-from tests.collectors.presets.access import Withheld, reader, verify_degraded, verify_without
+from tests.collectors.presets.access import (
+    Withheld,
+    reader,
+    verify_core_table_required,
+    verify_degraded,
+    verify_without,
+)
 from tests.collectors.presets.conftest import BuildCollector
 from tests.conftest import MARIADB_ADMIN_URL, require_service
 
@@ -631,6 +637,12 @@ class TestOtrsWithoutGrants:
             tmp_path,
             SOURCE,
         )
+
+    def test_core_table_not_readable_is_an_error(self, stores: Any, tmp_path: Path) -> None:
+        """Without ticket_history (close times) check-config --connect exits 2 and names
+        the grant."""
+        url, _ = stores(CASES[0][0])
+        verify_core_table_required(url, TABLES, "ticket_history", tmp_path, SOURCE)
 
     def test_grant_revoked_and_given_back_while_running(self, stores: Any, make: Any) -> None:
         """A running collector whose grant on article is revoked reports first response

@@ -22,7 +22,11 @@ from sqlalchemy.dialects import postgresql
 
 from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot, Window
 from tests.collectors.presets import realdata
-from tests.collectors.presets.access import Withheld, verify_without
+from tests.collectors.presets.access import (
+    Withheld,
+    verify_core_table_required,
+    verify_without,
+)
 from tests.collectors.presets.conftest import BuildCollector
 from tests.conftest import temporary_pg_schema
 
@@ -661,3 +665,11 @@ class TestZammadWithoutGrants:
             tmp_path,
             SOURCE,
         )
+
+    def test_core_table_not_readable_is_an_error(
+        self, april: tuple[str, pd.DataFrame], tmp_path: Path
+    ) -> None:
+        """Without groups (the queue) check-config --connect exits 2 and names the grant."""
+        url, _ = april
+        tables = (*CORE_TABLES, "ticket_priorities", *HISTORY)
+        verify_core_table_required(url, tables, "groups", tmp_path, SOURCE)
