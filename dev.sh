@@ -45,5 +45,5 @@ case "$task" in
     exec .venv/bin/python -m pytest "$@"
     ;;
   bench) exec .venv/bin/python -m benchmarks "$@" ;;
-  *) sed -n '2,6p' "$0"; exit 64 ;;
+  *) sed -n '2,5p' "$0"; exit 64 ;;
 esac
