@@ -91,8 +91,8 @@ def wait_ready(name: str, url: str, process: subprocess.Popen[bytes], log: Path)
 
     def answers() -> bool:
         try:
-            return requests.get(f"{url}/-/ready", timeout=1).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{url}/-/ready", timeout=10).status_code == 200
+        except requests.RequestException:  # not listening yet, or too busy to answer
             return False
 
     def died() -> str | None:

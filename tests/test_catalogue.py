@@ -14,7 +14,7 @@ import requests
 
 from monitor.metrics import CATALOGUE
 from tests.conftest import require_binary
-from tests.processes import stop, wait_ready
+from tests.processes import PATIENCE, stop, wait_ready
 
 DASHBOARDS = sorted((Path(__file__).parents[1] / "grafana" / "dashboards").glob("*.json"))
 METRIC = re.compile(r"\b(backlog_[a-z0-9_]+)\b")
@@ -101,5 +101,7 @@ class TestDashboardQueries:
             query = expr
             for name, value in GRAFANA_VARIABLES.items():
                 query = query.replace(name, value)
-            answer = requests.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
+            answer = requests.get(
+                f"{prometheus}/api/v1/query", params={"query": query}, timeout=PATIENCE
+            )
             assert answer.status_code == 200, f"{expr}: {answer.text}"

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.cli import parse_speed
 from monitor.demo.run import ZONE, run_demo
 from monitor.demo.ticketstore import load_incidents
-from tests.processes import run_cli
+from tests.processes import PATIENCE, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def free_port() -> int:
 
 def open_total(url: str) -> float | None:
     """The total backlog /metrics reports (all statuses and priorities), or None."""
-    with urllib.request.urlopen(url, timeout=60) as response:
+    with urllib.request.urlopen(url, timeout=PATIENCE) as response:
         text = response.read().decode()
     samples = [
         s

@@ -26,7 +26,7 @@ from alerting.rules import ThresholdRule
 from alerting.state import AlertInstance, AlertState, Transition
 from tests.conftest import require_binary
 from tests.fakes import T0, RecordingReceiver
-from tests.processes import stop, wait_ready
+from tests.processes import PATIENCE, stop, wait_ready
 
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 """Debian's name for the binary, then upstream's."""
@@ -146,7 +146,7 @@ class RunningAlertmanager:
 
     def alerts(self, **params: str) -> list[dict[str, Any]]:
         """``GET /api/v2/alerts`` (active, unsilenced, uninhibited ones by default)."""
-        response = requests.get(f"{self.url}/api/v2/alerts", params=params, timeout=5)
+        response = requests.get(f"{self.url}/api/v2/alerts", params=params, timeout=PATIENCE)
         response.raise_for_status()
         alerts: list[dict[str, Any]] = response.json()
         return alerts
