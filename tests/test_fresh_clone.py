@@ -61,3 +61,17 @@ class TestNoMachinePaths:
         """The walk finds this file, the README and the CI script (it is not vacuous)."""
         names = {path.relative_to(ROOT).as_posix() for path in text_files(ROOT)}
         assert {"tests/test_fresh_clone.py", "README.md", ".ci/run", "dev.sh"} <= names
+
+
+SLEEP = "time." + "sleep("  # in two pieces, so that this file does not match itself
+
+
+class TestNoSleepingTests:
+    def test_only_the_waiting_helpers_sleep(self) -> None:
+        """No test sleeps and hopes: waits go through tests/processes.py (eventually)."""
+        sleepers = [
+            path.relative_to(ROOT).as_posix()
+            for path in sorted((ROOT / "tests").rglob("*.py"))
+            if SLEEP in path.read_text(encoding="utf-8")
+        ]
+        assert sleepers == ["tests/processes.py"]
