@@ -72,21 +72,20 @@ def run_demo(
     key = secrets.token_bytes(32)
     sink = WebhookSink(key, lambda payload, msg_id: out(describe(payload, msg_id, ZONE)))
     sink.start()
-    settings = _settings(work, listen, sink.url, key)
-    clock = FakeClock(start.replace(tzinfo=ZONE))
-    history_store = open_store(settings.store.url)
-    migrate(history_store)
-    backfill_rollups(history_store, incidents, clock.now, ZONE, 21, "servicenow-total", "all")
-    history_store.dispose()
-    pace = "as fast as the machine can" if speed is None else f"at most {speed:g}x real time"
-    out(
-        f"Replaying the ServiceNow incident log from {start:%Y-%m-%d %H:%M} (local time), "
-        f"{pace}, for {hours:g} simulated hours; data in {work}"
-    )
-    out(f"Metrics: curl http://{listen}/metrics   (Ctrl-C stops the demo)")
-    stop = threading.Event()
     try:
-        speedup = speed or UNPACED_SPEEDUP
+        settings = _settings(work, listen, sink.url, key)
+        clock = FakeClock(start.replace(tzinfo=ZONE))
+        history_store = open_store(settings.store.url)
+        migrate(history_store)
+        backfill_rollups(history_store, incidents, clock.now, ZONE, 21, "servicenow-total", "all")
+        history_store.dispose()
+        pace = "as fast as the machine can" if speed is None else f"at most {speed:g}x real time"
+        out(
+            f"Replaying the ServiceNow incident log from {start:%Y-%m-%d %H:%M} (local time), "
+            f"{pace}, for {hours:g} simulated hours; data in {work}"
+        )
+        out(f"Metrics: curl http://{listen}/metrics   (Ctrl-C stops the demo)")
+        stop, speedup = threading.Event(), speed or UNPACED_SPEEDUP
         with serving(settings, stop, clock=clock, speedup=speedup) as daemon:
             scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
             replay = Replay(store, scheduler, daemon.engine, out, on_step)
