@@ -92,7 +92,7 @@ def load(url: str, script: list[str], tables: Mapping[str, pd.DataFrame], setup:
             run(conn, script)
             for table, rows in tables.items():
                 insert(conn, table, rows)
-        with engine.connect() as conn:
+        with engine.begin() as conn:
             # a live database has planner statistics (autovacuum); a bulk-loaded one not yet
             if conn.dialect.name == "postgresql":
                 for table in tables:
