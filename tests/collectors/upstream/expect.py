@@ -49,9 +49,7 @@ def expected(facts: pd.DataFrame, window: Window, caps: Capabilities) -> tuple[Q
     done = _resolved_in(facts, t0, t1)
     created = facts[(facts["created"] >= t0) & (facts["created"] < t1)]
     queues = set(facts.loc[facts["is_open"], "queue"]) | set(created["queue"]) | set(done["queue"])
-    return tuple(
-        _queue(q, facts[facts["queue"] == q], t0, t1, caps) for q in sorted(queues)
-    )
+    return tuple(_queue(q, facts[facts["queue"] == q], t0, t1, caps) for q in sorted(queues))
 
 
 def total(facts: pd.DataFrame, window: Window, caps: Capabilities, name: str) -> QueueStats:
@@ -109,7 +107,9 @@ def _sla(
     return out
 
 
-def _missed(rows: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp, caps: Capabilities) -> dict[str, int]:
+def _missed(
+    rows: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp, caps: Capabilities
+) -> dict[str, int]:
     """Deadlines that fell in the window and were not met (or are still open)."""
     out = {}
     if "first_response" in caps.sla_kinds:
@@ -137,7 +137,12 @@ def same(got: tuple[QueueStats, ...], want: tuple[QueueStats, ...]) -> None:
     for g, w in zip(got, want, strict=True):
         for name in AVERAGES:
             a, b = getattr(g, name), getattr(w, name)
-            assert (a is None) == (b is None) and abs((a or 0.0) - (b or 0.0)) <= 1e-3, (g.queue, name, a, b)
+            assert (a is None) == (b is None) and abs((a or 0.0) - (b or 0.0)) <= 1e-3, (
+                g.queue,
+                name,
+                a,
+                b,
+            )
         assert replace(g, **dict.fromkeys(AVERAGES)) == replace(w, **dict.fromkeys(AVERAGES))
 
 

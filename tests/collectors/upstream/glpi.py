@@ -26,8 +26,14 @@ Variant = Literal["plain", "imported", "escalated"]
 Rule = Literal["every_assigned_group", "first_assigned_group"]
 
 STATUS = {"new": 1, "open": 2, "pending": 4, "resolved": 5, "closed": 6}
-STATUS_LABEL = {1: "New", 2: "Processing (assigned)", 3: "Processing (planned)", 4: "Pending",
-                5: "Solved", 6: "Closed"}
+STATUS_LABEL = {
+    1: "New",
+    2: "Processing (assigned)",
+    3: "Processing (planned)",
+    4: "Pending",
+    5: "Solved",
+    6: "Closed",
+}
 PRIORITY = {1: 6, 2: 5, 3: 3, 4: 2}
 """ServiceNow 1 Critical .. 4 Low -> GLPI 6 Major, 5 Very high, 3 Medium, 2 Low."""
 PRIORITY_LABEL = {1: "Very low", 2: "Low", 3: "Medium", 4: "High", 5: "Very high", 6: "Major"}
@@ -65,12 +71,22 @@ def tables(variant: Variant) -> dict[str, pd.DataFrame]:
     if variant == "imported":
         imported = (tickets["status"] == 6) & (tickets["id"] % 5 == 0)
         tickets.loc[imported, "solvedate"] = pd.NaT
-    for column in ("date", "date_creation", "solvedate", "closedate", "takeintoaccountdate",
-                   "time_to_own", "time_to_resolve"):
+    for column in (
+        "date",
+        "date_creation",
+        "solvedate",
+        "closedate",
+        "takeintoaccountdate",
+        "time_to_own",
+        "time_to_resolve",
+    ):
         tickets[column] = story.to_local(tickets[column], "America/Sao_Paulo")
     groups = pd.DataFrame(
-        {"id": [REQUESTERS, *group_id.values()], "name": ["Requesters", *group_id],
-         "completename": ["Requesters", *group_id]}
+        {
+            "id": [REQUESTERS, *group_id.values()],
+            "name": ["Requesters", *group_id],
+            "completename": ["Requesters", *group_id],
+        }
     )
     return {
         "glpi_groups": groups,
@@ -80,7 +96,9 @@ def tables(variant: Variant) -> dict[str, pd.DataFrame]:
     }
 
 
-def _group_links(t: pd.DataFrame, ids: pd.Series, group_id: dict[str, int], variant: Variant) -> pd.DataFrame:
+def _group_links(
+    t: pd.DataFrame, ids: pd.Series, group_id: dict[str, int], variant: Variant
+) -> pd.DataFrame:
     ev = story.events()
     assigned = t.set_index("number")["group"].dropna()
     if variant == "escalated":
@@ -89,8 +107,11 @@ def _group_links(t: pd.DataFrame, ids: pd.Series, group_id: dict[str, int], vari
     else:
         order = assigned.reset_index()
     links = pd.DataFrame(
-        {"tickets_id": order["number"].map(ids).to_numpy(),
-         "groups_id": order["group"].map(group_id).to_numpy(), "type": 2}
+        {
+            "tickets_id": order["number"].map(ids).to_numpy(),
+            "groups_id": order["group"].map(group_id).to_numpy(),
+            "type": 2,
+        }
     )
     requesters = pd.DataFrame({"tickets_id": ids.to_numpy(), "groups_id": REQUESTERS, "type": 1})
     return pd.concat([requesters, links], ignore_index=True).assign(
@@ -105,8 +126,13 @@ def _user_links(t: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     return pd.concat(
         [
             pd.DataFrame({"tickets_id": ids.to_numpy(), "users_id": 2, "type": 1}),
-            pd.DataFrame({"tickets_id": tech["number"].map(ids).to_numpy(),
-                          "users_id": tech["assignee"].map(user_id).to_numpy(), "type": 2}),
+            pd.DataFrame(
+                {
+                    "tickets_id": tech["number"].map(ids).to_numpy(),
+                    "users_id": tech["assignee"].map(user_id).to_numpy(),
+                    "type": 2,
+                }
+            ),
         ],
         ignore_index=True,
     )
@@ -127,8 +153,17 @@ def facts(rows: dict[str, pd.DataFrame], rule: Rule = "every_assigned_group") ->
     t = t.merge(queue, how="left", left_on="id", right_on="tickets_id")
     users = rows["glpi_tickets_users"]
     techs = set(users.loc[(users["type"] == 2) & (users["users_id"] > 0), "tickets_id"])
-    utc = {c: _utc(t[c]) for c in ("date", "solvedate", "closedate", "takeintoaccountdate",
-                                   "time_to_own", "time_to_resolve")}
+    utc = {
+        c: _utc(t[c])
+        for c in (
+            "date",
+            "solvedate",
+            "closedate",
+            "takeintoaccountdate",
+            "time_to_own",
+            "time_to_resolve",
+        )
+    }
     out = pd.DataFrame(
         {
             "ticket": t["id"],

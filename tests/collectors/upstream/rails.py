@@ -21,9 +21,14 @@ SCALARS = {"integer": "integer", "boolean": "boolean", "text": "text", "date": "
 def column_ddl(name: str, kind: str, options: dict[str, Any]) -> list[str]:
     """The column definitions one declaration adds."""
     if kind == "timestamps":
-        return [*column_ddl("created_at", "timestamp", options), *column_ddl("updated_at", "timestamp", options)]
+        return [
+            *column_ddl("created_at", "timestamp", options),
+            *column_ddl("updated_at", "timestamp", options),
+        ]
     if kind == "references":
-        return column_ddl(f"{name}_id", "integer", {k: v for k, v in options.items() if k == "null"})
+        return column_ddl(
+            f"{name}_id", "integer", {k: v for k, v in options.items() if k == "null"}
+        )
     sql = f"{name} {_type(kind, options)}"
     if "default" in options:
         sql += f" DEFAULT {_literal(options['default'])}"
@@ -34,7 +39,9 @@ def column_ddl(name: str, kind: str, options: dict[str, Any]) -> list[str]:
 
 def _type(kind: str, options: dict[str, Any]) -> str:
     if kind == "string":
-        return f"character varying({options['limit']})" if "limit" in options else "character varying"
+        return (
+            f"character varying({options['limit']})" if "limit" in options else "character varying"
+        )
     if kind in ("timestamp", "datetime"):
         precision = f"({options['limit']})" if "limit" in options else ""
         return f"timestamp{precision} without time zone"
@@ -63,12 +70,16 @@ def create_tables(path: Path) -> list[str]:
         columns = ["id serial PRIMARY KEY"]
         for name, kind, options in declarations:
             # YAML reads the bare key ``null`` as None: give it its Rails name back
-            columns += column_ddl(name, kind, {("null" if k is None else k): v for k, v in (options or {}).items()})
+            columns += column_ddl(
+                name, kind, {("null" if k is None else k): v for k, v in (options or {}).items()}
+            )
         out.append(f"CREATE TABLE {table} (\n  " + ",\n  ".join(columns) + "\n)")
     return out
 
 
 def seeds(path: Path) -> dict[str, list[dict[str, Any]]]:
     """The transcribed seed rows per table."""
-    data: dict[str, list[dict[str, Any]]] = yaml.safe_load(path.read_text(encoding="utf-8"))["seeds"]
+    data: dict[str, list[dict[str, Any]]] = yaml.safe_load(path.read_text(encoding="utf-8"))[
+        "seeds"
+    ]
     return data

@@ -16,7 +16,13 @@ import pandas as pd
 from tests.collectors.upstream import story
 from tests.collectors.upstream.expect import FACTS
 
-STATUS = {"new": "new", "open": "open", "pending": "stalled", "resolved": "resolved", "closed": "resolved"}
+STATUS = {
+    "new": "new",
+    "open": "open",
+    "pending": "stalled",
+    "resolved": "resolved",
+    "closed": "resolved",
+}
 PRIORITY = {1: 100, 2: 70, 3: 50, 4: 0}
 UNSET = pd.Timestamp("1970-01-01 00:00:00")
 NOBODY, SYSTEM, GENERAL = 6, 1, 1
@@ -37,10 +43,15 @@ def tables() -> dict[str, pd.DataFrame]:
     resolved = t["number"].map(story.entered(("resolved", "closed")))
     tickets = pd.DataFrame(
         {
-            "id": tid, "effectiveid": tid, "queue": t["group"].map(queue_id).fillna(GENERAL).astype(int),
-            "type": "ticket", "owner": t["assignee"].map(agents).fillna(NOBODY).astype(int),
-            "priority": t["priority"].map(PRIORITY), "status": status,
-            "created": t["opened"], "creator": tid + 10_000,
+            "id": tid,
+            "effectiveid": tid,
+            "queue": t["group"].map(queue_id).fillna(GENERAL).astype(int),
+            "type": "ticket",
+            "owner": t["assignee"].map(agents).fillna(NOBODY).astype(int),
+            "priority": t["priority"].map(PRIORITY),
+            "status": status,
+            "created": t["opened"],
+            "creator": tid + 10_000,
             "resolved": resolved.where(resolved.notna(), UNSET).where(tid % 2 == 0, resolved),
             "due": t["res_due"].where(t["priority"] != 4, UNSET),
         }
@@ -48,38 +59,85 @@ def tables() -> dict[str, pd.DataFrame]:
     merged = tid % 60 == 0
     tickets.loc[merged, "effectiveid"] = tid[merged] - 1
     reminders = tickets[tid % 9 == 0].assign(
-        id=lambda f: f["id"] + 100_000, effectiveid=lambda f: f["id"], type="reminder", status="open"
+        id=lambda f: f["id"] + 100_000,
+        effectiveid=lambda f: f["id"],
+        type="reminder",
+        status="open",
     )
     users = pd.DataFrame({"id": [SYSTEM, NOBODY], "name": ["RT_System", "Nobody"]})
     principals = pd.DataFrame({"id": [SYSTEM, NOBODY], "principaltype": "User"})
     return {
-        "principals": principals, "users": users,
-        "queues": pd.DataFrame({"id": [GENERAL, *queue_id.values()], "name": ["General", *queue_id]}),
+        "principals": principals,
+        "users": users,
+        "queues": pd.DataFrame(
+            {"id": [GENERAL, *queue_id.values()], "name": ["General", *queue_id]}
+        ),
         "tickets": pd.concat([tickets, reminders], ignore_index=True),
         "transactions": _transactions(t, tid, tickets, agents),
     }
 
 
-def _transactions(t: pd.DataFrame, tid: pd.Series, tickets: pd.DataFrame, agents: dict[str, int]) -> pd.DataFrame:
+def _transactions(
+    t: pd.DataFrame, tid: pd.Series, tickets: pd.DataFrame, agents: dict[str, int]
+) -> pd.DataFrame:
     moves = story.transitions()
     moves = moves[moves["before"].map(STATUS) != moves["after"].map(STATUS)]
     ids = pd.Series(tid.to_numpy(), index=t["number"])
     agent = t.set_index("number")["assignee"].map(agents).fillna(SYSTEM).astype(int)
     parts = [
-        pd.DataFrame({"objectid": tid, "type": "Create", "creator": tickets["creator"], "created": t["opened"]}),
-        pd.DataFrame({"objectid": moves["number"].map(ids), "type": "Status", "field": "Status",
-                      "oldvalue": moves["before"].map(STATUS), "newvalue": moves["after"].map(STATUS),
-                      "creator": moves["number"].map(agent), "created": moves["at"]}),
+        pd.DataFrame(
+            {
+                "objectid": tid,
+                "type": "Create",
+                "creator": tickets["creator"],
+                "created": t["opened"],
+            }
+        ),
+        pd.DataFrame(
+            {
+                "objectid": moves["number"].map(ids),
+                "type": "Status",
+                "field": "Status",
+                "oldvalue": moves["before"].map(STATUS),
+                "newvalue": moves["after"].map(STATUS),
+                "creator": moves["number"].map(agent),
+                "created": moves["at"],
+            }
+        ),
     ]
     answered = t[t["first_response"].notna()]
-    parts.append(pd.DataFrame({"objectid": answered["number"].map(ids), "type": "Correspond",
-                               "creator": answered["number"].map(agent), "created": answered["first_response"]}))
+    parts.append(
+        pd.DataFrame(
+            {
+                "objectid": answered["number"].map(ids),
+                "type": "Correspond",
+                "creator": answered["number"].map(agent),
+                "created": answered["first_response"],
+            }
+        )
+    )
     asked = t[tid % 3 == 0]  # the requestor writes again before anyone answers: not a response
-    parts.append(pd.DataFrame({"objectid": asked["number"].map(ids), "type": "Correspond",
-                               "creator": asked["number"].map(ids) + 10_000, "created": asked["opened"]}))
+    parts.append(
+        pd.DataFrame(
+            {
+                "objectid": asked["number"].map(ids),
+                "type": "Correspond",
+                "creator": asked["number"].map(ids) + 10_000,
+                "created": asked["opened"],
+            }
+        )
+    )
     noted = t[(tid % 4 == 0) & t["first_response"].notna()]  # internal comments are no response
-    parts.append(pd.DataFrame({"objectid": noted["number"].map(ids), "type": "Comment",
-                               "creator": noted["number"].map(agent), "created": noted["opened"]}))
+    parts.append(
+        pd.DataFrame(
+            {
+                "objectid": noted["number"].map(ids),
+                "type": "Comment",
+                "creator": noted["number"].map(agent),
+                "created": noted["opened"],
+            }
+        )
+    )
     out = pd.concat(parts, ignore_index=True).assign(objecttype="RT::Ticket")
     return out.sort_values("created", kind="stable").assign(id=lambda f: range(1, len(f) + 1))
 
@@ -89,18 +147,34 @@ def facts(rows: dict[str, pd.DataFrame]) -> pd.DataFrame:
     tk = rows["tickets"]
     t = tk[(tk["type"] == "ticket") & (tk["id"] == tk["effectiveid"]) & (tk["status"] != "deleted")]
     tr = rows["transactions"]
-    corr = tr[tr["type"] == "Correspond"].merge(tk[["id", "effectiveid"]], left_on="objectid", right_on="id")
-    corr = corr.merge(t[["id", "creator"]].rename(columns={"id": "effectiveid", "creator": "owner_creator"}))
+    corr = tr[tr["type"] == "Correspond"].merge(
+        tk[["id", "effectiveid"]], left_on="objectid", right_on="id"
+    )
+    corr = corr.merge(
+        t[["id", "creator"]].rename(columns={"id": "effectiveid", "creator": "owner_creator"})
+    )
     first = corr[corr["creator"] != corr["owner_creator"]].groupby("effectiveid")["created"].min()
-    back = tr[(tr["field"] == "Status") & tr["oldvalue"].isin(["resolved", "rejected"]) & tr["newvalue"].isin(OPEN)]
+    back = tr[
+        (tr["field"] == "Status")
+        & tr["oldvalue"].isin(["resolved", "rejected"])
+        & tr["newvalue"].isin(OPEN)
+    ]
     names = rows["queues"].set_index("id")["name"]
     unset = lambda c: t[c].where(t[c] != UNSET)  # noqa: E731 - one-line column reader
     return pd.DataFrame(
         {
-            "ticket": t["id"], "queue": t["queue"].map(names), "status": t["status"],
-            "priority": pd.cut(t["priority"], [-1, 49, 99, 10**9], labels=["Low", "Medium", "High"]).astype(str),
-            "is_open": t["status"].isin(OPEN), "created": unset("created"), "resolved": unset("resolved"),
-            "first_response": t["id"].map(first), "fr_due": pd.NaT, "res_due": unset("due"),
+            "ticket": t["id"],
+            "queue": t["queue"].map(names),
+            "status": t["status"],
+            "priority": pd.cut(
+                t["priority"], [-1, 49, 99, 10**9], labels=["Low", "Medium", "High"]
+            ).astype(str),
+            "is_open": t["status"].isin(OPEN),
+            "created": unset("created"),
+            "resolved": unset("resolved"),
+            "first_response": t["id"].map(first),
+            "fr_due": pd.NaT,
+            "res_due": unset("due"),
             "unassigned": t["owner"].isin([NOBODY, 0]),
             "reopened": t["id"].map(back.groupby("objectid")["created"].max()),
         }

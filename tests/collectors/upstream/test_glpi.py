@@ -23,8 +23,14 @@ DEGRADE = "needs presets-degrade"
 def collector(url: str, **mapping: Any) -> SqlCollector:
     return SqlCollector(
         SqlSourceConfig.model_validate(
-            {"kind": "sql", "name": "glpi", "url": url, "timeout": "30s",
-             "session_time_zone": "+00:00", "mapping": {"preset": "glpi", **mapping}}
+            {
+                "kind": "sql",
+                "name": "glpi",
+                "url": url,
+                "timeout": "30s",
+                "session_time_zone": "+00:00",
+                "mapping": {"preset": "glpi", **mapping},
+            }
         )
     )
 
@@ -33,10 +39,19 @@ def collector(url: str, **mapping: Any) -> SqlCollector:
 def databases() -> Iterator[dict[str, tuple[str, dict[str, pd.DataFrame]]]]:
     """Per variant, a MariaDB database built from the transcribed schema and its rows."""
     built: dict[str, tuple[str, dict[str, pd.DataFrame]]] = {}
-    with dbs.fresh_mariadb() as plain, dbs.fresh_mariadb() as imported, dbs.fresh_mariadb() as escalated:
+    with (
+        dbs.fresh_mariadb() as plain,
+        dbs.fresh_mariadb() as imported,
+        dbs.fresh_mariadb() as escalated,
+    ):
         for variant, url in (("plain", plain), ("imported", imported), ("escalated", escalated)):
             rows = glpi.tables(variant)  # type: ignore[arg-type]
-            dbs.load(url, ddl.statements(SCHEMA, "mysql"), rows, setup=f"SET time_zone = '{glpi.WRITER_ZONE}'")
+            dbs.load(
+                url,
+                ddl.statements(SCHEMA, "mysql"),
+                rows,
+                setup=f"SET time_zone = '{glpi.WRITER_ZONE}'",
+            )
             built[variant] = (url, rows)
         yield built
 
@@ -52,11 +67,13 @@ def check(url: str, facts: pd.DataFrame, **mapping: Any) -> None:
 
 class TestGlpiUpstream:
     def test_single_group_tickets_match_glpi(self, databases: Any) -> None:
-        """With one assigned group per ticket and GLPI-stamped solve dates, every figure is exact."""
+        """One assigned group per ticket, GLPI-stamped solve dates: every figure is exact."""
         url, rows = databases["plain"]
         check(url, glpi.facts(rows))
 
-    @pytest.mark.xfail(strict=True, reason=f"{DEGRADE}: resolved time is COALESCE(solvedate, closedate)")
+    @pytest.mark.xfail(
+        strict=True, reason=f"{DEGRADE}: resolved time is COALESCE(solvedate, closedate)"
+    )
     def test_closed_without_solvedate_is_resolved(self, databases: Any) -> None:
         """An imported ticket closed with only a closedate counts as resolved at that date."""
         url, rows = databases["imported"]
@@ -72,7 +89,9 @@ class TestGlpiUpstream:
     def test_first_assigned_group_option(self, databases: Any) -> None:
         """With first_assigned_group an escalated ticket counts only in its first group."""
         url, rows = databases["escalated"]
-        check(url, glpi.facts(rows, "first_assigned_group"), group_assignment="first_assigned_group")
+        check(
+            url, glpi.facts(rows, "first_assigned_group"), group_assignment="first_assigned_group"
+        )
 
     @pytest.mark.xfail(strict=True, reason=f"{DEGRADE}: Snapshot.total counts each ticket once")
     def test_total_counts_each_ticket_once(self, databases: Any) -> None:

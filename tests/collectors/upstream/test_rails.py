@@ -10,7 +10,9 @@ from tests.collectors.upstream import dbs, rails
 class TestRails:
     def test_references_become_integer_ids(self) -> None:
         """``references group, null: false`` is a NOT NULL integer ``group_id`` (Migration[4.2])."""
-        assert rails.column_ddl("group", "references", {"null": False}) == ["group_id integer NOT NULL"]
+        assert rails.column_ddl("group", "references", {"null": False}) == [
+            "group_id integer NOT NULL"
+        ]
 
     def test_timestamps_add_two_millisecond_columns(self) -> None:
         """``timestamps limit: 3`` adds created_at and updated_at as timestamp(3)."""
@@ -21,13 +23,15 @@ class TestRails:
 
     def test_string_limit_default_and_null(self) -> None:
         """A limited string keeps its length, quoted default and nullability."""
-        assert rails.column_ddl("follow_up_possible", "string", {"limit": 100, "null": False, "default": "yes"}) == [
-            "follow_up_possible character varying(100) DEFAULT 'yes' NOT NULL"
-        ]
+        assert rails.column_ddl(
+            "follow_up_possible", "string", {"limit": 100, "null": False, "default": "yes"}
+        ) == ["follow_up_possible character varying(100) DEFAULT 'yes' NOT NULL"]
 
     def test_decimal_and_boolean(self) -> None:
         """Decimals keep precision and scale; booleans their default."""
-        assert rails.column_ddl("time_unit", "decimal", {"precision": 6, "scale": 2}) == ["time_unit numeric(6,2)"]
+        assert rails.column_ddl("time_unit", "decimal", {"precision": 6, "scale": 2}) == [
+            "time_unit numeric(6,2)"
+        ]
         assert rails.column_ddl("active", "boolean", {"default": True, "null": False}) == [
             "active boolean DEFAULT true NOT NULL"
         ]
@@ -38,11 +42,19 @@ class TestRails:
             rails.column_ddl("x", "jsonb", {})
 
     def test_transcription_covers_the_tables_the_preset_reads(self) -> None:
-        """Every table of the Zammad preset is created; tickets has its id, 38 columns and timestamps."""
+        """Every table the preset reads is created; tickets has id, 38 columns, timestamps."""
         ddl = rails.create_tables(dbs.HERE / "zammad" / "schema.yaml")
         names = [d.split()[2] for d in ddl]
-        assert {"tickets", "groups", "ticket_states", "ticket_state_types", "ticket_priorities",
-                "histories", "history_objects", "history_attributes"} <= set(names)
+        assert {
+            "tickets",
+            "groups",
+            "ticket_states",
+            "ticket_state_types",
+            "ticket_priorities",
+            "histories",
+            "history_objects",
+            "history_attributes",
+        } <= set(names)
         tickets = ddl[names.index("tickets")]
         columns = [line for line in tickets.splitlines() if line.startswith("  ")]
         assert len(columns) == 41

@@ -30,8 +30,17 @@ class TestRtUpstream:
     def test_figures_match_rt(self, database: Any) -> None:
         """Every figure equals RT's own reading of the rows, for every window."""
         url, rows = database
-        c = SqlCollector(SqlSourceConfig.model_validate(
-            {"kind": "sql", "name": "rt", "url": url, "timeout": "30s", "mapping": {"preset": "rt"}}))
+        c = SqlCollector(
+            SqlSourceConfig.model_validate(
+                {
+                    "kind": "sql",
+                    "name": "rt",
+                    "url": url,
+                    "timeout": "30s",
+                    "mapping": {"preset": "rt"},
+                }
+            )
+        )
         try:
             for window in windows(story.AS_OF, story.WINDOWS):
                 same(c.collect(window).queues, expected(rt.facts(rows), window, CAPS))

@@ -30,8 +30,17 @@ class TestZammadUpstream:
     def test_figures_match_zammad(self, database: Any) -> None:
         """Every figure equals Zammad's own reading of the rows, for every window."""
         url, rows = database
-        c = SqlCollector(SqlSourceConfig.model_validate(
-            {"kind": "sql", "name": "zammad", "url": url, "timeout": "30s", "mapping": {"preset": "zammad"}}))
+        c = SqlCollector(
+            SqlSourceConfig.model_validate(
+                {
+                    "kind": "sql",
+                    "name": "zammad",
+                    "url": url,
+                    "timeout": "30s",
+                    "mapping": {"preset": "zammad"},
+                }
+            )
+        )
         try:
             for window in windows(story.AS_OF, story.WINDOWS):
                 same(c.collect(window).queues, expected(zammad.facts(rows), window, Capabilities()))

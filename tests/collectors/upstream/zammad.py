@@ -34,17 +34,28 @@ def tables(seeds: dict[str, list[dict[str, object]]]) -> dict[str, pd.DataFrame]
     first_close = t["number"].map(_first_entered())
     last_close = t["number"].map(story.entered(("resolved", "closed")))
     runs = state.isin([1, 2])  # pending reminder and closed ignore escalation
-    tickets = pd.DataFrame({
-        "id": tid, "group_id": t["group"].map(group_id).fillna(USERS_GROUP).astype(int),
-        "priority_id": t["priority"].map(PRIORITY), "state_id": state, "number": t["number"],
-        "title": t["number"], "owner_id": t["assignee"].map(agents).fillna(SYSTEM_USER).astype(int),
-        "customer_id": 2, "first_response_at": t["first_response"],
-        "first_response_escalation_at": t["fr_due"].where(runs & t["first_response"].isna()),
-        "close_at": first_close, "last_close_at": last_close.where(~(closed_now & (tid % 6 == 0))),
-        "close_escalation_at": t["res_due"].where(runs & first_close.isna()),
-        "ai_agent_running": False, "updated_by_id": 1, "created_by_id": 1,
-        "created_at": t["opened"], "updated_at": t["opened"],
-    })
+    tickets = pd.DataFrame(
+        {
+            "id": tid,
+            "group_id": t["group"].map(group_id).fillna(USERS_GROUP).astype(int),
+            "priority_id": t["priority"].map(PRIORITY),
+            "state_id": state,
+            "number": t["number"],
+            "title": t["number"],
+            "owner_id": t["assignee"].map(agents).fillna(SYSTEM_USER).astype(int),
+            "customer_id": 2,
+            "first_response_at": t["first_response"],
+            "first_response_escalation_at": t["fr_due"].where(runs & t["first_response"].isna()),
+            "close_at": first_close,
+            "last_close_at": last_close.where(~(closed_now & (tid % 6 == 0))),
+            "close_escalation_at": t["res_due"].where(runs & first_close.isna()),
+            "ai_agent_running": False,
+            "updated_by_id": 1,
+            "created_by_id": 1,
+            "created_at": t["opened"],
+            "updated_at": t["opened"],
+        }
+    )
     lookups = {
         "history_types": pd.DataFrame({"id": [1], "name": ["updated"]}),
         "history_objects": pd.DataFrame({"id": [1], "name": ["Ticket"]}),
@@ -52,18 +63,40 @@ def tables(seeds: dict[str, list[dict[str, object]]]) -> dict[str, pd.DataFrame]
     }
     seeded = {name: pd.DataFrame(rows) for name, rows in seeds.items()}
     for frame in [*seeded.values(), *lookups.values()]:
-        frame["created_at"] = frame["updated_at"] = story.utc_naive(story.AS_OF) - pd.Timedelta(days=400)
+        frame["created_at"] = frame["updated_at"] = story.utc_naive(story.AS_OF) - pd.Timedelta(
+            days=400
+        )
     for name in ("ticket_state_types", "ticket_states", "ticket_priorities"):
         # the columns a seed leaves out take the migration's defaults
-        defaults = {"default_create": False, "default_follow_up": False,
-                    "ignore_escalation": False, "active": True}
+        defaults = {
+            "default_create": False,
+            "default_follow_up": False,
+            "ignore_escalation": False,
+            "active": True,
+        }
         frame = seeded[name].assign(updated_by_id=1, created_by_id=1)
         seeded[name] = frame.fillna({k: v for k, v in defaults.items() if k in frame})
-    seeded["ticket_states"]["next_state_id"] = seeded["ticket_states"]["next_state_id"].astype("Int64")
-    groups = pd.DataFrame({"id": [USERS_GROUP, *group_id.values()], "name": ["Users", *group_id],
-                           "updated_by_id": 1, "created_by_id": 1})
-    groups["created_at"] = groups["updated_at"] = story.utc_naive(story.AS_OF) - pd.Timedelta(days=400)
-    return {**seeded, **lookups, "groups": groups, "tickets": tickets, "histories": _histories(t, tid)}
+    seeded["ticket_states"]["next_state_id"] = seeded["ticket_states"]["next_state_id"].astype(
+        "Int64"
+    )
+    groups = pd.DataFrame(
+        {
+            "id": [USERS_GROUP, *group_id.values()],
+            "name": ["Users", *group_id],
+            "updated_by_id": 1,
+            "created_by_id": 1,
+        }
+    )
+    groups["created_at"] = groups["updated_at"] = story.utc_naive(story.AS_OF) - pd.Timedelta(
+        days=400
+    )
+    return {
+        **seeded,
+        **lookups,
+        "groups": groups,
+        "tickets": tickets,
+        "histories": _histories(t, tid),
+    }
 
 
 def _first_entered() -> pd.Series:
@@ -76,12 +109,19 @@ def _histories(t: pd.DataFrame, tid: pd.Series) -> pd.DataFrame:
     moves = story.transitions()
     moves = moves[moves["before"].map(STATE) != moves["after"].map(STATE)]
     ids = pd.Series(tid.to_numpy(), index=t["number"])
-    return pd.DataFrame({
-        "history_type_id": 1, "history_object_id": 1, "history_attribute_id": 1,
-        "o_id": moves["number"].map(ids), "id_from": moves["before"].map(STATE),
-        "id_to": moves["after"].map(STATE), "created_by_id": 1,
-        "created_at": moves["at"], "updated_at": moves["at"],
-    })
+    return pd.DataFrame(
+        {
+            "history_type_id": 1,
+            "history_object_id": 1,
+            "history_attribute_id": 1,
+            "o_id": moves["number"].map(ids),
+            "id_from": moves["before"].map(STATE),
+            "id_to": moves["after"].map(STATE),
+            "created_by_id": 1,
+            "created_at": moves["at"],
+            "updated_at": moves["at"],
+        }
+    )
 
 
 def facts(rows: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -92,14 +132,22 @@ def facts(rows: dict[str, pd.DataFrame]) -> pd.DataFrame:
     kind = tk["state_id"].map(state_type)
     t = tk[~kind.isin(["merged", "removed"])]
     h = rows["histories"]
-    back = h[h["id_from"].map(state_type).eq("closed") & h["id_to"].map(state_type).isin(OPEN_TYPES)]
-    return pd.DataFrame({
-        "ticket": t["id"], "queue": t["group_id"].map(rows["groups"].set_index("id")["name"]),
-        "status": t["state_id"].map(rows["ticket_states"].set_index("id")["name"]),
-        "priority": t["priority_id"].map(rows["ticket_priorities"].set_index("id")["name"]),
-        "is_open": t["state_id"].map(state_type).isin(OPEN_TYPES), "created": t["created_at"],
-        "resolved": t["last_close_at"].fillna(t["close_at"]), "first_response": t["first_response_at"],
-        "fr_due": t["first_response_escalation_at"], "res_due": t["close_escalation_at"],
-        "unassigned": t["owner_id"] == SYSTEM_USER,
-        "reopened": t["id"].map(back.groupby("o_id")["created_at"].max()),
-    })[list(FACTS)]
+    back = h[
+        h["id_from"].map(state_type).eq("closed") & h["id_to"].map(state_type).isin(OPEN_TYPES)
+    ]
+    return pd.DataFrame(
+        {
+            "ticket": t["id"],
+            "queue": t["group_id"].map(rows["groups"].set_index("id")["name"]),
+            "status": t["state_id"].map(rows["ticket_states"].set_index("id")["name"]),
+            "priority": t["priority_id"].map(rows["ticket_priorities"].set_index("id")["name"]),
+            "is_open": t["state_id"].map(state_type).isin(OPEN_TYPES),
+            "created": t["created_at"],
+            "resolved": t["last_close_at"].fillna(t["close_at"]),
+            "first_response": t["first_response_at"],
+            "fr_due": t["first_response_escalation_at"],
+            "res_due": t["close_escalation_at"],
+            "unassigned": t["owner_id"] == SYSTEM_USER,
+            "reopened": t["id"].map(back.groupby("o_id")["created_at"].max()),
+        }
+    )[list(FACTS)]
