@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
 from collectors.base import AGE_BUCKETS, QueueStats, Window
-from tests.collectors.upstream.story import utc_naive
+from collectors.sql import SqlCollector, SqlSourceConfig
+from tests.collectors.upstream.story import AS_OF, WINDOWS, utc_naive
 
 FACTS = (
     "ticket",  # the product's ticket id (a ticket may appear once per queue it counts in)
@@ -144,6 +146,18 @@ def same(got: tuple[QueueStats, ...], want: tuple[QueueStats, ...]) -> None:
                 b,
             )
         assert replace(g, **dict.fromkeys(AVERAGES)) == replace(w, **dict.fromkeys(AVERAGES))
+
+
+def check(url: str, preset: str, facts: pd.DataFrame, caps: Capabilities, **source: Any) -> None:
+    """Poll a preset at :data:`story.AS_OF` over every window and compare with ``facts``."""
+    mapping = {"preset": preset, **source.pop("mapping", {})}
+    config = {"kind": "sql", "name": preset, "url": url, "timeout": "30s", "mapping": mapping}
+    collector = SqlCollector(SqlSourceConfig.model_validate({**config, **source}))
+    try:
+        for window in windows(AS_OF, WINDOWS):
+            same(collector.collect(window).queues, expected(facts, window, caps))
+    finally:
+        collector.close()
 
 
 def windows(as_of: datetime, lengths: tuple[timedelta, ...]) -> list[Window]:

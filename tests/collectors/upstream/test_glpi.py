@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from collectors.sql import SqlCollector, SqlSourceConfig
-from tests.collectors.upstream import dbs, ddl, glpi, story
-from tests.collectors.upstream.expect import Capabilities, expected, same, total, windows
+from tests.collectors.upstream import dbs, ddl, expect, glpi, story
+from tests.collectors.upstream.expect import Capabilities, same, total, windows
 
 pytestmark = pytest.mark.mariadb
 
@@ -57,12 +57,7 @@ def databases() -> Iterator[dict[str, tuple[str, dict[str, pd.DataFrame]]]]:
 
 
 def check(url: str, facts: pd.DataFrame, **mapping: Any) -> None:
-    c = collector(url, **mapping)
-    try:
-        for window in windows(story.AS_OF, story.WINDOWS):
-            same(c.collect(window).queues, expected(facts, window, CAPS))
-    finally:
-        c.close()
+    expect.check(url, "glpi", facts, CAPS, session_time_zone="+00:00", mapping=mapping)
 
 
 class TestGlpiUpstream:
