@@ -108,10 +108,13 @@ def _table(name: str, spec: dict[str, Any], options: str) -> Table:
 
 def _column(entry: list[Any]) -> Column:
     name, kind, *rest = entry
-    raw: dict[Any, Any] = (rest[0] if rest else None) or {}
-    # YAML reads a bare ``null`` key as None: give the option its name back
-    options = {("null" if k is None else str(k)): v for k, v in raw.items()}
-    return Column(str(name), str(kind), **options)
+    return Column(str(name), str(kind), **options(rest[0] if rest else None))
+
+
+def options(raw: dict[Any, Any] | None) -> dict[str, Any]:
+    """A transcribed row's options; YAML reads the bare key ``null`` as None, so it gets
+    its name back."""
+    return {("null" if k is None else str(k)): v for k, v in (raw or {}).items()}
 
 
 def _index(name: str, value: Any, unique: bool) -> Index:
@@ -126,6 +129,11 @@ def create_statements(items: list[Table], dialect: Dialect) -> list[str]:
     for table in items:
         out += _mysql(table) if dialect == "mysql" else _postgresql(table)
     return out
+
+
+def column_sql(column: Column, dialect: Dialect) -> str:
+    """One column's definition on ``dialect``."""
+    return _mysql_column(column) if dialect == "mysql" else _postgresql_column(column)
 
 
 def _mysql(table: Table) -> list[str]:
