@@ -4,8 +4,10 @@ Writing: one ``glpi_tickets`` row per incident; status 1 New, 2 Processing (assi
 4 Pending, 5 Solved, 6 Closed; ``solvedate`` stamped when it was solved, ``closedate``
 when closed, both cleared while it is open again; ``takeintoaccountdate`` at the first
 move out of New; ``time_to_own`` / ``time_to_resolve`` from the SLA policy. Every ticket
-has a requester user and group (``type`` 1), assigned users and groups are ``type`` 2.
-Every 40th incident is in the trash bin (``is_deleted = 1``). Variants:
+has a requester user and group (``type`` 1), assigned users and groups are ``type`` 2;
+a user link's ``alternative_email`` is empty, as GLPI writes it. The constants come from
+GLPI's code (see ``glpi/PROVENANCE.md``). Every 40th incident is in the trash bin
+(``is_deleted = 1``). Variants:
 
 - ``imported``: every 5th closed incident came in by an import that set ``closedate`` only.
 - ``escalated``: an incident keeps every group it was ever assigned to (GLPI adds the new
@@ -135,7 +137,7 @@ def _user_links(t: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
             ),
         ],
         ignore_index=True,
-    )
+    ).assign(alternative_email="")  # GLPI stores an empty address, never NULL
 
 
 def facts(rows: dict[str, pd.DataFrame], rule: Rule = "every_assigned_group") -> pd.DataFrame:
