@@ -57,29 +57,39 @@ def run(conn: sa.Connection, script: list[str]) -> None:
 
 
 def insert(conn: sa.Connection, table: str, rows: pd.DataFrame) -> None:
-    """Insert a frame's rows; NaN/NaT become NULL, timestamps plain datetimes."""
+    """Insert a frame's rows: PostgreSQL's COPY, else the driver's executemany. Tens of
+    thousands of rows: SQLAlchemy's per-row parameter handling would cost more than the
+    database does."""
     if rows.empty:
         return
-    columns = list(rows.columns)
     quote = conn.dialect.identifier_preparer.quote
-    statement = sa.text(
-        f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)})"
-        f" VALUES ({', '.join(':' + c for c in columns)})"
-    )
-    conn.execute(statement, [_plain(r) for r in rows.to_dict("records")])
+    target = f"{quote(table)} ({', '.join(quote(c) for c in rows.columns)})"
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            for record in records(rows):
+                copy.write_row(record)
+        return
+    values = ", ".join(["%s"] * len(rows.columns))
+    conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({values})", records(rows))
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, pd.Timestamp):
-            value = value.to_pydatetime()
-        elif value is not None and not isinstance(value, str) and pd.isna(value):
-            value = None
-        elif hasattr(value, "item"):  # numpy scalars
-            value = value.item()
-        out[key] = value
-    return out
+def records(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """A frame as DB-API tuples: NaN/NaT/NA are None, timestamps plain datetimes, numpy
+    scalars Python ones, and float columns holding only whole numbers (integers that
+    pandas widened to float for a NaN) integers."""
+    columns = []
+    for name in rows.columns:
+        column = rows[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            values = list(column.dt.to_pydatetime())
+        elif pd.api.types.is_float_dtype(column) and (column.dropna() % 1 == 0).all():
+            values = column.fillna(0).astype("int64").tolist()
+        else:
+            values = column.tolist()
+        missing = column.isna().tolist()
+        columns.append([None if m else v for v, m in zip(values, missing, strict=True)])
+    return list(zip(*columns, strict=True))
 
 
 def load(url: str, script: list[str], tables: Mapping[str, pd.DataFrame], setup: str = "") -> None:
