@@ -90,19 +90,22 @@ def tables(schema: dict[str, Any]) -> list[Table]:
 
 
 def _table(name: str, spec: dict[str, Any], options: str) -> Table:
-    columns = tuple(_column(entry) for entry in spec["columns"])
-    keys = [
+    return Table(
+        name=name,
+        columns=tuple(_column(entry) for entry in spec["columns"]),
+        primary_key=tuple(spec.get("primary_key", ())),
+        indexes=keys(spec),
+        options=str(spec.get("options", options)),
+        sequence=spec.get("sequence"),
+    )
+
+
+def keys(spec: dict[str, Any]) -> tuple[Index, ...]:
+    """A transcribed table's unique keys, then its other indexes."""
+    return tuple(
         _index(key, value, unique)
         for unique, section in ((True, "unique"), (False, "indexes"))
         for key, value in (spec.get(section) or {}).items()
-    ]
-    return Table(
-        name=name,
-        columns=columns,
-        primary_key=tuple(spec.get("primary_key", ())),
-        indexes=tuple(keys),
-        options=str(spec.get("options", options)),
-        sequence=spec.get("sequence"),
     )
 
 
