@@ -149,7 +149,10 @@ def same(
                 a,
                 b,
             )
-        assert replace(g, **blank) == replace(w, **blank)
+        a, b = replace(g, **blank), replace(w, **blank)
+        assert a == b, {
+            f: (getattr(a, f), getattr(b, f)) for f in FIGURES if getattr(a, f) != getattr(b, f)
+        }
 
 
 def check(

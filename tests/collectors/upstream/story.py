@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -153,3 +154,20 @@ def transitions() -> pd.DataFrame:
             "after": changed["category"],
         }
     ).reset_index(drop=True)
+
+
+def timeline(kinds: list[tuple[pd.Series, dict[str, Any]]], at: str) -> pd.DataFrame:
+    """Records of several kinds (articles, thread entries) in time order, numbered from 1.
+
+    Each kind is ``(mask, columns)``: the incidents the mask picks, a Series column taken
+    at those rows, any other value repeated. ``at`` (the time column) is cut to whole
+    seconds, as the help desks' DATETIME columns store it.
+    """
+    frames = [
+        pd.DataFrame({c: v[keep] if isinstance(v, pd.Series) else v for c, v in cols.items()})
+        for keep, cols in kinds
+    ]
+    out = pd.concat(frames, ignore_index=True)
+    out[at] = out[at].dt.floor("s")
+    out = out.sort_values(at, kind="stable").reset_index(drop=True)
+    return out.assign(id=range(1, len(out) + 1))

@@ -102,7 +102,7 @@ class TestZnunyAcrossDst:
         strict=True,
         reason="the collector subtracts naive local DATETIMEs in SQL (sqlqueries duration):"
         " a ticket created before the 27 March 2016 change to summer time (Europe/Berlin)"
-        " and answered or resolved after it is counted one hour short",
+        " and answered or resolved after it is counted one hour too long",
     )
     def test_durations_are_elapsed_time(self, dst_database: Any) -> None:
         """Average first-response and resolution times are elapsed time, DST or not."""

@@ -168,32 +168,34 @@ def _articles(t: pd.DataFrame, tid: pd.Series, agents: dict[str, int]) -> pd.Dat
     answered = t["first_response"].notna()
     # until the answer (or, unanswered, until now): the follow-up and note fall before it
     gap = t["first_response"].fillna(story.utc_naive(story.AS_OF)) - t["opened"]
-    everyone = pd.Series(True, index=t.index)
-    rows = [
-        (CUSTOMER, 1, EMAIL, ROOT, t["opened"], "EmailCustomer", everyone),
-        (SYSTEM, 1, EMAIL, ROOT, t["opened"], "SendAutoReply", everyone),
-        (CUSTOMER, 1, EMAIL, ROOT, t["opened"] + gap / 3, "FollowUp", ids % 3 == 0),
-        (AGENT, 0, INTERNAL, agent, t["opened"] + gap / 2, "AddNote", answered & (ids % 4 == 0)),
-        (AGENT, 1, EMAIL, agent, t["first_response"], "SendAnswer", answered),
-    ]
-    parts = [
-        pd.DataFrame(
-            {
-                "ticket_id": ids[keep],
-                "article_sender_type_id": sender,
-                "communication_channel_id": channel,
-                "is_visible_for_customer": visible,
-                "search_index_needs_rebuild": 0,
-                "create_time": at[keep].dt.floor("s"),
-                "create_by": by[keep] if isinstance(by, pd.Series) else by,
-                "history": kind,
-            }
-        )
-        for sender, visible, channel, by, at, kind, keep in rows
-    ]
-    out = pd.concat(parts, ignore_index=True).sort_values(["create_time"], kind="stable")
-    out = out.assign(change_time=out["create_time"], change_by=out["create_by"])
-    return out.assign(id=range(1, len(out) + 1)).reset_index(drop=True)
+    every = pd.Series(True, index=t.index)
+    noted = answered & (ids % 4 == 0)
+
+    def article(
+        sender: int, visible: int, channel: int, by: Any, at: pd.Series, kind: str
+    ) -> dict[str, Any]:
+        return {
+            "ticket_id": ids,
+            "article_sender_type_id": sender,
+            "communication_channel_id": channel,
+            "is_visible_for_customer": visible,
+            "search_index_needs_rebuild": 0,
+            "create_time": at,
+            "create_by": by,
+            "history": kind,
+        }
+
+    out = story.timeline(
+        [
+            (every, article(CUSTOMER, 1, EMAIL, ROOT, t["opened"], "EmailCustomer")),
+            (every, article(SYSTEM, 1, EMAIL, ROOT, t["opened"], "SendAutoReply")),
+            (ids % 3 == 0, article(CUSTOMER, 1, EMAIL, ROOT, t["opened"] + gap / 3, "FollowUp")),
+            (noted, article(AGENT, 0, INTERNAL, agent, t["opened"] + gap / 2, "AddNote")),
+            (answered, article(AGENT, 1, EMAIL, agent, t["first_response"], "SendAnswer")),
+        ],
+        "create_time",
+    )
+    return out.assign(change_time=out["create_time"], change_by=out["create_by"])
 
 
 def _tickets(
