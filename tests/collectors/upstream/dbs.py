@@ -85,6 +85,10 @@ def records(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
             values = list(column.dt.to_pydatetime())
         elif pd.api.types.is_float_dtype(column) and (column.dropna() % 1 == 0).all():
             values = column.fillna(0).astype("int64").tolist()
+        elif column.dtype == object:  # may mix text (osTicket's zero dates) and timestamps
+            values = [
+                v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in column.tolist()
+            ]
         else:
             values = column.tolist()
         missing = column.isna().tolist()
@@ -92,8 +96,15 @@ def records(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
     return list(zip(*columns, strict=True))
 
 
-def load(url: str, script: list[str], tables: Mapping[str, pd.DataFrame], setup: str = "") -> None:
-    """Apply ``script`` then insert ``tables`` in order, in one transaction."""
+def load(
+    url: str,
+    script: list[str],
+    tables: Mapping[str, pd.DataFrame],
+    setup: str = "",
+    finish: tuple[str, ...] = (),
+) -> None:
+    """Run ``setup``, apply ``script``, insert ``tables`` in order, then run ``finish``
+    (what the product builds from the rows), in one transaction."""
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
@@ -102,6 +113,7 @@ def load(url: str, script: list[str], tables: Mapping[str, pd.DataFrame], setup:
             run(conn, script)
             for table, rows in tables.items():
                 insert(conn, table, rows)
+            run(conn, list(finish))
         with engine.begin() as conn:
             # a live database has planner statistics (autovacuum); a bulk-loaded one not yet
             if conn.dialect.name == "postgresql":
