@@ -19,34 +19,33 @@ HERE = Path(__file__).resolve().parent
 @contextmanager
 def fresh_mariadb() -> Iterator[str]:
     """A uniquely named, empty MariaDB database (dropped afterwards); yields its URL."""
-    admin = require_service("MariaDB", MARIADB_ADMIN_URL)
-    name = f"t_up_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    try:
-        url = sa.engine.make_url(MARIADB_ADMIN_URL).set(database=name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE `{name}`"))
-        admin.dispose()
+    create, drop = "CREATE DATABASE `{}` CHARACTER SET utf8mb4", "DROP DATABASE `{}`"
+    with _fresh("MariaDB", MARIADB_ADMIN_URL, create, drop) as name:
+        yield sa.engine.make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(False)
 
 
 @contextmanager
 def fresh_postgres() -> Iterator[str]:
     """A uniquely named, empty PostgreSQL schema (dropped afterwards); yields a URL on it."""
-    admin = require_service("PostgreSQL", PG_ADMIN_URL)
-    schema = f"t_up_{uuid.uuid4().hex[:10]}"
+    create, drop = 'CREATE SCHEMA "{}"', 'DROP SCHEMA "{}" CASCADE'
+    with _fresh("PostgreSQL", PG_ADMIN_URL, create, drop) as name:
+        url = sa.engine.make_url(PG_ADMIN_URL)
+        yield url.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(False)
+
+
+@contextmanager
+def _fresh(service: str, admin_url: str, create: str, drop: str) -> Iterator[str]:
+    """Run ``create`` for a unique name (``{}``), yield the name, run ``drop`` after:
+    other people test on the same servers, so every run has its own namespace."""
+    admin = require_service(service, admin_url)
+    name = f"t_up_{uuid.uuid4().hex[:10]}"
     with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        conn.exec_driver_sql(create.format(name))
     try:
-        url = sa.engine.make_url(PG_ADMIN_URL).update_query_dict(
-            {"options": f"-csearch_path={schema}"}
-        )
-        yield url.render_as_string(hide_password=False)
+        yield name
     finally:
         with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.exec_driver_sql(drop.format(name))
         admin.dispose()
 
 
