@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from tests.collectors.presets import realdata
 from tests.collectors.presets.realdata import SLA_POLICY
-from tests.data import SERVICENOW_LOG
 
 AS_OF = datetime(2016, 4, 4, 15, 0, tzinfo=UTC)
 """The instant every database is built at and polled for (noon in São Paulo)."""
@@ -57,24 +57,12 @@ def to_utc(local: pd.Series, zone: str) -> pd.Series:
 
 
 def _read() -> pd.DataFrame:
-    log = pd.read_csv(
-        SERVICENOW_LOG,
-        usecols=[
-            "number",
-            "incident_state",
-            "sys_mod_count",
-            "sys_updated_at",
-            "opened_at",
-            "priority",
-            "assignment_group",
-            "assigned_to",
-        ],
-        na_values=["?"],
-    )
+    """The real log (read once for every test that uses it), its known states only, its
+    times as naive UTC."""
+    log = realdata.log()
     log = log[log["incident_state"].isin(list(CATEGORY))].copy()
     for column in ("sys_updated_at", "opened_at"):
-        local = pd.to_datetime(log[column], format="%d/%m/%Y %H:%M")
-        log[column] = local.dt.tz_localize(LOG_ZONE).dt.tz_convert("UTC").dt.tz_localize(None)
+        log[column] = to_utc(log[column], LOG_ZONE)
     return log
 
 
