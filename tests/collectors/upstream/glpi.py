@@ -43,6 +43,7 @@ REQUESTERS = 1
 UNASSIGNED = "(unassigned)"
 WRITER_ZONE = "-03:00"
 """GLPI's configured zone (São Paulo): its sessions write the TIMESTAMPs in it."""
+ZONE = "America/Sao_Paulo"
 
 
 def tables(variant: Variant) -> dict[str, pd.DataFrame]:
@@ -51,6 +52,23 @@ def tables(variant: Variant) -> dict[str, pd.DataFrame]:
     ids = pd.Series(range(1, len(t) + 1), index=t["number"])
     names = sorted(story.events()["group"].dropna().unique())
     group_id = {name: i for i, name in enumerate(names, start=10)}
+    groups = pd.DataFrame(
+        {
+            "id": [REQUESTERS, *group_id.values()],
+            "name": ["Requesters", *group_id],
+            "completename": ["Requesters", *group_id],
+        }
+    )
+    return {
+        "glpi_groups": groups,
+        "glpi_tickets": story.wall_clock(_tickets(t, ids, variant), ZONE),
+        "glpi_groups_tickets": _group_links(t, ids, group_id, variant),
+        "glpi_tickets_users": _user_links(t, ids),
+    }
+
+
+def _tickets(t: pd.DataFrame, ids: pd.Series, variant: Variant) -> pd.DataFrame:
+    """glpi_tickets, times naive UTC."""
     solved = t["number"].map(story.entered(("resolved", "closed")))
     closed = t["number"].map(story.entered(("closed",)))
     status = t["category"].map(STATUS)
@@ -73,29 +91,7 @@ def tables(variant: Variant) -> dict[str, pd.DataFrame]:
     if variant == "imported":
         imported = (tickets["status"] == 6) & (tickets["id"] % 5 == 0)
         tickets.loc[imported, "solvedate"] = pd.NaT
-    for column in (
-        "date",
-        "date_creation",
-        "solvedate",
-        "closedate",
-        "takeintoaccountdate",
-        "time_to_own",
-        "time_to_resolve",
-    ):
-        tickets[column] = story.to_local(tickets[column], "America/Sao_Paulo")
-    groups = pd.DataFrame(
-        {
-            "id": [REQUESTERS, *group_id.values()],
-            "name": ["Requesters", *group_id],
-            "completename": ["Requesters", *group_id],
-        }
-    )
-    return {
-        "glpi_groups": groups,
-        "glpi_tickets": tickets,
-        "glpi_groups_tickets": _group_links(t, ids, group_id, variant),
-        "glpi_tickets_users": _user_links(t, ids),
-    }
+    return tickets
 
 
 def _group_links(
@@ -155,17 +151,7 @@ def facts(rows: dict[str, pd.DataFrame], rule: Rule = "every_assigned_group") ->
     t = t.merge(queue, how="left", left_on="id", right_on="tickets_id")
     users = rows["glpi_tickets_users"]
     techs = set(users.loc[(users["type"] == 2) & (users["users_id"] > 0), "tickets_id"])
-    utc = {
-        c: _utc(t[c])
-        for c in (
-            "date",
-            "solvedate",
-            "closedate",
-            "takeintoaccountdate",
-            "time_to_own",
-            "time_to_resolve",
-        )
-    }
+    utc = story.from_wall_clock(t, ZONE)
     out = pd.DataFrame(
         {
             "ticket": t["id"],
@@ -183,8 +169,3 @@ def facts(rows: dict[str, pd.DataFrame], rule: Rule = "every_assigned_group") ->
         }
     )
     return out[list(FACTS)]
-
-
-def _utc(local: pd.Series) -> pd.Series:
-    """GLPI's São Paulo wall-clock times as naive UTC."""
-    return story.to_utc(local, "America/Sao_Paulo")

@@ -92,12 +92,10 @@ def _stamped(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _wall_clock(frame: pd.DataFrame) -> pd.DataFrame:
     """Naive UTC times as :data:`ZONE` wall-clock times; zero-date text is kept."""
-    out = frame.copy()
+    out = story.wall_clock(frame, ZONE)
     for name in frame.columns:
         column = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(column):
-            out[name] = story.to_local(column, ZONE)
-        elif column.map(lambda v: isinstance(v, pd.Timestamp)).any():
+        if column.dtype == object and column.map(lambda v: isinstance(v, pd.Timestamp)).any():
             stamps = pd.to_datetime(column.where(column != ZERO))
             out[name] = story.to_local(stamps, ZONE).astype(object).where(column != ZERO, ZERO)
     return out

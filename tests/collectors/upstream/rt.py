@@ -11,6 +11,8 @@ has a reminder (a ticket of type ``reminder`` with an open status).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from tests.collectors.upstream import story
@@ -37,6 +39,31 @@ def tables() -> dict[str, pd.DataFrame]:
     queue_id = {name: i for i, name in enumerate(queues, start=3)}
     agents = {n: i for i, n in enumerate(sorted(t["assignee"].dropna().unique()), start=100)}
     tid = t["number"].map(ids)
+    tickets = _tickets(t, tid, queue_id, agents)
+    reminders = tickets[tid % 9 == 0].assign(
+        id=lambda f: f["id"] + 100_000,
+        effectiveid=lambda f: f["id"],
+        type="reminder",
+        status="open",
+    )
+    users = pd.DataFrame({"id": [SYSTEM, NOBODY], "name": ["RT_System", "Nobody"]})
+    principals = pd.DataFrame({"id": [SYSTEM, NOBODY], "principaltype": "User"})
+    return {
+        "principals": principals,
+        "users": users,
+        "queues": pd.DataFrame(
+            {"id": [GENERAL, *queue_id.values()], "name": ["General", *queue_id]}
+        ),
+        "tickets": pd.concat([tickets, reminders], ignore_index=True),
+        "transactions": _transactions(t, tid, tickets, agents),
+    }
+
+
+def _tickets(
+    t: pd.DataFrame, tid: pd.Series, queue_id: dict[str, int], agents: dict[str, int]
+) -> pd.DataFrame:
+    """Tickets (not reminders): rejected and deleted ones, merged ones pointing at the
+    ticket before them, 1970 or NULL for dates never set."""
     status = t["category"].map(STATUS)
     status = status.where(~((status == "resolved") & (tid % 45 == 0)), "rejected")
     status = status.where(tid % 70 != 0, "deleted")
@@ -58,23 +85,7 @@ def tables() -> dict[str, pd.DataFrame]:
     )
     merged = tid % 60 == 0
     tickets.loc[merged, "effectiveid"] = tid[merged] - 1
-    reminders = tickets[tid % 9 == 0].assign(
-        id=lambda f: f["id"] + 100_000,
-        effectiveid=lambda f: f["id"],
-        type="reminder",
-        status="open",
-    )
-    users = pd.DataFrame({"id": [SYSTEM, NOBODY], "name": ["RT_System", "Nobody"]})
-    principals = pd.DataFrame({"id": [SYSTEM, NOBODY], "principaltype": "User"})
-    return {
-        "principals": principals,
-        "users": users,
-        "queues": pd.DataFrame(
-            {"id": [GENERAL, *queue_id.values()], "name": ["General", *queue_id]}
-        ),
-        "tickets": pd.concat([tickets, reminders], ignore_index=True),
-        "transactions": _transactions(t, tid, tickets, agents),
-    }
+    return tickets
 
 
 def _transactions(
@@ -83,63 +94,37 @@ def _transactions(
     moves = story.transitions()
     moves = moves[moves["before"].map(STATUS) != moves["after"].map(STATUS)]
     ids = pd.Series(tid.to_numpy(), index=t["number"])
-    agent = t.set_index("number")["assignee"].map(agents).fillna(SYSTEM).astype(int)
-    parts = [
-        pd.DataFrame(
-            {
-                "objectid": tid,
-                "type": "Create",
-                "creator": tickets["creator"],
-                "created": t["opened"],
-            }
-        ),
-        pd.DataFrame(
-            {
-                "objectid": moves["number"].map(ids),
-                "type": "Status",
-                "field": "Status",
-                "oldvalue": moves["before"].map(STATUS),
-                "newvalue": moves["after"].map(STATUS),
-                "creator": moves["number"].map(agent),
-                "created": moves["at"],
-            }
-        ),
-    ]
-    answered = t[t["first_response"].notna()]
-    parts.append(
-        pd.DataFrame(
-            {
-                "objectid": answered["number"].map(ids),
-                "type": "Correspond",
-                "creator": answered["number"].map(agent),
-                "created": answered["first_response"],
-            }
-        )
+    agent = t["assignee"].map(agents).fillna(SYSTEM).astype(int)
+    by_number = pd.Series(agent.to_numpy(), index=t["number"])
+    answered = t["first_response"].notna()
+
+    def written(kind: str, by: pd.Series, at: pd.Series) -> dict[str, Any]:
+        return {"objectid": tid, "type": kind, "creator": by, "created": at}
+
+    out = story.timeline(
+        [
+            (pd.Series(True, t.index), written("Create", tickets["creator"], t["opened"])),
+            (
+                pd.Series(True, moves.index),
+                {
+                    "objectid": moves["number"].map(ids),
+                    "type": "Status",
+                    "creator": moves["number"].map(by_number),
+                    "created": moves["at"],
+                    "field": "Status",
+                    "oldvalue": moves["before"].map(STATUS),
+                    "newvalue": moves["after"].map(STATUS),
+                },
+            ),
+            (answered, written("Correspond", agent, t["first_response"])),
+            # the requestor writes again before anyone answers: not a response
+            (tid % 3 == 0, written("Correspond", tid + 10_000, t["opened"])),
+            # internal comments are no response
+            ((tid % 4 == 0) & answered, written("Comment", agent, t["opened"])),
+        ],
+        "created",
     )
-    asked = t[tid % 3 == 0]  # the requestor writes again before anyone answers: not a response
-    parts.append(
-        pd.DataFrame(
-            {
-                "objectid": asked["number"].map(ids),
-                "type": "Correspond",
-                "creator": asked["number"].map(ids) + 10_000,
-                "created": asked["opened"],
-            }
-        )
-    )
-    noted = t[(tid % 4 == 0) & t["first_response"].notna()]  # internal comments are no response
-    parts.append(
-        pd.DataFrame(
-            {
-                "objectid": noted["number"].map(ids),
-                "type": "Comment",
-                "creator": noted["number"].map(agent),
-                "created": noted["opened"],
-            }
-        )
-    )
-    out = pd.concat(parts, ignore_index=True).assign(objecttype="RT::Ticket")
-    return out.sort_values("created", kind="stable").assign(id=lambda f: range(1, len(f) + 1))
+    return out.assign(objecttype="RT::Ticket")
 
 
 def facts(rows: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -159,3 +159,16 @@ def timeline(kinds: list[tuple[pd.Series, dict[str, Any]]], at: str) -> pd.DataF
     out[at] = out[at].dt.floor("s")
     out = out.sort_values(at, kind="stable").reset_index(drop=True)
     return out.assign(id=range(1, len(out) + 1))
+
+
+def wall_clock(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """A frame whose naive UTC time columns become naive wall-clock times of ``zone``, as
+    a help desk writes them into DATETIME columns."""
+    times = frame.select_dtypes("datetime").columns
+    return frame.assign(**{c: to_local(frame[c], zone) for c in times})
+
+
+def from_wall_clock(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """The inverse of :func:`wall_clock`: time columns back to naive UTC."""
+    times = frame.select_dtypes("datetime").columns
+    return frame.assign(**{c: to_utc(frame[c], zone) for c in times})

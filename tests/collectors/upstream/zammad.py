@@ -20,6 +20,7 @@ STATE = {"new": 1, "open": 2, "pending": 3, "resolved": 4, "closed": 4}
 PRIORITY = {1: 3, 2: 3, 3: 2, 4: 1}
 OPEN_TYPES = ("new", "open", "pending reminder", "pending action")
 SYSTEM_USER, USERS_GROUP = 1, 1
+INSTALLED = story.utc_naive(story.AS_OF) - pd.Timedelta(days=400)
 
 
 def tables(seeds: dict[str, list[dict[str, object]]]) -> dict[str, pd.DataFrame]:
@@ -29,12 +30,32 @@ def tables(seeds: dict[str, list[dict[str, object]]]) -> dict[str, pd.DataFrame]
     names = sorted(story.events()["group"].dropna().unique())
     group_id = {n: i for i, n in enumerate(names, start=2)}
     agents = {n: i for i, n in enumerate(sorted(t["assignee"].dropna().unique()), start=100)}
+    groups = pd.DataFrame(
+        {
+            "id": [USERS_GROUP, *group_id.values()],
+            "name": ["Users", *group_id],
+            "updated_by_id": 1,
+            "created_by_id": 1,
+        }
+    )
+    groups["created_at"] = groups["updated_at"] = INSTALLED
+    return {
+        **_seeded(seeds),
+        "groups": groups,
+        "tickets": _tickets(t, tid, group_id, agents),
+        "histories": _histories(t, tid),
+    }
+
+
+def _tickets(
+    t: pd.DataFrame, tid: pd.Series, group_id: dict[str, int], agents: dict[str, int]
+) -> pd.DataFrame:
     state = t["category"].map(STATE).where(tid % 60 != 0, 5).where(tid % 70 != 0, 6)
     closed_now = state == 4
     first_close = t["number"].map(_first_entered())
     last_close = t["number"].map(story.entered(("resolved", "closed")))
     runs = state.isin([1, 2])  # pending reminder and closed ignore escalation
-    tickets = pd.DataFrame(
+    return pd.DataFrame(
         {
             "id": tid,
             "group_id": t["group"].map(group_id).fillna(USERS_GROUP).astype(int),
@@ -56,6 +77,10 @@ def tables(seeds: dict[str, list[dict[str, object]]]) -> dict[str, pd.DataFrame]
             "updated_at": t["opened"],
         }
     )
+
+
+def _seeded(seeds: dict[str, list[dict[str, object]]]) -> dict[str, pd.DataFrame]:
+    """The seed rows and the history lookups, as a fresh install has them."""
     lookups = {
         "history_types": pd.DataFrame({"id": [1], "name": ["updated"]}),
         "history_objects": pd.DataFrame({"id": [1], "name": ["Ticket"]}),
@@ -63,40 +88,20 @@ def tables(seeds: dict[str, list[dict[str, object]]]) -> dict[str, pd.DataFrame]
     }
     seeded = {name: pd.DataFrame(rows) for name, rows in seeds.items()}
     for frame in [*seeded.values(), *lookups.values()]:
-        frame["created_at"] = frame["updated_at"] = story.utc_naive(story.AS_OF) - pd.Timedelta(
-            days=400
-        )
+        frame["created_at"] = frame["updated_at"] = INSTALLED
+    # the columns a seed leaves out take the migration's defaults
+    defaults = {
+        "default_create": False,
+        "default_follow_up": False,
+        "ignore_escalation": False,
+        "active": True,
+    }
     for name in ("ticket_state_types", "ticket_states", "ticket_priorities"):
-        # the columns a seed leaves out take the migration's defaults
-        defaults = {
-            "default_create": False,
-            "default_follow_up": False,
-            "ignore_escalation": False,
-            "active": True,
-        }
         frame = seeded[name].assign(updated_by_id=1, created_by_id=1)
         seeded[name] = frame.fillna({k: v for k, v in defaults.items() if k in frame})
-    seeded["ticket_states"]["next_state_id"] = seeded["ticket_states"]["next_state_id"].astype(
-        "Int64"
-    )
-    groups = pd.DataFrame(
-        {
-            "id": [USERS_GROUP, *group_id.values()],
-            "name": ["Users", *group_id],
-            "updated_by_id": 1,
-            "created_by_id": 1,
-        }
-    )
-    groups["created_at"] = groups["updated_at"] = story.utc_naive(story.AS_OF) - pd.Timedelta(
-        days=400
-    )
-    return {
-        **seeded,
-        **lookups,
-        "groups": groups,
-        "tickets": tickets,
-        "histories": _histories(t, tid),
-    }
+    states = seeded["ticket_states"]
+    states["next_state_id"] = states["next_state_id"].astype("Int64")
+    return {**seeded, **lookups}
 
 
 def _first_entered() -> pd.Series:

@@ -79,13 +79,7 @@ def tables(seeds: Seeds, zone: str = ZONE) -> dict[str, pd.DataFrame]:
         "ticket_history": _history(changes, articles, tickets),
         "article": articles.drop(columns=["history"]),
     }
-    return {name: _wall_clock(frame, zone) for name, frame in out.items()}
-
-
-def _wall_clock(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
-    """Every naive UTC column as ``zone`` wall-clock time (Znuny's DATETIMEs)."""
-    times = frame.select_dtypes("datetime").columns
-    return frame.assign(**{c: story.to_local(frame[c], zone) for c in times})
+    return {name: story.wall_clock(frame, zone) for name, frame in out.items()}
 
 
 def _audited(rows: pd.DataFrame, table: str = "") -> pd.DataFrame:
