@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.collectors.upstream import ddl
-from tests.collectors.upstream.ddl import Column, Table
+from tests.collectors.upstream.ddl import Column, Index, Table
 
 SCALARS = {"integer": "integer", "boolean": "boolean", "text": "text", "date": "date"}
 
@@ -57,14 +57,25 @@ def _type(kind: str, options: dict[str, Any]) -> str:
 
 
 def tables(path: Path) -> list[Table]:
-    """One table per transcribed ``create_table``, columns in upstream order."""
+    """One table per transcribed ``create_table``, columns in upstream order, with the
+    indexes its ``add_index`` declarations create."""
+    schema = ddl.load(path)
     out = []
-    for table, declarations in ddl.load(path)["tables"].items():
+    for table, declarations in schema["tables"].items():
         found = [Column("id", "serial", null=False)]
         for name, kind, raw in declarations:
             found += columns(name, kind, ddl.options(raw))
-        out.append(Table(table, tuple(found), primary_key=("id",)))
+        keys = tuple(index(table, *entry) for entry in schema.get("indexes", {}).get(table, ()))
+        out.append(Table(table, tuple(found), primary_key=("id",), indexes=keys))
     return out
+
+
+def index(table: str, names: list[str], options: dict[str, Any] | None = None) -> Index:
+    """An ``add_index``: Rails' default name unless one is given; ``length`` (a MySQL key
+    prefix) does not apply to PostgreSQL."""
+    options = options or {}
+    name = options.get("name") or f"index_{table}_on_{'_and_'.join(names)}"
+    return Index(name, tuple(names), unique=bool(options.get("unique")))
 
 
 def create_tables(path: Path) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.collectors.upstream import dbs, ddl, rails
-from tests.collectors.upstream.ddl import Column
+from tests.collectors.upstream.ddl import Column, Index
 
 
 def rendered(name: str, kind: str, options: dict[str, Any]) -> list[str]:
@@ -66,5 +66,17 @@ class TestRails:
     def test_tables_render_as_postgresql(self) -> None:
         """The rendered DDL creates the tables with their implicit serial primary key."""
         statements = rails.create_tables(dbs.HERE / "zammad" / "schema.yaml")
-        assert statements[0].startswith("CREATE TABLE ticket_state_types (\n  id serial NOT NULL,")
-        assert all("PRIMARY KEY (id)" in s for s in statements)
+        creates = [s for s in statements if s.startswith("CREATE TABLE")]
+        assert creates[0].startswith("CREATE TABLE ticket_state_types (\n  id serial NOT NULL,")
+        assert len(creates) == 9 and all("PRIMARY KEY (id)" in s for s in creates)
+        assert "CREATE INDEX index_histories_on_o_id ON histories (o_id)" in statements
+
+    def test_add_index_names_follow_rails(self) -> None:
+        """An index is named index_<table>_on_<columns joined by _and_> unless given a
+        name; a unique one stays unique; a MySQL key length is dropped."""
+        assert rails.index("tickets", ["group_id", "state_id"]) == Index(
+            "index_tickets_on_group_id_and_state_id", ("group_id", "state_id")
+        )
+        assert rails.index("groups", ["name"], {"unique": True}).unique
+        assert rails.index("t", ["a"], {"name": "short"}).name == "short"
+        assert rails.index("histories", ["value_to"], {"length": 255}).columns == ("value_to",)
