@@ -33,6 +33,9 @@ FACTS = (
     "reopened",
 )
 QUANTILES = (("0.5", 50), ("0.9", 90), ("0.99", 99))
+HANG_GUARD = "300s"
+"""The collector's statement timeout in these tests: a guard against a hung query, not a
+speed requirement (the servers are shared and often loaded)."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ def check(
     """Poll a preset at :data:`story.AS_OF` over windows of ``lengths`` and compare its
     figures (``only`` these) with ``facts``."""
     mapping = {"preset": preset, **source.pop("mapping", {})}
-    config = {"kind": "sql", "name": preset, "url": url, "timeout": "30s", "mapping": mapping}
+    config = {"kind": "sql", "name": preset, "url": url, "timeout": HANG_GUARD, "mapping": mapping}
     collector = SqlCollector(SqlSourceConfig.model_validate({**config, **source}))
     try:
         for window in windows(AS_OF, lengths):

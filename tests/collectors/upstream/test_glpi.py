@@ -27,7 +27,7 @@ def collector(url: str, **mapping: Any) -> SqlCollector:
                 "kind": "sql",
                 "name": "glpi",
                 "url": url,
-                "timeout": "30s",
+                "timeout": expect.HANG_GUARD,
                 "session_time_zone": "+00:00",
                 "mapping": {"preset": "glpi", **mapping},
             }
