@@ -9,7 +9,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -77,48 +76,29 @@ def receiver() -> Iterator[RecordingReceiver]:
     server.close()
 
 
-@contextmanager
-def temporary_pg_schema() -> Iterator[str]:
-    """A fresh, empty PostgreSQL schema, dropped afterwards; yields a URL whose
-    search_path points at it (for fixtures of any scope)."""
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema; yields a URL whose search_path points at it."""
     admin = require_service("PostgreSQL", PG_ADMIN_URL)
     schema = f"t_{uuid.uuid4().hex[:10]}"
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     url = sa.engine.make_url(PG_ADMIN_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@contextmanager
-def temporary_mariadb_database() -> Iterator[str]:
-    """A fresh, empty MariaDB database, dropped afterwards; yields its URL."""
-    admin = require_service("MariaDB", MARIADB_ADMIN_URL)
-    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield url.render_as_string(hide_password=False)
     with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
-    url = sa.engine.make_url(MARIADB_ADMIN_URL).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE `{name}`"))
-        admin.dispose()
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL schema; yields a URL whose search_path points at it."""
-    with temporary_pg_schema() as url:
-        yield url
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture
 def mariadb_database() -> Iterator[str]:
     """A fresh, empty MariaDB database; yields its URL."""
-    with temporary_mariadb_database() as url:
-        yield url
+    admin = require_service("MariaDB", MARIADB_ADMIN_URL)
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    url = sa.engine.make_url(MARIADB_ADMIN_URL).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP DATABASE `{name}`"))
+    admin.dispose()

@@ -3,15 +3,12 @@ table only an optional figure needs is a warning, and the daemon starts."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from tests.collectors.presets import test_zammad
-
-CLI = Path(sys.executable).with_name("backlog-monitor")
+from tests.processes import run_cli
 
 
 def _config(tmp_path: Path, queue: str, without: tuple[str, ...] = ()) -> Path:
@@ -36,22 +33,18 @@ sources:
     return path
 
 
-def _cli(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, check=False)
-
-
 class TestConnectChecks:
     def test_check_config_names_the_wrong_column(self, tmp_path: Path) -> None:
         """check-config --connect prints the preset, field and column, and exits 2."""
         path = _config(tmp_path, "g.nam")
-        done = _cli("check-config", "--config", path, "--connect")
+        done = run_cli("check-config", "--config", path, "--connect")
         assert done.returncode == 2, done.stderr
         assert "sources -> 0 -> mapping -> queue: preset zammad: column groups.nam" in done.stderr
 
     def test_run_refuses_to_start(self, tmp_path: Path) -> None:
         """run exits 2 before polling and never creates the history store."""
         path = _config(tmp_path, "g.nam")
-        done = _cli("run", "--config", path)
+        done = run_cli("run", "--config", path)
         assert done.returncode == 2, done.stderr
         assert "groups.nam" in done.stderr
         assert not (tmp_path / "history.db").exists()
@@ -59,14 +52,14 @@ class TestConnectChecks:
     def test_a_correct_mapping_passes(self, tmp_path: Path) -> None:
         """The preset's own queue column passes the live check."""
         path = _config(tmp_path, "g.name")
-        done = _cli("check-config", "--config", path, "--connect")
+        done = run_cli("check-config", "--config", path, "--connect")
         assert done.returncode == 0, done.stderr
 
     def test_missing_optional_table_is_a_warning(self, tmp_path: Path) -> None:
         """Without the history tables check-config --connect exits 0 and warns that
         reopened will be absent, naming the field and the table."""
         path = _config(tmp_path, "g.name", without=("histories",))
-        done = _cli("check-config", "--config", path, "--connect")
+        done = run_cli("check-config", "--config", path, "--connect")
         assert done.returncode == 0, done.stderr
         assert (
             "warning: sources -> 0 -> mapping -> reopened_at: preset zammad: figure reopened"

@@ -25,7 +25,7 @@ from tests.collectors.presets import realdata
 from tests.collectors.presets.access import Withheld, verify_without
 from tests.collectors.presets.conftest import BuildCollector
 from tests.collectors.presets.realdata import rounded
-from tests.conftest import temporary_mariadb_database
+from tests.collectors.upstream.dbs import fresh_mariadb
 
 pytestmark = pytest.mark.mariadb
 
@@ -466,7 +466,7 @@ SOURCE = {"kind": "sql", "name": "osticket", "mapping": {"preset": "osticket"}}
 @pytest.fixture(scope="module")
 def april() -> Iterator[tuple[str, pd.DataFrame]]:
     """A MariaDB database with osTicket's tables as of the first case, loaded once."""
-    with temporary_mariadb_database() as url:
+    with fresh_mariadb() as url:
         rows = realdata.at(naive(CASES[0][0]))
         load(url, rows)
         yield url, rows

@@ -32,7 +32,7 @@ from tests.collectors.presets.test_zammad import (
     pytimes,
     rounded,
 )
-from tests.conftest import temporary_pg_schema
+from tests.collectors.upstream.dbs import fresh_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -517,7 +517,7 @@ SOURCE = {"kind": "sql", "name": "rt", "mapping": {"preset": "rt"}}
 @pytest.fixture(scope="module")
 def april() -> Iterator[tuple[str, pd.DataFrame]]:
     """A PostgreSQL schema with RT's tables as of 1 April 2016, loaded once."""
-    with temporary_pg_schema() as url:
+    with fresh_postgres() as url:
         view = rt_view(realdata.at(naive(AS_OF[1])))
         load(url, view)
         yield url, view

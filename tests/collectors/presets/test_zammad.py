@@ -28,7 +28,7 @@ from tests.collectors.presets.access import (
     verify_without,
 )
 from tests.collectors.presets.conftest import BuildCollector
-from tests.conftest import temporary_pg_schema
+from tests.collectors.upstream.dbs import fresh_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -634,7 +634,7 @@ SOURCE = {"kind": "sql", "name": "zammad", "mapping": {"preset": "zammad"}}
 @pytest.fixture(scope="module")
 def april() -> Iterator[tuple[str, pd.DataFrame]]:
     """A PostgreSQL schema with Zammad's tables as of 1 April 2016, loaded once."""
-    with temporary_pg_schema() as url:
+    with fresh_postgres() as url:
         view = zammad_view(realdata.at(naive(AS_OF[1])))
         load(url, view)
         yield url, view
