@@ -23,9 +23,13 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from collectors.base import AGE_BUCKETS, TOTAL_QUEUE, Window
 from collectors.sqlmap import DIMENSION_FIELDS, TIME_FIELDS, Join, SqlMapping
+from collectors.zones import Transition, transitions
 
 QUANTILES: tuple[tuple[str, int], ...] = (("0.5", 50), ("0.9", 90), ("0.99", 99))
 """Open-ticket age quantiles, as (label, percent)."""
+
+ZONE_YEARS = 10
+"""How many years of a zone's offset changes durations are corrected for."""
 
 
 class seconds_between(FunctionElement[float]):  # noqa: N801 - reads like the SQL function
@@ -90,15 +94,33 @@ class Fields:
         col = self.require(name)
         return sa.and_(col >= self.bind(name, window.start), col < self.bind(name, window.end))
 
-    def duration(self, later: str, earlier: str) -> ColumnElement[float]:
-        """``later - earlier`` in seconds."""
+    def duration(self, later: str, earlier: str, until: datetime) -> ColumnElement[float]:
+        """``later - earlier`` in seconds of elapsed time, for values up to ``until``.
+
+        Naive local DATETIMEs in a zone with summer time are corrected by the difference
+        of their UTC offsets (``collectors.zones``): a ticket opened before a change and
+        resolved after it is otherwise an hour off. Changes more than
+        :data:`ZONE_YEARS` years before ``until`` are not looked at.
+        """
         epoch = set(self.mapping.epoch_fields)
         if (later in epoch) != (earlier in epoch):
             # mixed representations (epoch and DATETIME) are not comparable portably
             return sa.cast(sa.null(), sa.Float())
         if later in epoch:
             return sa.cast(self.require(later) - self.require(earlier), sa.Float())
-        return seconds_between(self.require(later), self.require(earlier))
+        naive = seconds_between(self.require(later), self.require(earlier))
+        changes = transitions(self.mapping.timezone, until.year - ZONE_YEARS, until.year)
+        if not changes:
+            return naive
+        return naive - (self._offset(later, changes) - self._offset(earlier, changes))
+
+    def _offset(self, name: str, changes: tuple[Transition, ...]) -> ColumnElement[int]:
+        """The UTC offset, in seconds, of the naive local value of time field ``name``."""
+        value = self.require(name)
+        return sa.case(
+            *((value < self.bind(name, c.bound_instant), c.before) for c in changes),
+            else_=changes[-1].after,
+        )
 
 
 def _simple(text: str) -> bool:
@@ -245,7 +267,7 @@ class PollQueries:
         durations (averages of several queues combine exactly; NULL durations not counted)."""
         f = self.f
         queue, by_queue = self.queue()
-        took = f.duration("resolved_at", "created_at")
+        took = f.duration("resolved_at", "created_at", window.end)
         columns: list[ColumnElement[Any]] = [
             queue,
             sa.func.count().label("n"),
@@ -253,7 +275,7 @@ class PollQueries:
             sa.func.count(took).label("res_n"),
         ]
         if f.has("first_response_at"):
-            responded = f.duration("first_response_at", "created_at")
+            responded = f.duration("first_response_at", "created_at", window.end)
             columns.append(sa.func.sum(responded).label("fr_sum"))
             columns.append(sa.func.count(responded).label("fr_n"))
         return (

@@ -12,13 +12,16 @@ table name carries the configurable prefix (``ost_`` by default), written ``{p}`
 - priority: not on the ticket. ``ticket__cdata`` (created at run time from the ticket form,
   so it is not in the install schema) holds the priority *id as text*; a ticket without a
   form entry has no row, hence LEFT JOINs and an empty priority label.
-- assignee: ``staff_id`` (0 = nobody; a ticket assigned only to a team counts as unassigned).
+- assignee: the agent (``staff_id``), else the team (``team:<team_id>``); a ticket is
+  unassigned only when both are 0, as osTicket itself reads it (``Ticket::isAssigned``).
 - resolved_at: ``closed`` (cleared on reopen, re-stamped on Resolved -> Closed; old installs
   may hold ``0000-00-00 00:00:00``, which never falls in a window).
 - first_response_at: the first reply (thread entry type ``R``) of the ticket's thread
   (``thread.object_type = 'T'``; tasks have threads of type ``A``).
 - resolution_due_at: the manual ``duedate``, else the SLA's ``est_duedate``. osTicket has no
-  first-response deadline.
+  first-response deadline, and it clears a due date that is past when it closes the ticket
+  (``clearOverdue``), so deadlines missed by tickets closed since are gone: "SLA missed in
+  the window" is absent (``sla_history: False``).
 - reopened_at: ``reopened`` (the last reopen).
 - Naive DATETIMEs are in the database session's zone (``ost_config`` ``db_timezone``).
 """
@@ -41,7 +44,10 @@ PRESET: dict[str, Any] = {
     "queue": "d.name",
     "status": "s.name",
     "priority": "pr.priority",
-    "assignee": "NULLIF(t.staff_id, 0)",
+    "assignee": (
+        "CASE WHEN t.staff_id <> 0 THEN t.staff_id"
+        " WHEN t.team_id <> 0 THEN CONCAT('team:', t.team_id) END"
+    ),
     "created_at": "created",
     "resolved_at": "closed",
     "first_response_at": (
@@ -53,6 +59,7 @@ PRESET: dict[str, Any] = {
     "reopened_at": "reopened",
     "open_sql": "s.state = 'open'",
     "timezone": "UTC",
+    "sla_history": False,
 }
 
 INDEXES: tuple[str, ...] = (

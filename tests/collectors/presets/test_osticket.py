@@ -336,7 +336,7 @@ def expected(
             f,
             sla_breached_open={"resolution": f.sla_breached_open["resolution"]},
             sla_at_risk={"resolution": f.sla_at_risk["resolution"]},
-            sla_breached_window={"resolution": f.sla_breached_window["resolution"]},
+            sla_breached_window=None,  # osTicket clears missed deadlines on close
         )
         for queue, f in sorted(figures.items())
     )
@@ -386,7 +386,6 @@ class TestOsTicket:
                 for name, value in (
                     ("breached", (q.sla_breached_open or {})["resolution"]),
                     ("at_risk", (q.sla_at_risk or {})["resolution"]),
-                    ("window", (q.sla_breached_window or {})["resolution"]),
                     ("reopened", q.reopened or 0),
                     ("unassigned", q.unassigned or 0),
                     ("responded", int(q.avg_first_response_s is not None)),

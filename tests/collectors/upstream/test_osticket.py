@@ -15,12 +15,11 @@ from tests.collectors.upstream.expect import FIGURES, Capabilities, check
 pytestmark = pytest.mark.mariadb
 
 SCHEMA = dbs.HERE / "osticket" / "schema.yaml"
-CAPS = Capabilities(sla_kinds=("resolution",))
-"""osTicket has no first-response deadline."""
+CAPS = Capabilities(sla_kinds=("resolution",), window_breaches=False)
+"""osTicket has no first-response deadline, and keeps no deadline a closed ticket missed."""
 SOURCE = {"mapping": {"table_prefix": osticket.PREFIX, "timezone": osticket.ZONE}}
 UNASSIGNED = "unassigned"
 MISSED = "sla_breached_window"
-DISAGREE = (UNASSIGNED, MISSED)
 
 
 @pytest.fixture(scope="module")
@@ -42,34 +41,21 @@ def database() -> Iterator[tuple[str, dict[str, pd.DataFrame]]]:
 
 class TestOsticketUpstream:
     def test_figures_match_osticket(self, database: Any) -> None:
-        """Every figure but the two the preset reads differently from osTicket is exact."""
+        """Every figure is exact against osTicket's own semantics."""
         url, rows = database
-        only = tuple(f for f in FIGURES if f not in DISAGREE)
-        check(url, "osticket", osticket.facts(rows), CAPS, only=only, **SOURCE)
+        check(url, "osticket", osticket.facts(rows), CAPS, only=FIGURES, **SOURCE)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="preset counts staff_id = 0 as unassigned; osTicket's own 'unassigned'"
-        " (AssigneeChoiceField '!assigned', Ticket::isAssigned) is staff_id = 0 AND"
-        " team_id = 0, so a ticket assigned only to a team is assigned",
-    )
     def test_team_only_tickets_are_assigned(self, database: Any) -> None:
-        """A ticket assigned only to a team is not unassigned, as osTicket reads it."""
+        """A ticket assigned only to a team is not unassigned, as osTicket reads it
+        (``Ticket::isAssigned``: staff_id = 0 AND team_id = 0 is unassigned)."""
         url, rows = database
         check(url, "osticket", osticket.facts(rows), CAPS, only=(UNASSIGNED,), **SOURCE)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="osTicket clears duedate/est_duedate that are past when it closes a ticket"
-        " (Ticket::setStatus -> clearOverdue), so deadlines missed by tickets closed since"
-        " are gone: the figure should be absent (sla_history: false), the preset reports"
-        " an undercount",
-    )
     def test_missed_deadlines_in_window_are_unknown(self, database: Any) -> None:
-        """'SLA missed in the window' is absent: osTicket keeps no missed deadline."""
+        """'SLA missed in the window' is absent: osTicket clears a past due date when it
+        closes a ticket (``Ticket::setStatus`` -> ``clearOverdue``)."""
         url, rows = database
-        caps = Capabilities(sla_kinds=("resolution",), window_breaches=False)
-        check(url, "osticket", osticket.facts(rows), caps, only=(MISSED,), **SOURCE)
+        check(url, "osticket", osticket.facts(rows), CAPS, only=(MISSED,), **SOURCE)
 
     def test_cdata_is_built_from_the_ticket_form(self, database: Any) -> None:
         """ticket__cdata has a row per ticket with a form entry, the priority id as text."""

@@ -99,12 +99,6 @@ class TestZnunyAcrossDst:
         facts = znuny.facts(rows, znuny.DST_ZONE)
         check(url, "znuny", facts, CAPS, only=others, mapping={"timezone": znuny.DST_ZONE})
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the collector subtracts naive local DATETIMEs in SQL (sqlqueries duration):"
-        " a ticket created before the 27 March 2016 change to summer time (Europe/Berlin)"
-        " and answered or resolved after it is counted one hour too long",
-    )
     def test_durations_are_elapsed_time(self, dst_database: Any) -> None:
         """Average first-response and resolution times are elapsed time, DST or not."""
         url, rows = dst_database
