@@ -36,8 +36,9 @@ from monitor.store import history
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
-RECENT = timedelta(hours=48)
-"""Rollups read for a queue that only absorbs its new hours (a margin over one tick)."""
+RECENT = timedelta(hours=6)
+"""Rollups read for a queue that only absorbs its new hours (a margin of a few missed
+ticks; a queue further behind reads its whole history window)."""
 Key = tuple[str, str]
 """A queue: (source, queue)."""
 
@@ -91,7 +92,7 @@ class ForecastJob:
                 fingerprint = self.engine_settings.fingerprint()
                 self._states.update(forecast_store.load_states(conn, fingerprint))
                 self._loaded = True
-            recent = history.rollup_series(conn, current - RECENT, current)
+            recent = forecast_store.rollups_of(conn, None, current - RECENT, current)
             keys = [k for k in sorted(recent) if self._selects(*k)]
             full = forecast_store.rollups_of(
                 conn,
@@ -99,7 +100,8 @@ class ForecastJob:
                 current - self.settings.history,
                 current,
             )
-        made = 0
+        made: dict[Key, dict[str, Any]] = {}
+        to_save = []
         for key in keys:
             series = hourly(full.get(key) or recent[key], current)
             if len(series) == 0:
@@ -107,15 +109,16 @@ class ForecastJob:
             is_new = key not in self._states
             state = self._advance(key, series)
             asked = questions(rules, key)
-            values = record(
+            made[key] = record(
                 outputs(state, self.engine_settings, key[1], [q for _, q in asked]), asked
             )
-            with engine.begin() as conn:
-                forecast_store.save_forecast(conn, key[0], key[1], **values)
-                if is_new or self._save_due(key, state):
-                    self._save(conn, key, state)
-            made += 1
-        return made
+            if is_new or self._save_due(key, state):
+                to_save.append(key)
+        with engine.begin() as conn:
+            forecast_store.save_forecasts(conn, made)
+            for key in to_save:
+                self._save(conn, key, self._states[key])
+        return len(made)
 
     def _advance(self, key: Key, series: HourlySeries) -> EngineState:
         state = self._states.get(key)
@@ -206,18 +209,20 @@ def hourly(rows: Sequence[history.Row], end: datetime) -> HourlySeries:
     """
     if not rows:
         return HourlySeries.from_arrays([], [], [], [])
-    by_hour = {r["hour"]: r for r in rows}
     first = rows[0]["hour"]
     count = int((end - first) / HOUR)
-    stamps, open_, created, resolved = [], [], [], []
-    last = float(rows[0]["open_last"])
-    for i in range(count):
-        hour = first + i * HOUR
-        row = by_hour.get(hour)
-        if row is not None:
-            last = float(row["open_last"])
-        stamps.append(np.datetime64(hour.replace(tzinfo=None), "h"))
-        open_.append(last)
-        created.append(float(row["created"] or 0) if row is not None else 0.0)
-        resolved.append(float(row["resolved"] or 0) if row is not None else 0.0)
-    return HourlySeries.from_arrays(stamps, open_, created, resolved)
+    at = np.asarray([int((r["hour"] - first) / HOUR) for r in rows])
+    keep = (at >= 0) & (at < count)
+    at = at[keep]
+    picked = [r for r, k in zip(rows, keep, strict=True) if k]
+    filled = np.zeros(count, dtype=np.int64)
+    filled[at] = np.arange(1, len(at) + 1)
+    # Each hour takes the latest row at or before it: forward fill of the row index.
+    latest = np.maximum.accumulate(filled) - 1
+    open_ = np.asarray([float(r["open_last"]) for r in picked])[latest]
+    created, resolved = np.zeros(count), np.zeros(count)
+    created[at] = [float(r["created"] or 0) for r in picked]
+    resolved[at] = [float(r["resolved"] or 0) for r in picked]
+    start = np.datetime64(first.astimezone(UTC).replace(tzinfo=None), "h")
+    stamps = start + np.arange(count).astype("timedelta64[h]")
+    return HourlySeries(stamps, open_, created, resolved)

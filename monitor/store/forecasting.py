@@ -29,6 +29,17 @@ def save_forecast(conn: sa.Connection, source: str, queue: str, **values: Any) -
     conn.execute(forecasts.insert().values(source=source, queue=queue, **values))
 
 
+def save_forecasts(conn: sa.Connection, rows: Mapping[Key, Mapping[str, Any]]) -> None:
+    """Replace the forecasts of several queues (one statement per ``CHUNK`` queues)."""
+    keys = list(rows)
+    for i in range(0, len(keys), CHUNK):
+        chunk = keys[i : i + CHUNK]
+        pair = sa.tuple_(forecasts.c.source, forecasts.c.queue)
+        conn.execute(forecasts.delete().where(pair.in_(chunk)))
+        values = [{"source": s, "queue": q, **rows[(s, q)]} for s, q in chunk]
+        conn.execute(forecasts.insert(), values)
+
+
 def load_forecasts(conn: sa.Connection) -> list[dict[str, Any]]:
     """Every stored forecast row."""
     return [dict(r) for r in conn.execute(sa.select(forecasts)).mappings()]
@@ -87,22 +98,22 @@ def load_states(conn: sa.Connection, settings: str) -> dict[Key, EngineState]:
     return out
 
 
+COLUMNS = ("source", "queue", "hour", "open_last", "created", "resolved")
+"""The rollup columns the forecast job reads."""
+
+
 def rollups_of(
-    conn: sa.Connection, keys: Sequence[Key], start: datetime, end: datetime
+    conn: sa.Connection, keys: Sequence[Key] | None, start: datetime, end: datetime
 ) -> dict[Key, list[Row]]:
-    """Hourly rollups with ``start <= hour < end`` of the given queues, oldest first."""
+    """Hourly rollups with ``start <= hour < end`` per queue (all queues when ``keys`` is
+    None), oldest first; only the columns the forecast job reads."""
+    columns = [rollups.c[name] for name in COLUMNS]
+    chunks = [None] if keys is None else [keys[i : i + CHUNK] for i in range(0, len(keys), CHUNK)]
     out: dict[Key, list[Row]] = defaultdict(list)
-    for i in range(0, len(keys), CHUNK):
-        chunk = keys[i : i + CHUNK]
-        query = (
-            sa.select(rollups)
-            .where(
-                sa.tuple_(rollups.c.source, rollups.c.queue).in_(chunk),
-                rollups.c.hour >= start,
-                rollups.c.hour < end,
-            )
-            .order_by(rollups.c.hour)
-        )
-        for row in conn.execute(query).mappings():
+    for chunk in chunks:
+        query = sa.select(*columns).where(rollups.c.hour >= start, rollups.c.hour < end)
+        if chunk is not None:
+            query = query.where(sa.tuple_(rollups.c.source, rollups.c.queue).in_(chunk))
+        for row in conn.execute(query.order_by(rollups.c.hour)).mappings():
             out[(row["source"], row["queue"])].append(dict(row))
     return dict(out)
