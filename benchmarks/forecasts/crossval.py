@@ -51,7 +51,9 @@ from forecasts.types import FloatArray, HourlySeries
 from monitor.backtest import key_of, timeline
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-QUEUE_TYPE = {"servicenow": "steady", "bpic2013": "bursty", "helpdesk": "sparse"}
+BURSTY_JUMP = 0.2
+"""A queue is bursty when, in the three weeks before scoring, its open count once rose by
+at least this share of its limit within 6 hours (decided before the scored period)."""
 MODELS = ("warning", "combo", "ets_daily")
 ALERTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 RECOVER_SHARE = (0.25, 0.5, 1.0)
@@ -81,6 +83,14 @@ class Params:
             }
         )
 
+
+PRESETS = (
+    Params("warning", 0.3, 0.15, 0),
+    Params("warning", 0.5, 0.25, 0),
+    Params("warning", 0.8, 0.4, 1),
+    Params("ets_daily", 0.3, 0.15, 0),
+)
+"""Fixed settings reported on every log as they are (nothing chosen): the trade-off."""
 
 GRID = [
     Params(m, a, round(a * r, 3), f)
@@ -159,15 +169,26 @@ def choose(grid: Mapping[Params, Mapping[str, EventScore]], logs: Sequence[str])
     return max(GRID, key=lambda p: objective([grid[p][log].as_dict() for log in logs]))
 
 
+def queue_type(log: str, series: HourlySeries) -> str:
+    """``sparse`` (the Helpdesk: a few tickets a day), ``bursty`` or ``steady``, from the
+    queue's first three weeks only (:data:`BURSTY_JUMP`)."""
+    if log == "helpdesk":
+        return "sparse"
+    before = series.open[:TEST_START]
+    jump = float(np.max(before[HORIZON:] - before[:-HORIZON]))
+    limit = float(np.percentile(before, 90))
+    return "bursty" if limit > 0 and jump >= BURSTY_JUMP * limit else "steady"
+
+
 def held_out(
     log: str,
     params: Params,
     series: Mapping[str, HourlySeries],
     replays: Mapping[str, Replay],
     kind: LimitKind,
-) -> dict[str, EventScore]:
-    """The anchors and the chosen rule (through the real rule evaluation) on one log."""
-    totals: dict[str, EventScore] = {}
+) -> dict[str, dict[str, EventScore]]:
+    """Per queue, the anchors and the chosen rule (through the real rule evaluation)."""
+    out: dict[str, dict[str, EventScore]] = {}
     for name, s in series.items():
         rep = replays[name]
         limit = limit_series(s, kind)
@@ -178,46 +199,75 @@ def held_out(
         fast = fast_alerting(rep.probabilities[f"{params.model}/{kind}"], known, params)
         if not np.array_equal(real, fast):
             raise AssertionError(f"{log}/{name}: the grid's rule differs from the real one")
-        label = f"{params.model}, {params.alert}/{params.recover}, for {params.for_hours}h"
-        flags[f"forecast rule ({label})"] = real
-        for rule_name, score in score_queue(s.open, limit, flags, TEST_START).items():
-            totals.setdefault(rule_name, EventScore()).add(score)
-    return totals
+        flags["forecast rule (chosen without this log)"] = real
+        out[name] = score_queue(s.open, limit, flags, TEST_START)
+    return out
+
+
+def pooled(per_queue: Mapping[str, Mapping[str, EventScore]]) -> dict[str, dict[str, Any]]:
+    """Per rule, the protocol's figures over the given queues."""
+    totals: dict[str, EventScore] = {}
+    for scores in per_queue.values():
+        for name, score in scores.items():
+            totals.setdefault(name, EventScore()).add(score)
+    return {name: s.as_dict() for name, s in totals.items()}
+
+
+def replayed(
+    log: str, queues: Mapping[str, HourlySeries], args: argparse.Namespace
+) -> dict[str, Replay]:
+    """One log's replays (from ``--replay-cache DIR/<log>.pkl`` when there)."""
+    cache = args.replay_cache / f"{log}.pkl" if args.replay_cache else None
+    if cache is not None and cache.exists():
+        return pickle.loads(cache.read_bytes())  # type: ignore[no-any-return]
+    out = replay_all(queues, EngineSettings(), questions, args.workers)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(pickle.dumps(out))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     """Replay every log, cross-validate the rule, print and write the held-out figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--replay-cache", type=Path, help="pickle of the replays to reuse/write")
+    parser.add_argument(
+        "--replay-cache", type=Path, metavar="DIR", help="pickles of the replays to reuse/write"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     series = {log: to_series(build()) for log, build in LOGS.items()}
-    settings = EngineSettings()
-    if args.replay_cache and args.replay_cache.exists():
-        replays = pickle.loads(args.replay_cache.read_bytes())
-    else:
-        replays = {
-            log: replay_all(queues, settings, questions, args.workers)
-            for log, queues in series.items()
-        }
-        if args.replay_cache:
-            args.replay_cache.write_bytes(pickle.dumps(replays))
-    report: dict[str, Any] = {"queues": {log: list(q) for log, q in series.items()}}
+    replays = {log: replayed(log, queues, args) for log, queues in series.items()}
+    types = {
+        log: {q: queue_type(log, s) for q, s in queues.items()} for log, queues in series.items()
+    }
+    report: dict[str, Any] = {"queue_types": types}
     for kind in LIMITS:
         grid = grid_scores(series, replays, kind)
-        folds = {}
+        folds, by_type = {}, {}
         for log in LOGS:
             train = [other for other in LOGS if other != log]
             chosen = choose(grid, train)
-            scores = held_out(log, chosen, series[log], replays[log], kind)
+            per_queue = held_out(log, chosen, series[log], replays[log], kind)
             folds[log] = {
-                "queue_type": QUEUE_TYPE[log],
                 "chosen_on": train,
                 "params": chosen.__dict__,
-                "scores": {name: s.as_dict() for name, s in scores.items()},
+                "scores": pooled(per_queue),
             }
-        report[kind] = {"held_out": folds, "chosen_on_all": choose(grid, list(LOGS)).__dict__}
+            for name, scores in per_queue.items():
+                by_type.setdefault(types[log][name], {})[f"{log}/{name}"] = scores
+        report[kind] = {
+            "held_out": folds,
+            "held_out_by_queue_type": {t: pooled(q) for t, q in sorted(by_type.items())},
+            "queues_by_type": {t: len(q) for t, q in sorted(by_type.items())},
+            "chosen_on_all": choose(grid, list(LOGS)).__dict__,
+            "presets": {
+                f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h": {
+                    log: grid[p][log].as_dict() for log in LOGS
+                }
+                for p in PRESETS
+            },
+        }
     report["seconds"] = time.perf_counter() - started
     print_report(report, sys.stdout)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -227,15 +277,24 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def print_report(report: Mapping[str, Any], out: Any) -> None:
-    """One table per kind of limit and held-out log."""
+    """One table per kind of limit and held-out log, then per queue type."""
     for kind in LIMITS:
-        for log, fold in report[kind]["held_out"].items():
-            out.write(
-                f"\n{kind} limit, held out: {log} ({fold['queue_type']}; rule chosen on "
-                f"{' + '.join(fold['chosen_on'])})\n"
+        tables = [
+            (
+                f"held out: {log} (rule {fold['params']} chosen on "
+                f"{' + '.join(fold['chosen_on'])})",
+                fold["scores"],
             )
+            for log, fold in report[kind]["held_out"].items()
+        ]
+        tables += [
+            (f"held out, {t} queues ({report[kind]['queues_by_type'][t]})", scores)
+            for t, scores in report[kind]["held_out_by_queue_type"].items()
+        ]
+        for title, scores in tables:
+            out.write(f"\n{kind} limit, {title}\n")
             out.write(f"{'rule':62s} caught  flag+1  prec  lead  FA/wk  FAh/wk\n")
-            for name, r in fold["scores"].items():
+            for name, r in scores.items():
                 prec = "  - " if r["precision"] is None else f"{r['precision']:.2f}"
                 lead = "  - " if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
                 out.write(
@@ -245,6 +304,16 @@ def print_report(report: Mapping[str, Any], out: Any) -> None:
                     f"{r['false_alert_hours_per_series_week']:6.2f}\n"
                 )
         out.write(f"\n{kind} limit, chosen on all three logs: {report[kind]['chosen_on_all']}\n")
+        out.write(f"{kind} limit, fixed settings on each log (nothing chosen):\n")
+        for preset, per_log in report[kind]["presets"].items():
+            for log, r in per_log.items():
+                prec = "  - " if r["precision"] is None else f"{r['precision']:.2f}"
+                lead = "  - " if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
+                out.write(
+                    f"  {preset:28s} {log:11s} {r['caught_before_onset']:3d}/{r['episodes']:<3d} "
+                    f"{prec} {lead} {r['false_alarms_per_series_week']:5.2f} "
+                    f"{r['false_alert_hours_per_series_week']:5.2f}\n"
+                )
 
 
 if __name__ == "__main__":
