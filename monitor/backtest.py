@@ -35,6 +35,7 @@ from forecasts.evaluation.events import BoolArray
 from forecasts.evaluation.replay import Question, Replay, replay_all
 from forecasts.evaluation.report import (
     LIMITS,
+    SCORE_HEADER,
     TEST_START,
     LimitKind,
     acc_keys,
@@ -43,6 +44,7 @@ from forecasts.evaluation.report import (
     band_questions,
     limit_series,
     score_queue,
+    score_row,
     summed,
 )
 from forecasts.outputs import Outputs
@@ -318,16 +320,9 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         out.write(f"{model:16s} " + " ".join(f"{row[k]:13.3f}" for k in acc_keys()) + "\n")
     for kind in LIMITS:
         key = "early_warning" if kind == "fixed" else "early_warning_rolling_limit"
-        out.write(f"\n{kind + ' limit':62s} caught  flag+1  prec  lead  FA/wk  FAh/wk\n")
+        out.write(f"\n{kind + ' limit':62s} {SCORE_HEADER}\n")
         for name, r in report[key].items():
-            precision = "  - " if r["precision"] is None else f"{r['precision']:.2f}"
-            lead = "  - " if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
-            out.write(
-                f"{name:62s} {r['caught_before_onset']:2d}/{r['episodes']:<3d} "
-                f"{r['flagged_by_onset_plus_1']:2d}/{r['episodes']:<3d} {precision} {lead} "
-                f"{r['false_alarms_per_series_week']:6.2f} "
-                f"{r['false_alert_hours_per_series_week']:6.2f}\n"
-            )
+            out.write(score_row(name, r) + "\n")
     for rule, changes in report.get("alerts", {}).items():
         out.write(f"\n{rule}: {len(changes)} transitions\n")
         for change in changes:

@@ -40,12 +40,15 @@ from forecasts.evaluation.replay import Question, Replay, replay_all
 from forecasts.evaluation.report import (
     HORIZON,
     LIMITS,
+    SCORE_HEADER,
     TEST_START,
     LimitKind,
     anchor_flags,
     band_questions,
     limit_series,
     score_queue,
+    score_row,
+    summed,
 )
 from forecasts.types import FloatArray, HourlySeries
 from monitor.backtest import key_of, timeline
@@ -204,15 +207,6 @@ def held_out(
     return out
 
 
-def pooled(per_queue: Mapping[str, Mapping[str, EventScore]]) -> dict[str, dict[str, Any]]:
-    """Per rule, the protocol's figures over the given queues."""
-    totals: dict[str, EventScore] = {}
-    for scores in per_queue.values():
-        for name, score in scores.items():
-            totals.setdefault(name, EventScore()).add(score)
-    return {name: s.as_dict() for name, s in totals.items()}
-
-
 def replayed(
     log: str, queues: Mapping[str, HourlySeries], args: argparse.Namespace
 ) -> dict[str, Replay]:
@@ -252,13 +246,13 @@ def main(argv: list[str] | None = None) -> None:
             folds[log] = {
                 "chosen_on": train,
                 "params": chosen.__dict__,
-                "scores": pooled(per_queue),
+                "scores": summed(per_queue),
             }
             for name, scores in per_queue.items():
                 by_type.setdefault(types[log][name], {})[f"{log}/{name}"] = scores
         report[kind] = {
             "held_out": folds,
-            "held_out_by_queue_type": {t: pooled(q) for t, q in sorted(by_type.items())},
+            "held_out_by_queue_type": {t: summed(q) for t, q in sorted(by_type.items())},
             "queues_by_type": {t: len(q) for t, q in sorted(by_type.items())},
             "chosen_on_all": choose(grid, list(LOGS)).__dict__,
             "presets": {
@@ -293,27 +287,14 @@ def print_report(report: Mapping[str, Any], out: Any) -> None:
         ]
         for title, scores in tables:
             out.write(f"\n{kind} limit, {title}\n")
-            out.write(f"{'rule':62s} caught  flag+1  prec  lead  FA/wk  FAh/wk\n")
+            out.write(f"{'rule':62s} {SCORE_HEADER}\n")
             for name, r in scores.items():
-                prec = "  - " if r["precision"] is None else f"{r['precision']:.2f}"
-                lead = "  - " if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
-                out.write(
-                    f"{name:62s} {r['caught_before_onset']:2d}/{r['episodes']:<3d} "
-                    f"{r['flagged_by_onset_plus_1']:2d}/{r['episodes']:<3d} {prec} {lead} "
-                    f"{r['false_alarms_per_series_week']:6.2f} "
-                    f"{r['false_alert_hours_per_series_week']:6.2f}\n"
-                )
+                out.write(score_row(name, r) + "\n")
         out.write(f"\n{kind} limit, chosen on all three logs: {report[kind]['chosen_on_all']}\n")
         out.write(f"{kind} limit, fixed settings on each log (nothing chosen):\n")
         for preset, per_log in report[kind]["presets"].items():
             for log, r in per_log.items():
-                prec = "  - " if r["precision"] is None else f"{r['precision']:.2f}"
-                lead = "  - " if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
-                out.write(
-                    f"  {preset:28s} {log:11s} {r['caught_before_onset']:3d}/{r['episodes']:<3d} "
-                    f"{prec} {lead} {r['false_alarms_per_series_week']:5.2f} "
-                    f"{r['false_alert_hours_per_series_week']:5.2f}\n"
-                )
+                out.write(score_row(f"  {preset} on {log}", r) + "\n")
 
 
 if __name__ == "__main__":

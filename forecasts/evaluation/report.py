@@ -124,6 +124,23 @@ def summed(scores: Mapping[str, Mapping[str, EventScore]]) -> dict[str, dict[str
     return {name: s.as_dict() for name, s in totals.items()}
 
 
+SCORE_HEADER = "caught  flag+1  prec  lead  FA/wk  FAh/wk"
+"""The columns of :func:`score_row`."""
+
+
+def score_row(label: str, figures: Mapping[str, Any], width: int = 62) -> str:
+    """One early-warning table row: caught and flagged counts, precision, lead, false alarms."""
+    r = figures
+    precision = "  - " if r["precision"] is None else f"{r['precision']:.2f}"
+    lead = "  - " if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
+    return (
+        f"{label:{width}s} {r['caught_before_onset']:3d}/{r['episodes']:<3d} "
+        f"{r['flagged_by_onset_plus_1']:3d}/{r['episodes']:<3d} {precision} {lead} "
+        f"{r['false_alarms_per_series_week']:6.2f} "
+        f"{r['false_alert_hours_per_series_week']:6.2f}"
+    )
+
+
 def acc_keys() -> list[str]:
     """The accuracy table's columns."""
     return [f"{kind}_{h}h" for kind in ("mase", "mae", "coverage80") for h in (1, 6, 24)]
