@@ -7,7 +7,8 @@ before t and not ended before t) and the tickets created/resolved during
 ``[h, h + 1h)``. A queue is kept when its mean open count over the window is at least
 ``min_open``.
 
-* **ServiceNow** (UCI): queue = the last known ``assignment_group``, and as other cuts
+* **ServiceNow** (UCI): queue = the last known ``assignment_group`` (the latest value
+  other than the log's missing marker ``?``: the protocol's 19 episodes), and as other cuts
   of the same tickets ``category`` and ``location``; ended = ``resolved_at`` else
   ``closed_at``; 2016-03-14 .. 2016-05-31; plus the total (``all``).
 * **BPIC 2013** (Volvo IT): queue = the support team (``Involved ST``) holding the
@@ -90,13 +91,17 @@ def servicenow_tickets(by: str = "assignment_group", path: Path = SERVICENOW_LOG
         path, usecols=["number", "sys_updated_at", "opened_at", by, "resolved_at", "closed_at"]
     )
     raw["updated"] = pd.to_datetime(raw["sys_updated_at"], format=DATES)
-    last = raw.sort_values("updated", kind="stable").groupby("number").tail(1)
+    ordered = raw.sort_values("updated", kind="stable")
+    last = ordered.groupby("number").tail(1).set_index("number")
+    # "last known": the latest value that is not the log's missing marker "?"
+    known = ordered[ordered[by] != "?"].groupby("number")[by].last()
     opened = pd.to_datetime(last["opened_at"], format=DATES)
     resolved = pd.to_datetime(last["resolved_at"].replace("?", None), format=DATES)
     closed = pd.to_datetime(last["closed_at"].replace("?", None), format=DATES)
+    queue = known.reindex(last.index).fillna("?").astype(str)
     return pd.DataFrame(
-        {"queue": last[by].astype(str), "opened": opened, "ended": resolved.fillna(closed)}
-    )
+        {"queue": queue, "opened": opened, "ended": resolved.fillna(closed)}
+    ).reset_index(drop=True)
 
 
 def bpic_tickets(by: str = "Involved ST", path: Path = BPIC2013_LOG) -> pd.DataFrame:
