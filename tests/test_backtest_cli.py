@@ -52,8 +52,7 @@ def no_matplotlib(name: str) -> ModuleType:
 
 class TestBacktestCommand:
     def test_reports_every_model_and_rule(self, backtest: Backtest) -> None:
-        """The report has MASE/MAE per model at 1/6/24 h, the shown band's coverage and
-        event scores per rule."""
+        """The report has MASE per model, the shown band's coverage and event scores per rule."""
         body = json.loads(backtest.report.read_text())
         overall = body["accuracy"]["overall"]
         assert {"naive", "drift", "flow", "ets_daily", "combo", "warning", "linear"} <= set(overall)
@@ -98,8 +97,7 @@ class TestBacktestCommand:
         assert not (tmp_path / "charts").exists()
 
     def test_short_history_is_reported(self, tmp_path: Path) -> None:
-        """A series shorter than the scoring needs is insufficient_history, exit 1 (no rule
-        configured whose timeline could still be replayed)."""
+        """A series too short to score, with no rule configured, is insufficient_history: exit 1."""
         short = tmp_path / "short.csv"
         short.write_text("\n".join(CSV.read_text().splitlines()[:200]) + "\n")
         done = subprocess.run(

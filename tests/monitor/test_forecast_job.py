@@ -188,8 +188,7 @@ class TestOnePath:
     def test_daemon_and_backtest_give_the_same_alert_timeline(
         self, store: sa.Engine, tmp_path: Path
     ) -> None:
-        """Hour by hour through the March 2016 surge, the daemon's forecast alerts fire and
-        resolve at exactly the hours `backlog-monitor backtest --store` reports."""
+        """Through the March 2016 surge the daemon's alerts change at backtest --store's hours."""
         end = datetime(2016, 3, 24, tzinfo=ZONE)
         days = 23
         url = str(store.url).removeprefix("sqlite:///")
@@ -220,9 +219,7 @@ class TestRestart:
     def test_a_restart_resumes_the_uninterrupted_forecasts_at_the_next_tick(
         self, tmp_path: Path
     ) -> None:
-        """Stopped without saving at shutdown, a new job on the same store replays the
-        hours since each queue's last save: its next forecast equals the uninterrupted
-        run's, and so does every one after."""
+        """After a crash a new daemon's next forecasts equal those of one that never stopped."""
         end = datetime(2016, 3, 21, 12, tzinfo=ZONE)
         days, stop = 12, 12 * 24 - 30
         rows = {}
