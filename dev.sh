@@ -5,9 +5,28 @@
 #   ./dev.sh bench            run the benchmarks
 set -euo pipefail
 cd "$(dirname "$0")"
-PY=${PYTHON:-python3}
+
+# The interpreter for .venv: $PYTHON, else the first python3 that is 3.11 or newer.
+pick_python() {
+  local candidate candidates=(python3 python3.13 python3.12 python3.11)
+  if [ -n "${PYTHON:-}" ]; then
+    candidates=("$PYTHON")
+  fi
+  for candidate in "${candidates[@]}"; do
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"
+      return
+    fi
+  done
+  echo "dev.sh: needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2
+  return 69
+}
 if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+  py=$(pick_python)
+  if ! "$py" -m venv .venv; then
+    rm -rf .venv  # half made (Debian without python3-venv): start again next time
+    exit 69
+  fi
 fi
 stamp=.venv/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
@@ -26,5 +45,5 @@ case "$task" in
     exec .venv/bin/python -m pytest "$@"
     ;;
   bench) exec .venv/bin/python -m benchmarks "$@" ;;
-  *) sed -n '2,6p' "$0"; exit 64 ;;
+  *) sed -n '2,5p' "$0"; exit 64 ;;
 esac

@@ -108,9 +108,11 @@ def migrate(config_path: Path | None) -> None:
 @main.command()
 @click.option(
     "--speed",
-    default=3600.0,
+    default="3600",
     show_default=True,
-    help="Simulated seconds per real second (3600: one hour of history a second).",
+    callback=lambda _ctx, _param, value: parse_speed(value),
+    help="Simulated seconds per real second at most (3600: one hour of history a second);"
+    " 'max': as fast as the machine can. Either way the replay tells the same story.",
 )
 @click.option(
     "--start",
@@ -133,7 +135,7 @@ def migrate(config_path: Path | None) -> None:
 )
 @click.option("--log-level", default="WARNING", show_default=True)
 def demo(
-    speed: float, start: str, hours: float, listen: str, workdir: Path | None, log_level: str
+    speed: float | None, start: str, hours: float, listen: str, workdir: Path | None, log_level: str
 ) -> None:
     """Replay a real ServiceNow incident log and watch a surge alert fire and resolve."""
     from monitor.demo.run import run_demo
@@ -153,6 +155,19 @@ def demo(
             out=lambda line: click.echo(line),
         )
     )
+
+
+def parse_speed(value: str) -> float | None:
+    """``--speed``: a positive number, or ``max`` (None: unpaced)."""
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = 0.0
+    if not speed > 0:
+        raise click.BadParameter(f"{value!r}: a positive number or 'max'", param_hint="--speed")
+    return speed
 
 
 # -- rule tools (logic in monitor/tools.py) ---------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -14,23 +13,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ReplayClock:
-    """Simulated time that runs ``speed`` times faster than the wall clock from ``start``."""
-
-    def __init__(
-        self, start: datetime, speed: float, monotonic: Callable[[], float] = time.monotonic
-    ):
-        self.start = start
-        self.speed = speed
-        self._monotonic = monotonic
-        self._origin = monotonic()
-
-    def __call__(self) -> datetime:
-        return self.start + timedelta(seconds=(self._monotonic() - self._origin) * self.speed)
-
-
 class FakeClock:
-    """A clock tests move by hand."""
+    """A clock moved by hand: by tests, and by the stepped scheduler of a replay."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now

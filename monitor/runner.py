@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
@@ -20,54 +21,71 @@ from monitor.scheduler import build_scheduler
 log = logging.getLogger(__name__)
 
 
-def run(
-    settings: Settings,
-    clock: Clock = utcnow,
-    speedup: float = 1.0,
-    stop: threading.Event | None = None,
-    on_ready: Callable[[Daemon], None] | None = None,
-) -> int:
+def run(settings: Settings, stop: threading.Event | None = None) -> int:
     """Migrate, serve HTTP, schedule the jobs, and wait for a stop signal.
 
     Returns the process exit code. In-flight jobs finish before it returns, and every
     state change is already committed, so nothing is lost on a graceful stop.
     """
     stop = stop or threading.Event()
-    daemon = Daemon(settings, clock=clock, speedup=speedup)
-    revision = daemon.migrate()
-    log.info("history store at revision %s", revision)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        BacklogCollector(
-            daemon.engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules
-        )
-    )
-    server = HttpServer(build_app(daemon, registry), settings.http.host, settings.http.port)
-    server.start()
-    log.info("serving http://%s/metrics", settings.http.listen)
-    scheduler = build_scheduler(daemon, speedup)
-    _install_signal_handlers(stop)
-    scheduler.start()
-    if on_ready is not None:
-        on_ready(daemon)
-    try:
-        stop.wait()
-    finally:
-        log.info("stopping: waiting for running jobs to finish")
-        scheduler.shutdown(wait=True)
-        server.stop()
-        daemon.close()
+    with serving(settings, stop) as daemon:
+        scheduler = build_scheduler(daemon)
+        scheduler.start()
+        try:
+            stop.wait()
+        finally:
+            log.info("stopping: waiting for running jobs to finish")
+            scheduler.shutdown(wait=True)
     log.info("stopped")
     return 0
 
 
-def _install_signal_handlers(stop: threading.Event) -> None:
+@contextmanager
+def serving(
+    settings: Settings, stop: threading.Event, clock: Clock = utcnow, speedup: float = 1.0
+) -> Iterator[Daemon]:
+    """A migrated daemon whose HTTP server runs while the block does.
+
+    From the start, SIGTERM and SIGINT set ``stop`` (when called from the main thread;
+    the previous handlers are restored at the end). The block runs the jobs: on a scheduler
+    (:func:`run`) or step by step (the demo).
+    """
+    with _signals_set(stop):
+        daemon = Daemon(settings, clock=clock, speedup=speedup)
+        try:
+            revision = daemon.migrate()
+            log.info("history store at revision %s", revision)
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(
+                BacklogCollector(
+                    daemon.engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules
+                )
+            )
+            app = build_app(daemon, registry)
+            server = HttpServer(app, settings.http.host, settings.http.port)
+            server.start()
+            log.info("serving http://%s/metrics", settings.http.listen)
+            try:
+                yield daemon
+            finally:
+                server.stop()
+        finally:
+            daemon.close()
+
+
+@contextmanager
+def _signals_set(stop: threading.Event) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s", signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,7 +1,10 @@
-"""APScheduler wiring: one job per source, one for rules, one for delivery, one for upkeep.
+"""The daemon's recurring jobs, and their APScheduler wiring for a deployment.
 
-Every job has ``max_instances=1`` and coalescing, so a slow run delays the next
-instead of piling up; each skipped or late run is counted in
+:func:`daemon_jobs` lists the jobs: one per source, one for rules, one for delivery, one
+for upkeep, one for forecasts. :func:`build_scheduler` runs them on wall-clock
+intervals in a thread pool; ``monitor/stepped.py`` runs the same list in simulated time
+(the demo). Under APScheduler every job has ``max_instances=1`` and coalescing, so a
+slow run delays the next instead of piling up; each skipped or late run is counted in
 ``backlog_scheduler_missed_runs_total{job}``.
 """
 
@@ -9,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -21,32 +25,23 @@ from monitor.daemon import Daemon
 log = logging.getLogger(__name__)
 
 
-def build_scheduler(daemon: Daemon, speedup: float = 1.0) -> BackgroundScheduler:
-    """Schedule the daemon's jobs; ``speedup`` divides every interval (the demo uses it)."""
+@dataclass(frozen=True)
+class Job:
+    """One recurring job of the daemon."""
+
+    id: str
+    interval: timedelta
+    run: Callable[[], object]
+
+
+def daemon_jobs(daemon: Daemon) -> list[Job]:
+    """The daemon's jobs, in the order they run when several are due at one instant.
+
+    Polls come first (they bring the data), then upkeep and forecasts (which read it),
+    then the rules (which read both) and delivery. APScheduler starts due jobs
+    concurrently, so the order only binds the stepped scheduler.
+    """
     settings = daemon.settings
-    workers = max(4, len(daemon.collectors) + 3)
-    scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(workers)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
-        timezone="UTC",
-    )
-    jitter = settings.scheduler.jitter.total_seconds() / speedup
-
-    def every(interval: timedelta, func: Callable[..., Any], job_id: str, *args: Any) -> None:
-        seconds = max(0.05, interval.total_seconds() / speedup)
-        scheduler.add_job(
-            func,
-            "interval",
-            seconds=seconds,
-            jitter=min(jitter, seconds / 4) or None,
-            id=job_id,
-            name=job_id,
-            args=args,
-            next_run_time=datetime.now(UTC),
-        )
-
-    for source in settings.sources:
-        every(source.interval, daemon.poll, f"poll:{source.name}", source.name)
 
     def evaluate_then_deliver() -> None:
         # Notifications just enqueued go out now, not at the next delivery tick. (Not by
@@ -55,11 +50,38 @@ def build_scheduler(daemon: Daemon, speedup: float = 1.0) -> BackgroundScheduler
         daemon.evaluate()
         daemon.deliver()
 
-    every(settings.evaluation.interval, evaluate_then_deliver, "evaluate")
-    every(settings.delivery.interval, daemon.deliver, "deliver")
-    every(settings.store.maintenance_interval, daemon.maintain, "maintain")
+    jobs = [
+        Job(f"poll:{source.name}", source.interval, partial(daemon.poll, source.name))
+        for source in settings.sources
+    ]
+    jobs.append(Job("maintain", settings.store.maintenance_interval, daemon.maintain))
     if settings.forecasts.enabled:
-        every(settings.forecasts.interval, daemon.forecast, "forecast")
+        jobs.append(Job("forecast", settings.forecasts.interval, daemon.forecast))
+    jobs.append(Job("evaluate", settings.evaluation.interval, evaluate_then_deliver))
+    jobs.append(Job("deliver", settings.delivery.interval, daemon.deliver))
+    return jobs
+
+
+def build_scheduler(daemon: Daemon) -> BackgroundScheduler:
+    """Schedule the daemon's jobs on wall-clock intervals, each first run now."""
+    workers = max(4, len(daemon.collectors) + 3)
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(workers)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        timezone="UTC",
+    )
+    jitter = daemon.settings.scheduler.jitter.total_seconds()
+    for job in daemon_jobs(daemon):
+        seconds = max(0.05, job.interval.total_seconds())
+        scheduler.add_job(
+            job.run,
+            "interval",
+            seconds=seconds,
+            jitter=min(jitter, seconds / 4) or None,
+            id=job.id,
+            name=job.id,
+            next_run_time=datetime.now(UTC),
+        )
 
     def missed(event: JobEvent) -> None:
         daemon.stats.count_missed(event.job_id)

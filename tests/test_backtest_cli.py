@@ -13,8 +13,8 @@ import pytest
 
 from monitor.charts import write_charts
 from monitor.errors import MissingExtra
+from tests.processes import PATIENCE, environment, run_cli
 
-CLI = Path(sys.executable).with_name("backlog-monitor")
 CSV = Path(__file__).parent / "fixtures" / "rules" / "servicenow_hourly_2016-03_05.csv"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 INSTALL = "pip install 'backlog-monitor[plot]'"
@@ -34,12 +34,16 @@ def backtest(tmp_path_factory: pytest.TempPathFactory) -> Backtest:
     """The real series backtested once (about 30 s), shared by the report and chart tests."""
     tmp = tmp_path_factory.mktemp("backtest")
     report, charts = tmp / "report.json", tmp / "charts" / "png"
-    done = subprocess.run(
-        [CLI, "backtest", "--csv", CSV, "-o", report, "--charts", charts, "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = run_cli(
+        "backtest",
+        "--csv",
+        CSV,
+        "-o",
+        report,
+        "--charts",
+        charts,
+        "--no-progress",
+        timeout=5 * PATIENCE,  # about 30 s on an idle machine
     )
     assert done.returncode == 0, done.stderr
     return Backtest(done, report, charts)
@@ -78,9 +82,10 @@ class TestBacktestCommand:
         block = "import sys; sys.modules['matplotlib'] = None; from monitor.cli import main; main()"
         done = subprocess.run(
             [sys.executable, "-c", block, "backtest", "--csv", CSV, "--charts", tmp_path / "c"],
+            env=environment(),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=PATIENCE,
             check=False,
         )
         assert done.returncode == 2, done.stderr
@@ -100,13 +105,7 @@ class TestBacktestCommand:
         """A series too short to score, with no rule configured, is insufficient_history: exit 1."""
         short = tmp_path / "short.csv"
         short.write_text("\n".join(CSV.read_text().splitlines()[:200]) + "\n")
-        done = subprocess.run(
-            [CLI, "backtest", "--csv", short],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_cli("backtest", "--csv", short)
         assert done.returncode == 1
         assert "insufficient_history" in done.stdout
 
@@ -114,9 +113,7 @@ class TestBacktestCommand:
         """A malformed row names its line; exit code 2."""
         bad = tmp_path / "bad.csv"
         bad.write_text("timestamp,open,created,resolved\n2016-03-01 00:00:00,lots,0,0\n")
-        done = subprocess.run(
-            [CLI, "backtest", "--csv", bad], capture_output=True, text=True, timeout=60, check=False
-        )
+        done = run_cli("backtest", "--csv", bad)
         assert done.returncode == 2
         assert "line 2" in done.stderr
 

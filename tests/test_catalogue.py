@@ -6,7 +6,6 @@ import json
 import re
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import requests
 
 from monitor.metrics import CATALOGUE
 from tests.conftest import require_binary
+from tests.processes import PATIENCE, stop, wait_ready
 
 DASHBOARDS = sorted((Path(__file__).parents[1] / "grafana" / "dashboards").glob("*.json"))
 METRIC = re.compile(r"\b(backlog_[a-z0-9_]+)\b")
@@ -80,24 +80,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"prometheus did not start:\n{log.read_text()}")
-            try:
-                if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
+        wait_ready("prometheus", url, process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 GRAFANA_VARIABLES = {"$source": ".*", "$queue": ".*", "$__rate_interval": "5m", "$__range": "1h"}
@@ -115,5 +101,7 @@ class TestDashboardQueries:
             query = expr
             for name, value in GRAFANA_VARIABLES.items():
                 query = query.replace(name, value)
-            answer = requests.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
+            answer = requests.get(
+                f"{prometheus}/api/v1/query", params={"query": query}, timeout=PATIENCE
+            )
             assert answer.status_code == 200, f"{expr}: {answer.text}"

@@ -1,16 +1,15 @@
-"""``backlog-monitor check-config``, run as the installed executable in a subprocess."""
+"""``backlog-monitor check-config``, run as a command in a subprocess."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
-EXECUTABLE = Path(sys.executable).parent / "backlog-monitor"
 THREE_MISTAKES = ROOT / "config" / "examples" / "three-mistakes.yaml"
 
 GOOD = """\
@@ -41,17 +40,8 @@ receivers:
 
 
 def check_config(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``backlog-monitor check-config`` with a clean BACKLOG_MONITOR_ environment."""
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("BACKLOG_MONITOR_")}
-    return subprocess.run(
-        [str(EXECUTABLE), "check-config", *args],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """Run ``backlog-monitor check-config`` with only the ``BACKLOG_MONITOR_`` variables given."""
+    return run_cli("check-config", *args, cwd=ROOT, **env)
 
 
 @pytest.fixture

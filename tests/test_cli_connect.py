@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from tests.collectors.presets import test_zammad
-
-CLI = Path(sys.executable).with_name("backlog-monitor")
+from tests.processes import run_cli
 
 
 def _config(tmp_path: Path, queue: str) -> Path:
@@ -38,26 +35,14 @@ class TestConnectChecks:
     def test_check_config_names_the_wrong_column(self, tmp_path: Path) -> None:
         """check-config --connect prints the preset, field and column, and exits 2."""
         path = _config(tmp_path, "g.nam")
-        done = subprocess.run(
-            [CLI, "check-config", "--config", path, "--connect"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_cli("check-config", "--config", path, "--connect")
         assert done.returncode == 2, done.stderr
         assert "sources -> 0 -> mapping -> queue: preset zammad: column groups.nam" in done.stderr
 
     def test_run_refuses_to_start(self, tmp_path: Path) -> None:
         """run exits 2 before polling and never creates the history store."""
         path = _config(tmp_path, "g.nam")
-        done = subprocess.run(
-            [CLI, "run", "--config", path],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_cli("run", "--config", path)
         assert done.returncode == 2, done.stderr
         assert "groups.nam" in done.stderr
         assert not (tmp_path / "history.db").exists()
@@ -65,11 +50,5 @@ class TestConnectChecks:
     def test_a_correct_mapping_passes(self, tmp_path: Path) -> None:
         """The preset's own queue column passes the live check."""
         path = _config(tmp_path, "g.name")
-        done = subprocess.run(
-            [CLI, "check-config", "--config", path, "--connect"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_cli("check-config", "--config", path, "--connect")
         assert done.returncode == 0, done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from monitor.errors import ConfigError, StoreError
 from monitor.store import history
 from tests.conftest import require_binary
 from tests.fakes import T0
+from tests.processes import PATIENCE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "rules"
@@ -46,13 +46,11 @@ def write_rules(path: Path, *rules: dict[str, Any], **top: Any) -> Path:
 @pytest.fixture
 def promtool() -> str:
     """The promtool binary; missing fails under CI=true and skips elsewhere."""
-    if Path("/usr/bin/promtool").exists() and not shutil.which("promtool"):
-        return "/usr/bin/promtool"
     return require_binary("promtool", hint="install it with .ci/install-alerting-tools")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(args, capture_output=True, text=True, timeout=PATIENCE, check=False)
 
 
 class TestTestRules:

@@ -1,13 +1,20 @@
-"""``backlog-monitor demo``: replay the real March 2016 surge; watch an alert fire, resolve."""
+"""``backlog-monitor demo``: replay the real March 2016 surge; watch an alert fire, resolve.
+
+The replay runs in simulated time, step by step (``monitor/stepped.py``): at each
+instant a job is due, the ticket store is brought to that instant, then every due job
+of the daemon (polls, upkeep, forecasts, rules and delivery to the local webhook sink)
+runs to completion before the clock moves on. The story is therefore the same on every
+machine; ``speed`` only paces it for people watching, and a slow machine runs late.
+"""
 
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -16,130 +23,120 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from config.loader import load_settings
-from monitor.clock import ReplayClock
-from monitor.daemon import Daemon
+from config.settings import Settings
+from monitor.clock import FakeClock
 from monitor.demo.backfill import backfill_rollups
 from monitor.demo.sink import WebhookSink, describe
 from monitor.demo.ticketstore import ReplayedTicketStore, load_incidents
-from monitor.runner import run
+from monitor.runner import serving
+from monitor.scheduler import daemon_jobs
+from monitor.stepped import Pacer, SteppedScheduler
 from monitor.store.engine import migrate, open_store
 from monitor.store.schema import alert_instances, snapshots
 
 ZONE = ZoneInfo("America/Sao_Paulo")
 DEFAULT_START = datetime(2016, 3, 20, 0, 0)
+REPORT_EVERY = timedelta(hours=6)
+REPORTED_RULES = ("BacklogSurge", "BacklogSurgeForecast")
+UNPACED_SPEEDUP = 1e9
+"""The daemon's source backoff counts wall seconds divided by this (never holds back)."""
 
 
 def run_demo(
-    speed: float = 3600.0,
+    speed: float | None = 3600.0,
     start: datetime = DEFAULT_START,
     hours: float = 80.0,
     listen: str = "127.0.0.1:9464",
     workdir: Path | None = None,
     out: Callable[[str], None] = print,
+    on_step: Callable[[datetime], None] | None = None,
 ) -> int:
-    """Run the demo to ``start + hours`` of simulated time; returns the exit code."""
+    """Replay ``hours`` of simulated time from ``start`` (local time); returns the exit code.
+
+    Args:
+        speed: at most this many simulated seconds per real second; None: as fast as the
+            machine can. The outcome is the same either way.
+        start: the simulated start, naive local time of the log.
+        hours: how much simulated time to replay.
+        listen: the address of /metrics while the demo runs.
+        workdir: where the ticket store and the history go (default: a new temporary folder).
+        out: prints one line (progress and each notification the sink verified).
+        on_step: called after the jobs of each simulated instant, with that instant.
+    """
     work = workdir or Path(tempfile.mkdtemp(prefix="backlog-monitor-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     for name in ("tickets.db", "history.db", "history.db-wal", "history.db-shm"):
         (work / name).unlink(missing_ok=True)
     incidents = load_incidents()
     store = ReplayedTicketStore(f"sqlite:///{work}/tickets.db", incidents)
-    store.advance(start)
     key = secrets.token_bytes(32)
     sink = WebhookSink(key, lambda payload, msg_id: out(describe(payload, msg_id, ZONE)))
     sink.start()
-    template = resources.files("monitor.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
-    settings = load_settings(
-        text=template.format(
-            workdir=work,
-            listen=listen,
-            sink_url=sink.url,
-            speed=int(speed),
-            secret="whsec_" + base64.b64encode(key).decode(),
-        )
-    )
-    clock = ReplayClock(start.replace(tzinfo=ZONE), speed)
-    history_store = open_store(settings.store.url)
-    migrate(history_store)
-    backfill_rollups(history_store, incidents, clock.start, ZONE, 21, "servicenow-total", "all")
-    history_store.dispose()
-    end = clock.start + timedelta(hours=hours)
-    stop = threading.Event()
-    out(
-        f"Replaying the ServiceNow incident log from {start:%Y-%m-%d %H:%M} (local time), "
-        f"{speed:g}x real time, for {hours:g} simulated hours; data in {work}"
-    )
-    out(f"Metrics: curl http://{listen}/metrics   (Ctrl-C stops the demo)")
-    threads = [
-        threading.Thread(target=_replay, args=(store, clock, stop), daemon=True),
-        threading.Thread(target=_stop_at, args=(clock, end, stop), daemon=True),
-    ]
-
-    def on_ready(daemon: Daemon) -> None:
-        threads.append(
-            threading.Thread(
-                target=_progress, args=(daemon.engine, clock, end, stop, out), daemon=True
-            )
-        )
-        for thread in threads:
-            thread.start()
-
     try:
-        code = run(settings, clock=clock, speedup=speed, stop=stop, on_ready=on_ready)
+        settings = _settings(work, listen, sink.url, key)
+        clock = FakeClock(start.replace(tzinfo=ZONE))
+        history_store = open_store(settings.store.url)
+        migrate(history_store)
+        backfill_rollups(history_store, incidents, clock.now, ZONE, 21, "servicenow-total", "all")
+        history_store.dispose()
+        pace = "as fast as the machine can" if speed is None else f"at most {speed:g}x real time"
+        out(
+            f"Replaying the ServiceNow incident log from {start:%Y-%m-%d %H:%M} (local time), "
+            f"{pace}, for {hours:g} simulated hours; data in {work}"
+        )
+        out(f"Metrics: curl http://{listen}/metrics   (Ctrl-C stops the demo)")
+        stop, speedup = threading.Event(), speed or UNPACED_SPEEDUP
+        with serving(settings, stop, clock=clock, speedup=speedup) as daemon:
+            scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
+            replay = Replay(store, scheduler, daemon.engine, out, on_step)
+            replay.run(clock.now + timedelta(hours=hours), Pacer(clock.now, speed), stop)
     finally:
-        stop.set()
         sink.stop()
         store.close()
     out(f"Demo finished: {len(sink.received)} notification(s) delivered and verified.")
-    return code
+    return 0
 
 
-def _replay(store: ReplayedTicketStore, clock: ReplayClock, stop: threading.Event) -> None:
-    while not stop.wait(0.02):
-        store.advance(clock().astimezone(ZONE).replace(tzinfo=None))
-
-
-def _stop_at(clock: ReplayClock, end: datetime, stop: threading.Event) -> None:
-    """End the demo at ``end`` of simulated time (independent of everything else)."""
-    while not stop.wait(0.1):
-        if clock() >= end:
-            stop.set()
-
-
-def _progress(
-    engine: sa.Engine,
-    clock: ReplayClock,
-    end: datetime,
-    stop: threading.Event,
-    out: Callable[[str], None],
-) -> None:
-    """Print the total backlog and the alert's state every simulated six hours."""
-    next_report = clock.start
-    while not stop.wait(0.1):
-        now = clock()
-        if now >= end:
-            return
-        if now < next_report:
-            continue
-        next_report += timedelta(hours=6)
-        try:
-            report = _report(engine)
-        except sa.exc.SQLAlchemyError:  # a busy store delays this line, never the demo
-            continue
-        total, states = report
-        shown = "?" if total is None else str(total)
-        state = "; ".join(
-            f"{rule} {states.get(rule, 'inactive')}"
-            for rule in ("BacklogSurge", "BacklogSurgeForecast")
+def _settings(work: Path, listen: str, sink_url: str, key: bytes) -> Settings:
+    """The packaged ``demo.yaml``, filled in."""
+    template = resources.files("monitor.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
+    return load_settings(
+        text=template.format(
+            workdir=work,
+            listen=listen,
+            sink_url=sink_url,
+            secret="whsec_" + base64.b64encode(key).decode(),
         )
-        out(
-            f"  {now.astimezone(ZONE):%a %Y-%m-%d %H:%M} local: {shown:>5} open tickets in total;"
-            f" {state}"
-        )
+    )
 
 
-def _report(engine: sa.Engine) -> tuple[int | None, dict[str, str]]:
-    """The latest total backlog and each rule's state."""
+@dataclass
+class Replay:
+    """The demo's loop: the ticket store brought to each instant, then the daemon's jobs."""
+
+    store: ReplayedTicketStore
+    scheduler: SteppedScheduler
+    engine: sa.Engine
+    out: Callable[[str], None]
+    on_step: Callable[[datetime], None] | None = None
+
+    def run(self, end: datetime, pacer: Pacer, stop: threading.Event) -> None:
+        """Step simulated time up to ``end`` (or until ``stop`` is set)."""
+        next_report = self.scheduler.next_instant
+        while (now := self.scheduler.next_instant) < end:
+            if stop.wait(pacer.delay(now)):
+                return
+            self.store.advance(now.astimezone(ZONE).replace(tzinfo=None))
+            self.scheduler.run_due()
+            if now >= next_report:  # every simulated six hours
+                self.out(_progress(self.engine, now))
+                next_report += REPORT_EVERY
+            if self.on_step is not None:
+                self.on_step(now)
+
+
+def _progress(engine: sa.Engine, now: datetime) -> str:
+    """One line: the latest total backlog and each rule's state."""
     with engine.connect() as conn:
         total = conn.execute(
             sa.select(snapshots.c.open_total)
@@ -148,9 +145,8 @@ def _report(engine: sa.Engine) -> tuple[int | None, dict[str, str]]:
             .limit(1)
         ).scalar()
         rows = conn.execute(sa.select(alert_instances.c.rule, alert_instances.c.state)).all()
-    return total, {str(rule): str(state) for rule, state in rows}
-
-
-def default_workdir() -> Path:
-    """Where the demo keeps its databases unless told otherwise."""
-    return Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "backlog-monitor-demo"
+    states = {str(rule): str(state) for rule, state in rows}
+    shown = "?" if total is None else str(total)
+    rules = "; ".join(f"{rule} {states.get(rule, 'inactive')}" for rule in REPORTED_RULES)
+    local = now.astimezone(ZONE)
+    return f"  {local:%a %Y-%m-%d %H:%M} local: {shown:>5} open tickets in total; {rules}"

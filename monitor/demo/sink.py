@@ -31,10 +31,12 @@ class WebhookSink:
                     self.send_response(401)
                     self.end_headers()
                     return
-                self.send_response(204)
-                self.end_headers()
+                # Shown before the answer: once the daemon's send returns, the line is out,
+                # so lines follow the order of delivery, not of the handler threads.
                 on_delivery(json.loads(body), msg_id)
                 sink.received.append(msg_id)
+                self.send_response(204)
+                self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

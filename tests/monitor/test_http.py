@@ -24,6 +24,7 @@ from tests.monitor.test_daemon import (
     make_settings,
     registry_for,
 )
+from tests.processes import PATIENCE
 
 with warnings.catch_warnings():
     # Starlette >= 1.x asks for httpx2 but still works with httpx, which is what is installed.
@@ -153,7 +154,7 @@ class TestHttpServer:
         server = HttpServer(build_app(daemon, registry_for(daemon)), "127.0.0.1", port)
         server.start()
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=PATIENCE) as r:
                 assert r.status == 200
                 assert r.read() == b"ok\n"
         finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -15,12 +14,11 @@ from monitor.http import build_app
 from tests.fakes import FakeClock, RecordingReceiver
 from tests.monitor.test_daemon import Backlog, outbox_rows, tick
 from tests.monitor.test_outbox import build
+from tests.processes import run_cli
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
-
-CLI = Path(sys.executable).with_name("backlog-monitor")
 
 
 class TestSilencesApi:
@@ -83,7 +81,7 @@ class TestCli:
         return path
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, check=False)
+        return run_cli(*args)
 
     def test_silence_add_list_expire(self, tmp_path: Path) -> None:
         """The CLI creates, lists and expires a silence in the configured store."""

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import socket
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from alerting.rules import ThresholdRule
 from alerting.state import AlertInstance, AlertState, Transition
 from tests.conftest import require_binary
 from tests.fakes import T0, RecordingReceiver
+from tests.processes import PATIENCE, stop, wait_ready
 
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 """Debian's name for the binary, then upstream's."""
@@ -146,7 +146,7 @@ class RunningAlertmanager:
 
     def alerts(self, **params: str) -> list[dict[str, Any]]:
         """``GET /api/v2/alerts`` (active, unsilenced, uninhibited ones by default)."""
-        response = requests.get(f"{self.url}/api/v2/alerts", params=params, timeout=5)
+        response = requests.get(f"{self.url}/api/v2/alerts", params=params, timeout=PATIENCE)
         response.raise_for_status()
         alerts: list[dict[str, Any]] = response.json()
         return alerts
@@ -191,38 +191,7 @@ def alertmanager(tmp_path: Path, receiver: RecordingReceiver) -> Iterator[Runnin
         )
     running = RunningAlertmanager(f"http://127.0.0.1:{port}", process, log)
     try:
-        wait_ready(running)
+        wait_ready("alertmanager", running.url, process, log)
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_ready(am: RunningAlertmanager, timeout: float = 20.0) -> None:
-    """Wait for ``/-/ready``; fail with the log if the process dies or never gets ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if am.process.poll() is not None:
-            pytest.fail(f"alertmanager exited with {am.process.returncode}:\n{am.log.read_text()}")
-        try:
-            if requests.get(f"{am.url}/-/ready", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"alertmanager not ready after {timeout}s:\n{am.log.read_text()}")
-
-
-def eventually(check: Any, timeout: float = 15.0) -> Any:
-    """Poll ``check()`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"condition not met within {timeout}s")
+        stop(process)

@@ -20,10 +20,10 @@ from tests.alerting.notifiers.conftest import (
     assert_no_secret_in_error,
     body_of,
     closed_url,
-    eventually,
     notification,
 )
 from tests.fakes import T0, RecordingReceiver
+from tests.processes import eventually
 
 TOKEN = "am-proxy-token-0123456789"
 NOW = T0 + timedelta(minutes=3)
@@ -175,7 +175,8 @@ class TestAgainstRealAlertmanager:
         ends = datetime.fromisoformat(active["endsAt"].replace("Z", "+00:00"))
         assert ends == now + timedelta(minutes=4)
         fired = eventually(
-            lambda: [r.json for r in receiver.received if r.json["status"] == "firing"]
+            lambda: [r.json for r in receiver.received if r.json["status"] == "firing"],
+            "the firing notification",
         )
         assert fired[0]["alerts"][0]["labels"]["queue"] == "billing"
 
@@ -188,7 +189,8 @@ class TestAgainstRealAlertmanager:
         )
         assert alertmanager.alerts() == []
         resolved = eventually(
-            lambda: [r.json for r in receiver.received if r.json["status"] == "resolved"]
+            lambda: [r.json for r in receiver.received if r.json["status"] == "resolved"],
+            "the resolved notification",
         )
         assert resolved[0]["alerts"][0]["labels"]["alertname"] == "BacklogHigh"
         assert resolved[0]["alerts"][0]["endsAt"].startswith(now.strftime("%Y-%m-%dT%H:%M:%S"))

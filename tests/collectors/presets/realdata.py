@@ -64,6 +64,11 @@ def _log() -> pd.DataFrame:
     return log.sort_values(["number", "sys_mod_count", "sys_updated_at"], kind="stable")
 
 
+def log() -> pd.DataFrame:
+    """The whole real log, times parsed (naive local), read once per session."""
+    return _log()
+
+
 @functools.cache
 def _updates() -> pd.DataFrame:
     """Every update of every incident: number, time, state."""
