@@ -1,9 +1,9 @@
 """List the benchmarks; run one with ``python -m benchmarks.<area>.<name>``."""
 
 BENCHMARKS = {
-    "benchmarks.forecasts.backtest": "forecast accuracy and early-warning scoring on ServiceNow",
-    "benchmarks.forecasts.heldout": "the same scoring on queues the rule was not tuned on",
-    "benchmarks.forecasts.speed": "1,000-queue refresh: cheap updates vs full refit",
+    "benchmarks.forecasts.backtest": "the shipping forecasts replayed on the ServiceNow queues",
+    "benchmarks.forecasts.crossval": "forecast rule chosen leave-one-log-out; held-out scores",
+    "benchmarks.forecasts.speed": "the forecast job at 1,000 queues; cheap vs full ETS fits",
     "benchmarks.collectors.sql_poll": "one SQL poll on 1M/10M tickets vs hand-written SQL",
     "benchmarks.alerting.evaluate": "1,000 queues x 10 rules: evaluation per tick",
     "benchmarks.alerting.latency": "rule firing to the receiver's 2xx on loopback",

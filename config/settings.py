@@ -121,12 +121,23 @@ class ForecastingSettings(BaseModel):
     enabled: bool = True
     interval: Duration = Field(timedelta(hours=1), description="how often forecasts refresh")
     reselect_every: Duration = Field(
-        timedelta(hours=24), description="how often each queue's model is chosen by backtest"
+        timedelta(hours=24),
+        description="ignored (kept so older configs load): models are re-selected every hour",
     )
-    history: Duration = Field(timedelta(days=21), description="hourly history used")
+    history: Duration = Field(
+        timedelta(days=21), description="hourly history read when estimating (at least 14 d)"
+    )
+    window: Duration = Field(
+        timedelta(hours=168),
+        description="recent forecasts each model is scored and calibrated on",
+    )
+    save_every: Duration = Field(
+        timedelta(hours=24),
+        description="how often each queue's forecast state is saved (a restart replays the rest)",
+    )
     level: float = Field(0.8, gt=0, lt=1, description="nominal coverage of the bands")
     workers: int = Field(
-        0, ge=0, description="processes selecting models in parallel; 0 = one per CPU core"
+        0, ge=0, description="ignored (kept so older configs load): forecasting is one cheap pass"
     )
     warning_model: Literal["warning", "combo", "selected"] = Field(
         "warning",

@@ -53,9 +53,8 @@ class Calibration:
         """Lower and upper edges of the central ``level`` band around ``point``."""
         paths = self.scaled_paths(len(point))
         lo_q, hi_q = conformal_quantiles(len(paths), level)
-        lower = point + np.quantile(paths, lo_q, axis=0)
-        upper = point + np.quantile(paths, hi_q, axis=0)
-        return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+        lo, hi = np.quantile(paths, [lo_q, hi_q], axis=0)
+        return np.asarray(point + lo, dtype=np.float64), np.asarray(point + hi, dtype=np.float64)
 
 
 def conformal_quantiles(n: int, level: float) -> tuple[float, float]:

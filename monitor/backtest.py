@@ -1,13 +1,16 @@
-"""``backlog-monitor backtest``: every forecast model and the forecast rule, replayed.
+"""``backlog-monitor backtest``: the daemon's forecasting and forecast rules, replayed.
 
-Reads hourly series from a CSV (``timestamp[,queue],open,created,resolved``) or from the
-store's hourly rollups, replays every model at every hour (rolling origins), and
-reports MASE, MAE and 80% band coverage at 1/6/24 h per model (overall and per queue)
-and, as events, the forecast rule against ``predict_linear`` and the static 2-hour
-average at the same limit: the p90 of each queue's first three weeks, and, as a
-sensitivity check, a rolling limit (each Monday, the p90 of the trailing three weeks).
-With ``charts``, it also draws a PNG per queue (``monitor/charts.py``, needs the
-optional ``plot`` extra).
+Reads hourly series from a CSV (``timestamp[,queue],open,created,resolved``) or from
+the store's hourly rollups and replays the forecast engine hour by hour exactly as
+the forecast job runs it (:mod:`forecasts.evaluation.replay`). Each hour's forecast
+row is built by the job's own :func:`~monitor.forecasting.record` and evaluated by
+the real alerting engine, so a forecast rule's alert timeline here is the daemon's.
+
+Reported: MASE, MAE and band coverage at 1/6/24 h per model; as events
+(forecasting.md's protocol), the recommended forecast rule (:data:`RULE`) against
+the anchors' rules at the p90 of each queue's first three weeks and, as a
+sensitivity check, at a rolling limit; with ``--config``, the engine settings of its
+``forecasts:`` section and the alert timeline of each of its forecast rules.
 """
 
 from __future__ import annotations
@@ -16,28 +19,103 @@ import csv
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from forecasts.evaluation.replay import Replay, replay_all
+from alerting import engine as alert_engine
+from alerting.rules import EvalContext, ForecastRule
+from alerting.state import AlertInstance, AlertState
+from config.settings import ForecastingSettings
+from forecasts.engine import EngineSettings
+from forecasts.evaluation.events import BoolArray
+from forecasts.evaluation.replay import Question, Replay, replay_all
 from forecasts.evaluation.report import (
     LIMITS,
+    SCORE_HEADER,
     TEST_START,
-    TUNED,
+    LimitKind,
     acc_keys,
     accuracy_report,
-    early_warning,
+    anchor_flags,
+    band_questions,
+    limit_series,
+    score_queue,
+    score_row,
+    summed,
 )
-from forecasts.types import HourlySeries
+from forecasts.outputs import Outputs
+from forecasts.types import FloatArray, HourlySeries
 from monitor.charts import figure_class, write_charts
 from monitor.errors import ConfigError
-from monitor.forecasting import hourly
+from monitor.forecasting import engine_settings, hourly, record
 from monitor.store import history
 from monitor.store.engine import open_store
+from monitor.store.forecasting import view_of
 from monitor.tools import ProgressBar
+
+Key = tuple[str, str]
+RULE: dict[str, Any] = {
+    "name": "BreachForecast",
+    "kind": "forecast",
+    "horizon": "6h",
+    "min_probability": 0.8,
+    "recover_probability": 0.4,
+    "for": "1h",
+}
+"""The recommended forecast rule (config/examples/full.yaml), less its threshold: the
+warning model's probability, parameters chosen by ``benchmarks.forecasts.crossval`` on
+all three real logs (docs/forecasting.md reports its held-out figures)."""
+
+
+def protocol_rule(limit: float) -> ForecastRule:
+    """The recommended forecast rule at ``limit``."""
+    return ForecastRule.model_validate({**RULE, "threshold": limit})
+
+
+def steps_of(rule: ForecastRule) -> int:
+    """The rule's horizon in hours."""
+    return max(1, int(rule.horizon / timedelta(hours=1)))
+
+
+def timeline(
+    rule: ForecastRule, key: Key, rep: Replay, question: str, limits: FloatArray
+) -> tuple[BoolArray, list[tuple[datetime, str]]]:
+    """The rule's alerting hours and transitions on one replayed queue, as the daemon has them.
+
+    Each hour, the forecasts-table row the job would store (:func:`record`) is read back
+    as the rule reads it (:func:`view_of`) and evaluated by the alerting engine at the
+    row's ``made_at``, with the state carried between hours as the store does.
+
+    Args:
+        rule: the forecast rule.
+        key: the queue's (source, queue).
+        rep: the queue's replay.
+        question: the name of the replay's question that asked this rule's probability.
+        limits: the rule's threshold at each hour (a rolling limit changes weekly).
+    """
+    steps = steps_of(rule)
+    instances: dict[str, AlertInstance] = {}
+    firing = np.zeros(len(rep.forecasts), dtype=bool)
+    changes: list[tuple[datetime, str]] = []
+    variants: dict[float, ForecastRule] = {}
+    for t, forecast in enumerate(rep.forecasts):
+        limit = float(limits[t])
+        current = variants.setdefault(limit, rule.model_copy(update={"threshold": limit}))
+        chance = (float(rep.probabilities[question][t]), rep.breach_models[question][t])
+        row = record(
+            Outputs(forecast, {(limit, steps): chance}, None, None), [(rule.name, (limit, steps))]
+        )
+        now = row["made_at"]
+        context = EvalContext(forecasts={key: view_of(row)})
+        result = alert_engine.evaluate([current], {}, instances, {}, [], now, "", context)
+        instances.update({i.fingerprint: i for i in result.changed})
+        firing[t] = any(i.state is AlertState.FIRING for i in instances.values())
+        changes += [(now, transition.value) for _, transition in result.transitions]
+    return firing, changes
 
 
 def read_csv(path: Path) -> dict[str, HourlySeries]:
@@ -68,7 +146,7 @@ def read_csv(path: Path) -> dict[str, HourlySeries]:
 
 
 def read_store(url: str) -> dict[str, HourlySeries]:
-    """Series per ``source/queue`` from the store's hourly rollups."""
+    """Series per ``source/queue`` from the store's hourly rollups (the job's names)."""
     engine = open_store(url)
     try:
         with engine.connect() as conn:
@@ -77,10 +155,93 @@ def read_store(url: str) -> dict[str, HourlySeries]:
             )
     finally:
         engine.dispose()
-    out = {}
-    for (source, queue), rows in rollups.items():
-        out[f"{source}/{queue}"] = hourly(rows, rows[-1]["hour"] + timedelta(hours=1))
+    return {
+        f"{source}/{queue}": hourly(rows, rows[-1]["hour"] + timedelta(hours=1))
+        for (source, queue), rows in rollups.items()
+    }
+
+
+def key_of(name: str) -> Key:
+    """The (source, queue) of a replayed queue name (``source/queue``, or a CSV queue)."""
+    source, _, queue = name.rpartition("/")
+    return source, queue
+
+
+def questions_for(
+    name: str, series: HourlySeries, configured: Sequence[ForecastRule], scored: bool = True
+) -> list[Question]:
+    """What each queue's replay records: the protocol's rule and anchors (when the queue
+    is ``scored``), and each configured forecast rule's probability at its threshold."""
+    asked = band_questions(series) if scored else []
+    for kind in LIMITS if scored else ():
+        asked.append(
+            Question(f"rule/{kind}", limit_series(series, kind), steps_of(protocol_rule(0)))
+        )
+    key = key_of(name)
+    for rule in configured:
+        if rule.selects(*key):
+            limit, _ = rule.limits(rule.labels_for(*key))
+            asked.append(
+                Question(f"config/{rule.name}", np.full(len(series), limit), steps_of(rule))
+            )
+    return asked
+
+
+def early_warning(
+    series: Mapping[str, HourlySeries], replays: Mapping[str, Replay], kind: LimitKind
+) -> tuple[dict[str, dict[str, Any]], dict[str, BoolArray]]:
+    """Event scores per rule over every queue at one kind of limit, and the rule's hours."""
+    scores = {}
+    alerting = {}
+    for name, rep in replays.items():
+        actual = series[name].open
+        limits = limit_series(series[name], kind)
+        rule = protocol_rule(float(limits[TEST_START]))
+        flags = anchor_flags(actual, rep, kind, limits)
+        alerting[name], _ = timeline(rule, key_of(name), rep, f"rule/{kind}", limits)
+        flags["forecast rule (" + describe(rule) + ")"] = alerting[name]
+        scores[name] = score_queue(actual, limits, flags, TEST_START)
+    return summed(scores), alerting
+
+
+def describe(rule: ForecastRule) -> str:
+    """The forecast rule's parameters in a few words."""
+    text = f"P(cross in {steps_of(rule)}h) >= {rule.min_probability:g}"
+    if rule.recover_probability is not None:
+        text += f", recover < {rule.recover_probability:g}"
+    if rule.for_:
+        text += f", for {int(rule.for_ / timedelta(hours=1))}h"
+    return text
+
+
+def configured_timelines(
+    replays: Mapping[str, Replay], configured: Sequence[ForecastRule]
+) -> dict[str, list[dict[str, str]]]:
+    """Per configured forecast rule, its transitions per queue (``source/queue``)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for rule in configured:
+        for name, rep in replays.items():
+            question = f"config/{rule.name}"
+            if question not in rep.probabilities:
+                continue
+            limits = np.full(len(rep.forecasts), rule.limits(rule.labels_for(*key_of(name)))[0])
+            _, changes = timeline(rule, key_of(name), rep, question, limits)
+            out.setdefault(rule.name, []).extend(
+                {"queue": name, "at": at.isoformat(), "transition": what} for at, what in changes
+            )
     return out
+
+
+def settings_of(config: Path | None) -> tuple[EngineSettings, list[ForecastRule]]:
+    """The engine settings and the forecast rules of a configuration (defaults without)."""
+    if config is None:
+        return engine_settings(ForecastingSettings()), []
+    from monitor.tools import load_rules, read_yaml
+
+    data = read_yaml(config)
+    forecasting = ForecastingSettings.model_validate(data.get("forecasts") or {})
+    rules = [r for r in load_rules(config) if isinstance(r, ForecastRule)]
+    return engine_settings(forecasting), rules
 
 
 def run(
@@ -90,6 +251,7 @@ def run(
     progress: bool | None = None,
     out: TextIO | None = None,
     charts: Path | None = None,
+    config: Path | None = None,
 ) -> int:
     """Replay, score, print the tables, write the JSON report and, optionally, the charts.
 
@@ -99,37 +261,56 @@ def run(
     out = out or sys.stdout
     if charts is not None:
         figure_class()
+    settings, configured = settings_of(config)
     usable = {q: s for q, s in series.items() if len(s) > TEST_START + 24}
     for queue in sorted(set(series) - set(usable)):
         out.write(
-            f"{queue}: insufficient_history ({len(series[queue])} h; "
+            f"{queue}: insufficient_history for the scores ({len(series[queue])} h; "
             f"need more than {TEST_START + 24})\n"
         )
-    if not usable:
+    if not usable and not configured:
         return 1
     show = sys.stderr.isatty() if progress is None else progress
     bar = ProgressBar(sys.stderr, "backtesting queues") if show else None
-    replays = replay_all(usable, workers, bar)
-    report = build_report(usable, replays)
+
+    def asked(name: str, s: HourlySeries) -> list[Question]:
+        return questions_for(name, s, configured, scored=name in usable)
+
+    replayed = series if configured else usable
+    replays = replay_all(replayed, settings, asked, workers, bar)
+    report, alerting = build_report(usable, replays, configured)
     print_report(report, out)
     if output is not None:
         output.write_text(json.dumps(report, indent=2, default=float), encoding="utf-8")
         out.write(f"report written to {output}\n")
     if charts is not None:
-        written = write_charts(usable, replays, charts)
+        written = write_charts(usable, replays, alerting, charts)
         out.write(f"{len(written)} chart{'s' if len(written) != 1 else ''} written to {charts}\n")
     return 0
 
 
-def build_report(series: dict[str, HourlySeries], replays: dict[str, Replay]) -> dict[str, Any]:
-    """Accuracy per model, and early-warning scores per rule at each kind of limit."""
-    return {
+def build_report(
+    series: Mapping[str, HourlySeries],
+    replays: Mapping[str, Replay],
+    configured: Sequence[ForecastRule] = (),
+) -> tuple[dict[str, Any], dict[str, BoolArray]]:
+    """The report, and the recommended rule's alerting hours per queue (fixed limit).
+
+    ``series`` holds the queues long enough to score; ``replays`` may hold more (their
+    configured rules' timelines are reported too).
+    """
+    scored = {q: r for q, r in replays.items() if q in series}
+    fixed, alerting = early_warning(series, scored, "fixed")
+    rolling, _ = early_warning(series, scored, "rolling")
+    report = {
         "queues": list(series),
-        "accuracy": accuracy_report(series, replays),
-        "early_warning": early_warning(series, replays, TUNED, "fixed"),
-        "early_warning_rolling_limit": early_warning(series, replays, TUNED, "rolling"),
+        "accuracy": accuracy_report(series, scored),
+        "early_warning": fixed,
+        "early_warning_rolling_limit": rolling,
+        "alerts": configured_timelines(replays, configured),
         "warnings": {q: r.warnings for q, r in replays.items()},
     }
+    return report, alerting
 
 
 def print_report(report: dict[str, Any], out: TextIO) -> None:
@@ -139,13 +320,10 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         out.write(f"{model:16s} " + " ".join(f"{row[k]:13.3f}" for k in acc_keys()) + "\n")
     for kind in LIMITS:
         key = "early_warning" if kind == "fixed" else "early_warning_rolling_limit"
-        out.write(f"\n{kind + ' limit':54s} caught  flag+1  prec  lead  FA/wk  FAh/wk\n")
+        out.write(f"\n{kind + ' limit':62s} {SCORE_HEADER}\n")
         for name, r in report[key].items():
-            precision = "  - " if r["precision"] is None else f"{r['precision']:.2f}"
-            lead = "  - " if r["median_lead_h"] is None else f"{r['median_lead_h']:4.1f}"
-            out.write(
-                f"{name:54s} {r['caught_before_onset']:2d}/{r['episodes']:<3d} "
-                f"{r['flagged_by_onset_plus_1']:2d}/{r['episodes']:<3d} {precision} {lead} "
-                f"{r['false_alarms_per_series_week']:6.2f} "
-                f"{r['false_alert_hours_per_series_week']:6.2f}\n"
-            )
+            out.write(score_row(name, r) + "\n")
+    for rule, changes in report.get("alerts", {}).items():
+        out.write(f"\n{rule}: {len(changes)} transitions\n")
+        for change in changes:
+            out.write(f"  {change['at']}  {change['queue']}  {change['transition']}\n")

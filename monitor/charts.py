@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from forecasts.evaluation.charts import ChartData, chart_data
-from forecasts.evaluation.events import runs_of
+from forecasts.evaluation.events import BoolArray, runs_of
 from forecasts.evaluation.replay import Replay
 from forecasts.evaluation.report import HORIZON
 from forecasts.types import HourlySeries
@@ -48,17 +48,21 @@ def figure_class(importer: Importer | None = None) -> type[Figure]:
 def write_charts(
     series: dict[str, HourlySeries],
     replays: dict[str, Replay],
+    alerting: dict[str, BoolArray],
     directory: Path,
     importer: Importer | None = None,
 ) -> list[Path]:
-    """Write ``<queue>.png`` per replayed queue into ``directory`` (created); the paths."""
+    """Write ``<queue>.png`` per replayed queue into ``directory`` (created); the paths.
+
+    ``alerting`` holds, per queue, the hours the forecast rule alerted.
+    """
     figure = figure_class(importer)
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for queue, rep in replays.items():
         path = directory / f"{_file_stem(queue, {p.stem for p in written})}.png"
         fig = figure(figsize=(12, 4.5), layout="constrained")
-        _draw(fig, queue, chart_data(series[queue], rep))
+        _draw(fig, queue, chart_data(series[queue], rep, alerting[queue]))
         fig.savefig(path, dpi=100)
         written.append(path)
     return written
@@ -77,9 +81,8 @@ def _draw(fig: Figure, queue: str, data: ChartData) -> None:
     """Open count, forecast and band, limit, alerting spans and breach onsets."""
     ax = fig.subplots()
     t = data.timestamps
-    rule = data.rule
     ax.plot(t, data.actual, color="black", linewidth=1, label="open")
-    ax.plot(t, data.point, color="tab:blue", linewidth=1, label=f"{rule.model}, {HORIZON} h ahead")
+    ax.plot(t, data.point, color="tab:blue", linewidth=1, label=f"forecast, {HORIZON} h ahead")
     ax.fill_between(
         t,
         data.lower,
@@ -87,11 +90,11 @@ def _draw(fig: Figure, queue: str, data: ChartData) -> None:
         color="tab:blue",
         alpha=0.2,
         linewidth=0,
-        label=f"{data.level:.0%} band",
+        label="80% band",
     )
     ax.axhline(data.limit, color="tab:red", linestyle="--", label=f"limit {round(data.limit, 1):g}")
     hour = np.timedelta64(1, "h")
-    label = f"forecast rule alerting (p>={rule.alert}, recovers <{rule.recover})"
+    label = "forecast rule alerting"
     for first, last in runs_of(data.alerting):
         ax.axvspan(t[first], t[last] + hour, color="tab:orange", alpha=0.25, label=label)
         label = "_nolegend_"

@@ -421,7 +421,11 @@ def backtest(
     progress: bool | None,
     charts: Path | None,
 ) -> None:
-    """Backtest every forecast model and the forecast rule (MASE, coverage, early warning)."""
+    """Replay the daemon's forecasts hour by hour: accuracy, early warning, alert timelines.
+
+    With --config, the engine settings of its forecasts: section and the alert
+    timeline of each of its forecast rules, as the daemon would have produced them.
+    """
     from monitor import backtest as forecast_backtest
 
     if (csv_path is None) == (not use_store):
@@ -436,7 +440,9 @@ def backtest(
         click.echo(str(err), err=True)
         sys.exit(2)
     try:
-        code = forecast_backtest.run(series, output, workers, progress, charts=charts)
+        code = forecast_backtest.run(
+            series, output, workers, progress, charts=charts, config=config_path
+        )
     except MissingExtra as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

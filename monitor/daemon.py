@@ -113,7 +113,7 @@ class Daemon:
     def close(self) -> None:
         for collector in self.collectors.values():
             collector.close()
-        self.forecaster.close()
+        self.forecaster.close(self.engine)
         self.engine.dispose()
 
     @property

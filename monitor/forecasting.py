@@ -1,19 +1,18 @@
-"""The forecast job: hourly rollups in, per-queue forecasts (with breach figures) stored.
+"""The forecast job: each hour, every queue's engine absorbs its new hours; forecasts stored.
 
-Model selection (a backtest per queue) runs every ``reselect_every``; in between, each
-queue's fitted state is advanced hour by hour, which is cheap. States live in memory;
-after a restart the first run selects again. Forecast rules read the stored forecasts.
+The engine (:mod:`forecasts.engine`) is the one the backtest replays: this job only
+reads rollups, calls :func:`~forecasts.engine.catch_up` once per queue, stores what
+:func:`~forecasts.outputs.outputs` says, and saves the engine states in the store so
+that a restart resumes where it stopped (the hours since a queue's saved state are
+replayed from the rollups, which gives exactly the states of an uninterrupted run).
+Most queues need only their last hours; the full ``history`` window is read only for
+queues that start, fell behind, or estimate parameters this hour.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import multiprocessing
-import os
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,24 +21,24 @@ import sqlalchemy as sa
 
 from alerting.rules import ForecastRule, RuleBase
 from config.settings import ForecastingSettings
-from forecasts.backtest import FIT_ERRORS
-from forecasts.breach import breach_eta
-from forecasts.forecaster import (
-    ForecastSettings,
-    QueueState,
-    breach_chance,
-    make_forecast,
-    refresh,
-    reselect,
+from forecasts.engine import (
+    EngineSettings,
+    EngineState,
+    catch_up,
+    estimation_due,
+    hour_number,
+    phase_of,
 )
-from forecasts.models import FlowModel
-from forecasts.models.base import FlowForecaster
+from forecasts.outputs import BreachKey, Outputs, outputs
 from forecasts.types import HourlySeries
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
+RECENT = timedelta(hours=6)
+"""Rollups read for a queue that only absorbs its new hours (a margin of a few missed
+ticks; a queue further behind reads its whole history window)."""
 Key = tuple[str, str]
 """A queue: (source, queue)."""
 
@@ -49,139 +48,158 @@ def breach_key(limit: float, horizon_hours: int) -> str:
     return f"{limit:g}@{horizon_hours}"
 
 
+def engine_settings(settings: ForecastingSettings) -> EngineSettings:
+    """The engine settings of a daemon configuration (the backtest uses the same)."""
+    hours = int(settings.history / HOUR)
+    return EngineSettings(
+        level=settings.level,
+        window=int(settings.window / HOUR),
+        train_hours=min(EngineSettings.train_hours, hours),
+        warning_model=None if settings.warning_model == "selected" else settings.warning_model,
+    )
+
+
+def queue_name(key: Key) -> str:
+    """The name the engine phases a queue by (and the backtest reports it as)."""
+    return f"{key[0]}/{key[1]}"
+
+
+def questions(rules: Sequence[RuleBase], key: Key) -> list[tuple[str, BreachKey]]:
+    """Per forecast rule selecting the queue: its name and its (limit, hours) question."""
+    asked = []
+    for rule in rules:
+        if isinstance(rule, ForecastRule) and rule.selects(*key):
+            limit, _ = rule.limits(rule.labels_for(*key))
+            asked.append((rule.name, (limit, max(1, int(rule.horizon / HOUR)))))
+    return asked
+
+
 class ForecastJob:
-    """Keeps each queue's forecaster state between runs (bounded by the number of queues)."""
+    """Keeps each queue's engine state between runs and in the store."""
 
     def __init__(self, settings: ForecastingSettings) -> None:
         self.settings = settings
-        self.model_settings = ForecastSettings(
-            level=settings.level,
-            warning_model=None if settings.warning_model == "selected" else settings.warning_model,
-        )
-        self._states: dict[tuple[str, str], QueueState] = {}
-        self._selected_at: dict[tuple[str, str], datetime] = {}
-        self._pool: ProcessPoolExecutor | None = None
+        self.engine_settings = engine_settings(settings)
+        self._states: dict[Key, EngineState] = {}
+        self._loaded = False
 
     def run(self, engine: sa.Engine, rules: Sequence[RuleBase], now: datetime) -> int:
-        """Forecast every selected queue from its complete hours; returns how many."""
+        """Advance every selected queue to the last complete hour; returns how many."""
         current = now.replace(minute=0, second=0, microsecond=0)
-        start = current - self.settings.history
         with engine.begin() as conn:
             history.roll_up(conn, current - 2 * HOUR, now)
-            rows = history.rollup_series(conn, start, current)
-        forecast_rules = [r for r in rules if isinstance(r, ForecastRule)]
-        keys = [k for k in sorted(rows) if self._selects(*k)]
-        # Selection fits every candidate on a backtest (about a second per queue): spread
-        # re-selections so each run does about its share, oldest first. A queue without
-        # a model yet (new, or after a restart) is selected now, so every queue has a
-        # forecast after the first run rather than after its turn.
-        share = self.settings.interval / self.settings.reselect_every
-        budget = max(1, math.ceil(len(keys) * share))
-        due = sorted(
-            (k for k in keys if k in self._states and self._due(k, now)),
-            key=lambda k: self._selected_at[k],
-        )
-        reselect_now = set(due[:budget]) | {k for k in keys if k not in self._states}
-        series_of = {
-            k: hourly(rows[k], current) for k in keys if k in reselect_now or k in self._states
-        }
-        series_of = {k: s for k, s in series_of.items() if len(s) >= 2}
-        selected = self._reselect({k: s for k, s in series_of.items() if k in reselect_now})
-        made = 0
-        for key, series in series_of.items():
-            if key in selected:
-                self._states[key], self._selected_at[key] = selected[key], now
-            values = self._forecast(key, series, forecast_rules)
-            with engine.begin() as conn:
-                forecast_store.save_forecast(conn, key[0], key[1], **values)
-            made += 1
-        return made
+            if not self._loaded:
+                fingerprint = self.engine_settings.fingerprint()
+                self._states.update(forecast_store.load_states(conn, fingerprint))
+                self._loaded = True
+            recent = forecast_store.rollups_of(conn, None, current - RECENT, current)
+            keys = [k for k in sorted(recent) if self._selects(*k)]
+            full = forecast_store.rollups_of(
+                conn,
+                [k for k in keys if self._needs_history(k, current)],
+                current - self.settings.history,
+                current,
+            )
+        made: dict[Key, dict[str, Any]] = {}
+        to_save = []
+        for key in keys:
+            series = hourly(full.get(key) or recent[key], current)
+            if len(series) == 0:
+                continue
+            is_new = key not in self._states
+            state = self._advance(key, series)
+            asked = questions(rules, key)
+            made[key] = record(
+                outputs(state, self.engine_settings, key[1], [q for _, q in asked]), asked
+            )
+            if is_new or self._save_due(key, state):
+                to_save.append(key)
+        with engine.begin() as conn:
+            forecast_store.save_forecasts(conn, made)
+            for key in to_save:
+                self._save(conn, key, self._states[key])
+        return len(made)
 
-    def _due(self, key: tuple[str, str], now: datetime) -> bool:
-        selected = self._selected_at.get(key)
-        return selected is None or now - selected >= self.settings.reselect_every
+    def _advance(self, key: Key, series: HourlySeries) -> EngineState:
+        state = self._states.get(key)
+        settings = self.engine_settings
+        start = None if state is not None else max(0, len(series) - settings.warmup)
+        state = catch_up(state, series, settings, phase_of(queue_name(key)), start)
+        self._states[key] = state
+        return state
+
+    def _needs_history(self, key: Key, current: datetime) -> bool:
+        state = self._states.get(key)
+        utc = current.astimezone(UTC).replace(tzinfo=None)
+        last = hour_number(np.datetime64(utc, "h")) - 1
+        if state is None or state.last_hour < last - int(RECENT / HOUR) + 2:
+            return True
+        hours = range(state.last_hour + 1, last + 1)
+        return estimation_due(state, hours, phase_of(queue_name(key)))
+
+    def _save_due(self, key: Key, state: EngineState) -> bool:
+        every = max(1, int(self.settings.save_every / HOUR))
+        return (state.last_hour + phase_of(queue_name(key))) % every == 0
+
+    def _save(self, conn: sa.Connection, key: Key, state: EngineState) -> None:
+        forecast_store.save_state(conn, key, state, self.engine_settings.fingerprint())
 
     def _selects(self, source: str, queue: str) -> bool:
         wanted = {"source": source, "queue": queue}
         return all(wanted.get(k) == v for k, v in self.settings.match.items())
 
-    def _reselect(
-        self, due: dict[tuple[str, str], HourlySeries]
-    ) -> dict[tuple[str, str], QueueState]:
-        """Select a model for each due queue, over ``workers`` processes when several are due."""
-        workers = self.settings.workers or os.cpu_count() or 1
-        if workers == 1 or len(due) < 2:
-            return {k: reselect(s, self.model_settings) for k, s in due.items()}
-        if self._pool is None:
-            # forkserver: the daemon is multi-threaded, and forking a threaded process
-            # can copy a held lock into the child.
-            context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        futures = {k: self._pool.submit(reselect, s, self.model_settings) for k, s in due.items()}
+    def close(self, engine: sa.Engine | None = None) -> None:
+        """At shutdown, save every queue's state, so a restart replays no hour at all.
+
+        A store that fails here loses nothing but time: the next start replays the
+        hours since each queue's last periodic save.
+        """
+        if engine is None or not self._states:
+            return
         try:
-            return {k: f.result() for k, f in futures.items()}
-        except BrokenProcessPool:
-            log.warning("forecast worker pool broke; selecting in this thread")
-            self.close()
-            return {k: reselect(s, self.model_settings) for k, s in due.items()}
-
-    def close(self) -> None:
-        """Stop the worker processes, if any."""
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-
-    def _forecast(
-        self, key: tuple[str, str], series: HourlySeries, rules: Sequence[ForecastRule]
-    ) -> dict[str, Any]:
-        state = refresh(self._states[key], series)
-        self._states[key] = state
-        forecast = make_forecast(key[1], state, self.model_settings)
-        breach: dict[str, float] = {}
-        etas: dict[str, float | None] = {}
-        breach_model = None
-        for rule in rules:
-            if not rule.selects(*key):
-                continue
-            limit, _ = rule.limits(rule.labels_for(*key))
-            steps = max(1, int(rule.horizon / HOUR))
-            breach[breach_key(limit, steps)], breach_model = breach_chance(state, limit, steps)
-            eta = breach_eta(forecast.upper[:steps], limit)
-            etas[rule.name] = None if eta is None else float(eta) * 3600
-        detail: dict[str, Any] = {
-            "breach": breach,
-            "breach_model": breach_model,
-            "eta_seconds": etas,
-        }
-        flows = flow_forecast(series, self.model_settings.horizon)
-        if flows is not None:
-            detail["arrivals"], detail["resolutions"] = flows
-        hours = int(forecast.made_at.astype("datetime64[h]").astype(np.int64))
-        made_at = datetime(1970, 1, 1, tzinfo=UTC) + hours * HOUR
-        return {
-            "made_at": made_at + HOUR,  # the end of the last complete hour
-            "model": forecast.model,
-            "status": forecast.status,
-            "level": forecast.level,
-            "point": [round(float(v), 3) for v in forecast.point],
-            "lower": [round(float(v), 3) for v in forecast.lower],
-            "upper": [round(float(v), 3) for v in forecast.upper],
-            "backtest_mase": forecast.backtest_mase,
-            "detail": detail,
-        }
+            with engine.begin() as conn:
+                for key, state in self._states.items():
+                    self._save(conn, key, state)
+        except sa.exc.SQLAlchemyError as err:
+            log.warning("forecast states not saved at shutdown: %s", err)
 
 
-def flow_forecast(series: HourlySeries, horizon: int) -> tuple[list[float], list[float]] | None:
-    """Arrivals and resolutions per hour for the next ``horizon`` hours (the flow model's
-    profiles, whatever model forecasts the backlog); None while history is too short."""
-    try:
-        fitted = FlowModel().fit(series)
-    except FIT_ERRORS:
-        return None
-    if not isinstance(fitted, FlowForecaster):
-        return None
-    arrivals, resolutions = fitted.forecast_flows(horizon)
-    return [round(float(v), 3) for v in arrivals], [round(float(v), 3) for v in resolutions]
+def record(out: Outputs, asked: Iterable[tuple[str, BreachKey]]) -> dict[str, Any]:
+    """The forecasts-table row of one queue's outputs (what forecast rules then read).
+
+    Args:
+        out: the engine's outputs at the last hour.
+        asked: per forecast rule, its name and (limit, hours) breach question.
+    """
+    forecast = out.forecast
+    breach: dict[str, float] = {}
+    etas: dict[str, float | None] = {}
+    breach_model = None
+    for name, (limit, steps) in asked:
+        breach[breach_key(limit, steps)], breach_model = out.breach[(limit, steps)]
+        above = np.flatnonzero(forecast.upper[:steps] > limit)
+        etas[name] = float(above[0] + 1) * 3600 if len(above) else None
+    detail: dict[str, Any] = {"breach": breach, "breach_model": breach_model, "eta_seconds": etas}
+    if out.arrivals is not None and out.resolutions is not None:
+        detail["arrivals"] = _rounded(out.arrivals)
+        detail["resolutions"] = _rounded(out.resolutions)
+    hours = int(forecast.made_at.astype("datetime64[h]").astype(np.int64))
+    made_at = datetime(1970, 1, 1, tzinfo=UTC) + hours * HOUR
+    return {
+        "made_at": made_at + HOUR,  # the end of the last complete hour
+        "model": forecast.model,
+        "status": forecast.status,
+        "level": forecast.level,
+        "point": _rounded(forecast.point),
+        "lower": _rounded(forecast.lower),
+        "upper": _rounded(forecast.upper),
+        "backtest_mase": forecast.backtest_mase,
+        "detail": detail,
+    }
+
+
+def _rounded(values: Iterable[float]) -> list[float]:
+    return [round(float(v), 3) for v in values]
 
 
 def hourly(rows: Sequence[history.Row], end: datetime) -> HourlySeries:
@@ -191,18 +209,20 @@ def hourly(rows: Sequence[history.Row], end: datetime) -> HourlySeries:
     """
     if not rows:
         return HourlySeries.from_arrays([], [], [], [])
-    by_hour = {r["hour"]: r for r in rows}
     first = rows[0]["hour"]
     count = int((end - first) / HOUR)
-    stamps, open_, created, resolved = [], [], [], []
-    last = float(rows[0]["open_last"])
-    for i in range(count):
-        hour = first + i * HOUR
-        row = by_hour.get(hour)
-        if row is not None:
-            last = float(row["open_last"])
-        stamps.append(np.datetime64(hour.replace(tzinfo=None), "h"))
-        open_.append(last)
-        created.append(float(row["created"] or 0) if row is not None else 0.0)
-        resolved.append(float(row["resolved"] or 0) if row is not None else 0.0)
-    return HourlySeries.from_arrays(stamps, open_, created, resolved)
+    at = np.asarray([int((r["hour"] - first) / HOUR) for r in rows])
+    keep = (at >= 0) & (at < count)
+    at = at[keep]
+    picked = [r for r, k in zip(rows, keep, strict=True) if k]
+    filled = np.zeros(count, dtype=np.int64)
+    filled[at] = np.arange(1, len(at) + 1)
+    # Each hour takes the latest row at or before it: forward fill of the row index.
+    latest = np.maximum.accumulate(filled) - 1
+    open_ = np.asarray([float(r["open_last"]) for r in picked])[latest]
+    created, resolved = np.zeros(count), np.zeros(count)
+    created[at] = [float(r["created"] or 0) for r in picked]
+    resolved[at] = [float(r["resolved"] or 0) for r in picked]
+    start = np.datetime64(first.astimezone(UTC).replace(tzinfo=None), "h")
+    stamps = start + np.arange(count).astype("timedelta64[h]")
+    return HourlySeries(stamps, open_, created, resolved)

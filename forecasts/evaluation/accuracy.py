@@ -1,110 +1,56 @@
-"""Accuracy tables from replayed forecast matrices: MASE, MAE and 80% coverage.
+"""Accuracy tables from replays: MASE, MAE and the shown band's coverage at 1/6/24 h.
 
-Origins every 5 h from the first origin, as in forecasting.md. The bands are
-conformal: per step, the quantiles of the model's own errors at origins in the
-previous 14 days whose outcomes were known at the origin. ``selected`` is the model
-chosen each day at 23:00 by MASE at the alert horizon over the previous 14 days
-(switching from naive only for a gain of at least ``SWITCH_MARGIN``).
+Origins every 5 h (they rotate through the clock hours) from ``first_origin``, as in
+forecasting.md. ``selected`` is the model the engine showed at each origin, and its
+band the one the daemon stored, so its coverage is the daemon's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from forecasts.bands import conformal_quantiles
-from forecasts.rolling import errors_from, rolling_scale
-from forecasts.select import SWITCH_MARGIN
+from forecasts.engine import mase_scale
+from forecasts.evaluation.replay import Replay
 from forecasts.types import FloatArray
 
 STEPS = (1, 6, 24)
-WINDOW = 336
-MIN_PATHS = 48
+SCALE_HOURS = 336
+"""The MASE scale at an origin: the seasonal-naive MAE over this many trailing hours."""
 
 
-def past_paths(errors: FloatArray, t: int, steps: int, window: int = WINDOW) -> FloatArray:
-    """Error paths (steps 1..steps) of origins whose outcomes were known at ``t``."""
-    rows = errors[max(0, t - window) : t - steps + 1, :steps]
-    return rows[~np.isnan(rows).any(axis=1)]
-
-
-def band_offsets(paths: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
-    """Conformal lower and upper offsets per step."""
-    lo, hi = conformal_quantiles(len(paths), level)
-    return np.quantile(paths, lo, axis=0), np.quantile(paths, hi, axis=0)
-
-
-def choose(
-    errors: dict[str, FloatArray], scale: FloatArray, t: int, candidates: Sequence[str], h: int
-) -> str:
-    """The candidate with the lowest MASE at step ``h`` over the 14 days before ``t``."""
-    lo = max(0, t - WINDOW)
-    scores: dict[str, float] = {}
-    for name in candidates:
-        err = errors[name][lo : t - h + 1, h - 1]
-        sc = scale[lo : t - h + 1]
-        ok = ~np.isnan(err)
-        if ok.sum() >= MIN_PATHS:
-            scores[name] = float(np.mean(np.abs(err[ok]) / sc[ok]))
-    if "naive" not in scores:
-        return "naive"
-    best = min(scores, key=lambda name: scores[name])
-    return best if scores[best] < (1 - SWITCH_MARGIN) * scores["naive"] else "naive"
-
-
-def selected_series(
-    errors: dict[str, FloatArray], scale: FloatArray, candidates: Sequence[str], h: int
-) -> list[str]:
-    """The model in force at each origin (reselected daily at 23:00)."""
-    n = len(scale)
-    chosen, current = [], "naive"
-    for t in range(n):
-        if t % 24 == 23:
-            current = choose(errors, scale, t, candidates, h)
-        chosen.append(current)
-    return chosen
+def errors_from(forecasts: FloatArray, actual: FloatArray) -> FloatArray:
+    """Actual minus forecast per origin and step (NaN where unknown)."""
+    n, horizon = forecasts.shape
+    padded = np.concatenate([actual, np.full(horizon, np.nan)])
+    idx = np.arange(n)[:, None] + np.arange(1, horizon + 1)[None, :]
+    return np.asarray(padded[idx] - forecasts, dtype=np.float64)
 
 
 def queue_rows(
-    actual: FloatArray,
-    matrices: dict[str, FloatArray],
-    first_origin: int,
-    candidates: Sequence[str],
-    level: float = 0.8,
+    actual: FloatArray, replay: Replay, first_origin: int
 ) -> dict[str, dict[str, list[float]]]:
-    """Per model (plus ``selected``): lists of scaled/absolute errors and hits per step."""
-    scale = rolling_scale(actual)
-    errors = {name: errors_from(m, actual) for name, m in matrices.items()}
-    chosen = selected_series(errors, scale, candidates, 6)
+    """Per model (plus ``selected``): scaled/absolute errors and band hits per step."""
+    shown = np.asarray([f.point for f in replay.forecasts])
+    matrices = {**replay.matrices, "selected": shown}
+    lower = np.asarray([f.lower for f in replay.forecasts])
+    upper = np.asarray([f.upper for f in replay.forecasts])
     origins = range(first_origin, len(actual) - 24, 5)
     out: dict[str, dict[str, list[float]]] = {}
-    for name in [*errors, "selected"]:
-        rows: dict[str, list[float]] = {k: [] for k in _keys()}
+    for name, matrix in matrices.items():
+        errors = errors_from(matrix, actual)
+        rows: dict[str, list[float]] = {f"{k}{h}": [] for h in STEPS for k in ("ase", "ae", "hit")}
         for t in origins:
-            model = chosen[t] if name == "selected" else name
-            _score_origin(rows, errors[model], scale[t], t, level)
+            if np.isnan(errors[t]).any():
+                continue
+            scale = mase_scale(actual[max(0, t + 1 - SCALE_HOURS) : t + 1])
+            for h in STEPS:
+                rows[f"ase{h}"].append(abs(errors[t, h - 1]) / scale)
+                rows[f"ae{h}"].append(abs(errors[t, h - 1]))
+                if name == "selected" and replay.forecasts[t].status == "ok":
+                    value = actual[t + h]
+                    rows[f"hit{h}"].append(float(lower[t, h - 1] <= value <= upper[t, h - 1]))
         out[name] = rows
     return out
-
-
-def _keys() -> list[str]:
-    return [f"{kind}{h}" for h in STEPS for kind in ("ase", "ae", "hit")]
-
-
-def _score_origin(
-    rows: dict[str, list[float]], errors: FloatArray, scale: float, t: int, level: float
-) -> None:
-    err = errors[t]
-    if np.isnan(err).any():
-        return
-    paths = past_paths(errors, t, 24)
-    lo, hi = band_offsets(paths, level) if len(paths) >= MIN_PATHS else (None, None)
-    for h in STEPS:
-        rows[f"ase{h}"].append(abs(err[h - 1]) / scale)
-        rows[f"ae{h}"].append(abs(err[h - 1]))
-        if lo is not None and hi is not None:
-            rows[f"hit{h}"].append(float(lo[h - 1] <= err[h - 1] <= hi[h - 1]))
 
 
 def summarise(rows: dict[str, list[float]]) -> dict[str, float]:

@@ -87,10 +87,12 @@ def episodes(
     return found
 
 
-def _credit(run: tuple[int, int], onsets: list[Episode], horizon: int) -> Episode | None:
+def _credit(
+    run: tuple[int, int], onsets: list[Episode], horizon: int, until: int
+) -> Episode | None:
     first, last = run
     for ep in onsets:
-        if first <= ep.onset - 1 and last >= ep.onset - horizon:
+        if first <= ep.onset + until and last >= ep.onset - horizon:
             return ep
     return None
 
@@ -101,6 +103,7 @@ def score(
     alerting: BoolArray,
     test_start: int,
     horizon: int,
+    until: int = -1,
 ) -> EventScore:
     """Score one rule's alerting hours on one series.
 
@@ -110,6 +113,10 @@ def score(
         alerting: alerting flag per hour (only test hours are read).
         test_start: index of the first test hour.
         horizon: the warning horizon H.
+        until: the last hour, relative to the onset, at which a run still counts for
+            an episode: -1 scores warnings before onset (the protocol's precision);
+            +1 scores detection by onset + 1 (how the protocol scores the static
+            rule, which by design alerts only once the breach has begun).
     """
     n = len(open_)
     eps = episodes(open_, limit)
@@ -121,10 +128,12 @@ def score(
     alert[test_start:] = alerting[test_start:]
     result = EventScore(episodes=len(test_eps), series_weeks=(n - test_start) / 168)
     last_credit: dict[int, int] = {}
+    onsets = {ep.onset for ep in eps}
     for run in runs_of(alert):
-        if in_breach[run[0]]:
+        started_by = any(0 <= run[0] - e <= until for e in onsets)
+        if in_breach[run[0]] and not started_by:
             continue
-        credited = _credit(run, test_eps, horizon)
+        credited = _credit(run, test_eps, horizon, until)
         if credited is not None:
             result.credited_runs += 1
             last_credit[credited.onset] = run[0]

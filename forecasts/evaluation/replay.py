@@ -1,87 +1,134 @@
-"""Forecast matrices per queue and model, computed in a process pool.
+"""Replaying the engine over whole histories: what the daemon would have said, every hour.
 
-Every model runs from the first origin (336 h of history) to the end, with its
-parameters re-estimated weekly (ETS) or daily (the rest) and its state updated
-hourly, via :func:`forecasts.rolling.rolling_forecasts`.
+:func:`replay_queue` steps one queue's :class:`~forecasts.engine.EngineState` through
+every hour of its history with :func:`~forecasts.engine.catch_up` (the call the
+forecast job makes once per hour) and records, per hour, every model's forecast, the
+selected model and its band, and the breach probabilities asked for. The backtest
+report and the benchmarks score these records; ``monitor/backtest.py`` turns them
+into alert timelines through the real rule evaluation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
 
-from forecasts.fitwarnings import WarningTally
-from forecasts.models import (
-    DriftModel,
-    EtsDailyModel,
-    EtsModel,
-    FlowModel,
-    LinearModel,
-    NaiveModel,
-    SeasonalNaiveModel,
-)
-from forecasts.models.base import Model
-from forecasts.rolling import rolling_forecasts
-from forecasts.types import FloatArray, HourlySeries
+from forecasts.engine import BASE, COMBOS, EngineSettings, catch_up, current_forecast, phase_of
+from forecasts.outputs import band_crosses, breach_chance, forecast
+from forecasts.types import FloatArray, Forecast, HourlySeries
 
-FIRST_ORIGIN = 335
-HORIZON = 24
+MODELS = (*BASE, *COMBOS)
+"""Every model whose forecasts a replay records."""
 
-REPLAY_MODELS: dict[str, tuple[Model, int]] = {
-    "naive": (NaiveModel(), 24),
-    "seasonal_naive": (SeasonalNaiveModel(), 24),
-    "flow": (FlowModel(), 24),
-    "drift": (DriftModel(), 24),
-    "ets": (EtsModel(), 168),
-    "ets_daily": (EtsDailyModel(), 168),
-    "linear_6h": (LinearModel(window=6), 24),
-    "linear_24h": (LinearModel(window=24), 24),
-}
-"""Model, and hours between parameter estimations."""
 
-COMBINATIONS: dict[str, tuple[str, ...]] = {
-    "combo": ("naive", "flow", "ets_daily"),
-    "warning": ("naive", "flow", "ets_daily", "linear_6h"),
-}
-"""The equal-weight combinations (forecasts.models.combo), by replayed member."""
+@dataclass(frozen=True)
+class Question:
+    """A breach probability to record every hour.
+
+    Attributes:
+        name: how the replay's ``probabilities`` name it.
+        limit: the limit in force at each hour of the series.
+        steps: hours ahead.
+        model: the model asked (None: the engine's warning model, as the daemon does).
+        band: record instead whether the model's upper band (at the settings' level)
+            crosses the limit within ``steps`` (1.0) or not (0.0): Datadog's semantics.
+    """
+
+    name: str
+    limit: FloatArray
+    steps: int
+    model: str | None = None
+    band: bool = False
 
 
 @dataclass(frozen=True)
 class Replay:
-    """All forecast matrices of one queue."""
+    """One queue's engine, hour by hour (row t: the state after absorbing hour t).
+
+    Attributes:
+        queue: the queue's name.
+        matrices: per model, its forecast for steps 1..horizon made at each hour.
+        forecasts: per hour, the forecast the daemon shows (selected model, band).
+        probabilities: per question, the breach probability at each hour.
+        breach_models: per question, the model behind each hour's probability.
+        warnings: statsmodels warnings counted while estimating.
+    """
 
     queue: str
     matrices: dict[str, FloatArray]
+    forecasts: list[Forecast]
+    probabilities: dict[str, FloatArray]
+    breach_models: dict[str, list[str]]
     warnings: dict[str, int]
 
+    @property
+    def selected(self) -> list[str]:
+        """The model shown at each hour."""
+        return [f.model for f in self.forecasts]
 
-def replay_queue(queue: str, series: HourlySeries) -> Replay:
-    """Run every replay model over one queue."""
-    matrices: dict[str, FloatArray] = {}
-    tally = WarningTally()
-    for name, (model, refit) in REPLAY_MODELS.items():
-        train = 672 if name in ("ets", "flow") else 336  # ETS weekly needs 3 weeks
-        matrices[name] = rolling_forecasts(
-            model, series, FIRST_ORIGIN, HORIZON, refit, train_hours=train, tally=tally
-        )
-    # A combination's forecast is the mean of its members' forecasts; the members are
-    # replayed above with the same fits, so the mean is the combination's replay.
-    for name, members in COMBINATIONS.items():
-        matrices[name] = np.mean([matrices[m] for m in members], axis=0)
-    return Replay(queue, matrices, dict(tally.counts))
+    def band(self, step: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Point, lower and upper edge at ``step`` (1-based) of each hour's forecast."""
+        rows = [(f.point[step - 1], f.lower[step - 1], f.upper[step - 1]) for f in self.forecasts]
+        point, lower, upper = np.asarray(rows, dtype=np.float64).T
+        return point, lower, upper
+
+
+def replay_queue(
+    queue: str,
+    series: HourlySeries,
+    settings: EngineSettings,
+    questions: Sequence[Question] = (),
+) -> Replay:
+    """Step the engine through every hour of ``series`` and record what it says.
+
+    Args:
+        queue: the queue's name (it sets the engine's estimation phase).
+        series: the queue's whole history.
+        settings: the engine settings (the daemon's).
+        questions: breach probabilities to record.
+    """
+    n, h = len(series), settings.horizon
+    matrices = {m: np.full((n, h), np.nan) for m in MODELS}
+    probabilities = {q.name: np.zeros(n) for q in questions}
+    breach_models: dict[str, list[str]] = {q.name: [] for q in questions}
+    shown = []
+    state = None
+    phase = phase_of(queue)
+    for t in range(n):
+        state = catch_up(state, series.head(t + 1), settings, phase)
+        for m in MODELS:
+            matrices[m][t] = current_forecast(state, m)
+        shown.append(forecast(state, settings, queue))
+        for q in questions:
+            limit = float(q.limit[t])
+            if q.band:
+                p, model = band_crosses(state, settings, limit, q.steps, q.model or "naive")
+            else:
+                p, model = breach_chance(state, settings, limit, q.steps, q.model)
+            probabilities[q.name][t] = p
+            breach_models[q.name].append(model)
+    tally = dict(state.warnings.counts) if state is not None else {}
+    return Replay(queue, matrices, shown, probabilities, breach_models, tally)
 
 
 def replay_all(
-    series: dict[str, HourlySeries],
+    series: Mapping[str, HourlySeries],
+    settings: EngineSettings,
+    questions: Callable[[str, HourlySeries], Sequence[Question]] | None = None,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Replay]:
     """Replays of every queue, ``workers`` processes at a time; ``progress(done, total)``."""
+    asked = {q: questions(q, s) if questions else () for q, s in series.items()}
+    if workers <= 1:
+        return {q: replay_queue(q, s, settings, asked[q]) for q, s in series.items()}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(replay_queue, q, s): q for q, s in series.items()}
+        futures = {
+            pool.submit(replay_queue, q, s, settings, asked[q]): q for q, s in series.items()
+        }
         done: dict[str, Replay] = {}
         for future in as_completed(futures):
             done[futures[future]] = future.result()

@@ -1,18 +1,19 @@
-"""The early-warning rules compared on the protocol, as alerting flags per hour.
+"""The anchors' rules on the protocol, as alerting flags per hour (computed exactly).
 
-Each rule sees, at the end of hour t, only data up to t (and forecasts made at t).
+Each rule sees, at the end of hour t, only data up to t. Prometheus semantics: a
+range ``open[w]`` evaluated at t holds the samples in (t - w, t] (Prometheus 3's
+left-open ranges: w hourly samples); ``for: 1h`` at an hourly evaluation fires at the
+second consecutive evaluation whose condition holds. ``predict_linear`` is the
+least-squares line of Prometheus' ``linearRegression`` (slope exactly 0 on a flat
+window), from :func:`forecasts.models.linear.ols_line`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from forecasts.bands import from_residuals
-from forecasts.breach import ForecastRuleDecision, breach_probability
-from forecasts.evaluation.accuracy import band_offsets, past_paths
 from forecasts.evaluation.events import BoolArray
+from forecasts.models.linear import ols_line
 from forecasts.types import FloatArray
 
 Limit = float | FloatArray
@@ -25,15 +26,17 @@ def per_hour(limit: Limit, n: int) -> FloatArray:
 
 
 def static_avg(actual: FloatArray, limit: Limit, window: int = 2) -> BoolArray:
-    """``avg_over_time(open[2h]) > L`` with hourly samples."""
+    """``avg_over_time(open[2h]) > L`` with hourly samples (the last ``window`` of them)."""
     kernel = np.ones(window) / window
     avg = np.convolve(actual, kernel)[: len(actual)]
     avg[: window - 1] = np.nan
-    return np.asarray(avg > limit)
+    return np.asarray(avg > per_hour(limit, len(actual)))
 
 
 def held_for(condition: BoolArray, hours: int) -> BoolArray:
-    """True where the condition held at this and the previous ``hours`` evaluations."""
+    """``for: <hours>h`` at an hourly evaluation: the condition held at this and the
+    previous ``hours`` evaluations (Prometheus: pending at the first, firing once
+    ``for`` has elapsed since it)."""
     out = condition.copy()
     for k in range(1, hours + 1):
         out[k:] &= condition[:-k]
@@ -41,65 +44,22 @@ def held_for(condition: BoolArray, hours: int) -> BoolArray:
     return out
 
 
-def predict_linear(linear: FloatArray, limit: Limit, horizon: int, for_hours: int) -> BoolArray:
-    """``predict_linear(open[w], H) > L`` with ``for``, from the linear model's matrix."""
-    cond = np.nan_to_num(linear[:, horizon - 1], nan=-np.inf) > limit
-    return held_for(cond, for_hours)
-
-
-def band_crosses(
-    point: FloatArray, errors: FloatArray, limit: Limit, horizon: int, level: float
+def predict_linear(
+    actual: FloatArray, limit: Limit, window: int, ahead: int, for_hours: int
 ) -> BoolArray:
-    """Datadog's semantics: the upper conformal band crosses L within the horizon."""
-    n = len(point)
-    limits = per_hour(limit, n)
-    out = np.zeros(n, dtype=bool)
-    for t in range(n):
-        paths = past_paths(errors, t, horizon)
-        if np.isnan(point[t, 0]) or len(paths) < 24:
-            continue
-        _, hi = band_offsets(paths, level)
-        out[t] = bool(np.any(point[t, :horizon] + hi > limits[t]))
-    return out
+    """``predict_linear(open[<window>h], <ahead>h) > L`` held ``for_hours``."""
+    n = len(actual)
+    value = np.full(n, -np.inf)
+    for t in range(window - 1, n):
+        intercept, slope = ols_line(actual[t - window + 1 : t + 1])
+        value[t] = intercept + slope * ahead
+    return held_for(np.asarray(value > per_hour(limit, n)), for_hours)
 
 
-def crossing_probability(
-    point: FloatArray, errors: FloatArray, limit: Limit, horizon: int, window: int
-) -> FloatArray:
-    """Per hour, the share of past error paths that, added to the forecast, cross L."""
-    n = len(point)
-    limits = per_hour(limit, n)
-    prob = np.zeros(n)
-    for t in range(n):
-        paths = past_paths(errors, t, horizon, window)
-        if np.isnan(point[t, 0]) or len(paths) < 24:
-            continue
-        prob[t] = breach_probability(point[t, :horizon], from_residuals(paths), float(limits[t]))
-    return prob
-
-
-@dataclass(frozen=True)
-class ForecastRule:
-    """The project's forecast rule: breach probability with hysteresis.
-
-    Attributes:
-        alert: fire at this crossing probability.
-        recover: recover below this probability.
-        window: hours of past error paths used for calibration.
-        model: the replayed model whose forecasts and errors give the probability.
-    """
-
-    alert: float = 0.5
-    recover: float = 0.25
-    window: int = 336
-    model: str = "warning"
-
-    def alerting(self, probability: FloatArray) -> BoolArray:
-        """Alerting flag per hour, via :class:`ForecastRuleDecision`."""
-        decision = ForecastRuleDecision(self.alert, self.recover)
-        firing = False
-        out = np.zeros(len(probability), dtype=bool)
-        for t, p in enumerate(probability):
-            firing = decision.is_firing(decision.decide(firing, float(p)))
-            out[t] = firing
-        return out
+def net_inflow(actual: FloatArray, limit: Limit, ahead: int = 6, window: int = 6) -> BoolArray:
+    """Naive plus the last ``window`` hours' net inflow per hour x h crosses L within
+    ``ahead`` hours (the extrapolation is monotone: its last step decides)."""
+    n = len(actual)
+    value = np.full(n, -np.inf)
+    value[window:] = actual[window:] + (actual[window:] - actual[:-window]) * ahead / window
+    return np.asarray(value > per_hour(limit, n))

@@ -14,6 +14,9 @@ import numpy as np
 
 from forecasts.types import FloatArray, HourlySeries
 
+FIT_ERRORS = (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError)
+"""What a failing fit may raise; the engine then drops the model until its next try."""
+
 
 class InsufficientHistory(ValueError):
     """The series is too short for this model."""

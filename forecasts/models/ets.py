@@ -4,20 +4,13 @@ Parameters are estimated by statsmodels ``ExponentialSmoothing`` (rarely: at ``f
 afterwards the state (level, trend, seasonal indices) is advanced by the Holt-Winters
 recursion in numpy (:meth:`FittedEts.update`), which costs microseconds per hour.
 Seasonality is daily (24 h) until the history holds three weeks, weekly (168 h) after,
-using statsmodels' heuristic initialisation so the fit stays cheap.
-
-Estimates are memoised on the exact values and season (:class:`FitCache`): a queue's
-reselection backtests ``ets``, ``ets_daily``, ``combo`` and ``warning``, which all
-estimate the same daily Holt-Winters on the same first training window, and then fits
-the chosen and the warning model on the same final window. The cache makes that two
-estimations instead of six. A hit reports no warnings (nothing was estimated again).
+with statsmodels' heuristic initialisation and only the four smoothing parameters
+optimised, so an estimation costs about 25 ms (see :func:`_fit_statsmodels`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -81,53 +74,26 @@ class FittedEts:
         return FittedEts(p, lvl, tr, np.asarray(season, dtype=np.float64), self.warnings)
 
 
-def _fit_statsmodels(values: FloatArray, period: int) -> Any:
+def _fit_statsmodels(values: FloatArray, period: int, full: bool = False) -> Any:
+    """Holt-Winters estimated by statsmodels.
+
+    By default the initial level, trend and season come from statsmodels' heuristic
+    (a decomposition of the first seasons) and only the four smoothing parameters are
+    optimised, without the brute-force starting grid: about 25 ms on 336 hourly
+    points instead of about 600-900 ms when the 26 initial states are estimated too
+    (``full``). benchmarks/forecasts/speed.py measures the accuracy of both.
+    """
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    init = "estimated" if period <= 24 else "heuristic"
     model = ExponentialSmoothing(
         pd.Series(values),
         trend="add",
         damped_trend=True,
         seasonal="add",
         seasonal_periods=period,
-        initialization_method=init,
+        initialization_method="estimated" if full else "heuristic",
     )
-    return model.fit()
-
-
-class FitCache:
-    """A small, thread-safe LRU of estimated models keyed by (values, season length)."""
-
-    def __init__(self, size: int = 16) -> None:
-        self.size = size
-        self.hits = 0
-        self._items: OrderedDict[tuple[bytes, int], FittedEts] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, values: FloatArray, period: int) -> FittedEts | None:
-        """The cached fit, with an empty warning tally, or None."""
-        key = (np.ascontiguousarray(values, dtype=np.float64).tobytes(), period)
-        with self._lock:
-            fitted = self._items.get(key)
-            if fitted is None:
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-        return replace(fitted, warnings=WarningTally())
-
-    def put(self, values: FloatArray, period: int, fitted: FittedEts) -> None:
-        """Remember a fit, evicting the least recently used beyond ``size``."""
-        key = (np.ascontiguousarray(values, dtype=np.float64).tobytes(), period)
-        with self._lock:
-            self._items[key] = fitted
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
-FITS = FitCache()
-"""The process's memo of Holt-Winters estimates."""
+    return model.fit(use_brute=full)
 
 
 @dataclass(frozen=True)
@@ -156,9 +122,6 @@ class EtsModel:
             n = min(len(series), max(self.max_history, WEEKLY_AFTER_HOURS))
         values = series.open[-n:]
         period = self.period_for(n)
-        cached = FITS.get(values, period)
-        if cached is not None:
-            return cached
         with counted_warnings() as tally:
             res = _fit_statsmodels(values, period)
         prm = res.params
@@ -174,7 +137,6 @@ class EtsModel:
         )
         if not finite(fitted.forecast(period)):
             raise FloatingPointError("ets produced non-finite forecasts")
-        FITS.put(values, period, fitted)
         return fitted
 
 

@@ -7,6 +7,7 @@ an early-warning comparison, not for selection by default.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,10 +18,24 @@ from forecasts.types import FloatArray, HourlySeries
 
 
 def ols_line(values: FloatArray) -> tuple[float, float]:
-    """Intercept at the last point and slope per step of an OLS line through ``values``."""
-    x = np.arange(len(values), dtype=np.float64) - (len(values) - 1)
-    slope, intercept = np.polyfit(x, values, 1)
-    return float(intercept), float(slope)
+    """Intercept at the last point and slope per step, as Prometheus' ``linearRegression``.
+
+    x is the time relative to the evaluation time (the last sample), as Prometheus
+    measures it. Like Prometheus, a window of equal values has a slope of exactly 0
+    (``np.polyfit`` returns about 1e-15 there, which put a queue sitting exactly at an
+    integer limit above it); the sums are correctly rounded (``math.fsum``) where
+    Prometheus uses Kahan-Neumaier compensation.
+    """
+    ys = [float(v) for v in values]
+    if all(y == ys[0] for y in ys):
+        return ys[0], 0.0
+    n = float(len(ys))
+    xs = [float(i - (len(ys) - 1)) for i in range(len(ys))]
+    sum_x, sum_y = math.fsum(xs), math.fsum(ys)
+    sum_xy = math.fsum(x * y for x, y in zip(xs, ys, strict=True))
+    sum_x2 = math.fsum(x * x for x in xs)
+    slope = (sum_xy - sum_x * sum_y / n) / (sum_x2 - sum_x * sum_x / n)
+    return sum_y / n - slope * sum_x / n, slope
 
 
 @dataclass(frozen=True)
@@ -45,8 +60,8 @@ class FittedLinear:
 class LinearModel:
     """OLS over the last ``window`` samples, like ``predict_linear(open[window], h)``.
 
-    Prometheus' range ``[6h]`` holds samples from the last 6 h; at an hourly step that
-    is 6 or 7 points; we use ``window`` points.
+    Prometheus 3 ranges are left-open: ``open[6h]`` evaluated at t holds the samples
+    in (t - 6h, t], i.e. 6 hourly samples (Prometheus 2 included t - 6h: 7).
     """
 
     window: int = 6

@@ -198,6 +198,23 @@ forecasts = sa.Table(
 )
 """The latest forecast of each queue (hourly steps from ``made_at``)."""
 
+forecast_states = sa.Table(
+    "forecast_states",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("queue", sa.String(400), primary_key=True),
+    sa.Column("format", sa.Integer, nullable=False),
+    sa.Column("settings", sa.String(16), nullable=False),
+    sa.Column("last_hour", TS, nullable=False),
+    sa.Column(
+        "state",
+        sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"),
+        nullable=False,
+    ),
+    sa.Column("saved_at", TS, nullable=False),
+)
+"""Each queue's forecast engine state (forecasts.codec), so a restart resumes it."""
+
 resourcing_state = sa.Table(
     "resourcing_state",
     metadata,

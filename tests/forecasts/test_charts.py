@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from forecasts.evaluation.charts import chart_data
-from forecasts.evaluation.replay import FIRST_ORIGIN, Replay
+from forecasts.evaluation.replay import Replay
 from forecasts.evaluation.report import HORIZON, TEST_START, fixed_limit
-from forecasts.types import HourlySeries
+from forecasts.types import Forecast, HourlySeries
 from tests.forecasts.synthetic import T0
 
 HOURS = 800
@@ -23,26 +23,42 @@ def breaching_series() -> HourlySeries:
 
 
 def naive_replay(series: HourlySeries) -> Replay:
-    """The "warning" matrix of a naive model: every step forecasts the last value."""
-    matrix = np.repeat(series.open[:, None], 24, axis=1)
-    matrix[:FIRST_ORIGIN] = np.nan
-    return Replay("q", {"warning": matrix}, {})
+    """A replay whose shown forecast is the last value, with a band of +-5."""
+    shown = []
+    for t in range(len(series)):
+        point = np.full(24, series.open[t])
+        shown.append(
+            Forecast(
+                "q",
+                series.timestamps[t],
+                24,
+                "naive",
+                point,
+                point - 5,
+                point + 5,
+                0.8,
+                None,
+                None,
+                None,
+                "ok",
+            )
+        )
+    return Replay("q", {}, shown, {}, {}, {})
 
 
 class TestChartData:
     def test_shows_the_test_period_forecast_band_alerts_and_onsets(self) -> None:
         """Hour t shows the forecast made at t - 6, inside its band; the breach has an onset."""
         series = breaching_series()
-        data = chart_data(series, naive_replay(series))
+        alerting = series.open > fixed_limit(series) - 3
+        data = chart_data(series, naive_replay(series), alerting)
         assert len(data.timestamps) == HOURS - TEST_START
         assert data.timestamps[0] == series.timestamps[TEST_START]
         np.testing.assert_array_equal(
             data.point, series.open[TEST_START - HORIZON : HOURS - HORIZON]
         )
-        assert np.isfinite(data.lower).all() and np.isfinite(data.upper).all()
-        assert (data.lower <= data.point).all() and (data.point <= data.upper).all()
+        np.testing.assert_allclose(data.upper - data.point, np.full(HOURS - TEST_START, 5.0))
         assert data.limit == fixed_limit(series)
         first_above = int(np.argmax(series.open[RAMP:] > data.limit)) + RAMP
         assert data.onsets == [first_above - TEST_START]
-        assert data.alerting[first_above - TEST_START : first_above - TEST_START + 24].all()
-        assert not data.alerting[: RAMP - TEST_START].any()
+        np.testing.assert_array_equal(data.alerting, alerting[TEST_START:])

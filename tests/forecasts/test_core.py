@@ -1,60 +1,36 @@
-"""Selection, bands, breach figures and the forecaster on synthetic series."""
+"""The engine (one step per hour), its ring, bands, breach figures and saved states."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pytest
 
-from forecasts.backtest import BacktestConfig, backtest_model, mase_scale
 from forecasts.bands import conformal_quantiles, coverage, from_residuals, random_walk
-from forecasts.breach import ForecastRuleDecision, RuleOutcome, breach_eta, breach_probability
-from forecasts.fitwarnings import counted_warnings
-from forecasts.forecaster import (
-    ForecastSettings,
-    forecast_queue,
-    make_forecast,
-    refresh,
-    reselect,
+from forecasts.breach import breach_eta, breach_probability
+from forecasts.codec import StateFormatError, decode, encode
+from forecasts.engine import (
+    EngineSettings,
+    catch_up,
+    current_forecast,
+    estimation_due,
+    hour_number,
+    phase_of,
 )
-from forecasts.models import FlowModel, NaiveModel
-from forecasts.select import min_history, select_model
+from forecasts.fitwarnings import counted_warnings
+from forecasts.models.naive import FittedNaive
+from forecasts.outputs import forecast
+from forecasts.ring import Ring
 from tests.forecasts.synthetic import daily_backlog
 from tests.forecasts.synthetic import random_walk as rw_series
 
-FAST = BacktestConfig(origins=20, train_hours=168)
+SETTINGS = EngineSettings()
 
 
-class TestBacktest:
-    def test_naive_errors_are_changes(self) -> None:
-        """Naive's step-1 error equals the next hour's change."""
-        series = rw_series(300)
-        result = backtest_model(NaiveModel(), series, FAST)
-        positions = FAST.origin_positions(300, 25)
-        expected = series.open[positions] - series.open[np.array(positions) - 1]
-        np.testing.assert_allclose(result.errors[:, 0], expected)
-
-    def test_scale_is_seasonal_naive_mae(self) -> None:
-        """The MASE scale is the mean absolute 24-hour change."""
-        values = np.arange(48, dtype=np.float64)
-        assert mase_scale(values) == 24.0
-
-
-class TestSelect:
-    def test_short_history_is_insufficient(self) -> None:
-        """Below the minimum history selection returns naive, insufficient_history."""
-        selection = select_model(daily_backlog(min_history(FAST) - 1), [FlowModel()], FAST)
-        assert (selection.model, selection.status) == ("naive", "insufficient_history")
-
-    def test_flow_wins_on_flow_series(self) -> None:
-        """On a flow-driven series flow beats naive at the alert horizon."""
-        selection = select_model(daily_backlog(24 * 16, seed=7), [FlowModel()], FAST)
-        assert selection.model == "flow"
-        assert selection.mase["flow"] < selection.mase["naive"]
-
-    def test_naive_kept_on_random_walk(self) -> None:
-        """On a random walk naive's MASE is within 10% of the best."""
-        selection = select_model(rw_series(24 * 16, seed=8), [FlowModel()], FAST)
-        assert selection.mase["naive"] <= 1.1 * min(selection.mase.values())
+def run(series, settings=SETTINGS, queue="q"):  # type: ignore[no-untyped-def]
+    """The engine stepped through every hour of ``series``."""
+    return catch_up(None, series, settings, phase_of(queue))
 
 
 class TestBands:
@@ -95,69 +71,121 @@ class TestBreach:
         cal = from_residuals(np.array([[0.0, 5.0], [0.0, -5.0]]))
         assert breach_probability(np.array([10.0, 10.0]), cal, 12.0) == 0.5
 
-    def test_hysteresis(self) -> None:
-        """The rule fires at the alert threshold and recovers only below recovery."""
-        rule = ForecastRuleDecision(alert_threshold=0.6, recovery_threshold=0.3)
-        assert rule.decide(False, 0.5) is RuleOutcome.QUIET
-        assert rule.decide(False, 0.6) is RuleOutcome.FIRE
-        assert rule.decide(True, 0.4) is RuleOutcome.HOLD
-        assert rule.decide(True, 0.2) is RuleOutcome.RECOVER
 
-    def test_rejects_inverted_thresholds(self) -> None:
-        """A recovery threshold above the alert threshold is refused."""
-        with pytest.raises(ValueError):
-            ForecastRuleDecision(alert_threshold=0.3, recovery_threshold=0.5)
+class TestRing:
+    def test_errors_are_actual_minus_forecast_of_known_origins(self) -> None:
+        """An origin's path is returned once all its steps are known, oldest first."""
+        ring = Ring.empty(("m",), size=10, horizon=2)
+        for hour in range(100, 106):
+            ring.push(hour, float(hour), {"m": np.array([hour + 0.5, hour + 1.0])})
+        paths = ring.errors(("m",), steps=2, window=3)
+        # origins 101..103: actual h+1, h+2 against forecasts h+0.5, h+1
+        np.testing.assert_allclose(paths, [[0.5, 1.0]] * 3)
+
+    def test_a_combination_is_the_mean_of_its_members(self) -> None:
+        """The error of a mean forecast is the mean of the members' errors."""
+        ring = Ring.empty(("a", "b"), size=8, horizon=1)
+        for hour in range(5):
+            ring.push(hour, 10.0, {"a": np.array([8.0]), "b": np.array([14.0])})
+        np.testing.assert_allclose(ring.errors(("a", "b"), 1, 8)[:, 0], [-1.0] * 4)
+
+    def test_a_gap_clears_the_hours_it_skipped(self) -> None:
+        """Hours never written are never read as if they held a forecast."""
+        ring = Ring.empty(("m",), size=6, horizon=1)
+        for hour in (0, 1, 2, 3, 4, 5, 9):
+            ring.push(hour, 1.0, {"m": np.array([1.0])})
+        # origins 4..8 are held; 6..8 were skipped and 5's outcome (hour 6) too
+        np.testing.assert_array_equal(ring.errors(("m",), 1, 6), [[0.0]])
 
 
-class TestForecaster:
-    SETTINGS = ForecastSettings(candidates=("naive", "flow"), backtest=FAST)
+class TestEngine:
+    def test_selects_a_model_that_beats_naive_on_a_flow_driven_series(self) -> None:
+        """On a daily arrivals/resolutions pattern flow-aware models beat naive at 6 h."""
+        state = run(daily_backlog(24 * 16, seed=7))
+        assert state.selected != "naive"
+        assert state.scores[state.selected] < 0.98 * state.scores["naive"]
 
-    def test_forecast_is_finite(self) -> None:
-        """A selected forecast has finite point and ordered bands."""
-        forecast = forecast_queue("q", daily_backlog(24 * 16), self.SETTINGS, limit=1e9)
-        assert forecast.status == "ok"
-        assert np.all(np.isfinite(forecast.point))
-        assert np.all(forecast.lower <= forecast.upper)
-        assert forecast.breach_probability == 0.0 and forecast.breach_eta_hours is None
+    def test_keeps_naive_on_a_random_walk(self) -> None:
+        """On a random walk naive's score is within 10% of the best and usually kept."""
+        state = run(rw_series(24 * 16, seed=8))
+        assert state.scores["naive"] <= 1.1 * min(state.scores.values())
 
-    def test_refresh_advances(self) -> None:
-        """Refreshing with new hours moves made_at and keeps the model."""
-        series = daily_backlog(24 * 16 + 3)
-        state = reselect(series.head(24 * 16), self.SETTINGS)
-        later = refresh(state, series)
-        assert later.last_hour == series.timestamps[-1]
-        assert later.selection.model == state.selection.model
+    def test_stepping_hour_by_hour_equals_one_catch_up(self) -> None:
+        """The daemon's hourly calls and one call over the same hours give one state."""
+        series = daily_backlog(24 * 9, seed=2)
+        hourly = None
+        for t in range(len(series)):
+            hourly = catch_up(hourly, series.head(t + 1), SETTINGS, phase_of("q"))
+        at_once = run(series)
+        assert hourly is not None and hourly.selected == at_once.selected
+        np.testing.assert_array_equal(hourly.ring.forecasts, at_once.ring.forecasts)
+
+    def test_estimates_parameters_only_on_its_schedule(self) -> None:
+        """ETS is estimated when it first can, then once a week at the queue's phase."""
+        series = daily_backlog(24 * 21, seed=3)
+        state = run(series.head(24 * 5))
+        first = state.attempted["ets_daily"]
+        hours = range(state.last_hour + 1, state.last_hour + 1 + 168)
+        due = [h for h in hours if estimation_due(state, [h], phase_of("q"))]
+        assert first == hour_number(series.timestamps[47])  # its 48-hour minimum
+        assert len(due) in (7, 8)  # flow daily; ETS once, maybe at the same hour
+        later = catch_up(state, series.head(24 * 5 + 168), SETTINGS, phase_of("q"))
+        assert later.attempted["ets_daily"] > first
+
+    def test_insufficient_history_until_the_band_is_calibrated(self) -> None:
+        """Until min_paths full error paths exist the status says so; then ok."""
+        short = run(daily_backlog(60))
+        assert forecast(short, SETTINGS, "q").status == "insufficient_history"
+        assert forecast(run(daily_backlog(24 * 8)), SETTINGS, "q").status == "ok"
+
+    def test_a_model_without_a_finite_forecast_falls_back_to_naive(self) -> None:
+        """A selected model forecasting NaN shows naive at the last value, fallback."""
+        series = daily_backlog(24 * 10)
+        state = run(series)
+        state.selected = "naive"
+        state.current["naive"] = FittedNaive(float("nan")).forecast(24)
+        state.selected = "drift"
+        state.current["drift"] = np.full(24, np.nan)
+        state.current["naive"] = np.full(24, series.open[-1])
+        shown = forecast(state, SETTINGS, "q")
+        assert (shown.model, shown.status) == ("naive", "fallback")
+        assert np.all(shown.point == series.open[-1]) and np.all(np.isfinite(shown.upper))
 
     def test_no_warning_leaks(self) -> None:
-        """Nothing is counted outside the forecasts code (ETS included)."""
-        settings = ForecastSettings(candidates=("naive", "ets"), backtest=FAST)
+        """Nothing is raised or printed outside the engine (ETS estimation included)."""
         with counted_warnings() as outside:
-            forecast_queue("q", daily_backlog(24 * 10, seed=9), settings)
+            run(daily_backlog(24 * 10, seed=9))
         assert outside.total == 0
 
 
-class TestWarningCount:
-    def test_ets_backtest_counts_convergence(self) -> None:
-        """Backtesting ETS on a real-like series reports its fit warnings in the tally."""
-        from forecasts.fitwarnings import WarningTally, fit_warnings
-        from forecasts.models import EtsDailyModel
+class TestSavedState:
+    def test_a_decoded_state_continues_exactly(self) -> None:
+        """Saved and read back, a state forecasts the next hours as the original does."""
+        series = daily_backlog(24 * 12, seed=4)
+        original = run(series.head(24 * 10))
+        restored = decode(encode(original))
+        for state in (original, restored):
+            catch_up(state, series, SETTINGS, phase_of("q"))
+        for name in ("naive", "drift", "flow", "ets_daily", "warning"):
+            np.testing.assert_array_equal(
+                current_forecast(original, name), current_forecast(restored, name)
+            )
+        assert restored.selected == original.selected and restored.scores == original.scores
 
-        fitted = EtsDailyModel().fit(daily_backlog(24 * 10, seed=12))
-        assert isinstance(fit_warnings(fitted), WarningTally)
-        assert fit_warnings(object()).total == 0
+    def test_another_format_is_refused(self) -> None:
+        """A state of another layout raises StateFormatError (the queue starts afresh)."""
+        blob = encode(run(daily_backlog(24 * 3)))
+        with np.load(io.BytesIO(blob)) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        arrays["meta"] = np.frombuffer(b'{"format": 0}', dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        with pytest.raises(StateFormatError):
+            decode(buffer.getvalue())
 
-
-class TestFallback:
-    def test_non_finite_forecast_falls_back_to_last_value(self) -> None:
-        """A state whose model forecasts NaN yields naive at the last value, fallback."""
-        from dataclasses import replace
-
-        from forecasts.models.naive import FittedNaive
-
-        settings = ForecastSettings(candidates=("naive",), backtest=FAST)
-        series = daily_backlog(24 * 16)
-        state = replace(reselect(series, settings), fitted=FittedNaive(float("nan")))
-        forecast = make_forecast("q", state, settings, limit=1e9)
-        assert (forecast.model, forecast.status) == ("naive", "fallback")
-        assert np.all(forecast.point == series.open[-1])
-        assert np.all(np.isfinite(forecast.upper))
+    def test_pickled_objects_are_never_loaded(self) -> None:
+        """An npz holding a pickled object array is refused, not unpickled."""
+        buffer = io.BytesIO()
+        np.savez(buffer, meta=np.array([object()], dtype=object))
+        with pytest.raises(StateFormatError):
+            decode(buffer.getvalue())

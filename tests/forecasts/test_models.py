@@ -9,8 +9,9 @@ import pytest
 from forecasts.fitwarnings import counted_warnings
 from forecasts.models import MODELS, EtsDailyModel, EtsModel, FlowModel, LinearModel, NaiveModel
 from forecasts.models.base import InsufficientHistory, Updatable, advance
-from forecasts.models.ets import FITS, FitCache, FittedEts
+from forecasts.models.ets import FittedEts
 from forecasts.models.flow import FittedFlow
+from forecasts.models.linear import ols_line
 from forecasts.models.seasonal_naive import SeasonalNaiveModel
 from tests.forecasts.synthetic import daily_backlog, trend
 
@@ -49,6 +50,16 @@ class TestLinear:
         point = LinearModel(window=6).fit(trend(20, slope=3.0)).forecast(4)
         np.testing.assert_allclose(point, 100 + 3.0 * np.arange(20, 24), atol=1e-9)
 
+    def test_flat_window_has_a_slope_of_exactly_zero(self) -> None:
+        """As in Prometheus, equal samples give slope 0 (np.polyfit gave about 1e-15)."""
+        intercept, slope = ols_line(np.full(6, 37.0))
+        assert (intercept, slope) == (37.0, 0.0)
+
+    def test_matches_prometheus_least_squares(self) -> None:
+        """Intercept at the evaluation time and slope per hour of the OLS line."""
+        intercept, slope = ols_line(np.array([1.0, 2.0, 4.0]))  # x = -2, -1, 0
+        assert slope == pytest.approx(1.5) and intercept == pytest.approx(7 / 3 + 1.5)
+
     def test_update_matches_refit(self) -> None:
         """Sliding the window by update equals fitting on the longer series."""
         series = daily_backlog(60)
@@ -79,7 +90,7 @@ class TestFlow:
 
 class TestEts:
     def test_forecast_matches_statsmodels(self) -> None:
-        """The state-space forecast equals statsmodels' own forecast."""
+        """The state-space forecast equals statsmodels' own forecast (same estimation)."""
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
         series = daily_backlog(24 * 10, seed=3)
@@ -92,7 +103,8 @@ class TestEts:
                 damped_trend=True,
                 seasonal="add",
                 seasonal_periods=24,
-            ).fit()
+                initialization_method="heuristic",
+            ).fit(use_brute=False)
         np.testing.assert_allclose(fitted.forecast(24), res.forecast(24).to_numpy(), rtol=1e-6)
 
     def test_update_matches_known_parameter_run(self) -> None:
@@ -128,7 +140,7 @@ class TestRegistry:
 class TestCombo:
     def test_is_mean_of_members(self) -> None:
         """The combination forecasts the mean of naive, flow and daily ETS."""
-        from forecasts.models import ComboModel, EtsDailyModel
+        from forecasts.models import ComboModel
 
         series = daily_backlog(24 * 8, seed=10)
         combo = ComboModel().fit(series).forecast(12)
@@ -148,39 +160,3 @@ class TestCombo:
         updated = fitted.update(series.window(24 * 8, 24 * 8 + 2))
         assert isinstance(updated, FittedCombo)
         assert updated.fitted[0].forecast(1)[0] == series.open[-1]
-
-
-class TestEtsFitCache:
-    def test_same_values_estimate_once(self) -> None:
-        """A second fit on the same window is the memoised one, with no warnings again."""
-        cache = FitCache(size=2)
-        series = daily_backlog(24 * 10, seed=11)
-        values = series.open[-240:]
-        fitted = EtsDailyModel().fit(series)
-        assert isinstance(fitted, FittedEts)
-        cache.put(values, 24, fitted)
-        hit = cache.get(values.copy(), 24)
-        assert hit is not None and hit.params == fitted.params and cache.hits == 1
-        assert not hit.warnings.counts
-        assert cache.get(values, 168) is None
-        assert cache.get(values + 1, 24) is None
-
-    def test_least_recently_used_is_evicted(self) -> None:
-        cache = FitCache(size=2)
-        fitted = EtsDailyModel().fit(daily_backlog(24 * 10, seed=12))
-        assert isinstance(fitted, FittedEts)
-        a, b, c = (np.full(5, float(v)) for v in (1, 2, 3))
-        cache.put(a, 24, fitted)
-        cache.put(b, 24, fitted)
-        assert cache.get(a, 24) is not None  # a is now the most recent
-        cache.put(c, 24, fitted)
-        assert cache.get(b, 24) is None and cache.get(a, 24) is not None
-
-    def test_models_share_the_process_cache(self) -> None:
-        series = daily_backlog(24 * 10, seed=13)
-        before = FITS.hits
-        first = EtsDailyModel().fit(series)
-        second = EtsModel().fit(series)  # under three weeks: the same daily estimate
-        assert FITS.hits == before + 1
-        assert isinstance(first, FittedEts) and isinstance(second, FittedEts)
-        assert first.params == second.params

@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasts.backtest import BacktestConfig
-from forecasts.forecaster import ForecastSettings, forecast_queue
-from forecasts.select import min_history
+from forecasts.breach import breach_eta
+from forecasts.engine import EngineSettings, EngineState, catch_up, phase_of
+from forecasts.outputs import breach_chance, forecast
 from forecasts.types import HourlySeries
 from tests.data import SERVICENOW_HOURLY
 
 HOURLY = SERVICENOW_HOURLY
-CONFIG = BacktestConfig(origins=24)
 
 
 @pytest.fixture(scope="module")
@@ -29,30 +28,33 @@ def total() -> HourlySeries:
     )
 
 
-class TestRealTotal:
-    SETTINGS = ForecastSettings(candidates=("naive", "flow", "ets"), backtest=CONFIG)
+def engine_at(total: HourlySeries, hours: int) -> EngineState:
+    """The engine stepped through the first ``hours`` of the real series."""
+    return catch_up(None, total.head(hours), EngineSettings(), phase_of("all"))
 
-    def test_short_history_falls_back_to_naive(self, total: HourlySeries) -> None:
-        """Too short a history gives naive, insufficient_history, finite bands."""
-        forecast = forecast_queue("all", total.head(min_history(CONFIG) - 1), self.SETTINGS)
-        assert (forecast.model, forecast.status) == ("naive", "insufficient_history")
-        assert np.all(forecast.point == total.open[min_history(CONFIG) - 2])
-        assert np.all(np.isfinite(forecast.lower)) and np.all(np.isfinite(forecast.upper))
-        assert np.all(forecast.lower < forecast.point) and np.all(forecast.point < forecast.upper)
+
+class TestRealTotal:
+    def test_short_history_is_reported_with_a_finite_band(self, total: HourlySeries) -> None:
+        """Two days in: insufficient_history, naive, a finite band around the last value."""
+        shown = forecast(engine_at(total, 48), EngineSettings(), "all")
+        assert (shown.model, shown.status) == ("naive", "insufficient_history")
+        assert np.all(shown.point == total.open[47])
+        assert np.all(shown.lower < shown.point) and np.all(shown.point < shown.upper)
 
     def test_selected_forecast_is_sane(self, total: HourlySeries) -> None:
-        """Two weeks in, a model is chosen, its bands are finite and about the level."""
-        forecast = forecast_queue("all", total.head(24 * 14), self.SETTINGS, limit=2500.0)
-        assert forecast.status == "ok"
-        assert forecast.backtest_mase is not None and forecast.backtest_mase < 1.0
-        assert np.all(np.isfinite(forecast.upper)) and np.all(np.isfinite(forecast.lower))
-        assert np.all(np.abs(forecast.point - total.open[24 * 14 - 1]) < 200)
-        assert forecast.breach_probability == 0.0
+        """Two weeks in, a model is chosen on its MASE, its band near the level."""
+        state = engine_at(total, 24 * 14)
+        shown = forecast(state, EngineSettings(), "all")
+        assert shown.status == "ok"
+        assert shown.backtest_mase is not None and shown.backtest_mase < 1.0
+        assert np.all(np.abs(shown.point - total.open[24 * 14 - 1]) < 200)
+        assert breach_chance(state, EngineSettings(), 2500.0, 6)[0] == 0.0
 
     def test_surge_breach_is_foreseen(self, total: HourlySeries) -> None:
-        """Near the March peak a limit just above the level has an ETA and probability."""
+        """Near the March peak a limit just above the level is likely crossed within 6 h."""
         end = int(np.argmax(total.open[:400]))
         limit = float(total.open[end - 1]) + 5
-        forecast = forecast_queue("all", total.head(end), self.SETTINGS, limit=limit)
-        assert forecast.breach_eta_hours is not None
-        assert forecast.breach_probability is not None and forecast.breach_probability > 0.2
+        state = engine_at(total, end)
+        chance, model = breach_chance(state, EngineSettings(), limit, 6)
+        assert model == "warning" and chance > 0.2
+        assert breach_eta(forecast(state, EngineSettings(), "all").upper[:6], limit) is not None

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from forecasts.breach import breach_probability
+from forecasts.engine import COMBOS, EngineSettings, catch_up, current_forecast, phase_of
 from forecasts.evaluation.events import episodes
-from forecasts.evaluation.replay import COMBINATIONS
 from forecasts.evaluation.report import fixed_limit, rolling_limit
-from forecasts.evaluation.rules import crossing_probability
-from forecasts.forecaster import ForecastSettings, breach_chance, refresh, reselect
 from forecasts.models import MODELS, WarningModel
-from forecasts.models.combo import FittedCombo
+from forecasts.outputs import breach_chance, calibration
 from forecasts.types import HourlySeries
 from tests.forecasts.synthetic import T0, daily_backlog, trend
 
@@ -24,10 +22,9 @@ class TestWarningModel:
         np.testing.assert_allclose(fitted.forecast(12), np.mean(members, axis=0))
         assert [m.name for m in WarningModel().members] == ["naive", "flow", "ets_daily", "linear"]
 
-    def test_replay_combines_the_same_members(self) -> None:
-        """The benchmark's replayed 'warning' is the same combination the daemon fits."""
-        replayed = [name.removesuffix("_6h") for name in COMBINATIONS["warning"]]
-        assert replayed == [m.name for m in WarningModel().members]
+    def test_engine_combines_the_same_members(self) -> None:
+        """The engine's 'warning' is the mean of the same members as the model class."""
+        assert list(COMBOS["warning"]) == [m.name for m in WarningModel().members]
 
     def test_reacts_to_a_climb_that_naive_ignores(self) -> None:
         """On a steady climb, the trend member pulls the forecast above the last value."""
@@ -38,38 +35,30 @@ class TestWarningModel:
 
 class TestBreachChance:
     def test_uses_the_warning_model_and_its_own_calibration(self) -> None:
+        """The probability is the warning model's forecast plus its own error paths."""
         series = daily_backlog(700, seed=1)
-        state = reselect(series, ForecastSettings())
-        assert state.warning is not None and state.warning.model == "warning"
+        state = catch_up(None, series, EngineSettings(), phase_of("q"))
         limit = float(series.open[-1]) + 5
-        chance, model = breach_chance(state, limit, 6)
+        chance, model = breach_chance(state, EngineSettings(), limit, 6)
+        point = current_forecast(state, "warning")[:6]
         expected = breach_probability(
-            state.warning.fitted.forecast(6), state.warning.calibration, limit
+            point, calibration(state, "warning", 6, EngineSettings()), limit
         )
         assert model == "warning" and chance == expected
 
     def test_selected_model_when_no_warning_model(self) -> None:
+        """warning_model None (the config's 'selected'): the selected model's paths."""
+        settings = EngineSettings(warning_model=None)
         series = daily_backlog(700, seed=1)
-        state = reselect(series, ForecastSettings(warning_model=None))
-        assert state.warning is None
-        _, model = breach_chance(state, float(series.open[-1]) + 5, 6)
-        assert model == state.selection.model
+        state = catch_up(None, series, settings, phase_of("q"))
+        _, model = breach_chance(state, settings, float(series.open[-1]) + 5, 6)
+        assert model == state.selected
 
-    def test_refresh_advances_the_warning_model(self) -> None:
-        series = daily_backlog(724, seed=2)
-        state = reselect(series.head(700), ForecastSettings())
-        later = refresh(state, series)
-        assert later.warning is not None
-        fitted = later.warning.fitted
-        assert isinstance(fitted, FittedCombo)
-        assert fitted.fitted[0].forecast(1)[0] == series.open[-1]  # the naive member
-        assert later.last_hour == series.timestamps[-1]
-
-    def test_short_history_has_no_warning_model(self) -> None:
+    def test_short_history_uses_a_random_walk_around_the_last_value(self) -> None:
+        """Before any model is calibrated, naive with a random-walk spread answers."""
         series = daily_backlog(60)
-        state = reselect(series, ForecastSettings())
-        assert state.status == "insufficient_history" and state.warning is None
-        chance, model = breach_chance(state, float(series.open[-1]) + 1000, 6)
+        state = catch_up(None, series, EngineSettings(), phase_of("q"))
+        chance, model = breach_chance(state, EngineSettings(), float(series.open[-1]) + 1000, 6)
         assert model == "naive" and 0.0 <= chance < 0.5
 
 
@@ -95,10 +84,3 @@ class TestRollingLimit:
         limit = np.array([10.0, 10, 10, 10, 20, 20, 20, 20])
         [episode] = episodes(open_, limit)
         assert (episode.onset, episode.end) == (2, 3)
-
-    def test_probability_is_against_the_limit_in_force_at_each_hour(self) -> None:
-        point = np.full((40, 2), 15.0)
-        errors = np.zeros((40, 2))
-        limit = np.where(np.arange(40) < 32, 10.0, 20.0)
-        prob = crossing_probability(point, errors, limit, 2, window=100)
-        assert prob[30] == 1.0 and prob[35] == 0.0

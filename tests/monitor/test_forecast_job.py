@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import warnings
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -17,6 +19,7 @@ from monitor.http import build_app
 from monitor.metrics import BacklogCollector
 from monitor.store import forecasting as forecast_store
 from tests.fakes import FakeClock
+from tests.processes import PATIENCE, run_cli
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -140,54 +143,105 @@ class TestForecastJob:
         assert not [t for i, t in result.transitions if i.rule == "SurgeAhead"]
 
 
-class TestParallelSelection:
-    def test_worker_processes_select_the_same_models_as_one_thread(self, store: sa.Engine) -> None:
-        """Two queues due at once: selected in a process pool, same forecasts as in-thread."""
-        clock = FakeClock(datetime(2016, 3, 21, 11, tzinfo=ZONE))
-        stored = {}
-        for workers in (1, 2):
-            text = CONFIG.replace(
-                "{reselect_every: 7d}", f"{{reselect_every: 1h, workers: {workers}}}"
-            )
-            daemon = Daemon(load_settings(text=text), clock=clock, collectors={}, engine=store)
-            daemon.migrate()
-            for queue in ("all", "copy"):
-                backfill_rollups(
-                    store, load_incidents(), clock.now, ZONE, 21, "servicenow-total", queue
-                )
-            try:
-                assert daemon.forecast() == 2
-                assert (daemon.forecaster._pool is not None) == (workers == 2)
-            finally:
-                daemon.forecaster.close()
-            with store.connect() as conn:
-                stored[workers] = {
-                    r["queue"]: (r["model"], r["point"], r["detail"]["breach"])
-                    for r in forecast_store.load_forecasts(conn)
-                }
-            with store.begin() as conn:
-                conn.execute(sa.text("DELETE FROM snapshot_rollups"))
-                conn.execute(sa.text("DELETE FROM forecasts"))
-        assert stored[1] == stored[2]
-        assert stored[2]["all"] == stored[2]["copy"]
+HOUR = timedelta(hours=1)
+TIMELINE_CONFIG = """
+store: {url: "sqlite:///STORE"}
+sources:
+  - kind: sql
+    name: servicenow-total
+    url: "sqlite://"
+    mapping: {table: t, queue: q, status: s, created_at: c, open_statuses: [open]}
+forecasts: {save_every: 6h}
+rules:
+  - name: SurgeAhead
+    kind: forecast
+    horizon: 6h
+    threshold: 2000
+    min_probability: 0.5
+    recover_probability: 0.25
+    for: 1h
+"""
 
-    def test_first_run_forecasts_every_queue_then_spreads_reselection(
-        self, store: sa.Engine
+
+def drive(daemon: Daemon, clock: FakeClock, hours: int) -> list[tuple[datetime, str]]:
+    """Run the forecast job then the rules each hour (5 min past); the rule's transitions."""
+    changes = []
+    for _ in range(hours):
+        clock.advance(HOUR)
+        daemon.forecast()
+        result = daemon.evaluate()
+        top = clock.now.replace(minute=0)
+        changes += [(top, t.value) for i, t in result.transitions if i.rule == "SurgeAhead"]
+    return changes
+
+
+def forecast_rows(store: sa.Engine) -> dict[str, object]:
+    """The stored forecast of the queue, without its write time."""
+    with store.connect() as conn:
+        [row] = forecast_store.load_forecasts(conn)
+    return row
+
+
+class TestOnePath:
+    def test_daemon_and_backtest_give_the_same_alert_timeline(
+        self, store: sa.Engine, tmp_path: Path
     ) -> None:
-        """After a start every queue gets a forecast at once; later runs re-select a share."""
-        clock = FakeClock(datetime(2016, 3, 21, 11, tzinfo=ZONE))
-        text = CONFIG.replace("{reselect_every: 7d}", "{reselect_every: 3h, workers: 1}")
-        daemon = Daemon(load_settings(text=text), clock=clock, collectors={}, engine=store)
+        """Through the March 2016 surge the daemon's alerts change at backtest --store's hours."""
+        end = datetime(2016, 3, 24, tzinfo=ZONE)
+        days = 23
+        url = str(store.url).removeprefix("sqlite:///")
+        config = tmp_path / "monitor.yaml"
+        config.write_text(TIMELINE_CONFIG.replace("STORE", url))
+        clock = FakeClock(end - timedelta(days=days) + timedelta(minutes=5))
+        daemon = Daemon(load_settings(config), clock=clock, collectors={}, engine=store)
         daemon.migrate()
-        queues = ("a", "b", "c")
-        for queue in queues:
+        backfill_rollups(store, load_incidents(), end, ZONE, days, "servicenow-total", "all")
+        daemon_changes = drive(daemon, clock, days * 24)
+        assert ("firing" in {c for _, c in daemon_changes}) and len(daemon_changes) >= 3
+        report = tmp_path / "report.json"
+        done = run_cli(
+            "backtest",
+            "--store",
+            "--config",
+            config,
+            "-o",
+            report,
+            "--no-progress",
+            timeout=5 * PATIENCE,  # about 20 s on an idle machine
+        )
+        assert done.returncode == 0, done.stderr
+        replayed = json.loads(report.read_text())["alerts"]["SurgeAhead"]
+        assert {r["queue"] for r in replayed} == {"servicenow-total/all"}
+        backtest_changes = [(datetime.fromisoformat(r["at"]), r["transition"]) for r in replayed]
+        assert backtest_changes == [(at.astimezone(UTC), what) for at, what in daemon_changes]
+
+
+class TestRestart:
+    def test_a_restart_resumes_the_uninterrupted_forecasts_at_the_next_tick(
+        self, tmp_path: Path
+    ) -> None:
+        """After a crash a new daemon's next forecasts equal those of one that never stopped."""
+        end = datetime(2016, 3, 21, 12, tzinfo=ZONE)
+        days, stop = 12, 12 * 24 - 30
+        rows = {}
+        for name in ("steady", "restarted"):
+            url = f"sqlite:///{tmp_path}/{name}.db"
+            config = tmp_path / f"{name}.yaml"
+            config.write_text(TIMELINE_CONFIG.replace("sqlite:///STORE", url))
+            clock = FakeClock(end - timedelta(days=days) + timedelta(minutes=5))
+            daemon = Daemon(load_settings(config), clock=clock, collectors={})
+            daemon.migrate()
             backfill_rollups(
-                store, load_incidents(), clock.now, ZONE, 21, "servicenow-total", queue
+                daemon.engine, load_incidents(), end, ZONE, days, "servicenow-total", "all"
             )
-        assert daemon.forecast() == 3
-        first = dict(daemon.forecaster._selected_at)
-        assert set(first) == {("servicenow-total", q) for q in queues}
-        clock.advance(timedelta(hours=3))
-        assert daemon.forecast() == 3
-        reselected = [k for k, at in daemon.forecaster._selected_at.items() if at != first[k]]
-        assert len(reselected) == 1  # a third of the queues per 1 h run of a 3 h cycle
+            drive(daemon, clock, stop)
+            if name == "restarted":  # a crash: nothing saved beyond the periodic saves
+                daemon.engine.dispose()
+                daemon = Daemon(load_settings(config), clock=clock, collectors={})
+            rows[name] = []
+            for _ in range(3):
+                drive(daemon, clock, 1)
+                rows[name].append(forecast_rows(daemon.engine))
+            daemon.close()
+        assert rows["restarted"] == rows["steady"]
+        assert rows["steady"][0]["status"] == "ok"

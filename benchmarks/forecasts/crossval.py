@@ -1,0 +1,301 @@
+"""Choose the forecast rule by cross-validation across logs; report only held-out figures.
+
+Run ``python -m benchmarks.forecasts.crossval`` from the project root (data from
+``tests/data``; about 5 minutes on two cores). Series: every queue of the three real
+logs (:mod:`benchmarks.forecasts.series`): ServiceNow (steady queues: groups, the
+total, categories, locations), BPIC 2013 (a burst: teams, org lines, the total) and
+the Italian Helpdesk (sparse: about three tickets a day). Each is replayed once
+through the shipping engine (:func:`forecasts.evaluation.replay.replay_all`), which
+records the breach probability of each candidate model at the protocol's limits.
+
+Leave one log out: the rule's model, alert and recovery probabilities and ``for``
+are chosen on the other two logs (:func:`objective`, each log weighted equally) and
+scored on the held-out log, so no figure comes from the episodes it was chosen on.
+The held-out rule's alerting hours are recomputed through the real rule evaluation
+(``monitor.backtest.timeline``) and must equal the fast grid's. The anchors of
+forecasting.md are scored on the same series. Writes
+``benchmarks/results/forecasts_crossval.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import pickle
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alerting.rules import ForecastRule
+from benchmarks.forecasts.series import LOGS, to_series
+from forecasts.engine import EngineSettings
+from forecasts.evaluation.events import BoolArray, EventScore
+from forecasts.evaluation.replay import Question, Replay, replay_all
+from forecasts.evaluation.report import (
+    HORIZON,
+    LIMITS,
+    SCORE_HEADER,
+    TEST_START,
+    LimitKind,
+    anchor_flags,
+    band_questions,
+    limit_series,
+    score_queue,
+    score_row,
+    summed,
+)
+from forecasts.types import FloatArray, HourlySeries
+from monitor.backtest import key_of, timeline
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+BURSTY_JUMP = 0.2
+"""A queue is bursty when, in the three weeks before scoring, its open count once rose by
+at least this share of its limit within 6 hours (decided before the scored period)."""
+MODELS = ("warning", "combo", "ets_daily")
+ALERTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+RECOVER_SHARE = (0.25, 0.5, 1.0)
+FOR_HOURS = (0, 1)
+
+
+@dataclass(frozen=True)
+class Params:
+    """One forecast rule configuration of the grid."""
+
+    model: str
+    alert: float
+    recover: float
+    for_hours: int
+
+    def rule(self, limit: float) -> ForecastRule:
+        """The ``kind: forecast`` rule with these parameters at ``limit``."""
+        return ForecastRule.model_validate(
+            {
+                "name": "BreachForecast",
+                "kind": "forecast",
+                "threshold": limit,
+                "horizon": f"{HORIZON}h",
+                "min_probability": self.alert,
+                "recover_probability": self.recover,
+                "for": f"{self.for_hours}h",
+            }
+        )
+
+
+PRESETS = (
+    Params("warning", 0.3, 0.15, 0),
+    Params("warning", 0.5, 0.25, 0),
+    Params("warning", 0.8, 0.4, 1),
+    Params("ets_daily", 0.3, 0.15, 0),
+)
+"""Fixed settings reported on every log as they are (nothing chosen): the trade-off."""
+
+GRID = [
+    Params(m, a, round(a * r, 3), f)
+    for m, a, r, f in itertools.product(MODELS, ALERTS, RECOVER_SHARE, FOR_HOURS)
+]
+
+
+def questions(name: str, series: HourlySeries) -> list[Question]:
+    """Each candidate model's probability at both kinds of limit, and the ETS band."""
+    asked = band_questions(series)
+    for model, kind in itertools.product(MODELS, LIMITS):
+        asked.append(Question(f"{model}/{kind}", limit_series(series, kind), HORIZON, model))
+    return asked
+
+
+def fast_alerting(prob: FloatArray, known: BoolArray, p: Params) -> BoolArray:
+    """The forecast rule's firing hours (alerting/rules/forecast.py + alerting/state.py):
+    hysteresis on the probability, ``for`` held, no data (insufficient history) keeps
+    the state. The grid uses this; the reported figures come from the real path."""
+    firing = np.zeros(len(prob), dtype=bool)
+    state, since = "inactive", 0
+    for t, value in enumerate(prob):
+        if not known[t]:
+            firing[t] = state == "firing"
+            continue
+        breaching = value >= (p.recover if state == "firing" else p.alert)
+        if not breaching:
+            state = "inactive"
+        elif state == "inactive":
+            state, since = ("firing" if p.for_hours == 0 else "pending"), t
+        elif state == "pending" and t - since >= p.for_hours:
+            state = "firing"
+        firing[t] = state == "firing"
+    return firing
+
+
+def objective(figures: Sequence[Mapping[str, Any]]) -> float:
+    """Higher is better: recall + precision before onset, minus the excess over the
+    false-alarm targets, plus a little lead; averaged over logs (each weighs the same)."""
+    total = 0.0
+    for f in figures:
+        recall = f["recall"] or 0.0
+        precision = f["precision"] or 0.0
+        excess = max(0.0, f["false_alarms_per_series_week"] - 0.15) * 2
+        excess += max(0.0, f["false_alert_hours_per_series_week"] - 2.0) * 0.25
+        lead = min(f["median_lead_h"] or 0.0, 12.0) * 0.02
+        total += recall + precision - excess + lead
+    return total / max(1, len(figures))
+
+
+Scores = dict[str, dict[str, dict[str, EventScore]]]
+"""log -> queue -> rule -> score."""
+
+
+def grid_scores(
+    series: Mapping[str, Mapping[str, HourlySeries]],
+    replays: Mapping[str, Mapping[str, Replay]],
+    kind: LimitKind,
+) -> dict[Params, dict[str, EventScore]]:
+    """Per grid point, per log, the summed score of the fast rule."""
+    out: dict[Params, dict[str, EventScore]] = {p: {} for p in GRID}
+    for log, queues in series.items():
+        for name, s in queues.items():
+            rep = replays[log][name]
+            known = np.asarray([f.status != "insufficient_history" for f in rep.forecasts])
+            limit = limit_series(s, kind)
+            for p in GRID:
+                flags = fast_alerting(rep.probabilities[f"{p.model}/{kind}"], known, p)
+                got = score_queue(s.open, limit, {"rule": flags}, TEST_START)["rule"]
+                out[p].setdefault(log, EventScore()).add(got)
+    return out
+
+
+def choose(grid: Mapping[Params, Mapping[str, EventScore]], logs: Sequence[str]) -> Params:
+    """The grid point with the best objective over ``logs``."""
+    return max(GRID, key=lambda p: objective([grid[p][log].as_dict() for log in logs]))
+
+
+def queue_type(log: str, series: HourlySeries) -> str:
+    """``sparse`` (the Helpdesk: a few tickets a day), ``bursty`` or ``steady``, from the
+    queue's first three weeks only (:data:`BURSTY_JUMP`)."""
+    if log == "helpdesk":
+        return "sparse"
+    before = series.open[:TEST_START]
+    jump = float(np.max(before[HORIZON:] - before[:-HORIZON]))
+    limit = float(np.percentile(before, 90))
+    return "bursty" if limit > 0 and jump >= BURSTY_JUMP * limit else "steady"
+
+
+def held_out(
+    log: str,
+    params: Params,
+    series: Mapping[str, HourlySeries],
+    replays: Mapping[str, Replay],
+    kind: LimitKind,
+) -> dict[str, dict[str, EventScore]]:
+    """Per queue, the anchors and the chosen rule (through the real rule evaluation)."""
+    out: dict[str, dict[str, EventScore]] = {}
+    for name, s in series.items():
+        rep = replays[name]
+        limit = limit_series(s, kind)
+        flags = anchor_flags(s.open, rep, kind, limit)
+        rule = params.rule(float(limit[TEST_START]))
+        real, _ = timeline(rule, key_of(f"{log}/{name}"), rep, f"{params.model}/{kind}", limit)
+        known = np.asarray([f.status != "insufficient_history" for f in rep.forecasts])
+        fast = fast_alerting(rep.probabilities[f"{params.model}/{kind}"], known, params)
+        if not np.array_equal(real, fast):
+            raise AssertionError(f"{log}/{name}: the grid's rule differs from the real one")
+        flags["forecast rule (chosen without this log)"] = real
+        out[name] = score_queue(s.open, limit, flags, TEST_START)
+    return out
+
+
+def replayed(
+    log: str, queues: Mapping[str, HourlySeries], args: argparse.Namespace
+) -> dict[str, Replay]:
+    """One log's replays (from ``--replay-cache DIR/<log>.pkl`` when there)."""
+    cache = args.replay_cache / f"{log}.pkl" if args.replay_cache else None
+    if cache is not None and cache.exists():
+        return pickle.loads(cache.read_bytes())  # type: ignore[no-any-return]
+    out = replay_all(queues, EngineSettings(), questions, args.workers)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(pickle.dumps(out))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Replay every log, cross-validate the rule, print and write the held-out figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--replay-cache", type=Path, metavar="DIR", help="pickles of the replays to reuse/write"
+    )
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    series = {log: to_series(build()) for log, build in LOGS.items()}
+    replays = {log: replayed(log, queues, args) for log, queues in series.items()}
+    types = {
+        log: {q: queue_type(log, s) for q, s in queues.items()} for log, queues in series.items()
+    }
+    report: dict[str, Any] = {"queue_types": types}
+    for kind in LIMITS:
+        grid = grid_scores(series, replays, kind)
+        folds, by_type = {}, {}
+        for log in LOGS:
+            train = [other for other in LOGS if other != log]
+            chosen = choose(grid, train)
+            per_queue = held_out(log, chosen, series[log], replays[log], kind)
+            folds[log] = {
+                "chosen_on": train,
+                "params": chosen.__dict__,
+                "scores": summed(per_queue),
+            }
+            for name, scores in per_queue.items():
+                by_type.setdefault(types[log][name], {})[f"{log}/{name}"] = scores
+        report[kind] = {
+            "held_out": folds,
+            "held_out_by_queue_type": {t: summed(q) for t, q in sorted(by_type.items())},
+            "queues_by_type": {t: len(q) for t, q in sorted(by_type.items())},
+            "chosen_on_all": choose(grid, list(LOGS)).__dict__,
+            "presets": {
+                f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h": {
+                    log: grid[p][log].as_dict() for log in LOGS
+                }
+                for p in PRESETS
+            },
+        }
+    report["seconds"] = time.perf_counter() - started
+    print_report(report, sys.stdout)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "forecasts_crossval.json"
+    out.write_text(json.dumps(report, indent=2, default=float))
+    print(f"wrote {out} in {report['seconds']:.0f} s")
+
+
+def print_report(report: Mapping[str, Any], out: Any) -> None:
+    """One table per kind of limit and held-out log, then per queue type."""
+    for kind in LIMITS:
+        tables = [
+            (
+                f"held out: {log} (rule {fold['params']} chosen on "
+                f"{' + '.join(fold['chosen_on'])})",
+                fold["scores"],
+            )
+            for log, fold in report[kind]["held_out"].items()
+        ]
+        tables += [
+            (f"held out, {t} queues ({report[kind]['queues_by_type'][t]})", scores)
+            for t, scores in report[kind]["held_out_by_queue_type"].items()
+        ]
+        for title, scores in tables:
+            out.write(f"\n{kind} limit, {title}\n")
+            out.write(f"{'rule':62s} {SCORE_HEADER}\n")
+            for name, r in scores.items():
+                out.write(score_row(name, r) + "\n")
+        out.write(f"\n{kind} limit, chosen on all three logs: {report[kind]['chosen_on_all']}\n")
+        out.write(f"{kind} limit, fixed settings on each log (nothing chosen):\n")
+        for preset, per_log in report[kind]["presets"].items():
+            for log, r in per_log.items():
+                out.write(score_row(f"  {preset} on {log}", r) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The per-queue forecast engine: one step per hour, the same in the daemon and the backtest.
+
+Every hour :func:`step` absorbs the newest hour of a queue and advances the state of
+every base model (naive, drift, flow, daily ETS, the 6 h linear trend) by a cheap
+update; parameters are estimated only on a schedule (:attr:`EngineSettings.refit`,
+spread over the hours by the queue's ``phase``). Each model's forecast is written to
+a bounded ring of past forecasts (:mod:`forecasts.ring`), so its errors against what
+happened are known online:
+
+* **selection** picks the candidate with the lowest mean absolute error at the alert
+  horizon over the last ``window`` origins (naive unless another beats it by
+  ``switch_margin``, and the model in force unless another beats it by that much);
+* **calibration** takes the error paths of those same origins (split conformal), for
+  the selected model's band and for the warning model's breach probability.
+
+The combinations (``combo``, ``warning``) are the means of their members' forecasts,
+so they cost nothing to run. ``monitor/forecasting.py`` calls :func:`catch_up` once
+per hour per queue; ``forecasts/evaluation/replay.py`` calls it for every hour of a
+history; the state is saved in the store between runs (:mod:`forecasts.codec`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from forecasts.fitwarnings import WarningTally, counted_warnings, fit_warnings
+from forecasts.models import MODELS
+from forecasts.models.base import FIT_ERRORS, FittedModel, Model, Updatable, finite
+from forecasts.models.combo import ComboModel, WarningModel
+from forecasts.models.linear import LinearModel
+from forecasts.ring import Ring
+from forecasts.types import FloatArray, HourlySeries
+
+BASE: dict[str, Model] = {
+    "naive": MODELS["naive"],
+    "drift": MODELS["drift"],
+    "flow": MODELS["flow"],
+    "ets_daily": MODELS["ets_daily"],
+    "linear": LinearModel(window=6),
+}
+"""The models whose state the engine advances; the others are means of these."""
+
+COMBOS: dict[str, tuple[str, ...]] = {
+    "combo": tuple(m.name for m in ComboModel().members),
+    "warning": tuple(m.name for m in WarningModel().members),
+}
+"""Equal-weight combinations of base models (forecasts.models.combo)."""
+
+REFIT_HOURS: dict[str, int | None] = {
+    "naive": None,
+    "drift": None,
+    "linear": None,
+    "flow": 24,
+    "ets_daily": 168,
+}
+"""Hours between parameter estimations; None: the model estimates nothing (its update
+is exact). ETS costs ~25 ms to estimate, so it is re-estimated weekly."""
+
+RETRY_HOURS = 24
+"""A model that could not be fitted (short history, failure) is tried again this often."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How every queue is forecast (one value for the whole daemon).
+
+    Attributes:
+        horizon: hours forecast.
+        alert_horizon: the step selection is judged at.
+        window: origins scored for selection and kept for calibration.
+        train_hours: trailing hours a parameter estimation sees.
+        candidates: models selection chooses from.
+        warning_model: the model behind breach probabilities; None = the selected one.
+        level: nominal band coverage.
+        min_paths: error paths needed before a model is selected or calibrated.
+        switch_margin: relative gain a model needs to replace naive or the model in force.
+    """
+
+    horizon: int = 24
+    alert_horizon: int = 6
+    window: int = 168
+    train_hours: int = 336
+    candidates: tuple[str, ...] = ("naive", "drift", "flow", "ets_daily", "combo")
+    warning_model: str | None = "warning"
+    level: float = 0.8
+    min_paths: int = 48
+    switch_margin: float = 0.02
+
+    @property
+    def warmup(self) -> int:
+        """Hours a queue without a state is replayed over: enough to fill its ring."""
+        return self.window + self.horizon + self.min_paths
+
+    def fingerprint(self) -> str:
+        """A short digest of the settings: a saved state made with others is not reused."""
+        return f"{zlib.crc32(repr(self).encode()):08x}"
+
+
+@dataclass
+class EngineState:
+    """One queue's engine state (bounded: no copy of the history).
+
+    ``step`` updates it in place: it belongs to one caller (the job, or a replay).
+
+    Attributes:
+        last_hour: hours since the epoch of the last hour absorbed.
+        fitted: each base model's fitted state (None until it can be fitted).
+        attempted: the hour each base model was last estimated (or tried).
+        ring: past forecasts of the base models, and the actual open counts.
+        selected: the model in force.
+        scores: MASE at the alert horizon per candidate over the scored origins (the
+            mean absolute error divided by the mean absolute 24-hour change).
+        warnings: statsmodels warnings counted while estimating, by category.
+        current: each base model's forecast at ``last_hour`` (recomputed, not saved).
+    """
+
+    last_hour: int
+    fitted: dict[str, FittedModel | None]
+    attempted: dict[str, int]
+    ring: Ring
+    selected: str = "naive"
+    scores: dict[str, float] = field(default_factory=dict)
+    warnings: WarningTally = field(default_factory=WarningTally)
+    current: dict[str, FloatArray] = field(default_factory=dict)
+
+
+def hour_number(stamp: np.datetime64) -> int:
+    """Hours since the epoch of an hour label."""
+    return int(stamp.astype("datetime64[h]").astype(np.int64))
+
+
+def phase_of(queue: str) -> int:
+    """A stable hour offset per queue, which spreads estimations over the hours."""
+    return zlib.crc32(queue.encode())
+
+
+def new_state(settings: EngineSettings, first_hour: int) -> EngineState:
+    """An empty state positioned just before ``first_hour``."""
+    ring = Ring.empty(tuple(BASE), settings.window + settings.horizon, settings.horizon)
+    return EngineState(first_hour - 1, dict.fromkeys(BASE), {}, ring)
+
+
+def catch_up(
+    state: EngineState | None,
+    series: HourlySeries,
+    settings: EngineSettings,
+    phase: int,
+    start_at: int | None = None,
+) -> EngineState:
+    """Step through every hour of ``series`` after ``state.last_hour``.
+
+    Args:
+        state: the queue's state, or None for a queue seen for the first time.
+        series: the queue's hours up to now, oldest first, consecutive.
+        settings: the engine settings.
+        phase: the queue's :func:`phase_of`.
+        start_at: for a new state, the index of the first hour stepped (default 0);
+            the hours before it still feed the first estimations.
+    """
+    first = hour_number(series.timestamps[0])
+    if state is None:
+        state = new_state(settings, first + (start_at or 0))
+    start = state.last_hour + 1 - first
+    for i in range(max(0, start), len(series)):
+        step(state, series.head(i + 1), settings, phase)
+    return state
+
+
+def step(state: EngineState, series: HourlySeries, settings: EngineSettings, phase: int) -> None:
+    """Absorb the last hour of ``series`` (the hour after ``state.last_hour``).
+
+    Args:
+        state: the queue's state, updated in place.
+        series: the queue's hours up to the one absorbed (at least ``train_hours`` of
+            them when available: estimations read that tail).
+        settings: the engine settings.
+        phase: the queue's :func:`phase_of`.
+    """
+    hour = hour_number(series.timestamps[-1])
+    new = series.tail(1)
+    for name, model in BASE.items():
+        fitted = _advance(state, name, model, series, new, hour, settings, phase)
+        point = fitted.forecast(settings.horizon) if fitted is not None else None
+        if point is None or not finite(point):
+            state.fitted[name] = None
+            point = np.full(settings.horizon, np.nan)
+        state.current[name] = point
+    state.ring.push(hour, float(new.open[-1]), state.current)
+    state.last_hour = hour
+    _select(state, settings)
+
+
+def estimation_due(state: EngineState, hours: Iterable[int], phase: int) -> bool:
+    """Whether any base model estimates parameters at one of ``hours``.
+
+    The forecast job reads a queue's whole history window only then.
+    """
+    return any(_due(state, name, hour, phase) for hour in hours for name in BASE)
+
+
+def _due(state: EngineState, name: str, hour: int, phase: int) -> bool:
+    every = REFIT_HOURS[name]
+    last = state.attempted.get(name)
+    if last is None:
+        return True
+    if state.fitted[name] is None:
+        return hour - last >= RETRY_HOURS
+    if every is None:
+        return False
+    return hour - last >= RETRY_HOURS and (hour + phase) % every == 0
+
+
+def _advance(
+    state: EngineState,
+    name: str,
+    model: Model,
+    series: HourlySeries,
+    new: HourlySeries,
+    hour: int,
+    settings: EngineSettings,
+    phase: int,
+) -> FittedModel | None:
+    fitted = state.fitted[name]
+    try:
+        with counted_warnings(state.warnings):
+            if _due(state, name, hour, phase):
+                train = series.tail(settings.train_hours)
+                if len(train) < model.min_history:
+                    return fitted
+                state.attempted[name] = hour
+                fitted = model.fit(train)
+                state.warnings.add(fit_warnings(fitted))
+            elif isinstance(fitted, Updatable):
+                fitted = fitted.update(new)
+    except FIT_ERRORS:
+        fitted = None
+    state.fitted[name] = fitted
+    return fitted
+
+
+def members_of(name: str) -> tuple[str, ...]:
+    """The base models a model is made of (itself for a base model)."""
+    return COMBOS.get(name, (name,))
+
+
+def current_forecast(state: EngineState, name: str) -> FloatArray:
+    """A model's forecast at ``last_hour`` (NaN when a member has none)."""
+    return np.asarray(np.mean([state.current[m] for m in members_of(name)], axis=0))
+
+
+def mase_scale(actual: FloatArray, season: int = 24) -> float:
+    """Mean absolute 24-hour change (M4's MASE scale), 1-hour change if flat, else 1."""
+    for m in (season, 1):
+        if len(actual) > m:
+            scale = float(np.mean(np.abs(actual[m:] - actual[:-m])))
+            if scale > 0:
+                return scale
+    return 1.0
+
+
+def _select(state: EngineState, settings: EngineSettings) -> None:
+    """Choose the candidate with the lowest recent error at the alert horizon."""
+    scores = {}
+    scale = mase_scale(state.ring.recent_actuals(state.ring.size))
+    for name in settings.candidates:
+        errors = state.ring.errors(members_of(name), settings.alert_horizon, settings.window)
+        column = errors[:, -1]
+        if np.isfinite(current_forecast(state, name)).all() and len(column) >= settings.min_paths:
+            scores[name] = float(np.mean(np.abs(column))) / scale
+    state.scores = scores
+    if "naive" not in scores:
+        state.selected = "naive"
+        return
+    keep = 1 - settings.switch_margin
+    best = min(scores, key=lambda n: (scores[n], n != "naive"))
+    if scores[best] >= keep * scores["naive"]:
+        best = "naive"
+    held = state.selected
+    if held in scores and best != held and scores[best] >= keep * scores[held]:
+        best = held
+    state.selected = best

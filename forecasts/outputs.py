@@ -1,0 +1,130 @@
+"""What a queue's engine state gives at its last hour: the forecast, its band, breach odds.
+
+Pure functions of an :class:`~forecasts.engine.EngineState`; the forecast job stores
+them and the backtest replays them, hour by hour, through the same calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecasts.bands import Calibration, random_walk
+from forecasts.breach import breach_probability
+from forecasts.engine import EngineSettings, EngineState, current_forecast, members_of
+from forecasts.models.base import FlowForecaster, finite
+from forecasts.types import FloatArray, Forecast, ForecastStatus
+
+BreachKey = tuple[float, int]
+"""A breach question: (limit, hours ahead)."""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Everything one queue's state answers at one hour.
+
+    Attributes:
+        forecast: the selected model's forecast with its conformal band.
+        breach: per (limit, hours), the crossing probability and the model behind it.
+        arrivals: the flow model's forecast arrivals per hour (None without one).
+        resolutions: the flow model's forecast resolutions per hour.
+    """
+
+    forecast: Forecast
+    breach: dict[BreachKey, tuple[float, str]]
+    arrivals: FloatArray | None
+    resolutions: FloatArray | None
+
+
+def outputs(
+    state: EngineState, settings: EngineSettings, queue: str, questions: Sequence[BreachKey]
+) -> Outputs:
+    """The forecast, breach probabilities for ``questions`` and the flows at ``last_hour``."""
+    breach = {q: breach_chance(state, settings, q[0], q[1]) for q in questions}
+    flow = state.fitted.get("flow")
+    arrivals = resolutions = None
+    if isinstance(flow, FlowForecaster):
+        arrivals, resolutions = flow.forecast_flows(settings.horizon)
+    return Outputs(forecast(state, settings, queue), breach, arrivals, resolutions)
+
+
+def calibration(state: EngineState, name: str, steps: int, settings: EngineSettings) -> Calibration:
+    """A model's error paths over ``steps`` from the last ``window`` origins (may be empty)."""
+    return Calibration(state.ring.errors(members_of(name), steps, settings.window))
+
+
+def forecast(state: EngineState, settings: EngineSettings, queue: str) -> Forecast:
+    """The selected model's forecast at ``last_hour`` with its conformal band.
+
+    Until the model has ``min_paths`` scored origins the band is a random walk's and
+    the status ``insufficient_history`` (forecast rules then have no data).
+    """
+    name = state.selected
+    point = current_forecast(state, name)
+    status: ForecastStatus = "ok"
+    if not finite(point):
+        name, point, status = "naive", current_forecast(state, "naive"), "fallback"
+    cal = calibration(state, name, settings.horizon, settings)
+    if len(cal.paths) < settings.min_paths:
+        status = "insufficient_history"
+        cal = random_walk(state.ring.recent_actuals(settings.train_hours), settings.horizon)
+    lower, upper = cal.band(point, settings.level)
+    return Forecast(
+        queue=queue,
+        made_at=np.datetime64(state.last_hour, "h"),
+        horizon_hours=settings.horizon,
+        model=name,
+        point=point,
+        lower=lower,
+        upper=upper,
+        level=settings.level,
+        breach_eta_hours=None,
+        breach_probability=None,
+        backtest_mase=state.scores.get(name),
+        status=status,
+    )
+
+
+def breach_chance(
+    state: EngineState,
+    settings: EngineSettings,
+    limit: float,
+    steps: int,
+    model: str | None = None,
+) -> tuple[float, str]:
+    """Probability of crossing ``limit`` within ``steps`` hours, and the model behind it.
+
+    The model's forecast plus each of its own past error paths is one outcome; the
+    probability is the share of outcomes above the limit at some step. The model is
+    ``model``, else the warning model, else the selected one, whichever first has
+    ``min_paths`` paths; a random walk around the last value before any has.
+    """
+    first = model or settings.warning_model
+    for name in [first, state.selected, "naive"]:
+        if name is None:
+            continue
+        point = current_forecast(state, name)[:steps]
+        cal = calibration(state, name, steps, settings)
+        if finite(point) and len(cal.paths) >= settings.min_paths:
+            return breach_probability(point, cal, limit), name
+    point = current_forecast(state, "naive")[:steps]
+    cal = random_walk(state.ring.recent_actuals(settings.train_hours), steps)
+    return breach_probability(point, cal, limit), "naive"
+
+
+def band_crosses(
+    state: EngineState, settings: EngineSettings, limit: float, steps: int, model: str
+) -> tuple[float, str]:
+    """1.0 when ``model``'s conformal upper band edge exceeds ``limit`` within ``steps``.
+
+    Datadog's forecast-monitor semantics, for comparison; 0.0 until the model has
+    ``min_paths`` error paths.
+    """
+    point = current_forecast(state, model)[:steps]
+    cal = calibration(state, model, steps, settings)
+    if not finite(point) or len(cal.paths) < settings.min_paths:
+        return 0.0, model
+    _, upper = cal.band(point, settings.level)
+    return float(np.any(upper > limit)), model

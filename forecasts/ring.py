@@ -1,0 +1,103 @@
+"""A bounded ring of past forecasts and actuals: online errors without a history copy.
+
+The engine writes every base model's forecast (``horizon`` steps) and the actual open
+count once per hour into slot ``hour % size``. An origin's error at step h is known
+once the hour ``origin + h`` has been written; :meth:`Ring.errors` returns the error
+paths of the most recent origins whose outcome is known, which is all that selection
+(error at the alert horizon) and conformal calibration (paths) need. Forecasts are
+kept as float32: a queue's ring of five models over 192 origins x 24 steps is 92 KiB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from forecasts.types import FloatArray
+
+
+@dataclass
+class Ring:
+    """Past forecasts per base model and the actuals, by hour slot.
+
+    Attributes:
+        names: the base models, in the order of ``forecasts``' first axis.
+        forecasts: shape (models, size, horizon), float32, NaN where none was made.
+        actual: shape (size,), the open count of each slot's hour (NaN before the first).
+        last: hours since the epoch of the last hour written (None before the first).
+    """
+
+    names: tuple[str, ...]
+    forecasts: np.ndarray
+    actual: FloatArray
+    last: int | None = None
+    _errors: FloatArray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def empty(cls, names: Sequence[str], size: int, horizon: int) -> Ring:
+        """A ring of ``size`` hours for ``names``' forecasts of ``horizon`` steps."""
+        forecasts = np.full((len(names), size, horizon), np.nan, dtype=np.float32)
+        return cls(tuple(names), forecasts, np.full(size, np.nan))
+
+    @property
+    def size(self) -> int:
+        """Hours held."""
+        return int(self.actual.shape[0])
+
+    def push(self, hour: int, actual: float, current: Mapping[str, FloatArray]) -> None:
+        """Write ``hour``'s actual open count and each model's forecast made at it.
+
+        Hours skipped since the last write (a gap in the history) are cleared, so no
+        slot is ever read for an hour it does not hold.
+        """
+        size = self.size
+        if self.last is not None and hour - self.last > 1:
+            gap = np.arange(self.last + 1, min(hour, self.last + 1 + size)) % size
+            self.actual[gap] = np.nan
+            self.forecasts[:, gap] = np.nan
+        slot = hour % size
+        self.actual[slot] = actual
+        for i, name in enumerate(self.names):
+            self.forecasts[i, slot] = current[name]
+        self.last = hour
+        self._errors = None
+
+    def _all_errors(self) -> FloatArray:
+        """Errors of every model at every origin held, oldest origin first (NaN: unknown).
+
+        Computed once per hour: a combination's error is the mean of its members'
+        errors (the actual is the same), so selection and calibration only slice this.
+        """
+        if self._errors is None:
+            assert self.last is not None
+            size, steps = self.size, self.forecasts.shape[2]
+            origins = np.arange(self.last - size + 1, self.last + 1)
+            targets = origins[:, None] + np.arange(1, steps + 1)[None, :]
+            actual = np.where(targets <= self.last, self.actual[targets % size], np.nan)
+            self._errors = actual[None, :, :] - self.forecasts[:, origins % size, :]
+        return self._errors
+
+    def errors(self, members: Sequence[str], steps: int, window: int) -> FloatArray:
+        """Error paths (actual - forecast) over ``steps`` of the last ``window`` known origins.
+
+        The forecast is the mean of ``members``' forecasts (a combination's). Rows with
+        a missing forecast or actual are dropped; the most recent origin comes last.
+        """
+        if self.last is None:
+            return np.zeros((0, steps))
+        every = self._all_errors()
+        stop = self.size - steps  # origins up to last - steps have all steps known
+        start = max(0, stop - window)
+        picked = [every[self.names.index(m), start:stop, :steps] for m in members]
+        paths = picked[0] if len(picked) == 1 else sum(picked[1:], picked[0]) / len(picked)
+        return np.asarray(paths[np.isfinite(paths).all(axis=1)], dtype=np.float64)
+
+    def recent_actuals(self, n: int) -> FloatArray:
+        """The last ``n`` actual open counts known (fewer when the ring is younger)."""
+        if self.last is None:
+            return np.zeros(0)
+        hours = np.arange(self.last - min(n, self.size) + 1, self.last + 1)
+        values = self.actual[hours % self.size]
+        return np.asarray(values[np.isfinite(values)], dtype=np.float64)
