@@ -12,6 +12,7 @@ take many times longer than an idle one, and a test that passes must pass there 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,14 @@ PATIENCE = 120.0
 
 SOURCE_ROOT = Path(monitor.__file__).resolve().parent.parent
 """The folder the code under test is imported from."""
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def backlog_monitor(*args: str | Path) -> list[str]:
