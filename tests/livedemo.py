@@ -12,6 +12,7 @@ Releasing it lets the replay finish its last step and return.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,8 @@ class LiveDemo:
     lines: list[str] = field(default_factory=list)
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    held_since: float = 0.0
+    """Wall-clock time (``time.time()``) at which the replay was held."""
     code: int | None = None
     error: BaseException | None = None
 
@@ -78,5 +81,6 @@ class LiveDemo:
 
     def _step(self, now: datetime) -> None:
         if now >= HOLD_AT and not self.held.is_set():
+            self.held_since = time.time()
             self.held.set()
             self.release.wait(HOLD_GUARD)

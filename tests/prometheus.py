@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 import yaml
@@ -54,17 +55,21 @@ def running_prometheus(root: Path, targets: Sequence[str] = ()) -> Iterator[str]
         stop(process)
 
 
-def query(url: str, expr: str) -> list[dict[str, object]]:
+def query(url: str, expr: str) -> list[dict[str, Any]]:
     """The result vector of an instant query; fails the test on a query error."""
     answer = requests.get(f"{url}/api/v1/query", params={"query": expr}, timeout=PATIENCE)
     assert answer.status_code == 200, f"{expr}: {answer.text}"
-    result: list[dict[str, object]] = answer.json()["data"]["result"]
+    result: list[dict[str, Any]] = answer.json()["data"]["result"]
     return result
 
 
-def wait_for_samples(url: str, metric: str, count: int) -> None:
-    """Wait until Prometheus holds ``count`` scrapes of ``metric`` from the last 5 minutes."""
+def wait_for_scrape_after(url: str, metric: str, since: float) -> None:
+    """Wait until Prometheus's latest sample of ``metric`` was scraped after ``since``
+    (wall-clock seconds) and it holds at least three samples of it."""
     eventually(
-        lambda: query(url, f"count_over_time({metric}[5m]) >= {count}"),
-        f"{count} scrapes of {metric}",
+        lambda: (
+            query(url, f"timestamp({metric}) > {since}")
+            and query(url, f"count_over_time({metric}[5m]) >= 3")
+        ),
+        f"a scrape of {metric} after {since}",
     )
