@@ -16,9 +16,8 @@ def build() -> Dashboard:
         "Backlog capacity",
         "Per queue with resourcing configured: recommended agents (humans), desired workers "
         "(KEDA's desired.workers), the wait of a ticket arriving now, the time to drain.",
+        source_and_queue(multi=True),
     )
-    for v in source_and_queue(multi=True):
-        board = board.with_variable(v)
     return with_panels(
         board,
         [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.builders.dashboard import (
@@ -36,6 +36,7 @@ QUEUES = 'source=~"$source", queue=~"$queue"'
 ONE_QUEUE = 'source="$source", queue="$queue"'
 TAGS = ["backlog-monitor"]
 PanelBuilder = timeseries.Panel | stat.Panel | table.Panel
+P = TypeVar("P", timeseries.Panel, stat.Panel, table.Panel)
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,11 @@ class Query:
     instant: bool = False
 
 
-def dashboard(uid: str, title: str, description: str) -> Dashboard:
-    """A dashboard with the data-source variable, refreshed every minute."""
-    return (
+def dashboard(
+    uid: str, title: str, description: str, variables: Sequence[QueryVariable] = ()
+) -> Dashboard:
+    """A dashboard with the data-source variable, then ``variables``, refreshed every minute."""
+    board = (
         Dashboard(title)
         .uid(uid)
         .description(description)
@@ -58,6 +61,9 @@ def dashboard(uid: str, title: str, description: str) -> Dashboard:
         .refresh("1m")
         .with_variable(DatasourceVariable("datasource").label("Data source").type("prometheus"))
     )
+    for v in variables:
+        board = board.with_variable(v)
+    return board
 
 
 def variable(name: str, query: str, *, multi: bool) -> QueryVariable:
@@ -104,44 +110,41 @@ def graph(
     title: str, description: str, queries: Sequence[Query], unit: str = "short", width: int = 12
 ) -> timeseries.Panel:
     """A time series panel."""
-    return (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(targets(queries))  # type: ignore[arg-type]
-        .unit(unit)
-        .height(8)
-        .span(width)
-    )
+    return _filled(timeseries.Panel(), title, description, queries, width, 8).unit(unit)
 
 
 def figure(
     title: str, description: str, queries: Sequence[Query], unit: str = "short", width: int = 6
 ) -> stat.Panel:
     """A stat panel: the latest value of each series."""
-    return (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(targets(queries))  # type: ignore[arg-type]
-        .unit(unit)
-        .height(5)
-        .span(width)
-    )
+    return _filled(stat.Panel(), title, description, queries, width, 5).unit(unit)
 
 
 def listing(title: str, description: str, query: Query, width: int = 24) -> table.Panel:
     """A table of the series an instant query returns (one row per label set)."""
     instant = Query(query.expr, query.legend, instant=True)
+    return _filled(table.Panel(), title, description, [instant], width, 8)
+
+
+def ageing(selector: str) -> timeseries.Panel:
+    """Open tickets older than 7, 14 and 30 days in the queues ``selector`` picks."""
+    return graph(
+        "Ageing",
+        "Open tickets older than 7, 14 and 30 days.",
+        [Query(f"sum by (age) (backlog_open_tickets_older_than{{{selector}}})", "> {{age}}")],
+        width=8,
+    )
+
+
+def _filled(
+    panel: P, title: str, description: str, queries: Sequence[Query], width: int, height: int
+) -> P:
     return (
-        table.Panel()
-        .title(title)
+        panel.title(title)
         .description(description)
         .datasource(DATASOURCE)
-        .targets(targets([instant]))  # type: ignore[arg-type]
-        .height(8)
+        .targets(targets(queries))  # type: ignore[arg-type]
+        .height(height)
         .span(width)
     )
 

@@ -26,9 +26,7 @@ def build() -> Dashboard:
         "Backlog on-call",
         "Alerts by state, notifications sent, retried and dead per receiver, the outbox, "
         "collector health and errors, evaluation and poll durations.",
-    )
-    board = board.with_variable(
-        variable("source", "label_values(backlog_collector_up, source)", multi=True)
+        [variable("source", "label_values(backlog_collector_up, source)", multi=True)],
     )
     return with_panels(board, [*_alerts(), *_delivery(), *_collectors()])
 

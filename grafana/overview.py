@@ -8,6 +8,7 @@ from grafana.common import (
     QUEUES,
     PanelBuilder,
     Query,
+    ageing,
     dashboard,
     figure,
     graph,
@@ -25,9 +26,8 @@ def build() -> Dashboard:
         "Backlog overview",
         "Every queue: backlog against its limit, the forecast band and time to breach, "
         "arrivals against resolutions, SLA, ageing and the staffing advice.",
+        source_and_queue(multi=True),
     )
-    for v in source_and_queue(multi=True):
-        board = board.with_variable(v)
     return with_panels(board, [*_backlog(), *_flow(), *_quality()])
 
 
@@ -119,12 +119,7 @@ def _quality() -> list[PanelBuilder]:
             ],
             width=8,
         ),
-        graph(
-            "Ageing",
-            "Open tickets older than 7, 14 and 30 days.",
-            [Query(f"sum by (age) (backlog_open_tickets_older_than{{{QUEUES}}})", "> {{age}}")],
-            width=8,
-        ),
+        ageing(QUEUES),
         graph(
             "Oldest open ticket",
             "Age of each queue's oldest open ticket.",

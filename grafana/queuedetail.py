@@ -8,6 +8,7 @@ from grafana.common import (
     ONE_QUEUE,
     PanelBuilder,
     Query,
+    ageing,
     alert_annotation,
     dashboard,
     figure,
@@ -27,9 +28,8 @@ def build() -> Dashboard:
         "Backlog queue detail",
         "One queue: backlog with its forecast band, arrivals and resolutions, ticket ages, "
         "SLA, and the queue's own alerts as annotations.",
+        source_and_queue(multi=False),
     )
-    for v in source_and_queue(multi=False):
-        board = board.with_variable(v)
     board = board.annotation(alert_annotation("Firing alerts", "firing", "red"))
     board = board.annotation(alert_annotation("Pending alerts", "pending", "orange"))
     return with_panels(board, [*_now(), *_history()])
@@ -110,12 +110,7 @@ def _history() -> list[PanelBuilder]:
             ],
             width=8,
         ),
-        graph(
-            "Ageing",
-            "Open tickets older than 7, 14 and 30 days.",
-            [Query(f"sum by (age) (backlog_open_tickets_older_than{{{ONE_QUEUE}}})", "> {{age}}")],
-            width=8,
-        ),
+        ageing(ONE_QUEUE),
         listing(
             "Alerts on this queue now",
             "Pending and firing alert instances of the queue, by rule and severity.",

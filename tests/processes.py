@@ -95,6 +95,12 @@ def eventually(
     pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{context()}")
 
 
+def start_logged(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with both its output streams written to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+
 def wait_ready(name: str, url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     """Wait for a Prometheus-style ``/-/ready``; fail with ``log`` if ``process`` exits."""
 

@@ -6,7 +6,6 @@ Started by the tests themselves, never the system service; scrapes the targets g
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ import requests
 import yaml
 
 from tests.conftest import require_binary
-from tests.processes import PATIENCE, eventually, free_port, stop, wait_ready
+from tests.processes import PATIENCE, eventually, free_port, start_logged, stop, wait_ready
 
 SCRAPE_INTERVAL = "2s"
 
@@ -37,17 +36,15 @@ def running_prometheus(root: Path, targets: Sequence[str] = ()) -> Iterator[str]
     (root / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     url = f"http://127.0.0.1:{free_port()}"
     log = root / "prometheus.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={root / 'prometheus.yml'}",
-                f"--storage.tsdb.path={root / 'data'}",
-                f"--web.listen-address={url.removeprefix('http://')}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_logged(
+        [
+            binary,
+            f"--config.file={root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address={url.removeprefix('http://')}",
+        ],
+        log,
+    )
     try:
         wait_ready("prometheus", url, process, log)
         yield url
