@@ -134,6 +134,21 @@ class TestBuildPage:
         assert not line.up
         assert line.detail == "4 failed poll(s) (unavailable); last success 3 h ago"
 
+    def test_a_source_s_own_alert_is_listed_with_the_source(self) -> None:
+        """CollectorDown (no queue label) appears on the source's line, on no queue card."""
+        down = AlertInstance(
+            fingerprint="fp-down",
+            rule="CollectorDown",
+            labels={"alertname": "CollectorDown", "source": SOURCE, "severity": "critical"},
+            state=AlertState.FIRING,
+            fired_at=NOW - timedelta(minutes=5),
+        )
+        page = build_page(view(instances=[down]), NOW)
+        assert [(a.name, a.since) for a in page.sources[0].alerts] == [
+            ("CollectorDown", "5 min ago")
+        ]
+        assert all(not c.alerts for c in page.queues)
+
     def test_durations_read_as_words(self) -> None:
         """Minutes under an hour, hours and minutes under a day, then days and hours."""
         assert duration(timedelta(minutes=5)) == "5 min"
@@ -193,7 +208,7 @@ class TestStatusRoute:
         """The webhook secret, the receiver's URL and the source's URL never appear."""
         _, client = served
         text = client.get("/").text
-        for hidden in (SECRET, receiver.url, "sqlite://", "ops"):
+        for hidden in (SECRET, receiver.url, "sqlite://"):
             assert hidden not in text
 
     def test_the_page_forbids_scripts_and_framing(self, served: tuple[Daemon, TestClient]) -> None:
