@@ -111,6 +111,19 @@ def _history() -> list[PanelBuilder]:
             width=8,
         ),
         ageing(ONE_QUEUE),
+        figure(
+            "Forecast error",
+            "Backtest MASE of the queue's forecast model at the alert horizon (below 1: better "
+            "than the naive forecast).",
+            [Query(f"backlog_forecast_backtest_mase{{{ONE_QUEUE}}}", "MASE")],
+            width=6,
+        ),
+        listing(
+            "Forecast model",
+            "The model forecasting the queue and its status (chosen by backtest).",
+            Query(f"backlog_forecast_model{{{ONE_QUEUE}}}"),
+            width=18,
+        ),
         listing(
             "Alerts on this queue now",
             "Pending and firing alert instances of the queue, by rule and severity.",
