@@ -1,4 +1,5 @@
-"""The HTTP server (Starlette, served by uvicorn): /metrics, /healthz, /readyz and the API."""
+"""The HTTP server (Starlette, served by uvicorn): the status page, /metrics, /healthz, /readyz
+and the API."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.routing import Route
 
 from monitor.api import Api
 from monitor.daemon import Daemon
+from monitor.statuspage import StatusPageRoute
 
 
 def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
@@ -31,6 +33,7 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
 
     return Starlette(
         routes=[
+            Route("/", StatusPageRoute(daemon).page),
             Route("/metrics", metrics),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

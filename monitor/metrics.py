@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from alerting.state import AlertState
+from alerting.limits import backlog_limits
+from alerting.state import AlertInstance, AlertState
 from monitor.resourcing import load_documents
 from monitor.sourcemetrics import per_queue, source_metrics
 from monitor.store import alerts as alert_store
@@ -233,6 +234,18 @@ CATALOGUE: dict[str, MetricSpec] = {
             "Alert instances by rule, state and severity.",
         ),
         MetricSpec(
+            "backlog_queue_alerts",
+            "gauge",
+            ("alertname", "source", "queue", "severity", "state"),
+            "Pending and firing alert instances per queue (Grafana annotations).",
+        ),
+        MetricSpec(
+            "backlog_rule_threshold",
+            "gauge",
+            ("rule", "source", "queue"),
+            "The limit a rule puts on the queue's open tickets (threshold and forecast rules).",
+        ),
+        MetricSpec(
             "backlog_notifications_total",
             "counter",
             ("receiver", "outcome", "reason"),
@@ -344,6 +357,27 @@ def _forecast_metrics(rows: list[dict[str, Any]], rules: list[Any]) -> Iterator[
     yield from (values, eta, probability, model, mase)
 
 
+def _queue_alert_metrics(instances: Iterable[AlertInstance]) -> Metric:
+    per_queue = _family("backlog_queue_alerts")
+    counts: dict[tuple[str, ...], int] = defaultdict(int)
+    for inst in instances:
+        if inst.state in (AlertState.PENDING, AlertState.FIRING):
+            get = inst.labels.get
+            key = (get("source", ""), get("queue", ""), get("severity", ""), inst.state.value)
+            counts[(inst.rule, *key)] += 1
+    for labels, n in sorted(counts.items()):
+        per_queue.add_metric(list(labels), n)
+    return per_queue
+
+
+def _limit_metrics(rules: Sequence[Any], keys: list[tuple[str, str]]) -> Iterator[Metric]:
+    threshold = _family("backlog_rule_threshold")
+    for (source, queue), found in sorted(backlog_limits(rules, keys).items()):
+        for limit in found:
+            threshold.add_metric([limit.rule, source, queue], limit.limit)
+    yield threshold
+
+
 class _QueueExtras:
     """The figures only some sources give (quantiles, SLA, durations): absent, never 0."""
 
@@ -407,8 +441,10 @@ class BacklogCollector(Collector):
             resourcing = load_documents(conn)
         yield from self._queue_metrics(per_queue(latest), per_queue(counters))
         yield from source_metrics(latest, counters, health, self._sources(), _family)
+        yield from _limit_metrics(self._rules, [(r["source"], r["queue"]) for r in latest])
         yield from self._collector_metrics(health)
         yield from self._alert_metrics(instances.values(), outbox)
+        yield _queue_alert_metrics(instances.values())
         yield from _forecast_metrics(forecasts, self._forecast_rules())
         yield from _resourcing_metrics(resourcing)
 
@@ -474,11 +510,11 @@ class BacklogCollector(Collector):
             notifications.add_metric(list(labels3), n)
         pending = _family("backlog_outbox_pending")
         dead = _family("backlog_outbox_dead")
-        for (receiver, status), n in sorted(outbox.items()):
-            if status == outbox_store.PENDING:
-                pending.add_metric([receiver], n)
-            elif status == outbox_store.DEAD:
-                dead.add_metric([receiver], n)
+        # Every receiver the outbox has seen gets both gauges, 0 included: an empty outbox
+        # is a value to graph, not a series that vanishes.
+        for receiver in sorted({r for r, _ in outbox}):
+            pending.add_metric([receiver], outbox.get((receiver, outbox_store.PENDING), 0))
+            dead.add_metric([receiver], outbox.get((receiver, outbox_store.DEAD), 0))
         evaluation = _family("backlog_rule_evaluation_duration_seconds")
         if self._stats.evaluation_duration is not None:
             evaluation.add_metric([], self._stats.evaluation_duration)

@@ -10,13 +10,17 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 import sqlalchemy as sa
 
 from monitor.store.engine import migrate, open_store
 from tests.fakes import T0, FakeClock, RecordingReceiver
+from tests.processes import free_port
+
+if TYPE_CHECKING:
+    from tests.livedemo import LiveDemo
 
 PG_ADMIN_URL = os.environ.get(
     "BACKLOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -102,3 +106,22 @@ def mariadb_database() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f"DROP DATABASE `{name}`"))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDemo]:
+    """The demo held at Monday 16:30 (tests/livedemo.py), scraped by a real Prometheus
+    since before its first step; shared by the dashboard and the status page tests."""
+    # Imported here: tests.prometheus imports require_binary from this module.
+    from tests.livedemo import LiveDemo
+    from tests.prometheus import running_prometheus
+
+    port = free_port()
+    root = tmp_path_factory.mktemp("prometheus")
+    with running_prometheus(root, [f"127.0.0.1:{port}"]) as prometheus:
+        demo = LiveDemo(tmp_path_factory.mktemp("live-demo"), port, prometheus)
+        demo.start()
+        try:
+            yield demo
+        finally:
+            demo.finish()

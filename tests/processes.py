@@ -12,6 +12,7 @@ take many times longer than an idle one, and a test that passes must pass there 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,14 @@ PATIENCE = 120.0
 
 SOURCE_ROOT = Path(monitor.__file__).resolve().parent.parent
 """The folder the code under test is imported from."""
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def backlog_monitor(*args: str | Path) -> list[str]:
@@ -84,6 +93,12 @@ def eventually(
             pytest.fail(f"{reason} before {what}\n{context()}")
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{context()}")
+
+
+def start_logged(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with both its output streams written to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
 
 
 def wait_ready(name: str, url: str, process: subprocess.Popen[bytes], log: Path) -> None:

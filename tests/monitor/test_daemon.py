@@ -166,7 +166,9 @@ def outbox_rows(engine: sa.Engine) -> list[dict[str, Any]]:
 def registry_for(daemon: Daemon) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(
-        BacklogCollector(daemon.engine, daemon.stats, lambda: daemon.source_names, daemon.clock)
+        BacklogCollector(
+            daemon.engine, daemon.stats, lambda: daemon.source_names, daemon.clock, daemon.rules
+        )
     )
     return registry
 

@@ -150,6 +150,18 @@ class TestCatalogue:
 
 
 class TestValues:
+    def test_the_queue_s_alert_and_limit_are_labelled_with_the_queue(
+        self, busy: tuple[Daemon, Backlog]
+    ) -> None:
+        """The firing rule shows per queue, and its threshold is the queue's backlog limit."""
+        daemon, _ = busy
+        registry = registry_for(daemon)
+        key = {"source": SOURCE, "queue": QUEUE}
+        alert = {**key, "alertname": RULE, "severity": "critical", "state": "firing"}
+        assert registry.get_sample_value("backlog_queue_alerts", alert) == 1
+        limit = registry.get_sample_value("backlog_rule_threshold", {**key, "rule": RULE})
+        assert limit == 500
+
     def test_open_tickets_are_broken_down_by_status_and_priority(
         self, busy: tuple[Daemon, Backlog]
     ) -> None:
@@ -228,8 +240,9 @@ class TestValues:
             == 1
         )
         assert value("backlog_outbox_pending", receiver="audit") == 1
-        assert value("backlog_outbox_pending", receiver="ops") is None
+        assert value("backlog_outbox_pending", receiver="ops") == 0  # delivered: 0, not absent
         assert value("backlog_outbox_dead", receiver="legacy") == 1
+        assert value("backlog_outbox_dead", receiver="ops") == 0
         assert value("backlog_scheduler_missed_runs_total", job="evaluate") == 1
         duration = value("backlog_rule_evaluation_duration_seconds")
         assert duration is not None and duration >= 0

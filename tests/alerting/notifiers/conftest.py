@@ -26,7 +26,7 @@ from alerting.rules import ThresholdRule
 from alerting.state import AlertInstance, AlertState, Transition
 from tests.conftest import require_binary
 from tests.fakes import T0, RecordingReceiver
-from tests.processes import PATIENCE, stop, wait_ready
+from tests.processes import PATIENCE, start_logged, stop, wait_ready
 
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 """Debian's name for the binary, then upstream's."""
@@ -177,18 +177,16 @@ def alertmanager(tmp_path: Path, receiver: RecordingReceiver) -> Iterator[Runnin
     config.write_text(alertmanager_config(receiver.url), encoding="utf-8")
     port = free_port()
     log = tmp_path / "alertmanager.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.path={tmp_path / 'data'}",
-                "--cluster.listen-address=",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_logged(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            "--cluster.listen-address=",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        log,
+    )
     running = RunningAlertmanager(f"http://127.0.0.1:{port}", process, log)
     try:
         wait_ready("alertmanager", running.url, process, log)

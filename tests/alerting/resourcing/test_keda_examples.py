@@ -12,8 +12,8 @@ import yaml
 from alerting.resourcing.status import QueueStatus
 from alerting.resourcing.suggestion import scaling_document
 
-KEDA_DIR = Path(__file__).resolve().parents[3] / "docs" / "keda"
-URL = "http://backlog-monitor:9464/api/v1/queues/billing/scaling"
+KEDA_DIR = Path(__file__).resolve().parents[3] / "deploy" / "kubernetes" / "keda"
+URL = "http://backlog-monitor.backlog-monitor.svc:9464/api/v1/queues/billing/scaling"
 
 
 def scaled_object(name: str) -> dict[str, Any]:
