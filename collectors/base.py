@@ -41,10 +41,17 @@ age, created, resolved) are fine: each is read on its own and reported absent al
 
 @dataclass(frozen=True)
 class Window:
-    """The half-open interval ``[start, end)`` a poll counts created/resolved tickets in."""
+    """The half-open interval ``[start, end)`` a poll counts created/resolved tickets in.
+
+    ``historical`` asks for the figures as they were at ``end`` (``snapshot --as-of``,
+    ``backfill``): the open backlog is reconstructed from the tickets' creation and
+    resolution times instead of read from their current status. The daemon's live polls
+    leave it False.
+    """
 
     start: datetime
     end: datetime
+    historical: bool = False
 
     def __post_init__(self) -> None:
         if self.end < self.start:

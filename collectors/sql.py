@@ -95,6 +95,8 @@ class SqlCollector:
         return Snapshot(
             source=self.name,
             window=window,
+            # as of a past instant, statuses and queues are today's (no history read)
+            exactness="approximate" if window.historical else "exact",
             queues=tuple(assembly.queues(rows)),
             # queues that overlap (a ticket in several) have statements of their own
             total=assembly.total(total_rows if total_rows is not None else rows),
@@ -107,12 +109,13 @@ class SqlCollector:
         """Run the poll's statements, leaving out each optional field the database rejects."""
         while True:
             skip = self.figures.skip()
-            queries = PollQueries(self.config.mapping, self._bind, skip)
+            past = window.end if window.historical else None
+            queries = PollQueries(self.config.mapping, self._bind, skip, as_of=past)
             try:
                 rows = self._run(conn, queries, window, with_total=not self._overlap)
                 if not self._overlap:
                     return queries, rows, None
-                total = PollQueries(self.config.mapping, self._bind, skip, total=True)
+                total = PollQueries(self.config.mapping, self._bind, skip, total=True, as_of=past)
                 return queries, rows, self._run(conn, total, window, with_total=False)
             except exc.DBAPIError as err:
                 if err.connection_invalidated or not isinstance(

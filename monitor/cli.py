@@ -447,3 +447,52 @@ def backtest(
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
     sys.exit(code)
+
+
+# -- snapshot and backfill (logic in monitor/snapshot.py and monitor/backfill.py) ---------
+
+
+@main.command("snapshot")
+@CONFIG
+@click.option("--source", "source", required=True, help="The source to measure.")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="ISO",
+    help="Measure as of this past instant, e.g. 2019-01-10T00:00Z (default: now, live).",
+)
+@click.option(
+    "--window",
+    default="1h",
+    show_default=True,
+    help="Count created and resolved tickets over this long before the instant.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def snapshot(
+    config_path: Path | None, source: str, as_of: str | None, window: str, fmt: str
+) -> None:
+    """Print what a source measures now, or would have measured --as-of a past instant."""
+    from config.durations import parse_duration
+    from monitor import snapshot as snap
+    from monitor.clock import utcnow
+    from monitor.errors import CollectorError
+
+    settings = _settings(config_path)
+    try:
+        instant = snap.parse_instant(as_of) if as_of is not None else None
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date/time: {as_of}", param_hint="--as-of") from None
+    try:
+        span = parse_duration(window)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--window") from None
+    try:
+        taken = snap.take(settings, source, utcnow(), instant, span)
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+    except CollectorError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    click.echo(snap.as_json(taken) if fmt == "json" else snap.as_table(taken))
