@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from datetime import datetime
@@ -496,3 +497,81 @@ def snapshot(
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
     click.echo(snap.as_json(taken) if fmt == "json" else snap.as_table(taken))
+
+
+@main.command("backfill")
+@CONFIG
+@click.option("--source", "source", default=None, help="Only this source (default: every one).")
+@click.option(
+    "--since",
+    default=None,
+    help="How far back, e.g. 90d (default: backfill.since of the configuration).",
+)
+@click.option(
+    "--until",
+    default=None,
+    metavar="ISO",
+    help="End of the history to write, e.g. 2019-01-10T00:00Z (default: now).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on stderr (default: only on a terminal).",
+)
+def backfill_command(
+    config_path: Path | None,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    progress: bool | None,
+) -> None:
+    """Write the hourly history of the past from the ticket stores' own times (resumable;
+    hours the store already has are left alone, so a second run writes nothing)."""
+    from config.durations import parse_duration
+    from monitor import backfill
+    from monitor.clock import utcnow
+    from monitor.daemon import build_collectors
+    from monitor.errors import CollectorError
+    from monitor.snapshot import parse_instant
+
+    settings = _settings(config_path)
+    try:
+        span = parse_duration(since) if since is not None else settings.backfill.since
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--since") from None
+    if span is None:
+        raise click.UsageError("give --since (or backfill.since in the configuration)")
+    try:
+        instant = parse_instant(until) if until is not None else None
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date/time: {until}", param_hint="--until") from None
+    if span < backfill.HOUR or span % backfill.HOUR:
+        raise click.BadParameter("a whole number of hours, e.g. 90d", param_hint="--since")
+    collectors = build_collectors(settings)
+    readers = backfill.readers(collectors, source)
+    if source is not None and not readers:
+        click.echo(f"error: no source named {source!r} that can be backfilled", err=True)
+        sys.exit(2)
+    engine = _store(config_path)
+    start, end = backfill.span(instant if instant is not None else utcnow(), span)
+    show = sys.stderr.isatty() if progress is None else progress
+    code = 0
+    try:
+        for name, reader in readers.items():
+            hours = backfill.planned_hours(engine, name, start, end)
+            out = sys.stderr if show else io.StringIO()
+            with click.progressbar(length=hours, label=name, file=out) as bar:
+                try:
+                    result = backfill.backfill_source(
+                        engine, reader, name, start, end, settings.backfill.chunk, bar.update
+                    )
+                except CollectorError as err:
+                    click.echo(f"error: {err}", err=True)
+                    code = 1
+                    continue
+            click.echo(f"{name}: {result.hours} hour(s) read, {result.rows} row(s) written")
+    finally:
+        for collector in collectors.values():
+            collector.close()
+        engine.dispose()
+    sys.exit(code)
