@@ -170,7 +170,8 @@ def _counts(
     where = [*q.scope(), value < high]
     if kind == "r":
         where += [value >= low, sa.not_(q.open_now())]
-    fields = ["queue", "status", "created_at", "resolved_at"]
+    # only the joins these fields read (the total's statements have no queue: no fan-out)
+    fields = [n for n in ("queue", "status", "created_at", "resolved_at") if q.f.has(n)]
     inner = (
         sa.select(queue.label("queue"), index.label("n"))
         .select_from(q.source(fields))
