@@ -119,7 +119,9 @@ class TestBacktestCommand:
 
 
 class TestFromTheStore:
-    def test_store_rollups_are_read_per_queue(self, tmp_path: Path) -> None:
+    def test_store_rollups_are_read_per_queue(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """--store reads the hourly rollups (here: 21 days of the real total backlog)."""
         from datetime import datetime
         from zoneinfo import ZoneInfo
@@ -138,3 +140,5 @@ class TestFromTheStore:
         stored = read_store(url)
         assert sorted(stored) == ["sn/__total__", "sn/all"]
         assert len(stored["sn/all"]) == 21 * 24
+        note = "note: 1008 of 1008 hourly row(s) reconstructed by backfill"
+        assert note in capsys.readouterr().err
