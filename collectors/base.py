@@ -41,10 +41,17 @@ age, created, resolved) are fine: each is read on its own and reported absent al
 
 @dataclass(frozen=True)
 class Window:
-    """The half-open interval ``[start, end)`` a poll counts created/resolved tickets in."""
+    """The half-open interval ``[start, end)`` a poll counts created/resolved tickets in.
+
+    ``historical`` asks for the figures as they were at ``end`` (``snapshot --as-of``,
+    ``backfill``): the open backlog is reconstructed from the tickets' creation and
+    resolution times instead of read from their current status. The daemon's live polls
+    leave it False.
+    """
 
     start: datetime
     end: datetime
+    historical: bool = False
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -167,4 +174,37 @@ class Collector(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class HourFigures:
+    """One queue's hour reconstructed from a store's own times (``backfill``).
+
+    Attributes:
+        queue: the queue, or :data:`TOTAL_QUEUE` for the source's total.
+        hour: the hour's start (aware, UTC).
+        open_end: tickets open at the hour's end.
+        created: tickets created in the hour.
+        resolved: tickets resolved in the hour (and not open now).
+    """
+
+    queue: str
+    hour: datetime
+    open_end: int
+    created: int
+    resolved: int
+
+
+class HistoryReader(Protocol):
+    """A collector that can reconstruct past hours from the store's own times."""
+
+    def hourly(self, start: datetime, end: datetime) -> list[HourFigures]:
+        """Every queue's (and the total's) figures for each hour of ``[start, end)``
+        (whole UTC hours), computed in the store with one set-based read per span of
+        hours with a constant UTC offset.
+
+        Raises:
+            SourceUnavailable, AuthFailed, MappingError.
+        """
         ...

@@ -23,12 +23,14 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from sqlalchemy import exc
 
-from collectors.base import Snapshot, Window
+from collectors.base import TOTAL_QUEUE, HourFigures, Snapshot, Window
 from collectors.sqlassembly import Assembly, PollRows
 from collectors.sqlfigures import Availability
+from collectors.sqlhourly import HOUR, hourly_statement
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
 from collectors.sqlsession import classify, open_engine, translate_db_error
+from collectors.zones import offset_seconds
 from config.durations import Duration
 from config.secrets import resolve_secret
 from monitor.errors import MappingError
@@ -95,6 +97,8 @@ class SqlCollector:
         return Snapshot(
             source=self.name,
             window=window,
+            # as of a past instant, statuses and queues are today's (no history read)
+            exactness="approximate" if window.historical else "exact",
             queues=tuple(assembly.queues(rows)),
             # queues that overlap (a ticket in several) have statements of their own
             total=assembly.total(total_rows if total_rows is not None else rows),
@@ -107,12 +111,13 @@ class SqlCollector:
         """Run the poll's statements, leaving out each optional field the database rejects."""
         while True:
             skip = self.figures.skip()
-            queries = PollQueries(self.config.mapping, self._bind, skip)
+            past = window.end if window.historical else None
+            queries = PollQueries(self.config.mapping, self._bind, skip, as_of=past)
             try:
                 rows = self._run(conn, queries, window, with_total=not self._overlap)
                 if not self._overlap:
                     return queries, rows, None
-                total = PollQueries(self.config.mapping, self._bind, skip, total=True)
+                total = PollQueries(self.config.mapping, self._bind, skip, total=True, as_of=past)
                 return queries, rows, self._run(conn, total, window, with_total=False)
             except exc.DBAPIError as err:
                 if err.connection_invalidated or not isinstance(
@@ -136,6 +141,65 @@ class SqlCollector:
             breaches=conn.execute(breaches).all() if breaches is not None else None,
             reopened=conn.execute(reopened).all() if reopened is not None else None,
         )
+
+    def hourly(self, start: datetime, end: datetime) -> list[HourFigures]:
+        """Each hour of ``[start, end)`` per queue and for the total, reconstructed in the
+        database (``collectors.sqlhourly``): one statement per span of hours with a
+        constant UTC offset (two per span when queues overlap: the total has its own)."""
+        mapping = self.config.mapping
+        epoch = set(mapping.epoch_fields)
+        if mapping.resolved_at is None:
+            raise MappingError(f"{self.name}: backfill needs resolved_at in the mapping")
+        if ("created_at" in epoch) != ("resolved_at" in epoch):
+            raise MappingError(
+                f"{self.name}: backfill needs created_at and resolved_at stored alike"
+                " (both in epoch_fields or neither)"
+            )
+        engine = self._connect()
+        out: list[HourFigures] = []
+        with translate_db_error(self.name), engine.connect() as conn:
+            for span_start, hours in self._spans(start, end, "created_at" in epoch):
+                figures = self._hours(conn, PollQueries(mapping, self._bind), span_start, hours)
+                if self._overlap:
+                    total = PollQueries(mapping, self._bind, total=True)
+                    figures += self._hours(conn, total, span_start, hours)
+                else:
+                    figures += _totals(figures)
+                out += figures
+        return out
+
+    def _hours(
+        self, conn: sa.Connection, q: PollQueries, start: datetime, hours: int
+    ) -> list[HourFigures]:
+        statement = hourly_statement(q, conn.dialect.name, start, hours)
+        return [
+            HourFigures(
+                queue=str(r.queue),
+                hour=start + int(r.n) * HOUR,
+                open_end=int(r.open_end),
+                created=int(r.created),
+                resolved=int(r.resolved),
+            )
+            for r in conn.execute(statement)
+        ]
+
+    def _spans(self, start: datetime, end: datetime, epoch: bool) -> list[tuple[datetime, int]]:
+        """``[start, end)`` cut where the zone's UTC offset changes: (span start, hours).
+        An hour across a change is a span of its own (its local length is not an hour)."""
+        spans: list[tuple[datetime, int]] = []
+
+        def offset(instant: datetime) -> int:
+            return 0 if epoch else offset_seconds(self._zone, instant)  # type: ignore[arg-type]
+
+        hour = start
+        while hour < end:
+            first, same = hour, offset(hour)
+            hour += HOUR
+            if offset(hour) == same:
+                while hour < end and offset(hour + HOUR) == same:
+                    hour += HOUR
+            spans.append((first, int((hour - first) / HOUR)))
+        return spans
 
     def close(self) -> None:
         if self._engine is not None:
@@ -176,3 +240,14 @@ class SqlCollector:
             return None
         aware: datetime = value if value.tzinfo else value.replace(tzinfo=self._zone)
         return aware.astimezone(UTC)
+
+
+def _totals(figures: list[HourFigures]) -> list[HourFigures]:
+    """The source's total per hour when every ticket is in one queue: the queues' sums."""
+    sums: dict[datetime, list[int]] = {}
+    for f in figures:
+        acc = sums.setdefault(f.hour, [0, 0, 0])
+        acc[0] += f.open_end
+        acc[1] += f.created
+        acc[2] += f.resolved
+    return [HourFigures(TOTAL_QUEUE, hour, *acc) for hour, acc in sorted(sums.items())]

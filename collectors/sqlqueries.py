@@ -135,6 +135,8 @@ class PollQueries:
         bind: turns an instant into the bound value a time field is compared with.
         skip: fields to treat as not mapped (their figures are absent).
         total: build the source-wide statements (one row group, queue :data:`TOTAL_QUEUE`).
+        as_of: measure as of this past instant (see :meth:`open_predicate`); None: open
+            means open now (the live poll).
     """
 
     def __init__(
@@ -143,10 +145,12 @@ class PollQueries:
         bind: Callable[[str, datetime], Any],
         skip: frozenset[str] = frozenset(),
         total: bool = False,
+        as_of: datetime | None = None,
     ) -> None:
         self.m = mapping
         self.f = Fields(mapping, bind, skip | ({"queue"} if total else set()))
         self.total = total
+        self.as_of = as_of
 
     # -- FROM and WHERE ------------------------------------------------------------------
 
@@ -178,6 +182,28 @@ class PollQueries:
         return [_predicate(self.m.where)] if self.m.where else []
 
     def open_predicate(self) -> ColumnElement[bool]:
+        """Open at the statements' instant: open now, or (``as_of``) open then.
+
+        As of a past instant ``T``: created before ``T``, and either open now or resolved
+        at or after ``T`` (so never when resolved before its creation). A ticket closed
+        now without a resolution time is never open; one without a creation time never
+        counts.
+        """
+        if self.as_of is None:
+            return self.open_now()
+        f = self.f
+        later = (
+            [f.require("resolved_at") >= f.bind("resolved_at", self.as_of)]
+            if f.has("resolved_at")
+            else []
+        )
+        condition: ColumnElement[bool] = sa.and_(
+            f.before("created_at", self.as_of), sa.or_(self.open_now(), *later)
+        )
+        return condition
+
+    def open_now(self) -> ColumnElement[bool]:
+        """Open according to the ticket's current status (the mapping's open predicate)."""
         if self.m.open_sql is not None:
             return _predicate(self.m.open_sql)
         assert self.m.open_statuses is not None
@@ -186,7 +212,7 @@ class PollQueries:
 
     def resolved_predicate(self) -> list[ColumnElement[bool]]:
         """Resolved tickets are the ones not open now."""
-        return [sa.not_(self.open_predicate())]
+        return [sa.not_(self.open_now())]
 
     # -- statements ------------------------------------------------------------------------
 
@@ -223,9 +249,7 @@ class PollQueries:
         risk = now + self.m.at_risk_margin
         out: list[ColumnElement[Any]] = []
         if f.has("first_response_due_at"):
-            pending: list[ColumnElement[bool]] = (
-                [f.require("first_response_at").is_(None)] if f.has("first_response_at") else []
-            )
+            pending = self._unanswered(now)
             due = f.require("first_response_due_at")
             out.append(
                 _count_if(sa.and_(*pending, f.before("first_response_due_at", now))).label(
@@ -252,6 +276,16 @@ class PollQueries:
                 ).label("res_at_risk")
             )
         return out
+
+    def _unanswered(self, now: datetime) -> list[ColumnElement[bool]]:
+        """No first response yet (as of ``now`` when measuring the past)."""
+        f = self.f
+        if not f.has("first_response_at"):
+            return []
+        answered = f.require("first_response_at")
+        if self.as_of is None:
+            return [answered.is_(None)]
+        return [sa.or_(answered.is_(None), answered >= f.bind("first_response_at", now))]
 
     def created(self, window: Window) -> sa.Select[Any]:
         queue, by_queue = self.queue()

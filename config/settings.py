@@ -159,6 +159,31 @@ class SchedulerSettings(BaseModel):
     )
 
 
+class BackfillSettings(BaseModel):
+    """Hourly history reconstructed from the ticket stores on start (docs/backfill.md)."""
+
+    model_config = Frozen
+
+    since: Duration | None = Field(
+        None,
+        description="on start, before the first forecast, fill the hours of this long"
+        " back that the store has no rollups for (e.g. 90d); off when not set",
+    )
+    chunk: Duration = Field(
+        timedelta(days=7),
+        le=timedelta(days=40),
+        description="hours read per statement (and committed together); at most 40d"
+        " (MySQL's recursive CTEs stop at 1000 rows)",
+    )
+
+    @field_validator("since", "chunk")
+    @classmethod
+    def _whole_hours(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and (value < timedelta(hours=1) or value % timedelta(hours=1)):
+            raise ValueError("must be a positive whole number of hours, e.g. 90d")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the daemon needs; see ``config/examples/`` and the README."""
 
@@ -190,6 +215,7 @@ class Settings(BaseSettings):
     )
     time_intervals: list[TimeInterval] = Field(default_factory=list)
     resourcing: list[ResourcingConfig] = Field(default_factory=list)
+    backfill: BackfillSettings = BackfillSettings()
 
     @classmethod
     def settings_customise_sources(

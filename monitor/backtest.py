@@ -155,6 +155,10 @@ def read_store(url: str) -> dict[str, HourlySeries]:
             )
     finally:
         engine.dispose()
+    rebuilt = sum(bool(r.get("backfilled")) for rows in rollups.values() for r in rows)
+    if rebuilt:
+        total = sum(len(rows) for rows in rollups.values())
+        sys.stderr.write(f"note: {rebuilt} of {total} hourly row(s) reconstructed by backfill\n")
     return {
         f"{source}/{queue}": hourly(rows, rows[-1]["hour"] + timedelta(hours=1))
         for (source, queue), rows in rollups.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from datetime import datetime
@@ -446,4 +447,131 @@ def backtest(
     except MissingExtra as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
+    sys.exit(code)
+
+
+# -- snapshot and backfill (logic in monitor/snapshot.py and monitor/backfill.py) ---------
+
+
+@main.command("snapshot")
+@CONFIG
+@click.option("--source", "source", required=True, help="The source to measure.")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="ISO",
+    help="Measure as of this past instant, e.g. 2019-01-10T00:00Z (default: now, live).",
+)
+@click.option(
+    "--window",
+    default="1h",
+    show_default=True,
+    help="Count created and resolved tickets over this long before the instant.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def snapshot(
+    config_path: Path | None, source: str, as_of: str | None, window: str, fmt: str
+) -> None:
+    """Print what a source measures now, or would have measured --as-of a past instant."""
+    from config.durations import parse_duration
+    from monitor import snapshot as snap
+    from monitor.clock import utcnow
+    from monitor.errors import CollectorError
+
+    settings = _settings(config_path)
+    try:
+        instant = snap.parse_instant(as_of) if as_of is not None else None
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date/time: {as_of}", param_hint="--as-of") from None
+    try:
+        span = parse_duration(window)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--window") from None
+    try:
+        taken = snap.take(settings, source, utcnow(), instant, span)
+    except ConfigError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+    except CollectorError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    click.echo(snap.as_json(taken) if fmt == "json" else snap.as_table(taken))
+
+
+@main.command("backfill")
+@CONFIG
+@click.option("--source", "source", default=None, help="Only this source (default: every one).")
+@click.option(
+    "--since",
+    default=None,
+    help="How far back, e.g. 90d (default: backfill.since of the configuration).",
+)
+@click.option(
+    "--until",
+    default=None,
+    metavar="ISO",
+    help="End of the history to write, e.g. 2019-01-10T00:00Z (default: now).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on stderr (default: only on a terminal).",
+)
+def backfill_command(
+    config_path: Path | None,
+    source: str | None,
+    since: str | None,
+    until: str | None,
+    progress: bool | None,
+) -> None:
+    """Write the hourly history of the past from the ticket stores' own times (resumable;
+    hours the store already has are left alone, so a second run writes nothing)."""
+    from config.durations import parse_duration
+    from monitor import backfill
+    from monitor.clock import utcnow
+    from monitor.daemon import build_collectors
+    from monitor.errors import CollectorError
+    from monitor.snapshot import parse_instant
+
+    settings = _settings(config_path)
+    try:
+        span = parse_duration(since) if since is not None else settings.backfill.since
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--since") from None
+    if span is None:
+        raise click.UsageError("give --since (or backfill.since in the configuration)")
+    try:
+        instant = parse_instant(until) if until is not None else None
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date/time: {until}", param_hint="--until") from None
+    if span < backfill.HOUR or span % backfill.HOUR:
+        raise click.BadParameter("a whole number of hours, e.g. 90d", param_hint="--since")
+    collectors = build_collectors(settings)
+    readers = backfill.readers(collectors, source)
+    if source is not None and not readers:
+        click.echo(f"error: no source named {source!r} that can be backfilled", err=True)
+        sys.exit(2)
+    engine = _store(config_path)
+    start, end = backfill.span(instant if instant is not None else utcnow(), span)
+    show = sys.stderr.isatty() if progress is None else progress
+    code = 0
+    try:
+        for name, reader in readers.items():
+            hours = backfill.planned_hours(engine, name, start, end)
+            out = sys.stderr if show else io.StringIO()
+            with click.progressbar(length=hours, label=name, file=out) as bar:
+                try:
+                    result = backfill.backfill_source(
+                        engine, reader, name, start, end, settings.backfill.chunk, bar.update
+                    )
+                except CollectorError as err:
+                    click.echo(f"error: {err}", err=True)
+                    code = 1
+                    continue
+            click.echo(f"{name}: {result.hours} hour(s) read, {result.rows} row(s) written")
+    finally:
+        for collector in collectors.values():
+            collector.close()
+        engine.dispose()
     sys.exit(code)

@@ -25,7 +25,7 @@ from alerting.rules import CollectorDownRule, EvalContext, RuleBase
 from collectors import REGISTRY as COLLECTORS
 from collectors.base import Collector, Snapshot, Window
 from config.settings import Settings
-from monitor import notifying, resourcing
+from monitor import backfill, notifying, resourcing
 from monitor.clock import Clock, utcnow
 from monitor.errors import CollectorError, NotifierError
 from monitor.forecasting import ForecastJob
@@ -319,6 +319,33 @@ class Daemon:
             verdict.reason,
             extra={"receiver": message.receiver},
         )
+
+    def backfill(self) -> list[backfill.Result]:
+        """Fill the hourly rollups of ``backfill.since`` back that the store lacks, from each
+        source's own times (once on start, before the first forecast; see monitor/backfill.py).
+        A source that fails is logged and skipped: the daemon starts anyway."""
+        since = self.settings.backfill.since
+        if since is None:
+            return []
+        start, end = backfill.span(self.clock(), since)
+        done = []
+        for name, reader in backfill.readers(self.collectors).items():
+            try:
+                result = backfill.backfill_source(
+                    self.engine, reader, name, start, end, self.settings.backfill.chunk
+                )
+            except CollectorError as err:
+                log.warning("backfill of %s failed: %s", name, err, extra={"source": name})
+                continue
+            log.info(
+                "backfilled %s: %d hour(s), %d row(s)",
+                name,
+                result.hours,
+                result.rows,
+                extra={"source": name},
+            )
+            done.append(result)
+        return done
 
     def forecast(self) -> int:
         """Refresh every selected queue's forecast from the hourly rollups."""

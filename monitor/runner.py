@@ -29,6 +29,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     """
     stop = stop or threading.Event()
     with serving(settings, stop) as daemon:
+        daemon.backfill()  # before the first forecast (a no-op without backfill.since)
         scheduler = build_scheduler(daemon)
         scheduler.start()
         try:

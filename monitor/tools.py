@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from alerting.backtest import format_table, replay, rows_from_csv
 from alerting.export import export_rules as export
 from alerting.rules import Rule, RuleBase
+from alerting.rules.common import snapshot_row
 from alerting.ruletest import TestFile, format_failure, run_group
 from config.durations import parse_duration
 from config.loader import format_errors
@@ -237,11 +238,55 @@ def _store_series(
             if conn.dialect.name == "postgresql":
                 conn = conn.execution_options(postgresql_readonly=True)
             rows = history.series(conn, begin, until)
+            hourly = history.rollup_series(conn, begin - timedelta(hours=1), until)
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(f"cannot read the history store: {exc}") from None
     finally:
         engine.dispose()
-    return {k: [{**r, "ts": _utc(r["ts"])} for r in v] for k, v in rows.items()}
+    raw = {k: [{**r, "ts": _utc(r["ts"])} for r in v] for k, v in rows.items()}
+    return with_rollups(raw, hourly, until)
+
+
+def with_rollups(
+    raw: dict[tuple[str, str], list[dict[str, Any]]],
+    hourly: dict[tuple[str, str], list[Any]],
+    until: datetime,
+    err: TextIO | None = None,
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Raw rows, preceded by the hourly rollups of the hours before each queue's first raw
+    row (raw rows are kept for ``raw_retention``, rollups for ``rollup_retention``): one row
+    at each hour's end, its open count without status or priority. Says on ``err`` how many
+    rows are rollups and how many of those ``backfill`` reconstructed."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    used = rebuilt = 0
+    for key in sorted(set(raw) | set(hourly)):
+        first = raw[key][0]["ts"] if raw.get(key) else None
+        older = []
+        for r in hourly.get(key, []):
+            ts = _utc(r["hour"]) + timedelta(hours=1)
+            if ts > until or (first is not None and ts >= first):
+                continue
+            older.append(
+                snapshot_row(
+                    key,
+                    ts,
+                    ts - timedelta(hours=1),
+                    open_total=r["open_last"],
+                    open_breakdown=[["", "", r["open_last"]]],
+                    created=r["created"],
+                    resolved=r["resolved"],
+                )
+            )
+            rebuilt += bool(r.get("backfilled"))
+        used += len(older)
+        out[key] = older + raw.get(key, [])
+    if used:
+        (err or sys.stderr).write(
+            f"note: {used} hourly row(s) come from the rollups (before the raw snapshots kept),"
+            f" {rebuilt} of them reconstructed by backfill; status and priority matchers"
+            " select nothing there\n"
+        )
+    return out
 
 
 def _read_only_engine(url: str) -> sa.Engine:

@@ -119,22 +119,26 @@ class TestBacktestCommand:
 
 
 class TestFromTheStore:
-    def test_store_rollups_are_read_per_queue(self, tmp_path: Path) -> None:
+    def test_store_rollups_are_read_per_queue(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """--store reads the hourly rollups (here: 21 days of the real total backlog)."""
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
         from monitor.backtest import read_store
-        from monitor.demo.backfill import backfill_rollups
-        from monitor.demo.ticketstore import load_incidents
         from monitor.store.engine import migrate, open_store
+        from tests.monitor.demohistory import backfill_demo
 
         url = f"sqlite:///{tmp_path}/h.db"
         engine = open_store(url)
         migrate(engine)
         zone = ZoneInfo("America/Sao_Paulo")
         start = datetime(2016, 4, 4, tzinfo=zone)
-        backfill_rollups(engine, load_incidents(), start, zone, 21, "sn", "all")
+        backfill_demo(engine, start, 21, source="sn")
         engine.dispose()
-        [(name, series)] = read_store(url).items()
-        assert name == "sn/all" and len(series) == 21 * 24
+        stored = read_store(url)
+        assert sorted(stored) == ["sn/__total__", "sn/all"]
+        assert len(stored["sn/all"]) == 21 * 24
+        note = "note: 1008 of 1008 hourly row(s) reconstructed by backfill"
+        assert note in capsys.readouterr().err

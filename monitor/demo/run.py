@@ -25,13 +25,11 @@ import sqlalchemy as sa
 from config.loader import load_settings
 from config.settings import Settings
 from monitor.clock import FakeClock
-from monitor.demo.backfill import backfill_rollups
 from monitor.demo.sink import WebhookSink, describe
 from monitor.demo.ticketstore import ReplayedTicketStore, load_incidents
 from monitor.runner import serving
 from monitor.scheduler import daemon_jobs
 from monitor.stepped import Pacer, SteppedScheduler
-from monitor.store.engine import migrate, open_store
 from monitor.store.schema import alert_instances, snapshots
 
 ZONE = ZoneInfo("America/Sao_Paulo")
@@ -73,12 +71,10 @@ def run_demo(
     sink = WebhookSink(key, lambda payload, msg_id: out(describe(payload, msg_id, ZONE)))
     sink.start()
     try:
-        settings = _settings(work, listen, sink.url, key)
+        settings = demo_settings(work, listen, sink.url, key)
         clock = FakeClock(start.replace(tzinfo=ZONE))
-        history_store = open_store(settings.store.url)
-        migrate(history_store)
-        backfill_rollups(history_store, incidents, clock.now, ZONE, 21, "servicenow-total", "all")
-        history_store.dispose()
+        # the help desk as it stood at the start: its tickets give the weeks before
+        store.advance(start)
         pace = "as fast as the machine can" if speed is None else f"at most {speed:g}x real time"
         out(
             f"Replaying the ServiceNow incident log from {start:%Y-%m-%d %H:%M} (local time), "
@@ -87,6 +83,7 @@ def run_demo(
         out(f"Metrics: curl http://{listen}/metrics   (Ctrl-C stops the demo)")
         stop, speedup = threading.Event(), speed or UNPACED_SPEEDUP
         with serving(settings, stop, clock=clock, speedup=speedup) as daemon:
+            daemon.backfill()  # backfill.since of demo.yaml, as `run` does on start
             scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
             replay = Replay(store, scheduler, daemon.engine, out, on_step)
             replay.run(clock.now + timedelta(hours=hours), Pacer(clock.now, speed), stop)
@@ -97,7 +94,12 @@ def run_demo(
     return 0
 
 
-def _settings(work: Path, listen: str, sink_url: str, key: bytes) -> Settings:
+def demo_settings(
+    work: Path,
+    listen: str = "127.0.0.1:9464",
+    sink_url: str = "http://127.0.0.1:9/",
+    key: bytes = bytes(32),
+) -> Settings:
     """The packaged ``demo.yaml``, filled in."""
     template = resources.files("monitor.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
     return load_settings(

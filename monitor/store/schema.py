@@ -79,8 +79,11 @@ rollups = sa.Table(
     sa.Column("created", sa.Integer),
     sa.Column("resolved", sa.Integer),
     sa.Column("oldest_age_max_s", sa.Float),
+    # revision 0006: reconstructed by ``backfill`` from the ticket store's times
+    sa.Column("backfilled", sa.Boolean, nullable=False, server_default=sa.false()),
 )
-"""Hourly aggregates of ``snapshots`` (hour = start of the hour), kept for ``rollup_retention``."""
+"""Hourly aggregates of ``snapshots`` (hour = start of the hour), kept for ``rollup_retention``;
+``backfilled`` rows were reconstructed from the ticket store (``monitor.backfill``)."""
 
 queue_counters = sa.Table(
     "queue_counters",

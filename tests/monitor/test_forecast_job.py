@@ -13,12 +13,11 @@ from prometheus_client import CollectorRegistry
 
 from config.loader import load_settings
 from monitor.daemon import Daemon
-from monitor.demo.backfill import backfill_rollups
-from monitor.demo.ticketstore import load_incidents
 from monitor.http import build_app
 from monitor.metrics import BacklogCollector
 from monitor.store import forecasting as forecast_store
 from tests.fakes import FakeClock
+from tests.monitor.demohistory import backfill_demo
 from tests.processes import PATIENCE, run_cli
 
 with warnings.catch_warnings():
@@ -32,7 +31,7 @@ sources:
     name: servicenow-total
     url: "sqlite://"
     mapping: {table: t, queue: q, status: s, created_at: c, open_statuses: [open]}
-forecasts: {reselect_every: 7d}
+forecasts: {reselect_every: 7d, match: {queue: all}}
 rules:
   - name: SurgeAhead
     kind: forecast
@@ -46,7 +45,7 @@ def daemon_at(store: sa.Engine, clock: FakeClock) -> Daemon:
     """A daemon whose store holds three weeks of the real hourly total before ``clock``."""
     daemon = Daemon(load_settings(text=CONFIG), clock=clock, collectors={}, engine=store)
     daemon.migrate()
-    backfill_rollups(store, load_incidents(), clock.now, ZONE, 21, "servicenow-total", "all")
+    backfill_demo(store, clock.now, 21)
     return daemon
 
 
@@ -77,12 +76,12 @@ class TestForecastJob:
         clock = FakeClock(datetime(2016, 3, 21, 11, tzinfo=ZONE))
         settings = load_settings(
             text=CONFIG.replace(
-                "{reselect_every: 7d}", "{reselect_every: 7d, warning_model: selected}"
+                "reselect_every: 7d,", "reselect_every: 7d, warning_model: selected,"
             )
         )
         daemon = Daemon(settings, clock=clock, collectors={}, engine=store)
         daemon.migrate()
-        backfill_rollups(store, load_incidents(), clock.now, ZONE, 21, "servicenow-total", "all")
+        backfill_demo(store, clock.now, 21)
         daemon.forecast()
         with store.connect() as conn:
             [row] = forecast_store.load_forecasts(conn)
@@ -134,7 +133,7 @@ class TestForecastJob:
         clock = FakeClock(datetime(2016, 3, 21, 11, tzinfo=ZONE))
         daemon = Daemon(load_settings(text=CONFIG), clock=clock, collectors={}, engine=store)
         daemon.migrate()
-        backfill_rollups(store, load_incidents(), clock.now, ZONE, 2, "servicenow-total", "all")
+        backfill_demo(store, clock.now, 2)
         daemon.forecast()
         with store.connect() as conn:
             [row] = forecast_store.load_forecasts(conn)
@@ -151,7 +150,7 @@ sources:
     name: servicenow-total
     url: "sqlite://"
     mapping: {table: t, queue: q, status: s, created_at: c, open_statuses: [open]}
-forecasts: {save_every: 6h}
+forecasts: {save_every: 6h, match: {queue: all}}
 rules:
   - name: SurgeAhead
     kind: forecast
@@ -195,7 +194,7 @@ class TestOnePath:
         clock = FakeClock(end - timedelta(days=days) + timedelta(minutes=5))
         daemon = Daemon(load_settings(config), clock=clock, collectors={}, engine=store)
         daemon.migrate()
-        backfill_rollups(store, load_incidents(), end, ZONE, days, "servicenow-total", "all")
+        backfill_demo(store, end, days)
         daemon_changes = drive(daemon, clock, days * 24)
         assert ("firing" in {c for _, c in daemon_changes}) and len(daemon_changes) >= 3
         report = tmp_path / "report.json"
@@ -231,9 +230,7 @@ class TestRestart:
             clock = FakeClock(end - timedelta(days=days) + timedelta(minutes=5))
             daemon = Daemon(load_settings(config), clock=clock, collectors={})
             daemon.migrate()
-            backfill_rollups(
-                daemon.engine, load_incidents(), end, ZONE, days, "servicenow-total", "all"
-            )
+            backfill_demo(daemon.engine, end, days)
             drive(daemon, clock, stop)
             if name == "restarted":  # a crash: nothing saved beyond the periodic saves
                 daemon.engine.dispose()
@@ -245,3 +242,39 @@ class TestRestart:
             daemon.close()
         assert rows["restarted"] == rows["steady"]
         assert rows["steady"][0]["status"] == "ok"
+
+
+class TestFirstHour:
+    def test_forecasts_serve_at_the_first_run_after_backfill_on_start(
+        self, store: sa.Engine, tmp_path: Path
+    ) -> None:
+        """A new installation with ``backfill.since``: the start-up backfill reads the ticket
+        store, and the very first forecast run selects a model and serves a forecast."""
+        from monitor.demo.ticketstore import ReplayedTicketStore, load_incidents
+
+        clock = FakeClock(datetime(2016, 3, 21, 11, tzinfo=ZONE))
+        tickets = ReplayedTicketStore(f"sqlite:///{tmp_path}/tickets.db", load_incidents())
+        tickets.advance(clock.now.astimezone(ZONE).replace(tzinfo=None))
+        tickets.close()
+        settings = load_settings(
+            text=CONFIG.replace('"sqlite://"', f'"sqlite:///{tmp_path}/tickets.db"').replace(
+                "{table: t, queue: q, status: s, created_at: c, open_statuses: [open]}",
+                (
+                    "{table: incidents, queue: organisation, status: state, created_at: opened_at,"
+                    " resolved_at: resolved_at, open_statuses: [open], timezone: America/Sao_Paulo}"
+                ),
+            )
+            + "backfill: {since: 21d}\n"
+        )
+        daemon = Daemon(settings, clock=clock, engine=store)
+        daemon.migrate()
+        try:
+            [done] = daemon.backfill()
+            assert done.hours == 21 * 24 and done.rows == 2 * 21 * 24
+            assert daemon.backfill()[0].rows == 0  # the next start finds nothing to do
+            assert daemon.forecast() == 1
+            with store.connect() as conn:
+                [row] = forecast_store.load_forecasts(conn)
+        finally:
+            daemon.close()
+        assert (row["queue"], row["status"]) == ("all", "ok")

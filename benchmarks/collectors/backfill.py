@@ -1,0 +1,268 @@
+"""``backfill`` at scale: 90 days of hourly rollups, 500 queues, 100k and 1M (10M) tickets.
+
+    python -m benchmarks.collectors.backfill [--sizes 100000,1000000] [--engines postgresql,mariadb]
+
+The ticket tables are those of ``benchmarks.collectors.sqldata`` (the real ServiceNow
+incidents replicated in time, built once and cached in schema ``bench_sqlpoll``). The
+queue is the real assignment group split in seven by ticket id
+(``CONCAT(queue, '/', MOD(id, 7))``: about 500 queues, a computed queue as mappings
+allow). For each engine and size it measures:
+
+* **shipping**: ``monitor.backfill.backfill_source`` as the command runs it (the
+  collector's set-based statement per 7-day chunk, then the rollup rows written into a
+  fresh SQLite history store), split into the time spent reading the ticket store and
+  the total; and the peak memory of the process (``ru_maxrss``) across sizes;
+* **hand-written**: the fastest statement we could write for the same rows, knowing this
+  table (open means ``resolved_at IS NULL``, never resolved before created): one
+  statement for all 90 days, per-queue counts before the span plus per-hour counts of
+  creations and resolutions on the plain columns, running sums by window function.
+
+Both results are compared row by row before any figure is printed. Figures are medians
+of ``--repeat`` runs; the machine and its load average are printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from benchmarks.collectors import sqldata
+from collectors.base import TOTAL_QUEUE, HourFigures
+from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.sqlmap import SqlMapping
+from monitor import backfill
+from monitor.store.engine import migrate, open_store
+from monitor.store.schema import rollups
+
+URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
+END = sqldata.AS_OF.replace(tzinfo=UTC)
+DAYS = 90
+START = END - timedelta(days=DAYS)
+HOURS = DAYS * 24
+SPLIT = 7
+"""Each real assignment group is split in this many queues (by ticket id)."""
+CHUNK = timedelta(days=7)
+
+
+def collector(engine_name: str, n: int) -> SqlCollector:
+    mapping = SqlMapping(
+        table=sqldata.qualified(n),
+        id="id",
+        queue=f"CONCAT(t.queue, '/', MOD(t.id, {SPLIT}))",
+        status="status",
+        created_at="created_at",
+        resolved_at="resolved_at",
+        open_statuses=("open",),
+        timezone="UTC",
+    )
+    config = SqlSourceConfig(
+        kind="sql",
+        name=f"bench-{engine_name}",
+        url=URLS[engine_name],
+        timeout=timedelta(seconds=900),
+        mapping=mapping,
+    )
+    return SqlCollector(config)
+
+
+class Timed:
+    """The collector, timing its reads (the ticket store's share of a backfill)."""
+
+    def __init__(self, reader: SqlCollector) -> None:
+        self.reader, self.seconds, self.rows = reader, 0.0, 0
+
+    def hourly(self, start: datetime, end: datetime) -> list[HourFigures]:
+        began = time.perf_counter()
+        out = self.reader.hourly(start, end)
+        self.seconds += time.perf_counter() - began
+        self.rows += len(out)
+        return out
+
+
+def high_water_mb() -> float:
+    """This process's peak resident memory (``VmHWM``; unlike ``ru_maxrss`` it does not
+    carry the parent's peak across exec)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def shipping(
+    engine_name: str, n: int, read_back: bool = True
+) -> tuple[dict[str, float], set[tuple[Any, ...]]]:
+    """One backfill as the command runs it; its timings and (``read_back``) its rows."""
+    reader = Timed(collector(engine_name, n))
+    with tempfile.TemporaryDirectory() as work:
+        store = open_store(f"sqlite:///{work}/history.db")
+        migrate(store)
+        began = time.perf_counter()
+        result = backfill.backfill_source(store, reader, "bench", START, END, CHUNK)
+        total = time.perf_counter() - began
+        peak = high_water_mb()
+        with store.connect() as conn:
+            rows = (
+                set()
+                if not read_back
+                else {
+                    (r.queue, r.hour.replace(tzinfo=None), r.open_last, r.created, r.resolved)
+                    for r in conn.execute(
+                        sa.select(
+                            rollups.c.queue,
+                            rollups.c.hour,
+                            rollups.c.open_last,
+                            rollups.c.created,
+                            rollups.c.resolved,
+                        ).where(rollups.c.queue != TOTAL_QUEUE)
+                    )
+                }
+            )
+        store.dispose()
+    reader.reader.close()
+    assert result.hours == HOURS, result
+    timing = {"read_s": reader.seconds, "total_s": total, "rows": result.rows, "rss_mb": peak}
+    return timing, rows
+
+
+def hand_sql(dialect: str, n: int) -> str:
+    """The hand-written statement (see the module docstring)."""
+    t = sqldata.qualified(n)
+    q = f"CONCAT(queue, '/', MOD(id, {SPLIT}))"
+    if dialect == "postgresql":
+        hours = f"SELECT generate_series(0, {HOURS - 1}) AS n"
+        index = "CAST(FLOOR(EXTRACT(EPOCH FROM ({col} - :s)) / 3600) AS INTEGER)"
+    else:
+        hours = f"SELECT seq AS n FROM seq_0_to_{HOURS - 1}"
+        index = "TIMESTAMPDIFF(HOUR, :s, {col})"
+    created, resolved = index.format(col="created_at"), index.format(col="resolved_at")
+    return f"""
+WITH base AS (
+  SELECT {q} AS queue,
+         SUM(CASE WHEN created_at < :s THEN 1 ELSE 0 END) AS before,
+         SUM(CASE WHEN created_at < :s THEN 1 ELSE 0 END)
+       - SUM(CASE WHEN resolved_at < :s THEN 1 ELSE 0 END) AS open0
+  FROM {t} WHERE created_at < :e GROUP BY 1),
+made AS (
+  SELECT {q} AS queue, {created} AS n, COUNT(*) AS k FROM {t}
+  WHERE created_at >= :s AND created_at < :e GROUP BY 1, 2),
+done AS (
+  SELECT {q} AS queue, {resolved} AS n, COUNT(*) AS k FROM {t}
+  WHERE resolved_at >= :s AND resolved_at < :e GROUP BY 1, 2),
+grid AS (SELECT base.queue, base.open0, base.before, h.n FROM base CROSS JOIN ({hours}) h)
+SELECT queue, n,
+  open0 + SUM(c - r) OVER (PARTITION BY queue ORDER BY n ROWS UNBOUNDED PRECEDING) AS open_end,
+  c, r,
+  before + SUM(c) OVER (PARTITION BY queue ORDER BY n ROWS UNBOUNDED PRECEDING) AS seen
+FROM (
+  SELECT grid.queue, grid.n, grid.open0, grid.before,
+         COALESCE(made.k, 0) AS c, COALESCE(done.k, 0) AS r
+  FROM grid
+  LEFT JOIN made ON made.queue = grid.queue AND made.n = grid.n
+  LEFT JOIN done ON done.queue = grid.queue AND done.n = grid.n) x
+"""
+
+
+def hand(engine_name: str, n: int) -> tuple[float, set[tuple[Any, ...]]]:
+    engine = sa.create_engine(URLS[engine_name])
+    params = {"s": START.replace(tzinfo=None), "e": END.replace(tzinfo=None)}
+    try:
+        with engine.connect() as conn:
+            began = time.perf_counter()
+            rows = conn.execute(sa.text(hand_sql(engine.dialect.name, n)), params).all()
+            took = time.perf_counter() - began
+    finally:
+        engine.dispose()
+    out = {
+        (
+            r.queue,
+            START.replace(tzinfo=None) + timedelta(hours=int(r.n)),
+            int(r.open_end),
+            int(r.c),
+            int(r.r),
+        )
+        for r in rows
+        if int(r.seen) > 0 or int(r.r) > 0
+    }
+    return took, out
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "load_avg": os.getloadavg(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def peak_rss_mb(engine_name: str, n: int) -> float:
+    """The peak memory of a process that runs one backfill and nothing else."""
+    child = subprocess.run(
+        [sys.executable, "-m", "benchmarks.collectors.backfill", "--memory", engine_name, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(child.stdout.split()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--engines", default="postgresql,mariadb")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--memory", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory:
+        timing, _ = shipping(args.memory[0], int(args.memory[1]), read_back=False)
+        print(timing["rss_mb"])
+        return 0
+    print("machine:", machine(), flush=True)
+    for engine_name in args.engines.split(","):
+        admin = sa.create_engine(URLS[engine_name])
+        for n in (int(s) for s in args.sizes.split(",")):
+            sqldata.ensure(admin, n)
+            runs, hands = [], []
+            for _ in range(args.repeat):
+                timing, ours = shipping(engine_name, n)
+                took, theirs = hand(engine_name, n)
+                if ours != theirs:
+                    diff = sorted(ours ^ theirs)[:5]
+                    raise SystemExit(f"{engine_name} {n}: results differ, e.g. {diff}")
+                runs.append(timing)
+                hands.append(took)
+            read = statistics.median(r["read_s"] for r in runs)
+            total = statistics.median(r["total_s"] for r in runs)
+            best = statistics.median(hands)
+            queues = len({q for q, *_ in ours})
+            print(
+                f"{engine_name:10s} {n:>10,} tickets {queues} queues {HOURS} h:"
+                f" backfill {total:6.1f} s (ticket store {read:5.1f} s,"
+                f" {runs[0]['rows']:,} rows written) | hand-written SQL {best:5.1f} s |"
+                f" ratio read/hand {read / best:4.2f} | peak RSS of a backfill"
+                f" {peak_rss_mb(engine_name, n):.0f} MB"
+                f" | load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+        admin.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
