@@ -14,21 +14,33 @@ read again. A lost connection or a timeout still fails the whole poll (an outage
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import exc
 
-from collectors.base import Snapshot, Window
+from collectors.base import QueueStats, Snapshot, Window
 from collectors.sqlassembly import Assembly, PollRows
 from collectors.sqlfigures import Availability
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
 from collectors.sqlsession import classify, open_engine, translate_db_error
+from collectors.sqlworkload import WorkloadQueries
+from collectors.workload import WorkloadConfig, workload_problem
+from collectors.workloadread import read_workload
 from config.durations import Duration
 from config.secrets import resolve_secret
 from monitor.errors import MappingError
@@ -54,6 +66,21 @@ class SqlSourceConfig(BaseModel):
         None, description="session time zone to set (GLPI's TIMESTAMP columns), e.g. +00:00"
     )
     mapping: SqlMapping
+    workload: WorkloadConfig | None = Field(
+        None, description="agent load, stale/waiting tickets, routing quality, categories"
+    )
+
+    @field_validator("workload")
+    @classmethod
+    def _workload_fits_mapping(
+        cls, value: WorkloadConfig | None, info: ValidationInfo
+    ) -> WorkloadConfig | None:
+        mapping = info.data.get("mapping")
+        if value is not None and isinstance(mapping, SqlMapping):
+            problem = workload_problem(value, mapping)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _url_given(self) -> SqlSourceConfig:
@@ -91,11 +118,13 @@ class SqlCollector:
         with translate_db_error(self.name), engine.connect() as conn:
             self.figures.recheck(conn, self.name, window.end)
             queries, rows, total_rows = self._read(conn, window)
-        assembly = Assembly(queries.f, window.end, self.from_store)
+            assembly = Assembly(queries.f, window.end, self.from_store)
+            queues = tuple(assembly.queues(rows))
+            queues = self._with_workload(conn, window, queues)
         return Snapshot(
             source=self.name,
             window=window,
-            queues=tuple(assembly.queues(rows)),
+            queues=queues,
             # queues that overlap (a ticket in several) have statements of their own
             total=assembly.total(total_rows if total_rows is not None else rows),
             figures=self.figures.states(),
@@ -122,6 +151,19 @@ class SqlCollector:
                 conn.rollback()
                 if not self.figures.degrade(conn, self.name, window.end):
                     raise  # no optional field is at fault: the core mapping is
+
+    def _with_workload(
+        self, conn: sa.Connection, window: Window, queues: tuple[QueueStats, ...]
+    ) -> tuple[QueueStats, ...]:
+        """The queues with their workload figures (when the source asks for them)."""
+        config = self.config.workload
+        if config is None:
+            return queues
+        wq = WorkloadQueries(self.config.mapping, config, self._bind)
+        figures = read_workload(conn, wq, window, self.from_store, [q.queue for q in queues])
+        known = {q.queue for q in queues}
+        extra = [QueueStats.empty(q) for q in figures if q not in known]
+        return tuple(replace(q, workload=figures.get(q.queue)) for q in (*queues, *extra))
 
     def _run(
         self, conn: sa.Connection, q: PollQueries, window: Window, with_total: bool
