@@ -135,6 +135,11 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
         for name in rule.receivers or ():
             if name not in receivers:
                 problems.append((f"rules -> {i} -> receivers", f"no receiver named {name!r}"))
+        for j, tier in enumerate(getattr(rule, "tiers", ())):
+            for name in tier.receivers:
+                if name not in receivers:
+                    path = f"rules -> {i} -> tiers -> {j} -> receivers"
+                    problems.append((path, f"no receiver named {name!r}"))
         source = rule.match.get("source")
         if source is not None and source not in sources:
             problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
