@@ -39,7 +39,7 @@ from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
 from collectors.sqlsession import classify, open_engine, translate_db_error
 from collectors.sqlworkload import WorkloadQueries
-from collectors.workload import WorkloadConfig, workload_problem
+from collectors.workload import WorkloadConfig, workload_fallbacks, workload_problem
 from collectors.workloadread import read_workload
 from config.durations import Duration
 from config.secrets import resolve_secret
@@ -159,8 +159,20 @@ class SqlCollector:
         config = self.config.workload
         if config is None:
             return queues
-        wq = WorkloadQueries(self.config.mapping, config, self._bind)
-        figures = read_workload(conn, wq, window, self.from_store, [q.queue for q in queues])
+        figures, names = None, [q.queue for q in queues]
+        for mapping in workload_fallbacks(self.config.mapping):
+            wq = WorkloadQueries(mapping, config, self._bind)
+            try:
+                figures = read_workload(conn, wq, window, self.from_store, names)
+                break
+            except exc.DBAPIError as err:
+                if err.connection_invalidated or not isinstance(
+                    classify(self.name, err), MappingError
+                ):
+                    raise
+                conn.rollback()  # a table of a workload field is missing or not readable
+        if figures is None:
+            return queues
         known = {q.queue for q in queues}
         extra = [QueueStats.empty(q) for q in figures if q not in known]
         return tuple(replace(q, workload=figures.get(q.queue)) for q in (*queues, *extra))

@@ -86,9 +86,10 @@ def check_mapping(
         if any(tables.get(t) is None for t in (mapping.table, *(j.table for j in core))):
             return MappingCheck(problems)  # every statement would fail on the missing table
         problems += _dry_runs(conn, mapping, core, source_name, base, label)
-        problems += _history_runs(conn, mapping, source_name, base, label)
         errors, warnings = _optional(conn, mapping, source_name, base, label, problems)
-        return MappingCheck(problems + errors, warnings)
+        history = _history_runs(conn, mapping, source_name, f"{base} -> history", label)
+        errors += history.problems
+        return MappingCheck(problems + errors, warnings + history.warnings)
 
 
 def core_joins(mapping: SqlMapping) -> list[Join]:
@@ -207,20 +208,34 @@ def _dry_runs(
 
 
 def _history_runs(
-    conn: sa.Connection, mapping: SqlMapping, source_name: str, base: str, label: str
-) -> list[Problem]:
-    """The status history's columns and conditions, on its table."""
+    conn: sa.Connection, mapping: SqlMapping, source_name: str, path: str, label: str
+) -> MappingCheck:
+    """The status history's columns and conditions, on its table: a table missing or not
+    readable is a warning (the figures it feeds are absent), any other rejection an error."""
     h = mapping.history
     if h is None:
-        return []
+        return MappingCheck()
     texts = [h.ticket, h.at, h.status, h.queue_moves and f"({h.queue_moves})"]
     columns = ", ".join(t if not IDENT.match(t) else f"h.{t}" for t in texts if t)
     scope = f" AND ({h.where})" if h.where else ""
     statement = sa.text(f"SELECT {columns} FROM {h.table} h WHERE 1 = 0{scope}")
-    message = _rejected(conn, source_name, statement)
-    if message is None:
-        return []
-    return [(f"{base} -> history", f"{label}: the database rejects the history: {message}")]
+    err = attempt(conn, source_name, statement)
+    if err is None:
+        return MappingCheck()
+    access = access_problem(err)
+    if access is None:
+        message = f"{label}: the database rejects the history: {first_line(err)}"
+        return MappingCheck(problems=[(path, message)])
+    grant = grant_for(conn, h.table) if access == "denied" else None
+    why = TableProblem(h.table, access, grant).describe()
+    return MappingCheck(
+        warnings=[
+            (
+                path,
+                f"{label}: waiting ages from the status entry and misroutes will be absent: {why}",
+            )
+        ]
+    )
 
 
 def _predicate_runs(

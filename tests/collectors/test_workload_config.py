@@ -82,3 +82,40 @@ class TestWorkloadConfigErrors:
         assert "incidents.kategorie does not exist" in found.problems[0][1]
         assert "changed_on" in found.problems[1][1]
         engine.dispose()
+
+
+class TestHistoryNotReadable:
+    def test_a_missing_history_is_a_warning_and_its_figures_absent(self, tmp_path: Path) -> None:
+        """Without the history table the poll still runs: waiting ages from the last update
+        (labelled), misroutes absent; check_mapping warns instead of failing."""
+        from datetime import UTC, datetime, timedelta
+
+        from collectors.base import Window
+        from collectors.sql import SqlCollector
+
+        url = f"sqlite:///{tmp_path}/t.db"
+        engine = sa.create_engine(url)
+        data.load(engine, datetime(2016, 3, 15))
+        mapping = {**data.MAPPING, "history": {**data.HISTORY, "table": "audit_log"}}
+        config = SqlSourceConfig.model_validate(
+            {
+                "kind": "sql",
+                "name": "x",
+                "url": url,
+                "mapping": mapping,
+                "workload": {"waiting_statuses": ["Awaiting User Info"]},
+            }
+        )
+        found = check_mapping(engine, config.mapping, "x")
+        engine.dispose()
+        assert found.problems == []
+        assert [p for p, _ in found.warnings] == ["sources -> 0 -> mapping -> history"]
+        assert "table audit_log does not exist" in found.warnings[0][1]
+        collector = SqlCollector(config)
+        end = datetime(2016, 3, 15, tzinfo=UTC)
+        snapshot = collector.collect(Window(end - timedelta(days=1), end))
+        collector.close()
+        workloads = [q.workload for q in snapshot.queues if q.workload and q.workload.waiting]
+        assert workloads
+        assert all(x.age_from == "last_update" for w in workloads for x in w.waiting or ())
+        assert all(w.routing is not None and w.routing.misrouted is None for w in workloads)
