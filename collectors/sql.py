@@ -37,6 +37,7 @@ from collectors.sqlassembly import Assembly, PollRows
 from collectors.sqlfigures import Availability
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
+from collectors.sqlreport import ReportFigures, read_report
 from collectors.sqlsession import classify, open_engine, translate_db_error
 from collectors.sqlworkload import WorkloadQueries
 from collectors.workload import WorkloadConfig, workload_fallbacks, workload_problem
@@ -176,6 +177,21 @@ class SqlCollector:
         known = {q.queue for q in queues}
         extra = [QueueStats.empty(q) for q in figures if q not in known]
         return tuple(replace(q, workload=figures.get(q.queue)) for q in (*queues, *extra))
+
+    def report(self, window: Window, aged_limit: int) -> ReportFigures:
+        """The weekly report's figures beyond a poll: resolution-time quantiles, SLA
+        attainment and the ``aged_limit`` oldest open tickets."""
+        engine = self._connect()
+        mapping = self.config.mapping
+        with translate_db_error(self.name), engine.connect() as conn:
+            return read_report(
+                conn,
+                PollQueries(mapping, self._bind),
+                PollQueries(mapping, self._bind, total=True),
+                window,
+                aged_limit,
+                self.from_store,
+            )
 
     def _run(
         self, conn: sa.Connection, q: PollQueries, window: Window, with_total: bool

@@ -28,6 +28,8 @@ OPEN_STATES = (
 )
 WAITING = ("Awaiting User Info", "Awaiting Vendor", "Awaiting Problem", "Awaiting Evidence")
 FORMAT = "%d/%m/%Y %H:%M"
+RESOLUTION_TARGET = pd.Timedelta(days=3)
+"""A stated policy (not data): every incident is due three days after it was opened."""
 
 metadata = sa.MetaData()
 tickets = sa.Table(
@@ -41,6 +43,7 @@ tickets = sa.Table(
     sa.Column("opened_at", sa.DateTime, nullable=False),
     sa.Column("sys_updated_at", sa.DateTime, nullable=False),
     sa.Column("resolved_at", sa.DateTime),
+    sa.Column("resolution_due_at", sa.DateTime),
     sa.Column("reassignment_count", sa.Integer, nullable=False),
     sa.Column("reopen_count", sa.Integer, nullable=False),
 )
@@ -115,6 +118,7 @@ def store_tables(as_of: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     done = ~table["incident_state"].isin(OPEN_STATES)
     table["resolved_at"] = table["number"].map(last_resolved).where(done)
+    table["resolution_due_at"] = table["opened_at"] + RESOLUTION_TARGET
     changes = events[events["entered"] | events["moved"]]
     log = pd.DataFrame(
         {
