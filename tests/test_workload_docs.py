@@ -19,11 +19,15 @@ receivers:
 
 
 class TestWorkloadDocs:
-    def test_examples_load_together(self) -> None:
+    def test_examples_load_together(self, tmp_path: Path) -> None:
         """The source and rule examples form a valid configuration; tiers expand."""
+        secret = tmp_path / "smtp"
+        secret.write_text("s3cret", encoding="utf-8")
         blocks = re.findall(r"```yaml\n(.*?)```", DOC, re.S)
-        assert len(blocks) == 2
-        settings = load_settings(text="\n".join([*blocks, RECEIVERS]))
+        assert len(blocks) == 3
+        report = blocks[2].replace("/run/secrets/smtp", str(secret))
+        settings = load_settings(text="\n".join([blocks[0], blocks[1], report, RECEIVERS]))
+        assert settings.report.email is not None and settings.report.webhooks == ("team",)
         workload = settings.sources[0].workload
         assert workload is not None and workload.top_categories == 5
         names = [r.name for r in expand_tiers(settings.rules)]
