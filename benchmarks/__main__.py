@@ -6,6 +6,7 @@ BENCHMARKS = {
     "benchmarks.forecasts.speed": "the forecast job at 1,000 queues; cheap vs full ETS fits",
     "benchmarks.collectors.sql_poll": "one SQL poll on 1M/10M tickets vs hand-written SQL",
     "benchmarks.collectors.backfill": "90 days of hourly rollups, ~500 queues, 1M tickets",
+    "benchmarks.collectors.workload": "workload figures on 1M tickets vs hand-written SQL; report",
     "benchmarks.alerting.evaluate": "1,000 queues x 10 rules: evaluation per tick",
     "benchmarks.alerting.latency": "rule firing to the receiver's 2xx on loopback",
 }

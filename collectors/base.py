@@ -18,6 +18,8 @@ from typing import ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
 
+from collectors.workload import QueueWorkload
+
 Exactness = Literal["exact", "approximate", "sampled"]
 
 AGE_BUCKETS: tuple[tuple[str, int], ...] = (("7d", 7), ("14d", 14), ("30d", 30))
@@ -77,6 +79,8 @@ class QueueStats:
         avg_first_response_s: mean first-response time of the tickets resolved in the window.
         avg_resolution_s: mean resolution time of the tickets resolved in the window.
         reopened: tickets reopened in the window.
+        workload: agent load, stale and waiting tickets, routing quality and categories
+            (``collectors.workload``), or None when the source is not asked for them.
     """
 
     queue: str
@@ -93,6 +97,7 @@ class QueueStats:
     avg_first_response_s: float | None = None
     avg_resolution_s: float | None = None
     reopened: int | None = None
+    workload: QueueWorkload | None = None
 
     @property
     def open_total(self) -> int:

@@ -14,22 +14,35 @@ read again. A lost connection or a timeout still fails the whole poll (an outage
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import exc
 
-from collectors.base import TOTAL_QUEUE, HourFigures, Snapshot, Window
+from collectors.base import TOTAL_QUEUE, HourFigures, QueueStats, Snapshot, Window
 from collectors.sqlassembly import Assembly, PollRows
 from collectors.sqlfigures import Availability
 from collectors.sqlhourly import HOUR, hourly_statement
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
+from collectors.sqlreport import ReportFigures, read_report
 from collectors.sqlsession import classify, open_engine, translate_db_error
+from collectors.sqlworkload import WorkloadQueries
+from collectors.workload import WorkloadConfig, workload_fallbacks, workload_problem
+from collectors.workloadread import read_workload
 from collectors.zones import offset_seconds
 from config.durations import Duration
 from config.secrets import resolve_secret
@@ -56,6 +69,21 @@ class SqlSourceConfig(BaseModel):
         None, description="session time zone to set (GLPI's TIMESTAMP columns), e.g. +00:00"
     )
     mapping: SqlMapping
+    workload: WorkloadConfig | None = Field(
+        None, description="agent load, stale/waiting tickets, routing quality, categories"
+    )
+
+    @field_validator("workload")
+    @classmethod
+    def _workload_fits_mapping(
+        cls, value: WorkloadConfig | None, info: ValidationInfo
+    ) -> WorkloadConfig | None:
+        mapping = info.data.get("mapping")
+        if value is not None and isinstance(mapping, SqlMapping):
+            problem = workload_problem(value, mapping)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _url_given(self) -> SqlSourceConfig:
@@ -93,13 +121,15 @@ class SqlCollector:
         with translate_db_error(self.name), engine.connect() as conn:
             self.figures.recheck(conn, self.name, window.end)
             queries, rows, total_rows = self._read(conn, window)
-        assembly = Assembly(queries.f, window.end, self.from_store)
+            assembly = Assembly(queries.f, window.end, self.from_store)
+            queues = tuple(assembly.queues(rows))
+            queues = self._with_workload(conn, window, queues)
         return Snapshot(
             source=self.name,
             window=window,
             # as of a past instant, statuses and queues are today's (no history read)
             exactness="approximate" if window.historical else "exact",
-            queues=tuple(assembly.queues(rows)),
+            queues=queues,
             # queues that overlap (a ticket in several) have statements of their own
             total=assembly.total(total_rows if total_rows is not None else rows),
             figures=self.figures.states(),
@@ -127,6 +157,46 @@ class SqlCollector:
                 conn.rollback()
                 if not self.figures.degrade(conn, self.name, window.end):
                     raise  # no optional field is at fault: the core mapping is
+
+    def _with_workload(
+        self, conn: sa.Connection, window: Window, queues: tuple[QueueStats, ...]
+    ) -> tuple[QueueStats, ...]:
+        """The queues with their workload figures (when the source asks for them)."""
+        config = self.config.workload
+        if config is None:
+            return queues
+        figures, names = None, [q.queue for q in queues]
+        for mapping in workload_fallbacks(self.config.mapping):
+            wq = WorkloadQueries(mapping, config, self._bind)
+            try:
+                figures = read_workload(conn, wq, window, self.from_store, names)
+                break
+            except exc.DBAPIError as err:
+                if err.connection_invalidated or not isinstance(
+                    classify(self.name, err), MappingError
+                ):
+                    raise
+                conn.rollback()  # a table of a workload field is missing or not readable
+        if figures is None:
+            return queues
+        known = {q.queue for q in queues}
+        extra = [QueueStats.empty(q) for q in figures if q not in known]
+        return tuple(replace(q, workload=figures.get(q.queue)) for q in (*queues, *extra))
+
+    def report(self, window: Window, aged_limit: int) -> ReportFigures:
+        """The weekly report's figures beyond a poll: resolution-time quantiles, SLA
+        attainment and the ``aged_limit`` oldest open tickets."""
+        engine = self._connect()
+        mapping = self.config.mapping
+        with translate_db_error(self.name), engine.connect() as conn:
+            return read_report(
+                conn,
+                PollQueries(mapping, self._bind),
+                PollQueries(mapping, self._bind, total=True),
+                window,
+                aged_limit,
+                self.from_store,
+            )
 
     def _run(
         self, conn: sa.Connection, q: PollQueries, window: Window, with_total: bool

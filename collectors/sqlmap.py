@@ -66,6 +66,8 @@ FIGURE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Each optional figure (:data:`collectors.base.OPTIONAL_FIGURES`) and the fields it reads;
 the first one must be mapped, the others only when they are."""
+WORKLOAD_FIELDS = ("updated_at", "category", "reassignments", "reopens")
+"""Fields only the workload figures read (``collectors.sqlworkload``); never a poll's core."""
 GroupAssignment = Literal["every_assigned_group", "first_assigned_group"]
 PresetName = Literal["osticket", "zammad", "glpi", "otrs", "znuny", "rt"]
 ALIAS_REF = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z_][A-Za-z0-9_$]*)\.")
@@ -87,6 +89,35 @@ class Join(BaseModel):
         " GLPI's assigned groups): the ticket counts in each queue it reaches, and the"
         " source's total is computed without this join. Only queue may read it.",
     )
+
+
+class StatusHistory(BaseModel):
+    """A table with one row per change of a ticket's status or queue (optional).
+
+    Each row says what the ticket's status (or queue) *became* at ``at``; a row that is
+    not about the status (or the queue) has NULL there. Where a store keeps one, waiting
+    ages are measured from the ticket's entry into its status, and moves to another queue
+    after the first assignment count as misroutes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: str
+    ticket: str = Field(description="column holding the ticket's id (as the mapping's id)")
+    at: str = Field(description="column or expression: when the change happened")
+    status: str | None = Field(None, description="the new status, NULL on other rows")
+    queue_moves: str | None = Field(
+        None,
+        description="a condition true on rows that move the ticket to another queue after"
+        " its first assignment (misroutes)",
+    )
+    where: str | None = Field(None, description="rows to consider at all")
+
+    @model_validator(mode="after")
+    def _something_recorded(self) -> StatusHistory:
+        if self.status is None and self.queue_moves is None:
+            raise ValueError("a status history needs status, queue_moves or both")
+        return self
 
 
 class SqlMapping(BaseModel):
@@ -115,6 +146,11 @@ class SqlMapping(BaseModel):
     first_response_due_at: str | None = None
     resolution_due_at: str | None = None
     reopened_at: str | None = None
+    updated_at: str | None = Field(None, description="when the ticket last changed (stale)")
+    category: str | None = Field(None, description="category, type, tag or custom field")
+    reassignments: str | None = Field(None, description="how often the ticket was reassigned")
+    reopens: str | None = Field(None, description="how often the ticket was reopened")
+    history: StatusHistory | None = None
     open_statuses: tuple[str | int, ...] | None = None
     open_sql: str | None = None
     epoch_fields: tuple[str, ...] = Field(
@@ -154,9 +190,10 @@ class SqlMapping(BaseModel):
             raise ValueError("give exactly one of open_statuses and open_sql")
         if self.open_statuses is not None and not self.open_statuses:
             raise ValueError("open_statuses must list at least one status")
-        unknown = sorted(set(self.epoch_fields) - set(TIME_FIELDS))
+        times = (*TIME_FIELDS, "updated_at")
+        unknown = sorted(set(self.epoch_fields) - set(times))
         if unknown:
-            raise ValueError(f"epoch_fields may only name {', '.join(TIME_FIELDS)}; got {unknown}")
+            raise ValueError(f"epoch_fields may only name {', '.join(times)}; got {unknown}")
         aliases = [j.alias for j in self.joins]
         if "t" in aliases or len(set(aliases)) != len(aliases):
             raise ValueError("join aliases must be unique and not 't'")
@@ -210,7 +247,7 @@ class SqlMapping(BaseModel):
 
     def texts(self, exclude: tuple[str, ...] = ()) -> dict[str, str]:
         """The SQL text of every mapped field and predicate (``where``, ``open_sql``)."""
-        names = (*DIMENSION_FIELDS, *TIME_FIELDS, "where", "open_sql")
+        names = (*DIMENSION_FIELDS, *TIME_FIELDS, *WORKLOAD_FIELDS, "where", "open_sql")
         out = {n: self.expression(n) for n in names if n not in exclude}
         return {n: text for n, text in out.items() if text is not None}
 
@@ -234,7 +271,7 @@ class SqlMapping(BaseModel):
         """Fields that name a plain column: field -> (table, column), for schema checks."""
         tables = {"t": self.table, **{j.alias: j.table for j in self.joins}}
         refs: dict[str, tuple[str, str]] = {}
-        for field in (*DIMENSION_FIELDS, *TIME_FIELDS):
+        for field in (*DIMENSION_FIELDS, *TIME_FIELDS, *WORKLOAD_FIELDS):
             value = getattr(self, field)
             if value is None:
                 continue

@@ -37,7 +37,7 @@ from collectors.sqlfigures import (
     probe_field,
     table_problems,
 )
-from collectors.sqlmap import CORE_FIELDS, OPTIONAL_FIELDS, Join, SqlMapping
+from collectors.sqlmap import CORE_FIELDS, IDENT, OPTIONAL_FIELDS, WORKLOAD_FIELDS, Join, SqlMapping
 from collectors.sqlqueries import PollQueries, source_text
 from collectors.sqlsession import access_problem, first_line, translate_db_error
 
@@ -87,12 +87,14 @@ def check_mapping(
             return MappingCheck(problems)  # every statement would fail on the missing table
         problems += _dry_runs(conn, mapping, core, source_name, base, label)
         errors, warnings = _optional(conn, mapping, source_name, base, label, problems)
-        return MappingCheck(problems + errors, warnings)
+        history = _history_runs(conn, mapping, source_name, f"{base} -> history", label)
+        errors += history.problems
+        return MappingCheck(problems + errors, warnings + history.warnings)
 
 
 def core_joins(mapping: SqlMapping) -> list[Join]:
     """The joins the core figures need: all but the left joins only optional fields read."""
-    texts = mapping.texts(exclude=OPTIONAL_FIELDS)
+    texts = mapping.texts(exclude=(*OPTIONAL_FIELDS, *WORKLOAD_FIELDS))
     core = {j.alias for j in mapping.joins_for(texts.values())}
     optional = {j.alias for j in mapping.joins_for(mapping.texts().values())} - core
     return [j for j in mapping.joins if j.alias not in optional or j.kind == "inner"]
@@ -203,6 +205,37 @@ def _dry_runs(
             message = "; ".join(t.describe() for t in tables) if tables else message
             problems.append((f"{base} -> {field}", f"{label}: {field}: {message}"))
     return problems + _predicate_runs(conn, queries, source, source_name, base, label)
+
+
+def _history_runs(
+    conn: sa.Connection, mapping: SqlMapping, source_name: str, path: str, label: str
+) -> MappingCheck:
+    """The status history's columns and conditions, on its table: a table missing or not
+    readable is a warning (the figures it feeds are absent), any other rejection an error."""
+    h = mapping.history
+    if h is None:
+        return MappingCheck()
+    texts = [h.ticket, h.at, h.status, h.queue_moves and f"({h.queue_moves})"]
+    columns = ", ".join(t if not IDENT.match(t) else f"h.{t}" for t in texts if t)
+    scope = f" AND ({h.where})" if h.where else ""
+    statement = sa.text(f"SELECT {columns} FROM {h.table} h WHERE 1 = 0{scope}")
+    err = attempt(conn, source_name, statement)
+    if err is None:
+        return MappingCheck()
+    access = access_problem(err)
+    if access is None:
+        message = f"{label}: the database rejects the history: {first_line(err)}"
+        return MappingCheck(problems=[(path, message)])
+    grant = grant_for(conn, h.table) if access == "denied" else None
+    why = TableProblem(h.table, access, grant).describe()
+    return MappingCheck(
+        warnings=[
+            (
+                path,
+                f"{label}: waiting ages from the status entry and misroutes will be absent: {why}",
+            )
+        ]
+    )
 
 
 def _predicate_runs(

@@ -138,8 +138,25 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
         source = rule.match.get("source")
         if source is not None and source not in sources:
             problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
+    problems += _tier_and_report_receivers(settings, receivers)
     if settings.route is not None:
         problems += validate(
             settings.route, receivers, {interval.name for interval in settings.time_intervals}
         )
+    return problems
+
+
+def _tier_and_report_receivers(settings: Settings, receivers: set[str]) -> list[tuple[str, str]]:
+    """Stale rules' tiers and the report name receivers that must exist."""
+    problems = []
+    for i, rule in enumerate(settings.rules):
+        for j, tier in enumerate(getattr(rule, "tiers", ())):
+            for name in tier.receivers:
+                if name not in receivers:
+                    path = f"rules -> {i} -> tiers -> {j} -> receivers"
+                    problems.append((path, f"no receiver named {name!r}"))
+    webhooks = {r.name for r in settings.receivers if r.kind == "webhook"}
+    for i, name in enumerate(settings.report.webhooks):
+        if name not in webhooks:
+            problems.append((f"report -> webhooks -> {i}", f"no webhook receiver named {name!r}"))
     return problems

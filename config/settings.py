@@ -20,6 +20,7 @@ from alerting.rules import Rule
 from alerting.timeintervals import TimeInterval
 from collectors import SourceConfig
 from config.durations import Duration
+from monitor.report.config import ReportSettings
 
 Frozen = ConfigDict(frozen=True, extra="forbid")
 
@@ -216,6 +217,7 @@ class Settings(BaseSettings):
     time_intervals: list[TimeInterval] = Field(default_factory=list)
     resourcing: list[ResourcingConfig] = Field(default_factory=list)
     backfill: BackfillSettings = BackfillSettings()
+    report: ReportSettings = ReportSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,7 @@ class Api:
             Route("/api/v1/forecasts", self.forecasts),
             Route("/api/v1/forecasts/{source}/{queue:path}", self.forecast_detail),
             Route("/api/v1/queues/{queue:path}/scaling", self.scaling),
+            Route("/api/v1/workload", self.workload),
         ]
 
     async def silences_post(self, request: Request) -> Response:
@@ -70,6 +71,24 @@ class Api:
                     "stateReason": i.state_reason,
                 }
                 for i in instances
+            ]
+        )
+
+    def workload(self, _request: Request) -> Response:
+        """Each queue's latest workload figures (agents, stale, waiting, routing, top
+        categories), for the queues of sources with a ``workload`` section."""
+        with self.daemon.engine.connect() as conn:
+            rows = history.latest(conn)
+        return JSONResponse(
+            [
+                {
+                    "source": r["source"],
+                    "queue": r["queue"],
+                    "ts": iso_or_none(r["ts"]),
+                    "workload": r["workload"],
+                }
+                for r in rows
+                if r.get("workload") is not None
             ]
         )
 

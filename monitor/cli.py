@@ -575,3 +575,42 @@ def backfill_command(
             collector.close()
         engine.dispose()
     sys.exit(code)
+
+
+@main.command()
+@CONFIG
+@click.option("--period", default=None, help="How far back, e.g. 7d (default: report.period).")
+@click.option("--source", default=None, help="The source to report on (default: the first).")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Directory."
+)
+@click.option("--send", is_flag=True, help="Also send it (report.webhooks, report.email).")
+def report(
+    config_path: Path | None, period: str | None, source: str | None, out: Path, send: bool
+) -> None:
+    """Write the backlog report (HTML, CSV, Markdown) for the period ending now."""
+    import smtplib
+    from datetime import UTC
+
+    from config.durations import parse_duration
+    from monitor.errors import CollectorError, NotifierError
+    from monitor.report.command import run_report
+
+    settings = _settings(config_path)
+    try:
+        span = parse_duration(period) if period else settings.report.period
+    except ValueError as err:
+        click.echo(f"--period: {err}", err=True)
+        sys.exit(2)
+    try:
+        paths, sent = run_report(settings, source, span, out, send, datetime.now(UTC))
+    except ValueError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except (CollectorError, NotifierError, OSError, smtplib.SMTPException) as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    for path in paths:
+        click.echo(str(path))
+    for destination in sent:
+        click.echo(f"sent: {destination}")

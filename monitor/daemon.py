@@ -21,7 +21,7 @@ from alerting import engine as alert_engine
 from alerting.delivery import STANDARD_WEBHOOKS_SCHEDULE, RetryPolicy, Verdict, after_failure
 from alerting.notifiers import REGISTRY as NOTIFIERS
 from alerting.notifiers.base import Notifier
-from alerting.rules import CollectorDownRule, EvalContext, RuleBase
+from alerting.rules import CollectorDownRule, EvalContext, RuleBase, expand_tiers
 from collectors import REGISTRY as COLLECTORS
 from collectors.base import Collector, Snapshot, Window
 from config.settings import Settings
@@ -97,7 +97,7 @@ class Daemon:
         self._backoff: dict[str, _Backoff] = {}
         self._speedup = speedup  # the demo runs configured intervals faster than real time
         self._intervals = {s.name: s.interval for s in settings.sources}
-        self.rules: list[RuleBase] = [*settings.rules, *builtin_rules(settings)]
+        self.rules: list[RuleBase] = [*expand_tiers(settings.rules), *builtin_rules(settings)]
         self.forecaster = ForecastJob(settings.forecasts)
         # The evaluation horizon's snapshot rows, kept between evaluations (only the
         # evaluate job uses it; the scheduler runs that job one at a time).
@@ -190,6 +190,7 @@ class Daemon:
                     conn, self.settings.resourcing, series, webhooks, now, context.forecasts
                 )
                 notes = [*notifying.attach_suggestions(notes, suggestions), *advice]
+            notes = notifying.attach_rebalancing(notes, self.rules, series, now)
             outbox_store.enqueue(conn, notes, now)
         for instance, transition in result.transitions:
             log.info(

@@ -24,6 +24,7 @@ from monitor.store import alerts as alert_store
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
 from monitor.store import outbox as outbox_store
+from monitor.workloadmetrics import workload_metrics
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,98 @@ CATALOGUE: dict[str, MetricSpec] = {
             (),
             "Duration of the latest rule evaluation tick.",
         ),
+        # -- workload (monitor.workloadmetrics) --
+        MetricSpec(
+            "backlog_agent_open_tickets",
+            "gauge",
+            ("source", "queue", "agent"),
+            "Open tickets per agent (bounded: every agent up to max_agents, else top + other).",
+        ),
+        MetricSpec(
+            "backlog_agent_oldest_ticket_age_seconds",
+            "gauge",
+            ("source", "queue", "agent"),
+            "Age of each agent's oldest open ticket.",
+        ),
+        MetricSpec(
+            "backlog_queue_agents_with_work",
+            "gauge",
+            ("source", "queue"),
+            "Agents with at least one open ticket in the queue.",
+        ),
+        MetricSpec(
+            "backlog_queue_agent_load_max",
+            "gauge",
+            ("source", "queue"),
+            "Open tickets of the busiest agent of the queue.",
+        ),
+        MetricSpec(
+            "backlog_queue_agent_load_median",
+            "gauge",
+            ("source", "queue"),
+            "Median open tickets of the agents with work in the queue.",
+        ),
+        MetricSpec(
+            "backlog_queue_busiest_agents_share",
+            "gauge",
+            ("source", "queue"),
+            "Share of the queue's assigned open tickets held by its busiest 10 % of agents.",
+        ),
+        MetricSpec(
+            "backlog_stale_open_tickets",
+            "gauge",
+            ("source", "queue", "age"),
+            "Open tickets with no update for longer than each configured age.",
+        ),
+        MetricSpec(
+            "backlog_oldest_update_age_seconds",
+            "gauge",
+            ("source", "queue"),
+            "Time since the least recently updated open ticket was updated.",
+        ),
+        MetricSpec(
+            "backlog_waiting_tickets",
+            "gauge",
+            ("source", "queue", "status", "age_from"),
+            "Open tickets in each configured waiting status.",
+        ),
+        MetricSpec(
+            "backlog_waiting_oldest_age_seconds",
+            "gauge",
+            ("source", "queue", "status", "age_from"),
+            "Longest time in the waiting status (age_from: status_history or last_update).",
+        ),
+        MetricSpec(
+            "backlog_routing_reassignments_last_poll",
+            "gauge",
+            ("source", "queue"),
+            "Reassignments of the tickets resolved in the latest poll window.",
+        ),
+        MetricSpec(
+            "backlog_routing_reopened_last_poll",
+            "gauge",
+            ("source", "queue"),
+            "Tickets resolved in the latest poll window that had been reopened.",
+        ),
+        MetricSpec(
+            "backlog_routing_misrouted_last_poll",
+            "gauge",
+            ("source", "queue"),
+            "Tickets resolved in the latest poll window moved to another queue after their"
+            " first assignment (only where a status history records moves).",
+        ),
+        MetricSpec(
+            "backlog_category_open_tickets",
+            "gauge",
+            ("source", "queue", "category"),
+            "Open tickets of the top N categories, the rest as other.",
+        ),
+        MetricSpec(
+            "backlog_category_created_last_poll",
+            "gauge",
+            ("source", "queue", "category"),
+            "Tickets created in the latest poll window, top N categories and other.",
+        ),
     )
 }
 
@@ -447,6 +540,7 @@ class BacklogCollector(Collector):
         yield _queue_alert_metrics(instances.values())
         yield from _forecast_metrics(forecasts, self._forecast_rules())
         yield from _resourcing_metrics(resourcing)
+        yield from workload_metrics(per_queue(latest), _family)
 
     def _queue_metrics(
         self, latest: list[history.Row], counters: list[history.Row]

@@ -8,10 +8,11 @@ alert goes through Alertmanager-style routing and aggregation groups (``group_wa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -20,7 +21,7 @@ from alerting.grouping import AlertView, notification, plan
 from alerting.notifications import Notification, annotations_for, build
 from alerting.resourcing import Suggestion
 from alerting.routing import is_muted, match
-from alerting.rules import RuleBase
+from alerting.rules import RuleBase, WipLimitRule
 from alerting.silences import Silence, SilenceState, silenced_by, state
 from alerting.state import AlertInstance, AlertState, Transition
 from config.settings import Settings
@@ -74,6 +75,39 @@ def attach_suggestions(
     notes: Sequence[Notification], suggestions: Mapping[tuple[str, str], Suggestion]
 ) -> list[Notification]:
     """Firing alerts carry the staffing suggestion of their queue (text and fields)."""
+
+    def found(labels: Mapping[str, str]) -> tuple[str, dict[str, Any]] | None:
+        hit = suggestions.get((labels.get("source", ""), labels.get("queue", "")))
+        return None if hit is None else (hit.summary, hit.to_payload(f"{hit.queue}-suggestion"))
+
+    return _attach(notes, "suggestion", found)
+
+
+def attach_rebalancing(
+    notes: Sequence[Notification],
+    rules: Sequence[RuleBase],
+    series: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
+    now: datetime,
+) -> list[Notification]:
+    """Firing WIP-limit alerts carry their queue's rebalancing suggestion (text and
+    fields), as the staffing suggestion rides on the others."""
+    wip = {r.name: r for r in rules if isinstance(r, WipLimitRule) and r.per == "agent"}
+
+    def found(labels: Mapping[str, str]) -> tuple[str, dict[str, Any]] | None:
+        rule = wip.get(labels.get("alertname", ""))
+        key = (labels.get("source", ""), labels.get("queue", ""))
+        plan = None if rule is None else rule.plan(series.get(key, ()), now)
+        return None if plan is None else (plan.summary, plan.to_payload())
+
+    return _attach(notes, "rebalance", found) if wip else list(notes)
+
+
+def _attach(
+    notes: Sequence[Notification],
+    name: str,
+    found: Callable[[Mapping[str, str]], tuple[str, dict[str, Any]] | None],
+) -> list[Notification]:
+    """Each firing alert of the notes gains annotation and field ``name`` when ``found``."""
     out = []
     for note in notes:
         payload = note.payload
@@ -82,14 +116,10 @@ def attach_suggestions(
             continue
         alerts = []
         for alert in payload["alerts"]:
-            labels = alert.get("labels", {})
-            found = suggestions.get((labels.get("source", ""), labels.get("queue", "")))
-            if found is not None and alert.get("status") == "firing":
-                alert = {
-                    **alert,
-                    "annotations": {**alert["annotations"], "suggestion": found.summary},
-                    "suggestion": found.to_payload(f"{found.queue}-suggestion"),
-                }
+            hit = found(alert.get("labels", {})) if alert.get("status") == "firing" else None
+            if hit is not None:
+                text, fields = hit
+                alert = {**alert, "annotations": {**alert["annotations"], name: text}, name: fields}
             alerts.append(alert)
         out.append(replace(note, payload={**payload, "alerts": alerts}))
     return out

@@ -28,8 +28,11 @@ from alerting.rules.common import (
 )
 from alerting.rules.flow import FlowRule
 from alerting.rules.forecast import ForecastRule
+from alerting.rules.routingquality import RoutingRule
 from alerting.rules.sla import SlaRule
+from alerting.rules.stale import StaleRule, Tier, expand_tiers
 from alerting.rules.threshold import REDUCERS, ThresholdRule, metric_value
+from alerting.rules.wip import WipLimitRule
 
 
 def _kind(value: object) -> str:
@@ -44,12 +47,25 @@ Rule = Annotated[
     | Annotated[AgingRule, Tag("aging")]
     | Annotated[SlaRule, Tag("sla")]
     | Annotated[AbsentRule, Tag("absent")]
-    | Annotated[ForecastRule, Tag("forecast")],
+    | Annotated[ForecastRule, Tag("forecast")]
+    | Annotated[WipLimitRule, Tag("wip_limit")]
+    | Annotated[StaleRule, Tag("stale")]
+    | Annotated[RoutingRule, Tag("routing")],
     Discriminator(_kind),
 ]
 """Every configurable rule kind; ``kind`` defaults to ``threshold``."""
 
-KINDS = ("threshold", "flow", "aging", "sla", "absent", "forecast")
+KINDS = (
+    "threshold",
+    "flow",
+    "aging",
+    "sla",
+    "absent",
+    "forecast",
+    "wip_limit",
+    "stale",
+    "routing",
+)
 
 __all__ = [
     "KINDS",
@@ -66,10 +82,15 @@ __all__ = [
     "ForecastView",
     "Measured",
     "Override",
+    "RoutingRule",
     "Rule",
     "RuleBase",
     "SlaRule",
+    "StaleRule",
     "ThresholdRule",
+    "Tier",
+    "WipLimitRule",
+    "expand_tiers",
     "metric_value",
     "number",
     "render",

@@ -26,6 +26,11 @@ Registered as both ``otrs`` and ``znuny``.
   to 0 once the ticket is answered / closed, so SLA deadlines missed by tickets answered or
   closed since cannot be counted (see the preset's documentation).
 - reopened_at: not on the ticket (only in history texts), so ``reopened`` is unknown.
+- Workload: ``change_time`` (updated on every change), the ticket type as category, and
+  ``ticket_history`` (``NewTicket``/``StateUpdate`` rows name the state entered: waiting
+  ages from the entry into the status; ``Move`` rows are misroutes). No reassignment or
+  reopen counter: Znuny keeps none (``OwnerUpdate`` rows include the first assignment),
+  so those figures are absent.
 - DATETIMEs are in Znuny's ``OTRSTimeZone`` (UTC unless changed).
 """
 
@@ -51,6 +56,23 @@ FIRST_RESPONSE = (
 )
 """The first agent article the customer can see (Znuny's ``_TicketGetFirstResponse``)."""
 
+
+def _history_types(*names: str) -> str:
+    quoted = ", ".join(f"'{n}'" for n in names)
+    return f"(SELECT ht.id FROM ticket_history_type ht WHERE ht.name IN ({quoted}))"
+
+
+HISTORY: dict[str, Any] = {
+    "table": "ticket_history",
+    "ticket": "ticket_id",
+    "at": "create_time",
+    # NewTicket and StateUpdate rows carry the state entered; other rows the state held
+    "status": f"CASE WHEN h.history_type_id IN {_history_types('NewTicket', 'StateUpdate')}"
+    " THEN (SELECT hs.name FROM ticket_state hs WHERE hs.id = h.state_id) END",
+    "queue_moves": f"h.history_type_id IN {_history_types('Move')}",
+}
+"""``ticket_history``: state entries (waiting ages) and ``Move`` rows (misroutes)."""
+
 PRESET: dict[str, Any] = {
     "table": "ticket",
     "joins": [
@@ -75,6 +97,9 @@ PRESET: dict[str, Any] = {
     "first_response_at": FIRST_RESPONSE,
     "first_response_due_at": "NULLIF(t.escalation_response_time, 0)",
     "resolution_due_at": "NULLIF(t.escalation_solution_time, 0)",
+    "updated_at": "change_time",
+    "category": "(SELECT tt.name FROM ticket_type tt WHERE tt.id = t.type_id)",
+    "history": HISTORY,
     "epoch_fields": ["first_response_due_at", "resolution_due_at"],
     "open_sql": "st.name IN ('new', 'open', 'pending reminder', 'pending auto')",
     "timezone": "UTC",

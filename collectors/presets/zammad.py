@@ -18,6 +18,12 @@ Schema source: zammad ``db/migrate/20120101000010_create_ticket.rb`` (``tickets`
   clock runs, and a deadline missed by a ticket answered or closed late is not visible.
 - Reopened: the latest ``histories`` row of attribute ``state`` on a ``Ticket`` that moved
   it from a closed state type to an open one.
+- Workload (``workload`` section): ``updated_at`` (Rails touches it on every change);
+  ``histories`` rows of attribute ``state`` give the state entered (waiting ages from the
+  entry into the status), of attribute ``group`` with a previous group a move
+  (misroutes); reassignments count ``owner`` changes away from a real owner, reopens the
+  closed-to-open state changes. No category: Zammad has tags (several per ticket), not
+  one category field; map ``category`` to a custom ticket attribute column if you have one.
 - Timestamps are ``timestamp(3) without time zone`` holding UTC (Rails' default).
 - In 6.x ``groups.name`` holds the full path ``Parent::Child`` (``name_last`` the leaf).
 """
@@ -39,6 +45,35 @@ REOPENED_AT = (
     " WHERE h.o_id = t.id AND ho.name = 'Ticket' AND ha.name = 'state'"
     f" AND hstf.name = 'closed' AND hstt.name IN {OPEN_STATE_TYPES}"
 )
+
+
+def _attribute(name: str) -> str:
+    return f"(SELECT ha.id FROM history_attributes ha WHERE ha.name = '{name}')"
+
+
+REOPENS = REOPENED_AT.replace("SELECT MAX(h.created_at)", "SELECT COUNT(*)")
+
+REASSIGNMENTS = (
+    "SELECT COUNT(*) FROM histories h"
+    " JOIN history_objects ho ON ho.id = h.history_object_id"
+    " JOIN history_attributes ha ON ha.id = h.history_attribute_id"
+    " WHERE h.o_id = t.id AND ho.name = 'Ticket' AND ha.name = 'owner'"
+    " AND h.id_from IS NOT NULL AND h.id_from <> 1"
+)
+"""Owner changes away from a real owner (user 1 is nobody): reassignments."""
+
+HISTORY: dict[str, Any] = {
+    "table": "histories",
+    "ticket": "o_id",
+    "at": "created_at",
+    # a state row's id_to is the state entered; group rows with an id_from are moves
+    "status": f"CASE WHEN h.history_attribute_id = {_attribute('state')}"
+    " THEN (SELECT hs.name FROM ticket_states hs WHERE hs.id = h.id_to) END",
+    "queue_moves": f"h.history_attribute_id = {_attribute('group')} AND h.id_from IS NOT NULL",
+    "where": "h.history_object_id"
+    " = (SELECT ho.id FROM history_objects ho WHERE ho.name = 'Ticket')",
+}
+"""``histories``: state changes (waiting ages) and group changes (misroutes)."""
 
 PRESET: dict[str, Any] = {
     "table": "tickets",
@@ -65,6 +100,10 @@ PRESET: dict[str, Any] = {
     "first_response_due_at": "first_response_escalation_at",
     "resolution_due_at": "close_escalation_at",
     "reopened_at": REOPENED_AT,
+    "updated_at": "updated_at",
+    "reassignments": REASSIGNMENTS,
+    "reopens": REOPENS,
+    "history": HISTORY,
     "open_sql": f"st.name IN {OPEN_STATE_TYPES}",
     "timezone": "UTC",
 }

@@ -6,6 +6,7 @@ its counters and the source's watermark are written together or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from bisect import insort
@@ -18,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot
+from collectors.workload import QueueWorkload
 from monitor.store.rows import update_or_insert
 from monitor.store.schema import queue_counters, rollups, snapshots, source_state
 
@@ -380,7 +382,13 @@ def _snapshot_row(snapshot: Snapshot, q: QueueStats) -> dict[str, Any]:
         "avg_first_response_s": q.avg_first_response_s,
         "avg_resolution_s": q.avg_resolution_s,
         "reopened": q.reopened,
+        "workload": workload_json(q.workload),
     }
+
+
+def workload_json(workload: QueueWorkload | None) -> dict[str, Any] | None:
+    """A queue's workload figures as stored (dataclasses as dicts, tuples as lists)."""
+    return None if workload is None else dataclasses.asdict(workload)
 
 
 def _figures(snapshot: Snapshot) -> dict[str, dict[str, Any]] | None:

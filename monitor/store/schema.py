@@ -60,6 +60,8 @@ snapshots = sa.Table(
     sa.Column("avg_first_response_s", sa.Float),
     sa.Column("avg_resolution_s", sa.Float),
     sa.Column("reopened", sa.Integer),
+    # revision 0007: collectors.workload.QueueWorkload as JSON (None: not asked for)
+    sa.Column("workload", sa.JSON),
     sa.Index("ix_snapshots_source_queue_ts", "source", "queue", "ts"),
     sa.Index("ix_snapshots_ts", "ts"),
 )

@@ -139,6 +139,11 @@ class TestValidateMapping:
                 "preset zammad: figure reopened will be absent (not 0):"
                 " table histories does not exist",
             ),
+            (
+                f"{ZAMMAD} -> history",
+                "preset zammad: waiting ages from the status entry and misroutes will be"
+                " absent: table histories does not exist",
+            ),
         ]
 
     def test_wrong_column_in_optional_field_is_an_error(self, url: str, engine: sa.Engine) -> None:

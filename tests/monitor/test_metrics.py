@@ -14,6 +14,7 @@ from collectors.base import FigureState
 from monitor.daemon import Daemon
 from monitor.errors import SourceUnavailable
 from monitor.metrics import CATALOGUE
+from monitor.workloadmetrics import WORKLOAD_METRICS
 from tests.fakes import FakeClock, RecordingReceiver, ScriptedCollector
 from tests.monitor.test_daemon import (
     QUEUE,
@@ -45,9 +46,10 @@ NEEDS_CONFIG = {
         "backlog_time_lag_seconds",
         "backlog_drain_time_seconds",
     }
+    or name in WORKLOAD_METRICS
 }
-"""Emitted only with forecast rules or resourcing configured: see test_forecast_job.py and
-test_resourcing.py."""
+"""Emitted only with forecast rules, resourcing or a workload section configured: see
+test_forecast_job.py, test_resourcing.py and test_workload_metrics.py."""
 
 
 @pytest.fixture

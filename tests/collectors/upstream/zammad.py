@@ -74,7 +74,7 @@ def _tickets(
             "updated_by_id": 1,
             "created_by_id": 1,
             "created_at": t["opened"],
-            "updated_at": t["opened"],
+            "updated_at": t["number"].map(story.events().groupby("number")["at"].max()),
         }
     )
 

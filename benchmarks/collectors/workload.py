@@ -1,0 +1,232 @@
+"""Workload figures at 1M tickets, ~5,000 agents, ~430 queues: collector vs hand-written SQL.
+
+    python -m benchmarks.collectors.workload [--tickets 1000000]
+        [--engines postgresql,mariadb] [--repeat 5]
+
+The seed is the real ServiceNow incident table as it stood on 1 April 2016
+(``tests/collectors/workload_data.py``: 9,000 incidents, 62 groups, 235 agents). It is
+replicated in SQL: copy ``r`` of an incident keeps its times, state, counters and
+category, its group becomes ``group~(r mod 7)`` and its agent ``agent~(r mod 21)``, so the
+table has the real distributions with about 7 times the queues and 21 times the agents.
+No history table (the history's derived tables are not measured here).
+
+For each engine it times, on the same connection, the collector's workload statements
+(``collectors.workloadread.read_workload``: agents, stale, waiting, the two ticket lists,
+routing, categories open and created) against hand-written statements giving the same
+aggregates on the same indexes, interleaved, one cold round discarded; it checks that
+both give the same numbers, and prints the median of each and their ratio with the
+machine's load average; then the time the weekly report takes to read its figures for
+one week of that table (``SqlCollector.collect`` over the week plus
+``SqlCollector.report``), once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from collectors.base import Window
+from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.sqlworkload import WorkloadQueries
+from collectors.workloadread import read_workload
+from tests.collectors import workload_data as data
+
+URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
+AS_OF = datetime(2016, 4, 1, tzinfo=UTC)
+WINDOW = Window(AS_OF - timedelta(days=7), AS_OF)
+TABLE = "bench_workload"
+GROUP_COPIES, AGENT_COPIES = 7, 21
+INDEXES = (
+    ("bwl_queue_state", "assignment_group, incident_state"),
+    ("bwl_agent", "assigned_to"),
+    ("bwl_updated", "sys_updated_at"),
+    ("bwl_resolved", "resolved_at"),
+    ("bwl_opened", "opened_at"),
+)
+
+
+def build(engine: sa.Engine, tickets: int) -> int:
+    """(Re)create the replicated table; returns its row count."""
+    seed, _ = data.store_tables(AS_OF.replace(tzinfo=None))
+    copies = -(-tickets // len(seed))
+    mysql = engine.dialect.name != "postgresql"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {TABLE}"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS bench_workload_seed"))
+    seed_table = data.tickets.to_metadata(sa.MetaData(), name="bench_workload_seed")
+    seed_table.create(engine)
+    with engine.begin() as conn:
+        conn.execute(seed_table.insert(), data.rows(seed))
+    cat = "CONCAT({}, '~', {})" if mysql else "({} || '~' || {})"
+    numbers = f"seq_0_to_{copies - 1}" if mysql else f"generate_series(0, {copies - 1})"
+    r = "seq" if mysql else "r"
+    source = f"{numbers}" if mysql else f"{numbers} AS g(r)"
+    group = cat.format("s.assignment_group", f"{r} % {GROUP_COPIES}")
+    select = (
+        f"SELECT {cat.format('s.number', r)}, {group},"
+        f" CASE WHEN s.assigned_to IS NULL THEN NULL ELSE"
+        f" {cat.format('s.assigned_to', f'{r} % {AGENT_COPIES}')} END,"
+        " s.incident_state, s.category, s.opened_at, s.sys_updated_at, s.resolved_at,"
+        " s.resolution_due_at, s.reassignment_count, s.reopen_count"
+        f" FROM bench_workload_seed s CROSS JOIN {source}"
+    )
+    columns = (
+        "number, assignment_group, assigned_to, incident_state, category, opened_at,"
+        " sys_updated_at, resolved_at, resolution_due_at, reassignment_count, reopen_count"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"CREATE TABLE {TABLE} AS SELECT * FROM bench_workload_seed WHERE 1 = 0")
+        )
+        conn.execute(sa.text(f"INSERT INTO {TABLE} ({columns}) {select}"))
+        for name, cols in INDEXES:
+            conn.execute(sa.text(f"CREATE INDEX {name} ON {TABLE} ({cols})"))
+        conn.execute(sa.text(f"ANALYZE {'TABLE ' if mysql else ''}{TABLE}"))
+        return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {TABLE}")).scalar() or 0)
+
+
+def collector_config(url: str) -> SqlSourceConfig:
+    mapping = {**data.MAPPING, "table": TABLE}
+    return SqlSourceConfig.model_validate(
+        {
+            "kind": "sql",
+            "name": "bench",
+            "url": url,
+            "mapping": mapping,
+            "workload": {
+                "stale_after": ["3d", "7d"],
+                "waiting_statuses": list(data.WAITING),
+                "top_categories": 5,
+                "agents": {"max_agents": 100_000},  # every agent: compared with hand SQL
+            },
+        }
+    )
+
+
+def hand_statements() -> list[tuple[str, dict[str, Any]]]:
+    """The same aggregates written by hand (bound instants as naive UTC)."""
+    open_ = "incident_state IN ({})".format(", ".join(f"'{s}'" for s in data.OPEN_STATES))
+    waiting = "incident_state IN ({})".format(", ".join(f"'{s}'" for s in data.WAITING))
+    now = AS_OF.replace(tzinfo=None)
+    start = WINDOW.start.replace(tzinfo=None)
+    b = {"now": now, "start": start, "d3": now - timedelta(days=3), "d7": now - timedelta(days=7)}
+    rank = (
+        "SELECT * FROM (SELECT assignment_group, number, incident_state, assigned_to, s,"
+        " ROW_NUMBER() OVER (PARTITION BY assignment_group ORDER BY s, number) AS rn"
+        " FROM (SELECT assignment_group, number, incident_state, assigned_to, sys_updated_at AS s"
+        f" FROM {TABLE} WHERE {{}}) x) y WHERE rn <= 10"
+    )
+    return [
+        (
+            f"SELECT assignment_group, assigned_to, COUNT(*), MIN(opened_at) FROM {TABLE}"
+            f" WHERE {open_} AND assigned_to IS NOT NULL GROUP BY assignment_group, assigned_to",
+            b,
+        ),
+        (
+            f"SELECT assignment_group, MIN(sys_updated_at),"
+            " SUM(CASE WHEN sys_updated_at < :d3 THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN sys_updated_at < :d7 THEN 1 ELSE 0 END)"
+            f" FROM {TABLE} WHERE {open_} GROUP BY assignment_group",
+            b,
+        ),
+        (
+            f"SELECT assignment_group, incident_state, COUNT(*), MIN(sys_updated_at) FROM {TABLE}"
+            f" WHERE {open_} AND {waiting} GROUP BY assignment_group, incident_state",
+            b,
+        ),
+        (rank.format(open_), b),
+        (rank.format(f"{open_} AND {waiting}"), b),
+        (
+            f"SELECT assignment_group, COUNT(*), SUM(reassignment_count),"
+            " SUM(CASE WHEN reopen_count > 0 THEN 1 ELSE 0 END) FROM"
+            f" {TABLE} WHERE NOT ({open_}) AND resolved_at >= :start AND resolved_at < :now"
+            " GROUP BY assignment_group",
+            b,
+        ),
+        (
+            f"SELECT assignment_group, category, COUNT(*) FROM {TABLE} WHERE {open_}"
+            " GROUP BY assignment_group, category",
+            b,
+        ),
+        (
+            f"SELECT assignment_group, category, COUNT(*) FROM {TABLE}"
+            " WHERE opened_at >= :start AND opened_at < :now GROUP BY assignment_group, category",
+            b,
+        ),
+    ]
+
+
+def timed(run: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
+
+
+def bench(engine_name: str, tickets: int, repeat: int) -> None:
+    url = URLS[engine_name]
+    engine = sa.create_engine(url)
+    started = time.perf_counter()
+    rows = build(engine, tickets)
+    print(f"{engine_name}: {rows:,} tickets built in {time.perf_counter() - started:.0f} s")
+    config = collector_config(url)
+    assert config.workload is not None
+    collector = SqlCollector(config, engine=engine)
+    wq = WorkloadQueries(config.mapping, config.workload, collector._bind)
+    hand = hand_statements()
+    mine, theirs = [], []
+    with engine.connect() as conn:
+        for round_ in range(repeat + 1):
+            took, figures = timed(lambda: read_workload(conn, wq, WINDOW, collector.from_store, []))
+            took_hand, results = timed(lambda: [conn.execute(sa.text(s), p).all() for s, p in hand])
+            if round_ == 0:
+                check(figures, results)
+                continue
+            mine.append(took)
+            theirs.append(took_hand)
+    report_s, _ = timed(lambda: (collector.collect(WINDOW), collector.report(WINDOW, 20)))
+    agents = len({a.agent for w in figures.values() for a in w.agents or ()})
+    a, h = statistics.median(mine), statistics.median(theirs)
+    print(
+        f"{engine_name}: {len(figures)} queues, {agents} agent labels;"
+        f" collector {a * 1000:.0f} ms, hand-written {h * 1000:.0f} ms (median of {repeat}),"
+        f" ratio {a / h:.2f}; the report's figures for the week (a full poll with the"
+        f" workload section, then the report's statements) {report_s:.1f} s;"
+        f" load average {os.getloadavg()[0]:.1f}"
+    )
+    engine.dispose()
+
+
+def check(figures: dict[str, Any], results: list[list[Any]]) -> None:
+    """Both sides agree on per-agent loads and routing counts."""
+    agents = sum(len(w.agents or ()) for w in figures.values())
+    hand_agents = len(results[0])
+    routing = sum(w.routing.resolved for w in figures.values() if w.routing)
+    hand_routing = sum(int(r[1]) for r in results[5])
+    if agents != hand_agents or routing != hand_routing:
+        raise SystemExit(
+            f"mismatch: agents {agents}/{hand_agents}, resolved {routing}/{hand_routing}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--engines", default="postgresql,mariadb")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    for name in args.engines.split(","):
+        bench(name, args.tickets, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The weekly report's statements beyond a poll's: resolution-time quantiles, SLA
+attainment and the aged list, per queue, aggregated (or ranked) in the database.
+
+Quantiles are nearest rank (the ``ceil(n * p)``-th shortest duration), by window
+functions on every dialect, as the poll's open-age quantiles are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from collectors.base import Window
+from collectors.sqlqueries import PollQueries, _count_if
+
+REPORT_QUANTILES = ((50, "median"), (90, "p90"))
+
+
+@dataclass(frozen=True)
+class AgedTicket:
+    """One of the oldest open tickets."""
+
+    id: str
+    queue: str
+    status: str
+    assignee: str | None
+    age_s: float
+
+
+class ReportQueries:
+    """Builds the report's own statements for one mapping."""
+
+    def __init__(self, queries: PollQueries) -> None:
+        self.q = queries
+        self.f = queries.f
+
+    def _resolved_in(self, window: Window) -> list[Any]:
+        return [
+            *self.q.scope(),
+            *self.q.resolved_predicate(),
+            self.f.within("resolved_at", window),
+        ]
+
+    def resolution_quantiles(self, window: Window) -> sa.Select[Any] | None:
+        """Per queue: the median and p90 resolution time of the tickets resolved in
+        ``window`` (nearest rank), and how many there were."""
+        if not self.f.has("resolved_at"):
+            return None
+        queue, by_queue = self.q.queue()
+        took = self.f.duration("resolved_at", "created_at", window.end)
+        ranked = (
+            sa.select(
+                queue,
+                took.label("took"),
+                sa.func.row_number().over(partition_by=by_queue or None, order_by=took).label("rn"),
+                sa.func.count().over(partition_by=by_queue or None).label("cnt"),
+            )
+            .select_from(self.q.source(["queue", "created_at", "resolved_at"]))
+            .where(*self._resolved_in(window), took.is_not(None))
+            .subquery("ranked")
+        )
+        picks = [
+            sa.func.min(
+                sa.case((ranked.c.rn == (ranked.c.cnt * p + 99) // 100, ranked.c.took))
+            ).label(name)
+            for p, name in REPORT_QUANTILES
+        ]
+        return sa.select(ranked.c.queue, sa.func.max(ranked.c.cnt).label("n"), *picks).group_by(
+            ranked.c.queue
+        )
+
+    def sla_attainment(self, window: Window) -> sa.Select[Any] | None:
+        """Per queue: tickets resolved in ``window`` that had a resolution deadline, and
+        how many were resolved by it (None when deadlines are not kept once met)."""
+        if not self.f.has("resolution_due_at") or not self.q.m.sla_history:
+            return None
+        if not self.f.has("resolved_at"):
+            return None
+        queue, by_queue = self.q.queue()
+        due, resolved = self.f.require("resolution_due_at"), self.f.require("resolved_at")
+        fields = ["queue", "resolved_at", "resolution_due_at"]
+        if "resolution_due_at" in self.q.m.epoch_fields:
+            return None  # an epoch deadline and a DATETIME resolution do not compare portably
+        return (
+            sa.select(queue, sa.func.count().label("n"), _count_if(resolved <= due).label("met"))
+            .select_from(self.q.source(fields))
+            .where(*self._resolved_in(window), due.is_not(None))
+            .group_by(*by_queue)
+        )
+
+    def aged(self, limit: int) -> sa.Select[Any]:
+        """The ``limit`` oldest open tickets of the source (ties by id)."""
+        queue, _ = self.q.queue()
+        assignee = self.f.get("assignee")
+        created, ticket = self.f.require("created_at"), self.f.require("id")
+        return (
+            sa.select(
+                ticket.label("ticket"),
+                queue,
+                self.f.require("status").label("status"),
+                (assignee if assignee is not None else sa.null()).label("assignee"),
+                created.label("created"),
+            )
+            .select_from(self.q.source(["id", "queue", "status", "assignee", "created_at"]))
+            .where(*self.q.scope(), self.q.open_predicate())
+            .order_by(created, ticket)
+            .limit(limit)
+        )
+
+
+def aged_tickets(rows: list[Any], now: datetime, from_store: Any) -> tuple[AgedTicket, ...]:
+    """The aged list's rows as :class:`AgedTicket` (ages at ``now``)."""
+    out = []
+    for r in rows:
+        created = from_store(r.created, "created_at")
+        age = (now - created).total_seconds() if created is not None else 0.0
+        assignee = None if r.assignee is None else str(r.assignee)
+        out.append(AgedTicket(str(r.ticket), str(r.queue), str(r.status), assignee, age))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ReportFigures:
+    """What the report reads beyond a poll, per queue (and for the source as
+    :data:`collectors.base.TOTAL_QUEUE`)."""
+
+    resolution: dict[str, tuple[int, float | None, float | None]]
+    """queue -> (tickets resolved, median, p90 resolution time in seconds)."""
+    sla: dict[str, tuple[int, int]] | None
+    """queue -> (resolved with a deadline, resolved by it); None when not known."""
+    aged: tuple[AgedTicket, ...]
+
+
+def read_report(
+    conn: sa.Connection,
+    per_queue: PollQueries,
+    total: PollQueries,
+    window: Window,
+    aged_limit: int,
+    from_store: Any,
+) -> ReportFigures:
+    """Run the report's statements for the queues and for the source's total."""
+    resolution: dict[str, tuple[int, float | None, float | None]] = {}
+    sla: dict[str, tuple[int, int]] | None = None
+    for queries in (per_queue, total):
+        rq = ReportQueries(queries)
+        statement = rq.resolution_quantiles(window)
+        for r in conn.execute(statement).all() if statement is not None else ():
+            resolution[r.queue] = (int(r.n), _float(r.median), _float(r.p90))
+        attainment = rq.sla_attainment(window)
+        if attainment is not None:
+            sla = sla or {}
+            sla.update({r.queue: (int(r.n), int(r.met or 0)) for r in conn.execute(attainment)})
+    rows = conn.execute(ReportQueries(per_queue).aged(aged_limit)).all()
+    return ReportFigures(resolution, sla, aged_tickets(list(rows), window.end, from_store))
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)

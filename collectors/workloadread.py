@@ -1,0 +1,180 @@
+"""Running the workload statements and assembling :class:`QueueWorkload` per queue."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from collectors.base import Window
+from collectors.sqlworkload import ROUTING_FIGURES, WorkloadQueries
+from collectors.workload import (
+    AgeFrom,
+    ListedTicket,
+    QueueWorkload,
+    Routing,
+    Waiting,
+    age_label,
+    bound_agents,
+    spread,
+    top_categories,
+)
+
+FromStore = Callable[[Any, str], datetime | None]
+
+
+def read_workload(
+    conn: sa.Connection,
+    wq: WorkloadQueries,
+    window: Window,
+    from_store: FromStore,
+    queues: Iterable[str],
+) -> dict[str, QueueWorkload]:
+    """Every configured workload figure of each queue (``queues`` plus those found)."""
+    now = window.end
+    reader = _Reader(conn, now, from_store)
+    raw = reader.agents(wq)
+    agents = bound_agents(raw, wq.config.agents)
+    stale = reader.stale(wq, now)
+    waiting = reader.waiting(wq)
+    listed = {kind: reader.listed(wq, kind) for kind in ("stale", "waiting")}
+    routing = reader.routing(wq, window)
+    categories = [reader.categories(wq, w) for w in (None, window)]
+    found = {*queues, *agents, *(stale or {}), *(routing or {})}
+    out = {}
+    for queue in sorted(found):
+        loads = agents.get(queue, ()) if wq.f.has("assignee") else None
+        per_agent = raw.get(queue, {})
+        most, median, share = spread(n for n, _ in per_agent.values())
+        oldest_update, counts = (stale or {}).get(queue, (None, None))
+        out[queue] = QueueWorkload(
+            agents=loads,
+            agents_with_work=None if loads is None else len(per_agent),
+            load_max=most,
+            load_median=median,
+            busiest_share=share,
+            stale=counts if stale is not None else None,
+            oldest_update_age_s=oldest_update,
+            stale_tickets=listed["stale"].get(queue, ()),
+            waiting=tuple(waiting.get(queue, ())) if waiting is not None else None,
+            waiting_tickets=listed["waiting"].get(queue, ()),
+            routing=_routing_of(routing, queue, wq),
+            categories_open=_top(categories[0], queue, wq),
+            categories_created=_top(categories[1], queue, wq),
+        )
+    if stale is not None:
+        zero = {age_label(a): 0 for a in wq.config.stale_after}
+        out = {q: _with_stale_zeros(w, zero) for q, w in out.items()}
+    return out
+
+
+class _Reader:
+    def __init__(self, conn: sa.Connection, now: datetime, from_store: FromStore) -> None:
+        self.conn, self.now, self.from_store = conn, now, from_store
+
+    def rows(self, statement: sa.Executable | None) -> Sequence[sa.Row[Any]] | None:
+        return None if statement is None else self.conn.execute(statement).all()
+
+    def age(self, value: Any, field: str) -> float | None:
+        at = self.from_store(value, field)
+        return None if at is None else (self.now - at).total_seconds()
+
+    def agents(self, wq: WorkloadQueries) -> dict[str, dict[str, tuple[int, float | None]]]:
+        """queue -> agent id -> (open tickets, oldest open age in seconds)."""
+        loads: dict[str, dict[str, tuple[int, float | None]]] = defaultdict(dict)
+        for r in self.rows(wq.agents()) or ():
+            loads[r.queue][str(r.agent)] = (int(r.n), self.age(r.oldest, "created_at"))
+        return loads
+
+    def stale(
+        self, wq: WorkloadQueries, now: datetime
+    ) -> dict[str, tuple[float | None, dict[str, int]]] | None:
+        rows = self.rows(wq.stale(now))
+        if rows is None:
+            return None
+        labels = [age_label(a) for a in wq.config.stale_after]
+        return {
+            r.queue: (
+                self.age(r.oldest, "updated_at"),
+                {label: int(r._mapping[f"s{i}"] or 0) for i, label in enumerate(labels)},
+            )
+            for r in rows
+        }
+
+    def waiting(self, wq: WorkloadQueries) -> dict[str, list[Waiting]] | None:
+        rows = self.rows(wq.waiting())
+        if rows is None:
+            return None
+        source: AgeFrom = "status_history" if wq.has_status_history else "last_update"
+        out: dict[str, list[Waiting]] = defaultdict(list)
+        for r in sorted(rows, key=lambda r: (r.queue, str(r.status))):
+            age = self.age(r.since, "updated_at")
+            out[r.queue].append(Waiting(str(r.status), int(r.n), age, source))
+        return out
+
+    def listed(self, wq: WorkloadQueries, kind: str) -> dict[str, tuple[ListedTicket, ...]]:
+        out: dict[str, list[ListedTicket]] = defaultdict(list)
+        for r in self.rows(wq.listed(kind)) or ():
+            assignee = None if r.assignee is None else str(r.assignee)
+            age = self.age(r.since, "updated_at") or 0.0
+            out[r.queue].append(ListedTicket(str(r.ticket), str(r.status), assignee, age))
+        # oldest first, ties by id (as the statement ranked them)
+        return {q: tuple(sorted(t, key=lambda t: (-t.age_s, t.id))) for q, t in out.items()}
+
+    def routing(self, wq: WorkloadQueries, window: Window) -> dict[str, Routing] | None:
+        rows = self.rows(wq.routing(window))
+        if rows is None:
+            return None
+        out = {}
+        for r in rows:
+            m = r._mapping
+            out[r.queue] = Routing(int(r.n), *(_int(m, name) for name in ROUTING_FIGURES))
+        return out
+
+    def categories(
+        self, wq: WorkloadQueries, window: Window | None
+    ) -> dict[str, dict[str, int]] | None:
+        rows = self.rows(wq.categories(window))
+        if rows is None:
+            return None
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for r in rows:
+            name = "none" if r.category is None else str(r.category)
+            out[r.queue][name] = out[r.queue].get(name, 0) + int(r.n)
+        return out
+
+
+def _int(row: Any, key: str) -> int | None:
+    if key not in row:
+        return None
+    return int(row[key] or 0)
+
+
+def _routing_of(
+    routing: dict[str, Routing] | None, queue: str, wq: WorkloadQueries
+) -> Routing | None:
+    """The queue's routing figures; a queue that resolved nothing has zeros where the
+    store records the figure (and None where it does not)."""
+    if routing is None:
+        return None
+    found = routing.get(queue)
+    if found is not None:
+        return found
+    recorded = wq.routing_recorded()
+    return Routing(0, *(0 if name in recorded else None for name in ROUTING_FIGURES))
+
+
+def _top(
+    counts: dict[str, dict[str, int]] | None, queue: str, wq: WorkloadQueries
+) -> dict[str, int] | None:
+    if counts is None or wq.config.top_categories is None:
+        return None
+    return top_categories(counts.get(queue, {}), wq.config.top_categories)
+
+
+def _with_stale_zeros(w: QueueWorkload, zero: dict[str, int]) -> QueueWorkload:
+    return replace(w, stale=w.stale if w.stale is not None else dict(zero))

@@ -1,0 +1,1 @@
+"""The weekly backlog report: figures (``build``), files (``render``), delivery (``deliver``)."""

@@ -1,0 +1,67 @@
+"""``backlog-monitor report``: poll one source over the period, write the files, send them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from alerting.rules.common import ForecastView
+from collectors.base import Window
+from collectors.sql import SqlCollector
+from config.settings import Settings
+from monitor.report.build import Report, build_report
+from monitor.report.deliver import post_webhooks, send_email
+from monitor.report.render import write_report
+from monitor.store import forecasting as forecast_store
+
+
+def make_report(settings: Settings, source: str | None, period: timedelta, now: datetime) -> Report:
+    """The report of ``source`` (the first source when None) for ``[now - period, now)``."""
+    configs = [s for s in settings.sources if source in (None, s.name)]
+    if not configs:
+        raise ValueError(f"no source named {source!r}")
+    collector = SqlCollector(configs[0])
+    try:
+        window = Window(now - period, now)
+        snapshot = collector.collect(window)
+        figures = collector.report(window, settings.report.aged_list)
+    finally:
+        collector.close()
+    return build_report(snapshot, figures, _forecasts(settings.store.url))
+
+
+def _forecasts(url: str) -> dict[tuple[str, str], ForecastView]:
+    """The history store's latest forecasts, or none when the store cannot be read."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return forecast_store.views(conn)
+    except sa.exc.SQLAlchemyError:
+        return {}
+    finally:
+        engine.dispose()
+
+
+def deliver(settings: Settings, report: Report, now: datetime) -> list[str]:
+    """Send the report to every configured destination; returns what it was sent to."""
+    from monitor.daemon import build_notifiers
+
+    sent = []
+    if settings.report.webhooks:
+        post_webhooks(report, build_notifiers(settings), settings.report.webhooks, now)
+        sent += [f"webhook {name}" for name in settings.report.webhooks]
+    if settings.report.email is not None:
+        send_email(report, settings.report.email)
+        sent.append(f"email to {', '.join(settings.report.email.to)}")
+    return sent
+
+
+def run_report(
+    settings: Settings, source: str | None, period: timedelta, out: Path, send: bool, now: datetime
+) -> tuple[list[Path], list[str]]:
+    """Build, write and (with ``send``) deliver the report."""
+    report = make_report(settings, source, period, now)
+    paths = write_report(report, out)
+    return paths, deliver(settings, report, now) if send else []

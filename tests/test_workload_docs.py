@@ -1,0 +1,35 @@
+"""The configuration examples of docs/workload.md load as they are written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from alerting.rules import expand_tiers
+from config.loader import load_settings
+
+DOC = (Path(__file__).parents[1] / "docs" / "workload.md").read_text(encoding="utf-8")
+RECEIVERS = """
+receivers:
+  - {kind: webhook, name: team, url: "https://example.com/team"}
+  - {kind: webhook, name: supervisor, url: "https://example.com/supervisor"}
+"""
+
+
+class TestWorkloadDocs:
+    def test_examples_load_together(self, tmp_path: Path) -> None:
+        """The source and rule examples form a valid configuration; tiers expand."""
+        secret = tmp_path / "smtp"
+        secret.write_text("s3cret", encoding="utf-8")
+        blocks = re.findall(r"```yaml\n(.*?)```", DOC, re.S)
+        assert len(blocks) == 3
+        report = blocks[2].replace("/run/secrets/smtp", str(secret))
+        settings = load_settings(text="\n".join([blocks[0], blocks[1], report, RECEIVERS]))
+        assert settings.report.email is not None and settings.report.webhooks == ("team",)
+        workload = settings.sources[0].workload
+        assert workload is not None and workload.top_categories == 5
+        names = [r.name for r in expand_tiers(settings.rules)]
+        assert "Untouched_tier2" in names and "Misroutes" in names
+        assert yaml.safe_load(blocks[1])["rules"][0]["kind"] == "wip_limit"
