@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collectors.base import Collector, QueueStats, Snapshot, Window
 from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.zohodesk import ZohoDeskCollector, ZohoDeskConfig
 
 REGISTRY: dict[str, type[Collector]] = {
     "sql": SqlCollector,
+    "zohodesk": ZohoDeskCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
-SourceConfig = SqlSourceConfig
-"""The configuration of one source (a discriminated union once there are several kinds)."""
+SourceConfig = SqlSourceConfig | ZohoDeskConfig
+"""The configuration of one source: a union discriminated by ``kind``."""
 
 __all__ = ["REGISTRY", "Collector", "QueueStats", "Snapshot", "SourceConfig", "Window"]

@@ -9,12 +9,13 @@ above ``warn_at`` of it, a warning.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config.durations import Duration
+from config.durations import Duration, format_duration
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,22 @@ class HostedSourceConfig(BaseModel):
     @model_validator(mode="after")
     def _within_budget(self) -> HostedSourceConfig:
         over = [
-            f"{what}: a poll every {self.interval} uses {used:.0f}, over the {allowed:.0f} this "
-            f"daemon may use (budget.share {self.budget.share:g} of the plan); raise interval"
+            f"{what}: a poll every {format_duration(self.interval)} uses {used:.0f}, over the "
+            f"{allowed:.0f} this daemon may use (budget.share {self.budget.share:g} of the "
+            "plan); raise interval"
             for what, used, allowed in self.budget_use()
             if used > allowed
         ]
         if over:
             raise ValueError("; ".join(over))
         return self
+
+
+def budget_warnings(sources: Sequence[object]) -> list[tuple[str, str]]:
+    """``(path, message)`` for each hosted source whose polling comes close to its budget."""
+    return [
+        (f"sources -> {i} -> interval", message)
+        for i, source in enumerate(sources)
+        if isinstance(source, HostedSourceConfig)
+        for message in source.budget_warnings()
+    ]

@@ -51,7 +51,7 @@ class Reply:
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests whose path starts with ``path`` this way."""
+    """Answer the next ``times`` requests to ``path`` (every path when empty) this way."""
 
     kind: Literal["status", "timeout", "malformed"] = "status"
     status: int = 503
@@ -77,6 +77,9 @@ class FakeServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: the client reuses its connection
+            disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms stall
+
             def do_GET(self) -> None:
                 server._handle(self)
 
@@ -116,7 +119,7 @@ class FakeServer:
         with self._lock:
             self.calls.append(call)
             for fault in self.faults:
-                if call.path.startswith(fault.path) and fault.times > 0:
+                if fault.path in ("", call.path) and fault.times > 0:
                     fault.times -= 1
                     return fault
         return None

@@ -1,0 +1,44 @@
+"""A real event log replayed as a ticket store: each ticket as it stood at any instant.
+
+A log row is one event of one ticket (its queue, status and priority after the event).
+At instant ``t`` the store holds the tickets with an event before ``t``; each one is as
+its latest such event left it, created at its first event, resolved (when its status is
+a done one now) when it last entered a done status, modified at its latest event. The
+fake servers answer from these states, and the expected figures are computed from the
+same states with pandas.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+import pandas as pd
+
+
+class TicketLog:
+    """Events with columns ``id, at`` (UTC), ``queue, status, label, priority, done``.
+
+    ``status`` is the store's own status name, ``label`` what the collector reports it as
+    (Zoho's status type, say), ``done`` whether it is a resolved/closed status.
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        ordered = events.reset_index(drop=True).sort_values(["id", "at"], kind="stable")
+        previous = ordered.groupby("id")["done"].shift(fill_value=False).astype(bool)
+        self.events = ordered.assign(enters_done=ordered["done"] & ~previous)
+        self._state = lru_cache(maxsize=64)(self._compute)
+
+    def state_at(self, instant: datetime) -> pd.DataFrame:
+        """One row per ticket existing before ``instant``: the store at that instant."""
+        return self._state(pd.Timestamp(instant))
+
+    def _compute(self, instant: pd.Timestamp) -> pd.DataFrame:
+        seen = self.events[self.events["at"] < instant]
+        by_id = seen.groupby("id", sort=True)
+        state = by_id[["queue", "status", "label", "priority", "done"]].last()
+        state["created"] = by_id["at"].first()
+        state["modified"] = by_id["at"].last()
+        entered = seen[seen["enters_done"]].groupby("id")["at"].last()
+        state["resolved"] = entered.reindex(state.index).where(state["done"])
+        return state.reset_index()
