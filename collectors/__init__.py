@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collectors.base import Collector, QueueStats, Snapshot, Window
 from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.zendesk import ZendeskCollector, ZendeskConfig
 from collectors.zohodesk import ZohoDeskCollector, ZohoDeskConfig
 
 REGISTRY: dict[str, type[Collector]] = {
     "sql": SqlCollector,
     "zohodesk": ZohoDeskCollector,
+    "zendesk": ZendeskCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
-SourceConfig = SqlSourceConfig | ZohoDeskConfig
+SourceConfig = SqlSourceConfig | ZohoDeskConfig | ZendeskConfig
 """The configuration of one source: a union discriminated by ``kind``."""
 
 __all__ = ["REGISTRY", "Collector", "QueueStats", "Snapshot", "SourceConfig", "Window"]

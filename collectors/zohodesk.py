@@ -29,7 +29,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -37,9 +36,10 @@ from typing import Any, ClassVar, Literal
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from collectors.base import AGE_BUCKETS, FigureState, QueueStats, Snapshot, Window
+from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
 from collectors.hosted.budget import DAY
+from collectors.hosted.figures import age_cutoffs, queue_stats
 from config.secrets import resolve_credential
 from monitor.errors import AuthFailed, MappingError
 
@@ -247,21 +247,21 @@ class ZohoDeskCollector:
         created = self._count(
             "ticketsCount", {"departmentId": dept.id, "createdTimeRange": _range(window)}
         )
-        stats = QueueStats(
-            queue=dept.name,
-            open_by_status_priority={(label, ""): n for label, n in counts.items() if n},
-            created=created,
-            resolved=resolved,
-        )
         if not self.config.aging:
-            return stats
+            return queue_stats(dept.name, counts, created, resolved, window.end)
         older = {
-            name: sum(self._open_by_type(dept, window.end - timedelta(days=days)).values())
-            for name, days in AGE_BUCKETS
+            name: sum(self._open_by_type(dept, cutoff).values())
+            for name, cutoff in age_cutoffs(window.end).items()
         }
-        oldest = self._oldest(dept)
-        age = None if oldest is None else max(0.0, (window.end - oldest).total_seconds())
-        return replace(stats, older_than=older, oldest_age_s=age)
+        return queue_stats(
+            dept.name,
+            counts,
+            created,
+            resolved,
+            window.end,
+            older_than=older,
+            oldest_created=self._oldest(dept),
+        )
 
     def _open_by_type(self, dept: Department, before: datetime | None) -> dict[str, int]:
         params = {"departmentId": dept.id, "field": "statusType"}

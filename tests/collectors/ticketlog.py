@@ -17,7 +17,8 @@ import pandas as pd
 
 
 class TicketLog:
-    """Events with columns ``id, at`` (UTC), ``queue, status, label, priority, done``.
+    """Events with columns ``id, at`` (UTC), ``queue, status, label, priority, done`` and
+    optionally ``opened`` (when the log records the ticket's opening time on each event).
 
     ``status`` is the store's own status name, ``label`` what the collector reports it as
     (Zoho's status type, say), ``done`` whether it is a resolved/closed status.
@@ -37,7 +38,9 @@ class TicketLog:
         seen = self.events[self.events["at"] < instant]
         by_id = seen.groupby("id", sort=True)
         state = by_id[["queue", "status", "label", "priority", "done"]].last()
-        state["created"] = by_id["at"].first()
+        # created at the first event, unless the log records the opening time itself
+        opened = "opened" if "opened" in seen.columns else "at"
+        state["created"] = by_id[opened].first()
         state["modified"] = by_id["at"].last()
         entered = seen[seen["enters_done"]].groupby("id")["at"].last()
         state["resolved"] = entered.reindex(state.index).where(state["done"])
