@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collectors.base import Collector, QueueStats, Snapshot, Window
+from collectors.jira import JiraCollector, JiraConfig
 from collectors.sql import SqlCollector, SqlSourceConfig
 from collectors.zendesk import ZendeskCollector, ZendeskConfig
 from collectors.zohodesk import ZohoDeskCollector, ZohoDeskConfig
@@ -11,10 +12,11 @@ REGISTRY: dict[str, type[Collector]] = {
     "sql": SqlCollector,
     "zohodesk": ZohoDeskCollector,
     "zendesk": ZendeskCollector,
+    "jira": JiraCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
-SourceConfig = SqlSourceConfig | ZohoDeskConfig | ZendeskConfig
+SourceConfig = SqlSourceConfig | ZohoDeskConfig | ZendeskConfig | JiraConfig
 """The configuration of one source: a union discriminated by ``kind``."""
 
 __all__ = ["REGISTRY", "Collector", "QueueStats", "Snapshot", "SourceConfig", "Window"]

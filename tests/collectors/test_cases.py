@@ -29,9 +29,13 @@ from config.durations import parse_duration
 from monitor.clock import FakeClock
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer, Fault
-from tests.collectors.stores import zendesk, zohodesk
+from tests.collectors.stores import jira, zendesk, zohodesk
 
-KITS: dict[str, Any] = {"zohodesk": zohodesk.Kit(), "zendesk": zendesk.Kit()}
+KITS: dict[str, Any] = {
+    "zohodesk": zohodesk.Kit(),
+    "zendesk": zendesk.Kit(),
+    "jira": jira.Kit(),
+}
 CASES = sorted((Path(__file__).parent / "cases").glob("*/*/case.yaml"))
 
 
