@@ -82,6 +82,9 @@ class FakeZohoDesk:
     announced_life: float | None = None
     """What ``expires_in`` says, when the server revokes tokens earlier than it announces."""
     daily_credits: int = 1_000_000
+    storm: tuple[datetime, datetime] | None = None
+    """While the clock is in ``[start, end)``, every API request gets 429 TOO_MANY_REQUESTS
+    with ``Retry-After`` until the end."""
     tokens: dict[str, datetime] = field(default_factory=dict)
     spent: dict[str, int] = field(default_factory=dict)
 
@@ -94,6 +97,9 @@ class FakeZohoDesk:
             )
         if call.headers.get("orgId") != ORG:
             return Reply(400, {"errorCode": "INVALID_DATA", "message": "orgId is missing"})
+        if self.storm is not None and self.storm[0] <= self.clock() < self.storm[1]:
+            wait = (self.storm[1] - self.clock()).total_seconds()
+            return Reply(429, {"errorCode": "TOO_MANY_REQUESTS"}, {"Retry-After": f"{wait:.0f}"})
         search = call.path == "/api/v1/tickets/search"
         cost = 3 if search else 1
         day = self.clock().date().isoformat()
