@@ -11,7 +11,12 @@ each ``{"count": N}``, the true total even past search's 1,000-result cap):
   ticket.
 
 Search reads an index that lags the tickets by up to a few minutes, so every snapshot is
-marked ``lagging``. Authentication: an API token (``email/token:TOKEN``, Basic) or an
+marked ``lagging``, and the flow is counted in the daemon's window moved back by
+``index_lag`` (3 min): a ticket solved just before the poll would not be in the index
+yet, and the next window would no longer cover it. Moved windows are still consecutive:
+nothing is counted twice or lost, the flow is reported ``index_lag`` late.
+
+Authentication: an API token (``email/token:TOKEN``, Basic) or an
 OAuth access token (Bearer). Quota: the plan's requests per minute; ``X-Rate-Limit-
 Remaining`` is read back, 429 ``Retry-After`` honoured.
 """
@@ -21,7 +26,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -30,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from config.durations import Duration
 from config.secrets import resolve_credential
 from monitor.errors import MappingError
 
@@ -62,6 +68,11 @@ class ZendeskConfig(HostedSourceConfig):
     oauth_token_env: str | None = None
     groups: list[Group] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
+    index_lag: Duration = Field(
+        timedelta(minutes=3),
+        description="created/solved are counted in the window moved this far back, so that "
+        "the search index has caught up with it",
+    )
 
     @model_validator(mode="after")
     def _credentials(self) -> ZendeskConfig:
@@ -149,7 +160,8 @@ class ZendeskCollector:
     def _group(self, group: Group, window: Window) -> QueueStats:
         scope = f"type:ticket group:{group.id}"
         counts = {s: self._count(f"{scope} status:{s}") for s in OPEN_STATUSES}
-        start, end = _iso(window.start), _iso(window.end)
+        lag = self.config.index_lag  # consecutive windows stay consecutive once moved
+        start, end = _iso(window.start - lag), _iso(window.end - lag)
         created = self._count(f"{scope} created>={start} created<{end}")
         resolved = self._count(f"{scope} solved>={start} solved<{end}")
         if not self.config.aging:

@@ -8,7 +8,7 @@ open ticket's age and the 7/14/30-day counts (strictly older).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -23,17 +23,20 @@ def expected_queues(
     end: datetime,
     *,
     aging: bool = True,
+    flow_lag: timedelta = timedelta(0),
 ) -> tuple[QueueStats, ...]:
-    """``queues``: ``(store queue value, display name)`` in the configuration's order."""
+    """``queues``: ``(store queue value, display name)`` in the configuration's order;
+    created and resolved are counted in ``[start, end)`` moved back by ``flow_lag``."""
     state = log.state_at(end)
-    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    t1 = pd.Timestamp(end)
+    f0, f1 = pd.Timestamp(start - flow_lag), pd.Timestamp(end - flow_lag)
     out = []
     for value, name in queues:
         mine = state[state["queue"] == value]
         open_ = mine[~mine["done"]]
         by_label = open_.groupby("label").size()
-        created = int(((mine["created"] >= t0) & (mine["created"] < t1)).sum())
-        resolved = int(((mine["resolved"] >= t0) & (mine["resolved"] < t1)).sum())
+        created = int(((mine["created"] >= f0) & (mine["created"] < f1)).sum())
+        resolved = int(((mine["resolved"] >= f0) & (mine["resolved"] < f1)).sum())
         stats = QueueStats(
             queue=name,
             open_by_status_priority={(str(k), ""): int(n) for k, n in by_label.items()},

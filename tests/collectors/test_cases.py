@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,12 @@ def _check_poll(
     assert snapshot.window == window
     assert snapshot.exactness == poll.get("exactness", "exact")
     expected = expected_queues(
-        kit.log(), kit.queues(config), window.start, window.end, aging=config.aging
+        kit.log(),
+        kit.queues(config),
+        window.start,
+        window.end,
+        aging=config.aging,
+        flow_lag=getattr(config, "index_lag", timedelta(0)),
     )
     assert len(snapshot.queues) == len(expected)
     for got, want in zip(snapshot.queues, expected, strict=True):

@@ -29,10 +29,21 @@ class TicketLog:
         previous = ordered.groupby("id")["done"].shift(fill_value=False).astype(bool)
         self.events = ordered.assign(enters_done=ordered["done"] & ~previous)
         self._state = lru_cache(maxsize=64)(self._compute)
+        self._queues = lru_cache(maxsize=8)(self._split)
 
     def state_at(self, instant: datetime) -> pd.DataFrame:
         """One row per ticket existing before ``instant``: the store at that instant."""
         return self._state(pd.Timestamp(instant))
+
+    def queue_state_at(self, instant: datetime, queue: str) -> pd.DataFrame:
+        """The tickets of one queue at ``instant`` (what a queue filter selects, fast)."""
+        return self._queues(pd.Timestamp(instant)).get(queue, self._empty(instant))
+
+    def _split(self, instant: pd.Timestamp) -> dict[str, pd.DataFrame]:
+        return {str(q): rows for q, rows in self._state(instant).groupby("queue")}
+
+    def _empty(self, instant: datetime) -> pd.DataFrame:
+        return self.state_at(instant).iloc[0:0]
 
     def _compute(self, instant: pd.Timestamp) -> pd.DataFrame:
         seen = self.events[self.events["at"] < instant]

@@ -121,7 +121,11 @@ class FakeJira:
         return Reply(200, shape(found), {"X-RateLimit-Remaining": "1000"})
 
     def _search(self, jql: str) -> pd.DataFrame:
-        state = self.log.state_at(self.clock())
+        component = re.search(r'\bcomponent = "([^"]*)"', jql)
+        if component is None:
+            state = self.log.state_at(self.clock())
+        else:
+            state = self.log.queue_state_at(self.clock(), component.group(1))
         where, _, order = jql.partition(" ORDER BY ")
         if order and order.strip() != "created ASC":
             raise ValueError(f"unsupported order {order!r}")

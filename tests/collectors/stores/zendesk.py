@@ -127,8 +127,12 @@ class FakeZendesk:
         return Reply(404, {"error": "InvalidEndpoint"}, quota)
 
     def _search(self, query: str) -> pd.DataFrame:
-        state = self.log.state_at(self.clock())
         names = {str(group_id(i)): g for i, g in enumerate(group_names(self.log))}
+        group = re.search(r"\bgroup:(\S+)", query)
+        if group is None:
+            state = self.log.state_at(self.clock())
+        else:
+            state = self.log.queue_state_at(self.clock(), names.get(group.group(1), ""))
         for term in query.split():
             match = TERM.match(term)
             if match is None:
@@ -137,8 +141,8 @@ class FakeZendesk:
             if key == "type" and value == "ticket":
                 continue
             if key == "group" and op == ":":
-                state = state[state["queue"] == names.get(value, "")]
-            elif key == "status":
+                continue  # selected above
+            if key == "status":
                 rank = state["status"].map(ORDER.index)
                 state = state[_compare(rank, op, ORDER.index(value))]
             elif key in ("created", "solved"):

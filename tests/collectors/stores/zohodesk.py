@@ -66,6 +66,18 @@ def team_names(log: TicketLog) -> list[str]:
     return [str(t) for t in log.events["queue"].value_counts().index]
 
 
+@cache
+def department_names(log: TicketLog) -> dict[str, str]:
+    """Department id -> team name."""
+    return {department_id(i): team for i, team in enumerate(team_names(log))}
+
+
+@cache
+def department_ids(log: TicketLog) -> dict[str, str]:
+    """Team name -> department id."""
+    return {team: dept for dept, team in department_names(log).items()}
+
+
 def department_id(rank: int) -> str:
     return str(18920000000000000 + rank)
 
@@ -152,20 +164,18 @@ class FakeZohoDesk:
         return scheme == "Zoho-oauthtoken" and expiry is not None and self.clock() < expiry
 
     def _tickets(self, call: Call) -> pd.DataFrame:
-        state = self.log.state_at(self.clock())
-        names = {department_id(i): str(t) for i, t in enumerate(self._teams())}
+        names = department_names(self.log)
         dept = call.arg("departmentId")
-        if dept is not None:
-            state = state[state["queue"] == names.get(dept, "")]
+        if dept is None:
+            state = self.log.state_at(self.clock())
+        else:
+            state = self.log.queue_state_at(self.clock(), names.get(dept, ""))
         for param, column in (("createdTimeRange", "created"), ("modifiedTimeRange", "modified")):
             value = call.arg(param)
             if value is not None:
                 low, high = (pd.Timestamp(v) for v in value.split(","))
                 state = state[(state[column] >= low) & (state[column] <= high)]
         return state
-
-    def _teams(self) -> list[str]:
-        return team_names(self.log)
 
     def _by_field(self, call: Call) -> Reply:
         if call.arg("field") != "statusType":
@@ -195,7 +205,7 @@ class FakeZohoDesk:
         return Reply(200, {"data": [self._ticket(row) for row in page.itertuples()]})
 
     def _ticket(self, row: Any) -> dict[str, Any]:
-        ids = {str(t): department_id(i) for i, t in enumerate(self._teams())}
+        ids = department_ids(self.log)
         return {
             "id": str(row.id),
             "ticketNumber": str(row.id),
