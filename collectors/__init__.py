@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collectors.base import Collector, QueueStats, Snapshot, Window
+from collectors.freshdesk import FreshdeskCollector, FreshdeskConfig
 from collectors.jira import JiraCollector, JiraConfig
 from collectors.sql import SqlCollector, SqlSourceConfig
 from collectors.zendesk import ZendeskCollector, ZendeskConfig
@@ -13,10 +14,11 @@ REGISTRY: dict[str, type[Collector]] = {
     "zohodesk": ZohoDeskCollector,
     "zendesk": ZendeskCollector,
     "jira": JiraCollector,
+    "freshdesk": FreshdeskCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
-SourceConfig = SqlSourceConfig | ZohoDeskConfig | ZendeskConfig | JiraConfig
+SourceConfig = SqlSourceConfig | ZohoDeskConfig | ZendeskConfig | JiraConfig | FreshdeskConfig
 """The configuration of one source: a union discriminated by ``kind``."""
 
 __all__ = ["REGISTRY", "Collector", "QueueStats", "Snapshot", "SourceConfig", "Window"]

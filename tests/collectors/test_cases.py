@@ -29,12 +29,13 @@ from config.durations import parse_duration
 from monitor.clock import FakeClock
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer, Fault
-from tests.collectors.stores import jira, zendesk, zohodesk
+from tests.collectors.stores import freshdesk, jira, zendesk, zohodesk
 
 KITS: dict[str, Any] = {
     "zohodesk": zohodesk.Kit(),
     "zendesk": zendesk.Kit(),
     "jira": jira.Kit(),
+    "freshdesk": freshdesk.Kit(),
 }
 CASES = sorted((Path(__file__).parent / "cases").glob("*/*/case.yaml"))
 
@@ -99,7 +100,7 @@ def _check_poll(
         kit.queues(config),
         window.start,
         window.end,
-        aging=config.aging,
+        aging=getattr(config, "aging", False),
         flow_lag=getattr(config, "index_lag", timedelta(0)),
     )
     assert len(snapshot.queues) == len(expected)
