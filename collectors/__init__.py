@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collectors.base import Collector, QueueStats, Snapshot, Window
+from collectors.freshdesk import FreshdeskCollector, FreshdeskConfig
+from collectors.jira import JiraCollector, JiraConfig
 from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.zendesk import ZendeskCollector, ZendeskConfig
+from collectors.zohodesk import ZohoDeskCollector, ZohoDeskConfig
 
 REGISTRY: dict[str, type[Collector]] = {
     "sql": SqlCollector,
+    "zohodesk": ZohoDeskCollector,
+    "zendesk": ZendeskCollector,
+    "jira": JiraCollector,
+    "freshdesk": FreshdeskCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
-SourceConfig = SqlSourceConfig
-"""The configuration of one source (a discriminated union once there are several kinds)."""
+SourceConfig = SqlSourceConfig | ZohoDeskConfig | ZendeskConfig | JiraConfig | FreshdeskConfig
+"""The configuration of one source: a union discriminated by ``kind``."""
 
 __all__ = ["REGISTRY", "Collector", "QueueStats", "Snapshot", "SourceConfig", "Window"]

@@ -20,7 +20,9 @@ from pydantic import BaseModel
 
 from collectors.workload import QueueWorkload
 
-Exactness = Literal["exact", "approximate", "sampled"]
+Exactness = Literal["exact", "approximate", "lagging", "sampled"]
+"""How exact a snapshot's figures are: ``approximate`` (Jira's approximate count),
+``lagging`` (counted by a search index a few minutes behind the store)."""
 
 AGE_BUCKETS: tuple[tuple[str, int], ...] = (("7d", 7), ("14d", 14), ("30d", 30))
 """Open-ticket age buckets exported as ``backlog_open_tickets_older_than{age=...}``."""

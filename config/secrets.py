@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -25,3 +26,28 @@ def resolve_secret(
     if inline is None and required:
         raise ValueError(f"one of {field} and {field}_file is required")
     return inline
+
+
+def resolve_credential(
+    inline: SecretStr | None,
+    path: Path | None,
+    env: str | None,
+    field: str,
+    *,
+    required: bool,
+) -> SecretStr | None:
+    """Return the secret from exactly one of ``field``, ``field_file`` and ``field_env``
+    (the name of an environment variable holding it).
+
+    Raises:
+        ValueError: several or (when required) none are given, a file cannot be read, or
+            the variable is not set.
+    """
+    if env is None:
+        return resolve_secret(inline, path, field, required=required)
+    if inline is not None or path is not None:
+        raise ValueError(f"give only one of {field}, {field}_file and {field}_env")
+    value = os.environ.get(env)
+    if not value:
+        raise ValueError(f"{field}_env names {env!r}, which is not set in the environment")
+    return SecretStr(value.strip())

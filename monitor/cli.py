@@ -77,6 +77,10 @@ def run(config_path: Path | None) -> None:
 def check_config(config_path: Path | None, connect: bool) -> None:
     """Validate the configuration without starting anything (exit code 2 on errors)."""
     settings = _settings(config_path)
+    from collectors.hosted.config import budget_warnings
+
+    for path, message in budget_warnings(settings.sources):  # close to a plan's limit
+        click.echo(f"warning: {path}: {message}", err=True)
     if connect:
         from monitor.checks import check_sources
 

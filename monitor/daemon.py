@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,6 +76,7 @@ class Daemon:
         notifiers: Mapping[str, Notifier] | None = None,
         engine: sa.Engine | None = None,
         speedup: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -83,6 +84,9 @@ class Daemon:
         self.collectors = dict(collectors) if collectors is not None else build_collectors(settings)
         self.notifiers = dict(notifiers) if notifiers is not None else build_notifiers(settings)
         self.stats = RuntimeStats()
+        for name, collector in self.collectors.items():
+            if getattr(collector, "http_stats", None) is not None:  # hosted sources
+                self.stats.http[name] = collector.http_stats  # type: ignore[attr-defined]
         self.readiness = Readiness()
         self.retry_policy = RetryPolicy(
             initial=settings.delivery.initial_backoff,
@@ -95,6 +99,7 @@ class Daemon:
         self._last_sent: dict[str, float] = {}
         self._delivering = threading.Lock()
         self._backoff: dict[str, _Backoff] = {}
+        self._monotonic = monotonic  # when a failing source may be polled again
         self._speedup = speedup  # the demo runs configured intervals faster than real time
         self._intervals = {s.name: s.interval for s in settings.sources}
         self.rules: list[RuleBase] = [*expand_tiers(settings.rules), *builtin_rules(settings)]
@@ -125,7 +130,7 @@ class Daemon:
     def poll(self, source: str) -> bool:
         """Poll one source once; returns True when a snapshot was stored."""
         backoff = self._backoff.setdefault(source, _Backoff())
-        if time.monotonic() < backoff.not_before:
+        if self._monotonic() < backoff.not_before:
             return False
         collector = self.collectors[source]
         now = self.clock()
@@ -147,6 +152,7 @@ class Daemon:
         finally:
             self.stats.collector_duration[source] = time.perf_counter() - started
         backoff.failures, backoff.not_before = 0, 0.0
+        self.stats.exactness[source] = snapshot.exactness
         self.readiness.polled.add(source)
         return True
 
@@ -379,7 +385,7 @@ class Daemon:
         interval = self._intervals.get(source, timedelta(minutes=1)).total_seconds()
         cap = self.settings.scheduler.retry_backoff_max.total_seconds()
         delay = min(cap, interval * (2 ** (backoff.failures - 1))) - interval
-        backoff.not_before = time.monotonic() + max(0.0, delay) / self._speedup
+        backoff.not_before = self._monotonic() + max(0.0, delay) / self._speedup
         self.stats.count_error(source, reason)
         try:
             with self.engine.begin() as conn:

@@ -365,6 +365,27 @@ CATALOGUE: dict[str, MetricSpec] = {
             ("source", "queue", "category"),
             "Tickets created in the latest poll window, top N categories and other.",
         ),
+        MetricSpec(
+            "backlog_collector_requests_total",
+            "counter",
+            ("source", "endpoint", "code"),
+            "HTTP requests a hosted source's collector sent, by endpoint and answer (status"
+            " code, or timeout/error).",
+        ),
+        MetricSpec(
+            "backlog_collector_quota_remaining",
+            "gauge",
+            ("source",),
+            "API quota left as the hosted store last reported it (daily credits where the"
+            " store has them, else requests this minute).",
+        ),
+        MetricSpec(
+            "backlog_collector_exactness",
+            "gauge",
+            ("source", "exactness"),
+            "1 for how exact the source's latest figures are: exact, approximate (Jira's"
+            " approximate count), lagging (a search index behind the store) or sampled.",
+        ),
     )
 }
 
@@ -379,6 +400,10 @@ class RuntimeStats:
         self.notifications: dict[tuple[str, str, str], int] = defaultdict(int)
         self.missed_runs: dict[str, int] = defaultdict(int)
         self.evaluation_duration: float | None = None
+        self.http: dict[str, Any] = {}
+        """Each hosted source's ``collectors.hosted.HttpStats``, by source."""
+        self.exactness: dict[str, str] = {}
+        """The exactness of each source's latest snapshot."""
 
     def count_error(self, source: str, reason: str) -> None:
         with self._lock:
@@ -398,6 +423,21 @@ def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
     cls = CounterMetricFamily if spec.type == "counter" else GaugeMetricFamily
     base = name.removesuffix("_total") if spec.type == "counter" else name
     return cls(base, spec.help, labels=list(spec.labels))
+
+
+def _http_metrics(stats: RuntimeStats) -> Iterator[Metric]:
+    """Hosted sources' requests and quota, and every source's exactness."""
+    requests = _family("backlog_collector_requests_total")
+    quota = _family("backlog_collector_quota_remaining")
+    for source, http in sorted(stats.http.items()):
+        for (endpoint, code), n in sorted(dict(http.requests).items()):
+            requests.add_metric([source, endpoint, code], n)
+        if http.quota_remaining is not None:
+            quota.add_metric([source], http.quota_remaining)
+    exactness = _family("backlog_collector_exactness")
+    for source, value in sorted(stats.exactness.items()):
+        exactness.add_metric([source, value], 1.0)
+    yield from (requests, quota, exactness)
 
 
 def _resourcing_metrics(states: dict[tuple[str, str], dict[str, Any]]) -> Iterator[Metric]:
@@ -588,6 +628,7 @@ class BacklogCollector(Collector):
         for job, n in sorted(self._stats.missed_runs.items()):
             missed.add_metric([job], n)
         yield from (up, duration, last_ok, errors, missed)
+        yield from _http_metrics(self._stats)
 
     def _alert_metrics(
         self, instances: object, outbox: dict[tuple[str, str], int]

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from alerting.rules.common import ForecastView
 from collectors.base import Window
-from collectors.sql import SqlCollector
+from collectors.sql import SqlCollector, SqlSourceConfig
 from config.settings import Settings
 from monitor.report.build import Report, build_report
 from monitor.report.deliver import post_webhooks, send_email
@@ -22,7 +22,13 @@ def make_report(settings: Settings, source: str | None, period: timedelta, now: 
     configs = [s for s in settings.sources if source in (None, s.name)]
     if not configs:
         raise ValueError(f"no source named {source!r}")
-    collector = SqlCollector(configs[0])
+    config = configs[0]
+    if not isinstance(config, SqlSourceConfig):
+        # the report's ticket-level figures (aged list, resolution times) are SQL reads
+        raise ValueError(
+            f"source {config.name!r} is kind {config.kind!r}; reports need a SQL source"
+        )
+    collector = SqlCollector(config)
     try:
         window = Window(now - period, now)
         snapshot = collector.collect(window)

@@ -440,9 +440,16 @@ class TestExamples:
         sorted(p for p in EXAMPLES.glob("*.yaml") if p.name not in BROKEN_EXAMPLES),
         ids=lambda p: p.name,
     )
-    def test_example_loads(self, example: Path, tmp_path: Path) -> None:
-        """Every example configuration is valid (secret files are provided by the test)."""
+    def test_example_loads(
+        self, example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Every example configuration is valid (secret files and the environment variables
+        named by ``*_env`` are provided by the test)."""
         data = yaml.safe_load(example.read_text(encoding="utf-8"))
+        for source in data.get("sources", []):
+            for key, value in source.items():
+                if key.endswith("_env"):
+                    monkeypatch.setenv(value, f"stand-in for {key}")
         settings = load(_stand_in_files(data, tmp_path))
         assert settings.sources, f"{example.name} configures no source"
 

@@ -1,0 +1,210 @@
+"""Freshdesk (``kind: freshdesk``): search totals per group, the flow from one listing.
+
+Per configured group, one poll asks ``GET /api/v2/search/tickets?query="group_id:G AND
+status:S"`` for each open status (2 Open, 3 Pending, and any custom ones configured)
+and reads its ``total``: the open backlog. Search is an index that lags the tickets, so
+snapshots are marked ``lagging``.
+
+Filter dates are whole days, too coarse for the daemon's windows, so the window's flow
+comes from one organisation-wide listing instead: ``GET /api/v2/tickets?updated_since=
+START&order_by=updated_at&order_type=asc&include=stats&per_page=100``, paged until a
+short page. A ticket created or resolved in the window was updated then or later, so the
+listing holds all of them; ``created_at`` and ``stats.resolved_at`` (``closed_at`` when a
+ticket was closed without being resolved) in ``[start, end)`` are counted per group.
+
+Aging (oldest open ticket, 7/14/30-day counts) is not given: the list endpoint cannot
+filter by group or status and search dates are whole days; those figures are absent,
+never 0. Authentication: the API key as the Basic user, password ``X``. Quota: the
+plan's requests per minute (``X-Ratelimit-Remaining`` read back, 429 ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from collectors.base import FigureState, QueueStats, Snapshot, Window
+from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted.figures import queue_stats
+from config.secrets import resolve_credential
+from monitor.errors import MappingError
+
+__all__ = ["FreshdeskCollector", "FreshdeskConfig"]
+
+OPEN_STATUSES = {2: "Open", 3: "Pending"}
+DONE_STATUSES = (4, 5)
+PAGE = 100
+
+
+class FreshdeskGroup(BaseModel):
+    """One Freshdesk group, watched as a queue."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int = Field(ge=1)
+    name: str
+
+
+class FreshdeskConfig(HostedSourceConfig):
+    """A Freshdesk helpdesk (``kind: freshdesk``)."""
+
+    kind: Literal["freshdesk"]
+    domain: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    base_url: str | None = Field(None, description="instead of domain (a proxy, tests)")
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    api_key_env: str | None = None
+    groups: list[FreshdeskGroup] = Field(min_length=1)
+    open_statuses: dict[int, str] = Field(
+        default_factory=lambda: dict(OPEN_STATUSES),
+        description="open status codes and their labels (add custom statuses here)",
+    )
+
+    @model_validator(mode="after")
+    def _credentials(self) -> FreshdeskConfig:
+        if (self.domain is None) == (self.base_url is None):
+            raise ValueError("give exactly one of domain and base_url")
+        key = resolve_credential(
+            self.api_key, self.api_key_file, self.api_key_env, "api_key", required=True
+        )
+        object.__setattr__(self, "api_key", key)
+        object.__setattr__(self, "api_key_file", None)
+        object.__setattr__(self, "api_key_env", None)
+        return self
+
+    def poll_cost(self) -> PollCost:
+        counts = len(self.groups) * len(self.open_statuses)
+        return PollCost(counts + 1, counts + 2)  # include=stats costs a second credit
+
+    def api_root(self) -> str:
+        return self.base_url or f"https://{self.domain}.freshdesk.com"
+
+    def auth_headers(self) -> dict[str, str]:
+        """The API key as Basic user with password X (a secret: never log it)."""
+        assert self.api_key is not None
+        pair = base64.b64encode(f"{self.api_key.get_secret_value()}:X".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
+
+
+class FreshdeskCollector:
+    """Reads per-group backlog (search totals) and the window's flow (one listing)."""
+
+    kind: ClassVar[str] = "freshdesk"
+    config_model: ClassVar[type[BaseModel]] = FreshdeskConfig
+
+    def __init__(
+        self,
+        config: FreshdeskConfig,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.client = HttpClient(
+            config.name,
+            config.api_root(),
+            auth=NoAuth(config.auth_headers()),
+            budget=Budget(config.name, config.budget.per_minute(), None, clock),
+            timeout=config.timeout.total_seconds(),
+            retries=config.retries,
+            max_wait=config.max_wait.total_seconds(),
+            quota=QuotaHeaders(minute_left="X-Ratelimit-Remaining"),
+            sleep=sleep,
+        )
+        self.http_stats = self.client.stats
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def collect(self, window: Window) -> Snapshot:
+        created, resolved = self._flow(window)
+        queues = tuple(
+            self._group(g, created[g.id], resolved[g.id], window) for g in self.config.groups
+        )
+        return Snapshot(
+            source=self.name,
+            window=window,
+            queues=queues,
+            exactness="lagging",
+            figures=(FigureState("priority", False, "counted per status only", False),),
+        )
+
+    def close(self) -> None:
+        self.client.session.close()
+
+    def _group(
+        self, group: FreshdeskGroup, created: int, resolved: int, window: Window
+    ) -> QueueStats:
+        counts = {
+            label: self._total(f"group_id:{group.id} AND status:{code}")
+            for code, label in self.config.open_statuses.items()
+        }
+        return queue_stats(group.name, counts, created, resolved, window.end)
+
+    def _total(self, query: str) -> int:
+        answer = self.client.get(
+            "search/tickets", "/api/v2/search/tickets", {"query": f'"{query}"'}
+        )
+        try:
+            return int(answer["total"])
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(f"{self.name}: search/tickets: no total in the answer") from None
+
+    def _flow(self, window: Window) -> tuple[Counter[int], Counter[int]]:
+        """Tickets created and resolved in the window, per group id, from one listing."""
+        created: Counter[int] = Counter()
+        resolved: Counter[int] = Counter()
+        page = 1
+        while True:
+            tickets = self.client.get(
+                "tickets",
+                "/api/v2/tickets",
+                {
+                    "updated_since": _iso(window.start),
+                    "order_by": "updated_at",
+                    "order_type": "asc",
+                    "include": "stats",
+                    "per_page": str(PAGE),
+                    "page": str(page),
+                },
+                credits=2,
+            )
+            if not isinstance(tickets, list):
+                raise MappingError(f"{self.name}: tickets: the answer is not a list")
+            for ticket in tickets:
+                _count(ticket, window, created, resolved)
+            if len(tickets) < PAGE:
+                return created, resolved
+            page += 1
+
+
+def _count(ticket: Any, window: Window, created: Counter[int], resolved: Counter[int]) -> None:
+    try:
+        group = ticket.get("group_id")
+        if window.start <= _parse(ticket["created_at"]) < window.end:
+            created[group] += 1
+        stats = ticket.get("stats") or {}
+        done = stats.get("resolved_at") or stats.get("closed_at")
+        if (
+            ticket.get("status") in DONE_STATUSES
+            and done
+            and window.start <= _parse(done) < window.end
+        ):
+            resolved[group] += 1
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise MappingError("freshdesk: tickets: unexpected ticket shape") from None
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

@@ -1,0 +1,119 @@
+"""Settings every hosted source has, and the cost of one poll against the plan's limits.
+
+Each store's configuration model extends :class:`HostedSourceConfig` and says what one
+poll costs (:meth:`HostedSourceConfig.poll_cost`). At start-up (and ``check-config``) a
+poll rate over the share of the plan given to this daemon is an error naming its path;
+above ``warn_at`` of it, a warning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from config.durations import Duration, format_duration
+
+
+@dataclass(frozen=True)
+class PollCost:
+    """What one poll sends: requests, and the credits they use (stores that price calls)."""
+
+    requests: int
+    credits: int
+
+
+class PlanBudget(BaseModel):
+    """The store plan's published limits and the share of them this daemon may use."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests_per_minute: int | None = Field(None, ge=1, description="the plan's limit")
+    daily_credits: int | None = Field(None, ge=1, description="the plan's credits per day")
+    share: float = Field(
+        0.5, gt=0, le=1, description="fraction of the plan this daemon may use (others share it)"
+    )
+    warn_at: float = Field(0.8, gt=0, le=1, description="warn above this fraction of the share")
+
+    def per_minute(self) -> int | None:
+        """Requests per minute this daemon allows itself."""
+        if self.requests_per_minute is None:
+            return None
+        return max(1, math.floor(self.requests_per_minute * self.share))
+
+    def per_day(self) -> int | None:
+        """Credits per day this daemon allows itself."""
+        if self.daily_credits is None:
+            return None
+        return max(1, math.floor(self.daily_credits * self.share))
+
+
+class HostedSourceConfig(BaseModel):
+    """What every hosted source has; each store's model adds its own fields and ``kind``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$")
+    interval: Duration = timedelta(minutes=5)
+    timeout: Duration = timedelta(seconds=30)
+    first_window: Duration = Field(
+        timedelta(hours=1), description="how far back the very first poll counts throughput"
+    )
+    retries: int = Field(3, ge=0, le=10, description="attempts after the first on 5xx/timeouts")
+    max_wait: Duration = Field(
+        timedelta(seconds=30),
+        description="longest wait inside one poll (Retry-After, budget); longer fails the poll",
+    )
+    budget: PlanBudget = PlanBudget()
+
+    def poll_cost(self) -> PollCost:
+        """Requests and credits of one poll (each store's model says)."""
+        raise NotImplementedError
+
+    def budget_use(self) -> list[tuple[str, float, float]]:
+        """``(what, used, allowed)`` per limit: requests per minute, credits per day."""
+        cost = self.poll_cost()
+        polls_per_minute = 60.0 / max(1.0, self.interval.total_seconds())
+        out = []
+        minute = self.budget.per_minute()
+        if minute is not None:
+            out.append(("requests per minute", cost.requests * polls_per_minute, float(minute)))
+        day = self.budget.per_day()
+        if day is not None:
+            out.append(("credits per day", cost.credits * polls_per_minute * 1440, float(day)))
+        return out
+
+    def budget_warnings(self) -> list[str]:
+        """Limits this source's polling comes close to (above ``warn_at`` of its share)."""
+        return [
+            f"polling uses {used:.0f} {what} of the {allowed:.0f} allowed "
+            f"({used / allowed:.0%}); raise interval or budget.share"
+            for what, used, allowed in self.budget_use()
+            if used > self.budget.warn_at * allowed
+        ]
+
+    @model_validator(mode="after")
+    def _within_budget(self) -> HostedSourceConfig:
+        over = [
+            f"{what}: a poll every {format_duration(self.interval)} uses {used:.0f}, over the "
+            f"{allowed:.0f} this daemon may use (budget.share {self.budget.share:g} of the "
+            "plan); raise interval"
+            for what, used, allowed in self.budget_use()
+            if used > allowed
+        ]
+        if over:
+            raise ValueError("; ".join(over))
+        return self
+
+
+def budget_warnings(sources: Sequence[object]) -> list[tuple[str, str]]:
+    """``(path, message)`` for each hosted source whose polling comes close to its budget."""
+    return [
+        (f"sources -> {i} -> interval", message)
+        for i, source in enumerate(sources)
+        if isinstance(source, HostedSourceConfig)
+        for message in source.budget_warnings()
+    ]

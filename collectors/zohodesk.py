@@ -1,0 +1,379 @@
+"""Zoho Desk (``kind: zohodesk``): count endpoints per department, one search for closures.
+
+Per configured department, one poll asks:
+
+- ``ticketsCountByFieldValues?field=statusType`` for the open backlog by status type
+  (``Open``, ``On Hold``); Zoho counts one field at a time, so there is no priority
+  breakdown (the ``priority`` figure is reported absent);
+- ``ticketsCount`` with ``createdTimeRange`` for the tickets created in the window;
+- with ``aging`` (default), three more ``ticketsCountByFieldValues`` restricted to tickets
+  created before ``now - 7/14/30 d`` and one ``tickets/search`` sorted by ``createdTime``
+  (the oldest open ticket; Zoho answers 204, not an empty list, when nothing matches).
+
+Closures come from one organisation-wide ``tickets/search`` of closed tickets modified
+since the window's start (a ticket closed in the window was modified then or later),
+paged 100 at a time; ``from`` may not pass 999, so a long list restarts from the last
+``modifiedTime`` seen (ids already counted are skipped). Zoho's time ranges include both
+ends and have millisecond precision: ``[start, end)`` is asked as ``start,end-1ms``.
+
+Authentication is OAuth 2.0: an access token (valid an hour) is fetched from the region's
+accounts server with the refresh token shortly before it expires, and once more when a
+request answers 401. Quota: daily credits (``X-Rate-Limit-Remaining-v3`` read back) and
+two kinds of 429: ``TOO_MANY_REQUESTS`` (concurrency, no ``Retry-After``: retried after a
+short backoff) and ``THRESHOLD_EXCEEDED`` (the day's credits: ``Retry-After``, or until the
+next UTC day).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from collectors.base import FigureState, QueueStats, Snapshot, Window
+from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted.budget import DAY
+from collectors.hosted.figures import age_cutoffs, queue_stats
+from config.secrets import resolve_credential
+from monitor.errors import AuthFailed, MappingError
+
+__all__ = ["ZohoDeskCollector", "ZohoDeskConfig"]
+
+Region = Literal["com", "eu", "in", "com.au", "jp", "com.cn", "ca", "sa", "sg", "ae"]
+
+OPEN_TYPES = {"OPEN": "Open", "ONHOLD": "On Hold"}
+"""Zoho's open status types (as ``ticketsCountByFieldValues`` spells them) and their labels."""
+
+SEARCH_PAGE = 100
+SEARCH_MAX_FROM = 999
+
+
+class Department(BaseModel):
+    """One Zoho Desk department, watched as a queue."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[0-9]+$")
+    name: str
+
+
+class ZohoDeskConfig(HostedSourceConfig):
+    """A Zoho Desk portal (``kind: zohodesk``)."""
+
+    kind: Literal["zohodesk"]
+    region: Region = Field("com", description="the data centre: desk.zoho.<region>")
+    base_url: str | None = Field(None, description="overrides the region's API root")
+    accounts_url: str | None = Field(None, description="overrides the region's OAuth server")
+    org_id: str = Field(pattern=r"^[0-9]+$")
+    client_id: str
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    client_secret_env: str | None = None
+    refresh_token: SecretStr | None = None
+    refresh_token_file: Path | None = None
+    refresh_token_env: str | None = None
+    departments: list[Department] = Field(min_length=1)
+    aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
+    credits_per_count: int = Field(
+        1,
+        ge=1,
+        description="credits a count call uses (Zoho does not publish it; read "
+        "X-Rate-Limit-Request-Weight-v3)",
+    )
+    credits_per_search: int = Field(3, ge=1, description="credits a search page uses")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ZohoDeskConfig:
+        for field in ("client_secret", "refresh_token"):
+            value = resolve_credential(
+                getattr(self, field),
+                getattr(self, f"{field}_file"),
+                getattr(self, f"{field}_env"),
+                field,
+                required=True,
+            )
+            object.__setattr__(self, field, value)
+            object.__setattr__(self, f"{field}_file", None)
+            object.__setattr__(self, f"{field}_env", None)
+        return self
+
+    def poll_cost(self) -> PollCost:
+        counts = len(self.departments) * (5 if self.aging else 2)
+        searches = 1 + (len(self.departments) if self.aging else 0)
+        return PollCost(
+            counts + searches,
+            counts * self.credits_per_count + searches * self.credits_per_search,
+        )
+
+    def api_root(self) -> str:
+        if self.base_url:
+            return self.base_url
+        host = "desk.zohocloud.ca" if self.region == "ca" else f"desk.zoho.{self.region}"
+        return f"https://{host}/api/v1"
+
+    def accounts_root(self) -> str:
+        if self.accounts_url:
+            return self.accounts_url
+        host = "accounts.zohocloud.ca" if self.region == "ca" else f"accounts.zoho.{self.region}"
+        return f"https://{host}"
+
+
+class ZohoOAuth:
+    """Access tokens from the refresh token, renewed a minute before they expire."""
+
+    MARGIN = 60.0
+
+    def __init__(self, config: ZohoDeskConfig, accounts: HttpClient, clock: Callable[[], float]):
+        self._config = config
+        self._accounts = accounts
+        self._clock = clock
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def headers(self) -> Mapping[str, str]:
+        if self._token is None or self._clock() >= self._expires - self.MARGIN:
+            self.renew()
+        return {"Authorization": f"Zoho-oauthtoken {self._token}", "orgId": self._config.org_id}
+
+    def renew(self) -> bool:
+        assert self._config.client_secret is not None and self._config.refresh_token is not None
+        answer = self._accounts.request(
+            "POST",
+            "oauth/token",
+            "/oauth/v2/token",
+            form={
+                "grant_type": "refresh_token",
+                "client_id": self._config.client_id,
+                "client_secret": self._config.client_secret.get_secret_value(),
+                "refresh_token": self._config.refresh_token.get_secret_value(),
+            },
+        )
+        # Zoho answers a bad refresh token with 200 and {"error": "invalid_code"}.
+        if not isinstance(answer, dict) or "access_token" not in answer:
+            error = answer.get("error", "no access_token") if isinstance(answer, dict) else "?"
+            raise AuthFailed(
+                f"{self._config.name}: the OAuth server refused the refresh token ({error})"
+            )
+        self._token = str(answer["access_token"])
+        self._expires = self._clock() + float(answer.get("expires_in", 3600))
+        return True
+
+
+class ZohoClient(HttpClient):
+    """Zoho's two 429s: concurrency (no ``Retry-After``) and the day's credits."""
+
+    def limited_for(self, response: requests.Response) -> float | None:
+        asked = super().limited_for(response)
+        if asked is not None:
+            return asked
+        try:
+            code = response.json().get("errorCode")
+        except (ValueError, AttributeError):
+            code = None
+        if code == "THRESHOLD_EXCEEDED":
+            now = self.budget.clock()
+            return (now // DAY + 1) * DAY - now
+        return None  # TOO_MANY_REQUESTS: a short backoff
+
+
+class ZohoDeskCollector:
+    """Reads per-department backlog, throughput and aging from Zoho Desk's count API."""
+
+    kind: ClassVar[str] = "zohodesk"
+    config_model: ClassVar[type[BaseModel]] = ZohoDeskConfig
+
+    def __init__(
+        self,
+        config: ZohoDeskConfig,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        budget = Budget(config.name, config.budget.per_minute(), config.budget.per_day(), clock)
+        common: dict[str, Any] = {
+            "timeout": config.timeout.total_seconds(),
+            "retries": config.retries,
+            "max_wait": config.max_wait.total_seconds(),
+            "sleep": sleep,
+        }
+        accounts = HttpClient(
+            config.name,
+            config.accounts_root(),
+            auth=NoAuth(),
+            budget=Budget(config.name, None, None, clock),
+            **common,
+        )
+        self.client = ZohoClient(
+            config.name,
+            config.api_root(),
+            auth=ZohoOAuth(config, accounts, clock),
+            budget=budget,
+            quota=QuotaHeaders(daily_left="X-Rate-Limit-Remaining-v3"),
+            **common,
+        )
+        accounts.stats = self.client.stats
+        self.http_stats = self.client.stats
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def collect(self, window: Window) -> Snapshot:
+        resolved = self._resolved(window)
+        queues = tuple(
+            self._department(d, window, resolved.get(d.id, 0)) for d in self.config.departments
+        )
+        return Snapshot(
+            source=self.name,
+            window=window,
+            queues=queues,
+            figures=(
+                FigureState("priority", False, "Zoho Desk counts one field at a time", False),
+                FigureState("unassigned", False, "not collected from Zoho Desk", False),
+            ),
+        )
+
+    def close(self) -> None:
+        self.client.session.close()
+
+    def _department(self, dept: Department, window: Window, resolved: int) -> QueueStats:
+        counts = self._open_by_type(dept, None)
+        created = self._count(
+            "ticketsCount", {"departmentId": dept.id, "createdTimeRange": _range(window)}
+        )
+        if not self.config.aging:
+            return queue_stats(dept.name, counts, created, resolved, window.end)
+        older = {
+            name: sum(self._open_by_type(dept, cutoff).values())
+            for name, cutoff in age_cutoffs(window.end).items()
+        }
+        return queue_stats(
+            dept.name,
+            counts,
+            created,
+            resolved,
+            window.end,
+            older_than=older,
+            oldest_created=self._oldest(dept),
+        )
+
+    def _open_by_type(self, dept: Department, before: datetime | None) -> dict[str, int]:
+        params = {"departmentId": dept.id, "field": "statusType"}
+        if before is not None:
+            params["createdTimeRange"] = (
+                f"{_iso(datetime(2000, 1, 1, tzinfo=UTC))},{_iso(_last_ms(before))}"
+            )
+        answer = self.client.get(
+            "ticketsCountByFieldValues",
+            "/ticketsCountByFieldValues",
+            params,
+            self.config.credits_per_count,
+        )
+        try:
+            values = {str(v["value"]).upper(): int(v["count"]) for v in answer["statusType"]}
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(
+                f"{self.name}: ticketsCountByFieldValues: unexpected shape"
+            ) from None
+        return {label: values.get(key, 0) for key, label in OPEN_TYPES.items()}
+
+    def _count(self, endpoint: str, params: dict[str, str]) -> int:
+        answer = self.client.get(endpoint, f"/{endpoint}", params, self.config.credits_per_count)
+        try:
+            return int(answer["count"])
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(f"{self.name}: {endpoint}: no count in the answer") from None
+
+    def _oldest(self, dept: Department) -> datetime | None:
+        answer = self.client.get(
+            "tickets/search",
+            "/tickets/search",
+            {
+                "departmentId": dept.id,
+                "status": "${open},${onhold}",
+                "sortBy": "createdTime",
+                "from": "0",
+                "limit": "1",
+            },
+            self.config.credits_per_search,
+        )
+        tickets = _tickets(self.name, answer)
+        return _parse(self.name, tickets[0]["createdTime"]) if tickets else None
+
+    def _resolved(self, window: Window) -> Counter[str]:
+        """Closed tickets whose ``closedTime`` is in the window, per department id."""
+        seen: set[str] = set()
+        counts: Counter[str] = Counter()
+        since, offset = window.start, 0
+        while True:
+            page = _tickets(
+                self.name,
+                self.client.get(
+                    "tickets/search",
+                    "/tickets/search",
+                    {
+                        "status": "${closed}",
+                        "modifiedTimeRange": f"{_iso(since)},{_iso(window.end + DAY_AHEAD)}",
+                        "sortBy": "modifiedTime",
+                        "from": str(offset),
+                        "limit": str(SEARCH_PAGE),
+                    },
+                    self.config.credits_per_search,
+                ),
+            )
+            for ticket in page:
+                closed = ticket.get("closedTime")
+                if ticket["id"] in seen or closed is None:
+                    continue
+                seen.add(ticket["id"])
+                if window.start <= _parse(self.name, closed) < window.end:
+                    counts[str(ticket.get("departmentId"))] += 1
+            if len(page) < SEARCH_PAGE:
+                return counts
+            offset += SEARCH_PAGE
+            if offset + SEARCH_PAGE > SEARCH_MAX_FROM + 1:  # restart after the last one seen
+                last = _parse(self.name, page[-1]["modifiedTime"])
+                if last <= since:
+                    raise MappingError(f"{self.name}: over 1,000 closures share one modifiedTime")
+                since, offset = last, 0
+
+
+DAY_AHEAD = timedelta(days=1)
+"""Modifications up to a day after the window's end still find the tickets closed in it."""
+
+
+def _tickets(source: str, answer: Any) -> list[dict[str, Any]]:
+    if answer is None:  # 204: nothing matched
+        return []
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, list):
+        raise MappingError(f"{source}: tickets/search: no data list in the answer")
+    return data
+
+
+def _last_ms(instant: datetime) -> datetime:
+    """The last millisecond before ``instant``: Zoho's ranges include their end."""
+    return instant - timedelta(milliseconds=1)
+
+
+def _range(window: Window) -> str:
+    return f"{_iso(window.start)},{_iso(_last_ms(window.end))}"
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{instant.microsecond // 1000:03d}Z"
+    )
+
+
+def _parse(source: str, value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise MappingError(f"{source}: unreadable time {value!r}") from None

@@ -1,0 +1,203 @@
+"""A fake Jira (Cloud or Data Center) fed from the Italian help-desk log (4TU).
+
+Mapping: project ``HD``; a ticket's component is the resource of its first event (who
+triaged it); the status follows the latest activity (Assign seriousness and Insert
+ticket: Waiting for support; Take in charge ticket and Resolve SW anomaly: In Progress;
+Wait: Waiting for customer; Require upgrade and Schedule intervention: Pending; Create
+SW anomaly: Escalated; Resolve ticket, RESOLVED and VERIFIED: Resolved; Closed, INVALID
+and DUPLICATE: Closed). Resolved and Closed are the Done category.
+
+The API part: ``POST /rest/api/3/search/approximate-count`` (``{"count"}``; unbounded JQL
+is a 400, as on Cloud), ``GET /rest/api/3/search/jql`` (``issues``, ``isLast``,
+``nextPageToken``, no ``total``) and Data Center's ``GET /rest/api/2/search``
+(``total``); Cloud takes Basic email:token, Data Center a Bearer personal access token.
+JQL dates (``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.ticketlog import TicketLog
+from tests.data import HELPDESK_LOG
+
+STATUSES = {
+    "Assign seriousness": "Waiting for support",
+    "Insert ticket": "Waiting for support",
+    "Take in charge ticket": "In Progress",
+    "Resolve SW anomaly": "In Progress",
+    "Wait": "Waiting for customer",
+    "Require upgrade": "Pending",
+    "Schedule intervention": "Pending",
+    "Create SW anomaly": "Escalated",
+    "Resolve ticket": "Resolved",
+    "RESOLVED": "Resolved",
+    "VERIFIED": "Resolved",
+    "Closed": "Closed",
+    "INVALID": "Closed",
+    "DUPLICATE": "Closed",
+}
+OPEN_STATUSES = ["Waiting for support", "In Progress", "Waiting for customer", "Pending"]
+"""What the cases configure: Escalated is left out, so it shows as ``(other)``."""
+EMAIL = "monitor@example.com"
+TOKEN = "PLANTED-jira-token-41aa"
+CLAUSE = re.compile(r'^(\w+)\s*(!=|>=|<=|=|<|>)\s*"?([^"]*)"?$')
+
+
+@cache
+def helpdesk_log() -> TicketLog:
+    """The Italian help desk's tickets as Jira issues."""
+    raw = pd.read_csv(HELPDESK_LOG, dtype=str, keep_default_na=False)
+    at = pd.to_datetime(raw["time:timestamp"], utc=True)
+    ordered = raw.assign(at=at).sort_values("at", kind="stable")
+    component = ordered.groupby("case:concept:name")["Resource"].transform("first")
+    status = ordered["Activity"].map(STATUSES)
+    label = status.where(status.isin(OPEN_STATUSES), "(other)")
+    return TicketLog(
+        pd.DataFrame(
+            {
+                "id": ordered["case:concept:name"],
+                "at": ordered["at"],
+                "queue": component,
+                "status": status,
+                "label": label.where(~status.isin(["Resolved", "Closed"]), status),
+                "priority": "",
+                "done": status.isin(["Resolved", "Closed"]),
+            }
+        )
+    )
+
+
+def components(n: int) -> list[str]:
+    counts = helpdesk_log().events.groupby("queue")["id"].nunique()
+    return [str(c) for c in counts.sort_values(ascending=False, kind="stable").index[:n]]
+
+
+@dataclass
+class FakeJira:
+    """Jira's search over the log at ``clock()``."""
+
+    clock: Callable[[], datetime]
+    deployment: str = "cloud"
+    zone: str = "UTC"
+    log: TicketLog = field(default_factory=helpdesk_log)
+
+    def __call__(self, call: Call) -> Reply:
+        if call.headers.get("Authorization") != self._expected_auth():
+            return Reply(401, {"errorMessages": ["You are not authenticated."]})
+        cloud = self.deployment == "cloud"
+        if cloud and call.path == "/rest/api/3/search/approximate-count" and call.method == "POST":
+            jql = (call.json() or {}).get("jql", "")
+            if "project" not in jql:
+                return Reply(
+                    400, {"errorMessages": ["Unbounded JQL queries are not allowed here."]}
+                )
+            return self._answer(jql, lambda found: {"count": len(found)})
+        if cloud and call.path == "/rest/api/3/search/jql":
+            return self._answer(call.arg("jql") or "", lambda found: self._page(call, found, False))
+        if not cloud and call.path == "/rest/api/2/search":
+            return self._answer(call.arg("jql") or "", lambda found: self._page(call, found, True))
+        return Reply(404, {"errorMessages": ["Not found"]})
+
+    def _expected_auth(self) -> str:
+        if self.deployment == "datacenter":
+            return f"Bearer {TOKEN}"
+        return "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+
+    def _answer(self, jql: str, shape: Callable[[pd.DataFrame], Any]) -> Reply:
+        try:
+            found = self._search(jql)
+        except ValueError as err:
+            return Reply(400, {"errorMessages": [str(err)]})
+        return Reply(200, shape(found), {"X-RateLimit-Remaining": "1000"})
+
+    def _search(self, jql: str) -> pd.DataFrame:
+        component = re.search(r'\bcomponent = "([^"]*)"', jql)
+        if component is None:
+            state = self.log.state_at(self.clock())
+        else:
+            state = self.log.queue_state_at(self.clock(), component.group(1))
+        where, _, order = jql.partition(" ORDER BY ")
+        if order and order.strip() != "created ASC":
+            raise ValueError(f"unsupported order {order!r}")
+        for clause in where.split(" AND "):
+            match = CLAUSE.match(clause.strip().strip("()"))
+            if match is None:
+                raise ValueError(f"Error in the JQL Query: {clause!r}")
+            key, op, value = match.groups()
+            state = state[self._test(state, key, op, value)]
+        return state.sort_values(["created", "id"])
+
+    def _test(self, state: pd.DataFrame, key: str, op: str, value: str) -> pd.Series:
+        if key == "project":
+            return pd.Series(value == "HD", index=state.index)
+        if key == "component" and op == "=":
+            return state["queue"] == value
+        if key == "status" and op == "=":
+            return state["status"] == value
+        if key == "statusCategory" and value == "Done":
+            return state["done"] if op == "=" else ~state["done"]
+        if key in ("created", "resolved"):
+            bound = pd.Timestamp(value).tz_localize(self.zone)
+            column = state["created" if key == "created" else "resolved"]
+            result = {">=": column >= bound, "<": column < bound, ">": column > bound}[op]
+            return result.fillna(False).astype(bool)
+        raise ValueError(f"Field {key!r} does not exist or you do not have permission")
+
+    def _page(self, call: Call, found: pd.DataFrame, with_total: bool) -> dict[str, Any]:
+        size = int(call.arg("maxResults", "50") or 50)
+        issues = [
+            {
+                "id": str(i),
+                "key": f"HD-{row.id.removeprefix('Case')}",
+                "fields": {"created": row.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")},
+            }
+            for i, row in enumerate(found.head(size).itertuples())
+        ]
+        if with_total:
+            return {"startAt": 0, "maxResults": size, "total": len(found), "issues": issues}
+        last = len(found) <= size
+        page: dict[str, Any] = {"issues": issues, "isLast": last}
+        if not last:
+            page["nextPageToken"] = "CAEaAggD"
+        return page
+
+
+class Kit:
+    """What the case harness needs to run a Jira case."""
+
+    secrets = (TOKEN,)
+    environment = {"JIRA_TOKEN": TOKEN}
+
+    def app(self, clock: Callable[[], datetime], quirks: dict[str, Any]) -> FakeJira:
+        return FakeJira(clock, **quirks)
+
+    def config(self, url: str, case: dict[str, Any]) -> dict[str, Any]:
+        base = {
+            "kind": "jira",
+            "name": "jira",
+            "base_url": url,
+            "email": EMAIL,
+            "token_env": "JIRA_TOKEN",
+            "statuses": OPEN_STATUSES,
+            "queues": [
+                {"name": c, "jql": f'project = HD AND component = "{c}"'}
+                for c in components(int(case.get("queues", 7)))
+            ],
+        }
+        return {**base, **case.get("config", {})}
+
+    def queues(self, config: Any) -> list[tuple[str, str]]:
+        return [(q.name, q.name) for q in config.queues]
+
+    def log(self) -> TicketLog:
+        return helpdesk_log()
