@@ -20,6 +20,7 @@ from alerting.rules import Rule
 from alerting.timeintervals import TimeInterval
 from collectors import SourceConfig
 from config.durations import Duration
+from config.lease import LeaseSettings
 
 Frozen = ConfigDict(frozen=True, extra="forbid")
 
@@ -190,6 +191,7 @@ class Settings(BaseSettings):
     )
     time_intervals: list[TimeInterval] = Field(default_factory=list)
     resourcing: list[ResourcingConfig] = Field(default_factory=list)
+    lease: LeaseSettings = LeaseSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -27,12 +27,15 @@ from collectors.base import Collector, Snapshot, Window
 from config.settings import Settings
 from monitor import notifying, resourcing
 from monitor.clock import Clock, utcnow
-from monitor.errors import CollectorError, NotifierError
+from monitor.errors import CollectorError, LeaseLost, NotifierError
 from monitor.forecasting import ForecastJob
+from monitor.leadership import Leadership, build_leadership
+from monitor.lease import Fence, Role
 from monitor.metrics import RuntimeStats
 from monitor.store import alerts as alert_store
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
+from monitor.store import leases as lease_store
 from monitor.store import notifying as notify_store
 from monitor.store import outbox as outbox_store
 from monitor.store.engine import migrate, open_store
@@ -76,6 +79,7 @@ class Daemon:
         notifiers: Mapping[str, Notifier] | None = None,
         engine: sa.Engine | None = None,
         speedup: float = 1.0,
+        leadership: Leadership | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -102,6 +106,9 @@ class Daemon:
         # The evaluation horizon's snapshot rows, kept between evaluations (only the
         # evaluate job uses it; the scheduler runs that job one at a time).
         self._rows = history.SeriesCache()
+        self.leadership = leadership or build_leadership(
+            self.engine, settings.lease, self.stats.set_role
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -111,6 +118,10 @@ class Daemon:
         return revision
 
     def close(self) -> None:
+        try:
+            self.leadership.release()
+        except sa.exc.SQLAlchemyError:  # the lease then expires after its ttl
+            log.warning("cannot release the leader lease", exc_info=True)
         for collector in self.collectors.values():
             collector.close()
         self.forecaster.close(self.engine)
@@ -134,7 +145,11 @@ class Daemon:
             with self.engine.connect() as conn:
                 state = history.source_health(conn).get(source)
             snapshot = collector.collect(self._window(source, state, now))
+            watermark = state.watermark if state is not None else None
             with self.engine.begin() as conn:
+                if not history.window_unclaimed(conn, source, watermark):
+                    log.debug("another replica stored this window of %s", source)
+                    return True
                 history.record_snapshot(conn, snapshot)
             _log_figures(source, state, snapshot)
         except CollectorError as err:
@@ -152,12 +167,23 @@ class Daemon:
 
     def evaluate(self) -> alert_engine.TickResult:
         """Evaluate every rule once and persist the outcome with its notifications."""
+        fence = self.leadership.fence()
+        if fence is None:
+            return alert_engine.TickResult()  # a follower: the leader evaluates
+        try:
+            return self._evaluate(fence)
+        except LeaseLost as err:  # rolled back: the new leader evaluates the same tick
+            self.leadership.lost(str(err))
+            return alert_engine.TickResult()
+
+    def _evaluate(self, fence: Fence) -> alert_engine.TickResult:
         now = self.clock()
         started = time.perf_counter()
         windows = [getattr(r, "window", timedelta(0)) for r in self.rules]
         windows += [c.rate_window for c in self.settings.resourcing]
         horizon = max([*windows, timedelta(minutes=15)])
         with self.engine.begin() as conn:
+            lease_store.check_fence(conn, fence)  # a takeover waits for this commit
             instances = alert_store.load_instances(conn)
             health = history.source_health(conn)
             down = {
@@ -219,6 +245,9 @@ class Daemon:
     def _deliver(self) -> int:
         delivered, budget = 0, self.settings.delivery.batch
         while budget > 0:
+            fence = self.leadership.fence()
+            if fence is None:
+                break  # a follower, or a leader whose lease ran out: stop sending now
             now = self.clock()
             with self.engine.connect() as conn:
                 due = outbox_store.heads(conn, now, budget)
@@ -226,7 +255,11 @@ class Daemon:
             ready = [m for m in due if self._may_send(m.receiver, health.get(m.receiver), now)]
             if not ready:
                 break
-            sent = sum(self._send(message) for message in ready)
+            try:
+                sent = sum([self._send(message, fence) for message in ready])
+            except LeaseLost as err:
+                self.leadership.lost(str(err))
+                break
             delivered += sent
             budget -= len(ready)
             if sent == 0:
@@ -248,7 +281,11 @@ class Daemon:
             return time.monotonic() - self._last_sent[receiver] >= gap.total_seconds()
         return True
 
-    def _send(self, message: outbox_store.OutboxMessage) -> bool:
+    def _send(self, message: outbox_store.OutboxMessage, fence: Fence) -> bool:
+        """Claim, send and record one message; LeaseLost when a newer leader has it."""
+        if fence.checked:
+            with self.engine.begin() as conn:
+                outbox_store.claim(conn, message.id, fence)
         notifier = self.notifiers[message.receiver]
         self._last_sent[message.receiver] = time.monotonic()
         try:
@@ -259,7 +296,7 @@ class Daemon:
             )
         except NotifierError as err:
             reason = f"http_{err.status}" if err.status else "network"
-            self._delivery_failed(message, err, reason)
+            self._delivery_failed(message, err, reason, fence)
             return False
         except Exception as err:  # a notifier bug must not hold up the other receivers
             log.exception(
@@ -268,19 +305,33 @@ class Daemon:
                 extra={"receiver": message.receiver},
             )
             self._delivery_failed(
-                message, NotifierError(type(err).__name__, retryable=True), "internal"
+                message, NotifierError(type(err).__name__, retryable=True), "internal", fence
             )
             return False
-        with self.engine.begin() as conn:
-            outbox_store.mark_delivered(conn, message.id, self.clock())
-            notify_store.set_receiver_health(
-                conn, message.receiver, consecutive_failures=0, open_until=None
+        try:
+            with self.engine.begin() as conn:
+                self._delivered(conn, message, fence)
+        except LeaseLost:
+            log.warning(
+                "sent %s but lost the lease before recording it: the new leader sends it "
+                "again with the same idempotency key",
+                message.idempotency_key,
+                extra={"receiver": message.receiver},
             )
+            raise
         self.stats.count_notification(message.receiver, "success", "ok")
         return True
 
+    def _delivered(
+        self, conn: sa.Connection, message: outbox_store.OutboxMessage, fence: Fence
+    ) -> None:
+        outbox_store.mark_delivered(conn, message.id, self.clock(), fence)
+        notify_store.set_receiver_health(
+            conn, message.receiver, consecutive_failures=0, open_until=None
+        )
+
     def _delivery_failed(
-        self, message: outbox_store.OutboxMessage, err: NotifierError, reason: str
+        self, message: outbox_store.OutboxMessage, err: NotifierError, reason: str, fence: Fence
     ) -> None:
         now = self.clock()
         if err.status == 410:  # Gone: the endpoint asks us to stop; keep its messages
@@ -291,7 +342,9 @@ class Daemon:
             )
         delivery = self.settings.delivery
         with self.engine.begin() as conn:
-            outbox_store.mark_failed(conn, message.id, verdict.reason, verdict.next_attempt_at)
+            outbox_store.mark_failed(
+                conn, message.id, verdict.reason, verdict.next_attempt_at, fence
+            )
             failures = (
                 notify_store.receiver_health(conn)
                 .get(message.receiver, {})
@@ -320,12 +373,20 @@ class Daemon:
             extra={"receiver": message.receiver},
         )
 
+    def hold_lease(self) -> Role:
+        """Renew or take the leader lease (replicas on PostgreSQL), or learn who holds it."""
+        return self.leadership.renew()
+
     def forecast(self) -> int:
-        """Refresh every selected queue's forecast from the hourly rollups."""
+        """Refresh every selected queue's forecast from the hourly rollups (the leader only)."""
+        if self.leadership.fence() is None:
+            return 0
         return self.forecaster.run(self.engine, self.rules, self.clock())
 
     def maintain(self) -> int:
-        """Roll up recent raw rows into hourly aggregates and prune old history."""
+        """Roll up recent raw rows into hourly aggregates and prune old history (the leader)."""
+        if self.leadership.fence() is None:
+            return 0
         now = self.clock()
         store = self.settings.store
         with self.engine.begin() as conn:

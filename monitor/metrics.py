@@ -272,6 +272,12 @@ CATALOGUE: dict[str, MetricSpec] = {
             (),
             "Duration of the latest rule evaluation tick.",
         ),
+        MetricSpec(
+            "backlog_leader",
+            "gauge",
+            (),
+            "1 on the replica that evaluates rules and sends notifications, 0 on the others.",
+        ),
     )
 }
 
@@ -286,6 +292,11 @@ class RuntimeStats:
         self.notifications: dict[tuple[str, str, str], int] = defaultdict(int)
         self.missed_runs: dict[str, int] = defaultdict(int)
         self.evaluation_duration: float | None = None
+        self.leader: bool | None = None
+
+    def set_role(self, role: str) -> None:
+        """This replica's role as the leader lease last said (``leader`` or ``follower``)."""
+        self.leader = role == "leader"
 
     def count_error(self, source: str, reason: str) -> None:
         with self._lock:
@@ -518,4 +529,7 @@ class BacklogCollector(Collector):
         evaluation = _family("backlog_rule_evaluation_duration_seconds")
         if self._stats.evaluation_duration is not None:
             evaluation.add_metric([], self._stats.evaluation_duration)
-        yield from (alerts, notifications, pending, dead, evaluation)
+        leader = _family("backlog_leader")
+        if self._stats.leader is not None:
+            leader.add_metric([], 1.0 if self._stats.leader else 0.0)
+        yield from (alerts, notifications, pending, dead, evaluation, leader)

@@ -55,6 +55,7 @@ def serving(
         try:
             revision = daemon.migrate()
             log.info("history store at revision %s", revision)
+            daemon.hold_lease()  # know the role before the first job runs
             registry = CollectorRegistry(auto_describe=False)
             registry.register(
                 BacklogCollector(

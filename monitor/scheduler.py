@@ -54,6 +54,8 @@ def daemon_jobs(daemon: Daemon) -> list[Job]:
         Job(f"poll:{source.name}", source.interval, partial(daemon.poll, source.name))
         for source in settings.sources
     ]
+    if daemon.leadership.renews:  # first: the jobs after it ask who leads
+        jobs.insert(0, Job("lease", settings.lease.renew_interval, daemon.hold_lease))
     jobs.append(Job("maintain", settings.store.maintenance_interval, daemon.maintain))
     if settings.forecasts.enabled:
         jobs.append(Job("forecast", settings.forecasts.interval, daemon.forecast))
