@@ -42,6 +42,9 @@ from monitor.store.engine import migrate, open_store
 
 log = logging.getLogger(__name__)
 
+MAX_GAP = timedelta(minutes=15)
+"""The least of :func:`max_gap`: NTP steps and short stops count in full."""
+
 
 @dataclass
 class _Backoff:
@@ -80,6 +83,7 @@ class Daemon:
         engine: sa.Engine | None = None,
         speedup: float = 1.0,
         leadership: Leadership | None = None,
+        max_gap: timedelta | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -106,6 +110,8 @@ class Daemon:
         # The evaluation horizon's snapshot rows, kept between evaluations (only the
         # evaluate job uses it; the scheduler runs that job one at a time).
         self._rows = history.SeriesCache()
+        # None where a test or a replay drives the clock by hand in big steps on purpose.
+        self.max_gap = max_gap
         self.leadership = leadership or build_leadership(
             self.engine, settings.lease, self.stats.set_role
         )
@@ -196,6 +202,7 @@ class Daemon:
                 forecasts=forecast_store.views(conn),
                 last_seen=history.last_seen(conn),
                 sources=tuple(self.collectors),
+                max_gap=self.max_gap,
             )
             result = alert_engine.evaluate(
                 self.rules,
@@ -426,6 +433,13 @@ class Daemon:
             message,
             extra={"source": source, "reason": reason},
         )
+
+
+def max_gap(settings: Settings) -> timedelta:
+    """The most one gap between evaluations counts towards ``for``: a clock jumping
+    forward (or a daemon stopped) for longer neither fires pending alerts at once nor
+    ends ``keep_firing_for`` (alerting.state.bridge)."""
+    return max(settings.evaluation.interval * 3, MAX_GAP)
 
 
 def builtin_rules(settings: Settings) -> list[RuleBase]:
