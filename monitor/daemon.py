@@ -27,7 +27,7 @@ from collectors.base import Collector, Snapshot, Window
 from config.settings import Settings
 from monitor import notifying, resourcing
 from monitor.clock import Clock, utcnow
-from monitor.errors import CollectorError, LeaseLost, NotifierError
+from monitor.errors import CollectorError, LeaseLost, NotifierError, StoreError
 from monitor.forecasting import ForecastJob
 from monitor.leadership import Leadership, build_leadership
 from monitor.lease import Fence, Role
@@ -38,7 +38,7 @@ from monitor.store import history
 from monitor.store import leases as lease_store
 from monitor.store import notifying as notify_store
 from monitor.store import outbox as outbox_store
-from monitor.store.engine import migrate, open_store
+from monitor.store.engine import describe, migrate, open_store
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,15 @@ class Daemon:
         except CollectorError as err:
             self._poll_failed(source, backoff, err.reason, str(err))
             return False
+        except sa.exc.DBAPIError as err:  # the history store failed, not the source
+            self.stats.count_error(source, "store")
+            log.error(
+                "cannot store the poll of %s (its window is polled again next time): %s",
+                source,
+                describe(err),
+                extra={"source": source, "reason": "store"},
+            )
+            return False
         except Exception as err:  # the job boundary: anything else is a bug, but keep running
             log.exception("poll of %s failed unexpectedly", source, extra={"source": source})
             self._poll_failed(source, backoff, "internal", type(err).__name__)
@@ -181,6 +190,11 @@ class Daemon:
         except LeaseLost as err:  # rolled back: the new leader evaluates the same tick
             self.leadership.lost(str(err))
             return alert_engine.TickResult()
+        except sa.exc.DBAPIError as err:
+            raise StoreError(
+                "the history store refused the evaluation; nothing changed (alert states "
+                f"and their notifications roll back together): {describe(err)}"
+            ) from err
 
     def _evaluate(self, fence: Fence) -> alert_engine.TickResult:
         now = self.clock()

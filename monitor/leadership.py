@@ -23,6 +23,7 @@ from config.lease import LeaseSettings
 from monitor.clock import Clock
 from monitor.lease import SOLE, Decision, Fence, Role, acts_until
 from monitor.store import leases
+from monitor.store.engine import describe
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,7 @@ class LeaderLease:
                     conn, self._settings.name, self.holder, now, self._settings.ttl
                 )
         except sa.exc.SQLAlchemyError as err:
-            log.warning(
-                "cannot renew the leader lease: %s", str(getattr(err, "orig", err)).split("\n")[0]
-            )
+            log.warning("cannot renew the leader lease: %s", describe(err))
             self.fence()  # steps down if the local term ran out meanwhile
             return self.role
         self._adopt(decision, started)

@@ -61,10 +61,12 @@ def migrate(engine: sa.Engine) -> str:
             command.upgrade(config, "head")
         return current_revision(engine) or ""
     except exc.SQLAlchemyError as err:
-        raise StoreError(
-            f"cannot migrate the history store: {err.__class__.__name__}: "
-            f"{str(getattr(err, 'orig', err)).splitlines()[0]}"
-        ) from None
+        raise StoreError(f"cannot migrate the history store: {describe(err)}") from None
+
+
+def describe(err: exc.SQLAlchemyError) -> str:
+    """A store error in one line: its class and the driver's first line (no SQL, no URL)."""
+    return f"{err.__class__.__name__}: {str(getattr(err, 'orig', err)).splitlines()[0]}"
 
 
 def current_revision(engine: sa.Engine) -> str | None:
