@@ -7,6 +7,7 @@ BENCHMARKS = {
     "benchmarks.collectors.sql_poll": "one SQL poll on 1M/10M tickets vs hand-written SQL",
     "benchmarks.alerting.evaluate": "1,000 queues x 10 rules: evaluation per tick",
     "benchmarks.alerting.latency": "rule firing to the receiver's 2xx on loopback",
+    "benchmarks.replicas.failover": "two replicas on PostgreSQL: leader killed or stopped",
 }
 
 if __name__ == "__main__":

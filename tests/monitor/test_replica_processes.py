@@ -31,7 +31,14 @@ RULES = (300, 400, 500)
 """Thresholds of three rules that all fire on the 600 open incidents: three messages."""
 
 
-def write_config(tmp_path: Path, name: str, store_url: str, receiver_url: str) -> tuple[Path, int]:
+def write_config(
+    tmp_path: Path,
+    name: str,
+    store_url: str,
+    receiver_url: str,
+    ttl: str = "3s",
+    renew_interval: str = "1s",
+) -> tuple[Path, int]:
     """A replica's configuration (its own port and lease holder name) and its port."""
     if not (tmp_path / "tickets.db").exists():
         make_ticket_store(tmp_path / "tickets.db")
@@ -54,8 +61,8 @@ store:
 http:
   listen: "127.0.0.1:{port}"
 lease:
-  ttl: 3s
-  renew_interval: 1s
+  ttl: {ttl}
+  renew_interval: {renew_interval}
   holder: {name}
 evaluation:
   interval: 1s
