@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tests.fakes import RecordingReceiver
-from tests.monitor.test_crash_recovery import OPEN, Daemon, make_ticket_store
-from tests.monitor.test_daemon import SECRET
+from tests.monitor.test_crash_recovery import OPEN, Daemon
+from tests.monitor.test_crash_recovery import write_config as crash_recovery_config
 from tests.processes import PATIENCE, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -39,68 +40,25 @@ def write_config(
     ttl: str = "3s",
     renew_interval: str = "1s",
 ) -> tuple[Path, int]:
-    """A replica's configuration (its own port and lease holder name) and its port."""
-    if not (tmp_path / "tickets.db").exists():
-        make_ticket_store(tmp_path / "tickets.db")
+    """A replica's configuration and port: the crash-recovery test's (600 real incidents
+    open, 1 s intervals, a signed webhook), on ``store_url``, with three rules and a lease."""
     port = free_port()
-    rules = "".join(
-        f"""  - name: Backlog{n}
-    metric: open_tickets
-    op: ">"
-    threshold: {n}
-    for: 0s
-"""
+    folder = tmp_path / name
+    folder.mkdir()
+    config = yaml.safe_load(crash_recovery_config(folder, port, receiver_url).read_text())
+    config["store"]["url"] = store_url
+    config["lease"] = {"ttl": ttl, "renew_interval": renew_interval, "holder": name}
+    config["forecasts"] = {"enabled": False}
+    # No cooldown: failover, not the circuit breaker, is what is measured.
+    config["delivery"]["breaker_threshold"] = 1000
+    config["receivers"][0]["timeout"] = "60s"  # a held request stays in flight
+    config["rules"] = [
+        {"name": f"Backlog{n}", "metric": "open_tickets", "op": ">", "threshold": n, "for": "0s"}
         for n in RULES
-    )
-    config = tmp_path / f"{name}.yaml"
-    config.write_text(
-        f"""
-log_level: INFO
-store:
-  url: "{store_url}"
-http:
-  listen: "127.0.0.1:{port}"
-lease:
-  ttl: {ttl}
-  renew_interval: {renew_interval}
-  holder: {name}
-evaluation:
-  interval: 1s
-delivery:
-  interval: 1s
-  schedule: exponential
-  initial_backoff: 1s
-  max_backoff: 2s
-scheduler:
-  jitter: 0s
-forecasts:
-  enabled: false
-sources:
-  - kind: sql
-    name: servicenow
-    url: "sqlite:///{tmp_path}/tickets.db"
-    interval: 1s
-    mapping:
-      table: incidents
-      id: number
-      queue: assignment_group
-      status: state
-      priority: priority
-      created_at: opened_at
-      resolved_at: resolved_at
-      open_statuses: [open]
-      timezone: America/Sao_Paulo
-rules:
-{rules}receivers:
-  - kind: webhook
-    name: ops
-    url: "{receiver_url}"
-    secret: "{SECRET}"
-    timeout: 60s
-""",
-        encoding="utf-8",
-    )
-    return config, port
+    ]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path, port
 
 
 def readyz(port: int) -> dict[str, Any]:

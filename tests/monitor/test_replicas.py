@@ -70,6 +70,18 @@ def lease_for(
     )
 
 
+def leader_and_rival(
+    engines: Callable[[], sa.Engine], clock: FakeClock
+) -> tuple[sa.Engine, Fence, LeaderLease]:
+    """A's engine and fence (A leads, generation 1), and B's lease, not yet asked."""
+    engine = engines()
+    a, b = lease_for(engine, "a", clock), lease_for(engines(), "b", clock)
+    a.renew()
+    fence = a.fence()
+    assert fence is not None
+    return engine, fence, b
+
+
 def message(engine: sa.Engine, key: str = "k1") -> int:
     with engine.begin() as conn:
         outbox_store.enqueue(conn, [Notification("ops", key, "alert.firing", {"k": key})], T0)
@@ -116,11 +128,7 @@ class TestFencing:
         self, engines: Callable[[], sa.Engine], clock: FakeClock
     ) -> None:
         """After a takeover, the old generation can neither claim nor record a message."""
-        engine = engines()
-        a, b = lease_for(engine, "a", clock), lease_for(engines(), "b", clock)
-        a.renew()
-        stale = a.fence()
-        assert stale is not None
+        engine, stale, b = leader_and_rival(engines, clock)
         first, second = message(engine, "k1"), message(engine, "k2")
         with engine.begin() as conn:
             outbox_store.claim(conn, first, stale)  # A sends k1, then pauses past its lease
@@ -149,11 +157,7 @@ class TestFencing:
         self, engines: Callable[[], sa.Engine], clock: FakeClock
     ) -> None:
         """A takeover blocks on the old leader's open fenced transaction, then wins."""
-        engine = engines()
-        a, b = lease_for(engine, "a", clock), lease_for(engines(), "b", clock)
-        a.renew()
-        fence = a.fence()
-        assert fence is not None
+        engine, fence, b = leader_and_rival(engines, clock)
         clock.advance(SETTINGS.ttl)
         outcome: list[Role] = []
         with engine.begin() as conn:
