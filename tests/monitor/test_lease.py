@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from config.loader import load_settings
 from monitor.errors import ConfigError
 from monitor.lease import Fence, Lease, Role, acts_until, decide
 from tests.fakes import T0, FakeClock
+from tests.processes import run_cli
 
 TTL = timedelta(seconds=15)
 NAME = "backlog-monitor"
@@ -79,3 +81,12 @@ class TestLeaseSettings:
         with pytest.raises(ConfigError) as info:
             load_settings(text=f"lease:\n  ttl: {ttl}\n  renew_interval: {renew}\n")
         assert [path for path, _ in info.value.problems] == ["lease"]
+
+    def test_the_command_exits_2_naming_lease(self, tmp_path: Path) -> None:
+        """`check-config` on a lease renewed too slowly exits 2 and names the section."""
+        config = tmp_path / "config.yaml"
+        config.write_text("lease:\n  ttl: 10s\n  renew_interval: 5s\n", encoding="utf-8")
+        done = run_cli("check-config", "--config", config)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "lease" in done.stderr and "renew_interval (5s)" in done.stderr
+        assert "Traceback" not in done.stderr
