@@ -161,6 +161,12 @@ class Daemon:
         except CollectorError as err:
             self._poll_failed(source, backoff, err.reason, str(err))
             return False
+        except sa.exc.IntegrityError:
+            # Two replicas' first polls of a source both inserted its state row: the
+            # other one committed first and stored this window.
+            log.debug("another replica stored the first window of %s", source)
+            self.readiness.polled.add(source)
+            return True
         except sa.exc.DBAPIError as err:  # the history store failed, not the source
             self.stats.count_error(source, "store")
             log.error(
