@@ -44,7 +44,7 @@ def one_round(
     admin: str, work: Path, stop: signal.Signals, ttl: str, renew: str
 ) -> dict[str, float]:
     """One failover; returns seconds from A's stop to B leading and to B's first delivery."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    schema = f"failover_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(admin)
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
