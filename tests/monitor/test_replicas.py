@@ -270,6 +270,48 @@ class TestTwoDaemons:
             snapshots = conn.execute(sa.text("SELECT count(*) FROM snapshots")).scalar_one()
         assert (totals, snapshots) == ([(2,)], 1)
 
+    def test_a_paused_leader_that_still_thinks_it_leads_is_refused_by_the_store(
+        self, engines: Callable[[], sa.Engine], clock: FakeClock, receiver: RecordingReceiver
+    ) -> None:
+        """A's own clock stood still (a pause) while B took over: A's evaluation rolls back
+        and its delivery is refused before sending; A steps down; B sends, once."""
+        settings = make_settings({"ops": receiver.url}, for_="0s")
+        a, b, _ = self.replicas(engines, clock, settings)
+        # A's two jobs, each holding the lease as of before the pause (one replica).
+        evaluating, delivering = (
+            LeaderLease(
+                a.engine,
+                SLOW.model_copy(update={"holder": "a"}),
+                clock=clock,
+                monotonic=lambda: 0.0,
+            )
+            for _ in range(2)
+        )
+        assert [evaluating.renew(), delivering.renew(), b.hold_lease()] == [
+            Role.LEADER,
+            Role.LEADER,
+            Role.FOLLOWER,
+        ]
+        clock.advance(POLL)
+        a.poll(SOURCE)
+        clock.advance(SLOW.ttl)  # A is paused past its lease; B takes it
+        assert b.hold_lease() is Role.LEADER
+
+        a.leadership = evaluating
+        assert evaluating.fence() is not None  # A believes it still leads
+        assert a.evaluate().transitions == []  # refused: rolled back
+        assert outbox_rows(a.engine) == [] and evaluating.fence() is None
+        assert b.evaluate().transitions  # B fires, from the same stored data
+
+        a.leadership = delivering
+        assert delivering.fence() is not None
+        assert a.deliver() == 0 and receiver.attempts == 0  # refused before sending
+        assert delivering.fence() is None
+        assert b.deliver() == 1
+        assert [r.headers["webhook-id"] for r in receiver.received] == [
+            r["idempotency_key"] for r in outbox_rows(a.engine)
+        ]
+
     def test_readyz_role_and_gauge_follow_the_lease(
         self, engines: Callable[[], sa.Engine], clock: FakeClock, receiver: RecordingReceiver
     ) -> None:
