@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections import Counter
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from config.loader import load_settings
 from monitor.daemon import Daemon, max_gap
 from monitor.demo.ticketstore import load_incidents
 from monitor.errors import SourceUnavailable, StoreError
+from monitor.scheduler import daemon_jobs, survive_store_errors
 from monitor.store.schema import alert_instances, queue_counters
 from tests.fakes import T0, FakeClock, RecordingReceiver, ScriptedCollector
 from tests.monitor.test_daemon import (
@@ -259,3 +261,25 @@ class TestClockJumps:
         assert after == before  # the replayed hours are not counted again
         assert Counter(bodies(receiver)) == Counter({(RULE, "firing"): 1})
         daemon.close()
+
+
+class TestStoreUnreachable:
+    def test_each_scheduled_job_logs_one_line_and_runs_again(
+        self, tmp_path: Path, receiver: RecordingReceiver, caplog: Any
+    ) -> None:
+        """A store that cannot be opened: every job the scheduler runs fails with one
+        warning naming it and the store's error, and raises nothing (it runs again)."""
+        settings = make_settings({"ops": receiver.url})
+        unreachable = sa.create_engine(f"sqlite:///{tmp_path}/missing-folder/history.db")
+        daemon = Daemon(settings, collectors={}, engine=unreachable)
+        jobs = [j for j in daemon_jobs(daemon) if not j.id.startswith("poll:")]
+        assert {j.id for j in jobs} >= {"evaluate", "deliver", "maintain"}
+        for job in jobs:
+            assert survive_store_errors(job)() is None
+        warnings = [r for r in caplog.records if r.getMessage().startswith("job ")]
+        assert [r.getMessage().split(" failed")[0] for r in warnings] == [
+            f"job {j.id}" for j in jobs
+        ]
+        assert all("unable to open database file" in r.getMessage() for r in warnings)
+        assert all(r.exc_info is None for r in warnings)
+        unreachable.dispose()
