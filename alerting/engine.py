@@ -76,7 +76,8 @@ def evaluate(
                 firing=before.state is AlertState.FIRING,
                 last_value=before.last_value,
             )
-            after, transition = step(before, outcome, now, rule.timing)
+            timing = replace(rule.timing, max_gap=ctx.max_gap)
+            after, transition = step(before, outcome, now, timing)
             result.evaluated += 1
             if transition is not None or after.state is not AlertState.INACTIVE:
                 result.changed.append(after)

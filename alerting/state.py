@@ -87,6 +87,9 @@ class Timing:
 
     for_: timedelta = timedelta(0)
     keep_firing_for: timedelta = timedelta(0)
+    max_gap: timedelta | None = None
+    """The most time one gap between evaluations counts towards ``for`` and
+    ``keep_firing_for`` (None: all of it); see :func:`bridge`."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ def step(
     instance: AlertInstance, outcome: Outcome, now: datetime, timing: Timing
 ) -> tuple[AlertInstance, Transition | None]:
     """Advance ``instance`` by one evaluation at ``now``."""
+    instance = bridge(instance, now, timing.max_gap)
     if isinstance(outcome, NoData | EvalError):
         reason = f"{outcome.reason}: keeping state {instance.state}"
         return replace(instance, last_eval_at=now, state_reason=reason), None
@@ -144,6 +148,33 @@ def step(
     if isinstance(outcome, Breaching):
         return _on_breach(current, outcome, now, timing)
     return _on_ok(current, outcome, now, timing)
+
+
+def bridge(instance: AlertInstance, now: datetime, max_gap: timedelta | None) -> AlertInstance:
+    """Carry the time a condition has held across a clock jump.
+
+    The clock went back (``now`` before the latest evaluation): the time already held
+    is kept, so a pending ``for`` neither restarts nor waits for the clock to catch up.
+    The clock jumped forward (or evaluations stopped) by more than ``max_gap``: only
+    ``max_gap`` of that gap counts, so a jump does not fire every pending alert at once
+    nor end every ``keep_firing_for``.
+    """
+    if instance.last_eval_at is None:
+        return instance
+    gap = now - instance.last_eval_at
+    if gap < timedelta(0):
+        shift = gap
+    elif max_gap is not None and gap > max_gap:
+        shift = gap - max_gap
+    else:
+        return instance
+    return replace(
+        instance,
+        active_since=None if instance.active_since is None else instance.active_since + shift,
+        keep_firing_since=None
+        if instance.keep_firing_since is None
+        else instance.keep_firing_since + shift,
+    )
 
 
 def _on_breach(

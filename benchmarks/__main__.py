@@ -9,6 +9,7 @@ BENCHMARKS = {
     "benchmarks.collectors.workload": "workload figures on 1M tickets vs hand-written SQL; report",
     "benchmarks.alerting.evaluate": "1,000 queues x 10 rules: evaluation per tick",
     "benchmarks.alerting.latency": "rule firing to the receiver's 2xx on loopback",
+    "benchmarks.replicas.failover": "two replicas on PostgreSQL: leader killed or stopped",
 }
 
 if __name__ == "__main__":

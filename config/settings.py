@@ -20,6 +20,7 @@ from alerting.rules import Rule
 from alerting.timeintervals import TimeInterval
 from collectors import SourceConfig
 from config.durations import Duration
+from config.lease import LeaseSettings
 from monitor.report.config import ReportSettings
 
 Frozen = ConfigDict(frozen=True, extra="forbid")
@@ -218,6 +219,7 @@ class Settings(BaseSettings):
     resourcing: list[ResourcingConfig] = Field(default_factory=list)
     backfill: BackfillSettings = BackfillSettings()
     report: ReportSettings = ReportSettings()
+    lease: LeaseSettings = LeaseSettings()
 
     @classmethod
     def settings_customise_sources(

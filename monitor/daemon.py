@@ -27,17 +27,23 @@ from collectors.base import Collector, Snapshot, Window
 from config.settings import Settings
 from monitor import backfill, notifying, resourcing
 from monitor.clock import Clock, utcnow
-from monitor.errors import CollectorError, NotifierError
+from monitor.errors import CollectorError, LeaseLost, NotifierError, StoreError
 from monitor.forecasting import ForecastJob
+from monitor.leadership import Leadership, build_leadership
+from monitor.lease import Fence, Role
 from monitor.metrics import RuntimeStats
 from monitor.store import alerts as alert_store
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
+from monitor.store import leases as lease_store
 from monitor.store import notifying as notify_store
 from monitor.store import outbox as outbox_store
-from monitor.store.engine import migrate, open_store
+from monitor.store.engine import describe, migrate, open_store
 
 log = logging.getLogger(__name__)
+
+MAX_GAP = timedelta(minutes=15)
+"""The least of :func:`max_gap`: NTP steps and short stops count in full."""
 
 
 @dataclass
@@ -77,6 +83,8 @@ class Daemon:
         engine: sa.Engine | None = None,
         speedup: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        leadership: Leadership | None = None,
+        max_gap: timedelta | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -107,6 +115,11 @@ class Daemon:
         # The evaluation horizon's snapshot rows, kept between evaluations (only the
         # evaluate job uses it; the scheduler runs that job one at a time).
         self._rows = history.SeriesCache()
+        # None where a test or a replay drives the clock by hand in big steps on purpose.
+        self.max_gap = max_gap
+        self.leadership = leadership or build_leadership(
+            self.engine, settings.lease, self.stats.set_role
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -116,6 +129,10 @@ class Daemon:
         return revision
 
     def close(self) -> None:
+        try:
+            self.leadership.release()
+        except sa.exc.SQLAlchemyError:  # the lease then expires after its ttl
+            log.warning("cannot release the leader lease", exc_info=True)
         for collector in self.collectors.values():
             collector.close()
         self.forecaster.close(self.engine)
@@ -139,11 +156,30 @@ class Daemon:
             with self.engine.connect() as conn:
                 state = history.source_health(conn).get(source)
             snapshot = collector.collect(self._window(source, state, now))
+            watermark = state.watermark if state is not None else None
             with self.engine.begin() as conn:
+                if not history.window_unclaimed(conn, source, watermark):
+                    log.debug("another replica stored this window of %s", source)
+                    return True
                 history.record_snapshot(conn, snapshot)
             _log_figures(source, state, snapshot)
         except CollectorError as err:
             self._poll_failed(source, backoff, err.reason, str(err))
+            return False
+        except sa.exc.IntegrityError:
+            # Two replicas' first polls of a source both inserted its state row: the
+            # other one committed first and stored this window.
+            log.debug("another replica stored the first window of %s", source)
+            self.readiness.polled.add(source)
+            return True
+        except sa.exc.DBAPIError as err:  # the history store failed, not the source
+            self.stats.count_error(source, "store")
+            log.error(
+                "cannot store the poll of %s (its window is polled again next time): %s",
+                source,
+                describe(err),
+                extra={"source": source, "reason": "store"},
+            )
             return False
         except Exception as err:  # the job boundary: anything else is a bug, but keep running
             log.exception("poll of %s failed unexpectedly", source, extra={"source": source})
@@ -158,12 +194,28 @@ class Daemon:
 
     def evaluate(self) -> alert_engine.TickResult:
         """Evaluate every rule once and persist the outcome with its notifications."""
+        fence = self.leadership.fence()
+        if fence is None:
+            return alert_engine.TickResult()  # a follower: the leader evaluates
+        try:
+            return self._evaluate(fence)
+        except LeaseLost as err:  # rolled back: the new leader evaluates the same tick
+            self.leadership.lost(str(err))
+            return alert_engine.TickResult()
+        except sa.exc.DBAPIError as err:
+            raise StoreError(
+                "the history store refused the evaluation; nothing changed (alert states "
+                f"and their notifications roll back together): {describe(err)}"
+            ) from err
+
+    def _evaluate(self, fence: Fence) -> alert_engine.TickResult:
         now = self.clock()
         started = time.perf_counter()
         windows = [getattr(r, "window", timedelta(0)) for r in self.rules]
         windows += [c.rate_window for c in self.settings.resourcing]
         horizon = max([*windows, timedelta(minutes=15)])
         with self.engine.begin() as conn:
+            lease_store.check_fence(conn, fence)  # a takeover waits for this commit
             instances = alert_store.load_instances(conn)
             health = history.source_health(conn)
             down = {
@@ -176,6 +228,7 @@ class Daemon:
                 forecasts=forecast_store.views(conn),
                 last_seen=history.last_seen(conn),
                 sources=tuple(self.collectors),
+                max_gap=self.max_gap,
             )
             result = alert_engine.evaluate(
                 self.rules,
@@ -226,6 +279,9 @@ class Daemon:
     def _deliver(self) -> int:
         delivered, budget = 0, self.settings.delivery.batch
         while budget > 0:
+            fence = self.leadership.fence()
+            if fence is None:
+                break  # a follower, or a leader whose lease ran out: stop sending now
             now = self.clock()
             with self.engine.connect() as conn:
                 due = outbox_store.heads(conn, now, budget)
@@ -233,7 +289,11 @@ class Daemon:
             ready = [m for m in due if self._may_send(m.receiver, health.get(m.receiver), now)]
             if not ready:
                 break
-            sent = sum(self._send(message) for message in ready)
+            try:
+                sent = sum([self._send(message, fence) for message in ready])
+            except LeaseLost as err:
+                self.leadership.lost(str(err))
+                break
             delivered += sent
             budget -= len(ready)
             if sent == 0:
@@ -255,7 +315,11 @@ class Daemon:
             return time.monotonic() - self._last_sent[receiver] >= gap.total_seconds()
         return True
 
-    def _send(self, message: outbox_store.OutboxMessage) -> bool:
+    def _send(self, message: outbox_store.OutboxMessage, fence: Fence) -> bool:
+        """Claim, send and record one message; LeaseLost when a newer leader has it."""
+        if fence.checked:
+            with self.engine.begin() as conn:
+                outbox_store.claim(conn, message.id, fence)
         notifier = self.notifiers[message.receiver]
         self._last_sent[message.receiver] = time.monotonic()
         try:
@@ -266,7 +330,7 @@ class Daemon:
             )
         except NotifierError as err:
             reason = f"http_{err.status}" if err.status else "network"
-            self._delivery_failed(message, err, reason)
+            self._delivery_failed(message, err, reason, fence)
             return False
         except Exception as err:  # a notifier bug must not hold up the other receivers
             log.exception(
@@ -275,19 +339,33 @@ class Daemon:
                 extra={"receiver": message.receiver},
             )
             self._delivery_failed(
-                message, NotifierError(type(err).__name__, retryable=True), "internal"
+                message, NotifierError(type(err).__name__, retryable=True), "internal", fence
             )
             return False
-        with self.engine.begin() as conn:
-            outbox_store.mark_delivered(conn, message.id, self.clock())
-            notify_store.set_receiver_health(
-                conn, message.receiver, consecutive_failures=0, open_until=None
+        try:
+            with self.engine.begin() as conn:
+                self._delivered(conn, message, fence)
+        except LeaseLost:
+            log.warning(
+                "sent %s but lost the lease before recording it: the new leader sends it "
+                "again with the same idempotency key",
+                message.idempotency_key,
+                extra={"receiver": message.receiver},
             )
+            raise
         self.stats.count_notification(message.receiver, "success", "ok")
         return True
 
+    def _delivered(
+        self, conn: sa.Connection, message: outbox_store.OutboxMessage, fence: Fence
+    ) -> None:
+        outbox_store.mark_delivered(conn, message.id, self.clock(), fence)
+        notify_store.set_receiver_health(
+            conn, message.receiver, consecutive_failures=0, open_until=None
+        )
+
     def _delivery_failed(
-        self, message: outbox_store.OutboxMessage, err: NotifierError, reason: str
+        self, message: outbox_store.OutboxMessage, err: NotifierError, reason: str, fence: Fence
     ) -> None:
         now = self.clock()
         if err.status == 410:  # Gone: the endpoint asks us to stop; keep its messages
@@ -298,7 +376,9 @@ class Daemon:
             )
         delivery = self.settings.delivery
         with self.engine.begin() as conn:
-            outbox_store.mark_failed(conn, message.id, verdict.reason, verdict.next_attempt_at)
+            outbox_store.mark_failed(
+                conn, message.id, verdict.reason, verdict.next_attempt_at, fence
+            )
             failures = (
                 notify_store.receiver_health(conn)
                 .get(message.receiver, {})
@@ -332,8 +412,8 @@ class Daemon:
         source's own times (once on start, before the first forecast; see monitor/backfill.py).
         A source that fails is logged and skipped: the daemon starts anyway."""
         since = self.settings.backfill.since
-        if since is None:
-            return []
+        if since is None or self.leadership.fence() is None:
+            return []  # with replicas, only the leader backfills (as it runs forecasts)
         start, end = backfill.span(self.clock(), since)
         done = []
         for name, reader in backfill.readers(self.collectors).items():
@@ -354,12 +434,20 @@ class Daemon:
             done.append(result)
         return done
 
+    def hold_lease(self) -> Role:
+        """Renew or take the leader lease (replicas on PostgreSQL), or learn who holds it."""
+        return self.leadership.renew()
+
     def forecast(self) -> int:
-        """Refresh every selected queue's forecast from the hourly rollups."""
+        """Refresh every selected queue's forecast from the hourly rollups (the leader only)."""
+        if self.leadership.fence() is None:
+            return 0
         return self.forecaster.run(self.engine, self.rules, self.clock())
 
     def maintain(self) -> int:
-        """Roll up recent raw rows into hourly aggregates and prune old history."""
+        """Roll up recent raw rows into hourly aggregates and prune old history (the leader)."""
+        if self.leadership.fence() is None:
+            return 0
         now = self.clock()
         store = self.settings.store
         with self.engine.begin() as conn:
@@ -399,6 +487,13 @@ class Daemon:
             message,
             extra={"source": source, "reason": reason},
         )
+
+
+def max_gap(settings: Settings) -> timedelta:
+    """The most one gap between evaluations counts towards ``for``: a clock jumping
+    forward (or a daemon stopped) for longer neither fires pending alerts at once nor
+    ends ``keep_firing_for`` (alerting.state.bridge)."""
+    return max(settings.evaluation.interval * 3, MAX_GAP)
 
 
 def builtin_rules(settings: Settings) -> list[RuleBase]:

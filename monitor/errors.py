@@ -41,6 +41,10 @@ class StoreError(BacklogError):
     """The history store cannot be used."""
 
 
+class LeaseLost(BacklogError):
+    """Another replica took the leader lease: a write only the leader may make was refused."""
+
+
 class MissingExtra(BacklogError):
     """An optional feature needs a package that is not installed; the message says how."""
 

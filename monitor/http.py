@@ -28,7 +28,7 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
 
     def readyz(_request: Request) -> Response:
         reasons = daemon.readiness.reasons(daemon.source_names)
-        body = {"ready": not reasons, "reasons": reasons}
+        body = {"ready": not reasons, "reasons": reasons, "role": daemon.leadership.role.value}
         return JSONResponse(body, status_code=200 if not reasons else 503)
 
     return Starlette(

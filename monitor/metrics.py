@@ -386,6 +386,12 @@ CATALOGUE: dict[str, MetricSpec] = {
             "1 for how exact the source's latest figures are: exact, approximate (Jira's"
             " approximate count), lagging (a search index behind the store) or sampled.",
         ),
+        MetricSpec(
+            "backlog_leader",
+            "gauge",
+            (),
+            "1 on the replica that evaluates rules and sends notifications, 0 on the others.",
+        ),
     )
 }
 
@@ -404,6 +410,11 @@ class RuntimeStats:
         """Each hosted source's ``collectors.hosted.HttpStats``, by source."""
         self.exactness: dict[str, str] = {}
         """The exactness of each source's latest snapshot."""
+        self.leader: bool | None = None
+
+    def set_role(self, role: str) -> None:
+        """This replica's role as the leader lease last said (``leader`` or ``follower``)."""
+        self.leader = role == "leader"
 
     def count_error(self, source: str, reason: str) -> None:
         with self._lock:
@@ -653,4 +664,7 @@ class BacklogCollector(Collector):
         evaluation = _family("backlog_rule_evaluation_duration_seconds")
         if self._stats.evaluation_duration is not None:
             evaluation.add_metric([], self._stats.evaluation_duration)
-        yield from (alerts, notifications, pending, dead, evaluation)
+        leader = _family("backlog_leader")
+        if self._stats.leader is not None:
+            leader.add_metric([], 1.0 if self._stats.leader else 0.0)
+        yield from (alerts, notifications, pending, dead, evaluation, leader)

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
 from monitor.clock import Clock, utcnow
-from monitor.daemon import Daemon
+from monitor.daemon import Daemon, max_gap
 from monitor.http import HttpServer, build_app
 from monitor.metrics import BacklogCollector
 from monitor.scheduler import build_scheduler
@@ -52,10 +52,11 @@ def serving(
     (:func:`run`) or step by step (the demo).
     """
     with _signals_set(stop):
-        daemon = Daemon(settings, clock=clock, speedup=speedup)
+        daemon = Daemon(settings, clock=clock, speedup=speedup, max_gap=max_gap(settings))
         try:
             revision = daemon.migrate()
             log.info("history store at revision %s", revision)
+            daemon.hold_lease()  # know the role before the first job runs
             registry = CollectorRegistry(auto_describe=False)
             registry.register(
                 BacklogCollector(

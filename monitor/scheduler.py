@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.daemon import Daemon
+from monitor.errors import StoreError
+from monitor.store.engine import describe
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ def daemon_jobs(daemon: Daemon) -> list[Job]:
         Job(f"poll:{source.name}", source.interval, partial(daemon.poll, source.name))
         for source in settings.sources
     ]
+    if daemon.leadership.renews:  # first: the jobs after it ask who leads
+        jobs.insert(0, Job("lease", settings.lease.renew_interval, daemon.hold_lease))
     jobs.append(Job("maintain", settings.store.maintenance_interval, daemon.maintain))
     if settings.forecasts.enabled:
         jobs.append(Job("forecast", settings.forecasts.interval, daemon.forecast))
@@ -74,7 +79,7 @@ def build_scheduler(daemon: Daemon) -> BackgroundScheduler:
     for job in daemon_jobs(daemon):
         seconds = max(0.05, job.interval.total_seconds())
         scheduler.add_job(
-            job.run,
+            survive_store_errors(job),
             "interval",
             seconds=seconds,
             jitter=min(jitter, seconds / 4) or None,
@@ -89,3 +94,28 @@ def build_scheduler(daemon: Daemon) -> BackgroundScheduler:
 
     scheduler.add_listener(missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     return scheduler
+
+
+def survive_store_errors(job: Job) -> Callable[[], object]:
+    """``job.run``, with a failure of the history store logged in one line, not a traceback.
+
+    The job runs again at its next interval, and whatever it did not commit is done then
+    (a poll's window stays open, an outbox message stays pending). The stepped scheduler
+    does not use this: a replay that lost a job's work would tell a wrong story.
+    """
+
+    def run() -> object:
+        try:
+            return job.run()
+        except (sa.exc.DBAPIError, StoreError) as err:
+            reason = describe(err) if isinstance(err, sa.exc.DBAPIError) else str(err)
+            log.warning(
+                "job %s failed, it runs again in %gs: %s",
+                job.id,
+                job.interval.total_seconds(),
+                reason,
+                extra={"job": job.id},
+            )
+            return None
+
+    return run

@@ -38,12 +38,16 @@ class RecordingReceiver:
     """A real HTTP server on 127.0.0.1 that records POSTs and answers ``status``.
 
     Set ``status`` to 503 to play a receiver that is down, back to 204 when it is up.
+    Set ``hold`` to an unset event to play a slow receiver: each request waits for the
+    event (its ``webhook-id`` noted in ``held``) before it is recorded and answered.
     """
 
     status: int = 204
     headers: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
+    hold: threading.Event | None = None
+    held: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         receiver = self
@@ -52,6 +56,10 @@ class RecordingReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.attempts += 1
+                gate = receiver.hold
+                if gate is not None:
+                    receiver.held.append(self.headers.get("webhook-id", ""))
+                    gate.wait(timeout=600)  # a hang guard; tests set it
                 status = receiver.status
                 if 200 <= status < 300:
                     receiver.received.append(Received(dict(self.headers.items()), body))

@@ -94,15 +94,26 @@ class TestCompose:
                     assert (DEPLOY / host).exists(), f"{name}: {host}"
 
     def test_prometheus_scrapes_the_name_both_profiles_answer_to(self) -> None:
-        """The daemon and the demo share the alias Prometheus scrapes, on their HTTP port."""
+        """Both replicas and the demo share the alias Prometheus resolves, on their HTTP port."""
         services = compose()["services"]
         config = documents(DEPLOY / "prometheus/prometheus.yml")[0]
-        [target] = config["scrape_configs"][0]["static_configs"][0]["targets"]
-        host, port = target.split(":")
-        for name in ("daemon", "demo"):
+        [lookup] = config["scrape_configs"][0]["dns_sd_configs"]
+        [host], port = lookup["names"], str(lookup["port"])
+        for name in ("daemon", "daemon-2", "demo"):
             assert host in services[name]["networks"]["default"]["aliases"], name
         assert f"0.0.0.0:{port}" in services["demo"]["command"]
-        assert services["daemon"]["environment"]["BACKLOG_MONITOR_HTTP__LISTEN"].endswith(port)
+        for name in ("daemon", "daemon-2"):
+            listen = services[name]["environment"]["BACKLOG_MONITOR_HTTP__LISTEN"]
+            assert listen.endswith(port)
+
+    def test_two_replicas_share_one_postgres_store(self) -> None:
+        """The live profile runs two daemons with the same store, config and secrets."""
+        services = compose()["services"]
+        first, second = services["daemon"], services["daemon-2"]
+        for key in ("environment", "volumes", "secrets", "command", "image", "profiles"):
+            assert first[key] == second[key], key
+        assert first["environment"]["BACKLOG_MONITOR_STORE__URL"].startswith("postgresql")
+        assert first["ports"] != second["ports"]
 
     def test_grafana_reads_the_compose_prometheus_and_the_shipped_dashboards(self) -> None:
         """The data source is the prometheus service; the dashboards folder is grafana/."""

@@ -76,6 +76,8 @@ class EvalContext:
     last_seen: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
     down: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    max_gap: timedelta | None = None
+    """The most one gap between evaluations counts towards ``for`` (alerting.state.bridge)."""
 
 
 @dataclass(frozen=True)

@@ -227,6 +227,8 @@ def daemon_run(
         if k:
             add_minute(engine, rows, HORIZON_MIN + k)
             clock.now = at(HORIZON_MIN + k)
+        # Untimed: on PostgreSQL a daemon evaluates only while it holds the leader lease.
+        assert daemon.hold_lease() == "leader"
         prof = cProfile.Profile() if k == ticks else None
         started, c0 = time.perf_counter(), time.process_time()
         if prof:

@@ -15,6 +15,8 @@ from monitor.errors import StoreError
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
+MIGRATION_LOCK = 0x6261636B6C6F67  # "backlog": the advisory lock held while migrating
+
 
 def open_store(url: str) -> sa.Engine:
     """Create the engine for the history store (no migration; see :func:`migrate`)."""
@@ -52,14 +54,19 @@ def migrate(engine: sa.Engine) -> str:
     config = _alembic_config()
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Replicas starting together migrate one after the other (until commit).
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
         return current_revision(engine) or ""
     except exc.SQLAlchemyError as err:
-        raise StoreError(
-            f"cannot migrate the history store: {err.__class__.__name__}: "
-            f"{str(getattr(err, 'orig', err)).splitlines()[0]}"
-        ) from None
+        raise StoreError(f"cannot migrate the history store: {describe(err)}") from None
+
+
+def describe(err: exc.SQLAlchemyError) -> str:
+    """A store error in one line: its class and the driver's first line (no SQL, no URL)."""
+    return f"{err.__class__.__name__}: {str(getattr(err, 'orig', err)).splitlines()[0]}"
 
 
 def current_revision(engine: sa.Engine) -> str | None:

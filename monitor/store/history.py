@@ -94,6 +94,18 @@ def record_snapshot(conn: sa.Connection, snapshot: Snapshot) -> int:
     return len(queues)
 
 
+def window_unclaimed(conn: sa.Connection, source: str, watermark: datetime | None) -> bool:
+    """True while the source's watermark is still ``watermark``, locking it until commit.
+
+    Replicas sharing a store all poll; the first to store a window moves the watermark
+    and the others' snapshots of that window are dropped, so none is counted twice.
+    """
+    stored = conn.execute(
+        sa.select(source_state.c.watermark).where(source_state.c.source == source).with_for_update()
+    ).scalar()
+    return stored == watermark
+
+
 def record_failure(
     conn: sa.Connection, source: str, now: datetime, reason: str, message: str
 ) -> int:

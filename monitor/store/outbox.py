@@ -10,6 +10,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from alerting.notifications import Notification
+from monitor.errors import LeaseLost
+from monitor.lease import SOLE, Fence
+from monitor.store.leases import check_fence
 from monitor.store.schema import outbox
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -91,27 +94,76 @@ def heads(conn: sa.Connection, now: datetime, limit: int) -> list[OutboxMessage]
     ]
 
 
-def mark_delivered(conn: sa.Connection, message_id: int, now: datetime) -> None:
-    conn.execute(
+def claim(conn: sa.Connection, message_id: int, fence: Fence = SOLE) -> None:
+    """Claim a pending message for sending under ``fence`` (before the request goes out).
+
+    A claim made under an older lease generation is taken over; a claim under a newer
+    one wins.
+
+    Raises:
+        LeaseLost: ``fence`` is stale, or a newer leader claimed the message.
+    """
+    check_fence(conn, fence)
+    if not fence.checked:
+        return
+    claimed = conn.execute(
         outbox.update()
-        .where(outbox.c.id == message_id)
-        .values(
-            status=DELIVERED,
-            delivered_at=now,
-            attempts=outbox.c.attempts + 1,
-            last_error=None,
+        .where(
+            outbox.c.id == message_id,
+            outbox.c.status == PENDING,
+            sa.or_(
+                outbox.c.claim_generation.is_(None),
+                outbox.c.claim_generation <= fence.generation,
+            ),
         )
+        .values(claim_generation=fence.generation)
+    ).rowcount
+    if not claimed:
+        raise LeaseLost(f"message {message_id} is no longer this leader's to send")
+
+
+def _commit(conn: sa.Connection, message_id: int, fence: Fence, values: dict[str, object]) -> None:
+    """Update a message after sending, only while ``fence`` holds the lease and its claim."""
+    check_fence(conn, fence)
+    where = outbox.c.id == message_id
+    if fence.checked:
+        where = sa.and_(where, outbox.c.claim_generation == fence.generation)
+    updated = conn.execute(outbox.update().where(where).values(**values)).rowcount
+    if fence.checked and not updated:
+        raise LeaseLost(f"a newer leader claimed message {message_id} meanwhile")
+
+
+def mark_delivered(
+    conn: sa.Connection, message_id: int, now: datetime, fence: Fence = SOLE
+) -> None:
+    """Record a delivery; refused (LeaseLost) when ``fence`` no longer holds the lease."""
+    _commit(
+        conn,
+        message_id,
+        fence,
+        {
+            "status": DELIVERED,
+            "delivered_at": now,
+            "attempts": outbox.c.attempts + 1,
+            "last_error": None,
+        },
     )
 
 
-def mark_failed(conn: sa.Connection, message_id: int, error: str, next_at: datetime | None) -> None:
+def mark_failed(
+    conn: sa.Connection,
+    message_id: int,
+    error: str,
+    next_at: datetime | None,
+    fence: Fence = SOLE,
+) -> None:
     """Record a failed attempt: retry at ``next_at``, or dead-letter it when None."""
     values: dict[str, object] = {"attempts": outbox.c.attempts + 1, "last_error": error}
     if next_at is None:
         values["status"] = DEAD
     else:
         values["next_attempt_at"] = next_at
-    conn.execute(outbox.update().where(outbox.c.id == message_id).values(**values))
+    _commit(conn, message_id, fence, values)
 
 
 def pending_counts(conn: sa.Connection) -> dict[tuple[str, str], int]:

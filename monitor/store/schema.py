@@ -148,6 +148,8 @@ outbox = sa.Table(
     sa.Column("next_attempt_at", TS, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("delivered_at", TS),
+    # revision 0008: the lease generation of the leader that claimed it for sending
+    sa.Column("claim_generation", sa.BigInteger),
     sa.Index("ix_outbox_status_receiver_id", "status", "receiver", "id"),
 )
 """One row per notification per receiver, written in the transaction that caused it."""
@@ -229,3 +231,16 @@ resourcing_state = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
 )
 """Per queue: the stabiliser's state and the latest recommendation."""
+
+# -- revision 0008 ---------------------------------------------------------------------
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("acquired_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+)
+"""The leader lease of replicas sharing a PostgreSQL store (monitor/lease.py decides)."""

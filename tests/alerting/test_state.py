@@ -364,3 +364,43 @@ class TestFingerprint:
         assert len(fp) == 16
         assert int(fp, 16) >= 0
         assert fp == fp.lower()
+
+
+class TestClockJumps:
+    FOR = Timing(for_=H, keep_firing_for=30 * M, max_gap=15 * M)
+
+    def test_clock_going_back_keeps_the_time_already_held(self) -> None:
+        """Pending for 50m, the clock goes back an hour: it fires 10m later, not 70m."""
+        held = replace(pending(T0), last_eval_at=T0 + 50 * M)
+        back = T0 - 10 * M
+        after, transition = step(held, HIGH, back, self.FOR)
+        assert (after.state, transition, after.active_since) == (S.PENDING, None, back - 50 * M)
+        fired, transition = step(after, HIGH, back + 10 * M, self.FOR)
+        assert (fired.state, transition) == (S.FIRING, Transition.FIRING)
+
+    def test_clock_jumping_forward_counts_at_most_max_gap(self) -> None:
+        """Pending for 1m, the clock jumps 3h: 16m are held, not 3h; no firing yet."""
+        held = replace(pending(T0), last_eval_at=T0 + M)
+        jumped = T0 + 3 * H + M
+        after, transition = step(held, HIGH, jumped, self.FOR)
+        assert (after.state, transition) == (S.PENDING, None)
+        assert jumped - after.active_since == 16 * M  # type: ignore[operator]
+        fired_after = None
+        for minute in range(1, 60):  # evaluated every minute after the jump
+            after, transition = step(after, HIGH, jumped + minute * M, self.FOR)
+            if transition is Transition.FIRING:
+                fired_after = minute
+                break
+        assert fired_after == 44
+
+    def test_clock_jumping_forward_does_not_end_keep_firing_for(self) -> None:
+        """Kept firing for 1m, the clock jumps 3h: still firing, not resolved."""
+        kept = replace(firing(T0, keep_since=T0 + M), last_eval_at=T0 + M)
+        after, transition = step(kept, LOW, T0 + 3 * H, self.FOR)
+        assert (after.state, transition) == (S.FIRING, None)
+
+    def test_without_max_gap_a_long_gap_counts_in_full(self) -> None:
+        """A replay stepping hours at a time (max_gap None) counts every step in full."""
+        held = replace(pending(T0), last_eval_at=T0 + M)
+        _, transition = step(held, HIGH, T0 + 3 * H, Timing(for_=H))
+        assert transition is Transition.FIRING

@@ -497,6 +497,7 @@ class TestCollectorFailure:
                     "the history store is not migrated yet",
                     f"source {SOURCE!r} has not been polled successfully yet",
                 ],
+                "role": "leader",
             }
             daemon.migrate()
             collector.error = SourceUnavailable("helpdesk: connection refused")
@@ -512,7 +513,7 @@ class TestCollectorFailure:
             daemon.poll(SOURCE)
             response = client.get("/readyz")
             assert response.status_code == 200
-            assert response.json() == {"ready": True, "reasons": []}
+            assert response.json() == {"ready": True, "reasons": [], "role": "leader"}
         daemon.close()
 
 

@@ -125,6 +125,7 @@ class TestProbes:
         assert response.json() == {
             "ready": False,
             "reasons": ["the history store is not migrated yet", not_polled],
+            "role": "leader",
         }
         daemon.migrate()
         response = client.get("/readyz")
@@ -140,7 +141,7 @@ class TestProbes:
         daemon.poll(SOURCE)
         response = client.get("/readyz")
         assert response.status_code == 200
-        assert response.json() == {"ready": True, "reasons": []}
+        assert response.json() == {"ready": True, "reasons": [], "role": "leader"}
 
     def test_unknown_path_is_404(self, client: TestClient) -> None:
         """Only the three documented paths exist."""
