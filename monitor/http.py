@@ -8,11 +8,13 @@ import threading
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from monitor.api import Api
+from monitor.auth import TokenGate
 from monitor.daemon import Daemon
 from monitor.statuspage import StatusPageRoute
 
@@ -32,13 +34,14 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
         return JSONResponse(body, status_code=200 if not reasons else 503)
 
     return Starlette(
+        middleware=[Middleware(TokenGate, http=daemon.settings.http)],
         routes=[
             Route("/", StatusPageRoute(daemon).page),
             Route("/metrics", metrics),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *Api(daemon).routes(),
-        ]
+        ],
     )
 
 

@@ -42,6 +42,9 @@ QUEUE = "Group 70"
 RULE = "BacklogHigh"
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 POLL = timedelta(minutes=1)
+API_TOKEN = "test-api-token-0123456789"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+"""Headers that pass the token gate of the HTTP app built from :func:`config_yaml`."""
 
 
 # -- shared helpers ------------------------------------------------------------------------
@@ -96,6 +99,7 @@ def config_yaml(
 http:
   listen: "127.0.0.1:9464"
   external_url: "http://monitor.example:9464"
+  api_tokens: ["{API_TOKEN}"]
 delivery:
   {delivery}
 sources:
@@ -488,7 +492,7 @@ class TestCollectorFailure:
         daemon = Daemon(
             settings, clock=clock, collectors={SOURCE: collector}, engine=store, speedup=1e9
         )
-        with TestClient(build_app(daemon, registry_for(daemon))) as client:
+        with TestClient(build_app(daemon, registry_for(daemon)), headers=AUTH) as client:
             response = client.get("/readyz")
             assert response.status_code == 503
             assert response.json() == {
