@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from alerting.destinations import AllowList
 from alerting.notifiers import ReceiverConfig
 from alerting.resourcing.config import ResourcingConfig
 from alerting.routing import Route
@@ -141,6 +142,18 @@ class DeliverySettings(BaseModel):
     max_backoff: Duration = timedelta(minutes=30)
     give_up_after: Duration = timedelta(days=3)
     batch: int = Field(100, ge=1)
+    allowed_destinations: list[str] = Field(
+        default_factory=list,
+        description="networks (10.0.0.0/8, 127.0.0.1) and host names (*.example.com) "
+        "receivers may be reached at; empty: any but loopback, link-local and metadata "
+        "addresses, which only a listed network opens",
+    )
+
+    @field_validator("allowed_destinations")
+    @classmethod
+    def _destinations(cls, value: list[str]) -> list[str]:
+        AllowList.parse(value)
+        return value
 
 
 class ForecastingSettings(BaseModel):

@@ -102,6 +102,7 @@ http:
   api_tokens: ["{API_TOKEN}"]
 delivery:
   {delivery}
+  allowed_destinations: ["127.0.0.1"]
 sources:
   - kind: sql
     name: {SOURCE}
