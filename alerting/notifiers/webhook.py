@@ -45,7 +45,9 @@ class WebhookReceiverConfig(BaseModel):
     secret: SecretStr | None = Field(None, description="Standard Webhooks secret, whsec_...")
     secret_file: Path | None = None
     timeout: Duration = timedelta(seconds=15)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="extra request headers (secret: they may authorise)"
+    )
     format: Literal["alertmanager", "cloudevents"] = Field(
         "alertmanager",
         description="alertmanager: the notification as is; cloudevents: wrapped in a CloudEvent",
@@ -106,7 +108,7 @@ class WebhookNotifier:
             body = render_cloudevent(key, event, body, self.config.source, now)
             content_type = "application/cloudevents+json; charset=utf-8"
         headers = {
-            **self.config.headers,
+            **{name: value.get_secret_value() for name, value in self.config.headers.items()},
             "Content-Type": content_type,
             "User-Agent": "backlog-monitor",
             "Idempotency-Key": key,
