@@ -30,7 +30,8 @@ def verdict(report: dict[str, Any] | None, required: bool) -> tuple[int, list[st
     if report is None:
         lines = ["NOT AUDITED: pip-audit could not reach a vulnerability service (no network?)"]
         return (NOT_AUDITED_EXIT if required else 0), lines
-    deps = report.get("dependencies", [])
+    own = "marked as editable"  # this project itself, installed with pip install -e
+    deps = [d for d in report.get("dependencies", []) if own not in d.get("skip_reason", "")]
     vulnerable = [d for d in deps if d.get("vulns")]
     skipped = [d for d in deps if "skip_reason" in d]
     if vulnerable:

@@ -48,7 +48,13 @@ class TestVerdict:
         assert verdict(None, required=True)[0] == NOT_AUDITED_EXIT
 
     def test_everything_audited_and_clean_passes(self) -> None:
-        report = {"dependencies": [{"name": "a", "version": "1", "vulns": []}]}
+        """Every package looked up (this editable project aside) and clean: exit 0."""
+        report = {
+            "dependencies": [
+                {"name": "a", "version": "1", "vulns": []},
+                {"name": "backlog-monitor", "skip_reason": "distribution marked as editable"},
+            ]
+        }
         assert verdict(report, required=True) == (
             0,
             ["audited 1 dependencies: no known vulnerabilities"],
