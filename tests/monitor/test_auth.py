@@ -83,6 +83,7 @@ class TestTokenGate:
             {"X-API-KEY": API_TOKEN[:-1]},
             {"Authorization": basic(API_TOKEN + "x")},
             {"Authorization": "Basic %%%not-base64"},
+            {"Authorization": "Basic \u00e9t\u00e9".encode("latin-1")},
         ):
             answer = client.request(method, path, headers=headers)
             assert answer.status_code == 401, (path, headers)
