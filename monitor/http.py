@@ -16,7 +16,19 @@ from starlette.routing import Route
 from monitor.api import Api
 from monitor.auth import TokenGate
 from monitor.daemon import Daemon
+from monitor.metrics import BacklogCollector
 from monitor.statuspage import StatusPageRoute
+
+
+def daemon_registry(daemon: Daemon) -> CollectorRegistry:
+    """A registry holding the daemon's metrics collector (what ``/metrics`` serves)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        BacklogCollector(
+            daemon.engine, daemon.stats, lambda: daemon.source_names, daemon.clock, daemon.rules
+        )
+    )
+    return registry
 
 
 def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:

@@ -25,8 +25,7 @@ from config.loader import load_settings
 from config.settings import Settings
 from monitor.daemon import Daemon
 from monitor.errors import SourceUnavailable
-from monitor.http import build_app
-from monitor.metrics import BacklogCollector
+from monitor.http import build_app, daemon_registry
 from monitor.store import alerts as alert_store
 from monitor.store import history
 from monitor.store.schema import outbox
@@ -169,13 +168,7 @@ def outbox_rows(engine: sa.Engine) -> list[dict[str, Any]]:
 
 
 def registry_for(daemon: Daemon) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    registry.register(
-        BacklogCollector(
-            daemon.engine, daemon.stats, lambda: daemon.source_names, daemon.clock, daemon.rules
-        )
-    )
-    return registry
+    return daemon_registry(daemon)
 
 
 def verify(received: Any) -> dict[str, Any]:
