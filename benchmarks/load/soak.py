@@ -231,6 +231,9 @@ def soak(queues: int, hours: int, distinct: int, workers: int) -> dict[str, Any]
         if clock.now >= next_hour:
             rss.append(rss_mb())
             next_hour += timedelta(hours=1)
+            wall = time.perf_counter() - wall0
+            line = f"  {len(rss) - 1:3d} h simulated in {wall:.0f} s, RSS {rss[-1]:.0f} MB"
+            print(line, flush=True)
     daemon.deliver()
     day_s = time.perf_counter() - wall0
     series_count, scrape_walls = scrape(client)
