@@ -273,8 +273,11 @@ def run(bench: Bench, full: bool) -> tuple[list[Figure], float, str]:
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
     if done.returncode != 0:
         return [], seconds, f"exit code {done.returncode}: {tail}"
-    report = json.loads((RESULTS / bench.result).read_text())
-    return bench.figures(report, full), seconds, ""
+    try:
+        report = json.loads((RESULTS / bench.result).read_text())
+        return bench.figures(report, full), seconds, ""
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as err:
+        return [], seconds, f"its results could not be read: {err!r}"
 
 
 def markdown(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from benchmarks.load import save
 from config.loader import load_settings
 from monitor.daemon import Daemon
 from monitor.http import build_app, daemon_registry
@@ -27,8 +27,6 @@ from monitor.http import build_app, daemon_registry
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
-
-RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def idle_rss() -> dict[str, Any]:
@@ -54,8 +52,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     result = idle_rss()
     print(f"idle daemon (migrated SQLite store, no source): RSS {result['rss_mib']:.0f} MiB")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(result, indent=2))
+    save(result, args.out)
     return result
 
 

@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -57,6 +55,8 @@ import psutil
 import sqlalchemy as sa
 
 from benchmarks.forecasts.speed import HISTORY, SOURCE, relabel, rows_of, warm, windows
+from benchmarks.load import save
+from benchmarks.suite import machine
 from collectors.base import QueueStats, Snapshot, Window
 from config.loader import load_settings
 from config.settings import ForecastingSettings
@@ -79,7 +79,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 WARM_UP_HOURS = 2
 GOALS = {"rss_growth_pct": 5.0, "scrape_ms": 250.0, "scrape_series": 30_000, "pending": 0}
@@ -245,14 +244,14 @@ def soak(queues: int, hours: int, distinct: int, workers: int) -> dict[str, Any]
     receiver.close()
     store.dispose()
     intervals = {j.id: j.interval.total_seconds() for j in daemon_jobs(daemon)}
-    warm_rss = rss[min(WARM_UP_HOURS, len(rss) - 1)]
+    warm = warm_rss(rss)
     return {
         "queues": queues,
         "simulated_hours": hours,
         "prepare_s": prepare_s,
         "day_wall_s": day_s,
         "rss_mb_hourly": rss,
-        "rss_growth_pct": 100 * (rss[-1] - warm_rss) / warm_rss,
+        "rss_growth_pct": 100 * (rss[-1] - warm) / warm,
         "scrape_series": series_count,
         "scrape_ms_median": 1000 * statistics.median(scrape_walls),
         "scrape_ms": [1000 * w for w in scrape_walls],
@@ -273,21 +272,9 @@ def soak(queues: int, hours: int, distinct: int, workers: int) -> dict[str, Any]
     }
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on (the machine is shared: note the load)."""
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model or platform.processor(),
-        "nproc": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-    }
+def warm_rss(hourly: list[float]) -> float:
+    """RSS at the end of the warm-up (the last sample if the run was shorter)."""
+    return hourly[min(WARM_UP_HOURS, len(hourly) - 1)]
 
 
 def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
@@ -295,7 +282,7 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     rows = [
         (
             "RSS growth after warm-up",
-            f"{r['rss_growth_pct']:+.1f} % ({r['rss_mb_hourly'][WARM_UP_HOURS]:.0f} -> "
+            f"{r['rss_growth_pct']:+.1f} % ({warm_rss(r['rss_mb_hourly']):.0f} -> "
             f"{r['rss_mb_hourly'][-1]:.0f} MB)",
             f"< {GOALS['rss_growth_pct']:.0f} %",
             r["rss_growth_pct"] < GOALS["rss_growth_pct"],
@@ -342,8 +329,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for figure, measured, goal, met in verdicts(result):
         print(f"  {figure:34s} {measured:38s} goal {goal:24s} {'met' if met else 'NOT MET'}")
     print(f"machine: {result['machine']}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(result, indent=2))
+    save(result, args.out)
     return result
 
 
