@@ -119,6 +119,30 @@ def refusal(host: str, addresses: Sequence[IPAddress], allow: AllowList) -> str 
     return None
 
 
+def literal_refusal(url: str, allow: AllowList) -> str | None:
+    """:func:`refusal` for a URL whose host is an IP address (names wait for sending:
+    no DNS at start-up); None for a name or an allowed address."""
+    host = urlsplit(url).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return refusal(host, [address], allow)
+
+
+def configured_urls(receiver: object) -> list[tuple[str, str]]:
+    """``(field, url)`` of every destination a receiver's configuration names."""
+    found = []
+    for name in ("url", "urls"):
+        value = getattr(receiver, name, None)
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            if item is None:
+                continue
+            text = item.get_secret_value() if hasattr(item, "get_secret_value") else str(item)
+            found.append((f"{name} -> {i}" if isinstance(value, list) else name, text))
+    return found
+
+
 def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address ``host`` resolves to (a literal address: itself)."""
     try:

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from alerting.destinations import AllowList, configured_urls, literal_refusal
 from alerting.notifiers import REGISTRY as NOTIFIERS
 from alerting.routing import validate
 from alerting.rules import KINDS as RULE_KINDS
@@ -196,6 +197,12 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
         source = rule.match.get("source")
         if source is not None and source not in sources:
             problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
+    allow = AllowList.parse(settings.delivery.allowed_destinations)
+    for i, receiver in enumerate(settings.receivers):
+        for field, url in configured_urls(receiver):
+            reason = literal_refusal(url, allow)
+            if reason is not None:
+                problems.append((f"receivers -> {i} -> {field}", reason))
     if settings.route is not None:
         problems += validate(
             settings.route, receivers, {interval.name for interval in settings.time_intervals}

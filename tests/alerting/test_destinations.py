@@ -121,14 +121,46 @@ class TestGuardedSession:
         assert response.status_code == 204 and len(receiver.received) == 1
 
     def test_the_daemons_notifiers_use_the_allow_list(self, receiver: RecordingReceiver) -> None:
-        """Receivers built from settings refuse loopback unless delivery lists it."""
+        """Receivers built from settings refuse loopback (here by name) unless it is listed."""
         listed = load_settings(text=config_yaml({"ops": receiver.url}))
         build_notifiers(listed)["ops"].send("k1", "firing", b"{}", T0)
+        by_name = receiver.url.replace("127.0.0.1", "localhost")  # passes the start-up check
         unlisted = load_settings(
-            text=config_yaml({"ops": receiver.url}).replace(
+            text=config_yaml({"ops": by_name}).replace(
                 '  allowed_destinations: ["127.0.0.1"]\n', ""
             )
         )
         with pytest.raises(NotifierError, match="loopback"):
             build_notifiers(unlisted)["ops"].send("k2", "firing", b"{}", T0)
         assert [r.headers["webhook-id"] for r in receiver.received] == ["k1"]
+
+
+class TestAtStart:
+    @pytest.mark.parametrize(
+        ("receiver", "field"),
+        [
+            ("{kind: webhook, name: w, url: 'http://169.254.169.254/latest/meta-data'}", "url"),
+            ("{kind: slack, name: s, url: 'http://[::1]:8080/services/T/B/slackPLANTED'}", "url"),
+            (
+                "{kind: alertmanager, name: a, urls: ['http://am:9093', 'http://127.0.0.1:9093']}",
+                "urls -> 1",
+            ),
+            ("{kind: pagerduty, name: p, routing_key: k, url: 'http://0.0.0.0/'}", "url"),
+        ],
+    )
+    def test_a_refused_literal_address_fails_the_start(self, receiver: str, field: str) -> None:
+        """A receiver URL naming a refused address is a ConfigError at its path, no URL."""
+        with pytest.raises(ConfigError) as caught:
+            load_settings(text=f"receivers: [{receiver}]")
+        [(path, message)] = caught.value.problems
+        assert path == f"receivers -> 0 -> {field}"
+        assert "allowed_destinations" in message and "PLANTED" not in message
+
+    def test_a_listed_network_or_a_name_passes_the_start(self) -> None:
+        """Listed loopback passes; a name is left for the check at sending (no DNS here)."""
+        text = (
+            "delivery: {allowed_destinations: [127.0.0.1]}\n"
+            "receivers: [{kind: webhook, name: w, url: 'http://127.0.0.1:9/x'},"
+            " {kind: webhook, name: n, url: 'http://metadata.internal/x'}]"
+        )
+        assert len(load_settings(text=text).receivers) == 2
