@@ -3,6 +3,7 @@
 #   ./dev.sh demo [options]   replay a real ticket log; watch an alert fire and resolve
 #   ./dev.sh test [pytest args]   lint, type-check and run the test suite
 #   ./dev.sh bench            run the benchmarks
+#   ./dev.sh audit            audit the dependencies for known vulnerabilities (pip-audit)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -45,5 +46,6 @@ case "$task" in
     exec .venv/bin/python -m pytest "$@"
     ;;
   bench) exec .venv/bin/python -m benchmarks "$@" ;;
-  *) sed -n '2,5p' "$0"; exit 64 ;;
+  audit) exec .venv/bin/python scripts/audit_dependencies.py "$@" ;;
+  *) sed -n '2,6p' "$0"; exit 64 ;;
 esac

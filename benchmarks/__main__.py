@@ -1,17 +1,11 @@
-"""List the benchmarks; run one with ``python -m benchmarks.<area>.<name>``."""
+"""``./dev.sh bench``: run every benchmark (quick; ``--full`` for full sizes) and write
+docs/benchmarks.md; ``--list`` names them. Each also runs alone:
+``python -m benchmarks.<area>.<name> --help``. Forecast accuracy has its own, slower
+benchmarks: ``python -m benchmarks.forecasts.backtest`` and ``.crossval``."""
 
-BENCHMARKS = {
-    "benchmarks.forecasts.backtest": "the shipping forecasts replayed on the ServiceNow queues",
-    "benchmarks.forecasts.crossval": "forecast rule chosen leave-one-log-out; held-out scores",
-    "benchmarks.forecasts.speed": "the forecast job at 1,000 queues; cheap vs full ETS fits",
-    "benchmarks.collectors.sql_poll": "one SQL poll on 1M/10M tickets vs hand-written SQL",
-    "benchmarks.collectors.backfill": "90 days of hourly rollups, ~500 queues, 1M tickets",
-    "benchmarks.collectors.workload": "workload figures on 1M tickets vs hand-written SQL; report",
-    "benchmarks.alerting.evaluate": "1,000 queues x 10 rules: evaluation per tick",
-    "benchmarks.alerting.latency": "rule firing to the receiver's 2xx on loopback",
-    "benchmarks.replicas.failover": "two replicas on PostgreSQL: leader killed or stopped",
-}
+import sys
+
+from benchmarks.suite import main
 
 if __name__ == "__main__":
-    for module, what in BENCHMARKS.items():
-        print(f"python -m {module:36s} {what}")
+    sys.exit(main())

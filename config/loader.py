@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from alerting.destinations import AllowList, configured_urls, literal_refusal
 from alerting.notifiers import REGISTRY as NOTIFIERS
 from alerting.routing import validate
 from alerting.rules import KINDS as RULE_KINDS
@@ -57,20 +58,78 @@ def _read_yaml(path: Path | None, text: str | None, label: str) -> dict[str, Any
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([("", f"cannot read {path}: {exc.strerror}")], label) from None
+        except UnicodeDecodeError as exc:
+            where = f"byte {exc.start}"
+            raise ConfigError([(where, "not UTF-8 text (is this the file?)")], label) from None
     if not text:
         return {}
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_bounded(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([(where, f"invalid YAML: {problem}")], label) from None
+    except (RecursionError, TooLarge) as exc:
+        problem = str(exc) if isinstance(exc, TooLarge) else "nested too deeply"
+        raise ConfigError([("YAML", problem)], label) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([("", "the top level must be a mapping of settings")], label)
+    if not all(isinstance(key, str) for key in data):
+        raise ConfigError([("", "every top-level key must be a setting's name")], label)
     return data
+
+
+class TooLarge(Exception):
+    """A YAML document that would expand to more than :data:`MAX_YAML_NODES` values."""
+
+
+MAX_YAML_NODES = 100_000
+"""Ample for any real configuration; a few aliases of aliases ("billion laughs") exceed
+it long before they exhaust memory or the validator's time."""
+
+
+def safe_load_bounded(text: str) -> Any:
+    """``yaml.safe_load``, refusing documents whose aliases expand past the limit.
+
+    The node graph is measured before anything is built: an alias counts as a full copy
+    of what it names (that is what validation would walk), and a recursive alias counts
+    as unbounded.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        expanded_size(node, {})
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values under ``node`` with every alias expanded (raises :class:`TooLarge`)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        if known < 0:
+            raise TooLarge("the YAML refers to itself (a recursive alias)")
+        return known
+    sizes[id(node)] = -1  # in progress: meeting it again below means a cycle
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    for child in children:
+        total += expanded_size(child, sizes)
+        if total > MAX_YAML_NODES:
+            raise TooLarge(f"the YAML expands to more than {MAX_YAML_NODES} values (aliases?)")
+    sizes[id(node)] = total
+    return total
 
 
 def environment_problems(environ: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -139,6 +198,12 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
         if source is not None and source not in sources:
             problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
     problems += _tier_and_report_receivers(settings, receivers)
+    allow = AllowList.parse(settings.delivery.allowed_destinations)
+    for i, receiver in enumerate(settings.receivers):
+        for field, url in configured_urls(receiver):
+            reason = literal_refusal(url, allow)
+            if reason is not None:
+                problems.append((f"receivers -> {i} -> {field}", reason))
     if settings.route is not None:
         problems += validate(
             settings.route, receivers, {interval.name for interval in settings.time_intervals}

@@ -8,11 +8,13 @@ file given with ``--config``, then the defaults written here. Unknown keys are e
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from alerting.destinations import AllowList
 from alerting.notifiers import ReceiverConfig
 from alerting.resourcing.config import ResourcingConfig
 from alerting.routing import Route
@@ -21,6 +23,7 @@ from alerting.timeintervals import TimeInterval
 from collectors import SourceConfig
 from config.durations import Duration
 from config.lease import LeaseSettings
+from config.secrets import resolve_secret
 from monitor.report.config import ReportSettings
 
 Frozen = ConfigDict(frozen=True, extra="forbid")
@@ -43,14 +46,42 @@ class StoreSettings(BaseModel):
 class HttpSettings(BaseModel):
     """The HTTP listener serving /metrics, /healthz and /readyz."""
 
-    model_config = Frozen
+    # hide_input_in_errors: a validation error must not echo a token it was given.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     listen: str = "127.0.0.1:9464"
     external_url: str = Field("", description="how people reach this daemon, for links")
     api_tokens: list[SecretStr] = Field(
         default_factory=list,
-        description="tokens accepted (Bearer or X-API-KEY) by the autoscaler endpoint",
+        description="tokens accepted (Bearer, X-API-KEY or a Basic password) on every "
+        "endpoint except the health checks and, unless metrics_auth is token, /metrics",
     )
+    api_token_files: list[Path] = Field(
+        default_factory=list,
+        description="files each holding one more token, read once at start-up",
+    )
+    metrics_auth: Literal["none", "token"] = Field(
+        "none", description="token: /metrics needs a token too (Prometheus authorization)"
+    )
+    status_page_auth: Literal["token", "none"] = Field(
+        "token", description="none: the status page at / is served without a token"
+    )
+
+    @model_validator(mode="after")
+    def _tokens(self) -> HttpSettings:
+        tokens = list(self.api_tokens)
+        for path in self.api_token_files:
+            token = resolve_secret(None, path, "api_token", required=True)
+            tokens.append(token or SecretStr(""))
+        for token in tokens:
+            text = token.get_secret_value()
+            if not text or not text.isascii() or not text.isprintable() or " " in text:
+                raise ValueError("an API token must be printable ASCII without spaces")
+        if self.metrics_auth == "token" and not tokens:
+            raise ValueError("metrics_auth: token needs api_tokens or api_token_files")
+        object.__setattr__(self, "api_tokens", tokens)
+        object.__setattr__(self, "api_token_files", [])
+        return self
 
     @field_validator("listen")
     @classmethod
@@ -113,6 +144,18 @@ class DeliverySettings(BaseModel):
     max_backoff: Duration = timedelta(minutes=30)
     give_up_after: Duration = timedelta(days=3)
     batch: int = Field(100, ge=1)
+    allowed_destinations: list[str] = Field(
+        default_factory=list,
+        description="networks (10.0.0.0/8, 127.0.0.1) and host names (*.example.com) "
+        "receivers may be reached at; empty: any but loopback, link-local and metadata "
+        "addresses, which only a listed network opens",
+    )
+
+    @field_validator("allowed_destinations")
+    @classmethod
+    def _destinations(cls, value: list[str]) -> list[str]:
+        AllowList.parse(value)
+        return value
 
 
 class ForecastingSettings(BaseModel):

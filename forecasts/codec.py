@@ -28,6 +28,7 @@ from forecasts.models.flow import FittedFlow
 from forecasts.models.linear import FittedLinear
 from forecasts.models.naive import FittedNaive
 from forecasts.ring import Ring
+from forecasts.types import FloatArray
 
 FORMAT = 1
 """Layout version of :func:`encode`; bump it when the state's layout changes."""
@@ -97,7 +98,21 @@ def decode(blob: bytes) -> EngineState:
         selected=meta["selected"],
         scores={k: float(v) for k, v in meta["scores"].items()},
         warnings=WarningTally(dict(meta["warnings"])),
+        current=latest_forecasts(ring, meta["last_hour"]),
     )
+
+
+def latest_forecasts(ring: Ring, last_hour: int) -> dict[str, FloatArray]:
+    """Each base model's forecast made at ``last_hour``, as the ring kept it.
+
+    ``current`` is not saved: a state read back and asked for a forecast before its
+    next hour (a restart within the hour the state was saved) answers from the ring's
+    copy (float32) instead of having none.
+    """
+    if ring.last != last_hour:
+        return {}
+    slot = last_hour % ring.size
+    return {name: ring.forecasts[i, slot].astype(np.float64) for i, name in enumerate(ring.names)}
 
 
 def _flatten(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from alerting import engine as alert_engine
 from alerting.delivery import STANDARD_WEBHOOKS_SCHEDULE, RetryPolicy, Verdict, after_failure
+from alerting.destinations import AllowList, guarded_session
 from alerting.notifiers import REGISTRY as NOTIFIERS
 from alerting.notifiers.base import Notifier
 from alerting.rules import CollectorDownRule, EvalContext, RuleBase, expand_tiers
@@ -539,5 +540,9 @@ def build_collectors(settings: Settings) -> dict[str, Collector]:
 
 
 def build_notifiers(settings: Settings) -> dict[str, Notifier]:
-    """Instantiate every configured receiver."""
-    return {r.name: NOTIFIERS[r.kind](r) for r in settings.receivers}  # type: ignore[call-arg]
+    """Instantiate every configured receiver, each sending only where the allow-list lets it."""
+    allow = AllowList.parse(settings.delivery.allowed_destinations)
+    return {
+        r.name: NOTIFIERS[r.kind](r, guarded_session(allow))  # type: ignore[call-arg]
+        for r in settings.receivers
+    }

@@ -8,13 +8,27 @@ import threading
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from monitor.api import Api
+from monitor.auth import TokenGate
 from monitor.daemon import Daemon
+from monitor.metrics import BacklogCollector
 from monitor.statuspage import StatusPageRoute
+
+
+def daemon_registry(daemon: Daemon) -> CollectorRegistry:
+    """A registry holding the daemon's metrics collector (what ``/metrics`` serves)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        BacklogCollector(
+            daemon.engine, daemon.stats, lambda: daemon.source_names, daemon.clock, daemon.rules
+        )
+    )
+    return registry
 
 
 def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
@@ -32,13 +46,14 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
         return JSONResponse(body, status_code=200 if not reasons else 503)
 
     return Starlette(
+        middleware=[Middleware(TokenGate, http=daemon.settings.http)],
         routes=[
             Route("/", StatusPageRoute(daemon).page),
             Route("/metrics", metrics),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *Api(daemon).routes(),
-        ]
+        ],
     )
 
 

@@ -25,7 +25,8 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("alembic", "uvicorn"):
+    # urllib3 logs each request's URL at DEBUG, and a Slack webhook's URL is its token.
+    for noisy in ("alembic", "uvicorn", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # The scheduler's own "skipped" warnings repeat what monitor.scheduler logs and counts.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)

@@ -9,13 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from prometheus_client import CollectorRegistry
-
 from config.settings import Settings
 from monitor.clock import Clock, utcnow
 from monitor.daemon import Daemon, max_gap
-from monitor.http import HttpServer, build_app
-from monitor.metrics import BacklogCollector
+from monitor.http import HttpServer, build_app, daemon_registry
 from monitor.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -57,13 +54,7 @@ def serving(
             revision = daemon.migrate()
             log.info("history store at revision %s", revision)
             daemon.hold_lease()  # know the role before the first job runs
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(
-                BacklogCollector(
-                    daemon.engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules
-                )
-            )
-            app = build_app(daemon, registry)
+            app = build_app(daemon, daemon_registry(daemon))
             server = HttpServer(app, settings.http.host, settings.http.port)
             server.start()
             log.info("serving http://%s/metrics", settings.http.listen)

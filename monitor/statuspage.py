@@ -5,11 +5,11 @@ Jinja2 (through Starlette's templating) renders ``monitor/templates/status.html`
 page refreshes itself with a meta refresh, the charts are inline SVG, and the CSS is
 inline, so the Content-Security-Policy forbids scripts outright.
 
-The page shows what ``/metrics`` and ``GET /api/v1/alerts`` already show without a
-token: queue figures, alert states and reasons, silence state, staffing summaries and
-source health. It never shows a URL, a receiver, a credential or an error message (they
-may name hosts), only the error's reason code. Data that needs the API token (per-agent
-figures, should the store ever hold them) must not be added here without the same check.
+The page needs an API token like the API (a browser gives it as the Basic password;
+``http.status_page_auth: none`` opens it). It shows what ``/metrics`` and
+``GET /api/v1/alerts`` already show: queue figures, alert states and reasons, silence
+state, staffing summaries and source health. It never shows a URL, a receiver, a
+credential or an error message (they may name hosts), only the error's reason code.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
 
 from monitor.store.engine import migrate, open_store
 from tests.fakes import T0, FakeClock, RecordingReceiver
@@ -125,3 +126,10 @@ def live_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDemo]:
             yield demo
         finally:
             demo.finish()
+
+
+# Hypothesis (the fuzz tests): under CI=true every run draws the same examples, so a
+# failure there is reproducible and never flaky; elsewhere each run explores new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")

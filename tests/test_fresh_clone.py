@@ -7,7 +7,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What git ignores (.gitignore) or keeps apart: not part of a clone.
-SKIPPED = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+SKIPPED = {
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+}
 SKIPPED_TOP = {"build", "dist", "benchmarks/results"}
 # Built from pieces so that this file does not match itself.
 MACHINE_PATHS = re.compile(

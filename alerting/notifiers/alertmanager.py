@@ -49,7 +49,9 @@ class AlertmanagerReceiverConfig(BaseModel):
     timeout: Duration = timedelta(seconds=15)
     bearer_token: SecretStr | None = Field(None, description="For an authenticating proxy")
     bearer_token_file: Path | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="extra request headers (secret: they may authorise)"
+    )
 
     @model_validator(mode="after")
     def _token(self) -> AlertmanagerReceiverConfig:
@@ -87,7 +89,7 @@ class AlertmanagerNotifier:
         alerts = render_alerts(json.loads(body), now, self.config.resend_validity)
         data = json.dumps(alerts, separators=(",", ":")).encode()
         headers = {
-            **self.config.headers,
+            **{name: value.get_secret_value() for name, value in self.config.headers.items()},
             "Content-Type": "application/json",
             "User-Agent": "backlog-monitor",
         }

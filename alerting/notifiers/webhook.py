@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 import requests
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
 
+from alerting.destinations import DestinationRefused
 from config.durations import Duration
 from config.secrets import resolve_secret
 from monitor.errors import NotifierError
@@ -44,7 +45,9 @@ class WebhookReceiverConfig(BaseModel):
     secret: SecretStr | None = Field(None, description="Standard Webhooks secret, whsec_...")
     secret_file: Path | None = None
     timeout: Duration = timedelta(seconds=15)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="extra request headers (secret: they may authorise)"
+    )
     format: Literal["alertmanager", "cloudevents"] = Field(
         "alertmanager",
         description="alertmanager: the notification as is; cloudevents: wrapped in a CloudEvent",
@@ -105,7 +108,7 @@ class WebhookNotifier:
             body = render_cloudevent(key, event, body, self.config.source, now)
             content_type = "application/cloudevents+json; charset=utf-8"
         headers = {
-            **self.config.headers,
+            **{name: value.get_secret_value() for name, value in self.config.headers.items()},
             "Content-Type": content_type,
             "User-Agent": "backlog-monitor",
             "Idempotency-Key": key,
@@ -162,16 +165,20 @@ def post(
     """One POST without redirects; network failures become a retryable :class:`NotifierError`.
 
     The message names only the exception type, and the original exception is dropped:
-    its text holds the URL, which may hold a token (Slack).
+    its text holds the URL, which may hold a token (Slack). A destination the allow-list
+    refuses is final, with the reason (which names the host, never the URL).
     """
+    retryable = True
     try:
         return session.post(
             url, data=body, headers=headers, timeout=timeout.total_seconds(), allow_redirects=False
         )
+    except DestinationRefused as exc:
+        failure, retryable = f"destination refused: {exc}", False
     except requests.RequestException as exc:
         failure = type(exc).__name__
     # Raised outside the handler so that not even ``__context__`` keeps the original.
-    raise NotifierError(failure, retryable=True)
+    raise NotifierError(failure, retryable=retryable)
 
 
 def check_response(status: int, retry_after: str | None, now: datetime, detail: str = "") -> None:

@@ -44,6 +44,8 @@ class SlaRule(RuleBase):
             return data
         data = dict(data)
         raw = data["exceeds_by"]
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise ValueError("exceeds_by must be a fraction (0.2) or a percentage (20%)")
         fraction = float(str(raw).rstrip("%")) / 100 if str(raw).endswith("%") else float(raw)
         data["exceeds_by"] = fraction
         target = data.get("target")

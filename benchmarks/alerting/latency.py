@@ -102,6 +102,7 @@ evaluation:
   interval: {poll}
 delivery:
   interval: {delivery}
+  allowed_destinations: ["127.0.0.1"]
 sources:
   - kind: sql
     name: {SOURCE}

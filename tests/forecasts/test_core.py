@@ -20,7 +20,7 @@ from forecasts.engine import (
 )
 from forecasts.fitwarnings import counted_warnings
 from forecasts.models.naive import FittedNaive
-from forecasts.outputs import forecast
+from forecasts.outputs import forecast, outputs
 from forecasts.ring import Ring
 from tests.forecasts.synthetic import daily_backlog
 from tests.forecasts.synthetic import random_walk as rw_series
@@ -171,6 +171,22 @@ class TestSavedState:
                 current_forecast(original, name), current_forecast(restored, name)
             )
         assert restored.selected == original.selected and restored.scores == original.scores
+
+    def test_a_decoded_state_answers_before_its_next_hour(self) -> None:
+        """Read back and asked at once (a restart within the hour it was saved), a state
+        forecasts as the original did, to float32 precision, for every model."""
+        original = run(daily_backlog(24 * 12, seed=4))
+        restored = decode(encode(original))
+        for name in ("naive", "drift", "flow", "ets_daily", "linear", "warning", "combo"):
+            np.testing.assert_allclose(
+                current_forecast(restored, name), current_forecast(original, name), rtol=1e-6
+            )
+        before, after = (
+            outputs(original, SETTINGS, "q", [(500.0, 6)]),
+            outputs(restored, SETTINGS, "q", [(500.0, 6)]),
+        )
+        assert after.breach == before.breach
+        np.testing.assert_allclose(after.forecast.point, before.forecast.point, rtol=1e-6)
 
     def test_another_format_is_refused(self) -> None:
         """A state of another layout raises StateFormatError (the queue starts afresh)."""

@@ -75,6 +75,7 @@ evaluation:
   interval: 1s
 delivery:
   interval: 1s
+  allowed_destinations: ["127.0.0.1"]
   schedule: exponential
   initial_backoff: 1s
   max_backoff: 2s

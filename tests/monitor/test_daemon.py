@@ -25,8 +25,7 @@ from config.loader import load_settings
 from config.settings import Settings
 from monitor.daemon import Daemon
 from monitor.errors import SourceUnavailable
-from monitor.http import build_app
-from monitor.metrics import BacklogCollector
+from monitor.http import build_app, daemon_registry
 from monitor.store import alerts as alert_store
 from monitor.store import history
 from monitor.store.schema import outbox
@@ -42,6 +41,9 @@ QUEUE = "Group 70"
 RULE = "BacklogHigh"
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 POLL = timedelta(minutes=1)
+API_TOKEN = "test-api-token-0123456789"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+"""Headers that pass the token gate of the HTTP app built from :func:`config_yaml`."""
 
 
 # -- shared helpers ------------------------------------------------------------------------
@@ -96,8 +98,10 @@ def config_yaml(
 http:
   listen: "127.0.0.1:9464"
   external_url: "http://monitor.example:9464"
+  api_tokens: ["{API_TOKEN}"]
 delivery:
   {delivery}
+  allowed_destinations: ["127.0.0.1"]
 sources:
   - kind: sql
     name: {SOURCE}
@@ -164,13 +168,7 @@ def outbox_rows(engine: sa.Engine) -> list[dict[str, Any]]:
 
 
 def registry_for(daemon: Daemon) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    registry.register(
-        BacklogCollector(
-            daemon.engine, daemon.stats, lambda: daemon.source_names, daemon.clock, daemon.rules
-        )
-    )
-    return registry
+    return daemon_registry(daemon)
 
 
 def verify(received: Any) -> dict[str, Any]:
@@ -488,7 +486,7 @@ class TestCollectorFailure:
         daemon = Daemon(
             settings, clock=clock, collectors={SOURCE: collector}, engine=store, speedup=1e9
         )
-        with TestClient(build_app(daemon, registry_for(daemon))) as client:
+        with TestClient(build_app(daemon, registry_for(daemon)), headers=AUTH) as client:
             response = client.get("/readyz")
             assert response.status_code == 503
             assert response.json() == {

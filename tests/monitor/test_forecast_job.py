@@ -25,13 +25,15 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 ZONE = ZoneInfo("America/Sao_Paulo")
-CONFIG = """
+API_TOKEN = "forecast-api-token-0123"
+CONFIG = f"""
+http: {{api_tokens: ["{API_TOKEN}"]}}
 sources:
   - kind: sql
     name: servicenow-total
     url: "sqlite://"
-    mapping: {table: t, queue: q, status: s, created_at: c, open_statuses: [open]}
-forecasts: {reselect_every: 7d, match: {queue: all}}
+    mapping: {{table: t, queue: q, status: s, created_at: c, open_statuses: [open]}}
+forecasts: {{reselect_every: 7d, match: {{queue: all}}}}
 rules:
   - name: SurgeAhead
     kind: forecast
@@ -119,7 +121,7 @@ class TestForecastJob:
             )
             is not None
         )
-        client = TestClient(build_app(daemon, registry))
+        client = TestClient(build_app(daemon, registry), headers={"X-API-KEY": API_TOKEN})
         [summary] = client.get("/api/v1/forecasts").json()
         assert summary["queue"] == "all" and set(summary["at"]) == {"1h", "6h", "24h"}
         detail = client.get("/api/v1/forecasts/servicenow-total/all").json()

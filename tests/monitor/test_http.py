@@ -18,6 +18,7 @@ from monitor.errors import SourceUnavailable
 from monitor.http import HttpServer, build_app
 from tests.fakes import FakeClock, RecordingReceiver, ScriptedCollector
 from tests.monitor.test_daemon import (
+    AUTH,
     QUEUE,
     SOURCE,
     Backlog,
@@ -62,7 +63,7 @@ def daemon(
 
 @pytest.fixture
 def client(daemon: Daemon) -> Iterator[TestClient]:
-    with TestClient(build_app(daemon, registry_for(daemon))) as c:
+    with TestClient(build_app(daemon, registry_for(daemon)), headers=AUTH) as c:
         yield c
 
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.http import build_app
 from tests.fakes import FakeClock, RecordingReceiver
-from tests.monitor.test_daemon import Backlog, outbox_rows, tick
+from tests.monitor.test_daemon import AUTH, Backlog, outbox_rows, tick
 from tests.monitor.test_outbox import build
 from tests.processes import run_cli
 
@@ -28,7 +28,7 @@ class TestSilencesApi:
         """POST a silence: the firing alert sends nothing; DELETE it: the next firing is sent."""
         backlog = Backlog(open=100)
         daemon = build(clock, backlog, store, {"ops": receiver.url})
-        client = TestClient(build_app(daemon, CollectorRegistry()))
+        client = TestClient(build_app(daemon, CollectorRegistry()), headers=AUTH)
         answer = client.post(
             "/api/v1/silences",
             json={
@@ -57,7 +57,7 @@ class TestSilencesApi:
     ) -> None:
         """A silence without matchers is refused with the reason."""
         daemon = build(clock, Backlog(open=1), store, {"ops": receiver.url})
-        client = TestClient(build_app(daemon, CollectorRegistry()))
+        client = TestClient(build_app(daemon, CollectorRegistry()), headers=AUTH)
         answer = client.post("/api/v1/silences", json={"createdBy": "a", "comment": "c"})
         assert answer.status_code == 400
         assert "matchers" in answer.json()["error"]
@@ -69,7 +69,7 @@ class TestSilencesApi:
         backlog = Backlog(open=900)
         daemon = build(clock, backlog, store, {"ops": receiver.url})
         tick(daemon, clock, timedelta(minutes=3))
-        client = TestClient(build_app(daemon, CollectorRegistry()))
+        client = TestClient(build_app(daemon, CollectorRegistry()), headers=AUTH)
         states = {a["labels"]["alertname"]: a["state"] for a in client.get("/api/v1/alerts").json()}
         assert states["BacklogHigh"] == "firing"
 

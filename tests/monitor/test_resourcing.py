@@ -16,6 +16,7 @@ from monitor.http import build_app
 from monitor.store import forecasting as forecast_store
 from tests.fakes import FakeClock, RecordingReceiver, ScriptedCollector
 from tests.monitor.test_daemon import (
+    API_TOKEN,
     QUEUE,
     SOURCE,
     Backlog,
@@ -50,10 +51,7 @@ def build(
     clock: FakeClock, store: sa.Engine, receiver: RecordingReceiver, backlog: Backlog
 ) -> tuple[Daemon, ScriptedCollector]:
     text = config_yaml({"ops": receiver.url}, for_="0s") + RESOURCING
-    text = text.replace(
-        '  external_url: "http://monitor.example:9464"',
-        f'  external_url: "http://monitor.example:9464"\n  api_tokens: ["{TOKEN}"]',
-    )
+    text = text.replace(f'api_tokens: ["{API_TOKEN}"]', f'api_tokens: ["{TOKEN}"]')
     collector = ScriptedCollector(SOURCE, backlog)
     return make_daemon(load_settings(text=text), clock, collector, store), collector
 
@@ -196,10 +194,7 @@ class TestArrivalsForecast:
         text = config_yaml({"ops": receiver.url}, for_="0s") + RESOURCING.replace(
             "    stale_after: 15m", "    stale_after: 15m\n    arrivals: measured"
         )
-        text = text.replace(
-            '  external_url: "http://monitor.example:9464"',
-            f'  external_url: "http://monitor.example:9464"\n  api_tokens: ["{TOKEN}"]',
-        )
+        text = text.replace(f'api_tokens: ["{API_TOKEN}"]', f'api_tokens: ["{TOKEN}"]')
         measured = make_daemon(
             load_settings(text=text), clock, ScriptedCollector(SOURCE, billing(clock)), store
         )
@@ -218,10 +213,7 @@ class TestPods:
             "    stale_after: 15m\n    backlog_per_worker: 50\n    arrivals: measured",
         )
         text = config_yaml({"ops": receiver.url}, for_="0s") + pods
-        text = text.replace(
-            '  external_url: "http://monitor.example:9464"',
-            f'  external_url: "http://monitor.example:9464"\n  api_tokens: ["{TOKEN}"]',
-        )
+        text = text.replace(f'api_tokens: ["{API_TOKEN}"]', f'api_tokens: ["{TOKEN}"]')
         collector = ScriptedCollector(SOURCE, billing(clock))
         daemon = make_daemon(load_settings(text=text), clock, collector, store)
         tick(daemon, clock, timedelta(minutes=1))

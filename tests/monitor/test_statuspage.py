@@ -21,6 +21,7 @@ from monitor.store.history import SourceHealth
 from monitor.store.schema import snapshots
 from tests.fakes import T0, FakeClock, RecordingReceiver, ScriptedCollector
 from tests.monitor.test_daemon import (
+    AUTH,
     QUEUE,
     RULE,
     SECRET,
@@ -185,7 +186,7 @@ def served(
     daemon = make_daemon(make_settings({"ops": receiver.url}, for_="0s"), clock, collector, store)
     for _ in range(3):
         tick(daemon, clock)
-    with TestClient(build_app(daemon, registry_for(daemon))) as client:
+    with TestClient(build_app(daemon, registry_for(daemon)), headers=AUTH) as client:
         yield daemon, client
     daemon.close()
 
@@ -225,7 +226,7 @@ class TestStatusRoute:
         """Before the first poll the page renders and says so."""
         collector = ScriptedCollector(SOURCE, Backlog(open=1))
         daemon = make_daemon(make_settings({"ops": receiver.url}), clock, collector, store)
-        with TestClient(build_app(daemon, registry_for(daemon))) as client:
+        with TestClient(build_app(daemon, registry_for(daemon)), headers=AUTH) as client:
             text = client.get("/").text
         daemon.close()
         assert "No queue has been polled yet." in text and "not polled yet" in text

@@ -1,0 +1,337 @@
+"""1,000 queues for 24 simulated hours: memory, scrape time, job durations, the outbox.
+
+Run ``python -m benchmarks.load.soak`` from the project root (about 25 minutes on two
+cores; ``--quick`` runs 3 simulated hours, ``--queues``/``--hours`` set the size).
+
+The daemon is the shipping one (:class:`monitor.daemon.Daemon` on a SQLite store, its
+jobs from :func:`monitor.scheduler.daemon_jobs` stepped by
+:class:`monitor.stepped.SteppedScheduler` on a fake clock, its ``/metrics`` served by
+:func:`monitor.http.build_app`, signed webhooks to a real HTTP server on 127.0.0.1).
+Only the ticket store is replaced: a scripted collector answers every poll with the
+1,000 queues' figures, each queue the real hourly series of a ServiceNow assignment
+group (``benchmarks.forecasts.speed.windows``, seeded windows of the protocol's
+series; the queues take ``--distinct`` windows in turn, each on its own forecast
+phase). Before the day starts the store holds three weeks of those queues' hourly
+rollups and their forecast states (warmed up as a daemon that ran those weeks would
+hold them), so the hourly forecast job runs at full size from its first tick.
+
+Configuration: polls and rule evaluation every minute, delivery every 5 s, upkeep
+every 10 min, forecasts every hour (the defaults, with one-minute polls); two rules
+(backlog above the 95th percentile of the data for 10 min; a forecast rule).
+
+Figures, each beside its goal:
+
+* RSS (``psutil``, after ``gc.collect()``) at every simulated hour; growth from the
+  end of the warm-up (the first 2 h: the row cache fills its 2 h horizon) to the end
+  (goal: under 5 %);
+* ``GET /metrics`` through the ASGI app at the end: series count and median wall time
+  of 5 scrapes (goal: about 30,000 series in under 250 ms);
+* each job's longest run and its 99th percentile, wall time, against its interval
+  (goal: every evaluation and forecast run ends inside its interval);
+* notifications enqueued and delivered; outbox rows still pending (goal: 0).
+
+The machine is shared: wall times carry other sessions' load (printed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import sqlalchemy as sa
+
+from benchmarks.forecasts.speed import HISTORY, SOURCE, relabel, rows_of, warm, windows
+from benchmarks.load import save
+from benchmarks.suite import machine
+from collectors.base import QueueStats, Snapshot, Window
+from config.loader import load_settings
+from config.settings import ForecastingSettings
+from forecasts.codec import decode, encode
+from forecasts.types import HourlySeries
+from monitor.clock import FakeClock
+from monitor.daemon import Daemon
+from monitor.forecasting import engine_settings
+from monitor.http import build_app, daemon_registry
+from monitor.scheduler import Job, daemon_jobs
+from monitor.stepped import SteppedScheduler
+from monitor.store import forecasting as forecast_store
+from monitor.store import outbox as outbox_store
+from monitor.store.engine import migrate, open_store
+from monitor.store.outbox import DELIVERED
+from monitor.store.schema import outbox, rollups
+from tests.fakes import RecordingReceiver, ScriptedCollector
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    from starlette.testclient import TestClient
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+WARM_UP_HOURS = 2
+GOALS = {"rss_growth_pct": 5.0, "scrape_ms": 250.0, "scrape_series": 30_000, "pending": 0}
+CONFIG = """
+store:
+  url: "sqlite:///{store}"
+  maintenance_interval: 10m
+http:
+  listen: "127.0.0.1:9464"
+delivery:
+  allowed_destinations: ["127.0.0.1"]
+scheduler:
+  jitter: 0s
+sources:
+  - kind: sql
+    name: {source}
+    url: "sqlite://"
+    interval: 1m
+    mapping: {{table: t, queue: q, status: s, created_at: c, open_statuses: [open]}}
+rules:
+  - name: BacklogHigh
+    metric: open_tickets
+    op: ">"
+    threshold: {high}
+    for: 10m
+  - name: BacklogSurgeAhead
+    kind: forecast
+    horizon: 6h
+    band: upper
+    threshold: {ahead}
+receivers:
+  - kind: webhook
+    name: ops
+    url: "{receiver}"
+"""
+
+
+class Feed:
+    """The scripted ticket store: each queue's real hourly figures, minute by minute."""
+
+    def __init__(self, names: list[str], series: list[HourlySeries], start: datetime) -> None:
+        self.names, self.series, self.start = names, series, start
+
+    def __call__(self, window: Window) -> Snapshot:
+        hour = HISTORY + int((window.end - self.start).total_seconds() // 3600)
+        minute = window.end.minute
+        stats = tuple(
+            QueueStats(
+                queue=name,
+                open_by_status_priority={("open", "3 - Moderate"): int(s.open[hour])},
+                created=spread(int(s.created[hour]), minute),
+                resolved=spread(int(s.resolved[hour]), minute),
+            )
+            for name, s in zip(self.names, self.series, strict=True)
+        )
+        return Snapshot(source=SOURCE, window=window, queues=stats)
+
+
+def spread(per_hour: int, minute: int) -> int:
+    """The share of an hour's count that falls in one minute (the hour's total is kept)."""
+    return per_hour * (minute + 1) // 60 - per_hour * minute // 60
+
+
+@dataclass
+class Timings:
+    """Wall seconds of every run of every job."""
+
+    runs: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def wrap(self, job: Job) -> Job:
+        def timed(run: Callable[[], object] = job.run, key: str = job.id) -> None:
+            started = time.perf_counter()
+            run()
+            self.runs[key].append(time.perf_counter() - started)
+
+        return Job(job.id, job.interval, timed)
+
+
+def prepare(
+    store: sa.Engine, queues: int, hours: int, distinct: int, workers: int
+) -> tuple[list[str], list[HourlySeries]]:
+    """Three weeks of rollups and warmed forecast states for every queue, in ``store``."""
+    base = [relabel(w, T0) for w in windows(distinct, HISTORY + hours + 1)]
+    series = [base[i % distinct] for i in range(queues)]
+    names = [f"q{i:04d}" for i in range(queues)]
+    with store.begin() as conn:
+        for name, s in zip(names, series, strict=True):
+            conn.execute(rollups.insert(), rows_of(name, s.head(HISTORY), T0))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        jobs = [(n, s.head(HISTORY)) for n, s in zip(names[:distinct], base, strict=True)]
+        warmed = list(pool.map(warm, jobs))
+    fingerprint = engine_settings(ForecastingSettings()).fingerprint()
+    with store.begin() as conn:
+        for i, name in enumerate(names):
+            state = decode(encode(warmed[i % distinct]))
+            forecast_store.save_state(conn, (SOURCE, name), state, fingerprint)
+    return names, series
+
+
+def rss_mb() -> float:
+    gc.collect()
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def scrape(client: TestClient, times: int = 5) -> tuple[int, list[float]]:
+    """Series in one ``/metrics`` answer, and the wall seconds of ``times`` scrapes."""
+    walls, text = [], ""
+    for _ in range(times):
+        started = time.perf_counter()
+        answer = client.get("/metrics")
+        walls.append(time.perf_counter() - started)
+        text = answer.text
+    series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    return series, walls
+
+
+def soak(queues: int, hours: int, distinct: int, workers: int) -> dict[str, Any]:
+    """Run the day; returns the figures."""
+    folder = Path(tempfile.mkdtemp(prefix="backlog-soak-"))
+    store = open_store(f"sqlite:///{folder}/history.db")
+    migrate(store)
+    started = time.perf_counter()
+    names, series = prepare(store, queues, hours, distinct, workers)
+    prepare_s = time.perf_counter() - started
+    opens = np.concatenate([s.open[HISTORY : HISTORY + hours] for s in series])
+    receiver = RecordingReceiver()
+    text = CONFIG.format(
+        store=f"{folder}/history.db",
+        source=SOURCE,
+        high=float(np.percentile(opens, 95)),
+        ahead=float(np.percentile(opens, 97)),
+        receiver=receiver.url,
+    )
+    clock = FakeClock(T0 + timedelta(hours=HISTORY))
+    collector = ScriptedCollector(SOURCE, Feed(names, series, clock.now))
+    daemon = Daemon(
+        load_settings(text=text), clock=clock, collectors={SOURCE: collector}, engine=store
+    )
+    daemon.migrate()
+    timings = Timings()
+    scheduler = SteppedScheduler([timings.wrap(j) for j in daemon_jobs(daemon)], clock)
+    client = TestClient(build_app(daemon, daemon_registry(daemon)))
+    end = clock.now + timedelta(hours=hours)
+    next_hour = clock.now + timedelta(hours=1)
+    rss: list[float] = [rss_mb()]
+    wall0 = time.perf_counter()
+    while scheduler.next_instant < end:
+        scheduler.run_due()
+        if clock.now >= next_hour:
+            rss.append(rss_mb())
+            next_hour += timedelta(hours=1)
+            wall = time.perf_counter() - wall0
+            line = f"  {len(rss) - 1:3d} h simulated in {wall:.0f} s, RSS {rss[-1]:.0f} MB"
+            print(line, flush=True)
+    daemon.deliver()
+    day_s = time.perf_counter() - wall0
+    series_count, scrape_walls = scrape(client)
+    with store.connect() as conn:
+        by_status = outbox_store.pending_counts(conn)
+        pending = sum(n for (_, status), n in by_status.items() if status != DELIVERED)
+        enqueued = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+    daemon.close()
+    receiver.close()
+    store.dispose()
+    intervals = {j.id: j.interval.total_seconds() for j in daemon_jobs(daemon)}
+    warm = warm_rss(rss)
+    return {
+        "queues": queues,
+        "simulated_hours": hours,
+        "prepare_s": prepare_s,
+        "day_wall_s": day_s,
+        "rss_mb_hourly": rss,
+        "rss_growth_pct": 100 * (rss[-1] - warm) / warm,
+        "scrape_series": series_count,
+        "scrape_ms_median": 1000 * statistics.median(scrape_walls),
+        "scrape_ms": [1000 * w for w in scrape_walls],
+        "jobs": {
+            key: {
+                "runs": len(walls),
+                "interval_s": intervals[key],
+                "max_s": max(walls),
+                "p99_s": float(np.percentile(walls, 99)),
+                "median_s": statistics.median(walls),
+            }
+            for key, walls in timings.runs.items()
+        },
+        "notifications_enqueued": enqueued,
+        "notifications_received": len(receiver.received),
+        "outbox_pending": pending,
+        "machine": machine(),
+    }
+
+
+def warm_rss(hourly: list[float]) -> float:
+    """RSS at the end of the warm-up (the last sample if the run was shorter)."""
+    return hourly[min(WARM_UP_HOURS, len(hourly) - 1)]
+
+
+def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(figure, measured, goal, met) rows."""
+    rows = [
+        (
+            "RSS growth after warm-up",
+            f"{r['rss_growth_pct']:+.1f} % ({warm_rss(r['rss_mb_hourly']):.0f} -> "
+            f"{r['rss_mb_hourly'][-1]:.0f} MB)",
+            f"< {GOALS['rss_growth_pct']:.0f} %",
+            r["rss_growth_pct"] < GOALS["rss_growth_pct"],
+        ),
+        (
+            f"scrape of {r['scrape_series']:,} series",
+            f"{r['scrape_ms_median']:.0f} ms (median of 5)",
+            f"< {GOALS['scrape_ms']:.0f} ms at ~{GOALS['scrape_series']:,}",
+            r["scrape_ms_median"] < GOALS["scrape_ms"],
+        ),
+    ]
+    for key, job in sorted(r["jobs"].items()):
+        rows.append(
+            (
+                f"job {key} ({job['runs']} runs)",
+                f"max {job['max_s']:.2f} s, p99 {job['p99_s']:.2f} s",
+                f"< {job['interval_s']:.0f} s interval",
+                job["max_s"] < job["interval_s"],
+            )
+        )
+    rows.append(
+        (
+            "outbox after the day",
+            f"{r['outbox_pending']} pending or dead of {r['notifications_enqueued']} enqueued",
+            "0 left",
+            r["outbox_pending"] == GOALS["pending"],
+        )
+    )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queues", type=int, default=1000)
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--quick", action="store_true", help="3 simulated hours")
+    parser.add_argument("--distinct", type=int, default=40, help="real windows warmed up")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--out", default="load_soak.json", help="file in benchmarks/results")
+    args = parser.parse_args(argv)
+    hours = 3 if args.quick else args.hours
+    result = soak(args.queues, hours, min(args.distinct, args.queues), args.workers)
+    print(f"{args.queues} queues, {hours} simulated hours in {result['day_wall_s']:.0f} s")
+    for figure, measured, goal, met in verdicts(result):
+        print(f"  {figure:34s} {measured:38s} goal {goal:24s} {'met' if met else 'NOT MET'}")
+    print(f"machine: {result['machine']}")
+    save(result, args.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()

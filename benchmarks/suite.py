@@ -1,0 +1,356 @@
+"""Every benchmark in one run, and ``docs/benchmarks.md`` written from what it measured.
+
+``./dev.sh bench`` (``python -m benchmarks``) runs each benchmark below in its own
+process, in its quick mode (``--full``: the sizes the goals are stated at, about
+1.5 hours), reads the JSON each one writes under ``benchmarks/results/``, and writes
+``docs/benchmarks.md``: every figure beside its goal, the machine (``/proc/cpuinfo``,
+``nproc``, memory, load average before and after) and the date. A benchmark that fails
+is reported as failed, with its exit code and the end of its output, never skipped.
+Each benchmark's own log goes to ``benchmarks/results/suite-<name>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+Figure = tuple[str, str, str, bool | None]
+"""(figure, measured, goal, met); met None: no goal, reported only."""
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark: how to run it quick and full, and which figures to take from it."""
+
+    name: str
+    module: str
+    what: str
+    quick: tuple[str, ...]
+    full: tuple[str, ...]
+    result: str
+    figures: Callable[[dict[str, Any], bool], list[Figure]]
+    details: str = ""
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def sql_poll_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    out: list[Figure] = []
+    for case in r["results"]:
+        if case["variant"] != "documented":
+            continue
+        where = f"{case['engine']} {case['n']:,} tickets"
+        median = case["collector_ms"]["median"]
+        at_goal = case["engine"] == "postgresql" and case["n"] >= 10_000_000
+        out.append(
+            (
+                f"one SQL poll, {where}",
+                f"{_ms(median)} median of {case['repeat']}",
+                "< 1 s at 10M on PostgreSQL" + ("" if at_goal else " (checked at 10M)"),
+                median < 1000 if at_goal else None,
+            )
+        )
+        out.append(
+            (
+                f"collector / best hand-written SQL, {where}",
+                f"{case['paired_ratio']:.2f} paired (identical figures: {case['identical']})",
+                "<= 1.3",
+                case["paired_ratio"] <= 1.3 and bool(case["identical"]),
+            )
+        )
+    return out
+
+
+def evaluate_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    daemon = r["daemon"]["sqlite/current"]
+    queues, rules = r["queues"], len(r["rules"])
+    return [
+        (
+            f"rule evaluation job, {queues} queues x {rules} rules, steady tick",
+            f"{daemon['cpu_seconds_median']:.2f} s CPU, {daemon['seconds_median']:.2f} s wall "
+            f"(median of {daemon['ticks']}); "
+            f"{daemon['cpu_us_per_instance_median']:.0f} us CPU per rule instance",
+            "<= 1 s per tick at 1,000 x 10",
+            daemon["cpu_seconds_median"] <= 1.0 if queues >= 1000 else None,
+        ),
+        (
+            "rule evaluation job, first tick after a start",
+            f"{daemon['cold_tick_seconds']:.2f} s wall",
+            "none set (known over 1 s)",
+            None,
+        ),
+    ]
+
+
+def latency_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    out: list[Figure] = []
+    for mode, res in r["modes"].items():
+        firing = res.get("firing") or {}
+        if not firing:
+            out.append((f"notification latency, {mode}", "no samples", "p99 < 1 s", False))
+            continue
+        out.append(
+            (
+                f"notification latency (evaluation to receiver 2xx), {mode}",
+                f"p50 {_ms(firing['p50_ms'])}, p99 {_ms(firing['p99_ms'])} ({firing['n']} firings)",
+                "p99 < 1 s",
+                firing["p99_ms"] < 1000,
+            )
+        )
+    return out
+
+
+def speed_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    job = r["job"]
+    return [
+        (
+            f"forecast refresh, {job['queues']} queues, hourly tick",
+            f"mean {job['steady_tick_cpu_s_mean']:.2f} s CPU, max "
+            f"{job['steady_tick_cpu_s_max']:.2f} s ({job['ticks'] - 1} ticks)",
+            "<= 5 s CPU at 1,000 queues",
+            job["steady_tick_cpu_s_max"] <= 5.0 if job["queues"] >= 1000 else None,
+        ),
+        (
+            "forecast refresh, first tick after a restart",
+            f"{job['first_tick_after_restart_cpu_s']:.2f} s CPU",
+            "none set",
+            None,
+        ),
+    ]
+
+
+def soak_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    from benchmarks.load.soak import verdicts
+
+    hours = f"{r['queues']} queues, {r['simulated_hours']} simulated h"
+    return [
+        (f"{figure} ({hours})", measured, goal, met) for figure, measured, goal, met in verdicts(r)
+    ]
+
+
+def idle_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    return [("memory of an idle daemon (RSS)", f"{r['rss_mib']:.0f} MiB", "none set", None)]
+
+
+BENCHMARKS = (
+    Bench(
+        "idle",
+        "benchmarks.load.idle",
+        "memory of a daemon with nothing to watch",
+        (),
+        (),
+        "load_idle.json",
+        idle_figures,
+    ),
+    Bench(
+        "soak",
+        "benchmarks.load.soak",
+        "1,000 queues for 24 simulated hours: RSS, scrape, jobs, outbox",
+        ("--quick",),
+        (),
+        "load_soak.json",
+        soak_figures,
+    ),
+    Bench(
+        "evaluate",
+        "benchmarks.alerting.evaluate",
+        "1,000 queues x 10 rules: evaluation per tick",
+        ("--ticks", "4", "--daemon-ticks", "3"),
+        (),
+        "alerting_evaluate.json",
+        evaluate_figures,
+        "docs/benchmarks/alerting.md",
+    ),
+    Bench(
+        "latency",
+        "benchmarks.alerting.latency",
+        "rule firing to the receiver's 2xx on loopback",
+        ("--modes", "scheduled-5s", "--samples", "40"),
+        ("--modes", "scheduled-5s", "--samples", "200"),
+        "alerting_latency.json",
+        latency_figures,
+        "docs/benchmarks/alerting.md",
+    ),
+    Bench(
+        "forecast",
+        "benchmarks.forecasts.speed",
+        "the forecast job at 1,000 queues",
+        ("--ticks", "4", "--distinct", "40", "--skip-accuracy"),
+        ("--skip-accuracy",),
+        "forecasts_speed.json",
+        speed_figures,
+        "docs/forecasting.md",
+    ),
+    Bench(
+        "sql_poll",
+        "benchmarks.collectors.sql_poll",
+        "one SQL poll of a big ticket table vs hand-written SQL",
+        (
+            "--sizes",
+            "1000000",
+            "--engines",
+            "postgresql",
+            "--repeat",
+            "3",
+            "--variants",
+            "documented",
+            "--no-plans",
+            "--no-memory",
+        ),
+        ("--variants", "documented", "--no-plans"),
+        "sql_poll.json",
+        sql_poll_figures,
+        "docs/benchmarks/sql-poll.md",
+    ),
+)
+NOT_HERE = [
+    (
+        "failover time (leader lease, two replicas)",
+        "the replicas half of issue 21 is built on another branch; its benchmark joins "
+        "this suite when both are merged",
+    ),
+    (
+        "forecast accuracy",
+        "`python -m benchmarks.forecasts.backtest` and `.crossval` (minutes each; figures "
+        "in docs/forecasting.md); not speed or load figures, so not rerun here",
+    ),
+]
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, memory, Python and the load average now."""
+    model, memory = platform.processor(), ""
+    cpuinfo, meminfo = Path("/proc/cpuinfo"), Path("/proc/meminfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        model = names[0] if names else model
+    if meminfo.exists():
+        total = meminfo.read_text().splitlines()[0].split()[1]
+        memory = f"{int(total) / 2**20:.1f} GiB"
+    return {
+        "cpu": model,
+        "nproc": os.cpu_count(),
+        "memory": memory,
+        "python": platform.python_version(),
+        "load": tuple(round(x, 2) for x in os.getloadavg()),
+    }
+
+
+def run(bench: Bench, full: bool) -> tuple[list[Figure], float, str]:
+    """Run one benchmark; its figures, its wall seconds, and a failure note ('' if none)."""
+    args = bench.full if full else bench.quick
+    log = RESULTS / f"suite-{bench.name}.log"
+    started = time.perf_counter()
+    with log.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", bench.module, *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    seconds = time.perf_counter() - started
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
+    if done.returncode != 0:
+        return [], seconds, f"exit code {done.returncode}: {tail}"
+    try:
+        report = json.loads((RESULTS / bench.result).read_text())
+        return bench.figures(report, full), seconds, ""
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as err:
+        return [], seconds, f"its results could not be read: {err!r}"
+
+
+def markdown(
+    rows: list[tuple[Bench, list[Figure], float, str]],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    full: bool,
+) -> str:
+    """The text of docs/benchmarks.md."""
+    mode = "full" if full else "quick"
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `./dev.sh bench` (`python -m benchmarks`; `--full` for the full sizes);",
+        "do not edit by hand. Every figure is measured by that run, on the code that ships,",
+        "beside its goal. The machine is shared with other work: wall times carry its load",
+        "(below); CPU times and ratios travel better.",
+        "",
+        f"- **Date:** {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; mode: {mode}",
+        f"- **Machine:** {before['cpu']}, {before['nproc']} CPUs (`nproc`), "
+        f"{before['memory']} memory, Python {before['python']}",
+        f"- **Load average** (1, 5, 15 min): {before['load']} before, {after['load']} after",
+        "",
+        "| benchmark | figure | measured | goal | met |",
+        "|---|---|---|---|---|",
+    ]
+    for bench, figures, seconds, failure in rows:
+        label = f"`{bench.module}` ({seconds:.0f} s)"
+        if failure:
+            lines.append(f"| {label} | {bench.what} | FAILED, {failure.splitlines()[0]} | | no |")
+            continue
+        for figure, measured, goal, met in figures:
+            verdict = "—" if met is None else ("yes" if met else "**no**")
+            lines.append(f"| {label} | {figure} | {measured} | {goal} | {verdict} |")
+    lines += ["", "Not measured by this suite:", ""]
+    lines += [f"- {what}: {why}." for what, why in NOT_HERE]
+    lines += ["", "Commands, arguments and how each figure is made:", ""]
+    for bench, *_ in rows:
+        args = " ".join(bench.full if full else bench.quick)
+        more = f"; details in [{bench.details}]({bench.details[5:]})" if bench.details else ""
+        lines.append(f"- `python -m {bench.module} {args}`".rstrip() + f": {bench.what}{more}")
+    failures = [(b.name, f) for b, _, _, f in rows if f]
+    if failures:
+        lines += ["", "Failures (end of each log, `benchmarks/results/suite-<name>.log`):", ""]
+        for name, failure in failures:
+            lines += [f"- {name}:", "", "```", failure, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="the sizes the goals name")
+    parser.add_argument(
+        "--only", help="comma-separated names: " + ", ".join(b.name for b in BENCHMARKS)
+    )
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for bench in BENCHMARKS:
+            print(f"{bench.name:10s} python -m {bench.module:32s} {bench.what}")
+        return 0
+    chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only.split(",")]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    before = machine()
+    rows = []
+    for bench in chosen:
+        print(f"running {bench.name}: python -m {bench.module} ...", flush=True)
+        figures, seconds, failure = run(bench, args.full)
+        for figure, measured, goal, met in figures:
+            print(f"  {figure}: {measured} (goal {goal}) {'' if met is None else met}")
+        if failure:
+            print(f"  FAILED {failure}")
+        rows.append((bench, figures, seconds, failure))
+    DOC.write_text(markdown(rows, before, machine(), args.full))
+    print(f"wrote {DOC.relative_to(ROOT)}")
+    return 1 if any(f for *_, f in rows) else 0
