@@ -20,6 +20,7 @@ from monitor.http import build_app
 from tests.collectors import workload_data as data
 from tests.collectors.test_workload import AS_OF
 from tests.fakes import FakeClock, RecordingReceiver
+from tests.monitor.test_daemon import API_TOKEN as TOKEN
 from tests.monitor.test_daemon import SECRET, registry_for, verify
 
 with warnings.catch_warnings():
@@ -63,6 +64,10 @@ rules:
     tiers:
       - {{after: 10d, severity: warning, receivers: [team]}}
       - {{after: 60d, severity: critical, receivers: [team]}}
+http:
+  api_tokens: ["{TOKEN}"]
+delivery:
+  allowed_destinations: ["127.0.0.1"]  # the test's receiver is on loopback
 receivers:
   - kind: webhook
     name: team
@@ -117,7 +122,8 @@ class TestWorkloadDaemon:
     def test_api_serves_the_latest_workload(self, daemon: Daemon) -> None:
         """GET /api/v1/workload lists each queue's latest figures from the store."""
         assert daemon.poll("servicenow")
-        with TestClient(build_app(daemon, registry_for(daemon))) as client:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with TestClient(build_app(daemon, registry_for(daemon)), headers=auth) as client:
             body = client.get("/api/v1/workload").json()
         table, _ = data.store_tables(AS_OF.replace(tzinfo=None))
         open_ = table[table["incident_state"].isin(data.OPEN_STATES)]
