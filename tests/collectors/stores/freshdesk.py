@@ -42,6 +42,12 @@ def freshdesk_log() -> TicketLog:
     return TicketLog(events.assign(status=code, label=code.map(LABELS).fillna("")))
 
 
+@cache
+def group_ids(log: TicketLog) -> dict[str, int]:
+    """Group name -> id."""
+    return {g: group_id(i) for i, g in enumerate(group_names(log))}
+
+
 def groups(n: int) -> list[dict[str, Any]]:
     return [{"id": group_id(i), "name": g} for i, g in enumerate(group_names(freshdesk_log())[:n])]
 
@@ -81,7 +87,11 @@ class FakeFreshdesk:
         rows = self.log.queue_state_at(self.clock(), names.get(int(match.group(1)), ""))
         found = rows[rows["status"] == int(match.group(2))]
         return Reply(
-            200, {"total": len(found), "results": [_ticket(r) for r in found.head(30).itertuples()]}
+            200,
+            {
+                "total": len(found),
+                "results": [_ticket(self.log, r) for r in found.head(30).itertuples()],
+            },
         )
 
     def _list(self, call: Call) -> Reply:
@@ -95,11 +105,11 @@ class FakeFreshdesk:
         headers = {}
         if page * per_page < len(updated):
             headers["Link"] = f'</api/v2/tickets?page={page + 1}&per_page={per_page}>; rel="next"'
-        return Reply(200, [_ticket(r, stats=True) for r in rows.itertuples()], headers)
+        return Reply(200, [_ticket(self.log, r, stats=True) for r in rows.itertuples()], headers)
 
 
-def _ticket(row: Any, stats: bool = False) -> dict[str, Any]:
-    names = {g: group_id(i) for i, g in enumerate(group_names(freshdesk_log()))}
+def _ticket(log: TicketLog, row: Any, stats: bool = False) -> dict[str, Any]:
+    names = group_ids(log)
     ticket: dict[str, Any] = {
         "id": int(str(row.id).removeprefix("INC")),
         "group_id": names.get(str(row.queue)),
