@@ -25,8 +25,6 @@ their bounds (nothing lost or counted twice) while each window is moved to whole
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -35,9 +33,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from config.secrets import resolve_credential
+from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
 __all__ = ["JiraCollector", "JiraConfig"]
@@ -81,12 +79,7 @@ class JiraConfig(HostedSourceConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> JiraConfig:
-        token = resolve_credential(
-            self.token, self.token_file, self.token_env, "token", required=True
-        )
-        object.__setattr__(self, "token", token)
-        object.__setattr__(self, "token_file", None)
-        object.__setattr__(self, "token_env", None)
+        self.take_credentials("token", required=True)
         if self.deployment == "cloud" and not self.email:
             raise ValueError("Jira Cloud API tokens need the email of their account")
         return self
@@ -94,6 +87,9 @@ class JiraConfig(HostedSourceConfig):
     def poll_cost(self) -> PollCost:
         per_queue = len(self.statuses) + 3 + (4 if self.aging else 0)
         return PollCost(per_queue * len(self.queues), per_queue * len(self.queues))
+
+    def api_root(self) -> str:
+        return self.base_url
 
     def auth_headers(self) -> dict[str, str]:
         """Cloud: Basic email:token; Data Center: the personal access token as Bearer."""
@@ -105,37 +101,14 @@ class JiraConfig(HostedSourceConfig):
         return {"Authorization": f"Basic {pair}"}
 
 
-class JiraCollector:
+class JiraCollector(HostedCollector):
     """Reads per-queue backlog, throughput and aging from Jira with JQL counts."""
 
     kind: ClassVar[str] = "jira"
     config_model: ClassVar[type[BaseModel]] = JiraConfig
 
-    def __init__(
-        self,
-        config: JiraConfig,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self._zone = ZoneInfo(config.time_zone)
-        self._cloud = config.deployment == "cloud"
-        self.client = HttpClient(
-            config.name,
-            config.base_url,
-            auth=NoAuth(config.auth_headers()),
-            budget=Budget(config.name, config.budget.per_minute(), None, clock),
-            timeout=config.timeout.total_seconds(),
-            retries=config.retries,
-            max_wait=config.max_wait.total_seconds(),
-            quota=QuotaHeaders(minute_left="X-RateLimit-Remaining"),
-            sleep=sleep,
-        )
-        self.http_stats = self.client.stats
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+    config: JiraConfig
+    quota_header = "X-RateLimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
         return Snapshot(
@@ -146,8 +119,12 @@ class JiraCollector:
             figures=(FigureState("priority", False, "counted per status only", False),),
         )
 
-    def close(self) -> None:
-        self.client.session.close()
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.time_zone)
+
+    @property
+    def _cloud(self) -> bool:
+        return self.config.deployment == "cloud"
 
     def _queue(self, queue: JiraQueue, window: Window) -> QueueStats:
         scope = f"({queue.jql})"
@@ -176,7 +153,7 @@ class JiraCollector:
         )
 
     def _when(self, instant: datetime) -> str:
-        return instant.astimezone(self._zone).strftime("%Y-%m-%d %H:%M")
+        return instant.astimezone(self._zone()).strftime("%Y-%m-%d %H:%M")
 
     def _count(self, jql: str) -> int:
         if self._cloud:

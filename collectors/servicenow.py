@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -34,9 +32,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from collectors.base import QueueStats, Snapshot, Window
-from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.figures import age_cutoffs
-from config.secrets import resolve_credential
+from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
 __all__ = ["ServiceNowCollector", "ServiceNowConfig"]
@@ -72,17 +70,7 @@ class ServiceNowConfig(HostedSourceConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> ServiceNowConfig:
-        for field in ("password", "oauth_token"):
-            value = resolve_credential(
-                getattr(self, field),
-                getattr(self, f"{field}_file"),
-                getattr(self, f"{field}_env"),
-                field,
-                required=False,
-            )
-            object.__setattr__(self, field, value)
-            object.__setattr__(self, f"{field}_file", None)
-            object.__setattr__(self, f"{field}_env", None)
+        self.take_credentials("password", "oauth_token", required=False)
         if (self.password is None) == (self.oauth_token is None):
             raise ValueError("give exactly one of password (with username) and oauth_token")
         if self.password is not None and not self.username:
@@ -91,6 +79,9 @@ class ServiceNowConfig(HostedSourceConfig):
 
     def poll_cost(self) -> PollCost:
         return PollCost(6, 6)
+
+    def api_root(self) -> str:
+        return self.base_url
 
     def auth_headers(self) -> dict[str, str]:
         """Basic or Bearer (a secret: never log it)."""
@@ -101,37 +92,14 @@ class ServiceNowConfig(HostedSourceConfig):
         return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
 
 
-class ServiceNowCollector:
+class ServiceNowCollector(HostedCollector):
     """Reads per-group backlog, throughput and aging with the Aggregate API."""
 
     kind: ClassVar[str] = "servicenow"
     config_model: ClassVar[type[BaseModel]] = ServiceNowConfig
 
-    def __init__(
-        self,
-        config: ServiceNowConfig,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self._zone = ZoneInfo(config.time_zone)
-        self._groups = "assignment_group.nameIN" + ",".join(config.assignment_groups)
-        self.client = HttpClient(
-            config.name,
-            config.base_url,
-            auth=NoAuth(config.auth_headers()),
-            budget=Budget(config.name, config.budget.per_minute(), None, clock),
-            timeout=config.timeout.total_seconds(),
-            retries=config.retries,
-            max_wait=config.max_wait.total_seconds(),
-            quota=QuotaHeaders(minute_left="X-RateLimit-Remaining"),
-            sleep=sleep,
-        )
-        self.http_stats = self.client.stats
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+    config: ServiceNowConfig
+    quota_header = "X-RateLimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
         open_rows = self._stats(
@@ -167,8 +135,11 @@ class ServiceNowCollector:
         )
         return Snapshot(source=self.name, window=window, queues=queues)
 
-    def close(self) -> None:
-        self.client.session.close()
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.time_zone)
+
+    def _groups(self) -> str:
+        return "assignment_group.nameIN" + ",".join(self.config.assignment_groups)
 
     def _counts(self, query: str) -> Counter[str]:
         counts: Counter[str] = Counter()
@@ -179,7 +150,7 @@ class ServiceNowCollector:
 
     def _stats(self, query: str, group_by: str, *, min_opened: bool = False) -> list[Row]:
         params = {
-            "sysparm_query": f"{query}^{self._groups}",
+            "sysparm_query": f"{query}^{self._groups()}",
             "sysparm_count": "true",
             "sysparm_group_by": group_by,
             "sysparm_display_value": "true",
@@ -207,11 +178,11 @@ class ServiceNowCollector:
         return "^OR".join(clauses)
 
     def _when(self, instant: datetime) -> str:
-        return instant.astimezone(self._zone).strftime("%Y-%m-%d %H:%M:%S")
+        return instant.astimezone(self._zone()).strftime("%Y-%m-%d %H:%M:%S")
 
     def _parse(self, value: str) -> datetime:
         try:
-            return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=self._zone)
+            return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=self._zone())
         except (TypeError, ValueError):
             raise MappingError(f"{self.name}: stats: unreadable date {value!r}") from None
 

@@ -24,8 +24,7 @@ Remaining`` is read back, 429 ``Retry-After`` honoured.
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -33,10 +32,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.source import HostedCollector
 from config.durations import Duration
-from config.secrets import resolve_credential
 from monitor.errors import MappingError
 
 __all__ = ["ZendeskCollector", "ZendeskConfig"]
@@ -78,17 +77,7 @@ class ZendeskConfig(HostedSourceConfig):
     def _credentials(self) -> ZendeskConfig:
         if (self.subdomain is None) == (self.base_url is None):
             raise ValueError("give exactly one of subdomain and base_url")
-        for field in ("token", "oauth_token"):
-            value = resolve_credential(
-                getattr(self, field),
-                getattr(self, f"{field}_file"),
-                getattr(self, f"{field}_env"),
-                field,
-                required=False,
-            )
-            object.__setattr__(self, field, value)
-            object.__setattr__(self, f"{field}_file", None)
-            object.__setattr__(self, f"{field}_env", None)
+        self.take_credentials("token", "oauth_token", required=False)
         if (self.token is None) == (self.oauth_token is None):
             raise ValueError("give exactly one of token (with email) and oauth_token")
         if self.token is not None and not self.email:
@@ -111,35 +100,14 @@ class ZendeskConfig(HostedSourceConfig):
         return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
 
 
-class ZendeskCollector:
+class ZendeskCollector(HostedCollector):
     """Reads per-group backlog, throughput and aging from Zendesk's search counts."""
 
     kind: ClassVar[str] = "zendesk"
     config_model: ClassVar[type[BaseModel]] = ZendeskConfig
 
-    def __init__(
-        self,
-        config: ZendeskConfig,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self.client = HttpClient(
-            config.name,
-            config.api_root(),
-            auth=NoAuth(config.auth_headers()),
-            budget=Budget(config.name, config.budget.per_minute(), None, clock),
-            timeout=config.timeout.total_seconds(),
-            retries=config.retries,
-            max_wait=config.max_wait.total_seconds(),
-            quota=QuotaHeaders(minute_left="X-Rate-Limit-Remaining"),
-            sleep=sleep,
-        )
-        self.http_stats = self.client.stats
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+    config: ZendeskConfig
+    quota_header = "X-Rate-Limit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
         return Snapshot(
@@ -153,9 +121,6 @@ class ZendeskCollector:
                 ),
             ),
         )
-
-    def close(self) -> None:
-        self.client.session.close()
 
     def _group(self, group: Group, window: Window) -> QueueStats:
         scope = f"type:ticket group:{group.id}"

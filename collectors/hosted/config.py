@@ -16,6 +16,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config.durations import Duration, format_duration
+from config.secrets import resolve_credential
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,29 @@ class HostedSourceConfig(BaseModel):
     def poll_cost(self) -> PollCost:
         """Requests and credits of one poll (each store's model says)."""
         raise NotImplementedError
+
+    def api_root(self) -> str:
+        """Where the store's API is (each store's model says)."""
+        raise NotImplementedError
+
+    def auth_headers(self) -> dict[str, str]:
+        """The headers carrying the credentials (a secret: never log them)."""
+        raise NotImplementedError
+
+    def take_credentials(self, *fields: str, required: bool) -> None:
+        """Resolve each credential from ``field``, ``field_file`` or ``field_env``
+        (``config.secrets``) into ``field``; only the secret itself is kept."""
+        for field in fields:
+            value = resolve_credential(
+                getattr(self, field),
+                getattr(self, f"{field}_file"),
+                getattr(self, f"{field}_env"),
+                field,
+                required=required,
+            )
+            object.__setattr__(self, field, value)
+            object.__setattr__(self, f"{field}_file", None)
+            object.__setattr__(self, f"{field}_env", None)
 
     def budget_use(self) -> list[tuple[str, float, float]]:
         """``(what, used, allowed)`` per limit: requests per minute, credits per day."""
