@@ -32,7 +32,7 @@ from collectors import REGISTRY
 from collectors.base import Window
 from monitor.clock import FakeClock
 from tests.collectors.fakeserver import FakeServer
-from tests.collectors.stores import freshdesk, jira, servicenow, zendesk, zohodesk
+from tests.collectors.stores import freshdesk, incidents, jira, servicenow, zendesk, zohodesk
 from tests.collectors.ticketlog import TicketLog
 
 SCALES = ((20, 5_000), (500, 200_000))
@@ -79,8 +79,8 @@ def zoho_store(log: Any, clock: FakeClock, url: str, n: int) -> tuple[Any, dict[
 
 def zendesk_store(log: Any, clock: FakeClock, url: str, n: int) -> tuple[Any, dict[str, Any]]:
     config = zendesk.Kit().config(url, {})
-    names = zendesk.group_names(log)[:n]
-    config["groups"] = [{"id": zendesk.group_id(i), "name": g} for i, g in enumerate(names)]
+    names = incidents.group_names(log)[:n]
+    config["groups"] = [{"id": incidents.group_id(i), "name": g} for i, g in enumerate(names)]
     config.update(token=zendesk.TOKEN, token_env=None)
     return zendesk.FakeZendesk(clock, log=log), config
 
@@ -95,15 +95,15 @@ def jira_store(log: Any, clock: FakeClock, url: str, n: int) -> tuple[Any, dict[
 
 def freshdesk_store(log: Any, clock: FakeClock, url: str, n: int) -> tuple[Any, dict[str, Any]]:
     config = freshdesk.Kit().config(url, {})
-    names = zendesk.group_names(log)[:n]
-    config["groups"] = [{"id": zendesk.group_id(i), "name": g} for i, g in enumerate(names)]
+    names = incidents.group_names(log)[:n]
+    config["groups"] = [{"id": incidents.group_id(i), "name": g} for i, g in enumerate(names)]
     config.update(api_key=freshdesk.API_KEY, api_key_env=None)
     return freshdesk.FakeFreshdesk(clock, log=log), config
 
 
 def servicenow_store(log: Any, clock: FakeClock, url: str, n: int) -> tuple[Any, dict[str, Any]]:
     config = servicenow.Kit().config(url, {})
-    config["assignment_groups"] = zendesk.group_names(log)[:n]
+    config["assignment_groups"] = incidents.group_names(log)[:n]
     config.update(password=servicenow.PASSWORD, password_env=None)
     return servicenow.FakeServiceNow(clock, log=log), config
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from tests.collectors.fakeserver import Call, Reply
-from tests.collectors.stores.zendesk import group_id, group_names, servicenow_log
+from tests.collectors.stores.incidents import group_id, group_names
+from tests.collectors.stores.zendesk import servicenow_log
 from tests.collectors.ticketlog import TicketLog
 
 CODES = {"new": 2, "open": 2, "pending": 3, "hold": 3, "solved": 4, "closed": 5}
@@ -111,7 +113,7 @@ class FakeFreshdesk:
 def _ticket(log: TicketLog, row: Any, stats: bool = False) -> dict[str, Any]:
     names = group_ids(log)
     ticket: dict[str, Any] = {
-        "id": int(str(row.id).removeprefix("INC")),
+        "id": zlib.crc32(str(row.id).encode()),  # numeric, as Freshdesk's ids are
         "group_id": names.get(str(row.queue)),
         "status": int(row.status),
         "created_at": _iso(row.created),

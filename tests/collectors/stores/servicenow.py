@@ -25,9 +25,8 @@ from typing import Any
 import pandas as pd
 
 from tests.collectors.fakeserver import Call, Reply
-from tests.collectors.stores.zendesk import LOG_TIME, group_names
+from tests.collectors.stores.incidents import group_names, incident_events
 from tests.collectors.ticketlog import TicketLog
-from tests.data import SERVICENOW_LOG
 
 NUMBERS = {
     "New": 1,
@@ -48,33 +47,9 @@ CLAUSE = re.compile(r"^([a-z_.]+?)(NOT IN|IN|!=|>=|<=|=|<|>)(.*)$")
 @cache
 def incident_log() -> TicketLog:
     """The ServiceNow incidents as they were in their instance."""
-    raw = pd.read_csv(
-        SERVICENOW_LOG,
-        usecols=[
-            "number",
-            "incident_state",
-            "opened_at",
-            "sys_updated_at",
-            "assignment_group",
-            "priority",
-        ],
-        dtype=str,
-        keep_default_na=False,
-    )
-    return TicketLog(
-        pd.DataFrame(
-            {
-                "id": raw["number"],
-                "at": pd.to_datetime(raw["sys_updated_at"], format=LOG_TIME, utc=True),
-                "opened": pd.to_datetime(raw["opened_at"], format=LOG_TIME, utc=True),
-                "queue": raw["assignment_group"],
-                "status": raw["incident_state"],
-                "label": raw["incident_state"],
-                "priority": raw["priority"],
-                "done": raw["incident_state"].isin(["Resolved", "Closed"]),
-            }
-        )
-    )
+    events = incident_events()
+    done = events["status"].isin(["Resolved", "Closed"])
+    return TicketLog(events.assign(label=events["status"], done=done))
 
 
 @dataclass
