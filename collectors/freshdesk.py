@@ -20,16 +20,16 @@ plan's requests per minute (``X-Ratelimit-Remaining`` read back, 429 ``Retry-Aft
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
+from collectors.hosted.config import NumberedQueue, basic_auth
 from collectors.hosted.figures import queue_stats
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
@@ -41,15 +41,6 @@ DONE_STATUSES = (4, 5)
 PAGE = 100
 
 
-class FreshdeskGroup(BaseModel):
-    """One Freshdesk group, watched as a queue."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: int = Field(ge=1)
-    name: str
-
-
 class FreshdeskConfig(HostedSourceConfig):
     """A Freshdesk helpdesk (``kind: freshdesk``)."""
 
@@ -59,7 +50,7 @@ class FreshdeskConfig(HostedSourceConfig):
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
     api_key_env: str | None = None
-    groups: list[FreshdeskGroup] = Field(min_length=1)
+    groups: list[NumberedQueue] = Field(min_length=1)
     open_statuses: dict[int, str] = Field(
         default_factory=lambda: dict(OPEN_STATUSES),
         description="open status codes and their labels (add custom statuses here)",
@@ -82,8 +73,7 @@ class FreshdeskConfig(HostedSourceConfig):
     def auth_headers(self) -> dict[str, str]:
         """The API key as Basic user with password X (a secret: never log it)."""
         assert self.api_key is not None
-        pair = base64.b64encode(f"{self.api_key.get_secret_value()}:X".encode()).decode()
-        return {"Authorization": f"Basic {pair}"}
+        return basic_auth(self.api_key.get_secret_value(), "X")
 
 
 class FreshdeskCollector(HostedCollector):
@@ -109,7 +99,7 @@ class FreshdeskCollector(HostedCollector):
         )
 
     def _group(
-        self, group: FreshdeskGroup, created: int, resolved: int, window: Window
+        self, group: NumberedQueue, created: int, resolved: int, window: Window
     ) -> QueueStats:
         counts = {
             label: self._total(f"group_id:{group.id} AND status:{code}")

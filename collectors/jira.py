@@ -24,7 +24,6 @@ their bounds (nothing lost or counted twice) while each window is moved to whole
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -34,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
+from collectors.hosted.config import basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
@@ -96,9 +96,8 @@ class JiraConfig(HostedSourceConfig):
         assert self.token is not None
         secret = self.token.get_secret_value()
         if self.deployment == "datacenter":
-            return {"Authorization": f"Bearer {secret}"}
-        pair = base64.b64encode(f"{self.email}:{secret}".encode()).decode()
-        return {"Authorization": f"Basic {pair}"}
+            return bearer_auth(secret)
+        return basic_auth(str(self.email), secret)
 
 
 class JiraCollector(HostedCollector):

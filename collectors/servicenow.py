@@ -21,7 +21,6 @@ instance's rate-limit rules (``X-RateLimit-Remaining`` read back, 429 ``Retry-Af
 
 from __future__ import annotations
 
-import base64
 import re
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -33,6 +32,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 
 from collectors.base import QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
+from collectors.hosted.config import basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
@@ -86,10 +86,9 @@ class ServiceNowConfig(HostedSourceConfig):
     def auth_headers(self) -> dict[str, str]:
         """Basic or Bearer (a secret: never log it)."""
         if self.oauth_token is not None:
-            return {"Authorization": f"Bearer {self.oauth_token.get_secret_value()}"}
+            return bearer_auth(self.oauth_token.get_secret_value())
         assert self.password is not None
-        pair = f"{self.username}:{self.password.get_secret_value()}".encode()
-        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+        return basic_auth(str(self.username), self.password.get_secret_value())
 
 
 class ServiceNowCollector(HostedCollector):

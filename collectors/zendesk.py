@@ -23,16 +23,16 @@ Remaining`` is read back, 429 ``Retry-After`` honoured.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
+from collectors.hosted.config import NumberedQueue, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.source import HostedCollector
 from config.durations import Duration
@@ -41,15 +41,6 @@ from monitor.errors import MappingError
 __all__ = ["ZendeskCollector", "ZendeskConfig"]
 
 OPEN_STATUSES = ("new", "open", "pending", "hold")
-
-
-class Group(BaseModel):
-    """One Zendesk group, watched as a queue."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: int = Field(ge=1)
-    name: str
 
 
 class ZendeskConfig(HostedSourceConfig):
@@ -65,7 +56,7 @@ class ZendeskConfig(HostedSourceConfig):
     oauth_token: SecretStr | None = None
     oauth_token_file: Path | None = None
     oauth_token_env: str | None = None
-    groups: list[Group] = Field(min_length=1)
+    groups: list[NumberedQueue] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
     index_lag: Duration = Field(
         timedelta(minutes=3),
@@ -94,10 +85,9 @@ class ZendeskConfig(HostedSourceConfig):
     def auth_headers(self) -> dict[str, str]:
         """The Authorization header (a secret: never log it)."""
         if self.oauth_token is not None:
-            return {"Authorization": f"Bearer {self.oauth_token.get_secret_value()}"}
+            return bearer_auth(self.oauth_token.get_secret_value())
         assert self.token is not None
-        pair = f"{self.email}/token:{self.token.get_secret_value()}".encode()
-        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+        return basic_auth(f"{self.email}/token", self.token.get_secret_value())
 
 
 class ZendeskCollector(HostedCollector):
@@ -122,7 +112,7 @@ class ZendeskCollector(HostedCollector):
             ),
         )
 
-    def _group(self, group: Group, window: Window) -> QueueStats:
+    def _group(self, group: NumberedQueue, window: Window) -> QueueStats:
         scope = f"type:ticket group:{group.id}"
         counts = {s: self._count(f"{scope} status:{s}") for s in OPEN_STATUSES}
         lag = self.config.index_lag  # consecutive windows stay consecutive once moved

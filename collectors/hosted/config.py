@@ -8,6 +8,7 @@ above ``warn_at`` of it, a warning.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,26 @@ class PlanBudget(BaseModel):
         if self.daily_credits is None:
             return None
         return max(1, math.floor(self.daily_credits * self.share))
+
+
+class NumberedQueue(BaseModel):
+    """A queue the store knows by a number (a Zendesk or Freshdesk group): id and name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int = Field(ge=1)
+    name: str
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The ``Authorization`` header of HTTP Basic authentication (a secret)."""
+    pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {pair}"}
+
+
+def bearer_auth(token: str) -> dict[str, str]:
+    """The ``Authorization`` header of a bearer token (a secret)."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 class HostedSourceConfig(BaseModel):
