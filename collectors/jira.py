@@ -27,13 +27,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
-from collectors.hosted.config import basic_auth, bearer_auth
+from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
@@ -63,19 +63,10 @@ class JiraConfig(HostedSourceConfig):
     token: SecretStr | None = None
     token_file: Path | None = None
     token_env: str | None = None
-    time_zone: str = Field("UTC", description="the API user's time zone (JQL dates use it)")
+    time_zone: TimeZone = Field("UTC", description="the API user's time zone (JQL dates use it)")
     statuses: list[str] = Field(min_length=1, description="open statuses to count one by one")
     queues: list[JiraQueue] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _credentials(self) -> JiraConfig:

@@ -26,13 +26,13 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from collectors.base import QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
-from collectors.hosted.config import basic_auth, bearer_auth
+from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
@@ -55,18 +55,9 @@ class ServiceNowConfig(HostedSourceConfig):
     oauth_token: SecretStr | None = None
     oauth_token_file: Path | None = None
     oauth_token_env: str | None = None
-    time_zone: str = Field("UTC", description="the integration user's time zone")
+    time_zone: TimeZone = Field("UTC", description="the integration user's time zone")
     assignment_groups: list[str] = Field(min_length=1, description="display names")
     open_query: str = Field("active=true^stateNOT IN6,7,8", description="encoded query")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _credentials(self) -> ServiceNowConfig:

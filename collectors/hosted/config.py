@@ -13,8 +13,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from config.durations import Duration, format_duration
 from config.secrets import resolve_credential
@@ -51,6 +53,18 @@ class PlanBudget(BaseModel):
         if self.daily_credits is None:
             return None
         return max(1, math.floor(self.daily_credits * self.share))
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name (the store user's zone, in which its API writes dates)."""
 
 
 class NumberedQueue(BaseModel):
