@@ -44,10 +44,12 @@ NEEDS_CONFIG = {
         "backlog_desired_workers",
         "backlog_time_lag_seconds",
         "backlog_drain_time_seconds",
+        "backlog_collector_requests",
+        "backlog_collector_quota_remaining",
     }
 }
-"""Emitted only with forecast rules or resourcing configured: see test_forecast_job.py and
-test_resourcing.py."""
+"""Emitted only with forecast rules, resourcing or a hosted source configured: see
+test_forecast_job.py, test_resourcing.py and tests/collectors/hosted/test_daemon_day.py."""
 
 
 @pytest.fixture
