@@ -213,9 +213,11 @@ class ZohoDeskCollector(HostedCollector):
 
     def _department(self, dept: Department, window: Window, resolved: int) -> QueueStats:
         counts = self._open_by_type(dept, None)
-        created = self._count(
-            "ticketsCount", {"departmentId": dept.id, "createdTimeRange": _range(window)}
-        )
+        created = 0  # an empty window (the clock went back) has no range to ask for
+        if window.end > window.start:
+            created = self._count(
+                "ticketsCount", {"departmentId": dept.id, "createdTimeRange": _range(window)}
+            )
         if not self.config.aging:
             return queue_stats(dept.name, counts, created, resolved, window.end)
         older = {
