@@ -20,20 +20,18 @@ plan's requests per minute (``X-Ratelimit-Remaining`` read back, 429 ``Retry-Aft
 
 from __future__ import annotations
 
-import base64
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted import HostedSourceConfig, PollCost
+from collectors.hosted.config import NumberedQueue, basic_auth
 from collectors.hosted.figures import queue_stats
-from config.secrets import resolve_credential
+from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
 __all__ = ["FreshdeskCollector", "FreshdeskConfig"]
@@ -41,15 +39,6 @@ __all__ = ["FreshdeskCollector", "FreshdeskConfig"]
 OPEN_STATUSES = {2: "Open", 3: "Pending"}
 DONE_STATUSES = (4, 5)
 PAGE = 100
-
-
-class FreshdeskGroup(BaseModel):
-    """One Freshdesk group, watched as a queue."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: int = Field(ge=1)
-    name: str
 
 
 class FreshdeskConfig(HostedSourceConfig):
@@ -61,7 +50,7 @@ class FreshdeskConfig(HostedSourceConfig):
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
     api_key_env: str | None = None
-    groups: list[FreshdeskGroup] = Field(min_length=1)
+    groups: list[NumberedQueue] = Field(min_length=1)
     open_statuses: dict[int, str] = Field(
         default_factory=lambda: dict(OPEN_STATUSES),
         description="open status codes and their labels (add custom statuses here)",
@@ -71,12 +60,7 @@ class FreshdeskConfig(HostedSourceConfig):
     def _credentials(self) -> FreshdeskConfig:
         if (self.domain is None) == (self.base_url is None):
             raise ValueError("give exactly one of domain and base_url")
-        key = resolve_credential(
-            self.api_key, self.api_key_file, self.api_key_env, "api_key", required=True
-        )
-        object.__setattr__(self, "api_key", key)
-        object.__setattr__(self, "api_key_file", None)
-        object.__setattr__(self, "api_key_env", None)
+        self.take_credentials("api_key", required=True)
         return self
 
     def poll_cost(self) -> PollCost:
@@ -89,39 +73,17 @@ class FreshdeskConfig(HostedSourceConfig):
     def auth_headers(self) -> dict[str, str]:
         """The API key as Basic user with password X (a secret: never log it)."""
         assert self.api_key is not None
-        pair = base64.b64encode(f"{self.api_key.get_secret_value()}:X".encode()).decode()
-        return {"Authorization": f"Basic {pair}"}
+        return basic_auth(self.api_key.get_secret_value(), "X")
 
 
-class FreshdeskCollector:
+class FreshdeskCollector(HostedCollector):
     """Reads per-group backlog (search totals) and the window's flow (one listing)."""
 
     kind: ClassVar[str] = "freshdesk"
     config_model: ClassVar[type[BaseModel]] = FreshdeskConfig
 
-    def __init__(
-        self,
-        config: FreshdeskConfig,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self.client = HttpClient(
-            config.name,
-            config.api_root(),
-            auth=NoAuth(config.auth_headers()),
-            budget=Budget(config.name, config.budget.per_minute(), None, clock),
-            timeout=config.timeout.total_seconds(),
-            retries=config.retries,
-            max_wait=config.max_wait.total_seconds(),
-            quota=QuotaHeaders(minute_left="X-Ratelimit-Remaining"),
-            sleep=sleep,
-        )
-        self.http_stats = self.client.stats
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+    config: FreshdeskConfig
+    quota_header = "X-Ratelimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
         created, resolved = self._flow(window)
@@ -136,11 +98,8 @@ class FreshdeskCollector:
             figures=(FigureState("priority", False, "counted per status only", False),),
         )
 
-    def close(self) -> None:
-        self.client.session.close()
-
     def _group(
-        self, group: FreshdeskGroup, created: int, resolved: int, window: Window
+        self, group: NumberedQueue, created: int, resolved: int, window: Window
     ) -> QueueStats:
         counts = {
             label: self._total(f"group_id:{group.id} AND status:{code}")

@@ -24,20 +24,18 @@ their bounds (nothing lost or counted twice) while each window is moved to whole
 
 from __future__ import annotations
 
-import base64
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted import HostedSourceConfig, PollCost
+from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from config.secrets import resolve_credential
+from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
 __all__ = ["JiraCollector", "JiraConfig"]
@@ -65,28 +63,14 @@ class JiraConfig(HostedSourceConfig):
     token: SecretStr | None = None
     token_file: Path | None = None
     token_env: str | None = None
-    time_zone: str = Field("UTC", description="the API user's time zone (JQL dates use it)")
+    time_zone: TimeZone = Field("UTC", description="the API user's time zone (JQL dates use it)")
     statuses: list[str] = Field(min_length=1, description="open statuses to count one by one")
     queues: list[JiraQueue] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
 
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
     @model_validator(mode="after")
     def _credentials(self) -> JiraConfig:
-        token = resolve_credential(
-            self.token, self.token_file, self.token_env, "token", required=True
-        )
-        object.__setattr__(self, "token", token)
-        object.__setattr__(self, "token_file", None)
-        object.__setattr__(self, "token_env", None)
+        self.take_credentials("token", required=True)
         if self.deployment == "cloud" and not self.email:
             raise ValueError("Jira Cloud API tokens need the email of their account")
         return self
@@ -95,47 +79,26 @@ class JiraConfig(HostedSourceConfig):
         per_queue = len(self.statuses) + 3 + (4 if self.aging else 0)
         return PollCost(per_queue * len(self.queues), per_queue * len(self.queues))
 
+    def api_root(self) -> str:
+        return self.base_url
+
     def auth_headers(self) -> dict[str, str]:
         """Cloud: Basic email:token; Data Center: the personal access token as Bearer."""
         assert self.token is not None
         secret = self.token.get_secret_value()
         if self.deployment == "datacenter":
-            return {"Authorization": f"Bearer {secret}"}
-        pair = base64.b64encode(f"{self.email}:{secret}".encode()).decode()
-        return {"Authorization": f"Basic {pair}"}
+            return bearer_auth(secret)
+        return basic_auth(str(self.email), secret)
 
 
-class JiraCollector:
+class JiraCollector(HostedCollector):
     """Reads per-queue backlog, throughput and aging from Jira with JQL counts."""
 
     kind: ClassVar[str] = "jira"
     config_model: ClassVar[type[BaseModel]] = JiraConfig
 
-    def __init__(
-        self,
-        config: JiraConfig,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self._zone = ZoneInfo(config.time_zone)
-        self._cloud = config.deployment == "cloud"
-        self.client = HttpClient(
-            config.name,
-            config.base_url,
-            auth=NoAuth(config.auth_headers()),
-            budget=Budget(config.name, config.budget.per_minute(), None, clock),
-            timeout=config.timeout.total_seconds(),
-            retries=config.retries,
-            max_wait=config.max_wait.total_seconds(),
-            quota=QuotaHeaders(minute_left="X-RateLimit-Remaining"),
-            sleep=sleep,
-        )
-        self.http_stats = self.client.stats
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+    config: JiraConfig
+    quota_header = "X-RateLimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
         return Snapshot(
@@ -146,8 +109,12 @@ class JiraCollector:
             figures=(FigureState("priority", False, "counted per status only", False),),
         )
 
-    def close(self) -> None:
-        self.client.session.close()
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.time_zone)
+
+    @property
+    def _cloud(self) -> bool:
+        return self.config.deployment == "cloud"
 
     def _queue(self, queue: JiraQueue, window: Window) -> QueueStats:
         scope = f"({queue.jql})"
@@ -176,7 +143,7 @@ class JiraCollector:
         )
 
     def _when(self, instant: datetime) -> str:
-        return instant.astimezone(self._zone).strftime("%Y-%m-%d %H:%M")
+        return instant.astimezone(self._zone()).strftime("%Y-%m-%d %H:%M")
 
     def _count(self, jql: str) -> int:
         if self._cloud:

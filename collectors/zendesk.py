@@ -23,34 +23,24 @@ Remaining`` is read back, 429 ``Retry-After`` honoured.
 
 from __future__ import annotations
 
-import base64
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted import HostedSourceConfig, PollCost
+from collectors.hosted.config import NumberedQueue, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.source import HostedCollector
 from config.durations import Duration
-from config.secrets import resolve_credential
 from monitor.errors import MappingError
 
 __all__ = ["ZendeskCollector", "ZendeskConfig"]
 
 OPEN_STATUSES = ("new", "open", "pending", "hold")
-
-
-class Group(BaseModel):
-    """One Zendesk group, watched as a queue."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: int = Field(ge=1)
-    name: str
 
 
 class ZendeskConfig(HostedSourceConfig):
@@ -66,7 +56,7 @@ class ZendeskConfig(HostedSourceConfig):
     oauth_token: SecretStr | None = None
     oauth_token_file: Path | None = None
     oauth_token_env: str | None = None
-    groups: list[Group] = Field(min_length=1)
+    groups: list[NumberedQueue] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
     index_lag: Duration = Field(
         timedelta(minutes=3),
@@ -78,17 +68,7 @@ class ZendeskConfig(HostedSourceConfig):
     def _credentials(self) -> ZendeskConfig:
         if (self.subdomain is None) == (self.base_url is None):
             raise ValueError("give exactly one of subdomain and base_url")
-        for field in ("token", "oauth_token"):
-            value = resolve_credential(
-                getattr(self, field),
-                getattr(self, f"{field}_file"),
-                getattr(self, f"{field}_env"),
-                field,
-                required=False,
-            )
-            object.__setattr__(self, field, value)
-            object.__setattr__(self, f"{field}_file", None)
-            object.__setattr__(self, f"{field}_env", None)
+        self.take_credentials("token", "oauth_token", required=False)
         if (self.token is None) == (self.oauth_token is None):
             raise ValueError("give exactly one of token (with email) and oauth_token")
         if self.token is not None and not self.email:
@@ -105,41 +85,19 @@ class ZendeskConfig(HostedSourceConfig):
     def auth_headers(self) -> dict[str, str]:
         """The Authorization header (a secret: never log it)."""
         if self.oauth_token is not None:
-            return {"Authorization": f"Bearer {self.oauth_token.get_secret_value()}"}
+            return bearer_auth(self.oauth_token.get_secret_value())
         assert self.token is not None
-        pair = f"{self.email}/token:{self.token.get_secret_value()}".encode()
-        return {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+        return basic_auth(f"{self.email}/token", self.token.get_secret_value())
 
 
-class ZendeskCollector:
+class ZendeskCollector(HostedCollector):
     """Reads per-group backlog, throughput and aging from Zendesk's search counts."""
 
     kind: ClassVar[str] = "zendesk"
     config_model: ClassVar[type[BaseModel]] = ZendeskConfig
 
-    def __init__(
-        self,
-        config: ZendeskConfig,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self.client = HttpClient(
-            config.name,
-            config.api_root(),
-            auth=NoAuth(config.auth_headers()),
-            budget=Budget(config.name, config.budget.per_minute(), None, clock),
-            timeout=config.timeout.total_seconds(),
-            retries=config.retries,
-            max_wait=config.max_wait.total_seconds(),
-            quota=QuotaHeaders(minute_left="X-Rate-Limit-Remaining"),
-            sleep=sleep,
-        )
-        self.http_stats = self.client.stats
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+    config: ZendeskConfig
+    quota_header = "X-Rate-Limit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
         return Snapshot(
@@ -154,10 +112,7 @@ class ZendeskCollector:
             ),
         )
 
-    def close(self) -> None:
-        self.client.session.close()
-
-    def _group(self, group: Group, window: Window) -> QueueStats:
+    def _group(self, group: NumberedQueue, window: Window) -> QueueStats:
         scope = f"type:ticket group:{group.id}"
         counts = {s: self._count(f"{scope} status:{s}") for s in OPEN_STATUSES}
         lag = self.config.index_lag  # consecutive windows stay consecutive once moved

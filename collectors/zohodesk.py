@@ -26,7 +26,6 @@ next UTC day).
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -37,10 +36,10 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.hosted import HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
 from collectors.hosted.budget import DAY
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from config.secrets import resolve_credential
+from collectors.hosted.source import Clock, HostedCollector, Sleep, client_for
 from monitor.errors import AuthFailed, MappingError
 
 __all__ = ["ZohoDeskCollector", "ZohoDeskConfig"]
@@ -90,17 +89,7 @@ class ZohoDeskConfig(HostedSourceConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> ZohoDeskConfig:
-        for field in ("client_secret", "refresh_token"):
-            value = resolve_credential(
-                getattr(self, field),
-                getattr(self, f"{field}_file"),
-                getattr(self, f"{field}_env"),
-                field,
-                required=True,
-            )
-            object.__setattr__(self, field, value)
-            object.__setattr__(self, f"{field}_file", None)
-            object.__setattr__(self, f"{field}_env", None)
+        self.take_credentials("client_secret", "refresh_token", required=True)
         return self
 
     def poll_cost(self) -> PollCost:
@@ -182,47 +171,30 @@ class ZohoClient(HttpClient):
         return None  # TOO_MANY_REQUESTS: a short backoff
 
 
-class ZohoDeskCollector:
+class ZohoDeskCollector(HostedCollector):
     """Reads per-department backlog, throughput and aging from Zoho Desk's count API."""
 
     kind: ClassVar[str] = "zohodesk"
     config_model: ClassVar[type[BaseModel]] = ZohoDeskConfig
 
-    def __init__(
-        self,
-        config: ZohoDeskConfig,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        budget = Budget(config.name, config.budget.per_minute(), config.budget.per_day(), clock)
-        common: dict[str, Any] = {
-            "timeout": config.timeout.total_seconds(),
-            "retries": config.retries,
-            "max_wait": config.max_wait.total_seconds(),
-            "sleep": sleep,
-        }
-        accounts = HttpClient(
-            config.name,
-            config.accounts_root(),
-            auth=NoAuth(),
-            budget=Budget(config.name, None, None, clock),
-            **common,
-        )
-        self.client = ZohoClient(
-            config.name,
-            config.api_root(),
-            auth=ZohoOAuth(config, accounts, clock),
-            budget=budget,
-            quota=QuotaHeaders(daily_left="X-Rate-Limit-Remaining-v3"),
-            **common,
-        )
-        accounts.stats = self.client.stats
-        self.http_stats = self.client.stats
+    config: ZohoDeskConfig
 
-    @property
-    def name(self) -> str:
-        return self.config.name
+    def make_client(self, clock: Clock, sleep: Sleep) -> HttpClient:
+        """OAuth from the region's accounts server; Zoho's own 429s and credit header."""
+        accounts = client_for(
+            self.config, self.config.accounts_root(), NoAuth(), clock=clock, sleep=sleep
+        )
+        client = client_for(
+            self.config,
+            self.config.api_root(),
+            ZohoOAuth(self.config, accounts, clock),
+            clock=clock,
+            sleep=sleep,
+            quota=QuotaHeaders(daily_left="X-Rate-Limit-Remaining-v3"),
+            client_class=ZohoClient,
+        )
+        accounts.stats = client.stats  # token requests are counted with the others
+        return client
 
     def collect(self, window: Window) -> Snapshot:
         resolved = self._resolved(window)
@@ -239,14 +211,13 @@ class ZohoDeskCollector:
             ),
         )
 
-    def close(self) -> None:
-        self.client.session.close()
-
     def _department(self, dept: Department, window: Window, resolved: int) -> QueueStats:
         counts = self._open_by_type(dept, None)
-        created = self._count(
-            "ticketsCount", {"departmentId": dept.id, "createdTimeRange": _range(window)}
-        )
+        created = 0  # an empty window (the clock went back) has no range to ask for
+        if window.end > window.start:
+            created = self._count(
+                "ticketsCount", {"departmentId": dept.id, "createdTimeRange": _range(window)}
+            )
         if not self.config.aging:
             return queue_stats(dept.name, counts, created, resolved, window.end)
         older = {

@@ -57,6 +57,10 @@ def run(config_path: Path | None) -> None:
         sys.exit(2)
     for path, message in checks.warnings:  # the daemon starts; these figures stay absent
         log.warning("%s: %s", path, message)
+    from collectors.hosted.config import budget_warnings
+
+    for path, message in budget_warnings(settings.sources):  # close to a plan's limit
+        log.warning("%s: %s", path, message)
     try:
         sys.exit(run_daemon(settings))
     except StoreError as err:

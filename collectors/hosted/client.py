@@ -139,53 +139,70 @@ class HttpClient:
         form: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request, retrying what may succeed later; ``endpoint`` labels metrics."""
-        renewed = False
-        failure: Exception = SourceUnavailable(f"{self.source}: {endpoint}: no attempt made")
-        for attempt in range(self.retries + 1):
+        renewed, attempt = False, 0
+        while True:
             self._await_budget(endpoint, credits)
             self.budget.spend(credits)
-            try:
-                response = self.session.request(
-                    method,
-                    f"{self.base_url}{path}",
-                    params=params,
-                    json=body,
-                    data=form,
-                    headers=dict(self.auth.headers()),
-                    timeout=self.timeout,
-                )
-            except requests.Timeout:
-                self.stats.count(endpoint, "timeout")
-                failure = SourceUnavailable(f"{self.source}: {endpoint} timed out")
-                self._backoff(attempt, None, failure)
-                continue
-            except requests.RequestException as err:
-                self.stats.count(endpoint, "error")
-                failure = SourceUnavailable(
-                    f"{self.source}: {endpoint}: cannot connect ({type(err).__name__})"
-                )
-                self._backoff(attempt, None, failure)
-                continue
-            self.stats.count(endpoint, str(response.status_code))
-            self._read_quota(response)
-            code = response.status_code
-            if code < 300:
-                return _json(self.source, endpoint, response)
-            if code == 401 and not renewed and self.auth.renew():
-                renewed = True
-                continue
-            if code in (401, 403):
-                what = "rejected the credentials" if code == 401 else "refused access"
-                raise AuthFailed(f"{self.source}: {endpoint}: the store {what} (HTTP {code})")
-            if code == 429:
-                failure = self._limited(endpoint, response, attempt)
-                continue
-            if code >= 500:
-                failure = SourceUnavailable(f"{self.source}: {endpoint}: HTTP {code}")
-                self._backoff(attempt, retry_after(response), failure)
-                continue
-            raise MappingError(f"{self.source}: {endpoint}: the store answered HTTP {code}")
-        raise failure
+            response, failure = self._attempt(method, endpoint, path, params, body, form)
+            asked: float | None = None
+            if response is not None:
+                if response.status_code < 300:
+                    return _json(self.source, endpoint, response)
+                if response.status_code == 401 and not renewed and self.auth.renew():
+                    renewed = True
+                    continue  # a renewed token is not a retry
+                failure, asked = self._failure(endpoint, response, attempt)
+            if attempt >= self.retries:
+                raise failure
+            self._backoff(attempt, asked, failure)
+            attempt += 1
+
+    def _attempt(
+        self,
+        method: str,
+        endpoint: str,
+        path: str,
+        params: Any,
+        body: Any,
+        form: Mapping[str, str] | None,
+    ) -> tuple[requests.Response | None, Exception]:
+        """One request: its response, or None and the outage it met."""
+        try:
+            response = self.session.request(
+                method,
+                f"{self.base_url}{path}",
+                params=params,
+                json=body,
+                data=form,
+                headers=dict(self.auth.headers()),
+                timeout=self.timeout,
+            )
+        except requests.Timeout:
+            self.stats.count(endpoint, "timeout")
+            return None, SourceUnavailable(f"{self.source}: {endpoint} timed out")
+        except requests.RequestException as err:
+            self.stats.count(endpoint, "error")
+            name = type(err).__name__
+            return None, SourceUnavailable(f"{self.source}: {endpoint}: cannot connect ({name})")
+        self.stats.count(endpoint, str(response.status_code))
+        self._read_quota(response)
+        return response, SourceUnavailable(f"{self.source}: {endpoint}: no answer")
+
+    def _failure(
+        self, endpoint: str, response: requests.Response, attempt: int
+    ) -> tuple[Exception, float | None]:
+        """A retryable failure and the wait it asks for; raises the others."""
+        code = response.status_code
+        if code in (401, 403):
+            what = "rejected the credentials" if code == 401 else "refused access"
+            raise AuthFailed(f"{self.source}: {endpoint}: the store {what} (HTTP {code})")
+        if code == 429:  # the budget is blocked: the next attempt waits it out
+            return self._limited(endpoint, response, attempt), 0.0
+        if code >= 500:
+            return SourceUnavailable(f"{self.source}: {endpoint}: HTTP {code}"), retry_after(
+                response
+            )
+        raise MappingError(f"{self.source}: {endpoint}: the store answered HTTP {code}")
 
     def delay(self, attempt: int, cap: float = 30.0) -> float:
         """Exponential backoff with full jitter: up to 1 s, 2 s, 4 s... at most ``cap``."""
@@ -218,13 +235,12 @@ class HttpClient:
 
     def _backoff(self, attempt: int, asked: float | None, failure: Exception) -> None:
         """Wait before the next attempt; raise ``failure`` when the wait is too long."""
-        if attempt == self.retries:
-            return
         wait = asked if asked is not None else self.delay(attempt)
         if wait > self.max_wait:
             self.budget.block(wait)
             raise failure
-        self.sleep(wait)
+        if wait > 0:
+            self.sleep(wait)
 
     def _read_quota(self, response: requests.Response) -> None:
         minute = _int_header(response, self.quota.minute_left)

@@ -8,14 +8,18 @@ above ``warn_at`` of it, a warning.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from config.durations import Duration, format_duration
+from config.secrets import resolve_credential
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,38 @@ class PlanBudget(BaseModel):
         return max(1, math.floor(self.daily_credits * self.share))
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name (the store user's zone, in which its API writes dates)."""
+
+
+class NumberedQueue(BaseModel):
+    """A queue the store knows by a number (a Zendesk or Freshdesk group): id and name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int = Field(ge=1)
+    name: str
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The ``Authorization`` header of HTTP Basic authentication (a secret)."""
+    pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {pair}"}
+
+
+def bearer_auth(token: str) -> dict[str, str]:
+    """The ``Authorization`` header of a bearer token (a secret)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 class HostedSourceConfig(BaseModel):
     """What every hosted source has; each store's model adds its own fields and ``kind``."""
 
@@ -72,6 +108,29 @@ class HostedSourceConfig(BaseModel):
     def poll_cost(self) -> PollCost:
         """Requests and credits of one poll (each store's model says)."""
         raise NotImplementedError
+
+    def api_root(self) -> str:
+        """Where the store's API is (each store's model says)."""
+        raise NotImplementedError
+
+    def auth_headers(self) -> dict[str, str]:
+        """The headers carrying the credentials (a secret: never log them)."""
+        raise NotImplementedError
+
+    def take_credentials(self, *fields: str, required: bool) -> None:
+        """Resolve each credential from ``field``, ``field_file`` or ``field_env``
+        (``config.secrets``) into ``field``; only the secret itself is kept."""
+        for field in fields:
+            value = resolve_credential(
+                getattr(self, field),
+                getattr(self, f"{field}_file"),
+                getattr(self, f"{field}_env"),
+                field,
+                required=required,
+            )
+            object.__setattr__(self, field, value)
+            object.__setattr__(self, f"{field}_file", None)
+            object.__setattr__(self, f"{field}_env", None)
 
     def budget_use(self) -> list[tuple[str, float, float]]:
         """``(what, used, allowed)`` per limit: requests per minute, credits per day."""

@@ -24,6 +24,7 @@ def expected_queues(
     *,
     aging: bool = True,
     flow_lag: timedelta = timedelta(0),
+    priority: bool = False,
 ) -> tuple[QueueStats, ...]:
     """``queues``: ``(store queue value, display name)`` in the configuration's order;
     created and resolved are counted in ``[start, end)`` moved back by ``flow_lag``."""
@@ -34,12 +35,16 @@ def expected_queues(
     for value, name in queues:
         mine = state[state["queue"] == value]
         open_ = mine[~mine["done"]]
-        by_label = open_.groupby("label").size()
+        keys = ["label", "priority"] if priority else ["label"]
+        by_label = open_.groupby(keys).size()
         created = int(((mine["created"] >= f0) & (mine["created"] < f1)).sum())
         resolved = int(((mine["resolved"] >= f0) & (mine["resolved"] < f1)).sum())
         stats = QueueStats(
             queue=name,
-            open_by_status_priority={(str(k), ""): int(n) for k, n in by_label.items()},
+            open_by_status_priority={
+                (str(k[0]), str(k[1])) if priority else (str(k), ""): int(n)
+                for k, n in by_label.items()
+            },
             created=created,
             resolved=resolved,
         )

@@ -29,13 +29,14 @@ from config.durations import parse_duration
 from monitor.clock import FakeClock
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer, Fault
-from tests.collectors.stores import freshdesk, jira, zendesk, zohodesk
+from tests.collectors.stores import freshdesk, jira, servicenow, zendesk, zohodesk
 
 KITS: dict[str, Any] = {
     "zohodesk": zohodesk.Kit(),
     "zendesk": zendesk.Kit(),
     "jira": jira.Kit(),
     "freshdesk": freshdesk.Kit(),
+    "servicenow": servicenow.Kit(),
 }
 CASES = sorted((Path(__file__).parent / "cases").glob("*/*/case.yaml"))
 
@@ -100,8 +101,9 @@ def _check_poll(
         kit.queues(config),
         window.start,
         window.end,
-        aging=getattr(config, "aging", False),
+        aging=getattr(config, "aging", getattr(kit, "aging", False)),
         flow_lag=getattr(config, "index_lag", timedelta(0)),
+        priority=getattr(kit, "priorities", False),
     )
     assert len(snapshot.queues) == len(expected)
     for got, want in zip(snapshot.queues, expected, strict=True):

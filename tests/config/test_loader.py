@@ -157,11 +157,11 @@ class TestErrorsAllAtOnce:
     def test_unknown_kind_lists_known_kinds(self) -> None:
         """An unknown source kind is reported at the source, with the known kinds."""
         data = config()
-        data["sources"][0]["kind"] = "jira"
+        data["sources"][0]["kind"] = "bugzilla"
         ((where, message),) = problems(data)
         assert where == "sources -> 0"
-        assert message.startswith("unknown kind 'jira'; known: ")
-        assert "sql" in message.removeprefix("unknown kind 'jira'; known: ").split(", ")
+        assert message.startswith("unknown kind 'bugzilla'; known: ")
+        assert "sql" in message.removeprefix("unknown kind 'bugzilla'; known: ").split(", ")
 
     def test_rule_error_has_rule_path(self) -> None:
         """A rule whose reduce needs a window reports at that rule."""

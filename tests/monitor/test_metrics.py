@@ -45,11 +45,14 @@ NEEDS_CONFIG = {
         "backlog_desired_workers",
         "backlog_time_lag_seconds",
         "backlog_drain_time_seconds",
+        "backlog_collector_requests",
+        "backlog_collector_quota_remaining",
     }
     or name in WORKLOAD_METRICS
 }
-"""Emitted only with forecast rules, resourcing or a workload section configured: see
-test_forecast_job.py, test_resourcing.py and test_workload_metrics.py."""
+"""Emitted only with forecast rules, resourcing, a workload section or a hosted source
+configured: see test_forecast_job.py, test_resourcing.py, test_workload_metrics.py and
+tests/collectors/hosted/test_daemon_day.py."""
 
 
 @pytest.fixture

@@ -246,3 +246,21 @@ class TestErrors:
             messages.append(str(caught.value))
         assert len(messages) == 6
         assert not [m for m in messages if "planted-token" in m]
+
+
+class TestRenewal:
+    def test_a_renewed_token_is_not_a_retry(self, server: FakeServer, clock: Time) -> None:
+        """With no retries at all, an expired token is still renewed and the request sent
+        again once: the answer is the store's, not a failure."""
+        renewals = []
+
+        class Renewing(NoAuth):
+            def renew(self) -> bool:
+                renewals.append(1)
+                return True
+
+        server.inject(Fault(status=401))
+        http = client(server, clock, retries=0)
+        http.auth = Renewing()
+        assert http.get("count", "/count")["count"] == 7
+        assert len(renewals) == 1 and len(server.calls) == 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from tests.collectors.fakeserver import Call, Reply
-from tests.collectors.stores.zendesk import group_id, group_names, servicenow_log
+from tests.collectors.stores.incidents import group_id, group_names
+from tests.collectors.stores.zendesk import servicenow_log
 from tests.collectors.ticketlog import TicketLog
 
 CODES = {"new": 2, "open": 2, "pending": 3, "hold": 3, "solved": 4, "closed": 5}
@@ -40,6 +42,12 @@ def freshdesk_log() -> TicketLog:
     events = servicenow_log().events.drop(columns=["enters_done"])
     code = events["status"].map(CODES)
     return TicketLog(events.assign(status=code, label=code.map(LABELS).fillna("")))
+
+
+@cache
+def group_ids(log: TicketLog) -> dict[str, int]:
+    """Group name -> id."""
+    return {g: group_id(i) for i, g in enumerate(group_names(log))}
 
 
 def groups(n: int) -> list[dict[str, Any]]:
@@ -81,7 +89,11 @@ class FakeFreshdesk:
         rows = self.log.queue_state_at(self.clock(), names.get(int(match.group(1)), ""))
         found = rows[rows["status"] == int(match.group(2))]
         return Reply(
-            200, {"total": len(found), "results": [_ticket(r) for r in found.head(30).itertuples()]}
+            200,
+            {
+                "total": len(found),
+                "results": [_ticket(self.log, r) for r in found.head(30).itertuples()],
+            },
         )
 
     def _list(self, call: Call) -> Reply:
@@ -95,13 +107,13 @@ class FakeFreshdesk:
         headers = {}
         if page * per_page < len(updated):
             headers["Link"] = f'</api/v2/tickets?page={page + 1}&per_page={per_page}>; rel="next"'
-        return Reply(200, [_ticket(r, stats=True) for r in rows.itertuples()], headers)
+        return Reply(200, [_ticket(self.log, r, stats=True) for r in rows.itertuples()], headers)
 
 
-def _ticket(row: Any, stats: bool = False) -> dict[str, Any]:
-    names = {g: group_id(i) for i, g in enumerate(group_names(freshdesk_log()))}
+def _ticket(log: TicketLog, row: Any, stats: bool = False) -> dict[str, Any]:
+    names = group_ids(log)
     ticket: dict[str, Any] = {
-        "id": int(str(row.id).removeprefix("INC")),
+        "id": zlib.crc32(str(row.id).encode()),  # numeric, as Freshdesk's ids are
         "group_id": names.get(str(row.queue)),
         "status": int(row.status),
         "created_at": _iso(row.created),

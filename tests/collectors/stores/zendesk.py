@@ -27,8 +27,8 @@ from typing import Any
 import pandas as pd
 
 from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.stores.incidents import group_id, group_names, incident_events
 from tests.collectors.ticketlog import TicketLog
-from tests.data import SERVICENOW_LOG
 
 STATUSES = {
     "New": "new",
@@ -44,52 +44,17 @@ STATUSES = {
 ORDER = ["new", "open", "pending", "hold", "solved", "closed"]
 EMAIL = "monitor@example.com"
 TOKEN = "PLANTED-zendesk-token-9b2d"
-LOG_TIME = "%d/%m/%Y %H:%M"
 TERM = re.compile(r"^(\w+)(>=|<=|:|<|>)(.+)$")
 
 
 @cache
 def servicenow_log() -> TicketLog:
     """The ServiceNow incidents as Zendesk tickets."""
-    raw = pd.read_csv(
-        SERVICENOW_LOG,
-        usecols=[
-            "number",
-            "incident_state",
-            "opened_at",
-            "sys_updated_at",
-            "assignment_group",
-            "priority",
-        ],
-        dtype=str,
-        keep_default_na=False,
-    )
-    status = raw["incident_state"].map(STATUSES)
+    events = incident_events()
+    status = events["status"].map(STATUSES)
     return TicketLog(
-        pd.DataFrame(
-            {
-                "id": raw["number"],
-                "at": pd.to_datetime(raw["sys_updated_at"], format=LOG_TIME, utc=True),
-                "opened": pd.to_datetime(raw["opened_at"], format=LOG_TIME, utc=True),
-                "queue": raw["assignment_group"],
-                "status": status,
-                "label": status,
-                "priority": raw["priority"],
-                "done": status.isin(["solved", "closed"]),
-            }
-        )
+        events.assign(status=status, label=status, done=status.isin(["solved", "closed"]))
     )
-
-
-@cache
-def group_names(log: TicketLog) -> list[str]:
-    """Every group, busiest first; ``?`` (no group) is left out."""
-    counts = log.events["queue"].value_counts()
-    return [str(g) for g in counts.index if g != "?"]
-
-
-def group_id(rank: int) -> int:
-    return 360000000000 + rank
 
 
 def groups(n: int) -> list[dict[str, Any]]:

@@ -1,0 +1,194 @@
+"""ServiceNow (``kind: servicenow``): the Aggregate API, six requests whatever the queues.
+
+``GET /api/now/stats/<table>`` groups and counts on the instance (``sysparm_group_by``,
+``sysparm_count``, ``sysparm_min_fields``), so one poll asks, for the configured
+assignment groups (``assignment_group.nameIN...``):
+
+- open tickets (``open_query``, by default ``active=true^stateNOT IN6,7,8``) grouped by
+  assignment group, state and priority, with the minimum ``opened_at`` of each (the
+  oldest open ticket per group is the smallest);
+- opened in the window (``opened_at>=START^opened_at<END``) and resolved in it
+  (``resolved_at>=...^resolved_at<...`` among the tickets no longer open), by group;
+- open and opened before the 7, 14 and 30-day cut-offs, by group.
+
+Values are display values (group, state and priority names as people see them), and
+date-times in queries and answers are in the integration user's time zone
+(``time_zone``), to the second: windows are exact. The Aggregate API needs read access to
+every row of the table (``sn_incident_read`` or ``itil``; a row ACL makes it 403).
+Authentication: Basic (``username`` + ``password``) or an OAuth bearer token. Quota: the
+instance's rate-limit rules (``X-RateLimit-Remaining`` read back, 429 ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from collectors.base import QueueStats, Snapshot, Window
+from collectors.hosted import HostedSourceConfig, PollCost
+from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
+from collectors.hosted.figures import age_cutoffs
+from collectors.hosted.source import HostedCollector
+from monitor.errors import MappingError
+
+__all__ = ["ServiceNowCollector", "ServiceNowConfig"]
+
+Row = dict[str, Any]
+
+
+class ServiceNowConfig(HostedSourceConfig):
+    """A ServiceNow instance (``kind: servicenow``)."""
+
+    kind: Literal["servicenow"]
+    base_url: str = Field(pattern=r"^https?://", description="https://<instance>.service-now.com")
+    table: str = Field("incident", pattern=r"^[a-z0-9_]+$")
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    oauth_token: SecretStr | None = None
+    oauth_token_file: Path | None = None
+    oauth_token_env: str | None = None
+    time_zone: TimeZone = Field("UTC", description="the integration user's time zone")
+    assignment_groups: list[str] = Field(min_length=1, description="display names")
+    open_query: str = Field("active=true^stateNOT IN6,7,8", description="encoded query")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ServiceNowConfig:
+        self.take_credentials("password", "oauth_token", required=False)
+        if (self.password is None) == (self.oauth_token is None):
+            raise ValueError("give exactly one of password (with username) and oauth_token")
+        if self.password is not None and not self.username:
+            raise ValueError("a password needs its username")
+        return self
+
+    def poll_cost(self) -> PollCost:
+        return PollCost(6, 6)
+
+    def api_root(self) -> str:
+        return self.base_url
+
+    def auth_headers(self) -> dict[str, str]:
+        """Basic or Bearer (a secret: never log it)."""
+        if self.oauth_token is not None:
+            return bearer_auth(self.oauth_token.get_secret_value())
+        assert self.password is not None
+        return basic_auth(str(self.username), self.password.get_secret_value())
+
+
+class ServiceNowCollector(HostedCollector):
+    """Reads per-group backlog, throughput and aging with the Aggregate API."""
+
+    kind: ClassVar[str] = "servicenow"
+    config_model: ClassVar[type[BaseModel]] = ServiceNowConfig
+
+    config: ServiceNowConfig
+    quota_header = "X-RateLimit-Remaining"
+
+    def collect(self, window: Window) -> Snapshot:
+        open_rows = self._stats(
+            self.config.open_query, "assignment_group,state,priority", min_opened=True
+        )
+        start, end = self._when(window.start), self._when(window.end)
+        created = self._counts(f"opened_at>={start}^opened_at<{end}")
+        done = f"{self._not(self.config.open_query)}^resolved_at>={start}^resolved_at<{end}"
+        resolved = self._counts(done)
+        older = {
+            name: self._counts(f"{self.config.open_query}^opened_at<{self._when(cutoff)}")
+            for name, cutoff in age_cutoffs(window.end).items()
+        }
+        by_group: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+        oldest: dict[str, datetime] = {}
+        for row in open_rows:
+            group, state, priority = _fields(self.name, row, 3)
+            by_group[group][(state, priority)] = _count(self.name, row)
+            first = self._parse(row["stats"]["min"]["opened_at"])
+            oldest[group] = min(first, oldest.get(group, first))
+        queues = tuple(
+            QueueStats(
+                queue=g,
+                open_by_status_priority=by_group.get(g, {}),
+                created=created[g],
+                resolved=resolved[g],
+                older_than={name: counts[g] for name, counts in older.items()},
+                oldest_age_s=(
+                    max(0.0, (window.end - oldest[g]).total_seconds()) if g in oldest else None
+                ),
+            )
+            for g in self.config.assignment_groups
+        )
+        return Snapshot(source=self.name, window=window, queues=queues)
+
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.time_zone)
+
+    def _groups(self) -> str:
+        return "assignment_group.nameIN" + ",".join(self.config.assignment_groups)
+
+    def _counts(self, query: str) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for row in self._stats(query, "assignment_group"):
+            (group,) = _fields(self.name, row, 1)
+            counts[group] += _count(self.name, row)
+        return counts
+
+    def _stats(self, query: str, group_by: str, *, min_opened: bool = False) -> list[Row]:
+        params = {
+            "sysparm_query": f"{query}^{self._groups()}",
+            "sysparm_count": "true",
+            "sysparm_group_by": group_by,
+            "sysparm_display_value": "true",
+        }
+        if min_opened:
+            params["sysparm_min_fields"] = "opened_at"
+        answer = self.client.get("stats", f"/api/now/stats/{self.config.table}", params)
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(result, list):
+            raise MappingError(f"{self.name}: stats: no result list in the answer")
+        return result
+
+    @staticmethod
+    def _not(query: str) -> str:
+        """The tickets ``query`` does not select (ServiceNow's NQ starts a new OR-branch,
+        so the negation is spelt per clause: only ``=`` and ``NOT IN`` clauses are known)."""
+        clauses = []
+        for clause in query.split("^"):
+            if "NOT IN" in clause:
+                clauses.append(clause.replace("NOT IN", "IN"))
+            elif re.fullmatch(r"[a-z_.]+=[^=]*", clause):
+                clauses.append(clause.replace("=", "!=", 1))
+            else:
+                raise MappingError(f"cannot negate the open_query clause {clause!r}")
+        return "^OR".join(clauses)
+
+    def _when(self, instant: datetime) -> str:
+        return instant.astimezone(self._zone()).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _parse(self, value: str) -> datetime:
+        try:
+            return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=self._zone())
+        except (TypeError, ValueError):
+            raise MappingError(f"{self.name}: stats: unreadable date {value!r}") from None
+
+
+def _fields(source: str, row: Row, n: int) -> list[str]:
+    try:
+        values = [str(f.get("display_value", f["value"])) for f in row["groupby_fields"]]
+    except (KeyError, TypeError, AttributeError):
+        raise MappingError(f"{source}: stats: no groupby_fields in a row") from None
+    if len(values) != n:
+        raise MappingError(f"{source}: stats: {len(values)} group-by fields, {n} expected")
+    return values
+
+
+def _count(source: str, row: Row) -> int:
+    try:
+        return int(row["stats"]["count"])
+    except (KeyError, TypeError, ValueError):
+        raise MappingError(f"{source}: stats: no count in a row") from None

@@ -1,0 +1,154 @@
+"""A fake ServiceNow Aggregate API fed from the ServiceNow incident log (UCI), natively.
+
+The log is a ServiceNow instance's own audit: assignment groups, states and priorities
+are its display values. State numbers follow ServiceNow's incident states: New 1, Active
+(In Progress) 2, the Awaiting states 3 (On Hold), Resolved 6, Closed 7; ``active`` is
+false once Closed (a Resolved incident stays active, as in ServiceNow).
+
+``GET /api/now/stats/incident`` reads an encoded ``sysparm_query`` (``^`` AND, ``^OR``
+OR with the clause before; ``=``, ``!=``, ``IN``, ``NOT IN``, ``>=``, ``<`` on the fields
+the collector uses), groups by ``sysparm_group_by`` and answers ``{"result": [{"stats":
+{"count": "N", "min": {"opened_at": ...}}, "groupby_fields": [{"field", "value",
+"display_value"}]}]}``; date-times in the user's time zone (``zone``).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.stores.incidents import group_names, incident_events
+from tests.collectors.ticketlog import TicketLog
+
+NUMBERS = {
+    "New": 1,
+    "Active": 2,
+    "-100": 2,
+    "Awaiting User Info": 3,
+    "Awaiting Vendor": 3,
+    "Awaiting Problem": 3,
+    "Awaiting Evidence": 3,
+    "Resolved": 6,
+    "Closed": 7,
+}
+USER = "svc.backlog"
+PASSWORD = "PLANTED-servicenow-password-77e1"
+CLAUSE = re.compile(r"^([a-z_.]+?)(NOT IN|IN|!=|>=|<=|=|<|>)(.*)$")
+
+
+@cache
+def incident_log() -> TicketLog:
+    """The ServiceNow incidents as they were in their instance."""
+    events = incident_events()
+    done = events["status"].isin(["Resolved", "Closed"])
+    return TicketLog(events.assign(label=events["status"], done=done))
+
+
+@dataclass
+class FakeServiceNow:
+    """The Aggregate API over the log at ``clock()``."""
+
+    clock: Callable[[], datetime]
+    zone: str = "UTC"
+    log: TicketLog = field(default_factory=incident_log)
+
+    def __call__(self, call: Call) -> Reply:
+        pair = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if call.headers.get("Authorization") != f"Basic {pair}":
+            return Reply(401, {"error": {"message": "User Not Authenticated"}, "status": "failure"})
+        if call.path != "/api/now/stats/incident":
+            return Reply(400, {"error": {"message": "Invalid table"}, "status": "failure"})
+        state = self.log.state_at(self.clock())
+        state = state.assign(
+            number=state["status"].map(NUMBERS), active=state["status"] != "Closed"
+        )
+        try:
+            found = state[self._query(state, call.arg("sysparm_query") or "")]
+        except ValueError as err:
+            return Reply(400, {"error": {"message": str(err)}, "status": "failure"})
+        columns = {"assignment_group": "queue", "state": "status", "priority": "priority"}
+        by = [columns[f] for f in (call.arg("sysparm_group_by") or "").split(",")]
+        result = []
+        for key, rows in found.groupby(by):
+            values = key if isinstance(key, tuple) else (key,)
+            stats: dict[str, Any] = {"count": str(len(rows))}
+            if call.arg("sysparm_min_fields") == "opened_at":
+                first = rows["created"].min().tz_convert(self.zone)
+                stats["min"] = {"opened_at": first.strftime("%Y-%m-%d %H:%M:%S")}
+            fields = [
+                {"field": f, "value": f"sys-{v}", "display_value": str(v)}
+                for f, v in zip(
+                    (call.arg("sysparm_group_by") or "").split(","), values, strict=True
+                )
+            ]
+            result.append({"stats": stats, "groupby_fields": fields})
+        return Reply(200, {"result": result}, {"X-RateLimit-Remaining": "500"})
+
+    def _query(self, state: pd.DataFrame, query: str) -> pd.Series:
+        keep = pd.Series(True, index=state.index)
+        branch: pd.Series | None = None
+        for part in query.split("^"):
+            is_or = part.startswith("OR")
+            test = self._clause(state, part.removeprefix("OR") if is_or else part)
+            if is_or and branch is not None:
+                branch = branch | test
+                continue
+            if branch is not None:
+                keep &= branch
+            branch = test
+        return keep & branch if branch is not None else keep
+
+    def _clause(self, state: pd.DataFrame, clause: str) -> pd.Series:
+        match = CLAUSE.match(clause)
+        if match is None:
+            raise ValueError(f"unreadable clause {clause!r}")
+        name, op, value = match.groups()
+        if name == "assignment_group.name" and op == "IN":
+            return state["queue"].isin(value.split(","))
+        if name == "active" and op in ("=", "!="):
+            return state["active"] == ((value == "true") == (op == "="))
+        if name == "state" and op in ("IN", "NOT IN"):
+            inside = state["number"].isin([int(v) for v in value.split(",")])
+            return inside if op == "IN" else ~inside
+        if name in ("opened_at", "resolved_at") and op in (">=", "<"):
+            column = state["created" if name == "opened_at" else "resolved"]
+            bound = pd.Timestamp(value).tz_localize(self.zone)
+            return (column >= bound if op == ">=" else column < bound).fillna(False).astype(bool)
+        raise ValueError(f"unsupported clause {clause!r}")
+
+
+class Kit:
+    """What the case harness needs to run a ServiceNow case."""
+
+    secrets = (PASSWORD,)
+    priorities = True  # open tickets are grouped by state and priority
+    aging = True
+    environment = {"SERVICENOW_PASSWORD": PASSWORD}
+
+    def app(self, clock: Callable[[], datetime], quirks: dict[str, Any]) -> FakeServiceNow:
+        return FakeServiceNow(clock, **quirks)
+
+    def config(self, url: str, case: dict[str, Any]) -> dict[str, Any]:
+        base = {
+            "kind": "servicenow",
+            "name": "servicenow",
+            "base_url": url,
+            "username": USER,
+            "password_env": "SERVICENOW_PASSWORD",
+            "assignment_groups": group_names(incident_log())[: int(case.get("queues", 20))],
+        }
+        return {**base, **case.get("config", {})}
+
+    def queues(self, config: Any) -> list[tuple[str, str]]:
+        return [(g, g) for g in config.assignment_groups]
+
+    def log(self) -> TicketLog:
+        return incident_log()
