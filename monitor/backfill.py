@@ -104,7 +104,7 @@ def backfill_source(
     source: str,
     start: datetime,
     end: datetime,
-    chunk: timedelta = timedelta(days=7),
+    chunk: timedelta = timedelta(days=30),
     progress: Progress | None = None,
 ) -> Result:
     """Fill the hours of ``[start, end)`` (whole UTC hours) missing for ``source``."""
