@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,7 +45,9 @@ class Result:
 
 
 def floor_hour(instant: datetime) -> datetime:
-    return instant.replace(minute=0, second=0, microsecond=0)
+    """The start of the UTC hour of an aware instant (in UTC: zones with half-hour offsets
+    would otherwise give hours the rollups never use)."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def missing_chunks(
