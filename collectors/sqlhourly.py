@@ -42,28 +42,6 @@ class hour_index(FunctionElement[int]):  # noqa: N801 - reads like the SQL funct
     inherit_cache = True
 
 
-@compiles(hour_index, "postgresql")
-def _pg_hours(element: hour_index, compiler: Any, **kw: Any) -> str:
-    value, start = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({value} - {start})) / 3600) AS INTEGER)"
-
-
-@compiles(hour_index, "mysql")
-@compiles(hour_index, "mariadb")
-def _mysql_hours(element: hour_index, compiler: Any, **kw: Any) -> str:
-    value, start = (compiler.process(c, **kw) for c in element.clauses)
-    return f"TIMESTAMPDIFF(HOUR, {start}, {value})"
-
-
-@compiles(hour_index, "sqlite")
-def _sqlite_hours(element: hour_index, compiler: Any, **kw: Any) -> str:
-    value, start = (compiler.process(c, **kw) for c in element.clauses)
-    return (
-        f"((CAST(strftime('%s', {value}) AS INTEGER)"
-        f" - CAST(strftime('%s', {start}) AS INTEGER)) / 3600)"
-    )
-
-
 class epoch_hour_index(FunctionElement[int]):  # noqa: N801
     """Whole hours from ``start`` to a later ``value``, both Unix seconds."""
 
@@ -71,17 +49,34 @@ class epoch_hour_index(FunctionElement[int]):  # noqa: N801
     inherit_cache = True
 
 
-@compiles(epoch_hour_index)
-def _epoch_hours(element: epoch_hour_index, compiler: Any, **kw: Any) -> str:
-    value, start = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(({value} - {start}) / 3600)"
+SQL: dict[type[FunctionElement[int]], dict[str, str]] = {
+    hour_index: {
+        "postgresql": "CAST(FLOOR(EXTRACT(EPOCH FROM ({value} - {start})) / 3600) AS INTEGER)",
+        "mysql": "TIMESTAMPDIFF(HOUR, {start}, {value})",
+        "mariadb": "TIMESTAMPDIFF(HOUR, {start}, {value})",
+        "sqlite": "((CAST(strftime('%s', {value}) AS INTEGER)"
+        " - CAST(strftime('%s', {start}) AS INTEGER)) / 3600)",
+    },
+    epoch_hour_index: {
+        "default": "(({value} - {start}) / 3600)",
+        "mysql": "(({value} - {start}) DIV 3600)",
+        "mariadb": "(({value} - {start}) DIV 3600)",
+    },
+}
+"""Each construct's SQL per dialect (``default``: every other one)."""
 
 
-@compiles(epoch_hour_index, "mysql")
-@compiles(epoch_hour_index, "mariadb")
-def _mysql_epoch_hours(element: epoch_hour_index, compiler: Any, **kw: Any) -> str:
-    value, start = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(({value} - {start}) DIV 3600)"
+def _register(element: type[FunctionElement[int]], dialect: str, template: str) -> None:
+    def render(e: FunctionElement[int], compiler: Any, **kw: Any) -> str:
+        value, start = (compiler.process(c, **kw) for c in e.clauses)
+        return template.format(value=value, start=start)
+
+    compiles(element, *([] if dialect == "default" else [dialect]))(render)
+
+
+for _element, _templates in SQL.items():
+    for _dialect, _template in _templates.items():
+        _register(_element, _dialect, _template)
 
 
 def hourly_statement(q: PollQueries, dialect: str, start: datetime, hours: int) -> sa.Select[Any]:

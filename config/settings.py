@@ -215,7 +215,7 @@ class BackfillSettings(BaseModel):
         " back that the store has no rollups for (e.g. 90d); off when not set",
     )
     chunk: Duration = Field(
-        timedelta(days=7),
+        timedelta(days=30),
         le=timedelta(days=40),
         description="hours read per statement (and committed together); at most 40d"
         " (MySQL's recursive CTEs stop at 1000 rows)",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,8 @@ from collectors.base import HistoryReader, HourFigures
 from monitor.store.schema import rollups, snapshots
 
 HOUR = timedelta(hours=1)
+BATCH = 5000
+"""Rollup rows per INSERT (memory stays small whatever the chunk)."""
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,9 @@ class Result:
 
 
 def floor_hour(instant: datetime) -> datetime:
-    return instant.replace(minute=0, second=0, microsecond=0)
+    """The start of the UTC hour of an aware instant (in UTC: zones with half-hour offsets
+    would otherwise give hours the rollups never use)."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def missing_chunks(
@@ -104,7 +108,7 @@ def backfill_source(
     source: str,
     start: datetime,
     end: datetime,
-    chunk: timedelta = timedelta(days=7),
+    chunk: timedelta = timedelta(days=30),
     progress: Progress | None = None,
 ) -> Result:
     """Fill the hours of ``[start, end)`` (whole UTC hours) missing for ``source``."""
@@ -114,7 +118,8 @@ def backfill_source(
     for first, stop in chunks:
         figures = reader.hourly(first, stop)
         with engine.begin() as conn:
-            rows += _insert_missing(conn, source, first, stop, rollup_rows(source, figures))
+            rows += _insert_missing(conn, source, first, stop, figures)
+        del figures
         done = int((stop - first) / HOUR)
         hours += done
         if progress is not None:
@@ -123,10 +128,10 @@ def backfill_source(
 
 
 def _insert_missing(
-    conn: sa.Connection, source: str, first: datetime, stop: datetime, rows: list[dict[str, Any]]
+    conn: sa.Connection, source: str, first: datetime, stop: datetime, figures: list[HourFigures]
 ) -> int:
     """Insert the rows whose (queue, hour) has none yet (the daemon may have rolled up an
-    hour meanwhile: its measurement stays)."""
+    hour meanwhile: its measurement stays), :data:`BATCH` at a time."""
     taken = {
         (queue, hour)
         for queue, hour in conn.execute(
@@ -135,9 +140,9 @@ def _insert_missing(
             )
         )
     }
-    fresh = [r for r in rows if (r["queue"], r["hour"]) not in taken]
-    if fresh:
-        conn.execute(rollups.insert(), fresh)
+    fresh = [f for f in figures if (f.queue, f.hour) not in taken]
+    for at in range(0, len(fresh), BATCH):
+        conn.execute(rollups.insert(), rollup_rows(source, fresh[at : at + BATCH]))
     return len(fresh)
 
 

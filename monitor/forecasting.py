@@ -100,6 +100,9 @@ class ForecastJob:
                 current - self.settings.history,
                 current,
             )
+            rebuilt = forecast_store.backfilled_hours(
+                conn, current - self.settings.history, current
+            )
         made: dict[Key, dict[str, Any]] = {}
         to_save = []
         for key in keys:
@@ -112,6 +115,8 @@ class ForecastJob:
             made[key] = record(
                 outputs(state, self.engine_settings, key[1], [q for _, q in asked]), asked
             )
+            # how much of the history window backfill reconstructed (docs/backfill.md)
+            made[key]["detail"]["backfilled_hours"] = rebuilt.get(key, 0)
             if is_new or self._save_due(key, state):
                 to_save.append(key)
         with engine.begin() as conn:

@@ -9,9 +9,10 @@ queue is the real assignment group split in seven by ticket id
 allow). For each engine and size it measures:
 
 * **shipping**: ``monitor.backfill.backfill_source`` as the command runs it (the
-  collector's set-based statement per 7-day chunk, then the rollup rows written into a
-  fresh SQLite history store), split into the time spent reading the ticket store and
-  the total; and the peak memory of the process (``ru_maxrss``) across sizes;
+  collector's set-based statement per 30-day chunk, the default, then the rollup rows
+  written into a fresh SQLite history store), split into the time spent reading the
+  ticket store and the total; and the peak memory of a process that runs one backfill
+  (``VmHWM``), across sizes;
 * **hand-written**: the fastest statement we could write for the same rows, knowing this
   table (open means ``resolved_at IS NULL``, never resolved before created): one
   statement for all 90 days, per-queue counts before the span plus per-hour counts of
@@ -55,7 +56,7 @@ START = END - timedelta(days=DAYS)
 HOURS = DAYS * 24
 SPLIT = 7
 """Each real assignment group is split in this many queues (by ticket id)."""
-CHUNK = timedelta(days=7)
+CHUNK = timedelta(days=30)
 
 
 def collector(engine_name: str, n: int) -> SqlCollector:
@@ -153,7 +154,7 @@ def hand_sql(dialect: str, n: int) -> str:
     return f"""
 WITH base AS (
   SELECT {q} AS queue,
-         SUM(CASE WHEN created_at < :s THEN 1 ELSE 0 END) AS before,
+         SUM(CASE WHEN created_at < :s THEN 1 ELSE 0 END) AS earlier,
          SUM(CASE WHEN created_at < :s THEN 1 ELSE 0 END)
        - SUM(CASE WHEN resolved_at < :s THEN 1 ELSE 0 END) AS open0
   FROM {t} WHERE created_at < :e GROUP BY 1),
@@ -163,13 +164,13 @@ made AS (
 done AS (
   SELECT {q} AS queue, {resolved} AS n, COUNT(*) AS k FROM {t}
   WHERE resolved_at >= :s AND resolved_at < :e GROUP BY 1, 2),
-grid AS (SELECT base.queue, base.open0, base.before, h.n FROM base CROSS JOIN ({hours}) h)
+grid AS (SELECT base.queue, base.open0, base.earlier, h.n FROM base CROSS JOIN ({hours}) h)
 SELECT queue, n,
   open0 + SUM(c - r) OVER (PARTITION BY queue ORDER BY n ROWS UNBOUNDED PRECEDING) AS open_end,
   c, r,
-  before + SUM(c) OVER (PARTITION BY queue ORDER BY n ROWS UNBOUNDED PRECEDING) AS seen
+  earlier + SUM(c) OVER (PARTITION BY queue ORDER BY n ROWS UNBOUNDED PRECEDING) AS seen
 FROM (
-  SELECT grid.queue, grid.n, grid.open0, grid.before,
+  SELECT grid.queue, grid.n, grid.open0, grid.earlier,
          COALESCE(made.k, 0) AS c, COALESCE(done.k, 0) AS r
   FROM grid
   LEFT JOIN made ON made.queue = grid.queue AND made.n = grid.n

@@ -117,3 +117,13 @@ def rollups_of(
         for row in conn.execute(query.order_by(rollups.c.hour)).mappings():
             out[(row["source"], row["queue"])].append(dict(row))
     return dict(out)
+
+
+def backfilled_hours(conn: sa.Connection, start: datetime, end: datetime) -> dict[Key, int]:
+    """Per queue, the hours of ``[start, end)`` whose rollup ``backfill`` reconstructed."""
+    query = (
+        sa.select(rollups.c.source, rollups.c.queue, sa.func.count())
+        .where(rollups.c.backfilled, rollups.c.hour >= start, rollups.c.hour < end)
+        .group_by(rollups.c.source, rollups.c.queue)
+    )
+    return {(source, queue): int(n) for source, queue, n in conn.execute(query)}

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from tests.collectors import asof
-from tests.collectors.conftest import DEFAULT_MAPPING, store_state
+from tests.collectors.conftest import DEFAULT_MAPPING, store_state, tickets
 
 NOW = datetime(2016, 5, 15)
 """The store's state: naive local time of the help desk (the zone of the test)."""
@@ -41,12 +41,11 @@ metadata = sa.MetaData()
 table = sa.Table(
     "as_of_tickets",
     metadata,
-    sa.Column("number", sa.String(20), primary_key=True),
-    sa.Column("assignment_group", sa.String(40), nullable=False),
-    sa.Column("priority", sa.String(20), nullable=False),
-    sa.Column("state", sa.String(20), nullable=False),
-    sa.Column("opened_at", sa.DateTime, nullable=True),
-    sa.Column("resolved_at", sa.DateTime, nullable=True),
+    # the fixture's ticket table, with creation times that may be NULL
+    *(
+        sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.name != "number")
+        for c in tickets.columns
+    ),
 )
 
 EDGE_CASES: tuple[dict[str, Any], ...] = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -228,3 +229,8 @@ def test_backtest_rules_replays_the_backfilled_hours(
     assert f"{len(want)} of them reconstructed by backfill" in result.output
     episodes = [line for line in result.output.splitlines() if line.startswith("BigBacklog")]
     assert episodes and all("tickets/__total__" in line for line in episodes)
+
+
+def test_hours_are_utc_hours_whatever_the_clocks_zone() -> None:
+    kolkata = datetime(2016, 5, 3, 11, 45, tzinfo=ZoneInfo("Asia/Kolkata"))  # 06:15 UTC
+    assert backfill.span(kolkata, timedelta(hours=2)) == (UNTIL - 2 * HOUR, UNTIL)

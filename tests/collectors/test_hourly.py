@@ -4,9 +4,11 @@ read) equal pandas over the same real tickets and edge cases, on the three engin
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from collectors.base import HourFigures
 from collectors.sql import SqlCollector, SqlSourceConfig
@@ -79,3 +81,61 @@ def test_spans_split_at_offset_changes() -> None:
     # it ends at the same local time it starts at, a span of its own
     hour = timedelta(hours=1)
     assert spans == [(start, 1), (start + hour, 1), (start + 2 * hour, 4)]
+
+
+def test_epoch_columns(db_url: str, incidents: pd.DataFrame) -> None:
+    """Creation and resolution stored as Unix seconds (``epoch_fields``): the same hours."""
+    tickets = ticket_table(incidents)
+    epoch = sa.Table(
+        "epoch_tickets",
+        sa.MetaData(),
+        sa.Column("number", sa.String(20), primary_key=True),
+        sa.Column("assignment_group", sa.String(40)),
+        sa.Column("state", sa.String(20)),
+        sa.Column("opened_at", sa.BigInteger),
+        sa.Column("resolved_at", sa.BigInteger),
+    )
+
+    def seconds(value: Any) -> int | None:
+        return None if pd.isna(value) else int(value.tz_localize("UTC").timestamp())
+
+    engine = sa.create_engine(db_url)
+    try:
+        epoch.create(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                epoch.insert(),
+                [
+                    {
+                        "number": r.number,
+                        "assignment_group": r.assignment_group,
+                        "state": r.state,
+                        "opened_at": seconds(r.opened_at),
+                        "resolved_at": seconds(r.resolved_at),
+                    }
+                    for r in tickets.itertuples(index=False)
+                ],
+            )
+    finally:
+        engine.dispose()
+    mapping = {
+        **DEFAULT_MAPPING,
+        "table": "epoch_tickets",
+        "priority": None,
+        "epoch_fields": ["created_at", "resolved_at"],
+    }
+    reader = SqlCollector(
+        SqlSourceConfig.model_validate(
+            {
+                "kind": "sql",
+                "name": "tickets",
+                "url": db_url,
+                "mapping": {k: v for k, v in mapping.items() if v is not None},
+            }
+        )
+    )
+    try:
+        got = as_dict(reader.hourly(START, END))
+    finally:
+        reader.close()
+    assert got == asof.hourly(frame_of(tickets, "UTC"), hours(START, END))

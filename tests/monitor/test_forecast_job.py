@@ -280,3 +280,4 @@ class TestFirstHour:
         finally:
             daemon.close()
         assert (row["queue"], row["status"]) == ("all", "ok")
+        assert row["detail"]["backfilled_hours"] == 21 * 24  # all of the 21-day history
