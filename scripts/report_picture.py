@@ -20,12 +20,12 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.loader import load_settings  # noqa: E402
-from monitor.report.command import make_report  # noqa: E402
-from monitor.report.render import write_report  # noqa: E402
-from tests.collectors import workload_data as data  # noqa: E402
-from tests.collectors.test_workload import AS_OF  # noqa: E402
-from tests.monitor.test_report import settings_text  # noqa: E402
+from config.loader import load_settings
+from monitor.report.command import make_report
+from monitor.report.render import write_report
+from tests.collectors import workload_data as data
+from tests.collectors.test_workload import AS_OF
+from tests.monitor.test_report import settings_text
 
 
 def main(picture: Path) -> None:
