@@ -82,7 +82,8 @@ class StaleRule(RuleBase):
         age, tickets, source = self._measure(workload)
         if age is None:
             return NoData(f"the source does not give {self.expression()}")
-        past = [t for t in tickets if t["age_s"] > self.threshold]
+        limit, _ = self.limits(self.labels_for(*key))
+        past = [t for t in tickets if t["age_s"] > limit]
         text = self.expression() + (f" [{source}]" if source else "")
         if past:
             text += f" (tickets: {listing(past, self.listed)})"

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from alerting.engine import evaluate
 from alerting.rebalance import rebalance
-from alerting.rules import Rule, expand_tiers
+from alerting.rules import EvalContext, Rule, expand_tiers
 from alerting.state import AlertInstance, AlertState
 from collectors.base import Window
 from collectors.sql import SqlCollector
@@ -232,3 +232,28 @@ rules:
         assert err.value.problems == [
             ("rules -> 0 -> tiers -> 1 -> receivers", "no receiver named 'boss'")
         ]
+
+
+class TestOverrides:
+    def test_an_override_sets_the_queue_s_wip_limit_and_its_rebalancing(
+        self, stored: tuple[Series, pd.DataFrame]
+    ) -> None:
+        """An override's threshold is the queue's WIP limit, for the alert and the plan."""
+        series, table = stored
+        loads = open_loads(table)
+        busiest = loads.sort_values(["n", "assignment_group"], ascending=[False, True]).iloc[0]
+        queue = str(busiest.assignment_group)
+        rule = RULE.validate_python(
+            {
+                "name": "Wip",
+                "kind": "wip_limit",
+                "wip_limit": 1000,
+                "overrides": [{"match": {"queue": queue}, "threshold": 5}],
+            }
+        )
+        key = ("sn", queue)
+        result = rule.outcome(series[key], AS_OF, EvalContext(), key, firing=False, last_value=None)
+        assert result.value == busiest.n and "over 5:" in result.reason
+        mine = loads[loads["assignment_group"] == queue]
+        per_agent = {str(a): int(n) for a, n in zip(mine["assigned_to"], mine["n"], strict=True)}
+        assert rule.plan(series[key], AS_OF, key) == rebalance(per_agent, 5)
