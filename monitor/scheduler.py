@@ -21,6 +21,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.daemon import Daemon
+from monitor.report.job import run_report_job
+
+REPORT_CHECK = timedelta(hours=1)
+"""How often the scheduled report job looks for a period end without its report."""
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ def daemon_jobs(daemon: Daemon) -> list[Job]:
         jobs.append(Job("forecast", settings.forecasts.interval, daemon.forecast))
     jobs.append(Job("evaluate", settings.evaluation.interval, evaluate_then_deliver))
     jobs.append(Job("deliver", settings.delivery.interval, daemon.deliver))
+    if settings.report.schedule != "off":
+        jobs.append(Job("report", REPORT_CHECK, partial(run_report_job, daemon)))
     return jobs
 
 
