@@ -110,7 +110,8 @@ def listing(tickets: Sequence[Mapping[str, Any]], limit: int) -> str:
     """``INC1 (Active, 9d, agent 14), INC2 (...) and 3 more``."""
     shown = [
         f"{t['id']} ({t['status']}, {format_duration(timedelta(seconds=int(t['age_s'])))},"
-        f" {'agent ' + t['assignee'] if t['assignee'] else 'unassigned'})"
+        f" {'agent ' + t['assignee'] if t['assignee'] else 'unassigned'}"
+        f"{', ' + t['url'] if t.get('url') else ''})"
         for t in tickets[:limit]
     ]
     more = f" and {len(tickets) - limit} more listed" if len(tickets) > limit else ""

@@ -34,6 +34,7 @@ from tests.collectors.test_workload import AS_OF, NOW, config
 RULE: TypeAdapter[Any] = TypeAdapter(Rule)
 POLLS = [AS_OF - timedelta(minutes=m) for m in (30, 15, 0)]
 Series = dict[tuple[str, str], list[dict[str, Any]]]
+LINK = "https://desk.example/incident/{id}"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Series, p
     writer.dispose()
     store = open_store(f"sqlite:///{root}/history.db")
     migrate(store)
-    collector = SqlCollector(config(url))
+    collector = SqlCollector(config(url, ticket_url=LINK))
     start = AS_OF - timedelta(days=7)
     for end in POLLS:
         snapshot = collector.collect(Window(start, end))
@@ -160,6 +161,7 @@ class TestTieredStale:
         mine = open_[open_["assignment_group"] == queue].sort_values(["sys_updated_at", "number"])
         assert reason.index(mine["number"].iloc[0]) < reason.index(mine["number"].iloc[1])
         assert mine["number"].iloc[3] not in reason  # listed: 3
+        assert LINK.replace("{id}", mine["number"].iloc[0]) in reason
         assert "more listed" in reason
 
 
