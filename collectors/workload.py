@@ -57,6 +57,14 @@ class WorkloadConfig(BaseModel):
         10, ge=1, le=100, description="oldest stale and waiting tickets kept per queue"
     )
     agents: AgentLabels = AgentLabels()
+    ticket_url: str | None = Field(
+        None,
+        pattern=r"\{id\}",
+        description="link of a ticket, {id} replaced by its id (https://desk/ticket/{id})",
+    )
+
+    def link(self, ticket: str) -> str | None:
+        return None if self.ticket_url is None else self.ticket_url.replace("{id}", ticket)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,8 @@ class ListedTicket:
     assignee: str | None
     age_s: float
     """Time without update (stale) or in the waiting status."""
+    url: str | None = None
+    """The ticket's page (``workload.ticket_url``), when configured."""
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,9 @@ class _Reader:
         for r in self.rows(wq.listed(kind)) or ():
             assignee = None if r.assignee is None else str(r.assignee)
             age = self.age(r.since, "updated_at") or 0.0
-            out[r.queue].append(ListedTicket(str(r.ticket), str(r.status), assignee, age))
+            ticket = str(r.ticket)
+            link = wq.config.link(ticket)
+            out[r.queue].append(ListedTicket(ticket, str(r.status), assignee, age, link))
         # oldest first, ties by id (as the statement ranked them)
         return {q: tuple(sorted(t, key=lambda t: (-t.age_s, t.id))) for q, t in out.items()}
 

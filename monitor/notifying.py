@@ -96,7 +96,7 @@ def attach_rebalancing(
     def found(labels: Mapping[str, str]) -> tuple[str, dict[str, Any]] | None:
         rule = wip.get(labels.get("alertname", ""))
         key = (labels.get("source", ""), labels.get("queue", ""))
-        plan = None if rule is None else rule.plan(series.get(key, ()), now)
+        plan = None if rule is None else rule.plan(series.get(key, ()), now, key)
         return None if plan is None else (plan.summary, plan.to_payload())
 
     return _attach(notes, "rebalance", found) if wip else list(notes)

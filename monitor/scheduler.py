@@ -23,7 +23,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.daemon import Daemon
 from monitor.errors import StoreError
+from monitor.report.job import run_report_job
 from monitor.store.engine import describe
+
+REPORT_CHECK = timedelta(hours=1)
+"""How often the scheduled report job looks for a period end without its report."""
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ def daemon_jobs(daemon: Daemon) -> list[Job]:
         jobs.append(Job("forecast", settings.forecasts.interval, daemon.forecast))
     jobs.append(Job("evaluate", settings.evaluation.interval, evaluate_then_deliver))
     jobs.append(Job("deliver", settings.delivery.interval, daemon.deliver))
+    if settings.report.schedule != "off":
+        jobs.append(Job("report", REPORT_CHECK, partial(run_report_job, daemon)))
     return jobs
 
 

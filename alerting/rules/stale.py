@@ -82,7 +82,8 @@ class StaleRule(RuleBase):
         age, tickets, source = self._measure(workload)
         if age is None:
             return NoData(f"the source does not give {self.expression()}")
-        past = [t for t in tickets if t["age_s"] > self.threshold]
+        limit, _ = self.limits(self.labels_for(*key))
+        past = [t for t in tickets if t["age_s"] > limit]
         text = self.expression() + (f" [{source}]" if source else "")
         if past:
             text += f" (tickets: {listing(past, self.listed)})"
@@ -109,7 +110,8 @@ def listing(tickets: Sequence[Mapping[str, Any]], limit: int) -> str:
     """``INC1 (Active, 9d, agent 14), INC2 (...) and 3 more``."""
     shown = [
         f"{t['id']} ({t['status']}, {format_duration(timedelta(seconds=int(t['age_s'])))},"
-        f" {'agent ' + t['assignee'] if t['assignee'] else 'unassigned'})"
+        f" {'agent ' + t['assignee'] if t['assignee'] else 'unassigned'}"
+        f"{', ' + t['url'] if t.get('url') else ''})"
         for t in tickets[:limit]
     ]
     more = f" and {len(tickets) - limit} more listed" if len(tickets) > limit else ""

@@ -48,15 +48,19 @@ class WipLimitRule(RuleBase):
         named = {a: n for a, n in loads.items() if a != OTHER}
         if not named:
             return Measured(0.0, self.expression())
-        plan = rebalance(named, self.wip_limit)
+        plan = rebalance(named, self.limit_for(key))
         return Measured(float(max(named.values())), f"{self.expression()} ({describe(plan)})")
 
-    def plan(self, rows: Sequence[Row], now: datetime) -> Rebalance | None:
+    def limit_for(self, key: tuple[str, str]) -> int:
+        """The queue's WIP limit: ``wip_limit``, or an override's threshold."""
+        return int(self.limits(self.labels_for(*key))[0])
+
+    def plan(self, rows: Sequence[Row], now: datetime, key: tuple[str, str]) -> Rebalance | None:
         """The rebalancing suggestion for the queue's latest loads (per-agent rules)."""
         loads = latest_loads(rows, now)
         if loads is None or self.per != "agent":
             return None
-        return rebalance(loads, self.wip_limit)
+        return rebalance(loads, self.limit_for(key))
 
 
 def latest_loads(rows: Sequence[Row], now: datetime) -> dict[str, int] | None:

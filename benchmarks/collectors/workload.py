@@ -1,10 +1,10 @@
-"""Workload figures at 1M tickets, ~5,000 agents, ~430 queues: collector vs hand-written SQL.
+"""Workload figures at 1M tickets, 3,423 agents, 455 queues: collector vs hand-written SQL.
 
     python -m benchmarks.collectors.workload [--tickets 1000000]
         [--engines postgresql,mariadb] [--repeat 5]
 
 The seed is the real ServiceNow incident table as it stood on 1 April 2016
-(``tests/collectors/workload_data.py``: 9,000 incidents, 62 groups, 235 agents). It is
+(``tests/collectors/workload_data.py``: 9,202 incidents, 65 groups, 163 agents). It is
 replicated in SQL: copy ``r`` of an incident keeps its times, state, counters and
 category, its group becomes ``group~(r mod 7)`` and its agent ``agent~(r mod 21)``, so the
 table has the real distributions with about 7 times the queues and 21 times the agents.

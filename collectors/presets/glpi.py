@@ -91,6 +91,7 @@ PRESET: dict[str, Any] = {
     "first_response_at": "takeintoaccountdate",
     "first_response_due_at": "time_to_own",
     "resolution_due_at": "time_to_resolve",
+    "updated_at": "date_mod",
     "open_sql": "t.status IN (1, 2, 3, 4)",
     "timezone": "UTC",
 }

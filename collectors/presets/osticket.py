@@ -57,6 +57,7 @@ PRESET: dict[str, Any] = {
     ),
     "resolution_due_at": "COALESCE(t.duedate, t.est_duedate)",
     "reopened_at": "reopened",
+    "updated_at": "updated",
     "open_sql": "s.state = 'open'",
     "timezone": "UTC",
     "sla_history": False,

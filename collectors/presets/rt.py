@@ -26,6 +26,10 @@ initial new, active open and stalled, inactive resolved, rejected and deleted;
   (RT::SLA moves ``due`` from the response to the resolution deadline).
 - Reopened: the latest ``Status`` transaction from resolved or rejected back to an active
   or initial status.
+- Workload: ``LastUpdated``; ``Transactions`` status changes (``NewValue`` is the status
+  entered) for waiting ages, ``Set`` on ``Queue`` for misroutes, status changes out of
+  resolved/rejected for reopens. No reassignment counter (owner changes include the first
+  take from Nobody), no category (custom fields).
 """
 
 from __future__ import annotations
@@ -47,6 +51,19 @@ REOPENED_AT = (
     " AND tr.type IN ('Status', 'Set') AND tr.field = 'Status'"
     f" AND tr.oldvalue IN ('resolved', 'rejected') AND tr.newvalue IN {OPEN_STATUSES}"
 )
+
+REOPENS = REOPENED_AT.replace("SELECT MAX(tr.created)", "SELECT COUNT(*)")
+
+HISTORY: dict[str, Any] = {
+    "table": "transactions",
+    "ticket": "objectid",
+    "at": "created",
+    # a status change's newvalue is the status entered; a Queue change is a move
+    "status": "CASE WHEN h.field = 'Status' AND h.type IN ('Status', 'Set') THEN h.newvalue END",
+    "queue_moves": "h.type = 'Set' AND h.field = 'Queue'",
+    "where": "h.objecttype = 'RT::Ticket'",
+}
+"""``Transactions``: status changes (waiting ages) and queue changes (misroutes)."""
 
 PRESET: dict[str, Any] = {
     "table": "tickets",
@@ -72,6 +89,9 @@ PRESET: dict[str, Any] = {
     "first_response_at": FIRST_RESPONSE_AT,
     "resolution_due_at": f"NULLIF(t.due, {UNSET})",
     "reopened_at": REOPENED_AT,
+    "updated_at": f"NULLIF(t.lastupdated, {UNSET})",
+    "reopens": REOPENS,
+    "history": HISTORY,
     "open_sql": f"t.status IN {OPEN_STATUSES}",
     "timezone": "UTC",
 }

@@ -47,3 +47,15 @@ class ReportSettings(BaseModel):
     aged_list: int = Field(20, ge=1, le=500, description="oldest open tickets listed")
     webhooks: tuple[str, ...] = Field((), description="webhook receivers to post it to")
     email: SmtpDelivery | None = None
+    schedule: Literal["off", "weekly"] = Field(
+        "off", description="weekly: the daemon posts it to the webhooks once a week"
+    )
+    weekday: int = Field(0, ge=0, le=6, description="the scheduled period ends on (0 Monday)")
+    hour: int = Field(8, ge=0, le=23, description="... at this hour (UTC)")
+    source: str | None = Field(None, description="the scheduled report's source (the first)")
+
+    @model_validator(mode="after")
+    def _scheduled_somewhere(self) -> ReportSettings:
+        if self.schedule != "off" and not self.webhooks:
+            raise ValueError("a scheduled report needs webhooks to post it to")
+        return self

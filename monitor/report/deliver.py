@@ -73,14 +73,16 @@ def payload(report: Report) -> dict[str, Any]:
     }
 
 
+def report_key(source: str, end: datetime) -> str:
+    """The report's idempotency key: one per source and period end."""
+    return "rpt_" + hashlib.sha256(f"{source}|{end.isoformat()}".encode()).hexdigest()[:32]
+
+
 def post_webhooks(
     report: Report, notifiers: Mapping[str, Notifier], names: tuple[str, ...], now: datetime
 ) -> None:
     """Post the report to each named receiver (``NotifierError`` on failure)."""
     body = json.dumps(payload(report), sort_keys=True).encode()
-    key = (
-        "rpt_"
-        + hashlib.sha256(f"{report.source}|{report.end.isoformat()}".encode()).hexdigest()[:32]
-    )
+    key = report_key(report.source, report.end)
     for name in names:
         notifiers[name].send(key, EVENT, body, now)

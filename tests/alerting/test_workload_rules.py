@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from alerting.engine import evaluate
 from alerting.rebalance import rebalance
-from alerting.rules import Rule, expand_tiers
+from alerting.rules import EvalContext, Rule, expand_tiers
 from alerting.state import AlertInstance, AlertState
 from collectors.base import Window
 from collectors.sql import SqlCollector
@@ -34,6 +34,7 @@ from tests.collectors.test_workload import AS_OF, NOW, config
 RULE: TypeAdapter[Any] = TypeAdapter(Rule)
 POLLS = [AS_OF - timedelta(minutes=m) for m in (30, 15, 0)]
 Series = dict[tuple[str, str], list[dict[str, Any]]]
+LINK = "https://desk.example/incident/{id}"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Series, p
     writer.dispose()
     store = open_store(f"sqlite:///{root}/history.db")
     migrate(store)
-    collector = SqlCollector(config(url))
+    collector = SqlCollector(config(url, ticket_url=LINK))
     start = AS_OF - timedelta(days=7)
     for end in POLLS:
         snapshot = collector.collect(Window(start, end))
@@ -160,6 +161,7 @@ class TestTieredStale:
         mine = open_[open_["assignment_group"] == queue].sort_values(["sys_updated_at", "number"])
         assert reason.index(mine["number"].iloc[0]) < reason.index(mine["number"].iloc[1])
         assert mine["number"].iloc[3] not in reason  # listed: 3
+        assert LINK.replace("{id}", mine["number"].iloc[0]) in reason
         assert "more listed" in reason
 
 
@@ -232,3 +234,28 @@ rules:
         assert err.value.problems == [
             ("rules -> 0 -> tiers -> 1 -> receivers", "no receiver named 'boss'")
         ]
+
+
+class TestOverrides:
+    def test_an_override_sets_the_queue_s_wip_limit_and_its_rebalancing(
+        self, stored: tuple[Series, pd.DataFrame]
+    ) -> None:
+        """An override's threshold is the queue's WIP limit, for the alert and the plan."""
+        series, table = stored
+        loads = open_loads(table)
+        busiest = loads.sort_values(["n", "assignment_group"], ascending=[False, True]).iloc[0]
+        queue = str(busiest.assignment_group)
+        rule = RULE.validate_python(
+            {
+                "name": "Wip",
+                "kind": "wip_limit",
+                "wip_limit": 1000,
+                "overrides": [{"match": {"queue": queue}, "threshold": 5}],
+            }
+        )
+        key = ("sn", queue)
+        result = rule.outcome(series[key], AS_OF, EvalContext(), key, firing=False, last_value=None)
+        assert result.value == busiest.n and "over 5:" in result.reason
+        mine = loads[loads["assignment_group"] == queue]
+        per_agent = {str(a): int(n) for a, n in zip(mine["assigned_to"], mine["n"], strict=True)}
+        assert rule.plan(series[key], AS_OF, key) == rebalance(per_agent, 5)

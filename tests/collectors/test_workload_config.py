@@ -119,3 +119,22 @@ class TestHistoryNotReadable:
         assert workloads
         assert all(x.age_from == "last_update" for w in workloads for x in w.waiting or ())
         assert all(w.routing is not None and w.routing.misrouted is None for w in workloads)
+
+
+class TestTicketUrl:
+    def test_a_link_without_the_id_placeholder_is_an_error(self) -> None:
+        """ticket_url must say where the id goes."""
+        try:
+            SqlSourceConfig.model_validate(
+                {
+                    "kind": "sql",
+                    "name": "x",
+                    "url": "sqlite://",
+                    "mapping": data.MAPPING,
+                    "workload": {"ticket_url": "https://desk.example/incident"},
+                }
+            )
+        except ValueError as err:
+            assert "ticket_url" in str(err)
+        else:
+            raise AssertionError("accepted a ticket_url without {id}")

@@ -78,6 +78,7 @@ def _tickets(t: pd.DataFrame, ids: pd.Series, variant: Variant) -> pd.DataFrame:
             "name": t["number"],
             "date": t["opened"],
             "date_creation": t["opened"],
+            "date_mod": t["number"].map(story.events().groupby("number")["at"].max()),
             "solvedate": solved.where(status >= 5),
             "closedate": closed.where(status == 6),
             "takeintoaccountdate": t["first_response"],

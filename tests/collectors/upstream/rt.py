@@ -81,6 +81,7 @@ def _tickets(
             "creator": tid + 10_000,
             "resolved": resolved.where(resolved.notna(), UNSET).where(tid % 2 == 0, resolved),
             "due": t["res_due"].where(t["priority"] != 4, UNSET),
+            "lastupdated": t["number"].map(story.events().groupby("number")["at"].max()),
         }
     )
     merged = tid % 60 == 0
