@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from config.settings import ForecastingSettings
 from forecasts.breach import breach_probability
 from forecasts.engine import (
     EngineSettings,
@@ -19,6 +20,7 @@ from forecasts.engine import (
 from forecasts.evaluation.replay import Question, answers_only, replay_queue
 from forecasts.outputs import breach_chance, calibration
 from forecasts.ring import Ring
+from monitor.forecasting import engine_settings
 from tests.forecasts.synthetic import daily_backlog
 
 SETTINGS = EngineSettings(burst_jump=0.1, burst_widen=2)
@@ -105,3 +107,11 @@ class TestReplayQuestions:
         series = daily_backlog(100)
         with pytest.raises(ValueError, match="change the engine's state"):
             replay_queue("q", series, SETTINGS, [Question("x", series.open, 6, settings=other)])
+
+
+class TestConfig:
+    def test_the_daemon_passes_its_setting_to_the_engine(self) -> None:
+        """The config's default is the engine's; null turns the widening off."""
+        assert engine_settings(ForecastingSettings()).burst_jump == EngineSettings().burst_jump
+        assert engine_settings(ForecastingSettings(burst_jump=None)).burst_jump is None
+        assert engine_settings(ForecastingSettings(burst_jump=0.3)).burst_jump == 0.3
