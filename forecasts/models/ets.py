@@ -3,18 +3,15 @@
 Parameters are estimated by statsmodels ``ExponentialSmoothing`` (rarely: at ``fit``);
 afterwards the state (level, trend, seasonal indices) is advanced by the Holt-Winters
 recursion in numpy (:meth:`FittedEts.update`), which costs microseconds per hour.
-Seasonality is daily (24 h) until the history holds three weeks, weekly (168 h) after.
-The daily model the engine runs estimates its initial states with the smoothing
-parameters (as a full refit does) but skips the brute-force starting grid: about
-250-300 ms on 336 points, within 1 % of a full refit's accuracy (see
-:func:`_fit_statsmodels`); the weekly one, kept for comparisons, uses statsmodels'
-heuristic initial states.
+Seasonality is daily (24 h) until the history holds three weeks, weekly (168 h) after,
+with statsmodels' heuristic initialisation and only the four smoothing parameters
+optimised, so an estimation costs about 25 ms (see :func:`_fit_statsmodels`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -77,17 +74,14 @@ class FittedEts:
         return FittedEts(p, lvl, tr, np.asarray(season, dtype=np.float64), self.warnings)
 
 
-def _fit_statsmodels(
-    values: FloatArray, period: int, full: bool = False, initial: str = "estimated"
-) -> Any:
+def _fit_statsmodels(values: FloatArray, period: int, full: bool = False) -> Any:
     """Holt-Winters estimated by statsmodels.
 
-    ``initial="estimated"``: the initial level, trend and season are estimated with the
-    four smoothing parameters (26 values at a daily season); ``"heuristic"``: they come
-    from statsmodels' decomposition of the first seasons and only the smoothing
-    parameters are optimised (about 25 ms on 336 hourly points, but 8-17 % worse MASE at
-    1-6 h than a full refit). ``full`` adds the brute-force grid of starting values (a
-    full refit: about 300-900 ms). benchmarks/forecasts/speed.py measures all three.
+    By default the initial level, trend and season come from statsmodels' heuristic
+    (a decomposition of the first seasons) and only the four smoothing parameters are
+    optimised, without the brute-force starting grid: about 25 ms on 336 hourly
+    points instead of about 600-900 ms when the 26 initial states are estimated too
+    (``full``). benchmarks/forecasts/speed.py measures the accuracy of both.
     """
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
@@ -97,7 +91,7 @@ def _fit_statsmodels(
         damped_trend=True,
         seasonal="add",
         seasonal_periods=period,
-        initialization_method="estimated" if full else initial,
+        initialization_method="estimated" if full else "heuristic",
     )
     return model.fit(use_brute=full)
 
@@ -109,12 +103,10 @@ class EtsModel:
     Attributes:
         max_history: hours used for estimation (the most recent).
         weekly: allow weekly seasonality once three weeks are available.
-        initial: how the initial states are found (:func:`_fit_statsmodels`).
     """
 
     max_history: int = 336
     weekly: bool = True
-    initial: Literal["estimated", "heuristic"] = "heuristic"
     name: ClassVar[str] = "ets"
     min_history: ClassVar[int] = 48
 
@@ -131,7 +123,7 @@ class EtsModel:
         values = series.open[-n:]
         period = self.period_for(n)
         with counted_warnings() as tally:
-            res = _fit_statsmodels(values, period, initial=self.initial)
+            res = _fit_statsmodels(values, period)
         prm = res.params
         params = EtsParams(
             float(prm["smoothing_level"]),
@@ -150,9 +142,7 @@ class EtsModel:
 
 @dataclass(frozen=True)
 class EtsDailyModel(EtsModel):
-    """ETS(A,Ad,A) with the daily season only (weekly measured worse on ServiceNow), its
-    initial states estimated (the engine's ETS)."""
+    """ETS(A,Ad,A) with the daily season only (weekly measured worse on ServiceNow)."""
 
     weekly: bool = False
-    initial: Literal["estimated", "heuristic"] = "estimated"
     name: ClassVar[str] = "ets_daily"

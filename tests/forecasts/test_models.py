@@ -107,27 +107,6 @@ class TestEts:
             ).fit(use_brute=False)
         np.testing.assert_allclose(fitted.forecast(24), res.forecast(24).to_numpy(), rtol=1e-6)
 
-    def test_daily_model_estimates_its_initial_states(self) -> None:
-        """The engine's daily ETS is statsmodels' fit with estimated initial states and no
-        brute-force grid, and its last state continues that fit's forecast."""
-        from statsmodels.tsa.holtwinters import ExponentialSmoothing
-
-        series = daily_backlog(24 * 14, seed=3)
-        fitted = EtsDailyModel().fit(series)
-        assert isinstance(fitted, FittedEts)
-        with counted_warnings():
-            res = ExponentialSmoothing(
-                pd.Series(series.open),
-                trend="add",
-                damped_trend=True,
-                seasonal="add",
-                seasonal_periods=24,
-                initialization_method="estimated",
-            ).fit(use_brute=False)
-            heuristic = EtsModel(weekly=False).fit(series)
-        np.testing.assert_allclose(fitted.forecast(24), res.forecast(24).to_numpy(), rtol=1e-6)
-        assert not np.allclose(fitted.forecast(24), heuristic.forecast(24))
-
     def test_update_matches_known_parameter_run(self) -> None:
         """Updating 24 hours equals statsmodels' recursion with the same parameters."""
         series = daily_backlog(24 * 11, seed=4)
