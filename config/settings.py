@@ -147,7 +147,7 @@ class ForecastingSettings(BaseModel):
         default_factory=dict, description="forecast only these queues (source, queue)"
     )
     burst_jump: float | None = Field(
-        0.1,
+        None,
         gt=0,
         description=(
             "a forecast rule looks twice as far ahead on a queue whose open count rose by this"

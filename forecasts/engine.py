@@ -94,7 +94,7 @@ class EngineSettings:
     level: float = 0.8
     min_paths: int = 48
     switch_margin: float = 0.02
-    burst_jump: float | None = 0.1
+    burst_jump: float | None = None
     burst_widen: int = 2
 
     @property

@@ -23,6 +23,7 @@ forecasting.md are scored on the same series. Writes
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import pickle
@@ -61,8 +62,9 @@ BURSTY_JUMP = 0.2
 """A queue is bursty when, in the three weeks before scoring, its open count once rose by
 at least this share of its limit within 6 hours (decided before the scored period)."""
 MODELS = ("warning", "combo")
-JUMPS = (None, 0.1, 0.2, 0.3)
-"""The engine's ``burst_jump`` candidates (None: never widen the horizon)."""
+JUMPS: tuple[float | None, ...] = (None,)
+"""The engine's ``burst_jump`` candidates (None: never widen the horizon); ``--jumps``
+adds others (each adds two questions per model to every replayed hour)."""
 ALERTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 RECOVER_SHARE = (0.5,)
 FOR_HOURS = (0,)
@@ -84,7 +86,8 @@ class Params:
 
     def question(self, kind: LimitKind) -> str:
         """The replay question holding this point's probability at ``kind`` limits."""
-        return f"{self.model}/{kind}/{self.jump}"
+        widened = "" if self.jump is None else f"/jump {self.jump}"
+        return f"{self.model}/{kind}{widened}"
 
     def rule(self, limit: float) -> ForecastRule:
         """The ``kind: forecast`` rule with these parameters at ``limit``."""
@@ -105,23 +108,29 @@ PRESETS = (
     Params("warning", 0.3, 0.15, 0),
     Params("warning", 0.5, 0.25, 0),
     Params("warning", 0.8, 0.4, 1),
-    Params("warning", 0.3, 0.15, 0, 0.1),
-    Params("warning", 0.8, 0.4, 0, 0.1),
 )
 """Fixed settings reported on every log as they are (nothing chosen): the trade-off
 (the third is round 1's recommendation)."""
 
-GRID = [
-    Params(m, a, round(a * r, 3), f, j)
-    for m, j, a, r, f in itertools.product(MODELS, JUMPS, ALERTS, RECOVER_SHARE, FOR_HOURS)
-]
+
+def grid_of(jumps: Sequence[float | None]) -> list[Params]:
+    """The grid of rules (and engine widenings) the folds choose from."""
+    return [
+        Params(m, a, round(a * r, 3), f, j)
+        for m, j, a, r, f in itertools.product(MODELS, jumps, ALERTS, RECOVER_SHARE, FOR_HOURS)
+    ]
 
 
-def questions(name: str, series: HourlySeries) -> list[Question]:
+GRID = grid_of(JUMPS)
+
+
+def questions(
+    name: str, series: HourlySeries, jumps: Sequence[float | None] = JUMPS
+) -> list[Question]:
     """Each candidate model's probability at both kinds of limit, for each ``burst_jump``
     (answered by the engine with that setting), and the ETS band."""
     asked = band_questions(series)
-    for model, kind, jump in itertools.product(MODELS, LIMITS, JUMPS):
+    for model, kind, jump in itertools.product(MODELS, LIMITS, jumps):
         p = Params(model, 0.0, 0.0, 0, jump)
         answer = replace(EngineSettings(), burst_jump=jump)
         limit = limit_series(series, kind)
@@ -175,9 +184,10 @@ def grid_scores(
     series: Mapping[str, Mapping[str, HourlySeries]],
     replays: Mapping[str, Mapping[str, Replay]],
     kind: LimitKind,
+    grid: Sequence[Params] = GRID,
 ) -> dict[Params, dict[str, EventScore]]:
     """Per grid point (and preset), per log, the summed score of the fast rule."""
-    points = [*GRID, *PRESETS]
+    points = [*grid, *PRESETS]
     out: dict[Params, dict[str, EventScore]] = {p: {} for p in points}
     for log, queues in series.items():
         for name, s in queues.items():
@@ -191,9 +201,13 @@ def grid_scores(
     return out
 
 
-def choose(grid: Mapping[Params, Mapping[str, EventScore]], logs: Sequence[str]) -> Params:
+def choose(
+    scores: Mapping[Params, Mapping[str, EventScore]],
+    logs: Sequence[str],
+    grid: Sequence[Params] = GRID,
+) -> Params:
     """The grid point with the best objective over ``logs``."""
-    return max(GRID, key=lambda p: objective([grid[p][log].as_dict() for log in logs]))
+    return max(grid, key=lambda p: objective([scores[p][log].as_dict() for log in logs]))
 
 
 def queue_type(log: str, series: HourlySeries) -> str:
@@ -238,7 +252,8 @@ def replayed(
     cache = args.replay_cache / f"{log}.pkl" if args.replay_cache else None
     if cache is not None and cache.exists():
         return pickle.loads(cache.read_bytes())  # type: ignore[no-any-return]
-    out = replay_all(queues, EngineSettings(), questions, args.workers)
+    asked = functools.partial(questions, jumps=args.jumps)
+    out = replay_all(queues, EngineSettings(), asked, args.workers)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(pickle.dumps(out))
@@ -252,7 +267,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--replay-cache", type=Path, metavar="DIR", help="pickles of the replays to reuse/write"
     )
+    parser.add_argument(
+        "--jumps",
+        type=lambda text: [None, *(float(j) for j in text.split(","))],
+        default=list(JUMPS),
+        metavar="J,J",
+        help="burst_jump values the folds may also choose (e.g. 0.1,0.2,0.3; slower replays)",
+    )
     args = parser.parse_args(argv)
+    candidates = grid_of(args.jumps)
     started = time.perf_counter()
     series = {log: to_series(build()) for log, build in LOGS.items()}
     replays = {log: replayed(log, queues, args) for log, queues in series.items()}
@@ -261,11 +284,11 @@ def main(argv: list[str] | None = None) -> None:
     }
     report: dict[str, Any] = {"queue_types": types}
     for kind in LIMITS:
-        grid = grid_scores(series, replays, kind)
+        grid = grid_scores(series, replays, kind, candidates)
         folds, by_type = {}, {}
         for log in LOGS:
             train = [other for other in LOGS if other != log]
-            chosen = choose(grid, train)
+            chosen = choose(grid, train, candidates)
             per_queue = held_out(log, chosen, series[log], replays[log], kind)
             folds[log] = {
                 "chosen_on": train,
@@ -278,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
             "held_out": folds,
             "held_out_by_queue_type": {t: summed(q) for t, q in sorted(by_type.items())},
             "queues_by_type": {t: len(q) for t, q in sorted(by_type.items())},
-            "chosen_on_all": choose(grid, list(LOGS)).__dict__,
+            "chosen_on_all": choose(grid, list(LOGS), candidates).__dict__,
             "presets": {
                 f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump}": {
                     log: grid[p][log].as_dict() for log in LOGS
