@@ -191,6 +191,14 @@ class ForecastingSettings(BaseModel):
     match: dict[str, str] = Field(
         default_factory=dict, description="forecast only these queues (source, queue)"
     )
+    burst_jump: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "a forecast rule looks twice as far ahead on a queue whose open count rose by this"
+            " share of the rule's limit within 6 h in its last week (null: never)"
+        ),
+    )
 
 
 class SchedulerSettings(BaseModel):

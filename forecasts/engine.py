@@ -78,6 +78,11 @@ class EngineSettings:
         level: nominal band coverage.
         min_paths: error paths needed before a model is selected or calibrated.
         switch_margin: relative gain a model needs to replace naive or the model in force.
+        burst_jump: a queue whose open count rose by at least this share of a rule's limit
+            within ``alert_horizon`` hours, in its last ``window`` hours, is fast-jumping
+            for that limit: its breach probability looks ``burst_widen`` times as far
+            ahead (:func:`breach_steps`). None: never widen.
+        burst_widen: how much further a fast-jumping queue's breach probability looks.
     """
 
     horizon: int = 24
@@ -89,6 +94,8 @@ class EngineSettings:
     level: float = 0.8
     min_paths: int = 48
     switch_margin: float = 0.02
+    burst_jump: float | None = None
+    burst_widen: int = 2
 
     @property
     def warmup(self) -> int:
@@ -283,3 +290,19 @@ def _select(state: EngineState, settings: EngineSettings) -> None:
     if held in scores and best != held and scores[best] >= keep * scores[held]:
         best = held
     state.selected = best
+
+
+def breach_steps(state: EngineState, settings: EngineSettings, limit: float, steps: int) -> int:
+    """How far ahead a breach probability of ``limit`` within ``steps`` hours looks.
+
+    ``steps``, widened ``burst_widen`` times (up to ``horizon``) when the queue is
+    fast-jumping for this limit: its own last ``window`` hours hold a rise over
+    ``alert_horizon`` hours of at least ``burst_jump`` x ``limit``. Decided from the
+    queue's history only, hour by hour, the same in the daemon and the backtest.
+    """
+    if settings.burst_jump is None or limit <= 0:
+        return steps
+    rise = state.ring.largest_rise(settings.alert_horizon, settings.window)
+    if rise < settings.burst_jump * limit:
+        return steps
+    return max(steps, min(settings.horizon, steps * settings.burst_widen))

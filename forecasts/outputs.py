@@ -13,7 +13,13 @@ import numpy as np
 
 from forecasts.bands import Calibration, random_walk
 from forecasts.breach import breach_probability
-from forecasts.engine import EngineSettings, EngineState, current_forecast, members_of
+from forecasts.engine import (
+    EngineSettings,
+    EngineState,
+    breach_steps,
+    current_forecast,
+    members_of,
+)
 from forecasts.models.base import FlowForecaster, finite
 from forecasts.types import FloatArray, Forecast, ForecastStatus
 
@@ -99,8 +105,10 @@ def breach_chance(
     The model's forecast plus each of its own past error paths is one outcome; the
     probability is the share of outcomes above the limit at some step. The model is
     ``model``, else the warning model, else the selected one, whichever first has
-    ``min_paths`` paths; a random walk around the last value before any has.
+    ``min_paths`` paths; a random walk around the last value before any has. On a
+    queue fast-jumping for this limit the steps are widened (:func:`breach_steps`).
     """
+    steps = breach_steps(state, settings, limit, steps)
     first = model or settings.warning_model
     for name in [first, state.selected, "naive"]:
         if name is None:

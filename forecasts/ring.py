@@ -101,3 +101,17 @@ class Ring:
         hours = np.arange(self.last - min(n, self.size) + 1, self.last + 1)
         values = self.actual[hours % self.size]
         return np.asarray(values[np.isfinite(values)], dtype=np.float64)
+
+    def largest_rise(self, span: int, hours: int) -> float:
+        """The largest rise of the actual over ``span`` hours ending in the last ``hours``.
+
+        Hours the ring does not hold (before its first, or in a gap) are skipped; 0.0
+        when no such pair is known (a young ring).
+        """
+        if self.last is None:
+            return 0.0
+        count = min(hours + span, self.size)
+        values = self.actual[np.arange(self.last - count + 1, self.last + 1) % self.size]
+        rises = values[span:] - values[:-span]
+        known = rises[np.isfinite(rises)]
+        return float(known.max()) if len(known) else 0.0

@@ -56,6 +56,7 @@ def engine_settings(settings: ForecastingSettings) -> EngineSettings:
         window=int(settings.window / HOUR),
         train_hours=min(EngineSettings.train_hours, hours),
         warning_model=None if settings.warning_model == "selected" else settings.warning_model,
+        burst_jump=settings.burst_jump,
     )
 
 

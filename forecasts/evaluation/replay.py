@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +35,9 @@ class Question:
         model: the model asked (None: the engine's warning model, as the daemon does).
         band: record instead whether the model's upper band (at the settings' level)
             crosses the limit within ``steps`` (1.0) or not (0.0): Datadog's semantics.
+        settings: the settings the probability is answered with (None: the replay's);
+            they may differ only in what the answer reads (``burst_jump``,
+            ``burst_widen``, ``warning_model``), not in how the state evolves.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Question:
     steps: int
     model: str | None = None
     band: bool = False
+    settings: EngineSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ def replay_queue(
         questions: breach probabilities to record.
     """
     n, h = len(series), settings.horizon
+    for q in questions:
+        if q.settings is not None and not answers_only(q.settings, settings):
+            raise ValueError(f"question {q.name}: its settings change the engine's state")
     matrices = {m: np.full((n, h), np.nan) for m in MODELS}
     probabilities = {q.name: np.zeros(n) for q in questions}
     breach_models: dict[str, list[str]] = {q.name: [] for q in questions}
@@ -107,11 +114,24 @@ def replay_queue(
             if q.band:
                 p, model = band_crosses(state, settings, limit, q.steps, q.model or "naive")
             else:
-                p, model = breach_chance(state, settings, limit, q.steps, q.model)
+                p, model = breach_chance(state, q.settings or settings, limit, q.steps, q.model)
             probabilities[q.name][t] = p
             breach_models[q.name].append(model)
     tally = dict(state.warnings.counts) if state is not None else {}
     return Replay(queue, matrices, shown, probabilities, breach_models, tally)
+
+
+def answers_only(asked: EngineSettings, settings: EngineSettings) -> bool:
+    """Whether ``asked`` differs from ``settings`` only in how breach questions are answered."""
+    return (
+        replace(
+            asked,
+            burst_jump=settings.burst_jump,
+            burst_widen=settings.burst_widen,
+            warning_model=settings.warning_model,
+        )
+        == settings
+    )
 
 
 def replay_all(
