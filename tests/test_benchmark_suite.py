@@ -12,6 +12,7 @@ SOAK = {
     "rss_growth_pct": 100 * (330 - 320) / 320,
     "scrape_series": 18_700,
     "scrape_ms_median": 310.0,
+    "scrape_cpu_ms_median": 290.0,
     "jobs": {
         "evaluate": {"runs": 1440, "interval_s": 60.0, "max_s": 2.5, "p99_s": 1.1},
         "forecast": {"runs": 24, "interval_s": 3600.0, "max_s": 12.0, "p99_s": 11.0},
@@ -42,7 +43,7 @@ class TestReport:
             full=False,
         )
         assert f"{here['nproc']} CPUs (`nproc`)" in text and "UTC; mode: quick" in text
-        assert "| 310 ms (median of 5) | < 250 ms at ~30,000 | **no** |" in text
+        assert "| 310 ms wall, 290 ms CPU (median of 5) | < 250 ms at ~30,000 | **no** |" in text
         assert "| +3.1 % (320 -> 330 MB) | < 5 % | yes |" in text
-        assert "FAILED, exit code 1: boom" in text
+        assert "FAILED, exit code 1: boom" in text and "Quick mode:" in text
         assert "failover time" in text

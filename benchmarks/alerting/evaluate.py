@@ -72,6 +72,7 @@ PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 def settings_for(rows: dict[str, list[dict[str, Any]]]) -> Settings:
     text = data.rules_yaml(data.thresholds(rows))
     text += "receivers:\n  - kind: webhook\n    name: ops\n    url: http://127.0.0.1:9/hook\n"
+    text += "delivery:\n  allowed_destinations: [127.0.0.1]\n"  # loopback (never sent to)
     return load_settings(text=text)
 
 
