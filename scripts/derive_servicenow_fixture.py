@@ -12,6 +12,8 @@ The output has one row per incident and nothing that is not in the source:
 * ``opened_at``   -- ``opened_at``.
 * ``resolved_at`` -- ``resolved_at`` of the last event, else ``closed_at``; empty if
   neither exists; clamped to ``opened_at`` if earlier.
+* ``assignee``    -- the last non-missing ``assigned_to``, in the same order as
+  ``queue``; empty if the incident never had one.
 
 Timestamps are naive local times (``%d/%m/%Y %H:%M`` in the source), written as
 ``YYYY-MM-DD HH:MM:00``.  Rows are sorted by ``opened_at``, ``ticket_id``; the gzip
@@ -36,12 +38,13 @@ MISSING = "?"
 NO_QUEUE = "(none)"
 SOURCE_TIME_FORMAT = "%d/%m/%Y %H:%M"
 OUT_TIME_FORMAT = "%Y-%m-%d %H:%M:00"
-COLUMNS = ["ticket_id", "queue", "priority", "opened_at", "resolved_at"]
+COLUMNS = ["ticket_id", "queue", "priority", "opened_at", "resolved_at", "assignee"]
 SOURCE_COLUMNS = [
     "number",
     "sys_mod_count",
     "sys_updated_at",
     "assignment_group",
+    "assigned_to",
     "priority",
     "opened_at",
     "resolved_at",
@@ -64,6 +67,8 @@ def derive(events: pd.DataFrame) -> pd.DataFrame:
     last = ev.drop_duplicates("number", keep="last").set_index("number")
     groups = ev.loc[ev["assignment_group"] != MISSING, ["number", "assignment_group"]]
     last_group = groups.groupby("number", sort=False)["assignment_group"].last()
+    agents = ev.loc[ev["assigned_to"] != MISSING, ["number", "assigned_to"]]
+    last_agent = agents.groupby("number", sort=False)["assigned_to"].last()
 
     opened = _parse_time(last["opened_at"])
     resolved = _parse_time(last["resolved_at"]).fillna(_parse_time(last["closed_at"]))
@@ -76,6 +81,7 @@ def derive(events: pd.DataFrame) -> pd.DataFrame:
             "priority": last["priority"].to_numpy(),
             "opened_at": opened.to_numpy(),
             "resolved_at": resolved.to_numpy(),
+            "assignee": last_agent.reindex(last.index).fillna("").to_numpy(),
         }
     ).sort_values(["opened_at", "ticket_id"], ignore_index=True)
     for col in ("opened_at", "resolved_at"):

@@ -72,8 +72,14 @@ def describe(payload: dict[str, Any], msg_id: str, zone: ZoneInfo) -> str:
         f"WEBHOOK {alert['status'].upper():8} {labels['alertname']} queue={labels['queue']} "
         f"at {local:%Y-%m-%d %H:%M} local: fired at {_num(values.get('fired'))}, "
         f"now {_num(values.get('current'))} | {alert['annotations'].get('summary', '')} "
-        f"[webhook-id {msg_id}]"
+        f"{_rebalance(alert)}[webhook-id {msg_id}]"
     )
+
+
+def _rebalance(alert: dict[str, Any]) -> str:
+    """The WIP alert's rebalancing suggestion, when it carries one."""
+    text = alert["annotations"].get("rebalance")
+    return f"| rebalance: {text} " if text else ""
 
 
 def _num(value: object) -> str:

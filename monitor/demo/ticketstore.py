@@ -31,6 +31,7 @@ tickets = sa.Table(
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("opened_at", sa.DateTime, nullable=False),
     sa.Column("resolved_at", sa.DateTime),
+    sa.Column("assigned_to", sa.String(40)),
     sa.Index("ix_incidents_state_group", "state", "assignment_group", "opened_at"),
     sa.Index("ix_incidents_opened", "opened_at"),
     sa.Index("ix_incidents_resolved", "resolved_at"),
@@ -46,6 +47,8 @@ class Incident:
     priority: str
     opened_at: datetime
     resolved_at: datetime | None
+    assignee: str | None = None
+    """The last agent the incident was assigned to (None: never assigned)."""
 
 
 def load_incidents(path: Path | None = None) -> list[Incident]:
@@ -61,6 +64,7 @@ def load_incidents(path: Path | None = None) -> list[Incident]:
                 resolved_at=datetime.fromisoformat(row["resolved_at"])
                 if row["resolved_at"]
                 else None,
+                assignee=row.get("assignee") or None,
             )
             for row in csv.DictReader(text)
         ]
@@ -114,4 +118,5 @@ def _row(incident: Incident) -> dict[str, object]:
         "state": "open",
         "opened_at": incident.opened_at,
         "resolved_at": None,
+        "assigned_to": incident.assignee,
     }

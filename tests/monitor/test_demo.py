@@ -121,6 +121,16 @@ class TestDemo:
         advice = [w for w in demo[1] if w.startswith("WEBHOOK resourcing.recommendation: Add ")]
         assert advice, "no staffing recommendation during the surge"
 
+    def test_an_agent_over_the_wip_limit_fires_with_a_rebalancing(
+        self, demo: tuple[int, list[str], dict[datetime, float]]
+    ) -> None:
+        """Group 70's busiest agents hold over 150 open incidents: AgentOverWip fires after
+        its hour, and the line shows the rebalancing suggestion."""
+        wip = [w for w in demo[1] if w.startswith("WEBHOOK FIRING   AgentOverWip queue=Group 70")]
+        assert wip, "\n".join(demo[1])
+        assert "at 2016-03-20 01:00 local" in wip[0]
+        assert "| rebalance: move " in wip[0] and "from agent Resolver 17" in wip[0]
+
     def test_metrics_serve_the_log_s_backlog_at_every_step(
         self, demo: tuple[int, list[str], dict[datetime, float]]
     ) -> None:
