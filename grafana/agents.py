@@ -87,7 +87,7 @@ def _spread() -> list[PanelBuilder]:
             ],
         ),
         graph(
-            "Busiest 10% share",
+            "Busiest 10% share per queue",
             "Per queue: share of assigned open tickets held by the busiest 10% of agents.",
             [Query(_by_queue("backlog_queue_busiest_agents_share"), "{{queue}}")],
             unit="percentunit",

@@ -13,6 +13,7 @@ import yaml
 
 from grafana.__main__ import FOLDER, rendered
 from monitor.metrics import CATALOGUE
+from monitor.workloadmetrics import WORKLOAD_METRICS
 from tests.livedemo import LiveDemo
 from tests.processes import PATIENCE
 from tests.prometheus import query, wait_for_scrape_after
@@ -99,6 +100,18 @@ class TestCatalogue:
         used = {m for expr in _expressions(_load(path)) for m in METRIC.findall(expr)}
         assert used, f"{path.name} queries no backlog_ metric"
         assert used <= set(CATALOGUE), sorted(used - set(CATALOGUE))
+
+    def test_the_agents_dashboard_draws_every_workload_metric(self) -> None:
+        """Each metric monitor.workloadmetrics exports is on "Agents and hygiene", and the
+        WIP and stale alerts (backlog_queue_alerts) are too."""
+        used = {
+            m
+            for expr in _expressions(_load(FOLDER / "backlog-agents.json"))
+            for m in METRIC.findall(expr)
+        }
+        assert {*WORKLOAD_METRICS, "backlog_queue_alerts"} <= used, sorted(
+            set(WORKLOAD_METRICS) - used
+        )
 
 
 class TestDashboardJson:
