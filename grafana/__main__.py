@@ -8,7 +8,7 @@ from pathlib import Path
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from grafana import capacity, oncall, overview, queuedetail
+from grafana import agents, capacity, oncall, overview, queuedetail
 from grafana.common import render
 
 FOLDER = Path(__file__).parent / "dashboards"
@@ -17,6 +17,7 @@ BUILDERS: dict[str, Callable[[], Dashboard]] = {
     f"{queuedetail.UID}.json": queuedetail.build,
     f"{oncall.UID}.json": oncall.build,
     f"{capacity.UID}.json": capacity.build,
+    f"{agents.UID}.json": agents.build,
 }
 
 

@@ -149,15 +149,18 @@ def _filled(
     )
 
 
-def alert_annotation(name: str, state: str, color: str) -> AnnotationQuery:
-    """The queue's alerts in ``state`` as annotations (``backlog_queue_alerts``)."""
+def alert_annotation(
+    name: str, state: str, color: str, selector: str = ONE_QUEUE
+) -> AnnotationQuery:
+    """The alerts in ``state`` of the queues ``selector`` picks, as annotations
+    (``backlog_queue_alerts``)."""
     return (
         AnnotationQuery()
         .name(name)
         .datasource(DATASOURCE)
         .enable(True)
         .icon_color(color)
-        .expr(f'backlog_queue_alerts{{{ONE_QUEUE}, state="{state}"}}')
+        .expr(f'backlog_queue_alerts{{{selector}, state="{state}"}}')
     )
 
 
