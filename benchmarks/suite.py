@@ -1,8 +1,8 @@
 """Every benchmark in one run, and ``docs/benchmarks.md`` written from what it measured.
 
 ``./dev.sh bench`` (``python -m benchmarks``) runs each benchmark below in its own
-process, in its quick mode (``--full``: the sizes the goals are stated at, about
-1.5 hours), reads the JSON each one writes under ``benchmarks/results/``, and writes
+process, in its quick mode (``--full``: the sizes the goals are stated at, much
+longer), reads the JSON each one writes under ``benchmarks/results/``, and writes
 ``docs/benchmarks.md``: every figure beside its goal, the machine (``/proc/cpuinfo``,
 ``nproc``, memory, load average before and after) and the date. A benchmark that fails
 is reported as failed, with its exit code and the end of its output, never skipped.
@@ -307,8 +307,8 @@ def markdown(
             else [
                 "Quick mode: the soak runs 3 simulated hours, not 24 (growth is measured from",
                 "hour 2 to hour 3), and each benchmark takes fewer ticks or samples (commands",
-                "below). `--full` runs the sizes the goals name (about 1.5 h on an idle",
-                "2-core machine).",
+                "below). `--full` runs the sizes the goals name; it was not run for this",
+                "page.",
                 "",
             ]
         ),

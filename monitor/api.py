@@ -37,6 +37,7 @@ class Api:
         ]
 
     async def silences_post(self, request: Request) -> Response:
+        """Create a silence (Alertmanager's fields); 400 with the reason when invalid."""
         try:
             body = SilenceInput.model_validate(await request.json())
         except ValueError as err:  # JSON or validation error: say what is wrong
@@ -45,15 +46,18 @@ class Api:
         return JSONResponse({"silenceID": silence.id}, status_code=200)
 
     def silences_get(self, _request: Request) -> Response:
+        """Every silence with its state."""
         return JSONResponse(operator.list_silences(self.daemon.engine, self.daemon.clock()))
 
     def silence_delete(self, request: Request) -> Response:
+        """Expire a silence; 404 when there is none with this id."""
         found = operator.expire_silence(
             self.daemon.engine, request.path_params["id"], self.daemon.clock()
         )
         return JSONResponse({}, status_code=200 if found else 404)
 
     def alerts(self, _request: Request) -> Response:
+        """Alert instances with state, values and reason."""
         with self.daemon.engine.connect() as conn:
             instances = alert_store.load_instances(conn).values()
         return JSONResponse(
@@ -92,11 +96,13 @@ class Api:
         )
 
     def forecasts(self, _request: Request) -> Response:
+        """Every queue's latest forecast (1, 6 and 24 h ahead)."""
         with self.daemon.engine.connect() as conn:
             rows = forecast_store.load_forecasts(conn)
         return JSONResponse([_forecast_json(r, full=False) for r in rows])
 
     def forecast_detail(self, request: Request) -> Response:
+        """One queue's forecast: points, band, breach ETA and probability; 404 if none."""
         source, queue = request.path_params["source"], request.path_params["queue"]
         with self.daemon.engine.connect() as conn:
             rows = forecast_store.load_forecasts(conn)
@@ -106,6 +112,7 @@ class Api:
         return JSONResponse(_forecast_json(found[0], full=True))
 
     def scaling(self, request: Request) -> Response:
+        """The autoscaler (KEDA) document of a queue; 503 when its data is stale."""
         queue, source = request.path_params["queue"], request.query_params.get("source")
         with self.daemon.engine.connect() as conn:
             states = resourcing.load_documents(conn)

@@ -17,6 +17,7 @@ from monitor.api import Api
 from monitor.auth import TokenGate
 from monitor.daemon import Daemon
 from monitor.metrics import BacklogCollector
+from monitor.openapi import describe
 from monitor.statuspage import StatusPageRoute
 
 
@@ -35,26 +36,32 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
     """The ASGI application; ``registry`` holds the daemon's custom collector."""
 
     def metrics(_request: Request) -> Response:
+        """Prometheus exposition of the metric catalogue."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     def healthz(_request: Request) -> Response:
+        """200 while the process serves."""
         return PlainTextResponse("ok\n")
 
     def readyz(_request: Request) -> Response:
+        """200 once the store is migrated and every source polled; else 503 and reasons."""
         reasons = daemon.readiness.reasons(daemon.source_names)
         body = {"ready": not reasons, "reasons": reasons, "role": daemon.leadership.role.value}
         return JSONResponse(body, status_code=200 if not reasons else 503)
 
-    return Starlette(
-        middleware=[Middleware(TokenGate, http=daemon.settings.http)],
-        routes=[
-            Route("/", StatusPageRoute(daemon).page),
-            Route("/metrics", metrics),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            *Api(daemon).routes(),
-        ],
-    )
+    def openapi_json(_request: Request) -> Response:
+        """This OpenAPI description of the HTTP app."""
+        return JSONResponse(describe(routes, daemon.settings.http))
+
+    routes = [
+        Route("/", StatusPageRoute(daemon).page),
+        Route("/metrics", metrics),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/openapi.json", openapi_json),
+        *Api(daemon).routes(),
+    ]
+    return Starlette(middleware=[Middleware(TokenGate, http=daemon.settings.http)], routes=routes)
 
 
 class HttpServer:

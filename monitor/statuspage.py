@@ -131,6 +131,7 @@ class StatusPageRoute:
         self.templates = Jinja2Templates(env=environment)
 
     def page(self, request: Request) -> Response:
+        """The status page (HTML)."""
         now = self.daemon.clock()
         page = build_page(read_store(self.daemon, now), now)
         context: Mapping[str, Any] = {"page": page, "refresh": REFRESH_SECONDS}

@@ -178,3 +178,26 @@ class TestTokenSettings:
         assert caught.value.problems[0][0].startswith("http")
         assert message in str(caught.value)
         assert "two words" not in str(caught.value)
+
+
+class TestOpenApi:
+    def test_the_description_lists_every_route_and_needs_a_token(self, serve: Serve) -> None:
+        """/openapi.json (token needed) names every served path and method; public ones
+        carry no security requirement, the others a 401 answer."""
+        client = serve("")
+        assert client.get("/openapi.json").status_code == 401
+        document = client.get("/openapi.json", headers={"X-API-KEY": API_TOKEN}).json()
+        assert document["openapi"] == "3.1.0"
+        served = {
+            (route.path.replace(":path}", "}"), method.lower())
+            for route in client.app.routes  # type: ignore[attr-defined]
+            for method in route.methods - {"HEAD"}
+        }
+        described = {(p, m) for p, item in document["paths"].items() for m in item}
+        assert described == served
+        paths = document["paths"]
+        assert paths["/metrics"]["get"]["security"] == []
+        assert "security" not in paths["/api/v1/alerts"]["get"]
+        assert paths["/api/v1/alerts"]["get"]["summary"].startswith("Alert instances")
+        scaling = paths["/api/v1/queues/{queue}/scaling"]["get"]
+        assert scaling["parameters"][0]["name"] == "queue" and "401" in scaling["responses"]
