@@ -7,6 +7,7 @@ from collectors.freshdesk import FreshdeskCollector, FreshdeskConfig
 from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
 from collectors.jira import JiraCollector, JiraConfig
 from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.udesk import UdeskCollector, UdeskConfig
 from collectors.zendesk import ZendeskCollector, ZendeskConfig
 from collectors.zohodesk import ZohoDeskCollector, ZohoDeskConfig
 
@@ -17,6 +18,7 @@ REGISTRY: dict[str, type[Collector]] = {
     "jira": JiraCollector,
     "freshdesk": FreshdeskCollector,
     "helpscout": HelpScoutCollector,
+    "udesk": UdeskCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
@@ -27,6 +29,7 @@ SourceConfig = (
     | JiraConfig
     | FreshdeskConfig
     | HelpScoutConfig
+    | UdeskConfig
 )
 """The configuration of one source: a union discriminated by ``kind``."""
 

@@ -53,6 +53,7 @@ from collectors.hosted import (
     QuotaHeaders,
 )
 from collectors.hosted.client import retry_after
+from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.workload import AgentLoad, QueueWorkload, spread
 from config.durations import Duration
@@ -105,14 +106,9 @@ class HelpScoutConfig(HostedSourceConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> HelpScoutConfig:
-        minute = self.budget.per_minute()
-        calls = self.poll_cost().requests
-        if minute is not None and calls > minute and self.max_wait < timedelta(seconds=60):
-            raise ValueError(
-                f"a poll sends {calls} requests, more than the {minute} a minute this daemon "
-                "may use: give max_wait 60s or more (the poll then spreads over minutes), "
-                "or fewer mailboxes, or aging: false"
-            )
+        problem = burst_error(self)
+        if problem is not None:
+            raise ValueError(f"{problem}, fewer mailboxes or aging: false")
         secret = resolve_credential(
             self.client_secret,
             self.client_secret_file,
