@@ -169,6 +169,16 @@ class SigningSession(requests.Session):
         return super().request(method, url, params=signed, **kwargs)
 
 
+class UdeskClient(HttpClient):
+    """Udesk's 429 names no wait: the account's minute is spent (by any integration), so
+    the source rests a full minute, longer than any wait inside a poll: the poll fails as
+    rate limited (its window is counted by the next) instead of retrying into the limit."""
+
+    def limited_for(self, response: requests.Response) -> float | None:
+        asked = super().limited_for(response)
+        return asked if asked is not None else max(60.0, self.max_wait) + 1.0
+
+
 class UdeskCollector:
     """Reads per-queue open tickets by status from the counts of Udesk filters."""
 
@@ -193,7 +203,7 @@ class UdeskCollector:
             config,
             HttpClient(config.name, config.api_root(), auth=NoAuth(), budget=budget, **common),
         )
-        self.client = HttpClient(
+        self.client = UdeskClient(
             config.name,
             config.api_root(),
             auth=login,
