@@ -84,6 +84,8 @@ class FakeUdesk:
     clock: Callable[[], datetime]
     per_minute: int = 60
     token_life: float | None = None
+    storm: tuple[datetime, datetime] | None = None
+    """While the clock is in ``[start, end)`` every request gets 429 (no Retry-After)."""
     log: TicketLog = field(default_factory=udesk_log)
     tokens: dict[str, datetime | None] = field(default_factory=dict)
     nonces: dict[str, datetime] = field(default_factory=dict)
@@ -91,6 +93,8 @@ class FakeUdesk:
     refused: list[str] = field(default_factory=list)
 
     def __call__(self, call: Call) -> Reply:
+        if self.storm is not None and self.storm[0] <= self.clock() < self.storm[1]:
+            return Reply(429, {"code": 2429, "message": "too many requests"})
         if self._over_limit():
             return Reply(429, {"code": 2429, "message": "too many requests"})
         if call.path == "/open_api_v1/log_in":
