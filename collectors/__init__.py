@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collectors.base import Collector, QueueStats, Snapshot, Window
 from collectors.freshdesk import FreshdeskCollector, FreshdeskConfig
+from collectors.fxiaoke import FxiaokeCollector, FxiaokeConfig
 from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
 from collectors.jira import JiraCollector, JiraConfig
 from collectors.sql import SqlCollector, SqlSourceConfig
@@ -19,6 +20,7 @@ REGISTRY: dict[str, type[Collector]] = {
     "freshdesk": FreshdeskCollector,
     "helpscout": HelpScoutCollector,
     "udesk": UdeskCollector,
+    "fxiaoke": FxiaokeCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
@@ -30,6 +32,7 @@ SourceConfig = (
     | FreshdeskConfig
     | HelpScoutConfig
     | UdeskConfig
+    | FxiaokeConfig
 )
 """The configuration of one source: a union discriminated by ``kind``."""
 

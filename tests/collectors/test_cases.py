@@ -29,7 +29,15 @@ from config.durations import parse_duration
 from monitor.clock import FakeClock
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer, Fault
-from tests.collectors.stores import freshdesk, helpscout, jira, udesk, zendesk, zohodesk
+from tests.collectors.stores import (
+    freshdesk,
+    fxiaoke,
+    helpscout,
+    jira,
+    udesk,
+    zendesk,
+    zohodesk,
+)
 
 KITS: dict[str, Any] = {
     "zohodesk": zohodesk.Kit(),
@@ -38,6 +46,7 @@ KITS: dict[str, Any] = {
     "freshdesk": freshdesk.Kit(),
     "helpscout": helpscout.Kit(),
     "udesk": udesk.Kit(),
+    "fxiaoke": fxiaoke.Kit(),
 }
 CASES = sorted((Path(__file__).parent / "cases").glob("*/*/case.yaml"))
 
