@@ -74,15 +74,23 @@ class FakeFxiaoke:
     """``totalSize`` plays the tenants whose answers name the total so."""
     missing_field: str | None = None
     """A field the tenant's object does not have (left out of describe and queries)."""
+    storm: tuple[datetime, datetime] | None = None
+    """While the clock is in ``[start, end)`` every call gets HTTP 429 with ``Retry-After``
+    up to the end (Fxiaoke documents no limit; this plays a gateway throttling)."""
     log: TicketLog = field(default_factory=fxiaoke_log)
     tokens: dict[str, datetime] = field(default_factory=dict)
+    refused: int = 0
 
     def __call__(self, call: Call) -> Reply:
         body = call.json() or {}
         if call.path == "/cgi/corpAccessToken/get/V2":
             return self._token(body)
+        if self.storm is not None and self.storm[0] <= self.clock() < self.storm[1]:
+            wait = (self.storm[1] - self.clock()).total_seconds()
+            return Reply(429, {"errorCode": 429}, {"Retry-After": f"{wait:.0f}"})
         expires = self.tokens.get(str(body.get("corpAccessToken")))
         if expires is None or self.clock() >= expires or body.get("corpId") != CORP:
+            self.refused += 1
             return Reply(200, {"errorCode": 20016, "errorMessage": "corpAccessToken invalid"})
         if not body.get("currentOpenUserId"):
             return Reply(200, {"errorCode": 20003, "errorMessage": "currentOpenUserId missing"})
