@@ -1,4 +1,4 @@
-"""Requests and wall time per poll of the Help Scout collector, beside its budget.
+"""Requests and wall time per poll of the Help Scout, Udesk and Fxiaoke collectors.
 
     python -m benchmarks.collectors.hosted_poll_desks [--repeat 3]
 
@@ -10,6 +10,10 @@ answers the collector's requests from counts spread over the mailboxes: Help Sco
 counts come from folders, so the open backlog's size changes what the answers say, not
 how many are asked. The figures' correctness is the tests' business
 (``tests/collectors/cases/helpscout/``, real log, pandas); this measures cost only.
+
+Udesk and Fxiaoke are measured the same way at 20 and 500 queues (Udesk: two filters
+a queue; Fxiaoke: three open statuses, a resolution field, with and without aging, its
+0.5 s pace turned off for the measurement and its floor printed as requests x 0.5 s).
 
 Printed per case: requests per poll (counted by the server), their rate per minute at
 that interval beside the 100 a minute this daemon allows itself (half of Help Scout's
@@ -27,8 +31,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from collectors import REGISTRY
 from collectors.base import Window
+from collectors.fxiaoke import FxiaokeCollector
 from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
+from collectors.udesk import UdeskCollector
 from tests.collectors.fakeserver import Call, FakeServer, Reply
 
 PLAN = 200
@@ -128,6 +135,105 @@ def poll(size: str, interval: timedelta, aging: bool, repeat: int) -> dict[str, 
     }
 
 
+class UdeskCounts:
+    """``tickets_in_filter`` answers a total; ``log_in`` a token (no signature check)."""
+
+    def __call__(self, call: Call) -> Reply:
+        if call.path == "/open_api_v1/log_in":
+            return Reply(200, {"code": 1000, "open_api_auth_token": "bench"})
+        meta = {"current_page": 1, "total_pages": 400, "total_count": 400}
+        return Reply(200, {"code": 1000, "meta": meta, "contents": [{"id": 1}]})
+
+
+class FxiaokeCounts:
+    """Token, describe with the mapped fields, and ``data/query`` totals."""
+
+    def __call__(self, call: Call) -> Reply:
+        if call.path == "/cgi/corpAccessToken/get/V2":
+            return Reply(
+                200, {"errorCode": 0, "corpAccessToken": "b", "corpId": "c", "expiresIn": 7200}
+            )
+        if call.path.endswith("/describe"):
+            fields = {f: {} for f in ("s", "q", "create_time", "r")}
+            return Reply(200, {"errorCode": 0, "data": {"describe": {"fields": fields}}})
+        row = {"create_time": 1767225600000}
+        return Reply(200, {"errorCode": 0, "data": {"total": 400, "dataList": [row]}})
+
+
+def other_store(kind: str, queues: int, aging: bool, repeat: int) -> dict[str, Any]:
+    """One store's requests and wall time per poll (5-minute windows)."""
+    if kind == "udesk":
+        app: Any = UdeskCounts()
+        source: dict[str, Any] = {
+            "kind": "udesk",
+            "email": "bench@example.cn",
+            "password": "bench",
+            "queues": [
+                {"name": f"q{i}", "filters": {"open": 2 * i, "solving": 2 * i + 1}}
+                for i in range(queues)
+            ],
+        }
+        collector_type: Any = UdeskCollector
+    else:
+        app = FxiaokeCounts()
+        source = {
+            "kind": "fxiaoke",
+            "app_id": "a",
+            "app_secret": "b",
+            "permanent_code": "c",
+            "open_user_id": "u",
+            "status_field": "s",
+            "open_statuses": {"1": "new", "2": "doing", "3": "waiting"},
+            "queue_field": "q",
+            "resolved_field": "r",
+            "queues": [{"value": str(i), "name": f"q{i}"} for i in range(queues)],
+            "aging": aging,
+            "min_interval": "0s",
+        }
+        collector_type = FxiaokeCollector
+    end = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    walls, sent = [], 0
+    with FakeServer(app) as server:
+        config = REGISTRY[kind].config_model.model_validate(
+            {
+                **source,
+                "name": f"bench-{kind}-{queues}-{aging}",
+                "base_url": server.url,
+                "interval": "1d",
+                "budget": {"requests_per_minute": 100_000},
+            }
+        )
+        collector = collector_type(config)
+        try:
+            for _ in range(repeat):
+                before = len(server.calls)
+                began = time.perf_counter()
+                collector.collect(Window(end - timedelta(minutes=5), end))
+                walls.append(time.perf_counter() - began)
+                sent = len(
+                    [
+                        c
+                        for c in server.calls[before:]
+                        if "log_in" not in c.path
+                        and "corpAccessToken" not in c.path
+                        and "describe" not in c.path
+                    ]
+                )
+        finally:
+            collector.close()
+    limit = 60 * 0.5 if kind == "udesk" else 120
+    return {
+        "kind": kind,
+        "queues": queues,
+        "aging": aging,
+        "requests": sent,
+        "per_minute_5m": sent / 5,
+        "allowed": limit,
+        "wall_ms": statistics.median(walls) * 1000,
+        "paced_s": sent * 0.5 if kind == "fxiaoke" else sent * 60 / limit,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -144,6 +250,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"{'yes' if aging else 'no':5} {r['requests']:13} {r['per_minute']:7.0f} "
                     f"{r['allowed']:7.0f} {r['wall_ms']:7.0f}{flag}"
                 )
+    print()
+    print("store   queues aging requests/poll per-min@5m allowed wall-ms  floor-s (pace/budget)")
+    for kind, aging in (("udesk", False), ("fxiaoke", True), ("fxiaoke", False)):
+        for queues in (20, 500):
+            r = other_store(kind, queues, aging, args.repeat)
+            flag = "" if r["per_minute_5m"] <= r["allowed"] else "  OVER"
+            print(
+                f"{kind:7} {queues:6} {'yes' if aging else 'no':5} {r['requests']:13} "
+                f"{r['per_minute_5m']:10.0f} {r['allowed']:7.0f} {r['wall_ms']:7.0f} "
+                f"{r['paced_s']:8.0f}{flag}"
+            )
     return 0
 
 
