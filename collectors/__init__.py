@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collectors.base import Collector, QueueStats, Snapshot, Window
 from collectors.freshdesk import FreshdeskCollector, FreshdeskConfig
+from collectors.fxiaoke import FxiaokeCollector, FxiaokeConfig
+from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
 from collectors.jira import JiraCollector, JiraConfig
 from collectors.servicenow import ServiceNowCollector, ServiceNowConfig
 from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.udesk import UdeskCollector, UdeskConfig
 from collectors.zendesk import ZendeskCollector, ZendeskConfig
 from collectors.zohodesk import ZohoDeskCollector, ZohoDeskConfig
 
@@ -17,6 +20,9 @@ REGISTRY: dict[str, type[Collector]] = {
     "jira": JiraCollector,
     "freshdesk": FreshdeskCollector,
     "servicenow": ServiceNowCollector,
+    "helpscout": HelpScoutCollector,
+    "udesk": UdeskCollector,
+    "fxiaoke": FxiaokeCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
@@ -27,6 +33,9 @@ SourceConfig = (
     | JiraConfig
     | FreshdeskConfig
     | ServiceNowConfig
+    | HelpScoutConfig
+    | UdeskConfig
+    | FxiaokeConfig
 )
 """The configuration of one source: a union discriminated by ``kind``."""
 

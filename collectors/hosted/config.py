@@ -176,3 +176,19 @@ def budget_warnings(sources: Sequence[object]) -> list[tuple[str, str]]:
         if isinstance(source, HostedSourceConfig)
         for message in source.budget_warnings()
     ]
+
+
+def burst_error(config: HostedSourceConfig) -> str | None:
+    """Why a poll larger than a minute's allowance would always fail, or None.
+
+    The budget is a sliding minute: such a poll waits up to 60 s for it to slide, so
+    ``max_wait`` must allow that (then the poll spreads over minutes).
+    """
+    minute = config.budget.per_minute()
+    calls = config.poll_cost().requests
+    if minute is None or calls <= minute or config.max_wait >= timedelta(seconds=60):
+        return None
+    return (
+        f"a poll sends {calls} requests, more than the {minute} a minute this daemon may "
+        "use: give max_wait 60s or more (the poll then spreads over minutes), or poll less"
+    )

@@ -24,7 +24,10 @@ class TicketLog:
     (Zoho's status type, say), ``done`` whether it is a resolved/closed status.
     """
 
-    def __init__(self, events: pd.DataFrame) -> None:
+    def __init__(self, events: pd.DataFrame, carry: tuple[str, ...] = ()) -> None:
+        """``carry``: more event columns kept in the state, from each ticket's latest event
+        (its assignee, say)."""
+        self.carry = carry
         ordered = events.reset_index(drop=True).sort_values(["id", "at"], kind="stable")
         previous = ordered.groupby("id")["done"].shift(fill_value=False).astype(bool)
         self.events = ordered.assign(enters_done=ordered["done"] & ~previous)
@@ -48,7 +51,7 @@ class TicketLog:
     def _compute(self, instant: pd.Timestamp) -> pd.DataFrame:
         seen = self.events[self.events["at"] < instant]
         by_id = seen.groupby("id", sort=True)
-        state = by_id[["queue", "status", "label", "priority", "done"]].last()
+        state = by_id[["queue", "status", "label", "priority", "done", *self.carry]].last()
         # created at the first event, unless the log records the opening time itself
         opened = "opened" if "opened" in seen.columns else "at"
         state["created"] = by_id[opened].first()

@@ -1,0 +1,268 @@
+"""Requests and wall time per poll of the Help Scout, Udesk and Fxiaoke collectors.
+
+    python -m benchmarks.collectors.hosted_poll_desks [--repeat 3]
+
+Two sizes, as the references give them: (a) 20 mailboxes, 5,000 open, 100 changes a
+minute; (b) 500 mailboxes, 200,000 open, 300 changes a minute. Each is polled every
+minute and every 5 minutes (the listing reads the window's changes, 25 a page), with
+and without aging, against a local fake server (``tests/collectors/fakeserver.py``) that
+answers the collector's requests from counts spread over the mailboxes: Help Scout's
+counts come from folders, so the open backlog's size changes what the answers say, not
+how many are asked. The figures' correctness is the tests' business
+(``tests/collectors/cases/helpscout/``, real log, pandas); this measures cost only.
+
+Udesk and Fxiaoke are measured the same way at 20 and 500 queues (Udesk: two filters
+a queue; Fxiaoke: three open statuses, a resolution field, with and without aging, its
+0.5 s pace turned off for the measurement and its floor printed as requests x 0.5 s).
+
+Printed per case: requests per poll (counted by the server), their rate per minute at
+that interval beside the 100 a minute this daemon allows itself (half of Help Scout's
+200), and the median wall time of a poll with the machine's load average (loopback
+HTTP, so it is the client's own cost, not the network's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from collectors import REGISTRY
+from collectors.base import Window
+from collectors.fxiaoke import FxiaokeCollector
+from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
+from collectors.udesk import UdeskCollector
+from tests.collectors.fakeserver import Call, FakeServer, Reply
+
+PLAN = 200
+SHARE = 0.5
+PAGE = 25
+SIZES = {"a": (20, 5_000, 100), "b": (500, 200_000, 300)}
+"""size -> (mailboxes, open conversations, changes a minute)."""
+
+
+class CountsOnly:
+    """Answers with counts: ``open`` spread evenly over ``mailboxes``, ``changes`` listed."""
+
+    def __init__(self, mailboxes: int, open_: int, changes: int) -> None:
+        self.per_box = open_ // mailboxes
+        self.changes = changes
+        self.mailboxes = mailboxes
+
+    def __call__(self, call: Call) -> Reply:
+        if call.path == "/v2/oauth2/token":
+            return Reply(200, {"access_token": "bench", "expires_in": 172800})
+        if re.fullmatch(r"/v2/mailboxes/\d+/folders", call.path):
+            half = self.per_box // 2
+            folders = [
+                {"type": "open", "totalCount": half, "activeCount": half // 2},
+                {"type": "assigned", "totalCount": self.per_box - half, "activeCount": half},
+                *(
+                    {"type": "mytickets", "userId": 100 + i, "totalCount": 5, "activeCount": 3}
+                    for i in range((self.per_box - half) // 5)
+                ),
+            ]
+            return Reply(200, {"_embedded": {"folders": folders}})
+        if call.arg("modifiedSince"):
+            number = int(call.arg("page", "1") or 1)
+            left = self.changes - (number - 1) * PAGE
+            items = [
+                {
+                    "id": number * PAGE + i,
+                    "mailboxId": 1 + i % self.mailboxes,
+                    "status": "closed" if i % 3 == 0 else "active",
+                    "createdAt": "2026-01-01T00:00:00Z",
+                    "closedAt": "2026-01-01T00:00:00Z" if i % 3 == 0 else None,
+                }
+                for i in range(max(0, min(PAGE, left)))
+            ]
+            body: dict[str, Any] = {"_embedded": {"conversations": items}, "_links": {}}
+            if left > PAGE:
+                body["_links"]["next"] = {"href": f"/v2/conversations?page={number + 1}"}
+            return Reply(200, body)
+        first = {"id": 1, "createdAt": "2025-12-01T00:00:00Z"}
+        return Reply(
+            200,
+            {"_embedded": {"conversations": [first]}, "page": {"totalElements": self.per_box}},
+        )
+
+
+def poll(size: str, interval: timedelta, aging: bool, repeat: int) -> dict[str, Any]:
+    boxes, open_, per_minute = SIZES[size]
+    changes = int(per_minute * interval.total_seconds() / 60)
+    config = HelpScoutConfig.model_validate(
+        {
+            "kind": "helpscout",
+            "name": "bench",
+            "client_id": "bench",
+            "client_secret": "bench",
+            "mailboxes": [{"id": 1 + i, "name": f"m{i}"} for i in range(boxes)],
+            "aging": aging,
+            "interval": "1h",  # the cost is reported here, not refused
+            "budget": {"requests_per_minute": 100_000},  # no wait inside the measurement
+        }
+    )
+    end = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    walls, sent = [], 0
+    with FakeServer(CountsOnly(boxes, open_, changes)) as server:
+        config = config.model_copy(update={"base_url": server.url})
+        collector = HelpScoutCollector(config)
+        try:
+            for _ in range(repeat):
+                before = len(server.calls)
+                began = time.perf_counter()
+                collector.collect(Window(end - interval, end))
+                walls.append(time.perf_counter() - began)
+                sent = len([c for c in server.calls[before:] if "oauth2" not in c.path])
+        finally:
+            collector.close()
+    rate = sent * 60 / interval.total_seconds()
+    return {
+        "size": size,
+        "mailboxes": boxes,
+        "open": open_,
+        "interval": f"{int(interval.total_seconds() // 60)}m",
+        "aging": aging,
+        "requests": sent,
+        "per_minute": rate,
+        "allowed": PLAN * SHARE,
+        "within": rate <= PLAN * SHARE,
+        "wall_ms": statistics.median(walls) * 1000,
+    }
+
+
+class UdeskCounts:
+    """``tickets_in_filter`` answers a total; ``log_in`` a token (no signature check)."""
+
+    def __call__(self, call: Call) -> Reply:
+        if call.path == "/open_api_v1/log_in":
+            return Reply(200, {"code": 1000, "open_api_auth_token": "bench"})
+        meta = {"current_page": 1, "total_pages": 400, "total_count": 400}
+        return Reply(200, {"code": 1000, "meta": meta, "contents": [{"id": 1}]})
+
+
+class FxiaokeCounts:
+    """Token, describe with the mapped fields, and ``data/query`` totals."""
+
+    def __call__(self, call: Call) -> Reply:
+        if call.path == "/cgi/corpAccessToken/get/V2":
+            return Reply(
+                200, {"errorCode": 0, "corpAccessToken": "b", "corpId": "c", "expiresIn": 7200}
+            )
+        if call.path.endswith("/describe"):
+            fields = {f: {} for f in ("s", "q", "create_time", "r")}
+            return Reply(200, {"errorCode": 0, "data": {"describe": {"fields": fields}}})
+        row = {"create_time": 1767225600000}
+        return Reply(200, {"errorCode": 0, "data": {"total": 400, "dataList": [row]}})
+
+
+def other_store(kind: str, queues: int, aging: bool, repeat: int) -> dict[str, Any]:
+    """One store's requests and wall time per poll (5-minute windows)."""
+    if kind == "udesk":
+        app: Any = UdeskCounts()
+        source: dict[str, Any] = {
+            "kind": "udesk",
+            "email": "bench@example.cn",
+            "password": "bench",
+            "queues": [
+                {"name": f"q{i}", "filters": {"open": 2 * i, "solving": 2 * i + 1}}
+                for i in range(queues)
+            ],
+        }
+        collector_type: Any = UdeskCollector
+    else:
+        app = FxiaokeCounts()
+        source = {
+            "kind": "fxiaoke",
+            "app_id": "a",
+            "app_secret": "b",
+            "permanent_code": "c",
+            "open_user_id": "u",
+            "status_field": "s",
+            "open_statuses": {"1": "new", "2": "doing", "3": "waiting"},
+            "queue_field": "q",
+            "resolved_field": "r",
+            "queues": [{"value": str(i), "name": f"q{i}"} for i in range(queues)],
+            "aging": aging,
+            "min_interval": "0s",
+        }
+        collector_type = FxiaokeCollector
+    end = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    walls, sent = [], 0
+    with FakeServer(app) as server:
+        config = REGISTRY[kind].config_model.model_validate(
+            {
+                **source,
+                "name": f"bench-{kind}-{queues}-{aging}",
+                "base_url": server.url,
+                "interval": "1d",
+                "budget": {"requests_per_minute": 100_000},
+            }
+        )
+        collector = collector_type(config)
+        try:
+            for _ in range(repeat):
+                before = len(server.calls)
+                began = time.perf_counter()
+                collector.collect(Window(end - timedelta(minutes=5), end))
+                walls.append(time.perf_counter() - began)
+                sent = len(
+                    [
+                        c
+                        for c in server.calls[before:]
+                        if "log_in" not in c.path
+                        and "corpAccessToken" not in c.path
+                        and "describe" not in c.path
+                    ]
+                )
+        finally:
+            collector.close()
+    limit = 60 * 0.5 if kind == "udesk" else 120
+    return {
+        "kind": kind,
+        "queues": queues,
+        "aging": aging,
+        "requests": sent,
+        "per_minute_5m": sent / 5,
+        "allowed": limit,
+        "wall_ms": statistics.median(walls) * 1000,
+        "paced_s": sent * 0.5 if kind == "fxiaoke" else sent * 60 / limit,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("size mailboxes open     interval aging requests/poll per-min allowed wall-ms")
+    for size in SIZES:
+        for minutes in (1, 5):
+            for aging in (False, True):
+                r = poll(size, timedelta(minutes=minutes), aging, args.repeat)
+                flag = "" if r["within"] else "  OVER"
+                print(
+                    f"{r['size']:4} {r['mailboxes']:9} {r['open']:<8} {r['interval']:8} "
+                    f"{'yes' if aging else 'no':5} {r['requests']:13} {r['per_minute']:7.0f} "
+                    f"{r['allowed']:7.0f} {r['wall_ms']:7.0f}{flag}"
+                )
+    print()
+    print("store   queues aging requests/poll per-min@5m allowed wall-ms  floor-s (pace/budget)")
+    for kind, aging in (("udesk", False), ("fxiaoke", True), ("fxiaoke", False)):
+        for queues in (20, 500):
+            r = other_store(kind, queues, aging, args.repeat)
+            flag = "" if r["per_minute_5m"] <= r["allowed"] else "  OVER"
+            print(
+                f"{kind:7} {queues:6} {'yes' if aging else 'no':5} {r['requests']:13} "
+                f"{r['per_minute_5m']:10.0f} {r['allowed']:7.0f} {r['wall_ms']:7.0f} "
+                f"{r['paced_s']:8.0f}{flag}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,400 @@
+"""Help Scout (``kind: helpscout``): mailboxes as queues, folder counts, one listing.
+
+Per configured mailbox, one poll asks ``GET /v2/mailboxes/{id}/folders``: every folder
+with its ``totalCount`` (active and pending conversations) and ``activeCount``. The
+``open`` folder (Help Scout's *Unassigned*) and the ``assigned`` folder together hold
+the mailbox's open backlog: ``active`` is the sum of their ``activeCount``, ``pending``
+the rest of their ``totalCount``; *Unassigned* alone is the ``unassigned`` figure, and
+each user's ``mytickets`` folder gives that agent's open conversations (the per-agent
+load, the busiest ``max_agents`` by name, the others as ``other``). Help Scout has no
+count endpoint; the folders are the one call that gives exact counts per mailbox.
+
+The window's flow comes from one listing over every configured mailbox: ``GET
+/v2/conversations?mailbox=..&status=all&modifiedSince=START&sortField=modifiedAt
+&sortOrder=asc``, 25 a page. A conversation created or closed in the window was modified
+then or later, so ``createdAt`` and ``closedAt`` (of conversations closed now) in
+``[start, end)`` are counted per mailbox. ``_links.next`` drops the query (a documented
+Help Scout bug): following it as given would list every active conversation instead, so
+the next page is asked with the same query and the page number the link names.
+
+With ``aging`` (default) each mailbox also costs three ``status=open`` listings with
+``query=(createdAt:[* TO CUTOFF])`` read for ``page.totalElements`` (the 7/14/30-day
+counts; the range includes its end, so the cutoff asked is a second before ``now - N d``,
+Help Scout's times having whole seconds) and one sorted by ``createdAt`` ascending (the
+oldest open conversation).
+
+Authentication: OAuth 2 client credentials (an app of an active user): the token (48 h)
+is fetched before it expires and again when a request answers 401. Quota: the account's
+requests per minute (``X-RateLimit-Remaining-Minute`` read back); a 429 waits for
+``Retry-After`` or ``X-RateLimit-Retry-After``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from collectors.base import FigureState, QueueStats, Snapshot, Window
+from collectors.hosted import (
+    Budget,
+    HostedSourceConfig,
+    HttpClient,
+    NoAuth,
+    PlanBudget,
+    PollCost,
+    QuotaHeaders,
+)
+from collectors.hosted.client import retry_after
+from collectors.hosted.config import burst_error
+from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.workload import AgentLoad, QueueWorkload, spread
+from config.durations import Duration
+from config.secrets import resolve_credential
+from monitor.errors import AuthFailed, MappingError
+
+__all__ = ["HelpScoutCollector", "HelpScoutConfig"]
+
+OPEN_FOLDERS = ("open", "assigned")
+"""The folder types holding a mailbox's open conversations: Unassigned and Assigned."""
+
+OTHER_AGENTS = "other"
+
+
+class Mailbox(BaseModel):
+    """One Help Scout mailbox, watched as a queue."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int = Field(ge=1)
+    name: str
+
+
+class HelpScoutConfig(HostedSourceConfig):
+    """A Help Scout account (``kind: helpscout``)."""
+
+    kind: Literal["helpscout"]
+    base_url: str = Field("https://api.helpscout.net", description="the API root (tests)")
+    client_id: str
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    client_secret_env: str | None = None
+    mailboxes: list[Mailbox] = Field(min_length=1)
+    aging: bool = Field(True, description="oldest open conversation and 7/14/30-day counts")
+    max_agents: int = Field(
+        50, ge=1, description="agents named per mailbox (the busiest); the rest as 'other'"
+    )
+    agent_names: dict[int, str] = Field(
+        default_factory=dict, description="user id -> name shown (default: the id)"
+    )
+    expected_pages: int = Field(
+        1, ge=1, description="listing pages a poll usually reads (25 changes a page): cost"
+    )
+    budget: PlanBudget = PlanBudget(requests_per_minute=200)
+    max_wait: Duration = Field(
+        timedelta(seconds=60),
+        description="longest wait inside one poll: a poll larger than a minute's allowance "
+        "waits for the next minute",
+    )
+
+    @model_validator(mode="after")
+    def _credentials(self) -> HelpScoutConfig:
+        problem = burst_error(self)
+        if problem is not None:
+            raise ValueError(f"{problem}, fewer mailboxes or aging: false")
+        secret = resolve_credential(
+            self.client_secret,
+            self.client_secret_file,
+            self.client_secret_env,
+            "client_secret",
+            required=True,
+        )
+        object.__setattr__(self, "client_secret", secret)
+        object.__setattr__(self, "client_secret_file", None)
+        object.__setattr__(self, "client_secret_env", None)
+        return self
+
+    def poll_cost(self) -> PollCost:
+        calls = len(self.mailboxes) * (5 if self.aging else 1) + self.expected_pages
+        return PollCost(calls, calls)
+
+
+class ClientCredentials:
+    """Bearer tokens from the client credentials, renewed before they expire (an hour
+    before, or a tenth of their life when that is shorter)."""
+
+    MARGIN = 3600.0
+
+    def __init__(self, config: HelpScoutConfig, tokens: HttpClient, clock: Callable[[], float]):
+        self._config = config
+        self._tokens = tokens
+        self._clock = clock
+        self._token: str | None = None
+        self._expires = self._margin = 0.0
+
+    def headers(self) -> Mapping[str, str]:
+        if self._token is None or self._clock() >= self._expires - self._margin:
+            self.renew()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def renew(self) -> bool:
+        assert self._config.client_secret is not None
+        answer = self._tokens.request(
+            "POST",
+            "oauth2/token",
+            "/v2/oauth2/token",
+            form={
+                "grant_type": "client_credentials",
+                "client_id": self._config.client_id,
+                "client_secret": self._config.client_secret.get_secret_value(),
+            },
+        )
+        if not isinstance(answer, dict) or "access_token" not in answer:
+            raise AuthFailed(f"{self._config.name}: the token endpoint gave no access_token")
+        life = float(answer.get("expires_in", 172800))
+        self._token = str(answer["access_token"])
+        self._expires, self._margin = self._clock() + life, min(self.MARGIN, life / 10)
+        return True
+
+
+class HelpScoutClient(HttpClient):
+    """A 429 names its wait in ``X-RateLimit-Retry-After`` when ``Retry-After`` is absent."""
+
+    def limited_for(self, response: requests.Response) -> float | None:
+        asked = retry_after(response)
+        if asked is not None:
+            return asked
+        try:
+            return max(0.0, float(response.headers["X-RateLimit-Retry-After"]))
+        except (KeyError, ValueError):
+            return None
+
+
+class HelpScoutCollector:
+    """Reads per-mailbox backlog (folders), the window's flow (one listing) and aging."""
+
+    kind: ClassVar[str] = "helpscout"
+    config_model: ClassVar[type[BaseModel]] = HelpScoutConfig
+
+    def __init__(
+        self,
+        config: HelpScoutConfig,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        common: dict[str, Any] = {
+            "timeout": config.timeout.total_seconds(),
+            "retries": config.retries,
+            "max_wait": config.max_wait.total_seconds(),
+            "sleep": sleep,
+        }
+        tokens = HttpClient(
+            config.name,
+            config.base_url,
+            auth=NoAuth(),
+            budget=Budget(config.name, None, None, clock),
+            **common,
+        )
+        self.client = HelpScoutClient(
+            config.name,
+            config.base_url,
+            auth=ClientCredentials(config, tokens, clock),
+            budget=Budget(config.name, config.budget.per_minute(), None, clock),
+            quota=QuotaHeaders(minute_left="X-RateLimit-Remaining-Minute"),
+            **common,
+        )
+        tokens.stats = self.client.stats
+        self.http_stats = self.client.stats
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def collect(self, window: Window) -> Snapshot:
+        created, resolved = self._flow(window)
+        queues = tuple(
+            self._mailbox(m, created[m.id], resolved[m.id], window) for m in self.config.mailboxes
+        )
+        return Snapshot(
+            source=self.name,
+            window=window,
+            queues=queues,
+            figures=(FigureState("priority", False, "Help Scout has no priority", False),),
+        )
+
+    def close(self) -> None:
+        self.client.session.close()
+
+    def _mailbox(self, box: Mailbox, created: int, resolved: int, window: Window) -> QueueStats:
+        folders = self._folders(box)
+        opened = [f for f in folders if f["type"] in OPEN_FOLDERS]
+        active = sum(f["activeCount"] for f in opened)
+        counts = {"active": active, "pending": sum(f["totalCount"] for f in opened) - active}
+        older = oldest = None
+        if self.config.aging:
+            older = {
+                name: self._open_total(box, {"query": f"(createdAt:[* TO {_iso(_last_s(cut))}])"})
+                for name, cut in age_cutoffs(window.end).items()
+            }
+            oldest = self._oldest(box)
+        stats = queue_stats(
+            box.name,
+            counts,
+            created,
+            resolved,
+            window.end,
+            older_than=older,
+            oldest_created=oldest,
+        )
+        unassigned = sum(f["totalCount"] for f in folders if f["type"] == "open")
+        return QueueStats(
+            **{**stats.__dict__, "unassigned": unassigned, "workload": self._agents(folders)}
+        )
+
+    def _folders(self, box: Mailbox) -> list[dict[str, Any]]:
+        answer = self.client.get("mailboxes/folders", f"/v2/mailboxes/{box.id}/folders")
+        try:
+            folders = answer["_embedded"]["folders"]
+            for folder in folders:
+                folder["totalCount"], folder["activeCount"] = (
+                    int(folder["totalCount"]),
+                    int(folder["activeCount"]),
+                )
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(f"{self.name}: mailboxes/folders: unexpected answer") from None
+        if not {f.get("type") for f in folders} >= set(OPEN_FOLDERS):
+            raise MappingError(f"{self.name}: mailbox {box.id} has no Unassigned/Assigned folders")
+        return list(folders)
+
+    def _agents(self, folders: list[dict[str, Any]]) -> QueueWorkload:
+        """Each user's open conversations (``mytickets`` folders), the busiest named."""
+        loads = sorted(
+            (
+                (int(f["totalCount"]), self._agent(f.get("userId")))
+                for f in folders
+                if f["type"] == "mytickets" and f["totalCount"] > 0
+            ),
+            key=lambda load: (-load[0], load[1]),
+        )
+        named = [AgentLoad(agent, n, None) for n, agent in loads[: self.config.max_agents]]
+        rest = sum(n for n, _ in loads[self.config.max_agents :])
+        if rest:
+            named.append(AgentLoad(OTHER_AGENTS, rest, None))
+        top, median, share = spread(n for n, _ in loads)
+        return QueueWorkload(
+            agents=tuple(named),
+            agents_with_work=len(loads),
+            load_max=top,
+            load_median=median,
+            busiest_share=share,
+        )
+
+    def _agent(self, user: Any) -> str:
+        try:
+            return self.config.agent_names.get(int(user), str(int(user)))
+        except (TypeError, ValueError):
+            raise MappingError(f"{self.name}: a mytickets folder has no userId") from None
+
+    def _open_total(self, box: Mailbox, extra: dict[str, str]) -> int:
+        page = self._page({"mailbox": str(box.id), "status": "open", **extra})
+        try:
+            return int(page["page"]["totalElements"])
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(f"{self.name}: conversations: no page.totalElements") from None
+
+    def _oldest(self, box: Mailbox) -> datetime | None:
+        page = self._page(
+            {"mailbox": str(box.id), "status": "open", "sortField": "createdAt", "sortOrder": "asc"}
+        )
+        found = _conversations(self.name, page)
+        return _parse(self.name, found[0]["createdAt"]) if found else None
+
+    def _page(self, params: dict[str, str]) -> Any:
+        return self.client.get("conversations", "/v2/conversations", params)
+
+    def _flow(self, window: Window) -> tuple[Counter[int], Counter[int]]:
+        """Conversations created and closed in the window, per mailbox id."""
+        created: Counter[int] = Counter()
+        resolved: Counter[int] = Counter()
+        query = {
+            "mailbox": ",".join(str(m.id) for m in self.config.mailboxes),
+            "status": "all",
+            "modifiedSince": _iso(window.start),
+            "sortField": "modifiedAt",
+            "sortOrder": "asc",
+        }
+        number, seen = 1, set()
+        while True:
+            page = self._page({**query, "page": str(number)})
+            for item in _conversations(self.name, page):
+                if item.get("id") in seen:
+                    continue
+                seen.add(item.get("id"))
+                _count(self.name, item, window, created, resolved)
+            number = _next_page(self.name, page, number)
+            if number == 0:
+                return created, resolved
+
+
+def _count(
+    source: str, item: Any, window: Window, created: Counter[int], resolved: Counter[int]
+) -> None:
+    try:
+        box = int(item["mailboxId"])
+        if window.start <= _parse(source, item["createdAt"]) < window.end:
+            created[box] += 1
+        closed = item.get("closedAt")
+        if item["status"] == "closed" and closed:
+            resolved[box] += window.start <= _parse(source, closed) < window.end
+    except (TypeError, KeyError, ValueError):
+        raise MappingError(f"{source}: conversations: unexpected conversation shape") from None
+
+
+def _next_page(source: str, page: Any, number: int) -> int:
+    """The page number ``_links.next`` names (its query is dropped: we keep ours); 0: done."""
+    try:
+        href = page.get("_links", {}).get("next", {}).get("href")
+    except AttributeError:
+        raise MappingError(f"{source}: conversations: unexpected _links") from None
+    if not href:
+        return 0
+    values = parse_qs(urlsplit(href).query).get("page")
+    following = int(values[0]) if values and values[0].isdigit() else number + 1
+    if following <= number:
+        raise MappingError(f"{source}: conversations: _links.next does not move on")
+    return following
+
+
+def _conversations(source: str, page: Any) -> list[dict[str, Any]]:
+    try:
+        found = (page.get("_embedded") or {}).get("conversations", [])
+    except AttributeError:
+        found = None
+    if not isinstance(found, list):
+        raise MappingError(f"{source}: conversations: no _embedded.conversations")
+    return found
+
+
+def _last_s(instant: datetime) -> datetime:
+    """The last whole second before ``instant``: Help Scout's ranges include their end."""
+    whole = instant.replace(microsecond=0)
+    return whole if whole < instant else whole - timedelta(seconds=1)
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(source: str, value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise MappingError(f"{source}: unreadable time {value!r}") from None

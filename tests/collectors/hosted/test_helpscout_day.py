@@ -1,0 +1,248 @@
+"""Help Scout through the daemon for a simulated day, against its fake server.
+
+As ``test_daemon_day.py`` does for Zoho Desk: the daemon's jobs run in simulated time
+(polls and rules every 5 minutes) on 8 March 2016 of the ServiceNow log, when the
+busiest group's mailbox climbs from about 370 open conversations to over 500 in the
+afternoon and drains to about 260 by night. Between 13:15 and 14:15 the store answers
+every request with 429 and ``X-RateLimit-Retry-After`` up to the end of that hour. The
+store drops access tokens after 2 hours though it announces 48, so a request now and
+then meets a 401 and the token is fetched again. The store also counts every minute's
+requests against Help Scout's 200 a minute.
+
+Checked: the rule fires before the storm and resolves in the evening, never during it;
+the storm costs one request, not twelve polls' worth; no window is lost (the day's
+counters equal pandas' over the same log); the dropped tokens fail no poll; no minute
+goes over our half of the 200; per-agent loads reach /metrics; and the planted secret
+appears in no log, metric, status page or stored error.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+
+from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
+from config.loader import load_settings
+from monitor.clock import FakeClock
+from monitor.daemon import Daemon
+from monitor.http import build_app
+from monitor.metrics import BacklogCollector
+from monitor.scheduler import daemon_jobs
+from monitor.stepped import SteppedScheduler
+from monitor.store import alerts as alert_store
+from monitor.store import history
+from monitor.store.engine import open_store
+from tests.collectors.fakeserver import FakeServer
+from tests.collectors.stores.helpscout import SECRET, FakeHelpScout, Kit, helpscout_log
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    from starlette.testclient import TestClient
+
+START = datetime(2016, 3, 8, tzinfo=UTC)
+END = START + timedelta(days=1)
+STORM = (START + timedelta(hours=13, minutes=15), START + timedelta(hours=14, minutes=15))
+TOKEN_LIFE = 7200.0
+PLAN = 200  # Help Scout's requests a minute; half of them are ours
+API_TOKEN = "day-api-token-5c1e"
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Run the simulated day once; the tests read what it left."""
+    tmp = tmp_path_factory.mktemp("helpscout-day")
+    clock = FakeClock(START)
+    fake = FakeHelpScout(
+        clock, token_life=TOKEN_LIFE, announced_life=172800.0, per_minute=PLAN, storm=STORM
+    )
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(handler)
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(logging.DEBUG)
+    try:
+        with FakeServer(fake) as server:
+            yield _run(tmp, clock, fake, server, records)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(previous)
+
+
+def _settings(url: str) -> Any:
+    source = Kit().config(url, {"queues": 3})
+    source.update(
+        interval="5m",
+        client_secret=SECRET,
+        client_secret_env=None,
+        budget={"requests_per_minute": PLAN, "share": 0.5},
+    )
+    queue = source["mailboxes"][0]["name"]
+    document = {
+        "http": {"api_tokens": [API_TOKEN]},
+        "forecasts": {"enabled": False},
+        "delivery": {"interval": "5m"},  # no receiver: nothing to deliver
+        "store": {"url": "sqlite://", "maintenance_interval": "1h"},
+        "evaluation": {"interval": "5m", "collector_down": {"for": "5m"}},
+        "sources": [source],
+        "rules": [
+            {
+                "name": "MailboxBacklogHigh",
+                "metric": "open_tickets",
+                "match": {"source": "helpscout", "queue": queue},
+                "reduce": "avg",
+                "window": "30m",
+                "threshold": 450,
+                "recover_threshold": 420,
+            }
+        ],
+    }
+    return load_settings(text=yaml.safe_dump(document))
+
+
+def _run(
+    tmp: Path, clock: FakeClock, fake: FakeHelpScout, server: FakeServer, records: list[Any]
+) -> dict[str, Any]:
+    settings = _settings(server.url)
+    slept: list[float] = []
+    config = settings.sources[0]
+    assert isinstance(config, HelpScoutConfig)
+    collector = HelpScoutCollector(
+        config, clock=lambda: clock().timestamp() + sum(slept), sleep=slept.append
+    )
+    engine = open_store(f"sqlite:///{tmp}/history.db")
+    daemon = Daemon(
+        settings,
+        clock=clock,
+        collectors={"helpscout": collector},
+        engine=engine,
+        monotonic=lambda: clock().timestamp(),
+    )
+    daemon.migrate()
+    scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
+    states: list[tuple[datetime, str]] = []
+    polls: list[tuple[datetime, bool, int]] = []  # instant, succeeded, API requests sent
+    while scheduler.next_instant < END:
+        before = len(server.calls)
+        ran = scheduler.run_due()
+        if "poll:helpscout" in ran:
+            with engine.connect() as conn:
+                up = history.source_health(conn)["helpscout"].up
+            sent = [c for c in server.calls[before:] if c.path != "/v2/oauth2/token"]
+            polls.append((clock.now, up and bool(sent), len(sent)))
+        if "evaluate" in ran:
+            with engine.connect() as conn:
+                for instance in alert_store.load_instances(conn).values():
+                    if instance.rule == "MailboxBacklogHigh":
+                        states.append((clock.now, instance.state.value))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        BacklogCollector(engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules)
+    )
+    with TestClient(build_app(daemon, registry)) as client:
+        page = client.get("/", headers={"Authorization": f"Bearer {API_TOKEN}"})
+        assert page.status_code == 200
+    with engine.connect() as conn:
+        counters = {r["queue"]: r for r in history.counters(conn)}
+        errors = [
+            str(v)
+            for v in conn.execute(sa.text("SELECT * FROM source_state")).mappings().one().values()
+        ]
+    result = {
+        "daemon": daemon,
+        "queue": config.mailboxes[0].name,
+        "calls": list(server.calls),
+        "states": states,
+        "polls": polls,
+        "counters": counters,
+        "metrics": generate_latest(registry).decode(),
+        "page": page.text,
+        "errors": errors,
+        "logs": "\n".join(r.getMessage() for r in records),
+        "fake": fake,
+    }
+    daemon.close()
+    return result
+
+
+def _in_storm(instant: datetime) -> bool:
+    return STORM[0] <= instant < STORM[1]
+
+
+class TestHelpScoutDay:
+    def test_the_rule_fires_before_the_storm_and_resolves_in_the_evening(
+        self, day: dict[str, Any]
+    ) -> None:
+        """Firing before the storm, still firing through it, resolved after it."""
+        states = day["states"]
+        fired = min(t for t, s in states if s == "firing")
+        resolved = min(t for t, s in states if s == "resolved")
+        assert fired < STORM[0] < STORM[1] < resolved < END
+        assert not [t for t, s in states if _in_storm(t) and s != "firing"]
+
+    def test_the_storm_slows_polling_to_one_request(self, day: dict[str, Any]) -> None:
+        """An hour of 429s: one request, every poll in it rate limited, the rest fine."""
+        storm = [(ok, sent) for t, ok, sent in day["polls"] if _in_storm(t)]
+        normal = [(ok, sent) for t, ok, sent in day["polls"] if not _in_storm(t)]
+        assert len(storm) >= 3 and not any(ok for ok, _ in storm)
+        assert sum(sent for _, sent in storm) == 1
+        assert all(ok and sent >= 16 for ok, sent in normal)  # 16, or more listing pages
+        errors = day["daemon"].stats.collector_errors
+        assert errors == {("helpscout", "rate_limited"): len(storm)}
+
+    def test_no_window_is_lost(self, day: dict[str, Any]) -> None:
+        """The day's counters equal pandas' sum over consecutive windows."""
+        created = resolved = 0
+        start = pd.Timestamp(START - timedelta(hours=1))  # the first poll's first_window
+        for instant, ok, _sent in day["polls"]:
+            if not ok:
+                continue
+            end = pd.Timestamp(instant)
+            state = helpscout_log().state_at(instant)
+            mine = state[state["queue"] == day["queue"]]
+            created += int(((mine["created"] >= start) & (mine["created"] < end)).sum())
+            resolved += int(((mine["resolved"] >= start) & (mine["resolved"] < end)).sum())
+            start = end
+        counters = day["counters"][day["queue"]]
+        assert (counters["created_total"], counters["resolved_total"]) == (created, resolved)
+        assert created > 100 and resolved > 50
+
+    def test_dropped_tokens_are_renewed_without_a_failed_poll(self, day: dict[str, Any]) -> None:
+        """Tokens die every 2 hours: each death is one 401 and one new token."""
+        tokens = [c for c in day["calls"] if c.path == "/v2/oauth2/token"]
+        assert 11 <= len(tokens) <= 13
+        assert ("helpscout", "auth") not in day["daemon"].stats.collector_errors
+
+    def test_no_minute_over_our_share(self, day: dict[str, Any]) -> None:
+        """The fake store's own count per minute: within half of the 200."""
+        minutes = day["fake"].minute_calls
+        assert minutes and max(minutes.values()) <= PLAN // 2
+
+    def test_metrics_carry_requests_quota_and_agents(self, day: dict[str, Any]) -> None:
+        """Per-endpoint request counts (401s and 429s too), the quota left, agent loads."""
+        metrics = day["metrics"]
+        for expected in (
+            'code="200",endpoint="mailboxes/folders",source="helpscout"',
+            'code="401",endpoint=',
+            'code="429",endpoint=',
+            'backlog_collector_quota_remaining{source="helpscout"}',
+            'backlog_collector_exactness{exactness="exact",source="helpscout"} 1.0',
+            "backlog_agent_open_tickets{",
+        ):
+            assert expected in metrics
+
+    def test_credentials_appear_nowhere(self, day: dict[str, Any]) -> None:
+        """The planted secret: not in logs, metrics, the status page or stored errors."""
+        outputs = [day["logs"], day["metrics"], day["page"], *day["errors"]]
+        assert "429" in day["logs"]
+        assert not [o for o in outputs if SECRET in o]
