@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collectors.base import Collector, QueueStats, Snapshot, Window
 from collectors.freshdesk import FreshdeskCollector, FreshdeskConfig
+from collectors.github import GitHubCollector, GitHubConfig
 from collectors.jira import JiraCollector, JiraConfig
 from collectors.sql import SqlCollector, SqlSourceConfig
 from collectors.zendesk import ZendeskCollector, ZendeskConfig
@@ -15,10 +16,13 @@ REGISTRY: dict[str, type[Collector]] = {
     "zendesk": ZendeskCollector,
     "jira": JiraCollector,
     "freshdesk": FreshdeskCollector,
+    "github": GitHubCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
-SourceConfig = SqlSourceConfig | ZohoDeskConfig | ZendeskConfig | JiraConfig | FreshdeskConfig
+SourceConfig = (
+    SqlSourceConfig | ZohoDeskConfig | ZendeskConfig | JiraConfig | FreshdeskConfig | GitHubConfig
+)
 """The configuration of one source: a union discriminated by ``kind``."""
 
 __all__ = ["REGISTRY", "Collector", "QueueStats", "Snapshot", "SourceConfig", "Window"]

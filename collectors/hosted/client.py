@@ -9,7 +9,8 @@ Every request goes through :meth:`HttpClient.request`:
   backoff and full jitter, ``Retry-After`` honoured; then :class:`SourceUnavailable`;
 - 401 asks the authentication to renew itself once (an expired OAuth token), then
   :class:`AuthFailed`; 403 is :class:`AuthFailed` (a scope or role is missing);
-- 429 blocks the budget for ``Retry-After`` (or a backoff when the store gives none);
+- 429 (or what :meth:`HttpClient.is_rate_limited` says) blocks the budget for
+  ``Retry-After`` (or a backoff when the store gives none);
 - a body that is not JSON, or another 4xx, is :class:`MappingError`: the request is
   wrong for this store, retrying will not help.
 
@@ -171,15 +172,15 @@ class HttpClient:
             code = response.status_code
             if code < 300:
                 return _json(self.source, endpoint, response)
+            if self.is_rate_limited(response):
+                failure = self._limited(endpoint, response, attempt)
+                continue
             if code == 401 and not renewed and self.auth.renew():
                 renewed = True
                 continue
             if code in (401, 403):
                 what = "rejected the credentials" if code == 401 else "refused access"
                 raise AuthFailed(f"{self.source}: {endpoint}: the store {what} (HTTP {code})")
-            if code == 429:
-                failure = self._limited(endpoint, response, attempt)
-                continue
             if code >= 500:
                 failure = SourceUnavailable(f"{self.source}: {endpoint}: HTTP {code}")
                 self._backoff(attempt, retry_after(response), failure)
@@ -207,10 +208,17 @@ class HttpClient:
         if wait is None:
             wait = self.delay(attempt)
         self.budget.block(wait)
-        error = RateLimited(f"{self.source}: {endpoint}: HTTP 429", retry_after=wait)
+        error = RateLimited(
+            f"{self.source}: {endpoint}: HTTP {response.status_code}", retry_after=wait
+        )
         if wait > self.max_wait or attempt == self.retries:
             raise error
         return error
+
+    def is_rate_limited(self, response: requests.Response) -> bool:
+        """Whether an answer says the quota is spent: 429 (stores that also say it with
+        another status, GitHub's 403 with no requests left, override this)."""
+        return response.status_code == 429
 
     def limited_for(self, response: requests.Response) -> float | None:
         """How long a 429 asks us to wait (stores with their own rules override this)."""

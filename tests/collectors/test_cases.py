@@ -29,13 +29,14 @@ from config.durations import parse_duration
 from monitor.clock import FakeClock
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer, Fault
-from tests.collectors.stores import freshdesk, jira, zendesk, zohodesk
+from tests.collectors.stores import freshdesk, github, jira, zendesk, zohodesk
 
 KITS: dict[str, Any] = {
     "zohodesk": zohodesk.Kit(),
     "zendesk": zendesk.Kit(),
     "jira": jira.Kit(),
     "freshdesk": freshdesk.Kit(),
+    "github": github.Kit(),
 }
 CASES = sorted((Path(__file__).parent / "cases").glob("*/*/case.yaml"))
 
