@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -160,6 +160,33 @@ def shared_budget(
         return budget
 
 
+def shared_quota_problems(sources: Sequence[object]) -> list[tuple[str, str]]:
+    """``(path, message)`` for GitHub sources of one token that, together, would search
+    more a minute than the smallest share any of them allows (each alone may fit)."""
+    by_key: dict[str, list[tuple[int, GitHubConfig]]] = {}
+    for i, source in enumerate(sources):
+        if isinstance(source, GitHubConfig):
+            by_key.setdefault(source.budget_key(), []).append((i, source))
+    problems = []
+    for members in by_key.values():
+        if len(members) < 2:
+            continue
+        used = sum(
+            s.poll_cost().requests * 60.0 / max(1.0, s.interval.total_seconds()) for _, s in members
+        )
+        allowed = min(s.budget.per_minute() or SEARCHES_PER_MINUTE for _, s in members)
+        if used > allowed:
+            names = ", ".join(s.name for _, s in members)
+            problems.append(
+                (
+                    f"sources -> {members[-1][0]} -> interval",
+                    f"GitHub sources {names} share one token's searches: together they use "
+                    f"{used:.0f} a minute, over the {allowed} allowed; raise their intervals",
+                )
+            )
+    return problems
+
+
 def forget_budgets() -> None:
     """Drop the shared budgets (a new daemon in the same process, tests)."""
     with _BUDGETS_LOCK:
@@ -178,16 +205,30 @@ class GitHubClient(HttpClient):
             or "Retry-After" in response.headers
         )
 
+    def _read_quota(self, response: requests.Response) -> None:
+        """``X-RateLimit-Remaining`` for the metric; none left blocks until the reset
+        GitHub names (not a minute from now, as a store that names none)."""
+        try:
+            left = int(response.headers["X-RateLimit-Remaining"])
+        except (KeyError, ValueError):
+            return
+        self.stats.quota_remaining = float(left)
+        if left <= 0:
+            self.budget.block(self._until_reset(response))
+
+    def _until_reset(self, response: requests.Response) -> float:
+        try:
+            reset = float(response.headers["X-RateLimit-Reset"])
+        except (KeyError, ValueError):
+            return SECONDARY_WAIT
+        return max(1.0, reset - self.budget.clock())
+
     def limited_for(self, response: requests.Response) -> float | None:
         asked = retry_after(response)
         if asked is not None:
             return asked
         if response.headers.get("X-RateLimit-Remaining") == "0":
-            try:
-                reset = float(response.headers["X-RateLimit-Reset"])
-            except (KeyError, ValueError):
-                return SECONDARY_WAIT
-            return max(1.0, reset - self.budget.clock())
+            return self._until_reset(response)
         return SECONDARY_WAIT
 
 
@@ -213,7 +254,7 @@ class GitHubCollector:
             timeout=config.timeout.total_seconds(),
             retries=config.retries,
             max_wait=config.max_wait.total_seconds(),
-            quota=QuotaHeaders(minute_left="X-RateLimit-Remaining"),
+            quota=QuotaHeaders(),  # read by GitHubClient, with the reset it names
             sleep=sleep,
         )
         self.http_stats = self.client.stats
