@@ -24,7 +24,9 @@ digest of the token; ``X-RateLimit-Remaining`` is read back; GitHub says "spent"
 limits).
 
 Authentication: a personal access token (classic, or fine-grained with read access to
-the repository's issues) or an installation token, as ``Authorization: Bearer``.
+the repository's issues) as ``Authorization: Bearer``, or a GitHub App's installation
+(``app:``; tokens renewed hourly, :mod:`collectors.githubapp`), whose quota is the
+installation's.
 """
 
 from __future__ import annotations
@@ -41,7 +43,16 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
+from collectors.githubapp import AppJwt, GitHubApp, InstallationAuth
+from collectors.hosted import (
+    Auth,
+    Budget,
+    HostedSourceConfig,
+    HttpClient,
+    NoAuth,
+    PollCost,
+    QuotaHeaders,
+)
 from collectors.hosted.client import retry_after
 from collectors.hosted.config import PlanBudget
 from collectors.hosted.figures import age_cutoffs, queue_stats
@@ -87,6 +98,7 @@ class GitHubConfig(HostedSourceConfig):
     token: SecretStr | None = None
     token_file: Path | None = None
     token_env: str | None = None
+    app: GitHubApp | None = Field(None, description="instead of token: a GitHub App")
     queues: list[Queue] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open issue and 7/14/30-day counts")
     index_lag: Duration = Field(
@@ -111,8 +123,10 @@ class GitHubConfig(HostedSourceConfig):
         if (self.repo is None) == (self.org is None):
             raise ValueError("give exactly one of repo (OWNER/NAME) and org")
         value = resolve_credential(
-            self.token, self.token_file, self.token_env, "token", required=True
+            self.token, self.token_file, self.token_env, "token", required=self.app is None
         )
+        if (value is None) == (self.app is None):
+            raise ValueError("give exactly one of token (or token_file, token_env) and app")
         object.__setattr__(self, "token", value)
         object.__setattr__(self, "token_file", None)
         object.__setattr__(self, "token_env", None)
@@ -126,7 +140,7 @@ class GitHubConfig(HostedSourceConfig):
         return f"repo:{self.repo}" if self.repo is not None else f"org:{self.org}"
 
     def auth_headers(self) -> dict[str, str]:
-        """The Authorization header (a secret: never log it) and the API version."""
+        """The Authorization header of a token (a secret: never log it), the API version."""
         assert self.token is not None
         return {
             "Authorization": f"Bearer {self.token.get_secret_value()}",
@@ -136,7 +150,9 @@ class GitHubConfig(HostedSourceConfig):
 
     def budget_key(self) -> str:
         """What identifies the quota this source draws on: the API root and the token
-        (a digest, so that no secret is kept as a key)."""
+        or the app's installation (a digest, so that no secret is kept as a key)."""
+        if self.app is not None:
+            return self.app.quota_key(self.api_url)
         assert self.token is not None
         raw = f"{self.api_url.rstrip('/')}\0{self.token.get_secret_value()}".encode()
         return hashlib.sha256(raw).hexdigest()
@@ -246,17 +262,34 @@ class GitHubCollector:
     ) -> None:
         self.config = config
         budget = shared_budget(config.budget_key(), config.name, config.budget.per_minute(), clock)
+        common: dict[str, Any] = {
+            "timeout": config.timeout.total_seconds(),
+            "retries": config.retries,
+            "max_wait": config.max_wait.total_seconds(),
+            "sleep": sleep,
+        }
+        auth: Auth
+        if config.app is None:
+            auth = NoAuth(config.auth_headers())
+        else:  # the app's endpoint draws on the core quota, not the search one
+            app_client = HttpClient(
+                config.name,
+                config.api_url,
+                auth=AppJwt(config.app, clock),
+                budget=Budget(config.name, None, None, clock),
+                **common,
+            )
+            auth = InstallationAuth(config.app, app_client, config.name, clock)
         self.client = GitHubClient(
             config.name,
             config.api_url,
-            auth=NoAuth(config.auth_headers()),
+            auth=auth,
             budget=budget,
-            timeout=config.timeout.total_seconds(),
-            retries=config.retries,
-            max_wait=config.max_wait.total_seconds(),
             quota=QuotaHeaders(),  # read by GitHubClient, with the reset it names
-            sleep=sleep,
+            **common,
         )
+        if config.app is not None:
+            app_client.stats = self.client.stats
         self.http_stats = self.client.stats
         self._incomplete = False
 

@@ -14,7 +14,9 @@ from config.loader import load_settings
 from monitor.clock import FakeClock
 from monitor.errors import ConfigError
 from tests.collectors.fakeserver import FakeServer
-from tests.collectors.stores.github import REPO, TOKEN, FakeGitHub, issue_log, queues
+from tests.collectors.stores.github import REPO, TOKEN, FakeGitHub, app_keys, issue_log, queues
+
+APP = {"app_id": 1, "installation_id": 2, "private_key": app_keys()[0]}
 
 
 def source(**extra: Any) -> dict[str, Any]:
@@ -35,6 +37,13 @@ class TestGitHubConfig:
         assert headers["X-GitHub-Api-Version"] == "2022-11-28"
         assert config.scope() == "repo:acme/support"
 
+    def test_an_app_draws_on_its_installation_quota(self) -> None:
+        """An app instead of a token: the quota key is the installation's, whatever key."""
+        (config,) = load(source(token=None, app=APP))
+        (other,) = load(source(token=None, app={**APP, "installation_id": 3}))
+        assert config.budget_key() != other.budget_key()
+        assert app_keys()[0] not in repr(config)
+
     def test_queue_qualifiers_quote_what_needs_it(self) -> None:
         """A label with a space or a colon is quoted; label and milestone combine."""
         assert Queue(name="q", label="bug").qualifiers() == "label:bug"
@@ -49,6 +58,8 @@ class TestGitHubConfig:
             ({"org": "acme"}, "exactly one of repo"),
             ({"repo": "no-slash"}, "repo"),
             ({"queues": [{"name": "q", "label": 'a"b'}]}, "label"),
+            ({"app": {**APP, "private_key": "ghp_not_a_key"}}, "not a PEM private key"),
+            ({"app": APP}, "exactly one of token"),
         ],
     )
     def test_mistakes_name_the_source(self, extra: dict[str, Any], message: str) -> None:

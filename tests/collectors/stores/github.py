@@ -18,6 +18,11 @@ credentials``. Every answer carries ``X-RateLimit-Limit/Remaining/Used/Reset`` a
 rate limit exceeded`` with ``X-RateLimit-Remaining: 0`` until the reset (as GitHub's
 primary limit). ``storm``: every search in ``[start, end)`` gets 429 with
 ``Retry-After`` up to its end (GitHub's secondary limit).
+
+A GitHub App (``app``: its id and public key): ``POST /app/installations/{INSTALLATION}
+/access_tokens`` with an RS256 JWT (``iss`` the app id, at most ten minutes) answers 201
+``{token, expires_at}``; installation tokens expire after ``token_life`` (an hour), then
+401 ``Bad credentials``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+import jwt
 import pandas as pd
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.collectors.fakeserver import Call, Reply
 from tests.collectors.stores.zohodesk import team_names, volvo_log
@@ -38,6 +46,8 @@ from tests.collectors.ticketlog import TicketLog
 OWNER = "volvo-it"
 REPO = f"{OWNER}/incidents"
 TOKEN = "PLANTED-github-pat-11AB"
+APP_ID = 424242
+INSTALLATION = 5150
 TERM = re.compile(r'^(-?)(\w+):(>=|<=|<|>)?("[^"]*"|\S+)$')
 
 
@@ -47,6 +57,21 @@ def issue_log() -> TicketLog:
     events = volvo_log().events.drop(columns=["enters_done"])
     state = pd.Series("open", index=events.index).mask(events["done"], "closed")
     return TicketLog(events.assign(status=state, label=state))
+
+
+@cache
+def app_keys() -> tuple[str, str]:
+    """A private key made for the test run (PEM) and its public key: nothing stored."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private.decode(), public.decode()
 
 
 def queues(n: int) -> list[dict[str, str]]:
@@ -66,11 +91,18 @@ class FakeGitHub:
     log: TicketLog = field(default_factory=issue_log)
     minute_calls: dict[tuple[str, str], int] = field(default_factory=dict)
     searches: int = 0
+    app: tuple[int, str] | None = None
+    """A GitHub App: its id and public key (PEM)."""
+    token_life: float = 3600.0
+    installation_tokens: dict[str, datetime] = field(default_factory=dict)
 
     def __call__(self, call: Call) -> Reply:
         auth = call.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").removeprefix("token ")
-        if token not in self.tokens:
+        if call.path == f"/app/installations/{INSTALLATION}/access_tokens":
+            return self._installation_token(call.method, token)
+        expires = self.installation_tokens.get(token)
+        if token not in self.tokens and (expires is None or self.clock() >= expires):
             return Reply(401, {"message": "Bad credentials", "status": "401"})
         now = self.clock()
         if self.storm is not None and self.storm[0] <= now < self.storm[1]:
@@ -99,8 +131,8 @@ class FakeGitHub:
             if not 1 <= per_page <= 100:
                 raise ValueError("per_page must be between 1 and 100")
         except ValueError as err:
-            body = {"message": "Validation Failed", "errors": [{"message": str(err)}]}
-            return Reply(422, body, quota)
+            failed = {"message": "Validation Failed", "errors": [{"message": str(err)}]}
+            return Reply(422, failed, quota)
         self.searches += 1
         if call.arg("sort") == "created":
             found = found.sort_values(["created", "id"], ascending=call.arg("order") == "asc")
@@ -114,12 +146,37 @@ class FakeGitHub:
             }
             for i, row in enumerate(found.head(per_page).itertuples())
         ]
-        body = {
+        body: dict[str, Any] = {
             "total_count": len(found),
             "incomplete_results": self.searches <= self.incomplete,
             "items": items,
         }
         return Reply(200, body, quota)
+
+    def _installation_token(self, method: str, token: str) -> Reply:
+        if self.app is None or method != "POST":
+            return Reply(404, {"message": "Not Found"})
+        app_id, public_key = self.app
+        try:
+            claims = jwt.decode(
+                token, public_key, algorithms=["RS256"], options={"verify_exp": False}
+            )
+        except jwt.InvalidTokenError:
+            return Reply(401, {"message": "A JSON web token could not be decoded"})
+        now = self.clock().timestamp()
+        if claims.get("iss") != str(app_id) or not claims["iat"] <= now < claims["exp"]:
+            return Reply(
+                401, {"message": "'Expiration time' claim ('exp') is too far in the future"}
+            )
+        if claims["exp"] - claims["iat"] > 600:
+            return Reply(
+                401, {"message": "'Expiration time' claim ('exp') is too far in the future"}
+            )
+        issued = f"ghs_fake{len(self.installation_tokens):04d}"
+        expires = self.clock() + timedelta(seconds=self.token_life)
+        self.installation_tokens[issued] = expires
+        body = {"token": issued, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return Reply(201, body)
 
     def _search(self, query: str) -> pd.DataFrame:
         terms = [TERM.match(t) for t in re.findall(r'\S+:"[^"]*"|\S+', query)]
@@ -169,13 +226,19 @@ def _dates(column: pd.Series, op: str, value: str) -> pd.Series:
 class Kit:
     """What the case harness needs to run a GitHub case."""
 
-    secrets = (TOKEN,)
-    environment = {"GITHUB_TOKEN": TOKEN}
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (TOKEN, app_keys()[0])
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {"GITHUB_TOKEN": TOKEN, "GITHUB_APP_KEY": app_keys()[0]}
 
     def app(self, clock: Callable[[], datetime], quirks: dict[str, Any]) -> FakeGitHub:
         # The store's clock stands still during a poll (the harness's waits move only the
         # collector's): its per-minute count is played by ``per_minute`` quirks, off here.
-        return FakeGitHub(clock, **{"per_minute": 1_000_000, **quirks})
+        defaults: dict[str, Any] = {"per_minute": 1_000_000, "app": (APP_ID, app_keys()[1])}
+        return FakeGitHub(clock, **{**defaults, **quirks})
 
     def config(self, url: str, case: dict[str, Any]) -> dict[str, Any]:
         base = {
