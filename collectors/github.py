@@ -107,6 +107,11 @@ class GitHubConfig(HostedSourceConfig):
         "the search index has caught up with it",
     )
     interval: Duration = timedelta(minutes=10)
+    max_wait: Duration = Field(
+        timedelta(seconds=65),
+        description="a poll of more searches than a minute allows waits for the next minute "
+        "(at most 60 s at a time); a longer wait (Retry-After, a reset) fails the poll",
+    )
     budget: PlanBudget = PlanBudget(requests_per_minute=SEARCHES_PER_MINUTE)
 
     @model_validator(mode="before")

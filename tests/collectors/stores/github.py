@@ -185,7 +185,11 @@ class FakeGitHub:
         parsed = [(m.group(2), m.group(3) or "", m.group(4).strip('"')) for m in terms if m]
         if ("is", "", "issue") not in parsed and ("is", "", "pr") not in parsed:
             raise ValueError('Query must include "is:issue" or "is:pull-request"')
-        state = self.log.state_at(self.clock())
+        labels = [v for k, op, v in parsed if k == "label" and not op]
+        if labels:  # the label's issues only (the same rows, found faster)
+            state = self.log.queue_state_at(self.clock(), labels[0])
+        else:
+            state = self.log.state_at(self.clock())
         for key, op, value in parsed:
             if (key == "repo" and value != REPO) or (key == "org" and value != OWNER):
                 raise ValueError("The listed users and repositories cannot be searched")
