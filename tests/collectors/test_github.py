@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from monitor.clock import FakeClock
 from monitor.errors import ConfigError
 from tests.collectors.fakeserver import FakeServer
 from tests.collectors.stores.github import REPO, TOKEN, FakeGitHub, app_keys, issue_log, queues
+from tests.processes import run_cli
 
 APP = {"app_id": 1, "installation_id": 2, "private_key": app_keys()[0]}
 
@@ -152,3 +154,34 @@ class TestOneTokenOneQuota:
             g97 = state[(state["queue"] == "G97") & (state["status"] == "open")]
             assert snapshot.queues[0].open_by_status_priority == {("open", ""): len(g97)}
             collector.close()
+
+
+class TestCheckConfig:
+    """``check-config`` on the documented example: its cost against the search limit."""
+
+    EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "github.yaml"
+
+    def check(self, tmp_path: Path, replace: tuple[str, str] | None = None) -> Any:
+        text = self.EXAMPLE.read_text(encoding="utf-8")
+        if replace is not None:
+            assert replace[0] in text
+            text = text.replace(*replace)
+        path = tmp_path / "config.yaml"
+        path.write_text(text, encoding="utf-8")
+        root = self.EXAMPLE.parents[2]
+        return run_cli("check-config", "--config", path, cwd=root, GITHUB_TOKEN="PLANTED-gh")
+
+    def test_the_example_is_valid_quiet_and_over_the_limit_every_minute(
+        self, tmp_path: Path
+    ) -> None:
+        """24 searches every 5 minutes: quiet. Every minute, 24 a minute of the 15 allowed:
+        exit 2 naming the source; every 2 minutes, 12 of 15 (80 %): a warning."""
+        ok = self.check(tmp_path)
+        assert ok.returncode == 0, ok.stderr
+        assert "warning" not in ok.stderr and "PLANTED" not in ok.stdout + ok.stderr
+        over = self.check(tmp_path, ("interval: 5m", "interval: 1m"))
+        assert over.returncode == 2
+        assert "sources -> 0: requests per minute" in over.stderr
+        close = self.check(tmp_path, ("interval: 5m", "interval: 110s"))
+        assert close.returncode == 0, close.stderr
+        assert "warning: sources -> 0 -> interval: polling uses" in close.stderr
