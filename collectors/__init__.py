@@ -5,6 +5,7 @@ from __future__ import annotations
 from collectors.base import Collector, QueueStats, Snapshot, Window
 from collectors.freshdesk import FreshdeskCollector, FreshdeskConfig
 from collectors.github import GitHubCollector, GitHubConfig
+from collectors.gitlab import GitLabCollector, GitLabConfig
 from collectors.jira import JiraCollector, JiraConfig
 from collectors.sql import SqlCollector, SqlSourceConfig
 from collectors.zendesk import ZendeskCollector, ZendeskConfig
@@ -17,11 +18,18 @@ REGISTRY: dict[str, type[Collector]] = {
     "jira": JiraCollector,
     "freshdesk": FreshdeskCollector,
     "github": GitHubCollector,
+    "gitlab": GitLabCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
 SourceConfig = (
-    SqlSourceConfig | ZohoDeskConfig | ZendeskConfig | JiraConfig | FreshdeskConfig | GitHubConfig
+    SqlSourceConfig
+    | ZohoDeskConfig
+    | ZendeskConfig
+    | JiraConfig
+    | FreshdeskConfig
+    | GitHubConfig
+    | GitLabConfig
 )
 """The configuration of one source: a union discriminated by ``kind``."""
 

@@ -68,6 +68,9 @@ class QuotaHeaders:
 
     minute_left: str | None = None
     daily_left: str | None = None
+    reset_at: str | None = None
+    """When ``minute_left`` says none are left: the header with the epoch second the
+    quota comes back (then the budget waits until it, not a minute from now)."""
 
 
 class HttpStats:
@@ -237,6 +240,11 @@ class HttpClient:
     def _read_quota(self, response: requests.Response) -> None:
         minute = _int_header(response, self.quota.minute_left)
         daily = _int_header(response, self.quota.daily_left)
+        reset = _int_header(response, self.quota.reset_at)
+        if minute is not None and minute <= 0 and reset is not None:
+            self.budget.block(max(1.0, reset - self.budget.clock()))
+            self.stats.quota_remaining = float(minute)
+            minute = None
         self.budget.observe(minute_left=minute, daily_left=daily)
         remaining = self.budget.remaining()
         if remaining is not None:

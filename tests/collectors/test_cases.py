@@ -29,7 +29,7 @@ from config.durations import parse_duration
 from monitor.clock import FakeClock
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer, Fault
-from tests.collectors.stores import freshdesk, github, jira, zendesk, zohodesk
+from tests.collectors.stores import freshdesk, github, gitlab, jira, zendesk, zohodesk
 
 KITS: dict[str, Any] = {
     "zohodesk": zohodesk.Kit(),
@@ -37,6 +37,7 @@ KITS: dict[str, Any] = {
     "jira": jira.Kit(),
     "freshdesk": freshdesk.Kit(),
     "github": github.Kit(),
+    "gitlab": gitlab.Kit(),
 }
 CASES = sorted((Path(__file__).parent / "cases").glob("*/*/case.yaml"))
 
