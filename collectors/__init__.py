@@ -5,6 +5,8 @@ from __future__ import annotations
 from collectors.base import Collector, QueueStats, Snapshot, Window
 from collectors.freshdesk import FreshdeskCollector, FreshdeskConfig
 from collectors.fxiaoke import FxiaokeCollector, FxiaokeConfig
+from collectors.github import GitHubCollector, GitHubConfig
+from collectors.gitlab import GitLabCollector, GitLabConfig
 from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
 from collectors.jira import JiraCollector, JiraConfig
 from collectors.servicenow import ServiceNowCollector, ServiceNowConfig
@@ -23,6 +25,8 @@ REGISTRY: dict[str, type[Collector]] = {
     "helpscout": HelpScoutCollector,
     "udesk": UdeskCollector,
     "fxiaoke": FxiaokeCollector,
+    "github": GitHubCollector,
+    "gitlab": GitLabCollector,
 }
 """Every collector kind, by the ``kind`` its configuration names."""
 
@@ -36,6 +40,8 @@ SourceConfig = (
     | HelpScoutConfig
     | UdeskConfig
     | FxiaokeConfig
+    | GitHubConfig
+    | GitLabConfig
 )
 """The configuration of one source: a union discriminated by ``kind``."""
 

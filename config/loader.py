@@ -17,6 +17,7 @@ from alerting.notifiers import REGISTRY as NOTIFIERS
 from alerting.routing import validate
 from alerting.rules import KINDS as RULE_KINDS
 from collectors import REGISTRY as COLLECTORS
+from collectors.github import shared_quota_problems
 from config.settings import Settings
 from monitor.errors import ConfigError
 
@@ -198,6 +199,7 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
         if source is not None and source not in sources:
             problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
     problems += _tier_and_report_receivers(settings, receivers)
+    problems += shared_quota_problems(settings.sources)  # GitHub: one quota per token
     allow = AllowList.parse(settings.delivery.allowed_destinations)
     for i, receiver in enumerate(settings.receivers):
         for field, url in configured_urls(receiver):

@@ -9,7 +9,8 @@ Every request goes through :meth:`HttpClient.request`:
   backoff and full jitter, ``Retry-After`` honoured; then :class:`SourceUnavailable`;
 - 401 asks the authentication to renew itself once (an expired OAuth token), then
   :class:`AuthFailed`; 403 is :class:`AuthFailed` (a scope or role is missing);
-- 429 blocks the budget for ``Retry-After`` (or a backoff when the store gives none);
+- 429 (or what :meth:`HttpClient.is_rate_limited` says) blocks the budget for
+  ``Retry-After`` (or a backoff when the store gives none);
 - a body that is not JSON, or another 4xx, is :class:`MappingError`: the request is
   wrong for this store, retrying will not help.
 
@@ -67,6 +68,9 @@ class QuotaHeaders:
 
     minute_left: str | None = None
     daily_left: str | None = None
+    reset_at: str | None = None
+    """When ``minute_left`` says none are left: the header with the epoch second the
+    quota comes back (then the budget waits until it, not a minute from now)."""
 
 
 class HttpStats:
@@ -193,11 +197,11 @@ class HttpClient:
     ) -> tuple[Exception, float | None]:
         """A retryable failure and the wait it asks for; raises the others."""
         code = response.status_code
+        if self.is_rate_limited(response):  # the budget is blocked: the next attempt waits
+            return self._limited(endpoint, response, attempt), 0.0
         if code in (401, 403):
             what = "rejected the credentials" if code == 401 else "refused access"
             raise AuthFailed(f"{self.source}: {endpoint}: the store {what} (HTTP {code})")
-        if code == 429:  # the budget is blocked: the next attempt waits it out
-            return self._limited(endpoint, response, attempt), 0.0
         if code >= 500:
             return SourceUnavailable(f"{self.source}: {endpoint}: HTTP {code}"), retry_after(
                 response
@@ -224,10 +228,17 @@ class HttpClient:
         if wait is None:
             wait = self.delay(attempt)
         self.budget.block(wait)
-        error = RateLimited(f"{self.source}: {endpoint}: HTTP 429", retry_after=wait)
+        error = RateLimited(
+            f"{self.source}: {endpoint}: HTTP {response.status_code}", retry_after=wait
+        )
         if wait > self.max_wait or attempt == self.retries:
             raise error
         return error
+
+    def is_rate_limited(self, response: requests.Response) -> bool:
+        """Whether an answer says the quota is spent: 429 (stores that also say it with
+        another status, GitHub's 403 with no requests left, override this)."""
+        return response.status_code == 429
 
     def limited_for(self, response: requests.Response) -> float | None:
         """How long a 429 asks us to wait (stores with their own rules override this)."""
@@ -245,6 +256,11 @@ class HttpClient:
     def _read_quota(self, response: requests.Response) -> None:
         minute = _int_header(response, self.quota.minute_left)
         daily = _int_header(response, self.quota.daily_left)
+        reset = _int_header(response, self.quota.reset_at)
+        if minute is not None and minute <= 0 and reset is not None:
+            self.budget.block(max(1.0, reset - self.budget.clock()))
+            self.stats.quota_remaining = float(minute)
+            minute = None
         self.budget.observe(minute_left=minute, daily_left=daily)
         remaining = self.budget.remaining()
         if remaining is not None:

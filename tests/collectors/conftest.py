@@ -160,3 +160,13 @@ def make_collector() -> Iterator[Callable[..., SqlCollector]]:
     yield make
     for collector in made:
         collector.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_github_budgets() -> Iterator[None]:
+    """GitHub sources of one token share a budget within a process: none across tests."""
+    from collectors.github import forget_budgets
+
+    forget_budgets()
+    yield
+    forget_budgets()

@@ -32,6 +32,8 @@ from tests.collectors.fakeserver import FakeServer, Fault
 from tests.collectors.stores import (
     freshdesk,
     fxiaoke,
+    github,
+    gitlab,
     helpscout,
     jira,
     servicenow,
@@ -49,6 +51,8 @@ KITS: dict[str, Any] = {
     "helpscout": helpscout.Kit(),
     "udesk": udesk.Kit(),
     "fxiaoke": fxiaoke.Kit(),
+    "github": github.Kit(),
+    "gitlab": gitlab.Kit(),
 }
 CASES = sorted((Path(__file__).parent / "cases").glob("*/*/case.yaml"))
 

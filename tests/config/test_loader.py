@@ -416,6 +416,7 @@ def _stand_in_files(node: Any, folder: Path) -> Any:
         "secret_file": WEBHOOK_SECRET,
         "url_file": "sqlite:///stand-in.db",
         "routing_key_file": "0123456789abcdef0123456789abcdef",
+        "private_key_file": "-----BEGIN PRIVATE KEY-----\nstand-in\n-----END PRIVATE KEY-----",
     }
     if isinstance(node, list):
         return [_stand_in_files(item, folder) for item in node]

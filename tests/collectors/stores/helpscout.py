@@ -36,7 +36,7 @@ import pandas as pd
 from collectors.base import QueueStats, Window
 from collectors.workload import AgentLoad, QueueWorkload, spread
 from tests.collectors.fakeserver import Call, Reply
-from tests.collectors.stores.zendesk import LOG_TIME
+from tests.collectors.stores.incidents import LOG_TIME
 from tests.collectors.ticketlog import TicketLog
 from tests.data import SERVICENOW_LOG
 

@@ -1,0 +1,387 @@
+"""GitHub Issues (``kind: github``): search ``total_count`` per label or milestone queue.
+
+Per configured queue, one poll sends these issue searches (``GET /search/issues`` with
+``per_page=1``; ``total_count`` is the true total even past search's 1,000-result cap),
+each scoped ``repo:OWNER/NAME`` (or ``org:OWNER``), ``is:issue`` (pull requests are
+issues to the API, and GitHub App user tokens get 422 without it) and the queue's
+``label:`` / ``milestone:``:
+
+- ``is:open``, sorted by ``created`` ascending: the open backlog and, with ``aging``
+  (default), the oldest open issue in the same answer;
+- ``created:START..END`` and ``closed:START..END`` (inclusive ranges with seconds, so
+  ``END`` is the window's end less a second: the window is half-open as the daemon's);
+- with ``aging``, ``is:open created:<CUTOFF`` for 7, 14 and 30 days.
+
+Search reads an index that lags the issues, so every snapshot is marked ``lagging`` and
+the flow is counted in the window moved back by ``index_lag`` (consecutive windows stay
+consecutive). An answer with ``incomplete_results: true`` (the search timed out) makes
+the snapshot ``approximate``.
+
+Quota: 30 searches a minute per user or installation, whatever the number of sources, so
+every GitHub source of one token (one API root) shares one :class:`Budget`, keyed by a
+digest of the token; ``X-RateLimit-Remaining`` is read back; GitHub says "spent" with
+403 or 429, waiting until ``X-RateLimit-Reset`` (or ``Retry-After`` for its secondary
+limits).
+
+Authentication: a personal access token (classic, or fine-grained with read access to
+the repository's issues) as ``Authorization: Bearer``, or a GitHub App's installation
+(``app:``; tokens renewed hourly, :mod:`collectors.githubapp`), whose quota is the
+installation's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from collectors.base import FigureState, QueueStats, Snapshot, Window
+from collectors.githubapp import AppJwt, GitHubApp, InstallationAuth
+from collectors.hosted import (
+    Auth,
+    Budget,
+    HostedSourceConfig,
+    HttpClient,
+    NoAuth,
+    PollCost,
+    QuotaHeaders,
+)
+from collectors.hosted.client import retry_after
+from collectors.hosted.config import PlanBudget
+from collectors.hosted.figures import age_cutoffs, queue_stats
+from config.durations import Duration
+from config.secrets import resolve_credential
+from monitor.errors import MappingError
+
+__all__ = ["GitHubCollector", "GitHubConfig"]
+
+SEARCHES_PER_MINUTE = 30
+"""GitHub's search limit for an authenticated user or installation."""
+SECONDARY_WAIT = 60.0
+"""GitHub's advice for a secondary limit that names no wait: at least a minute."""
+
+
+class Queue(BaseModel):
+    """Issues with a label and/or in a milestone (neither: every issue in scope)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    label: str | None = Field(None, pattern=r'^[^"]+$', description="no double quote")
+    milestone: str | None = Field(None, pattern=r'^[^"]+$', description="no double quote")
+
+    def qualifiers(self) -> str:
+        terms = []
+        if self.label is not None:
+            terms.append(f"label:{_quoted(self.label)}")
+        if self.milestone is not None:
+            terms.append(f"milestone:{_quoted(self.milestone)}")
+        return " ".join(terms)
+
+
+class GitHubConfig(HostedSourceConfig):
+    """A GitHub repository or organisation (``kind: github``)."""
+
+    kind: Literal["github"]
+    api_url: str = Field(
+        "https://api.github.com", description="GitHub Enterprise Server: https://HOST/api/v3"
+    )
+    repo: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    org: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    token_env: str | None = None
+    app: GitHubApp | None = Field(None, description="instead of token: a GitHub App")
+    queues: list[Queue] = Field(min_length=1)
+    aging: bool = Field(True, description="oldest open issue and 7/14/30-day counts")
+    index_lag: Duration = Field(
+        timedelta(minutes=3),
+        description="created/closed are counted in the window moved this far back, so that "
+        "the search index has caught up with it",
+    )
+    interval: Duration = timedelta(minutes=10)
+    max_wait: Duration = Field(
+        timedelta(seconds=65),
+        description="a poll of more searches than a minute allows waits for the next minute "
+        "(at most 60 s at a time); a longer wait (Retry-After, a reset) fails the poll",
+    )
+    budget: PlanBudget = PlanBudget(requests_per_minute=SEARCHES_PER_MINUTE)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _search_budget(cls, data: Any) -> Any:
+        """A budget given without its plan limit still means GitHub's 30 searches."""
+        if isinstance(data, dict) and isinstance(data.get("budget"), dict):
+            budget = {"requests_per_minute": SEARCHES_PER_MINUTE, **data["budget"]}
+            return {**data, "budget": budget}
+        return data
+
+    @model_validator(mode="after")
+    def _scope_and_token(self) -> GitHubConfig:
+        if (self.repo is None) == (self.org is None):
+            raise ValueError("give exactly one of repo (OWNER/NAME) and org")
+        value = resolve_credential(
+            self.token, self.token_file, self.token_env, "token", required=self.app is None
+        )
+        if (value is None) == (self.app is None):
+            raise ValueError("give exactly one of token (or token_file, token_env) and app")
+        object.__setattr__(self, "token", value)
+        object.__setattr__(self, "token_file", None)
+        object.__setattr__(self, "token_env", None)
+        return self
+
+    def poll_cost(self) -> PollCost:
+        per_queue = 3 + (3 if self.aging else 0)
+        return PollCost(per_queue * len(self.queues), per_queue * len(self.queues))
+
+    def scope(self) -> str:
+        return f"repo:{self.repo}" if self.repo is not None else f"org:{self.org}"
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header of a token (a secret: never log it), the API version."""
+        assert self.token is not None
+        return {
+            "Authorization": f"Bearer {self.token.get_secret_value()}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+
+    def budget_key(self) -> str:
+        """What identifies the quota this source draws on: the API root and the token
+        or the app's installation (a digest, so that no secret is kept as a key)."""
+        if self.app is not None:
+            return self.app.quota_key(self.api_url)
+        assert self.token is not None
+        raw = f"{self.api_url.rstrip('/')}\0{self.token.get_secret_value()}".encode()
+        return hashlib.sha256(raw).hexdigest()
+
+
+_BUDGETS: dict[str, Budget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def shared_budget(
+    key: str, source: str, per_minute: int | None, clock: Callable[[], float]
+) -> Budget:
+    """The one budget of every source drawing on quota ``key`` (the smallest allowance
+    any of them gives wins)."""
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(key)
+        if budget is None:
+            budget = _BUDGETS[key] = Budget(source, per_minute, None, clock)
+        elif per_minute is not None:
+            budget.per_minute = min(budget.per_minute or per_minute, per_minute)
+        return budget
+
+
+def shared_quota_problems(sources: Sequence[object]) -> list[tuple[str, str]]:
+    """``(path, message)`` for GitHub sources of one token that, together, would search
+    more a minute than the smallest share any of them allows (each alone may fit)."""
+    by_key: dict[str, list[tuple[int, GitHubConfig]]] = {}
+    for i, source in enumerate(sources):
+        if isinstance(source, GitHubConfig):
+            by_key.setdefault(source.budget_key(), []).append((i, source))
+    problems = []
+    for members in by_key.values():
+        if len(members) < 2:
+            continue
+        used = sum(
+            s.poll_cost().requests * 60.0 / max(1.0, s.interval.total_seconds()) for _, s in members
+        )
+        allowed = min(s.budget.per_minute() or SEARCHES_PER_MINUTE for _, s in members)
+        if used > allowed:
+            names = ", ".join(s.name for _, s in members)
+            problems.append(
+                (
+                    f"sources -> {members[-1][0]} -> interval",
+                    f"GitHub sources {names} share one token's searches: together they use "
+                    f"{used:.0f} a minute, over the {allowed} allowed; raise their intervals",
+                )
+            )
+    return problems
+
+
+def forget_budgets() -> None:
+    """Drop the shared budgets (a new daemon in the same process, tests)."""
+    with _BUDGETS_LOCK:
+        _BUDGETS.clear()
+
+
+class GitHubClient(HttpClient):
+    """GitHub says "quota spent" with 403 as well as 429, and when to come back with
+    ``X-RateLimit-Reset`` (epoch seconds) or, for secondary limits, ``Retry-After``."""
+
+    def is_rate_limited(self, response: requests.Response) -> bool:
+        if response.status_code == 429:
+            return True
+        return response.status_code == 403 and (
+            response.headers.get("X-RateLimit-Remaining") == "0"
+            or "Retry-After" in response.headers
+        )
+
+    def _read_quota(self, response: requests.Response) -> None:
+        """``X-RateLimit-Remaining`` for the metric; none left blocks until the reset
+        GitHub names (not a minute from now, as a store that names none)."""
+        try:
+            left = int(response.headers["X-RateLimit-Remaining"])
+        except (KeyError, ValueError):
+            return
+        self.stats.quota_remaining = float(left)
+        if left <= 0:
+            self.budget.block(self._until_reset(response))
+
+    def _until_reset(self, response: requests.Response) -> float:
+        try:
+            reset = float(response.headers["X-RateLimit-Reset"])
+        except (KeyError, ValueError):
+            return SECONDARY_WAIT
+        return max(1.0, reset - self.budget.clock())
+
+    def limited_for(self, response: requests.Response) -> float | None:
+        asked = retry_after(response)
+        if asked is not None:
+            return asked
+        if response.headers.get("X-RateLimit-Remaining") == "0":
+            return self._until_reset(response)
+        return SECONDARY_WAIT
+
+
+class GitHubCollector:
+    """Reads per-queue backlog, throughput and aging from GitHub's issue search."""
+
+    kind: ClassVar[str] = "github"
+    config_model: ClassVar[type[BaseModel]] = GitHubConfig
+
+    def __init__(
+        self,
+        config: GitHubConfig,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        budget = shared_budget(config.budget_key(), config.name, config.budget.per_minute(), clock)
+        common: dict[str, Any] = {
+            "timeout": config.timeout.total_seconds(),
+            "retries": config.retries,
+            "max_wait": config.max_wait.total_seconds(),
+            "sleep": sleep,
+        }
+        auth: Auth
+        if config.app is None:
+            auth = NoAuth(config.auth_headers())
+        else:  # the app's endpoint draws on the core quota, not the search one
+            app_client = HttpClient(
+                config.name,
+                config.api_url,
+                auth=AppJwt(config.app, clock),
+                budget=Budget(config.name, None, None, clock),
+                **common,
+            )
+            auth = InstallationAuth(config.app, app_client, config.name, clock)
+        self.client = GitHubClient(
+            config.name,
+            config.api_url,
+            auth=auth,
+            budget=budget,
+            quota=QuotaHeaders(),  # read by GitHubClient, with the reset it names
+            **common,
+        )
+        if config.app is not None:
+            app_client.stats = self.client.stats
+        self.http_stats = self.client.stats
+        self._incomplete = False
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def collect(self, window: Window) -> Snapshot:
+        self._incomplete = False
+        queues = tuple(self._queue(q, window) for q in self.config.queues)
+        return Snapshot(
+            source=self.name,
+            window=window,
+            queues=queues,
+            exactness="approximate" if self._incomplete else "lagging",
+            figures=(
+                FigureState(
+                    "priority", False, "GitHub issues have no priority (one count each)", False
+                ),
+            ),
+        )
+
+    def close(self) -> None:
+        self.client.session.close()
+
+    def _queue(self, queue: Queue, window: Window) -> QueueStats:
+        scope = " ".join(t for t in (self.config.scope(), "is:issue", queue.qualifiers()) if t)
+        lag = self.config.index_lag  # consecutive windows stay consecutive once moved
+        span = f"{_iso(window.start - lag)}..{_iso(window.end - lag - timedelta(seconds=1))}"
+        if not self.config.aging:
+            open_now = self._search(f"{scope} is:open")["total_count"]
+            oldest = None
+        else:
+            answer = self._search(f"{scope} is:open", oldest_first=True)
+            open_now, oldest = answer["total_count"], _oldest(self.name, answer)
+        created = self._count(f"{scope} created:{span}")
+        closed = self._count(f"{scope} closed:{span}")
+        if not self.config.aging:
+            return queue_stats(queue.name, {"open": open_now}, created, closed, window.end)
+        older = {
+            name: self._count(f"{scope} is:open created:<{_iso(cutoff)}")
+            for name, cutoff in age_cutoffs(window.end).items()
+        }
+        return queue_stats(
+            queue.name,
+            {"open": open_now},
+            created,
+            closed,
+            window.end,
+            older_than=older,
+            oldest_created=oldest,
+        )
+
+    def _count(self, query: str) -> int:
+        return int(self._search(query)["total_count"])
+
+    def _search(self, query: str, *, oldest_first: bool = False) -> Mapping[str, Any]:
+        params = {"q": query, "per_page": "1"}
+        if oldest_first:
+            params.update(sort="created", order="asc")
+        answer = self.client.get("search/issues", "/search/issues", params)
+        try:
+            total = int(answer["total_count"])
+            incomplete = bool(answer["incomplete_results"])
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(
+                f"{self.name}: search/issues: no total_count in the answer"
+            ) from None
+        self._incomplete = self._incomplete or incomplete
+        return {**answer, "total_count": total}
+
+
+def _oldest(source: str, answer: Mapping[str, Any]) -> datetime | None:
+    try:
+        items = answer["items"]
+        return _parse(items[0]["created_at"]) if items else None
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise MappingError(f"{source}: search/issues: unexpected items") from None
+
+
+def _quoted(value: str) -> str:
+    return f'"{value}"' if any(c.isspace() for c in value) or ":" in value else value
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)

@@ -1,0 +1,187 @@
+"""GitHub's configuration, queries and quota. Polls against the fake: ``cases/github/``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from collectors.base import Window
+from collectors.github import GitHubCollector, GitHubConfig, Queue
+from config.loader import load_settings
+from monitor.clock import FakeClock
+from monitor.errors import ConfigError
+from tests.collectors.fakeserver import FakeServer
+from tests.collectors.stores.github import REPO, TOKEN, FakeGitHub, app_keys, issue_log, queues
+from tests.processes import run_cli
+
+APP = {"app_id": 1, "installation_id": 2, "private_key": app_keys()[0]}
+
+
+def source(**extra: Any) -> dict[str, Any]:
+    base = {"kind": "github", "name": "gh", "repo": "acme/support", "token": "ghp_x"}
+    return {**base, "queues": [{"name": "bugs", "label": "bug"}], **extra}
+
+
+def load(*sources: dict[str, Any]) -> Any:
+    return load_settings(text=yaml.safe_dump({"sources": list(sources)})).sources
+
+
+class TestGitHubConfig:
+    def test_bearer_token_and_the_api_version(self) -> None:
+        """A classic, fine-grained or installation token, all sent as Bearer."""
+        (config,) = load(source())
+        headers = config.auth_headers()
+        assert headers["Authorization"] == "Bearer ghp_x"
+        assert headers["X-GitHub-Api-Version"] == "2022-11-28"
+        assert config.scope() == "repo:acme/support"
+
+    def test_an_app_draws_on_its_installation_quota(self) -> None:
+        """An app instead of a token: the quota key is the installation's, whatever key."""
+        (config,) = load(source(token=None, app=APP))
+        (other,) = load(source(token=None, app={**APP, "installation_id": 3}))
+        assert config.budget_key() != other.budget_key()
+        assert app_keys()[0] not in repr(config)
+
+    def test_queue_qualifiers_quote_what_needs_it(self) -> None:
+        """A label with a space or a colon is quoted; label and milestone combine."""
+        assert Queue(name="q", label="bug").qualifiers() == "label:bug"
+        both = Queue(name="q", label="needs triage", milestone="v2.1: GA")
+        assert both.qualifiers() == 'label:"needs triage" milestone:"v2.1: GA"'
+        assert Queue(name="all").qualifiers() == ""
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            ({"token": None}, "one of token and token_file is required"),
+            ({"org": "acme"}, "exactly one of repo"),
+            ({"repo": "no-slash"}, "repo"),
+            ({"queues": [{"name": "q", "label": 'a"b'}]}, "label"),
+            ({"app": {**APP, "private_key": "ghp_not_a_key"}}, "not a PEM private key"),
+            ({"app": APP}, "exactly one of token"),
+        ],
+    )
+    def test_mistakes_name_the_source(self, extra: dict[str, Any], message: str) -> None:
+        with pytest.raises(ConfigError, match=rf"sources -> 0.*{message}"):
+            load(source(**extra))
+
+    def test_cost_per_poll_against_the_search_limit(self) -> None:
+        """20 labels x 6 searches every 10 minutes = 12 a minute, within half of 30;
+        every 5 minutes it is 24, over the 15: an error naming the interval's source.
+        A budget given without its limit still means 30 a minute."""
+        twenty = [{"name": f"q{i}", "label": f"l{i}"} for i in range(20)]
+        (config,) = load(source(queues=twenty))
+        assert config.poll_cost().requests == 120
+        assert config.budget.per_minute() == 15
+        with pytest.raises(ConfigError, match=r"sources -> 0: requests per minute"):
+            load(source(queues=twenty, interval="5m"))
+        (shared,) = load(source(queues=twenty, interval="5m", budget={"share": 1.0}))
+        assert shared.budget.per_minute() == 30
+
+    def test_sources_of_one_token_are_checked_together(self) -> None:
+        """Two repositories, one token: 12 + 12 searches a minute, over the 15 a token
+        allows, though each alone fits; with another token each, both load."""
+        twenty = [{"name": f"q{i}", "label": f"l{i}"} for i in range(20)]
+        one = source(queues=twenty)
+        two = source(name="gh2", repo="acme/web", queues=twenty)
+        with pytest.raises(ConfigError, match=r"sources -> 1 -> interval: GitHub sources gh, gh2"):
+            load(one, two)
+        assert len(load(one, {**two, "token": "ghp_other"})) == 2
+
+
+def _collector(url: str, name: str, clock: Any, slept: list[float], **extra: Any) -> Any:
+    config = GitHubConfig.model_validate(
+        {
+            "kind": "github",
+            "name": name,
+            "api_url": url,
+            "repo": REPO,
+            "token": TOKEN,
+            "queues": queues(5),
+            "budget": {"share": 1.0},
+            "max_wait": "90s",
+            **extra,
+        }
+    )
+    return GitHubCollector(config, clock=clock, sleep=slept.append)
+
+
+class TestOneTokenOneQuota:
+    def test_two_sources_share_the_thirty_searches(self) -> None:
+        """Two sources of one token, 30 searches each a poll: together they never send
+        more than 30 in a minute of the store's clock, so GitHub never says 403."""
+        start = datetime(2012, 5, 2, 10, tzinfo=UTC)
+        slept: list[float] = []
+        store = FakeClock(start)
+        now = lambda: start + timedelta(seconds=sum(slept))  # noqa: E731
+        fake = FakeGitHub(now, per_minute=30)
+        with FakeServer(fake) as server:
+            epoch = lambda: now().timestamp()  # noqa: E731
+            first = _collector(server.url, "a", epoch, slept)
+            second = _collector(server.url, "b", epoch, slept)
+            assert first.client.budget is second.client.budget
+            window = Window(store() - timedelta(minutes=15), store())
+            first.collect(window)
+            second.collect(window)
+            assert not [c for c in server.calls if c.path != "/search/issues"]
+            assert len(server.calls) == 60 and len(slept) == 1
+            assert max(fake.minute_calls.values()) == 30
+            first.close()
+            second.close()
+
+    def test_primary_limit_waits_until_the_reset(self) -> None:
+        """Someone else spent the minute: GitHub's 403 with no searches left is a wait
+        until ``X-RateLimit-Reset``, then the poll completes with whole figures."""
+        start = datetime(2012, 5, 2, 10, 0, 30, tzinfo=UTC)
+        slept: list[float] = []
+        now = lambda: start + timedelta(seconds=sum(slept))  # noqa: E731
+        fake = FakeGitHub(now, per_minute=30)
+        fake.minute_calls[(TOKEN, "201205021000")] = 30  # another program's searches
+        with FakeServer(fake) as server:
+            collector = _collector(server.url, "a", lambda: now().timestamp(), slept)
+            window = Window(start - timedelta(minutes=15), start)
+            snapshot = collector.collect(window)
+            codes = collector.http_stats.requests
+            assert codes[("search/issues", "403")] == 1
+            assert codes[("search/issues", "200")] == 30
+            # 30 s from 10:00:30 to the reset at 10:01; then 30 s more before the last
+            # search, as our own count of 30 a minute includes the refused one
+            assert slept == [pytest.approx(30.0), pytest.approx(30.0)]
+            state = issue_log().state_at(start)
+            g97 = state[(state["queue"] == "G97") & (state["status"] == "open")]
+            assert snapshot.queues[0].open_by_status_priority == {("open", ""): len(g97)}
+            collector.close()
+
+
+class TestCheckConfig:
+    """``check-config`` on the documented example: its cost against the search limit."""
+
+    EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "github.yaml"
+
+    def check(self, tmp_path: Path, replace: tuple[str, str] | None = None) -> Any:
+        text = self.EXAMPLE.read_text(encoding="utf-8")
+        if replace is not None:
+            assert replace[0] in text
+            text = text.replace(*replace)
+        path = tmp_path / "config.yaml"
+        path.write_text(text, encoding="utf-8")
+        root = self.EXAMPLE.parents[2]
+        return run_cli("check-config", "--config", path, cwd=root, GITHUB_TOKEN="PLANTED-gh")
+
+    def test_the_example_is_valid_quiet_and_over_the_limit_every_minute(
+        self, tmp_path: Path
+    ) -> None:
+        """24 searches every 5 minutes: quiet. Every minute, 24 a minute of the 15 allowed:
+        exit 2 naming the source; every 2 minutes, 12 of 15 (80 %): a warning."""
+        ok = self.check(tmp_path)
+        assert ok.returncode == 0, ok.stderr
+        assert "warning" not in ok.stderr and "PLANTED" not in ok.stdout + ok.stderr
+        over = self.check(tmp_path, ("interval: 5m", "interval: 1m"))
+        assert over.returncode == 2
+        assert "sources -> 0: requests per minute" in over.stderr
+        close = self.check(tmp_path, ("interval: 5m", "interval: 110s"))
+        assert close.returncode == 0, close.stderr
+        assert "warning: sources -> 0 -> interval: polling uses" in close.stderr
