@@ -187,7 +187,7 @@ def grid_scores(
     grid: Sequence[Params] = GRID,
 ) -> dict[Params, dict[str, EventScore]]:
     """Per grid point (and preset), per log, the summed score of the fast rule."""
-    points = [*grid, *PRESETS]
+    points = list(dict.fromkeys([*grid, *PRESETS]))  # a preset may be a grid point
     out: dict[Params, dict[str, EventScore]] = {p: {} for p in points}
     for log, queues in series.items():
         for name, s in queues.items():
