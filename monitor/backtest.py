@@ -62,9 +62,8 @@ RULE: dict[str, Any] = {
     "name": "BreachForecast",
     "kind": "forecast",
     "horizon": "6h",
-    "min_probability": 0.8,
-    "recover_probability": 0.4,
-    "for": "1h",
+    "min_probability": 0.3,
+    "recover_probability": 0.15,
 }
 """The recommended forecast rule (config/examples/full.yaml), less its threshold: the
 warning model's probability, parameters chosen by ``benchmarks.forecasts.crossval`` on

@@ -1,19 +1,20 @@
 """Choose the forecast rule by cross-validation across logs; report only held-out figures.
 
 Run ``python -m benchmarks.forecasts.crossval`` from the project root (data from
-``tests/data``; about 5 minutes on two cores). Series: every queue of the three real
-logs (:mod:`benchmarks.forecasts.series`): ServiceNow (steady queues: groups, the
+``tests/data``; about 10-20 minutes on two shared cores). Series: every queue of the
+three real logs (:mod:`benchmarks.forecasts.series`): ServiceNow (steady queues: groups, the
 total, categories, locations), BPIC 2013 (a burst: teams, org lines, the total) and
 the Italian Helpdesk (sparse: about three tickets a day). Each is replayed once
 through the shipping engine (:func:`forecasts.evaluation.replay.replay_all`), which
-records the breach probability of each candidate model at the protocol's limits, as
-the engine answers it with each candidate ``burst_jump`` (the per-queue widening of
-the horizon for queues that jump fast, :func:`forecasts.engine.breach_steps`).
+records the breach probability of each candidate model at the protocol's limits (with
+``--jumps``, also as the engine answers it with each candidate ``burst_jump``: the
+per-queue widening for queues that jump fast, :func:`forecasts.engine.breach_steps`).
 
 Leave one log out: the rule's model, alert probability (recovery at half of it) and
-the engine's ``burst_jump`` are chosen on the other two logs (:func:`objective`: the
-shortfall against the goal's lines, each log weighted equally) and scored on the
-held-out log, so no figure comes from the episodes it was chosen on.
+the engine's ``burst_jump`` (with ``--jumps``) are chosen on the other two logs
+(:func:`objective`: the shortfall against the goal's lines, each log weighted
+equally) and scored on the held-out log, so no figure comes from the episodes it was
+chosen on.
 The held-out rule's alerting hours are recomputed through the real rule evaluation
 (``monitor.backtest.timeline``) and must equal the fast grid's. The anchors of
 forecasting.md are scored on the same series. Writes
@@ -187,7 +188,7 @@ def grid_scores(
     grid: Sequence[Params] = GRID,
 ) -> dict[Params, dict[str, EventScore]]:
     """Per grid point (and preset), per log, the summed score of the fast rule."""
-    points = [*grid, *PRESETS]
+    points = list(dict.fromkeys([*grid, *PRESETS]))  # a preset may be a grid point
     out: dict[Params, dict[str, EventScore]] = {p: {} for p in points}
     for log, queues in series.items():
         for name, s in queues.items():
