@@ -164,7 +164,8 @@ def failover_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
     }
     for stop, (bound, goal) in bounds.items():
         leader, delivered = r["stops"][stop]["leader"], r["stops"][stop]["delivered"]
-        rounds = f"({len(leader)} rounds, ttl {ttl:.0f} s, renew {renew:.0f} s)"
+        plural = "" if len(leader) == 1 else "s"
+        rounds = f"({len(leader)} round{plural}, ttl {ttl:.0f} s, renew {renew:.0f} s)"
         out.append(
             (
                 f"failover: {stop} of the leader to the other replica leading",
