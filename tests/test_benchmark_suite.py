@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from benchmarks.load.soak import verdicts
-from benchmarks.suite import BENCHMARKS, machine, markdown
+from benchmarks.suite import BENCHMARKS, NOT_HERE, Bench, machine, markdown
 
 SOAK = {
     "queues": 1000,
@@ -46,4 +48,153 @@ class TestReport:
         assert "| 310 ms wall, 290 ms CPU (median of 5) | < 250 ms at ~30,000 | **no** |" in text
         assert "| +3.1 % (320 -> 330 MB) | < 5 % | yes |" in text
         assert "FAILED, exit code 1: boom" in text and "Quick mode:" in text
-        assert "failover time" in text
+        assert "forecast accuracy" in text
+
+
+HOSTED: dict[str, Any] = {
+    "store": "zendesk",
+    "queues": 500,
+    "open_in_store": 200_000,
+    "open_in_queues": 150_000,
+    "requests": 60,
+    "requests_estimated": 55,
+    "credits": 0,
+    "seconds": 1.5,
+    "interval_s": 300.0,
+    "unit": "requests/min",
+    "budget": "Team 200: a poll every 0.6 min at the least",
+}
+"""One hosted store's poll at 500 queues, as benchmarks.collectors.http_poll writes it."""
+
+
+def bench(name: str) -> Bench:
+    return next(b for b in BENCHMARKS if b.name == name)
+
+
+def judged(name: str, result: dict[str, Any]) -> dict[str, tuple[str, str, bool | None]]:
+    """The benchmark's figures from ``result``, keyed by figure."""
+    return {
+        f: (measured, goal, met) for f, measured, goal, met in bench(name).figures(result, False)
+    }
+
+
+class TestNewEntries:
+    def test_failover_is_in_the_suite_and_no_longer_listed_as_missing(self) -> None:
+        """The failover benchmark runs from the suite, one round per stop in quick mode."""
+        assert bench("failover").quick == ("--rounds", "1")
+        assert all("failover" not in what for what, _ in NOT_HERE)
+
+    def test_failover_judges_the_takeover_against_ttl_plus_renew(self) -> None:
+        """A kill taken over after 21 s misses ttl + renew (20 s); a stop after 3 s meets 5 s."""
+        rows = judged(
+            "failover",
+            {
+                "ttl_s": 15.0,
+                "renew_s": 5.0,
+                "rounds": 2,
+                "stops": {
+                    "SIGKILL": {"leader": [16.4, 21.0], "delivered": [17.5, 22.1]},
+                    "SIGTERM": {"leader": [2.2, 3.0], "delivered": [2.6, 3.8]},
+                },
+            },
+        )
+        kill = rows["failover: SIGKILL of the leader to the other replica leading"]
+        assert kill == (
+            "median 18.7 s, max 21.0 s (2 rounds, ttl 15 s, renew 5 s)",
+            "<= ttl + renew_interval (20 s)",
+            False,
+        )
+        term = rows["failover: SIGTERM of the leader to the other replica leading"]
+        assert term[1:] == ("<= renew_interval (5 s)", True)
+        assert rows["failover: SIGKILL of the leader to the new leader's first delivery"][2] is None
+
+    def test_backfill_is_judged_at_10m_on_postgresql_only(self) -> None:
+        """29 s at 10M on PostgreSQL meets < 30 s; the same at 100k is reported, not judged."""
+        case = {
+            "engine": "postgresql",
+            "queues": 497,
+            "hours": 2160,
+            "repeat": 1,
+            "total_s": 29.0,
+            "read_s": 24.0,
+            "hand_s": 20.0,
+            "rows": 1_000_000,
+            "rss_mb": 150.0,
+        }
+        rows = judged("backfill", {"results": [case | {"n": 10_000_000}, case | {"n": 100_000}]})
+        big = rows["backfill of 2160 hourly rollups, postgresql 10,000,000 tickets, 497 queues"]
+        assert big == (
+            "29.0 s (24.0 s reading the ticket store, 1,000,000 rows written)",
+            "< 30 s at 10M on PostgreSQL",
+            True,
+        )
+        small = rows["backfill of 2160 hourly rollups, postgresql 100,000 tickets, 497 queues"]
+        assert small[1:] == ("< 30 s at 10M on PostgreSQL (checked at 10M)", None)
+        where = "postgresql 100,000 tickets, 497 queues"
+        ratio = rows[f"backfill's ticket-store read / hand-written SQL, {where}"]
+        assert ratio[0] == "1.20 (hand-written 20.0 s, same rows)"
+
+    def test_workload_ratio_over_1_3_misses_its_goal(self) -> None:
+        """A ratio of 1.4 misses <= 1.3; the report at 1M is reported, judged only at 10M."""
+        rows = judged(
+            "workload",
+            {
+                "results": [
+                    {
+                        "engine": "mariadb",
+                        "tickets": 1_000_000,
+                        "queues": 455,
+                        "agents": 3423,
+                        "repeat": 5,
+                        "collector_ms": 1400.0,
+                        "hand_ms": 1000.0,
+                        "ratio": 1.4,
+                        "report_s": 12.5,
+                    }
+                ]
+            },
+        )
+        where = "mariadb 1,000,000 tickets, 3,423 agent labels, 455 queues"
+        assert rows[f"workload and hygiene statements, collector / hand-written SQL, {where}"] == (
+            "1.40 (1400 ms vs 1000 ms, median of 5)",
+            "<= 1.3",
+            False,
+        )
+        assert rows[f"weekly report's figures for one week, {where}"] == (
+            "12.5 s wall",
+            "< 30 s at 10M (checked at 10M)",
+            None,
+        )
+
+    def test_hosted_poll_over_its_estimate_misses_its_goal(self) -> None:
+        """60 requests where check-config counted 55: its budget check would under-count."""
+        rows = judged("http_poll", {"repeat": 1, "results": [HOSTED]})
+        where = "zendesk 500 queues / 200,000 open"
+        assert rows[f"requests per hosted poll, {where}"] == (
+            "60 requests in 1.50 s (check-config's estimate 55)",
+            "<= check-config's estimate (its budget check refuses an interval over half "
+            "the plan); inside one 5 min poll interval",
+            False,
+        )
+        assert rows[f"shortest poll interval within half of each plan, {where}"] == (
+            "Team 200: a poll every 0.6 min at the least",
+            "reported beside each plan's budget",
+            None,
+        )
+
+    def test_hosted_poll_within_estimate_and_interval_meets_its_goal(self) -> None:
+        """Zoho: 100 requests as estimated (300 credits shown) in 4 s meets; 400 s does not."""
+        case = HOSTED | {
+            "store": "zohodesk",
+            "requests": 100,
+            "requests_estimated": 100,
+            "credits": 300,
+            "seconds": 4.0,
+            "unit": "credits/day",
+        }
+        slow = case | {"queues": 20, "seconds": 400.0}
+        rows = judged("http_poll", {"results": [case, slow]})
+        poll = rows["requests per hosted poll, zohodesk 500 queues / 200,000 open"]
+        assert poll[0] == "100 requests, 300 credits in 4.00 s (check-config's estimate 100)"
+        assert poll[2] is True
+        assert rows["requests per hosted poll, zohodesk 20 queues / 200,000 open"][2] is False

@@ -18,7 +18,8 @@ allow). For each engine and size it measures:
   statement for all 90 days, per-queue counts before the span plus per-hour counts of
   creations and resolutions on the plain columns, running sums by window function.
 
-Both results are compared row by row before any figure is printed. Figures are medians
+Both results are compared row by row before any figure is printed; the figures also go
+to ``benchmarks/results/collectors_backfill.json``. Figures are medians
 of ``--repeat`` runs; the machine and its load average are printed with them.
 """
 
@@ -39,6 +40,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks.collectors import sqldata
+from benchmarks.load import save
 from collectors.base import TOTAL_QUEUE, HourFigures
 from collectors.sql import SqlCollector, SqlSourceConfig
 from collectors.sqlmap import SqlMapping
@@ -235,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         print(timing["rss_mb"])
         return 0
     print("machine:", machine(), flush=True)
+    results: list[dict[str, Any]] = []
     for engine_name in args.engines.split(","):
         admin = sa.create_engine(URLS[engine_name])
         for n in (int(s) for s in args.sizes.split(",")):
@@ -252,16 +255,32 @@ def main(argv: list[str] | None = None) -> int:
             total = statistics.median(r["total_s"] for r in runs)
             best = statistics.median(hands)
             queues = len({q for q, *_ in ours})
+            rss = peak_rss_mb(engine_name, n)
+            results.append(
+                {
+                    "engine": engine_name,
+                    "n": n,
+                    "queues": queues,
+                    "hours": HOURS,
+                    "repeat": args.repeat,
+                    "total_s": total,
+                    "read_s": read,
+                    "hand_s": best,
+                    "rows": runs[0]["rows"],
+                    "rss_mb": rss,
+                }
+            )
             print(
                 f"{engine_name:10s} {n:>10,} tickets {queues} queues {HOURS} h:"
                 f" backfill {total:6.1f} s (ticket store {read:5.1f} s,"
                 f" {runs[0]['rows']:,} rows written) | hand-written SQL {best:5.1f} s |"
                 f" ratio read/hand {read / best:4.2f} | peak RSS of a backfill"
-                f" {peak_rss_mb(engine_name, n):.0f} MB"
+                f" {rss:.0f} MB"
                 f" | load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
         admin.dispose()
+    save({"machine": machine(), "results": results}, "collectors_backfill.json")
     return 0
 
 

@@ -13,6 +13,7 @@ Printed per store and scale: requests per poll (counted by the fake server), Zoh
 credits, the median wall time of ``--repeat`` polls after one warm-up (loopback: the
 collector's own cost plus the fake's, no network latency), and the poll rate the plans
 allow beside it: the shortest interval within half of the plan (``budget.share`` 0.5).
+The same figures go to ``benchmarks/results/collectors_http_poll.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.load import save
 from collectors import REGISTRY
 from collectors.base import Window
 from monitor.clock import FakeClock
@@ -187,6 +189,7 @@ def measure(store: str, queues: int, target_open: int, repeat: int) -> dict[str,
         "credits": cost.credits,
         "seconds": statistics.median(times),
         "interval": config.interval,
+        "interval_s": config.interval.total_seconds(),
     }
 
 
@@ -213,6 +216,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
+    results: list[dict[str, Any]] = []
     for store in args.stores.split(","):
         for queues, target in SCALES:
             r = measure(store, queues, target, args.repeat)
@@ -223,6 +227,12 @@ def main() -> None:
                 f"in {r['seconds']:.2f} s"
             )
             print(f"          budget (half the plan): {budget_line(r)}")
+            unit, plans = PLANS[store]
+            results.append(
+                {k: v for k, v in r.items() if k != "interval"}
+                | {"budget": budget_line(r), "unit": unit, "plans": plans}
+            )
+    save({"repeat": args.repeat, "results": results}, "collectors_http_poll.json")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ aggregates on the same indexes, interleaved, one cold round discarded; it checks
 both give the same numbers, and prints the median of each and their ratio with the
 machine's load average; then the time the weekly report takes to read its figures for
 one week of that table (``SqlCollector.collect`` over the week plus
-``SqlCollector.report``), once.
+``SqlCollector.report``), once. The figures also go to
+``benchmarks/results/collectors_workload.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from benchmarks.load import save
 from collectors.base import Window
 from collectors.sql import SqlCollector, SqlSourceConfig
 from collectors.sqlworkload import WorkloadQueries
@@ -172,7 +174,7 @@ def timed(run: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def bench(engine_name: str, tickets: int, repeat: int) -> None:
+def bench(engine_name: str, tickets: int, repeat: int) -> dict[str, Any]:
     url = URLS[engine_name]
     engine = sa.create_engine(url)
     started = time.perf_counter()
@@ -204,6 +206,17 @@ def bench(engine_name: str, tickets: int, repeat: int) -> None:
         f" load average {os.getloadavg()[0]:.1f}"
     )
     engine.dispose()
+    return {
+        "engine": engine_name,
+        "tickets": rows,
+        "queues": len(figures),
+        "agents": agents,
+        "repeat": repeat,
+        "collector_ms": a * 1000,
+        "hand_ms": h * 1000,
+        "ratio": a / h,
+        "report_s": report_s,
+    }
 
 
 def check(figures: dict[str, Any], results: list[list[Any]]) -> None:
@@ -224,8 +237,8 @@ def main() -> None:
     parser.add_argument("--engines", default="postgresql,mariadb")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    for name in args.engines.split(","):
-        bench(name, args.tickets, args.repeat)
+    results = [bench(name, args.tickets, args.repeat) for name in args.engines.split(",")]
+    save({"results": results}, "collectors_workload.json")
 
 
 if __name__ == "__main__":

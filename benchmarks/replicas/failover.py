@@ -2,6 +2,7 @@
 
 Run ``python -m benchmarks.replicas.failover`` from the project root (``--pg URL`` for
 another server than 127.0.0.1:5432/test; ``--rounds``, ``--ttl``, ``--renew`` to vary).
+The seconds of every round go to ``benchmarks/results/replicas_failover.json``.
 
 Each round: a fresh schema; replica A (``backlog-monitor run``) leads, holds three
 firing notifications its receiver answers 503 to; replica B follows. After a random
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchmarks.load import save
 from config.durations import parse_duration
 from tests.fakes import RecordingReceiver
 from tests.monitor.test_crash_recovery import Daemon
@@ -113,8 +115,9 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cpus, python "
         f"{platform.python_version()}, load before {os.getloadavg()[0]:.2f}"
     )
+    stops: dict[str, dict[str, list[float]]] = {}
     for stop in (signal.SIGKILL, signal.SIGTERM):
-        results = []
+        results: list[dict[str, float]] = []
         for n in range(args.rounds):
             with tempfile.TemporaryDirectory() as work:
                 results.append(one_round(args.pg, Path(work), stop, args.ttl, args.renew))
@@ -125,7 +128,11 @@ def main() -> None:
             )
         print(f"{stop.name:8s} leader    {summary([r['leader'] for r in results])}")
         print(f"{stop.name:8s} delivered {summary([r['delivered'] for r in results])}")
+        stops[stop.name] = {key: [r[key] for r in results] for key in ("leader", "delivered")}
     print(f"load after {os.getloadavg()[0]:.2f} (1-minute average)")
+    ttl, renew = (parse_duration(d).total_seconds() for d in (args.ttl, args.renew))
+    report = {"ttl_s": ttl, "renew_s": renew, "rounds": args.rounds, "stops": stops}
+    save(report, "replicas_failover.json")
 
 
 if __name__ == "__main__":
