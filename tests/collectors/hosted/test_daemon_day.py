@@ -88,6 +88,7 @@ def _settings(url: str) -> Any:
         "forecasts": {"enabled": False},
         "delivery": {"interval": "5m"},  # no receiver: nothing to deliver
         "store": {"url": "sqlite://", "maintenance_interval": "1h"},
+        "http": {"status_page_auth": "none"},  # the page itself, not a 401's body
         "evaluation": {"interval": "5m", "collector_down": {"for": "5m"}},
         "sources": [source],
         "rules": [
@@ -145,7 +146,9 @@ def _run(
         BacklogCollector(engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules)
     )
     with TestClient(build_app(daemon, registry)) as client:
-        page = client.get("/").text
+        answer = client.get("/")
+        assert answer.status_code == 200, answer.text
+        page = answer.text
     with engine.connect() as conn:
         counters = {r["queue"]: r for r in history.counters(conn)}
         errors = [

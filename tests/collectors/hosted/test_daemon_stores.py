@@ -5,7 +5,8 @@ real log; every poll must succeed, and the created/resolved counters the daemon 
 must equal pandas' sum over the consecutive windows it polled (each ticket counted in
 the queue it was in at that poll; Zendesk's flow moved back by its ``index_lag``).
 Zoho Desk's full simulated day, with a 429 storm and token renewals, is in
-``test_daemon_day.py``.
+``test_daemon_day.py``; these four stores' full days, with their own 429 storms, are in
+``test_store_days.py``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ quoted, as Freshdesk requires; ``total`` and the first 30 results), and
 ``GET /api/v2/tickets?updated_since=...&order_by=updated_at&order_type=asc&include=stats
 &per_page=100&page=N`` (a ``Link`` header to the next page; ``per_page`` over 100 is a
 400). The API key is the Basic user, ``X`` the password. ``X-Ratelimit-Total``,
-``X-Ratelimit-Remaining`` and ``X-Ratelimit-Used-CurrentRequest`` on every answer.
+``X-Ratelimit-Remaining`` and ``X-Ratelimit-Used-CurrentRequest`` on every answer (the
+minute's requests counted in ``minute_calls``); throughout ``storm`` every request gets
+429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pandas as pd
 
 from tests.collectors.fakeserver import Call, Reply
 from tests.collectors.stores.incidents import group_id, group_names
+from tests.collectors.stores.storm import Storm, count_minute, storm_wait
 from tests.collectors.stores.zendesk import servicenow_log
 from tests.collectors.ticketlog import TicketLog
 
@@ -61,6 +64,8 @@ class FakeFreshdesk:
     clock: Callable[[], datetime]
     log: TicketLog = field(default_factory=freshdesk_log)
     per_minute: int = 400
+    storm: Storm | None = None
+    minute_calls: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, call: Call) -> Reply:
         pair = base64.b64encode(f"{API_KEY}:X".encode()).decode()
@@ -68,9 +73,15 @@ class FakeFreshdesk:
             return Reply(
                 401, {"code": "invalid_credentials", "message": "You have to be logged in"}
             )
+        wait = storm_wait(self.storm, self.clock())
+        if wait is not None:  # Freshdesk's 429: Retry-After and the spent allowance
+            headers = {"Retry-After": str(wait), "X-Ratelimit-Total": str(self.per_minute)}
+            headers["X-Ratelimit-Remaining"] = "0"
+            return Reply(429, {"message": "You have exceeded the limit of requests"}, headers)
+        used = count_minute(self.minute_calls, self.clock())
         quota = {
             "X-Ratelimit-Total": str(self.per_minute),
-            "X-Ratelimit-Remaining": str(self.per_minute - 1),
+            "X-Ratelimit-Remaining": str(max(0, self.per_minute - used - 1)),
             "X-Ratelimit-Used-CurrentRequest": "2" if call.arg("include") else "1",
         }
         if call.path == "/api/v2/search/tickets":

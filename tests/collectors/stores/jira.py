@@ -11,7 +11,9 @@ The API part: ``POST /rest/api/3/search/approximate-count`` (``{"count"}``; unbo
 is a 400, as on Cloud), ``GET /rest/api/3/search/jql`` (``issues``, ``isLast``,
 ``nextPageToken``, no ``total``) and Data Center's ``GET /rest/api/2/search``
 (``total``); Cloud takes Basic email:token, Data Center a Bearer personal access token.
-JQL dates (``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``).
+JQL dates (``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``). Requests
+are counted per minute (``minute_calls``); throughout ``storm`` every request gets 429
+with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.stores.storm import Storm, count_minute, storm_wait
 from tests.collectors.ticketlog import TicketLog
 from tests.data import HELPDESK_LOG
 
@@ -90,10 +93,19 @@ class FakeJira:
     deployment: str = "cloud"
     zone: str = "UTC"
     log: TicketLog = field(default_factory=helpdesk_log)
+    storm: Storm | None = None
+    minute_calls: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, call: Call) -> Reply:
         if call.headers.get("Authorization") != self._expected_auth():
             return Reply(401, {"errorMessages": ["You are not authenticated."]})
+        now = self.clock()
+        wait = storm_wait(self.storm, now)
+        if wait is not None:  # Cloud's 429: Retry-After, the reset instant and the reason
+            headers = {"Retry-After": str(wait), "X-RateLimit-Remaining": "0"}
+            headers["RateLimit-Reason"] = "jira-quota-tenant-based"
+            return Reply(429, {"errorMessages": ["Rate limit exceeded."]}, headers)
+        count_minute(self.minute_calls, now)
         cloud = self.deployment == "cloud"
         if cloud and call.path == "/rest/api/3/search/approximate-count" and call.method == "POST":
             jql = (call.json() or {}).get("jql", "")

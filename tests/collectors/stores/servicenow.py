@@ -9,7 +9,9 @@ false once Closed (a Resolved incident stays active, as in ServiceNow).
 OR with the clause before; ``=``, ``!=``, ``IN``, ``NOT IN``, ``>=``, ``<`` on the fields
 the collector uses), groups by ``sysparm_group_by`` and answers ``{"result": [{"stats":
 {"count": "N", "min": {"opened_at": ...}}, "groupby_fields": [{"field", "value",
-"display_value"}]}]}``; date-times in the user's time zone (``zone``).
+"display_value"}]}]}``; date-times in the user's time zone (``zone``). Requests are
+counted per minute (``minute_calls``); throughout ``storm`` a rate-limit rule answers
+429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 
 from tests.collectors.fakeserver import Call, Reply
 from tests.collectors.stores.incidents import group_names, incident_events
+from tests.collectors.stores.storm import Storm, count_minute, storm_wait
 from tests.collectors.ticketlog import TicketLog
 
 NUMBERS = {
@@ -59,11 +62,21 @@ class FakeServiceNow:
     clock: Callable[[], datetime]
     zone: str = "UTC"
     log: TicketLog = field(default_factory=incident_log)
+    storm: Storm | None = None
+    minute_calls: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, call: Call) -> Reply:
         pair = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         if call.headers.get("Authorization") != f"Basic {pair}":
             return Reply(401, {"error": {"message": "User Not Authenticated"}, "status": "failure"})
+        now = self.clock()
+        wait = storm_wait(self.storm, now)
+        if wait is not None:  # a rate-limit rule's 429: the reset as epoch and Retry-After
+            reset = str(int(now.timestamp()) + wait)
+            headers = {"Retry-After": str(wait), "X-RateLimit-Reset": reset}
+            body = {"error": {"message": "Rate limit exceeded"}, "status": "failure"}
+            return Reply(429, body, {**headers, "X-RateLimit-Remaining": "0"})
+        count_minute(self.minute_calls, now)
         if call.path != "/api/now/stats/incident":
             return Reply(400, {"error": {"message": "Invalid table"}, "status": "failure"})
         state = self.log.state_at(self.clock())

@@ -11,7 +11,8 @@ The API part: ``GET /api/v2/search/count`` and ``/api/v2/search.json`` with the 
 terms the collector uses (``type: group: status: status< created>= created< solved>=
 solved<``; an unknown term is a 400 as Zendesk's invalid query), Basic
 ``email/token:TOKEN`` authentication, ``X-Rate-Limit-Remaining`` on every answer (the
-account's per-minute allowance counted down) and 429 with ``Retry-After`` when spent.
+account's per-minute allowance counted down) and 429 with ``Retry-After`` when spent,
+or throughout ``storm``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pandas as pd
 
 from tests.collectors.fakeserver import Call, Reply
 from tests.collectors.stores.incidents import group_id, group_names, incident_events
+from tests.collectors.stores.storm import Storm, storm_wait
 from tests.collectors.ticketlog import TicketLog
 
 STATUSES = {
@@ -69,11 +71,15 @@ class FakeZendesk:
     per_minute: int = 1_000_000
     log: TicketLog = field(default_factory=servicenow_log)
     minute_calls: dict[str, int] = field(default_factory=dict)
+    storm: Storm | None = None
 
     def __call__(self, call: Call) -> Reply:
         expected = base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()
         if call.headers.get("Authorization") != f"Basic {expected}":
             return Reply(401, {"error": "Couldn't authenticate you"})
+        wait = storm_wait(self.storm, self.clock())
+        if wait is not None:  # Zendesk's 429: the error name and Retry-After
+            return Reply(429, {"error": "APIRateLimitExceeded"}, {"Retry-After": str(wait)})
         minute = self.clock().strftime("%Y%m%d%H%M")
         used = self.minute_calls.get(minute, 0)
         if used >= self.per_minute:
