@@ -286,6 +286,8 @@ receivers:
     name: ops
     url: {receiver.url!r}
     secret: {SECRET!r}
+delivery:
+  allowed_destinations: ["127.0.0.1"]  # the test's receiver is on loopback
 """
         settings: Settings = load_settings(text=settings_text(root, extra))
         # the signature's timestamp is the sending time, which the verifier checks

@@ -49,6 +49,8 @@ receivers:
     name: team
     url: {receiver.url!r}
     secret: {SECRET!r}
+delivery:
+  allowed_destinations: ["127.0.0.1"]  # the test's receiver is on loopback
 """
     settings = load_settings(text=settings_text(tmp_path, extra))
     d = Daemon(settings, clock=FakeClock(AS_OF + timedelta(minutes=30)), engine=store)
