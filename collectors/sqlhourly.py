@@ -4,14 +4,18 @@ One statement covers a span of whole hours ``[start, start + n h)`` in which the
 zone keeps one UTC offset (so the span's hours are ``n`` equal steps of its naive local
 time too). It never ships ticket rows: the database
 
-1. gives each ticket the index of the hour of its creation, of its *departure* from the
-   backlog and of its resolution, counted from ``start`` (-1 for "before the span");
-2. counts tickets per queue and hour index (``GROUP BY``), for each of the three;
+1. counts, per queue, the tickets open at ``start`` and those created before it, in one
+   aggregate over the tickets created before ``start``, grouped by queue only (hour
+   index -1, "before the span");
+2. counts, per queue and hour index from ``start``, the creations inside the span (an
+   index range on the creation time) and the resolutions inside it (a range on the
+   resolution time), with the departures from the backlog among them (``GROUP BY``);
+   no ticket created or departed before the span is counted again per hour;
 3. joins those counts to a generated series of the hour indexes -1 .. n-1
    (``generate_series`` on PostgreSQL, a recursive CTE on MariaDB/MySQL and SQLite),
    for every queue;
-4. runs the sums with a window function: open at the end of hour ``i`` is every
-   creation up to ``i`` minus every departure up to ``i``.
+4. runs the sums with a window function: open at the end of hour ``i`` is the backlog
+   at ``start`` plus every creation up to ``i`` minus every departure up to ``i``.
 
 A ticket departs when it was resolved (if it is not open now), at its creation when it
 is closed without a resolution time or was resolved before it was created (it is never
