@@ -27,6 +27,7 @@ ticket on (or with a resolution in the hour) are returned.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from collectors.base import HourFigures
 from collectors.sqlqueries import PollQueries
 
 HOUR = timedelta(hours=1)
@@ -83,11 +85,20 @@ for _element, _templates in SQL.items():
         _register(_element, _dialect, _template)
 
 
-def hourly_statement(q: PollQueries, dialect: str, start: datetime, hours: int) -> sa.Select[Any]:
-    """The span's rows ``(queue, n, open_end, created, resolved)``, ``n`` from 0, for the
-    queries' mapping (per queue, or the total with ``PollQueries(total=True)``)."""
+def hourly_statement(
+    q: PollQueries, dialect: str, start: datetime, hours: int, carried: bool = False
+) -> sa.Select[Any]:
+    """The span's rows ``(queue, n, open_end, created, resolved, seen)``, ``n`` from 0, for
+    the queries' mapping (per queue, or the total with ``PollQueries(total=True)``).
+
+    ``carried``: the caller knows each queue's backlog at ``start`` (it read the span
+    before): nothing before ``start`` is read, ``open_end`` and ``seen`` count from 0 at
+    ``start``, and every row of a queue with an event in the span is returned (see
+    :func:`carry_on`)."""
     end = start + hours * HOUR
-    parts = [_before(q, start), _created(q, start, end), _resolved(q, start, end)]
+    parts = [_created(q, start, end), _resolved(q, start, end)]
+    if not carried:
+        parts.insert(0, _before(q, start))
     events = sa.union_all(*parts).subquery("events")
     agg = (
         sa.select(
@@ -127,6 +138,7 @@ def hourly_statement(q: PollQueries, dialect: str, start: datetime, hours: int) 
         joined.c.c.label("created"),
         joined.c.r.label("resolved"),
     ).subquery("running")
+    shown = [] if carried else [sa.or_(running.c.seen > 0, running.c.resolved > 0)]
     return (
         sa.select(
             running.c.queue,
@@ -134,10 +146,44 @@ def hourly_statement(q: PollQueries, dialect: str, start: datetime, hours: int) 
             running.c.open_end,
             running.c.created,
             running.c.resolved,
+            running.c.seen,
         )
-        .where(running.c.n >= 0, sa.or_(running.c.seen > 0, running.c.resolved > 0))
+        .where(running.c.n >= 0, *shown)
         .order_by(running.c.queue, running.c.n)
     )
+
+
+Carry = dict[str, int]
+"""Per queue that has a ticket created before an instant: its backlog then."""
+
+
+def carry_on(
+    rows: Iterable[Any], start: datetime, hours: int, carry: Carry | None
+) -> tuple[list[HourFigures], Carry]:
+    """The span's figures from :func:`hourly_statement`'s rows, and the carry at its end.
+
+    ``carry`` is the backlog per queue at ``start`` when the statement was ``carried``
+    (its ``open_end`` and ``seen`` then count from ``start``), ``None`` otherwise. A
+    carried queue without any event in the span keeps its backlog every hour."""
+    out: list[HourFigures] = []
+    after: Carry = {}
+    events: set[str] = set()
+    for r in rows:
+        queue = str(r.queue)
+        events.add(queue)
+        before = (carry or {}).get(queue)
+        open_end = int(r.open_end) + (before or 0)
+        seen = before is not None or int(r.seen) > 0
+        if seen or int(r.resolved) > 0:
+            hour = start + int(r.n) * HOUR
+            out.append(HourFigures(queue, hour, open_end, int(r.created), int(r.resolved)))
+        if seen and int(r.n) == hours - 1:
+            after[queue] = open_end
+    for queue, backlog in (carry or {}).items():
+        if queue not in events:
+            out += [HourFigures(queue, start + i * HOUR, backlog, 0, 0) for i in range(hours)]
+            after[queue] = backlog
+    return out, after
 
 
 COLUMNS = ("c", "d", "r", "s")
