@@ -35,7 +35,7 @@ from sqlalchemy import exc
 from collectors.base import TOTAL_QUEUE, HourFigures, QueueStats, Snapshot, Window
 from collectors.sqlassembly import Assembly, PollRows
 from collectors.sqlfigures import Availability
-from collectors.sqlhourly import HOUR, hourly_statement
+from collectors.sqlhourly import HOUR, Carry, carry_on, hourly_statement
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
 from collectors.sqlreport import ReportFigures, read_report
@@ -111,6 +111,9 @@ class SqlCollector:
         self._queries = PollQueries(config.mapping, self._bind)
         self.figures = Availability(config.mapping)
         self._overlap = config.mapping.queues_overlap()
+        self._carry: dict[bool, tuple[datetime, Carry]] = {}
+        """Per statement kind (total or not): where the last span read ended, and the
+        backlog per queue then (the next chunk of a backfill starts from it)."""
 
     @property
     def name(self) -> str:
@@ -241,17 +244,15 @@ class SqlCollector:
     def _hours(
         self, conn: sa.Connection, q: PollQueries, start: datetime, hours: int
     ) -> list[HourFigures]:
-        statement = hourly_statement(q, conn.dialect.name, start, hours)
-        return [
-            HourFigures(
-                queue=str(r.queue),
-                hour=start + int(r.n) * HOUR,
-                open_end=int(r.open_end),
-                created=int(r.created),
-                resolved=int(r.resolved),
-            )
-            for r in conn.execute(statement)
-        ]
+        """One span's figures; when the span follows the last one read (the next chunk of
+        a backfill), from the backlog carried from it, without reading what precedes."""
+        until, carry = self._carry.get(q.total, (None, None))
+        if until != start:
+            carry = None
+        statement = hourly_statement(q, conn.dialect.name, start, hours, carry is not None)
+        figures, after = carry_on(conn.execute(statement), start, hours, carry)
+        self._carry[q.total] = (start + hours * HOUR, after)
+        return figures
 
     def _spans(self, start: datetime, end: datetime, epoch: bool) -> list[tuple[datetime, int]]:
         """``[start, end)`` cut where the zone's UTC offset changes: (span start, hours).

@@ -4,14 +4,18 @@ One statement covers a span of whole hours ``[start, start + n h)`` in which the
 zone keeps one UTC offset (so the span's hours are ``n`` equal steps of its naive local
 time too). It never ships ticket rows: the database
 
-1. gives each ticket the index of the hour of its creation, of its *departure* from the
-   backlog and of its resolution, counted from ``start`` (-1 for "before the span");
-2. counts tickets per queue and hour index (``GROUP BY``), for each of the three;
+1. counts, per queue, the tickets open at ``start`` and those created before it, in one
+   aggregate over the tickets created before ``start``, grouped by queue only (hour
+   index -1, "before the span");
+2. counts, per queue and hour index from ``start``, the creations inside the span (an
+   index range on the creation time) and the resolutions inside it (a range on the
+   resolution time), with the departures from the backlog among them (``GROUP BY``);
+   no ticket created or departed before the span is counted again per hour;
 3. joins those counts to a generated series of the hour indexes -1 .. n-1
    (``generate_series`` on PostgreSQL, a recursive CTE on MariaDB/MySQL and SQLite),
    for every queue;
-4. runs the sums with a window function: open at the end of hour ``i`` is every
-   creation up to ``i`` minus every departure up to ``i``.
+4. runs the sums with a window function: open at the end of hour ``i`` is the backlog
+   at ``start`` plus every creation up to ``i`` minus every departure up to ``i``.
 
 A ticket departs when it was resolved (if it is not open now), at its creation when it
 is closed without a resolution time or was resolved before it was created (it is never
@@ -23,6 +27,7 @@ ticket on (or with a resolution in the hour) are returned.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from collectors.base import HourFigures
 from collectors.sqlqueries import PollQueries
 
 HOUR = timedelta(hours=1)
@@ -79,32 +85,26 @@ for _element, _templates in SQL.items():
         _register(_element, _dialect, _template)
 
 
-def hourly_statement(q: PollQueries, dialect: str, start: datetime, hours: int) -> sa.Select[Any]:
-    """The span's rows ``(queue, n, open_end, created, resolved)``, ``n`` from 0, for the
-    queries' mapping (per queue, or the total with ``PollQueries(total=True)``)."""
-    f = q.f
+def hourly_statement(
+    q: PollQueries, dialect: str, start: datetime, hours: int, carried: bool = False
+) -> sa.Select[Any]:
+    """The span's rows ``(queue, n, open_end, created, resolved, seen)``, ``n`` from 0, for
+    the queries' mapping (per queue, or the total with ``PollQueries(total=True)``).
+
+    ``carried``: the caller knows each queue's backlog at ``start`` (it read the span
+    before): nothing before ``start`` is read, ``open_end`` and ``seen`` count from 0 at
+    ``start``, and every row of a queue with an event in the span is returned (see
+    :func:`carry_on`)."""
     end = start + hours * HOUR
-    created, resolved = f.require("created_at"), f.require("resolved_at")
-    open_now = q.open_now()
-    departure = sa.case(
-        (created.is_(None), sa.null()),
-        (open_now, sa.null()),
-        (resolved.is_(None), created),
-        (resolved < created, created),
-        else_=resolved,
-    )
-    counts = [
-        _counts(
-            q, departure if kind == "d" else created if kind == "c" else resolved, kind, start, end
-        )
-        for kind in ("c", "d", "r")
-    ]
-    events = sa.union_all(*counts).subquery("events")
+    parts = [_created(q, start, end), _resolved(q, start, end)]
+    if not carried:
+        parts.insert(0, _before(q, start))
+    events = sa.union_all(*parts).subquery("events")
     agg = (
         sa.select(
             events.c.queue,
             events.c.n,
-            *(sa.func.sum(events.c[k]).label(k) for k in ("c", "d", "r")),
+            *(sa.func.sum(events.c[k]).label(k) for k in COLUMNS),
         )
         .group_by(events.c.queue, events.c.n)
         .subquery("agg")
@@ -120,7 +120,7 @@ def hourly_statement(q: PollQueries, dialect: str, start: datetime, hours: int) 
         sa.select(
             grid.c.queue,
             grid.c.n,
-            *(sa.func.coalesce(agg.c[k], 0).label(k) for k in ("c", "d", "r")),
+            *(sa.func.coalesce(agg.c[k], 0).label(k) for k in COLUMNS),
         )
         .select_from(grid.outerjoin(agg, sa.and_(agg.c.queue == grid.c.queue, agg.c.n == grid.c.n)))
         .subquery("joined")
@@ -134,10 +134,11 @@ def hourly_statement(q: PollQueries, dialect: str, start: datetime, hours: int) 
         joined.c.queue,
         joined.c.n,
         sa.func.sum(joined.c.c - joined.c.d).over(**window).label("open_end"),
-        sa.func.sum(joined.c.c).over(**window).label("seen"),
+        sa.func.sum(joined.c.c + joined.c.s).over(**window).label("seen"),
         joined.c.c.label("created"),
         joined.c.r.label("resolved"),
     ).subquery("running")
+    shown = [] if carried else [sa.or_(running.c.seen > 0, running.c.resolved > 0)]
     return (
         sa.select(
             running.c.queue,
@@ -145,37 +146,137 @@ def hourly_statement(q: PollQueries, dialect: str, start: datetime, hours: int) 
             running.c.open_end,
             running.c.created,
             running.c.resolved,
+            running.c.seen,
         )
-        .where(running.c.n >= 0, sa.or_(running.c.seen > 0, running.c.resolved > 0))
+        .where(running.c.n >= 0, *shown)
         .order_by(running.c.queue, running.c.n)
     )
 
 
-def _counts(
-    q: PollQueries, value: ColumnElement[Any], kind: str, start: datetime, end: datetime
-) -> sa.Select[Any]:
-    """Tickets per queue and hour index of ``value`` (creation, departure or resolution)
-    before ``end``; resolutions only within the span and of tickets not open now."""
-    f = q.f
-    field = "resolved_at" if kind == "r" else "created_at"
-    low, high = _bound(f.bind(field, start)), _bound(f.bind(field, end))
+Carry = dict[str, int]
+"""Per queue that has a ticket created before an instant: its backlog then."""
+
+
+def carry_on(
+    rows: Iterable[Any], start: datetime, hours: int, carry: Carry | None
+) -> tuple[list[HourFigures], Carry]:
+    """The span's figures from :func:`hourly_statement`'s rows, and the carry at its end.
+
+    ``carry`` is the backlog per queue at ``start`` when the statement was ``carried``
+    (its ``open_end`` and ``seen`` then count from ``start``), ``None`` otherwise. A
+    carried queue without any event in the span keeps its backlog every hour."""
+    out: list[HourFigures] = []
+    after: Carry = {}
+    events: set[str] = set()
+    for r in rows:
+        queue = str(r.queue)
+        events.add(queue)
+        before = (carry or {}).get(queue)
+        open_end = int(r.open_end) + (before or 0)
+        seen = before is not None or int(r.seen) > 0
+        if seen or int(r.resolved) > 0:
+            hour = start + int(r.n) * HOUR
+            out.append(HourFigures(queue, hour, open_end, int(r.created), int(r.resolved)))
+        if seen and int(r.n) == hours - 1:
+            after[queue] = open_end
+    for queue, backlog in (carry or {}).items():
+        if queue not in events:
+            out += [HourFigures(queue, start + i * HOUR, backlog, 0, 0) for i in range(hours)]
+            after[queue] = backlog
+    return out, after
+
+
+COLUMNS = ("c", "d", "r", "s")
+"""Per queue and hour index: ``c`` tickets that enter the backlog count (at ``n = -1``:
+the backlog at the span's start; from 0: creations), ``d`` departures, ``r``
+resolutions, ``s`` tickets created before the span (only at ``n = -1``)."""
+
+
+ONE: ColumnElement[int] = sa.literal_column("1", sa.Integer())
+
+
+def _before(q: PollQueries, start: datetime) -> sa.Select[Any]:
+    """Row ``n = -1`` per queue: the backlog at ``start`` and the tickets created before
+    it (one aggregate over the tickets created before the span, no per-hour grouping)."""
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    low_c, low_r = _bound(q.f.bind("created_at", start)), _bound(q.f.bind("resolved_at", start))
+    # created before T and (open now or resolved at/after T): resolved >= T > created
+    # implies it was not resolved before it was created (see the module's rule)
+    open_then = sa.or_(q.open_now(), resolved >= low_r)
+    return _grouped(
+        q,
+        sa.literal_column("-1", sa.Integer()),
+        [created < low_c],
+        c=sa.case((open_then, 1), else_=0),
+        s=ONE,
+    )
+
+
+def _created(q: PollQueries, start: datetime, end: datetime) -> sa.Select[Any]:
+    """Creations per queue and hour of the span (an index range on the creation time);
+    a ticket that is never open (closed without a resolution time, or resolved before
+    it was created) departs in the hour of its creation."""
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    low, high = _bound(q.f.bind("created_at", start)), _bound(q.f.bind("created_at", end))
+    never_open = sa.case(
+        (q.open_now(), 0), (resolved.is_(None), 1), (resolved < created, 1), else_=0
+    )
+    return _grouped(
+        q,
+        _index(q, "created_at", created, low),
+        [created >= low, created < high],
+        c=ONE,
+        d=never_open,
+    )
+
+
+def _resolved(q: PollQueries, start: datetime, end: datetime) -> sa.Select[Any]:
+    """Resolutions of tickets not open now per queue and hour of the span (an index range
+    on the resolution time); each is the ticket's departure unless it was resolved before
+    it was created or has no creation time (then it departs at creation, or never)."""
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
+    open_now = q.open_now()
+    departs = sa.case((created.is_(None), 0), (resolved < created, 0), else_=1)
+    return _grouped(
+        q,
+        _index(q, "resolved_at", resolved, low),
+        [resolved >= low, resolved < high, sa.not_(open_now)],
+        r=ONE,
+        d=departs,
+    )
+
+
+def _index(
+    q: PollQueries, field: str, value: ColumnElement[Any], low: ColumnElement[Any]
+) -> ColumnElement[int]:
     index_of = epoch_hour_index if field in q.m.epoch_fields else hour_index
-    index = sa.case((value < low, sa.literal_column("-1")), else_=index_of(value, low))
-    queue = _queue(q)
-    where = [*q.scope(), value < high]
-    if kind == "r":
-        where += [value >= low, sa.not_(q.open_now())]
+    return index_of(value, low)
+
+
+def _grouped(
+    q: PollQueries,
+    index: ColumnElement[int],
+    where: list[ColumnElement[bool]],
+    **flags: ColumnElement[Any],
+) -> sa.Select[Any]:
+    """``(queue, n, c, d, r, s)`` of the tickets matching ``where``, per queue and hour
+    index: each given column sums its per-ticket 0/1 flag; the others are 0."""
     # only the joins these fields read (the total's statements have no queue: no fan-out)
     fields = [n for n in ("queue", "status", "created_at", "resolved_at") if q.f.has(n)]
     inner = (
-        sa.select(queue.label("queue"), index.label("n"))
+        sa.select(
+            _queue(q).label("queue"),
+            index.label("n"),
+            *(flag.label(k) for k, flag in flags.items()),
+        )
         .select_from(q.source(fields))
-        .where(*where)
-        .subquery(f"t_{kind}")
+        .where(*q.scope(), *where)
+        .subquery("t")
     )
     zero: ColumnElement[int] = sa.literal_column("0", sa.Integer())
-    columns = {k: sa.func.count().label(k) if k == kind else zero.label(k) for k in ("c", "d", "r")}
-    return sa.select(inner.c.queue, inner.c.n, *columns.values()).group_by(inner.c.queue, inner.c.n)
+    columns = [sa.func.sum(inner.c[k]).label(k) if k in flags else zero.label(k) for k in COLUMNS]
+    return sa.select(inner.c.queue, inner.c.n, *columns).group_by(inner.c.queue, inner.c.n)
 
 
 def _queue(q: PollQueries) -> ColumnElement[Any]:
