@@ -18,43 +18,25 @@ appears in no log, metric, status page or stored error.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
-import yaml
-from prometheus_client import CollectorRegistry, generate_latest
 
-from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
-from config.loader import load_settings
+from collectors.helpscout import HelpScoutCollector
 from monitor.clock import FakeClock
-from monitor.daemon import Daemon
-from monitor.http import build_app
-from monitor.metrics import BacklogCollector
-from monitor.scheduler import daemon_jobs
-from monitor.stepped import SteppedScheduler
-from monitor.store import alerts as alert_store
-from monitor.store import history
-from monitor.store.engine import open_store
 from tests.collectors.fakeserver import FakeServer
+from tests.collectors.hosted.dayrun import Day, captured_logs, day_settings, run_day
 from tests.collectors.stores.helpscout import SECRET, FakeHelpScout, Kit, helpscout_log
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
-    from starlette.testclient import TestClient
 
 START = datetime(2016, 3, 8, tzinfo=UTC)
 END = START + timedelta(days=1)
 STORM = (START + timedelta(hours=13, minutes=15), START + timedelta(hours=14, minutes=15))
 TOKEN_LIFE = 7200.0
 PLAN = 200  # Help Scout's requests a minute; half of them are ours
-API_TOKEN = "day-api-token-5c1e"
+RULE = "MailboxBacklogHigh"
 
 
 @pytest.fixture(scope="module")
@@ -65,114 +47,25 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     fake = FakeHelpScout(
         clock, token_life=TOKEN_LIFE, announced_life=172800.0, per_minute=PLAN, storm=STORM
     )
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logging.getLogger().addHandler(handler)
-    previous = logging.getLogger().level
-    logging.getLogger().setLevel(logging.DEBUG)
-    try:
-        with FakeServer(fake) as server:
-            yield _run(tmp, clock, fake, server, records)
-    finally:
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger().setLevel(previous)
-
-
-def _settings(url: str) -> Any:
-    source = Kit().config(url, {"queues": 3})
-    source.update(
-        interval="5m",
-        client_secret=SECRET,
-        client_secret_env=None,
-        budget={"requests_per_minute": PLAN, "share": 0.5},
-    )
-    queue = source["mailboxes"][0]["name"]
-    document = {
-        "http": {"api_tokens": [API_TOKEN]},
-        "forecasts": {"enabled": False},
-        "delivery": {"interval": "5m"},  # no receiver: nothing to deliver
-        "store": {"url": "sqlite://", "maintenance_interval": "1h"},
-        "evaluation": {"interval": "5m", "collector_down": {"for": "5m"}},
-        "sources": [source],
-        "rules": [
-            {
-                "name": "MailboxBacklogHigh",
-                "metric": "open_tickets",
-                "match": {"source": "helpscout", "queue": queue},
-                "reduce": "avg",
-                "window": "30m",
-                "threshold": 450,
-                "recover_threshold": 420,
-            }
-        ],
-    }
-    return load_settings(text=yaml.safe_dump(document))
-
-
-def _run(
-    tmp: Path, clock: FakeClock, fake: FakeHelpScout, server: FakeServer, records: list[Any]
-) -> dict[str, Any]:
-    settings = _settings(server.url)
-    slept: list[float] = []
-    config = settings.sources[0]
-    assert isinstance(config, HelpScoutConfig)
-    collector = HelpScoutCollector(
-        config, clock=lambda: clock().timestamp() + sum(slept), sleep=slept.append
-    )
-    engine = open_store(f"sqlite:///{tmp}/history.db")
-    daemon = Daemon(
-        settings,
-        clock=clock,
-        collectors={"helpscout": collector},
-        engine=engine,
-        monotonic=lambda: clock().timestamp(),
-    )
-    daemon.migrate()
-    scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
-    states: list[tuple[datetime, str]] = []
-    polls: list[tuple[datetime, bool, int]] = []  # instant, succeeded, API requests sent
-    while scheduler.next_instant < END:
-        before = len(server.calls)
-        ran = scheduler.run_due()
-        if "poll:helpscout" in ran:
-            with engine.connect() as conn:
-                up = history.source_health(conn)["helpscout"].up
-            sent = [c for c in server.calls[before:] if c.path != "/v2/oauth2/token"]
-            polls.append((clock.now, up and bool(sent), len(sent)))
-        if "evaluate" in ran:
-            with engine.connect() as conn:
-                for instance in alert_store.load_instances(conn).values():
-                    if instance.rule == "MailboxBacklogHigh":
-                        states.append((clock.now, instance.state.value))
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        BacklogCollector(engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules)
-    )
-    with TestClient(build_app(daemon, registry)) as client:
-        page = client.get("/", headers={"Authorization": f"Bearer {API_TOKEN}"})
-        assert page.status_code == 200
-    with engine.connect() as conn:
-        counters = {r["queue"]: r for r in history.counters(conn)}
-        errors = [
-            str(v)
-            for v in conn.execute(sa.text("SELECT * FROM source_state")).mappings().one().values()
-        ]
-    result = {
-        "daemon": daemon,
-        "queue": config.mailboxes[0].name,
-        "calls": list(server.calls),
-        "states": states,
-        "polls": polls,
-        "counters": counters,
-        "metrics": generate_latest(registry).decode(),
-        "page": page.text,
-        "errors": errors,
-        "logs": "\n".join(r.getMessage() for r in records),
-        "fake": fake,
-    }
-    daemon.close()
-    return result
+    with captured_logs() as records, FakeServer(fake) as server:
+        source = Kit().config(server.url, {"queues": 3})
+        source.update(
+            client_secret=SECRET,
+            client_secret_env=None,
+            budget={"requests_per_minute": PLAN, "share": 0.5},
+        )
+        plan = Day(START, STORM, "helpscout", source["mailboxes"][0]["name"], RULE, 450, 420)
+        result = run_day(
+            plan,
+            tmp,
+            clock,
+            server,
+            records,
+            day_settings(plan, source),
+            lambda config, now, sleep: HelpScoutCollector(config, clock=now, sleep=sleep),
+            lambda call: call.path != "/v2/oauth2/token",
+        )
+        yield {**result, "queue": plan.queue, "fake": fake}
 
 
 def _in_storm(instant: datetime) -> bool:
