@@ -199,6 +199,15 @@ class ForecastingSettings(BaseModel):
             " share of the rule's limit within 6 h in its last week (null: never)"
         ),
     )
+    calibration_prior: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "calibrate each breach probability on the queue's own past forecasts, shrunk"
+            " to the uncalibrated value with this many pseudo-observations per bin"
+            " (null: uncalibrated)"
+        ),
+    )
 
 
 class SchedulerSettings(BaseModel):

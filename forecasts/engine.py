@@ -83,6 +83,9 @@ class EngineSettings:
             for that limit: its breach probability looks ``burst_widen`` times as far
             ahead (:func:`breach_steps`). None: never widen.
         burst_widen: how much further a fast-jumping queue's breach probability looks.
+        calibration_prior: calibrate each breach probability on the queue's own past
+            forecasts (:mod:`forecasts.calibrate`), shrunk to the uncalibrated value with
+            this many pseudo-observations per probability bin. None: uncalibrated.
     """
 
     horizon: int = 24
@@ -96,6 +99,7 @@ class EngineSettings:
     switch_margin: float = 0.02
     burst_jump: float | None = None
     burst_widen: int = 2
+    calibration_prior: float | None = None
 
     @property
     def warmup(self) -> int:

@@ -13,6 +13,7 @@ import numpy as np
 
 from forecasts.bands import Calibration, random_walk
 from forecasts.breach import breach_probability
+from forecasts.calibrate import calibrated
 from forecasts.engine import (
     EngineSettings,
     EngineState,
@@ -107,6 +108,8 @@ def breach_chance(
     ``model``, else the warning model, else the selected one, whichever first has
     ``min_paths`` paths; a random walk around the last value before any has. On a
     queue fast-jumping for this limit the steps are widened (:func:`breach_steps`).
+    With ``calibration_prior`` set, the model's probability is read through the map of
+    what its past probabilities meant on this queue (:mod:`forecasts.calibrate`).
     """
     steps = breach_steps(state, settings, limit, steps)
     first = model or settings.warning_model
@@ -116,7 +119,18 @@ def breach_chance(
         point = current_forecast(state, name)[:steps]
         cal = calibration(state, name, steps, settings)
         if finite(point) and len(cal.paths) >= settings.min_paths:
-            return breach_probability(point, cal, limit), name
+            chance = breach_probability(point, cal, limit)
+            if settings.calibration_prior is not None:
+                chance = calibrated(
+                    state.ring,
+                    members_of(name),
+                    steps,
+                    settings.window,
+                    limit,
+                    chance,
+                    settings.calibration_prior,
+                )
+            return chance, name
     point = current_forecast(state, "naive")[:steps]
     cal = random_walk(state.ring.recent_actuals(settings.train_hours), steps)
     return breach_probability(point, cal, limit), "naive"

@@ -34,6 +34,8 @@ class Ring:
     actual: FloatArray
     last: int | None = None
     _errors: FloatArray | None = field(default=None, repr=False, compare=False)
+    memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    """Values derived from the ring's current contents (cleared by :meth:`push`)."""
 
     @classmethod
     def empty(cls, names: Sequence[str], size: int, horizon: int) -> Ring:
@@ -63,6 +65,7 @@ class Ring:
             self.forecasts[i, slot] = current[name]
         self.last = hour
         self._errors = None
+        self.memo.clear()
 
     def _all_errors(self) -> FloatArray:
         """Errors of every model at every origin held, oldest origin first (NaN: unknown).
@@ -85,14 +88,27 @@ class Ring:
         The forecast is the mean of ``members``' forecasts (a combination's). Rows with
         a missing forecast or actual are dropped; the most recent origin comes last.
         """
+        return self.outcomes(members, steps, window)[0]
+
+    def outcomes(
+        self, members: Sequence[str], steps: int, window: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """:meth:`errors` and, row for row, the actual open counts over the same steps."""
         if self.last is None:
-            return np.zeros((0, steps))
+            return np.zeros((0, steps)), np.zeros((0, steps))
         every = self._all_errors()
         stop = self.size - steps  # origins up to last - steps have all steps known
         start = max(0, stop - window)
         picked = [every[self.names.index(m), start:stop, :steps] for m in members]
         paths = picked[0] if len(picked) == 1 else sum(picked[1:], picked[0]) / len(picked)
-        return np.asarray(paths[np.isfinite(paths).all(axis=1)], dtype=np.float64)
+        rows = np.isfinite(paths).all(axis=1)
+        origins = np.arange(self.last - self.size + 1, self.last + 1)[start:stop][rows]
+        targets = origins[:, None] + np.arange(1, steps + 1)[None, :]
+        actual = self.actual[targets % self.size]
+        return (
+            np.asarray(paths[rows], dtype=np.float64),
+            np.asarray(actual, dtype=np.float64),
+        )
 
     def recent_actuals(self, n: int) -> FloatArray:
         """The last ``n`` actual open counts known (fewer when the ring is younger)."""

@@ -66,6 +66,9 @@ MODELS = ("warning", "combo")
 JUMPS: tuple[float | None, ...] = (None,)
 """The engine's ``burst_jump`` candidates (None: never widen the horizon); ``--jumps``
 adds others (each adds two questions per model to every replayed hour)."""
+PRIORS: tuple[float | None, ...] = (None,)
+"""The engine's ``calibration_prior`` candidates (None: uncalibrated); ``--priors`` adds
+others (each adds two questions per model and widening to every replayed hour)."""
 ALERTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 RECOVER_SHARE = (0.5,)
 FOR_HOURS = (0,)
@@ -84,11 +87,18 @@ class Params:
     recover: float
     for_hours: int
     jump: float | None = None
+    prior: float | None = None
 
     def question(self, kind: LimitKind) -> str:
         """The replay question holding this point's probability at ``kind`` limits."""
         widened = "" if self.jump is None else f"/jump {self.jump}"
-        return f"{self.model}/{kind}{widened}"
+        calibrated = "" if self.prior is None else f"/prior {self.prior}"
+        return f"{self.model}/{kind}{widened}{calibrated}"
+
+    def settings(self) -> EngineSettings:
+        """The engine settings the question is answered with (the daemon's defaults
+        otherwise)."""
+        return replace(EngineSettings(), burst_jump=self.jump, calibration_prior=self.prior)
 
     def rule(self, limit: float) -> ForecastRule:
         """The ``kind: forecast`` rule with these parameters at ``limit``."""
@@ -114,11 +124,19 @@ PRESETS = (
 (the third is round 1's recommendation)."""
 
 
-def grid_of(jumps: Sequence[float | None]) -> list[Params]:
-    """The grid of rules (and engine widenings) the folds choose from."""
+def grid_of(
+    jumps: Sequence[float | None],
+    priors: Sequence[float | None] = PRIORS,
+    varied: Sequence[str] = MODELS,
+) -> list[Params]:
+    """The grid of rules (and engine widenings and calibrations) the folds choose from;
+    only the ``varied`` models are asked with a widening or a calibration."""
     return [
-        Params(m, a, round(a * r, 3), f, j)
-        for m, j, a, r, f in itertools.product(MODELS, jumps, ALERTS, RECOVER_SHARE, FOR_HOURS)
+        Params(m, a, round(a * r, 3), f, j, c)
+        for m, j, c, a, r, f in itertools.product(
+            MODELS, jumps, priors, ALERTS, RECOVER_SHARE, FOR_HOURS
+        )
+        if m in varied or (j is None and c is None)
     ]
 
 
@@ -126,16 +144,22 @@ GRID = grid_of(JUMPS)
 
 
 def questions(
-    name: str, series: HourlySeries, jumps: Sequence[float | None] = JUMPS
+    name: str,
+    series: HourlySeries,
+    jumps: Sequence[float | None] = JUMPS,
+    priors: Sequence[float | None] = PRIORS,
+    varied: Sequence[str] = MODELS,
 ) -> list[Question]:
     """Each candidate model's probability at both kinds of limit, for each ``burst_jump``
-    (answered by the engine with that setting), and the ETS band."""
+    and ``calibration_prior`` (answered by the engine with that setting), and the ETS
+    band."""
     asked = band_questions(series)
-    for model, kind, jump in itertools.product(MODELS, LIMITS, jumps):
-        p = Params(model, 0.0, 0.0, 0, jump)
-        answer = replace(EngineSettings(), burst_jump=jump)
+    for model, kind, jump, prior in itertools.product(MODELS, LIMITS, jumps, priors):
+        if model not in varied and (jump is not None or prior is not None):
+            continue
+        p = Params(model, 0.0, 0.0, 0, jump, prior)
         limit = limit_series(series, kind)
-        asked.append(Question(p.question(kind), limit, HORIZON, model, settings=answer))
+        asked.append(Question(p.question(kind), limit, HORIZON, model, settings=p.settings()))
     return asked
 
 
@@ -253,7 +277,7 @@ def replayed(
     cache = args.replay_cache / f"{log}.pkl" if args.replay_cache else None
     if cache is not None and cache.exists():
         return pickle.loads(cache.read_bytes())  # type: ignore[no-any-return]
-    asked = functools.partial(questions, jumps=args.jumps)
+    asked = functools.partial(questions, jumps=args.jumps, priors=args.priors, varied=args.varied)
     out = replay_all(queues, EngineSettings(), asked, args.workers)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -275,8 +299,22 @@ def main(argv: list[str] | None = None) -> None:
         metavar="J,J",
         help="burst_jump values the folds may also choose (e.g. 0.1,0.2,0.3; slower replays)",
     )
+    parser.add_argument(
+        "--priors",
+        type=lambda text: [None, *(float(c) for c in text.split(","))],
+        default=list(PRIORS),
+        metavar="C,C",
+        help="calibration_prior values the folds may also choose (e.g. 10,40; slower replays)",
+    )
+    parser.add_argument(
+        "--varied",
+        type=lambda text: text.split(","),
+        default=list(MODELS),
+        metavar="MODEL,MODEL",
+        help="models asked with the --jumps and --priors variants (default: all)",
+    )
     args = parser.parse_args(argv)
-    candidates = grid_of(args.jumps)
+    candidates = grid_of(args.jumps, args.priors, args.varied)
     started = time.perf_counter()
     series = {log: to_series(build()) for log, build in LOGS.items()}
     replays = {log: replayed(log, queues, args) for log, queues in series.items()}
@@ -304,9 +342,8 @@ def main(argv: list[str] | None = None) -> None:
             "queues_by_type": {t: len(q) for t, q in sorted(by_type.items())},
             "chosen_on_all": choose(grid, list(LOGS), candidates).__dict__,
             "presets": {
-                f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump}": {
-                    log: grid[p][log].as_dict() for log in LOGS
-                }
+                f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump}"
+                f" prior {p.prior}": {log: grid[p][log].as_dict() for log in LOGS}
                 for p in PRESETS
             },
         }

@@ -37,7 +37,8 @@ class Question:
             crosses the limit within ``steps`` (1.0) or not (0.0): Datadog's semantics.
         settings: the settings the probability is answered with (None: the replay's);
             they may differ only in what the answer reads (``burst_jump``,
-            ``burst_widen``, ``warning_model``), not in how the state evolves.
+            ``burst_widen``, ``warning_model``, ``calibration_prior``), not in how
+            the state evolves.
     """
 
     name: str
@@ -129,6 +130,7 @@ def answers_only(asked: EngineSettings, settings: EngineSettings) -> bool:
             burst_jump=settings.burst_jump,
             burst_widen=settings.burst_widen,
             warning_model=settings.warning_model,
+            calibration_prior=settings.calibration_prior,
         )
         == settings
     )
