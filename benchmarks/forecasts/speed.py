@@ -106,12 +106,20 @@ def warm(args: tuple[str, HourlySeries]) -> EngineState:
         return catch_up(None, series, settings, phase_of(queue_name((SOURCE, queue))), start)
 
 
-def job_ticks(queues: int, ticks: int, workers: int, distinct: int) -> dict[str, Any]:
+def job_ticks(
+    queues: int,
+    ticks: int,
+    workers: int,
+    distinct: int,
+    settings: ForecastingSettings | None = None,
+) -> dict[str, Any]:
     """Prepare the store and states, then time the job's hourly ticks.
 
     ``distinct`` real windows are warmed up (the slow part of the preparation) and the
     ``queues`` queues take them in turn: each queue still estimates on its own phase.
+    ``settings``: the job's forecasting settings (the defaults when None).
     """
+    settings = settings or ForecastingSettings()
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     base = [relabel(w, t0) for w in windows(distinct, HISTORY + ticks)]
     data = [base[i % distinct] for i in range(queues)]
@@ -128,7 +136,6 @@ def job_ticks(queues: int, ticks: int, workers: int, distinct: int) -> dict[str,
         warmed = list(pool.map(warm, jobs))
     states = [decode(encode(warmed[i % distinct])) for i in range(queues)]
     prepare_s = time.perf_counter() - started
-    settings = ForecastingSettings()
     fingerprint = engine_settings(settings).fingerprint()
     with engine.begin() as conn:
         for name, state in zip(names, states, strict=True):
@@ -235,12 +242,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stale", type=int, default=168)
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-job", action="store_true")
+    parser.add_argument(
+        "--calibration-prior",
+        type=float,
+        default=ForecastingSettings().calibration_prior,
+        help="forecasts.calibration_prior of the timed job (default: the config's default)",
+    )
     args = parser.parse_args(argv)
     report: dict[str, Any] = {}
     if not args.skip_job:
         report["job"] = job_ticks(
-            args.queues, args.ticks, args.workers, min(args.distinct, args.queues)
+            args.queues,
+            args.ticks,
+            args.workers,
+            min(args.distinct, args.queues),
+            ForecastingSettings(calibration_prior=args.calibration_prior),
         )
+        report["job"]["calibration_prior"] = args.calibration_prior
         print_job(report["job"], args)
     if not args.skip_accuracy:
         acc = ets_accuracy(args.windows, args.stale)

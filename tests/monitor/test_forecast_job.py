@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
@@ -183,16 +184,26 @@ def forecast_rows(store: sa.Engine) -> dict[str, object]:
     return row
 
 
+ANSWERS = {
+    "shipped defaults": "",
+    "calibrated and widened": "calibration_prior: 10, burst_jump: 0.1, ",
+}
+"""Engine settings that change only how breach questions are answered: each must give
+the daemon and the backtest the same alert timeline."""
+
+
 class TestOnePath:
+    @pytest.mark.parametrize("answers", list(ANSWERS.values()), ids=list(ANSWERS))
     def test_daemon_and_backtest_give_the_same_alert_timeline(
-        self, store: sa.Engine, tmp_path: Path
+        self, store: sa.Engine, tmp_path: Path, answers: str
     ) -> None:
         """Through the March 2016 surge the daemon's alerts change at backtest --store's hours."""
         end = datetime(2016, 3, 24, tzinfo=ZONE)
         days = 23
         url = str(store.url).removeprefix("sqlite:///")
         config = tmp_path / "monitor.yaml"
-        config.write_text(TIMELINE_CONFIG.replace("STORE", url))
+        text = TIMELINE_CONFIG.replace("STORE", url)
+        config.write_text(text.replace("forecasts: {", "forecasts: {" + answers))
         clock = FakeClock(end - timedelta(days=days) + timedelta(minutes=5))
         daemon = Daemon(load_settings(config), clock=clock, collectors={}, engine=store)
         daemon.migrate()
