@@ -210,19 +210,47 @@ def grid_scores(
     replays: Mapping[str, Mapping[str, Replay]],
     kind: LimitKind,
     grid: Sequence[Params] = GRID,
+    types: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[Params, dict[str, EventScore]]:
-    """Per grid point (and preset), per log, the summed score of the fast rule."""
+    """Per grid point (and preset), per log, the summed score of the fast rule; with
+    ``types`` (log -> queue -> type), also per ``"<log>:<type>"``."""
     points = list(dict.fromkeys([*grid, *PRESETS]))  # a preset may be a grid point
     out: dict[Params, dict[str, EventScore]] = {p: {} for p in points}
     for log, queues in series.items():
         for name, s in queues.items():
+            groups = [log] if types is None else [log, f"{log}:{types[log][name]}"]
             rep = replays[log][name]
             known = np.asarray([f.status != "insufficient_history" for f in rep.forecasts])
             limit = limit_series(s, kind)
             for p in points:
                 flags = fast_alerting(rep.probabilities[p.question(kind)], known, p)
                 got = score_queue(s.open, limit, {"rule": flags}, TEST_START)["rule"]
-                out[p].setdefault(log, EventScore()).add(got)
+                for group in groups:
+                    out[p].setdefault(group, EventScore()).add(got)
+    return out
+
+
+def compared(
+    scores: Mapping[Params, Mapping[str, EventScore]],
+    types: Mapping[str, Mapping[str, str]],
+    grids: Mapping[str, Sequence[Params]],
+) -> dict[str, dict[str, Any]]:
+    """Per grid (name -> points), the held-out figures per queue type when the folds
+    choose from that grid: each log scored with the point chosen on the other two (the
+    fast rule, which :func:`held_out` checks against the real evaluation)."""
+    out: dict[str, dict[str, Any]] = {}
+    for label, grid in grids.items():
+        by_type: dict[str, EventScore] = {}
+        chosen = {}
+        for log in types:
+            point = choose(scores, [other for other in types if other != log], grid)
+            chosen[log] = point.__dict__
+            for t in sorted(set(types[log].values())):
+                by_type.setdefault(t, EventScore()).add(scores[point][f"{log}:{t}"])
+        out[label] = {
+            "chosen": chosen,
+            "held_out_by_queue_type": {t: s.as_dict() for t, s in sorted(by_type.items())},
+        }
     return out
 
 
@@ -323,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     report: dict[str, Any] = {"queue_types": types}
     for kind in LIMITS:
-        grid = grid_scores(series, replays, kind, candidates)
+        grid = grid_scores(series, replays, kind, candidates, types)
         folds, by_type = {}, {}
         for log in LOGS:
             train = [other for other in LOGS if other != log]
@@ -341,6 +369,18 @@ def main(argv: list[str] | None = None) -> None:
             "held_out_by_queue_type": {t: summed(q) for t, q in sorted(by_type.items())},
             "queues_by_type": {t: len(q) for t, q in sorted(by_type.items())},
             "chosen_on_all": choose(grid, list(LOGS), candidates).__dict__,
+            "grids_compared": compared(
+                grid,
+                types,
+                {
+                    "plain (no calibration, no widening)": [
+                        p for p in candidates if p.jump is None and p.prior is None
+                    ],
+                    "plain + widening": [p for p in candidates if p.prior is None],
+                    "plain + calibration": [p for p in candidates if p.jump is None],
+                    "the whole grid": candidates,
+                },
+            ),
             "presets": {
                 f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump}"
                 f" prior {p.prior}": {log: grid[p][log].as_dict() for log in LOGS}
@@ -375,6 +415,11 @@ def print_report(report: Mapping[str, Any], out: Any) -> None:
             out.write(f"{'rule':62s} {SCORE_HEADER}\n")
             for name, r in scores.items():
                 out.write(score_row(name, r) + "\n")
+        out.write(f"\n{kind} limit, held out per queue type, by the grid the folds choose from:\n")
+        for label, result in report[kind]["grids_compared"].items():
+            out.write(f"  {label}: chosen {result['chosen']}\n")
+            for t, r in result["held_out_by_queue_type"].items():
+                out.write(score_row(f"    {t}", r) + "\n")
         out.write(f"\n{kind} limit, chosen on all three logs: {report[kind]['chosen_on_all']}\n")
         out.write(f"{kind} limit, fixed settings on each log (nothing chosen):\n")
         for preset, per_log in report[kind]["presets"].items():
