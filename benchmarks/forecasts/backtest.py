@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.forecasts.series import build_frame, read_csv, to_series
@@ -42,6 +43,11 @@ def load(csv: Path | None) -> dict[str, HourlySeries]:
     return to_series(frame)
 
 
+def optional_float(text: str) -> float | None:
+    """A number, or None for ``none``."""
+    return None if text.lower() == "none" else float(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the backtest and write the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -50,7 +56,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--charts", type=Path, metavar="DIR", help="also write a PNG per queue")
+    parser.add_argument(
+        "--calibration-prior",
+        type=optional_float,
+        default=EngineSettings().calibration_prior,
+        metavar="C|none",
+        help="the engine's calibration_prior (default: the shipped default)",
+    )
+    parser.add_argument(
+        "--burst-jump",
+        type=optional_float,
+        default=EngineSettings().burst_jump,
+        metavar="J|none",
+        help="the engine's burst_jump (default: the shipped default)",
+    )
     args = parser.parse_args(argv)
+    settings = replace(
+        EngineSettings(), calibration_prior=args.calibration_prior, burst_jump=args.burst_jump
+    )
     if args.charts is not None:
         try:
             figure_class()
@@ -58,10 +81,12 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(str(err))
     started = time.perf_counter()
     series = load(args.csv)
-    replays = replay_all(
-        series, EngineSettings(), lambda q, s: questions_for(q, s, ()), args.workers
-    )
+    replays = replay_all(series, settings, lambda q, s: questions_for(q, s, ()), args.workers)
     report, alerting = build_report(series, replays)
+    report["engine_answers"] = {
+        "calibration_prior": settings.calibration_prior,
+        "burst_jump": settings.burst_jump,
+    }
     print_report(report, sys.stdout)
     report["seconds"] = time.perf_counter() - started
     RESULTS.mkdir(parents=True, exist_ok=True)
