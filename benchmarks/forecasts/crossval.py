@@ -298,6 +298,11 @@ def held_out(
     return out
 
 
+def first_hours(queues: Mapping[str, HourlySeries], hours: int | None) -> dict[str, HourlySeries]:
+    """Each queue's first ``hours`` hours (all of them when None)."""
+    return {q: s if hours is None else s.head(hours) for q, s in queues.items()}
+
+
 def replayed(
     log: str, queues: Mapping[str, HourlySeries], args: argparse.Namespace
 ) -> dict[str, Replay]:
@@ -341,10 +346,19 @@ def main(argv: list[str] | None = None) -> None:
         metavar="MODEL,MODEL",
         help="models asked with the --jumps and --priors variants (default: all)",
     )
+    parser.add_argument(
+        "--hours",
+        type=lambda text: {k: int(v) for k, v in (kv.split("=") for kv in text.split(","))},
+        default={},
+        metavar="LOG=N,LOG=N",
+        help="score only the first N hours of a log's series (a cheaper, smaller run)",
+    )
     args = parser.parse_args(argv)
     candidates = grid_of(args.jumps, args.priors, args.varied)
     started = time.perf_counter()
-    series = {log: to_series(build()) for log, build in LOGS.items()}
+    series = {
+        log: first_hours(to_series(build()), args.hours.get(log)) for log, build in LOGS.items()
+    }
     replays = {log: replayed(log, queues, args) for log, queues in series.items()}
     types = {
         log: {q: queue_type(log, s) for q, s in queues.items()} for log, queues in series.items()
