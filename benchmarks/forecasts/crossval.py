@@ -363,7 +363,9 @@ def main(argv: list[str] | None = None) -> None:
     types = {
         log: {q: queue_type(log, s) for q, s in queues.items()} for log, queues in series.items()
     }
-    report: dict[str, Any] = {"queue_types": types}
+    report: dict[str, Any] = {"queue_types": types, "first_hours_only": args.hours}
+    if args.hours:
+        print(f"scoring only the first hours of: {args.hours}")
     for kind in LIMITS:
         grid = grid_scores(series, replays, kind, candidates, types)
         folds, by_type = {}, {}
