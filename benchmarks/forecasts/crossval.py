@@ -119,9 +119,14 @@ PRESETS = (
     Params("warning", 0.3, 0.15, 0),
     Params("warning", 0.5, 0.25, 0),
     Params("warning", 0.8, 0.4, 1),
+    Params("warning", 0.3, 0.15, 0, prior=10.0),
+    Params("warning", 0.3, 0.15, 0, prior=40.0),
+    Params("warning", 0.3, 0.15, 0, jump=0.1),
+    Params("warning", 0.3, 0.15, 0, jump=0.2),
 )
 """Fixed settings reported on every log as they are (nothing chosen): the trade-off
-(the third is round 1's recommendation)."""
+(the third is round 1's recommendation), and round 2's recommendation calibrated or
+widened (each only when the run asks those questions)."""
 
 
 def grid_of(
@@ -211,10 +216,11 @@ def grid_scores(
     kind: LimitKind,
     grid: Sequence[Params] = GRID,
     types: Mapping[str, Mapping[str, str]] | None = None,
+    presets: Sequence[Params] = PRESETS[:3],
 ) -> dict[Params, dict[str, EventScore]]:
     """Per grid point (and preset), per log, the summed score of the fast rule; with
     ``types`` (log -> queue -> type), also per ``"<log>:<type>"``."""
-    points = list(dict.fromkeys([*grid, *PRESETS]))  # a preset may be a grid point
+    points = list(dict.fromkeys([*grid, *presets]))  # a preset may be a grid point
     out: dict[Params, dict[str, EventScore]] = {p: {} for p in points}
     for log, queues in series.items():
         for name, s in queues.items():
@@ -353,12 +359,24 @@ def main(argv: list[str] | None = None) -> None:
         metavar="LOG=N,LOG=N",
         help="score only the first N hours of a log's series (a cheaper, smaller run)",
     )
+    parser.add_argument(
+        "--logs",
+        type=lambda text: text.split(","),
+        metavar="LOG,LOG",
+        help="only these logs (a preview: with two, each fold is chosen on one log)",
+    )
     args = parser.parse_args(argv)
     candidates = grid_of(args.jumps, args.priors, args.varied)
     started = time.perf_counter()
-    series = {
-        log: first_hours(to_series(build()), args.hours.get(log)) for log, build in LOGS.items()
-    }
+    logs = args.logs or list(LOGS)
+    series = {log: first_hours(to_series(LOGS[log]()), args.hours.get(log)) for log in logs}
+    presets = [
+        p
+        for p in PRESETS
+        if p.jump in args.jumps
+        and p.prior in args.priors
+        and (p.model in args.varied or (p.jump is None and p.prior is None))
+    ]
     replays = {log: replayed(log, queues, args) for log, queues in series.items()}
     types = {
         log: {q: queue_type(log, s) for q, s in queues.items()} for log, queues in series.items()
@@ -367,10 +385,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.hours:
         print(f"scoring only the first hours of: {args.hours}")
     for kind in LIMITS:
-        grid = grid_scores(series, replays, kind, candidates, types)
+        grid = grid_scores(series, replays, kind, candidates, types, presets)
         folds, by_type = {}, {}
-        for log in LOGS:
-            train = [other for other in LOGS if other != log]
+        for log in logs:
+            train = [other for other in logs if other != log]
             chosen = choose(grid, train, candidates)
             per_queue = held_out(log, chosen, series[log], replays[log], kind)
             folds[log] = {
@@ -384,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
             "held_out": folds,
             "held_out_by_queue_type": {t: summed(q) for t, q in sorted(by_type.items())},
             "queues_by_type": {t: len(q) for t, q in sorted(by_type.items())},
-            "chosen_on_all": choose(grid, list(LOGS), candidates).__dict__,
+            "chosen_on_all": choose(grid, logs, candidates).__dict__,
             "grids_compared": compared(
                 grid,
                 types,
@@ -399,8 +417,8 @@ def main(argv: list[str] | None = None) -> None:
             ),
             "presets": {
                 f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump}"
-                f" prior {p.prior}": {log: grid[p][log].as_dict() for log in LOGS}
-                for p in PRESETS
+                f" prior {p.prior}": {log: grid[p][log].as_dict() for log in logs}
+                for p in presets
             },
         }
     report["seconds"] = time.perf_counter() - started
