@@ -454,7 +454,9 @@ def print_report(report: Mapping[str, Any], out: Any) -> None:
             out.write(f"  {label}: chosen {result['chosen']}\n")
             for t, r in result["held_out_by_queue_type"].items():
                 out.write(score_row(f"    {t}", r) + "\n")
-        out.write(f"\n{kind} limit, chosen on all three logs: {report[kind]['chosen_on_all']}\n")
+        out.write(
+            f"\n{kind} limit, chosen on every log of the run: {report[kind]['chosen_on_all']}\n"
+        )
         out.write(f"{kind} limit, fixed settings on each log (nothing chosen):\n")
         for preset, per_log in report[kind]["presets"].items():
             for log, r in per_log.items():
