@@ -8,7 +8,13 @@ the Italian Helpdesk (sparse: about three tickets a day). Each is replayed once
 through the shipping engine (:func:`forecasts.evaluation.replay.replay_all`), which
 records the breach probability of each candidate model at the protocol's limits (with
 ``--jumps``, also as the engine answers it with each candidate ``burst_jump``: the
-per-queue widening for queues that jump fast, :func:`forecasts.engine.breach_steps`).
+per-queue widening for queues that jump fast, :func:`forecasts.engine.breach_steps`;
+with ``--priors``, with each candidate ``calibration_prior``: the per-queue
+calibration, :mod:`forecasts.calibrate`; ``--varied`` limits both to some models).
+``--logs`` and ``--hours LOG=N`` make a smaller run (fewer logs, a log's first N
+hours), printed as such; per queue type the held-out figures are also printed for
+each sub-grid (plain, + widening, + calibration, all), which is how the defaults of
+both settings are decided.
 
 Leave one log out: the rule's model, alert probability (recovery at half of it) and
 the engine's ``burst_jump`` (with ``--jumps``) are chosen on the other two logs
