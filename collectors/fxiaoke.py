@@ -40,6 +40,7 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.past import refuse_past
 from config.durations import Duration
 from config.secrets import resolve_credential
 from monitor.errors import AuthFailed, MappingError
@@ -222,6 +223,12 @@ class FxiaokeCollector:
         return self.config.name
 
     def collect(self, window: Window) -> Snapshot:
+        refuse_past(
+            window,
+            self.name,
+            "Fxiaoke",
+            "not implemented yet (data/query could answer with create_time and resolved_field)",
+        )
         if not self._described:
             self._describe()
         figures = [FigureState("priority", False, "counted per status only", False)]

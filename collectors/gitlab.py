@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.past import refuse_past
 from config.secrets import resolve_credential
 from monitor.errors import MappingError
 
@@ -140,6 +141,13 @@ class GitLabCollector:
         return self.config.name
 
     def collect(self, window: Window) -> Snapshot:
+        refuse_past(
+            window,
+            self.name,
+            "GitLab",
+            "not implemented yet (issues_statistics with created_before and GraphQL "
+            "closedAfter could answer)",
+        )
         closed = self._closed(window)
         queues = tuple(self._queue(q, window, closed[i]) for i, q in enumerate(self.config.queues))
         return Snapshot(

@@ -35,6 +35,7 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.past import refuse_past
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
@@ -101,6 +102,13 @@ class JiraCollector(HostedCollector):
     quota_header = "X-RateLimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
+        refuse_past(
+            window,
+            self.name,
+            "Jira",
+            "not implemented yet (JQL could answer: created before the instant and not "
+            "Done, or resolved at or after it)",
+        )
         return Snapshot(
             source=self.name,
             window=window,

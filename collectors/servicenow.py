@@ -34,6 +34,7 @@ from collectors.base import QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs
+from collectors.hosted.past import refuse_past
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
@@ -92,6 +93,13 @@ class ServiceNowCollector(HostedCollector):
     quota_header = "X-RateLimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
+        refuse_past(
+            window,
+            self.name,
+            "ServiceNow",
+            "not implemented yet (the Aggregate API could answer with opened_at and "
+            "resolved_at in the encoded query)",
+        )
         open_rows = self._stats(
             self.config.open_query, "assignment_group,state,priority", min_opened=True
         )
