@@ -46,11 +46,18 @@ def build(kit: Any, url: str, monkeypatch: pytest.MonkeyPatch, **case: Any) -> A
 
 
 def zendesk_expected(instant: datetime, group: str) -> dict[str, Any]:
-    """pandas over the fake's tickets now: open at ``instant`` by the documented rule."""
     state = zendesk.servicenow_log().state_at(NOW)
+    return expected(state, ("solved", "closed"), instant, group)
+
+
+def expected(
+    state: pd.DataFrame, closed: tuple[str, ...], instant: datetime, group: str
+) -> dict[str, Any]:
+    """pandas over the fake's tickets now (``state``, those in ``closed`` statuses not
+    open): the group's figures at ``instant`` by the documented rule."""
     mine = state[state["queue"] == group]
     t, start = pd.Timestamp(instant), pd.Timestamp(instant - WINDOW)
-    done = mine["status"].isin(["solved", "closed"])
+    done = mine["status"].isin(closed)
     live = mine[(mine["created"] < t) & (~done | (mine["resolved"] >= t))]
     return {
         "open": {(OPEN_THEN, ""): len(live)} if len(live) else {},
@@ -101,12 +108,35 @@ def test_zendesk_live_poll_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
     assert statuses and OPEN_THEN not in statuses
 
 
+def test_servicenow_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    kit = servicenow.Kit()
+    state = servicenow.incident_log().state_at(NOW)
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=8)
+        try:
+            for instant in INSTANTS:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    want = expected(state, ("Resolved", "Closed"), instant, q.queue)
+                    assert got == want, (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 100, instant
+        finally:
+            collector.close()
+
+
 REFUSED = {
     "freshdesk": (freshdesk.Kit(), "no filter on the resolution time"),
     "zohodesk": (zohodesk.Kit(), "not on the closing time"),
     "udesk": (udesk.Kit(), "no time filter"),
     "jira": (jira.Kit(), "not implemented yet"),
-    "servicenow": (servicenow.Kit(), "not implemented yet"),
     "helpscout": (helpscout.Kit(), "not implemented yet"),
     "fxiaoke": (fxiaoke.Kit(), "not implemented yet"),
     "gitlab": (gitlab.Kit(), "not implemented yet"),
