@@ -16,6 +16,7 @@ follows the documented rule (``tests.collectors.asof``), each grouped by its que
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -117,6 +118,7 @@ sa.Table(
 )
 
 
+@functools.cache
 def changes() -> pd.DataFrame:
     """Per real update that changed the incident's state or group: ticket, at (naive
     UTC), state and queue names after it, kind (the history type), in the order the
@@ -310,3 +312,23 @@ def test_live_poll_unchanged(znuny: Any) -> None:
     queues = rows["queue"].set_index("id")["name"]
     want = t[is_open]["queue_id"].map(queues).value_counts().to_dict()
     assert {q.queue: q.open_total for q in snapshot.queues if q.open_total} == want
+
+
+@pytest.mark.parametrize(
+    ("past", "message"),
+    [
+        ({}, "past_state needs status, queue or both"),
+        ({"status": "SELECT 1"}, "past_state.status must compare a time with :as_of"),
+    ],
+)
+def test_past_state_must_read_the_instant(past: dict[str, Any], message: str) -> None:
+    """A ``past_state`` that does not compare with ``:as_of`` is a configuration error."""
+    with pytest.raises(ValueError, match=message):
+        SqlSourceConfig.model_validate(
+            {
+                "kind": "sql",
+                "name": "s",
+                "url": "sqlite://",
+                "mapping": {"preset": "znuny", "past_state": past},
+            }
+        )
