@@ -37,12 +37,14 @@ INSTANTS = (
 WINDOW = timedelta(days=1)
 
 
-def build(kit: Any, url: str, monkeypatch: pytest.MonkeyPatch, **case: Any) -> Any:
+def build(
+    kit: Any, url: str, monkeypatch: pytest.MonkeyPatch, now: datetime = NOW, **case: Any
+) -> Any:
     for name, value in kit.environment.items():
         monkeypatch.setenv(name, value)
     data = kit.config(url, case)
     config = REGISTRY[data["kind"]].config_model.model_validate(data)
-    return REGISTRY[data["kind"]](config, clock=lambda: NOW.timestamp(), sleep=lambda _: None)  # type: ignore[call-arg]
+    return REGISTRY[data["kind"]](config, clock=lambda: now.timestamp(), sleep=lambda _: None)  # type: ignore[call-arg]
 
 
 def zendesk_expected(instant: datetime, group: str) -> dict[str, Any]:
@@ -132,11 +134,42 @@ def test_servicenow_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None
             collector.close()
 
 
+def test_jira_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JQL counts over the Italian help-desk log (instants on whole minutes: JQL reads
+    times to the minute)."""
+    now = datetime(2012, 6, 1, 12, tzinfo=UTC)
+    instants = (
+        datetime(2011, 6, 1, tzinfo=UTC),
+        datetime(2012, 1, 10, 9, 30, tzinfo=UTC),
+        datetime(2012, 3, 1, tzinfo=UTC),
+    )
+    kit = jira.Kit()
+    state = jira.helpdesk_log().state_at(now)
+    with FakeServer(kit.app(lambda: now, {})) as server:
+        collector = build(kit, server.url, monkeypatch, now)
+        try:
+            for instant in instants:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    want = expected(state, ("Resolved", "Closed"), instant, q.queue)
+                    assert got == want, (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 20, instant
+        finally:
+            collector.close()
+
+
 REFUSED = {
     "freshdesk": (freshdesk.Kit(), "no filter on the resolution time"),
     "zohodesk": (zohodesk.Kit(), "not on the closing time"),
     "udesk": (udesk.Kit(), "no time filter"),
-    "jira": (jira.Kit(), "not implemented yet"),
     "helpscout": (helpscout.Kit(), "not implemented yet"),
     "fxiaoke": (fxiaoke.Kit(), "not implemented yet"),
     "gitlab": (gitlab.Kit(), "not implemented yet"),
