@@ -166,13 +166,40 @@ def test_jira_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
             collector.close()
 
 
+def test_gitlab_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """REST statistics plus GraphQL createdBefore/closedAfter; no oldest (REST cannot
+    filter on the closing time), so it is absent."""
+    kit = gitlab.Kit()
+    state = gitlab.issue_log().state_at(NOW)
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=8)
+        labels = {q.name: q.label for q in collector.config.queues}
+        try:
+            for instant in INSTANTS:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    want = expected(state, ("closed",), instant, labels[q.queue])
+                    want["open"] = {("opened", s): n for (_, s), n in want["open"].items()}
+                    assert got == {**want, "oldest": None}, (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 100, instant
+        finally:
+            collector.close()
+
+
 REFUSED = {
     "freshdesk": (freshdesk.Kit(), "no filter on the resolution time"),
     "zohodesk": (zohodesk.Kit(), "not on the closing time"),
     "udesk": (udesk.Kit(), "no time filter"),
     "helpscout": (helpscout.Kit(), "not implemented yet"),
     "fxiaoke": (fxiaoke.Kit(), "not implemented yet"),
-    "gitlab": (gitlab.Kit(), "not implemented yet"),
 }
 
 
