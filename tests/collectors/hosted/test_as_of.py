@@ -194,12 +194,37 @@ def test_gitlab_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
             collector.close()
 
 
+def test_fxiaoke_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """data/query totals with the tenant's resolution field."""
+    kit = fxiaoke.Kit()
+    state = fxiaoke.fxiaoke_log().state_at(NOW)
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=8)
+        try:
+            for instant in INSTANTS:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    want = expected(state, ("4", "5"), instant, q.queue)
+                    assert got == want, (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 100, instant
+        finally:
+            collector.close()
+
+
 REFUSED = {
     "freshdesk": (freshdesk.Kit(), "no filter on the resolution time"),
     "zohodesk": (zohodesk.Kit(), "not on the closing time"),
     "udesk": (udesk.Kit(), "no time filter"),
     "helpscout": (helpscout.Kit(), "not implemented yet"),
-    "fxiaoke": (fxiaoke.Kit(), "not implemented yet"),
+    "fxiaoke": (fxiaoke.Kit(), "without resolved_field"),
 }
 
 
@@ -209,7 +234,8 @@ def test_stores_without_a_reading_refuse(store: str, monkeypatch: pytest.MonkeyP
     today's figures presented as the past's."""
     kit, missing = REFUSED[store]
     with FakeServer(kit.app(lambda: NOW, {})) as server:
-        collector = build(kit, server.url, monkeypatch)
+        case = {"config": {"resolved_field": None}} if store == "fxiaoke" else {}
+        collector = build(kit, server.url, monkeypatch, **case)
         try:
             with pytest.raises(PastUnavailable, match=missing) as caught:
                 collector.collect(
