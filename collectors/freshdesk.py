@@ -31,6 +31,7 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import NumberedQueue, basic_auth
 from collectors.hosted.figures import queue_stats
+from collectors.hosted.past import refuse_past
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
@@ -86,6 +87,13 @@ class FreshdeskCollector(HostedCollector):
     quota_header = "X-Ratelimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
+        refuse_past(
+            window,
+            self.name,
+            "Freshdesk",
+            "its search filters dates by whole days and has no filter on the resolution "
+            "time, and the ticket listing goes by last update only",
+        )
         created, resolved = self._flow(window)
         queues = tuple(
             self._group(g, created[g.id], resolved[g.id], window) for g in self.config.groups

@@ -14,6 +14,11 @@ field and its configuration key). Then per queue, ``POST /cgi/crm/v2/data/query`
 - with ``aging`` (default), open and ``create_time LT now - 7/14/30 d`` and one query
   sorted by ``create_time`` ascending: the oldest open work order.
 
+As of a past instant ``T`` (``snapshot --as-of``, only with ``resolved_field``): open
+then is an open status and ``create_time LT T``, plus a status not open with the
+resolution field ``GTE T`` and ``create_time LT T``; aging and the oldest likewise;
+reported under the status ``(open then)``, in today's queue (``approximate``).
+
 Totals are read from ``total`` or ``totalSize`` (clients see both). ``offset`` is always a
 multiple of ``limit``, as Fxiaoke requires.
 
@@ -40,6 +45,7 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.past import OPEN_THEN, refuse_past
 from config.durations import Duration
 from config.secrets import resolve_credential
 from monitor.errors import AuthFailed, MappingError
@@ -222,13 +228,25 @@ class FxiaokeCollector:
         return self.config.name
 
     def collect(self, window: Window) -> Snapshot:
+        if window.historical and self.config.resolved_field is None:
+            refuse_past(
+                window,
+                self.name,
+                "Fxiaoke",
+                "without resolved_field the work orders closed since cannot be told apart"
+                " from those closed before the instant",
+            )
         if not self._described:
             self._describe()
         figures = [FigureState("priority", False, "counted per status only", False)]
         return Snapshot(
             source=self.name,
             window=window,
-            queues=tuple(self._queue(q, window) for q in self.config.queues),
+            queues=tuple(
+                (self._past if window.historical else self._queue)(q, window)
+                for q in self.config.queues
+            ),
+            exactness="approximate" if window.historical else "exact",
             figures=tuple(figures),
         )
 
@@ -288,6 +306,61 @@ class FxiaokeCollector:
             queue.name, counts, created, 0, window.end, older_than=older, oldest_created=oldest
         )
         return QueueStats(**{**stats.__dict__, "resolved": resolved})
+
+    def _past(self, queue: FxiaokeQueue, window: Window) -> QueueStats:
+        """As of ``window.end`` (``T``): open then = an open status now and created before
+        ``T``, plus a closed status now with ``resolved_field`` at or after ``T`` and created
+        before ``T``; aging and the oldest likewise; the flow over the window. The status
+        then is not known: reported under :data:`OPEN_THEN`, in today's queue."""
+        c = self.config
+        assert c.resolved_field is not None  # refused in collect otherwise
+        mine = _filter(c.queue_field, "EQ", queue.value)
+        at = _ms(window.end)
+        still = [mine, _filter(c.status_field, "IN", *c.open_statuses)]
+        since = [
+            mine,
+            _filter(c.status_field, "NIN", *c.open_statuses),
+            _filter(c.resolved_field, "GTE", at),
+        ]
+
+        def before(instant: int) -> list[dict[str, Any]]:
+            return [_filter(c.created_field, "LT", instant)]
+
+        open_then = self._total(still + before(at)) + self._total(since + before(at))
+        start = _ms(window.start)
+        created = self._total(
+            [mine, _filter(c.created_field, "GTE", start), _filter(c.created_field, "LT", at)]
+        )
+        resolved = self._total(
+            [
+                mine,
+                _filter(c.status_field, "NIN", *c.open_statuses),
+                _filter(c.resolved_field, "GTE", start),
+                _filter(c.resolved_field, "LT", at),
+            ]
+        )
+        older = oldest = None
+        if c.aging:
+            older = {
+                name: sum(self._total(f + before(_ms(cutoff))) for f in (still, since))
+                for name, cutoff in age_cutoffs(window.end).items()
+            }
+            ascending = [{"fieldName": c.created_field, "isAsc": True}]
+            firsts = []
+            for part in (still, since):
+                rows = self._query(part + before(at), orders=ascending).get("dataList") or []
+                if rows:
+                    firsts.append(_from_ms(self.name, rows[0].get(c.created_field)))
+            oldest = min((f for f in firsts if f is not None), default=None)
+        return queue_stats(
+            queue.name,
+            {OPEN_THEN: open_then},
+            created,
+            resolved,
+            window.end,
+            older_than=older,
+            oldest_created=oldest,
+        )
 
     def _total(self, filters: list[dict[str, Any]]) -> int:
         data = self._query(filters)

@@ -12,6 +12,11 @@ issues to the API, and GitHub App user tokens get 422 without it) and the queue'
   ``END`` is the window's end less a second: the window is half-open as the daemon's);
 - with ``aging``, ``is:open created:<CUTOFF`` for 7, 14 and 30 days.
 
+As of a past instant ``T`` (``snapshot --as-of``) the open backlog is ``is:open
+created:<T`` plus ``is:closed closed:>=T created:<T`` (the aging counts likewise with the
+cut-offs), the flow ``created:``/``closed:`` over the window itself; issues count under
+today's labels, so such snapshots are ``approximate``.
+
 Search reads an index that lags the issues, so every snapshot is marked ``lagging`` and
 the flow is counted in the window moved back by ``index_lag`` (consecutive windows stay
 consecutive). An answer with ``incomplete_results: true`` (the search timed out) makes
@@ -304,12 +309,15 @@ class GitHubCollector:
 
     def collect(self, window: Window) -> Snapshot:
         self._incomplete = False
-        queues = tuple(self._queue(q, window) for q in self.config.queues)
+        read = self._past if window.historical else self._queue
+        queues = tuple(read(q, window) for q in self.config.queues)
+        # as of a past instant, an issue counts under the labels it has today
+        past = window.historical
         return Snapshot(
             source=self.name,
             window=window,
             queues=queues,
-            exactness="approximate" if self._incomplete else "lagging",
+            exactness="approximate" if self._incomplete or past else "lagging",
             figures=(
                 FigureState(
                     "priority", False, "GitHub issues have no priority (one count each)", False
@@ -341,6 +349,41 @@ class GitHubCollector:
         return queue_stats(
             queue.name,
             {"open": open_now},
+            created,
+            closed,
+            window.end,
+            older_than=older,
+            oldest_created=oldest,
+        )
+
+    def _past(self, queue: Queue, window: Window) -> QueueStats:
+        """The queue as of ``window.end`` (``T``): open then = created before ``T`` and
+        open now, plus created before ``T`` and closed at or after it (a reopened issue
+        has no ``closed_at``: open since its creation). The flow is counted in the window
+        itself (no ``index_lag``: a past window is in the index)."""
+        scope = " ".join(t for t in (self.config.scope(), "is:issue", queue.qualifiers()) if t)
+        at = _iso(window.end)
+        span = f"{_iso(window.start)}..{_iso(window.end - timedelta(seconds=1))}"
+        still, since = f"{scope} is:open created:<", f"{scope} is:closed closed:>={at} created:<"
+        oldest: datetime | None = None
+        if self.config.aging:
+            answers = [self._search(q + at, oldest_first=True) for q in (still, since)]
+            open_then = sum(int(a["total_count"]) for a in answers)
+            firsts = [o for o in (_oldest(self.name, a) for a in answers) if o is not None]
+            oldest = min(firsts, default=None)
+        else:
+            open_then = self._count(still + at) + self._count(since + at)
+        created = self._count(f"{scope} created:{span}")
+        closed = self._count(f"{scope} closed:{span}")
+        if not self.config.aging:
+            return queue_stats(queue.name, {"open": open_then}, created, closed, window.end)
+        older = {
+            name: self._count(still + _iso(cutoff)) + self._count(since + _iso(cutoff))
+            for name, cutoff in age_cutoffs(window.end).items()
+        }
+        return queue_stats(
+            queue.name,
+            {"open": open_then},
             created,
             closed,
             window.end,

@@ -14,6 +14,11 @@ every issue). Per queue, one poll sends (REST, ``/api/v4``):
   (``counts.opened``), and ``GET .../issues?state=opened&labels=L&order_by=created_at
   &sort=asc&per_page=1``: the oldest open issue.
 
+As of a past instant ``T`` (``snapshot --as-of``): open then is ``issues_statistics``
+with ``created_before=T`` (``opened``) plus GraphQL ``issues(createdBefore: T, closedAfter:
+T)``; aging likewise with the cut-offs; the oldest open issue then is not given. Issues
+count under today's labels, so such snapshots are ``approximate``.
+
 REST has no ``closed_after`` (gitlab#440227), so closings come from GraphQL
 (``POST /api/graphql``): one request for up to ``graphql_batch`` queues, an alias per
 queue, ``issues(labelName:, closedAfter:, closedBefore:) { count }``. Counts are read
@@ -140,6 +145,8 @@ class GitLabCollector:
         return self.config.name
 
     def collect(self, window: Window) -> Snapshot:
+        if window.historical:
+            return self._past(window)
         closed = self._closed(window)
         queues = tuple(self._queue(q, window, closed[i]) for i, q in enumerate(self.config.queues))
         return Snapshot(
@@ -204,9 +211,62 @@ class GitLabCollector:
         except (TypeError, KeyError, IndexError, ValueError):
             raise MappingError(f"{self.name}: issues: unexpected answer") from None
 
+    def _past(self, window: Window) -> Snapshot:
+        """As of ``window.end`` (``T``): open then = created before ``T`` and open now
+        (``issues_statistics``), plus created before ``T`` and closed at or after it
+        (GraphQL ``createdBefore``/``closedAfter``; a reopened issue has no closing time);
+        aging likewise with the cut-offs; the flow over the window. The oldest open issue
+        then is not given (REST cannot filter on the closing time). Issues count under
+        today's labels: ``approximate``."""
+        at = _iso(window.end)
+
+        def since(before: datetime) -> list[int]:
+            return self._graph(
+                f'closedAfter: "{at}", createdBefore: "{_iso(before - MILLISECOND)}"'
+            )
+
+        reopened_since = since(window.end)
+        cutoffs = age_cutoffs(window.end)
+        older_since = {name: since(cutoff) for name, cutoff in cutoffs.items()}
+        closed = self._closed(window)
+        queues = []
+        for i, queue in enumerate(self.config.queues):
+            end = _iso(window.end - MILLISECOND)
+            opened = self._statistics(queue, created_before=end)["opened"] + reopened_since[i]
+            created = self._statistics(queue, created_after=_iso(window.start), created_before=end)
+            older = None
+            if self.config.aging:
+                older = {
+                    name: self._statistics(queue, created_before=_iso(c - MILLISECOND))["opened"]
+                    + older_since[name][i]
+                    for name, c in cutoffs.items()
+                }
+            queues.append(
+                queue_stats(
+                    queue.name,
+                    {"opened": opened},
+                    created["all"],
+                    closed[i],
+                    window.end,
+                    older_than=older,
+                )
+            )
+        return Snapshot(
+            source=self.name,
+            window=window,
+            queues=tuple(queues),
+            exactness="approximate",
+            figures=(FigureState("priority", False, "GitLab issues have no priority", False),),
+        )
+
     def _closed(self, window: Window) -> list[int]:
         """Issues closed in the window, per queue, from GraphQL (REST cannot say)."""
         after, before = _iso(window.start), _iso(window.end - MILLISECOND)
+        return self._graph(f'closedAfter: "{after}", closedBefore: "{before}"')
+
+    def _graph(self, filters: str) -> list[int]:
+        """Per queue, the issues GraphQL counts with ``filters`` (batched by
+        ``graphql_batch``)."""
         kind = "project" if self.config.project is not None else "group"
         path = self.config.project or self.config.group
         out: list[int] = []
@@ -216,10 +276,7 @@ class GitLabCollector:
             fields = []
             for i, queue in enumerate(batch):
                 label = f'labelName: ["{queue.label}"], ' if queue.label is not None else ""
-                fields.append(
-                    f'q{i}: issues({label}closedAfter: "{after}", closedBefore: "{before}") '
-                    "{ count }"
-                )
+                fields.append(f"q{i}: issues({label}{filters}) {{ count }}")
             query = f'query {{ scope: {kind}(fullPath: "{path}") {{ {" ".join(fields)} }} }}'
             answer = self.graphql.post("graphql", "/api/graphql", {"query": query})
             out += self._counts(answer, len(batch))

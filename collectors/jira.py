@@ -17,6 +17,11 @@ are marked ``approximate``. The oldest ticket comes from ``/rest/api/3/search/jq
 (token-paged, no ``total``). Data Center keeps ``GET /rest/api/2/search`` with
 ``maxResults=0`` and an exact ``total``.
 
+As of a past instant ``T`` (``snapshot --as-of``): open then is ``statusCategory != Done
+AND created < T`` plus ``statusCategory = Done AND resolved >= T AND created < T`` (aging
+and the oldest likewise), reported under the status ``(open then)``, every issue in the
+queue its JQL selects today (``approximate``). ``T`` is read to the minute, as JQL does.
+
 JQL dates have minute precision and are read in the API user's time zone (``time_zone``):
 window bounds are written as the minute they fall in, so consecutive windows still share
 their bounds (nothing lost or counted twice) while each window is moved to whole minutes.
@@ -35,6 +40,7 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.past import OPEN_THEN
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
@@ -101,11 +107,13 @@ class JiraCollector(HostedCollector):
     quota_header = "X-RateLimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
+        read = self._past if window.historical else self._queue
         return Snapshot(
             source=self.name,
             window=window,
-            queues=tuple(self._queue(q, window) for q in self.config.queues),
-            exactness="approximate" if self._cloud else "exact",
+            queues=tuple(read(q, window) for q in self.config.queues),
+            # as of a past instant, an issue counts in the queue its JQL selects today
+            exactness="approximate" if self._cloud or window.historical else "exact",
             figures=(FigureState("priority", False, "counted per status only", False),),
         )
 
@@ -140,6 +148,38 @@ class JiraCollector(HostedCollector):
             window.end,
             older_than=older,
             oldest_created=self._oldest(f"{unresolved} ORDER BY created ASC"),
+        )
+
+    def _past(self, queue: JiraQueue, window: Window) -> QueueStats:
+        """The queue as of ``window.end`` (``T``, to the minute as JQL reads it): open then =
+        not Done and created before ``T``, plus Done, resolved at or after ``T`` and created
+        before ``T``; aging likewise with the cut-offs; the flow over the window. The
+        status then is not read: the open issues are reported under :data:`OPEN_THEN`."""
+        scope = f"({queue.jql})"
+        at = self._when(window.end)
+        still = f"{scope} AND statusCategory != Done AND created < "
+        since = f'{scope} AND statusCategory = Done AND resolved >= "{at}" AND created < '
+        counts = {OPEN_THEN: self._count(f'{still}"{at}"') + self._count(f'{since}"{at}"')}
+        start = self._when(window.start)
+        created = self._count(f'{scope} AND created >= "{start}" AND created < "{at}"')
+        resolved = self._count(
+            f'{scope} AND statusCategory = Done AND resolved >= "{start}" AND resolved < "{at}"'
+        )
+        if not self.config.aging:
+            return queue_stats(queue.name, counts, created, resolved, window.end)
+        older = {
+            name: sum(self._count(f'{q}"{self._when(c)}"') for q in (still, since))
+            for name, c in age_cutoffs(window.end).items()
+        }
+        firsts = [self._oldest(f'{q}"{at}" ORDER BY created ASC') for q in (still, since)]
+        return queue_stats(
+            queue.name,
+            counts,
+            created,
+            resolved,
+            window.end,
+            older_than=older,
+            oldest_created=min((f for f in firsts if f is not None), default=None),
         )
 
     def _when(self, instant: datetime) -> str:

@@ -11,6 +11,11 @@ assignment groups (``assignment_group.nameIN...``):
   (``resolved_at>=...^resolved_at<...`` among the tickets no longer open), by group;
 - open and opened before the 7, 14 and 30-day cut-offs, by group.
 
+As of a past instant ``T`` (``snapshot --as-of``): open then is ``open_query^opened_at<T``
+plus the negated ``open_query^resolved_at>=T^opened_at<T`` (aging likewise with the
+cut-offs), grouped by today's assignment group and reported under the status ``(open
+then)`` (the state then is not in the ticket row); such snapshots are ``approximate``.
+
 Values are display values (group, state and priority names as people see them), and
 date-times in queries and answers are in the integration user's time zone
 (``time_zone``), to the second: windows are exact. The Aggregate API needs read access to
@@ -34,6 +39,7 @@ from collectors.base import QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs
+from collectors.hosted.past import OPEN_THEN
 from collectors.hosted.source import HostedCollector
 from monitor.errors import MappingError
 
@@ -92,6 +98,8 @@ class ServiceNowCollector(HostedCollector):
     quota_header = "X-RateLimit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
+        if window.historical:
+            return self._past(window)
         open_rows = self._stats(
             self.config.open_query, "assignment_group,state,priority", min_opened=True
         )
@@ -124,6 +132,47 @@ class ServiceNowCollector(HostedCollector):
             for g in self.config.assignment_groups
         )
         return Snapshot(source=self.name, window=window, queues=queues)
+
+    def _past(self, window: Window) -> Snapshot:
+        """As of ``window.end`` (``T``): open then = opened before ``T`` and open now
+        (``open_query``), plus opened before ``T``, not open now and resolved at or after
+        ``T``; aging likewise with the cut-offs; the flow over the window itself. The
+        state and priority then are not known: the open tickets are reported under
+        :data:`OPEN_THEN`, every ticket in today's assignment group."""
+        at = self._when(window.end)
+        still = f"{self.config.open_query}^opened_at<"
+        since = f"{self._not(self.config.open_query)}^resolved_at>={at}^opened_at<"
+        opened: Counter[str] = Counter()
+        oldest: dict[str, datetime] = {}
+        for query in (still + at, since + at):
+            for row in self._stats(query, "assignment_group", min_opened=True):
+                (group,) = _fields(self.name, row, 1)
+                opened[group] += _count(self.name, row)
+                first = self._parse(row["stats"]["min"]["opened_at"])
+                oldest[group] = min(first, oldest.get(group, first))
+        start, end = self._when(window.start), at
+        created = self._counts(f"opened_at>={start}^opened_at<{end}")
+        done = f"{self._not(self.config.open_query)}^resolved_at>={start}^resolved_at<{end}"
+        resolved = self._counts(done)
+        older = {
+            name: self._counts(still + self._when(cutoff))
+            + self._counts(since + self._when(cutoff))
+            for name, cutoff in age_cutoffs(window.end).items()
+        }
+        queues = tuple(
+            QueueStats(
+                queue=g,
+                open_by_status_priority={(OPEN_THEN, ""): opened[g]} if opened[g] else {},
+                created=created[g],
+                resolved=resolved[g],
+                older_than={name: counts[g] for name, counts in older.items()},
+                oldest_age_s=(
+                    max(0.0, (window.end - oldest[g]).total_seconds()) if g in oldest else None
+                ),
+            )
+            for g in self.config.assignment_groups
+        )
+        return Snapshot(source=self.name, window=window, queues=queues, exactness="approximate")
 
     def _zone(self) -> ZoneInfo:
         return ZoneInfo(self.config.time_zone)

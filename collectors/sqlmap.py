@@ -120,6 +120,37 @@ class StatusHistory(BaseModel):
         return self
 
 
+AS_OF_PARAM = ":as_of"
+"""The placeholder a :class:`PastState` expression compares history times with."""
+
+
+class PastState(BaseModel):
+    """Where the store keeps each ticket's status and queue at a past instant (optional).
+
+    Each expression is SQL over the ticket table ``t`` (usually a correlated subquery on
+    the help desk's history table) giving the ticket's status or queue name as of the
+    instant bound to ``:as_of`` (in the mapping's ``timezone``, or Unix seconds with
+    ``epoch``), NULL when the history does not say (the ticket's current value is used
+    then). Only ``snapshot --as-of`` reads them; live polls and ``backfill`` do not.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: str | None = Field(None, description="the status as of :as_of, NULL if unknown")
+    queue: str | None = Field(None, description="the queue name as of :as_of, NULL if unknown")
+    epoch: bool = Field(False, description="the history's times are Unix seconds")
+
+    @model_validator(mode="after")
+    def _reads_the_instant(self) -> PastState:
+        given = {n: v for n, v in (("status", self.status), ("queue", self.queue)) if v}
+        if not given:
+            raise ValueError("past_state needs status, queue or both")
+        for name, text in given.items():
+            if AS_OF_PARAM not in text:
+                raise ValueError(f"past_state.{name} must compare a time with {AS_OF_PARAM}")
+        return self
+
+
 class SqlMapping(BaseModel):
     """Where the ticket facts live; see the module docstring for the field syntax."""
 
@@ -151,6 +182,9 @@ class SqlMapping(BaseModel):
     reassignments: str | None = Field(None, description="how often the ticket was reassigned")
     reopens: str | None = Field(None, description="how often the ticket was reopened")
     history: StatusHistory | None = None
+    past_state: PastState | None = Field(
+        None, description="status and queue as of a past instant, from a history table"
+    )
     open_statuses: tuple[str | int, ...] | None = None
     open_sql: str | None = None
     epoch_fields: tuple[str, ...] = Field(

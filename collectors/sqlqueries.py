@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from collectors.base import AGE_BUCKETS, TOTAL_QUEUE, Window
@@ -58,6 +59,10 @@ def _sqlite_seconds(element: seconds_between, compiler: Any, **kw: Any) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
+PAST_COLUMNS = {"status": "bm_status_as_of", "queue": "bm_queue_as_of"}
+"""The columns a ``past_state`` adds to the ticket table ``t`` as of a past instant."""
+
+
 @dataclass(frozen=True)
 class Fields:
     """The mapping's fields as SQL elements over the ticket table ``t`` and its joins."""
@@ -66,11 +71,17 @@ class Fields:
     bind: Callable[[str, datetime], Any]
     skip: frozenset[str] = frozenset()
     """Fields treated as not mapped (optional fields that cannot be read)."""
+    past: bool = False
+    """Status and queue as of a past instant (the mapping's ``past_state``, read into the
+    columns :data:`PAST_COLUMNS` of the ticket table's derived table)."""
 
     def get(self, name: str) -> ColumnElement[Any] | None:
         text = None if name in self.skip else self.mapping.expression(name)
         if text is None:
             return None
+        past = self.mapping.past_state if self.past and name in PAST_COLUMNS else None
+        if past is not None and getattr(past, name) is not None:
+            text = f"COALESCE(t.{PAST_COLUMNS[name]}, {text})"
         is_time = name.endswith("_at")
         epoch = name in self.mapping.epoch_fields
         type_: sa.types.TypeEngine[Any] = (
@@ -148,7 +159,8 @@ class PollQueries:
         as_of: datetime | None = None,
     ) -> None:
         self.m = mapping
-        self.f = Fields(mapping, bind, skip | ({"queue"} if total else set()))
+        self.past = as_of is not None and mapping.past_state is not None
+        self.f = Fields(mapping, bind, skip | ({"queue"} if total else set()), self.past)
         self.total = total
         self.as_of = as_of
 
@@ -169,7 +181,28 @@ class PollQueries:
         return [j for j in self.m.joins if j.alias in needed or j.kind == "inner"]
 
     def source(self, fields: list[str] | None = None) -> sa.TextClause:
-        return source_text(self.m.table, self.joins(fields))
+        if not self.past:
+            return source_text(self.m.table, self.joins(fields))
+        return self._past_source(fields)
+
+    def _past_source(self, fields: list[str] | None) -> sa.TextClause:
+        """The ticket table as a derived table ``t`` with the status and queue as of
+        ``as_of`` from the mapping's ``past_state`` (NULL where the history does not
+        say). Every other field still reads ``t``'s own columns."""
+        past, as_of = self.m.past_state, self.as_of
+        assert past is not None and as_of is not None
+        wanted = {n: getattr(past, n) for n in PAST_COLUMNS if n not in self.f.skip}
+        extra = "".join(
+            f", ({text}) AS {PAST_COLUMNS[n]}" for n, text in wanted.items() if text is not None
+        )
+        if not extra:  # the total reads no queue, and no past status is mapped
+            return source_text(self.m.table, self.joins(fields))
+        derived = f"(SELECT t.*{extra} FROM {self.m.table} t)"
+        clause = source_text(derived, self.joins(fields))
+        value = int(as_of.timestamp()) if past.epoch else self.f.bind("past_state", as_of)
+        if isinstance(value, BindParameter):  # SQLite: text that orders like its DATETIMEs
+            return clause.bindparams(sa.bindparam("as_of", value.value, type_=value.type))
+        return clause.bindparams(sa.bindparam("as_of", value))
 
     def queue(self) -> tuple[ColumnElement[Any], list[ColumnElement[Any]]]:
         """The ``queue`` column of every statement, and what it adds to GROUP BY."""

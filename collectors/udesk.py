@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.config import burst_error
+from collectors.hosted.past import refuse_past
 from config.durations import Duration
 from config.secrets import resolve_credential
 from monitor.errors import AuthFailed, MappingError
@@ -220,6 +221,13 @@ class UdeskCollector:
         return self.config.name
 
     def collect(self, window: Window) -> Snapshot:
+        refuse_past(
+            window,
+            self.name,
+            "Udesk",
+            "its API reads tickets only through filters defined in Udesk's console, with "
+            "no time filter and no closing time",
+        )
         queues = tuple(
             QueueStats(
                 queue=q.name,

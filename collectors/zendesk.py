@@ -10,6 +10,12 @@ each ``{"count": N}``, the true total even past search's 1,000-result cap):
   one ``search.json`` sorted by ``created_at`` ascending, one result: the oldest open
   ticket.
 
+As of a past instant ``T`` (``snapshot --as-of``) the open backlog is ``status<solved
+created<T`` plus ``status>hold solved>=T created<T`` (aging likewise with the cut-offs,
+the oldest from the same two searches), reported under the status ``(open then)``: the
+status a ticket had then is not searchable. Tickets count in today's group, so such
+snapshots are ``approximate``.
+
 Search reads an index that lags the tickets by up to a few minutes, so every snapshot is
 marked ``lagging``, and the flow is counted in the daemon's window moved back by
 ``index_lag`` (3 min): a ticket solved just before the poll would not be in the index
@@ -34,6 +40,7 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import NumberedQueue, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.past import OPEN_THEN
 from collectors.hosted.source import HostedCollector
 from config.durations import Duration
 from monitor.errors import MappingError
@@ -100,11 +107,13 @@ class ZendeskCollector(HostedCollector):
     quota_header = "X-Rate-Limit-Remaining"
 
     def collect(self, window: Window) -> Snapshot:
+        read = self._past if window.historical else self._group
         return Snapshot(
             source=self.name,
             window=window,
-            queues=tuple(self._group(g, window) for g in self.config.groups),
-            exactness="lagging",
+            queues=tuple(read(g, window) for g in self.config.groups),
+            # as of a past instant, tickets count in today's group (no history read)
+            exactness="approximate" if window.historical else "lagging",
             figures=(
                 FigureState(
                     "priority", False, "not broken down by priority (one count each)", False
@@ -133,6 +142,38 @@ class ZendeskCollector(HostedCollector):
             window.end,
             older_than=older,
             oldest_created=self._oldest(f"{scope} status<solved"),
+        )
+
+    def _past(self, group: NumberedQueue, window: Window) -> QueueStats:
+        """The group as of ``window.end`` (``T``): open then = created before ``T`` and
+        not solved now (``status<solved``), plus created before ``T`` and solved or closed
+        now (``status>hold``) with the solve at or after ``T``. The status then is not
+        known: the open tickets are reported under :data:`OPEN_THEN`. The flow is counted
+        in the window itself (no ``index_lag``: a past window is in the index)."""
+        scope = f"type:ticket group:{group.id}"
+        at = _iso(window.end)
+        still, since = f"{scope} status<solved", f"{scope} status>hold solved>={at}"
+        open_then = self._count(f"{still} created<{at}") + self._count(f"{since} created<{at}")
+        start, end = _iso(window.start), _iso(window.end)
+        created = self._count(f"{scope} created>={start} created<{end}")
+        resolved = self._count(f"{scope} solved>={start} solved<{end}")
+        counts = {OPEN_THEN: open_then}
+        if not self.config.aging:
+            return queue_stats(group.name, counts, created, resolved, window.end)
+        older = {
+            name: self._count(f"{still} created<{_iso(cutoff)}")
+            + self._count(f"{since} created<{_iso(cutoff)}")
+            for name, cutoff in age_cutoffs(window.end).items()
+        }
+        firsts = [self._oldest(f"{q} created<{at}") for q in (still, since)]
+        return queue_stats(
+            group.name,
+            counts,
+            created,
+            resolved,
+            window.end,
+            older_than=older,
+            oldest_created=min((f for f in firsts if f is not None), default=None),
         )
 
     def _count(self, query: str) -> int:

@@ -39,6 +39,7 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
 from collectors.hosted.budget import DAY
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.past import refuse_past
 from collectors.hosted.source import Clock, HostedCollector, Sleep, client_for
 from monitor.errors import AuthFailed, MappingError
 
@@ -197,6 +198,13 @@ class ZohoDeskCollector(HostedCollector):
         return client
 
     def collect(self, window: Window) -> Snapshot:
+        refuse_past(
+            window,
+            self.name,
+            "Zoho Desk",
+            "its count endpoints filter on the creation time only, not on the closing "
+            "time, so the open backlog then cannot be counted",
+        )
         resolved = self._resolved(window)
         queues = tuple(
             self._department(d, window, resolved.get(d.id, 0)) for d in self.config.departments

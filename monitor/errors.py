@@ -10,8 +10,9 @@
     │   ├── SourceUnavailable  connection refused, timeout, 5xx
     │   ├── AuthFailed         credentials rejected
     │   ├── RateLimited        the store asked us to slow down (``retry_after`` seconds)
-    │   └── MappingError       the configured mapping does not match the store's schema
-    │       └── PermissionDenied  the store's user may not read a table the mapping needs
+    │   ├── MappingError       the configured mapping does not match the store's schema
+    │   │   └── PermissionDenied  the store's user may not read a table the mapping needs
+    │   └── PastUnavailable    the store cannot say what it held at a past instant
     └── NotifierError          a notification could not be delivered (``retryable``)
 
 Plugins raise these and never log what they raise; the scheduler's job wrapper is
@@ -87,6 +88,13 @@ class PermissionDenied(MappingError):
     """The ticket store's user lacks a grant (SELECT on a table) the mapping needs."""
 
     reason = "permission"
+
+
+class PastUnavailable(CollectorError):
+    """The ticket store's API cannot give the figures of a past instant (``snapshot
+    --as-of``); the message names what it lacks."""
+
+    reason = "no_history"
 
 
 class NotifierError(BacklogError):

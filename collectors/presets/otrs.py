@@ -31,6 +31,9 @@ Registered as both ``otrs`` and ``znuny``.
   ages from the entry into the status; ``Move`` rows are misroutes). No reassignment or
   reopen counter: Znuny keeps none (``OwnerUpdate`` rows include the first assignment),
   so those figures are absent.
+- As of a past instant (``snapshot --as-of``): status and queue from the last
+  ``ticket_history`` row written before it (each row carries the ticket's ``state_id`` and
+  ``queue_id`` then), the current ones for a ticket without such a row.
 - DATETIMEs are in Znuny's ``OTRSTimeZone`` (UTC unless changed).
 """
 
@@ -73,6 +76,28 @@ HISTORY: dict[str, Any] = {
 }
 """``ticket_history``: state entries (waiting ages) and ``Move`` rows (misroutes)."""
 
+
+def _as_of(table: str, column: str) -> str:
+    """The name in ``table`` of the id that the ticket's last history row written before
+    ``:as_of`` carries in ``column`` (NULL when it has none then). ``+ 0`` keeps the
+    planners on the ``ticket_id`` index (PostgreSQL otherwise walks ``create_time`` or
+    the primary key backwards for MAX, filtering every other ticket's rows)."""
+    return (
+        f"SELECT x.name FROM ticket_history h JOIN {table} x ON x.id = h.{column}"
+        " WHERE h.id = (SELECT MAX(h2.id + 0) FROM ticket_history h2"
+        " WHERE h2.ticket_id = t.id AND h2.create_time < :as_of)"
+    )
+
+
+PAST_STATE: dict[str, Any] = {
+    "status": _as_of("ticket_state", "state_id"),
+    "queue": _as_of("queue", "queue_id"),
+}
+"""Status and queue as of a past instant: every ``ticket_history`` row carries the state
+and queue the ticket had when the row was written (``NewTicket`` at creation,
+``StateUpdate`` and ``Move`` after the change), and Znuny writes the rows as things
+happen (ids in time order), so the last row written before the instant says both."""
+
 PRESET: dict[str, Any] = {
     "table": "ticket",
     "joins": [
@@ -100,6 +125,7 @@ PRESET: dict[str, Any] = {
     "updated_at": "change_time",
     "category": "(SELECT tt.name FROM ticket_type tt WHERE tt.id = t.type_id)",
     "history": HISTORY,
+    "past_state": PAST_STATE,
     "epoch_fields": ["first_response_due_at", "resolution_due_at"],
     "open_sql": "st.name IN ('new', 'open', 'pending reminder', 'pending auto')",
     "timezone": "UTC",

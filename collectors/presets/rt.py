@@ -26,6 +26,9 @@ initial new, active open and stalled, inactive resolved, rejected and deleted;
   (RT::SLA moves ``due`` from the response to the resolution deadline).
 - Reopened: the latest ``Status`` transaction from resolved or rejected back to an active
   or initial status.
+- As of a past instant (``snapshot --as-of``): status and queue from ``Transactions``,
+  the value entered by the last change before it, else the value left by the first change
+  after it, else today's (never changed).
 - Workload: ``LastUpdated``; ``Transactions`` status changes (``NewValue`` is the status
   entered) for waiting ages, ``Set`` on ``Queue`` for misroutes, status changes out of
   resolved/rejected for reopens. No reassignment counter (owner changes include the first
@@ -65,6 +68,42 @@ HISTORY: dict[str, Any] = {
 }
 """``Transactions``: status changes (waiting ages) and queue changes (misroutes)."""
 
+
+def _changes(first: bool, at: str) -> str:
+    """The ticket's first (or last) transaction of the kind ``{kind}`` at or after (or
+    before) ``:as_of``: the id, by the ``(objecttype, objectid)`` index (``+ 0`` keeps
+    PostgreSQL off the primary key)."""
+    pick = "MIN" if first else "MAX"
+    return (
+        f"SELECT {pick}(c.id + 0) FROM transactions c WHERE c.objecttype = 'RT::Ticket'"
+        f" AND c.objectid = t.id AND {{kind}} AND c.created {at} :as_of"
+    )
+
+
+STATUS_CHANGE = "c.type IN ('Status', 'Set') AND c.field = 'Status'"
+QUEUE_CHANGE = "c.type = 'Set' AND c.field = 'Queue'"
+
+PAST_STATE: dict[str, Any] = {
+    # the status entered by the last change before the instant, else the status left by
+    # the first change after it (else, never changed, the status of today)
+    "status": "COALESCE("
+    "(SELECT v.newvalue FROM transactions v WHERE v.id = ("
+    + _changes(False, "<").format(kind=STATUS_CHANGE)
+    + ")), (SELECT v.oldvalue FROM transactions v WHERE v.id = ("
+    + _changes(True, ">=").format(kind=STATUS_CHANGE)
+    + ")))",
+    # the same with Set Queue transactions, whose values are queue ids
+    "queue": "COALESCE("
+    "(SELECT x.name FROM transactions v JOIN queues x ON x.id = CAST(v.newvalue AS INTEGER)"
+    " WHERE v.id = ("
+    + _changes(False, "<").format(kind=QUEUE_CHANGE)
+    + ")), (SELECT x.name FROM transactions v JOIN queues x ON x.id = CAST(v.oldvalue AS INTEGER)"
+    " WHERE v.id = (" + _changes(True, ">=").format(kind=QUEUE_CHANGE) + ")))",
+}
+"""Status and queue as of a past instant from ``Transactions``: ``Status`` changes carry
+the old and new status, ``Set`` on ``Queue`` the old and new queue id; RT writes them as
+things happen (ids in time order)."""
+
 PRESET: dict[str, Any] = {
     "table": "tickets",
     "joins": [
@@ -92,6 +131,7 @@ PRESET: dict[str, Any] = {
     "updated_at": f"NULLIF(t.lastupdated, {UNSET})",
     "reopens": REOPENS,
     "history": HISTORY,
+    "past_state": PAST_STATE,
     "open_sql": f"t.status IN {OPEN_STATUSES}",
     "timezone": "UTC",
 }

@@ -24,6 +24,9 @@ Schema source: zammad ``db/migrate/20120101000010_create_ticket.rb`` (``tickets`
   (misroutes); reassignments count ``owner`` changes away from a real owner, reopens the
   closed-to-open state changes. No category: Zammad has tags (several per ticket), not
   one category field; map ``category`` to a custom ticket attribute column if you have one.
+- As of a past instant (``snapshot --as-of``): state and group from ``histories``, the id
+  entered by the last change before it, else the id left by the first change after it,
+  else today's.
 - Timestamps are ``timestamp(3) without time zone`` holding UTC (Rails' default).
 - In 6.x ``groups.name`` holds the full path ``Parent::Child`` (``name_last`` the leaf).
 """
@@ -75,6 +78,37 @@ HISTORY: dict[str, Any] = {
 }
 """``histories``: state changes (waiting ages) and group changes (misroutes)."""
 
+TICKET_OBJECT = "(SELECT ho.id FROM history_objects ho WHERE ho.name = 'Ticket')"
+
+
+def _as_of(attribute: str, table: str) -> str:
+    """The name in ``table`` of the id the ticket's last ``attribute`` change before
+    ``:as_of`` entered (``id_to``), else of the id its first change at or after it left
+    (``id_from``). ``+ 0`` keeps the planners on the ``o_id`` index."""
+
+    def change(pick: str, at: str) -> str:
+        return (
+            f"SELECT {pick}(c.id + 0) FROM histories c WHERE c.o_id = t.id"
+            f" AND c.history_object_id = {TICKET_OBJECT}"
+            f" AND c.history_attribute_id = {_attribute(attribute)} AND c.created_at {at} :as_of"
+        )
+
+    def value(column: str, pick: str, at: str) -> str:
+        return (
+            f"(SELECT x.name FROM histories v JOIN {table} x ON x.id = v.{column}"
+            f" WHERE v.id = ({change(pick, at)}))"
+        )
+
+    return f"COALESCE({value('id_to', 'MAX', '<')}, {value('id_from', 'MIN', '>=')})"
+
+
+PAST_STATE: dict[str, Any] = {
+    "status": _as_of("state", "ticket_states"),
+    "queue": _as_of("group", "groups"),
+}
+"""Status and group as of a past instant from ``histories`` (``state`` and ``group``
+rows carry the ids left and entered; Zammad writes them as things happen)."""
+
 PRESET: dict[str, Any] = {
     "table": "tickets",
     "joins": [
@@ -104,6 +138,7 @@ PRESET: dict[str, Any] = {
     "reassignments": REASSIGNMENTS,
     "reopens": REOPENS,
     "history": HISTORY,
+    "past_state": PAST_STATE,
     "open_sql": f"st.name IN {OPEN_STATE_TYPES}",
     "timezone": "UTC",
 }

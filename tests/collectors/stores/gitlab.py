@@ -11,11 +11,12 @@ gitlab#439797) answering ``statistics.counts.{all,opened,closed}``; ``GET .../is
 (``state``, ``labels``, ``order_by=created_at``, ``sort``, ``per_page`` <= 100); an
 unknown project or group is a 404. GraphQL ``POST /api/graphql`` reading the collector's
 shape: ``project|group(fullPath:) { ALIAS: issues(labelName:, closedAfter:,
-closedBefore:) { count } ... }`` (both bounds inclusive); an unknown path gives
-``null``, an unreadable query a 200 with ``errors``. ``PRIVATE-TOKEN`` on REST, Bearer
-on GraphQL (401 otherwise). ``RateLimit-Limit/Remaining/Reset/Observed`` on every
-answer, 429 with ``Retry-After`` when the minute's ``per_minute`` is spent, and during
-``storm`` every request gets 429 with ``Retry-After`` up to its end.
+[closedBefore:,] [createdBefore:]) { count } ... }`` (every bound inclusive, as
+GitLab's); an unknown path gives ``null``, an unreadable query a 200 with
+``errors``. ``PRIVATE-TOKEN`` on REST, Bearer on GraphQL (401 otherwise).
+``RateLimit-Limit/Remaining/Reset/Observed`` on every answer, 429 with ``Retry-After``
+when the minute's ``per_minute`` is spent, and during ``storm`` every request gets 429
+with ``Retry-After`` up to its end.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ PROJECT = f"{GROUP}/incidents"
 TOKEN = "PLANTED-glpat-7c1e"
 SCOPE = re.compile(r'(project|group)\(fullPath: "([^"]+)"\)')
 FIELD = re.compile(
-    r'(\w+): issues\((?:labelName: \["([^"]*)"\], )?closedAfter: "([^"]+)", '
-    r'closedBefore: "([^"]+)"\) \{ count \}'
+    r'(\w+): issues\((?:labelName: \["([^"]*)"\], )?closedAfter: "([^"]+)"'
+    r'(?:, closedBefore: "([^"]+)")?(?:, createdBefore: "([^"]+)")?\) \{ count \}'
 )
 
 
@@ -155,10 +156,14 @@ class FakeGitLab:
             return {"errors": [{"message": "syntax error, unexpected end of file"}]}
         state = self.log.state_at(self.clock())
         out = {}
-        for alias, label, after, before in fields:
+        for alias, label, after, before, created_before in fields:
             mine = state if not label else state[state["queue"] == label]
             closed = mine["resolved"]
-            chosen = (closed >= pd.Timestamp(after)) & (closed <= pd.Timestamp(before))
+            chosen = closed >= pd.Timestamp(after)
+            if before:
+                chosen &= closed <= pd.Timestamp(before)
+            if created_before:
+                chosen &= mine["created"] <= pd.Timestamp(created_before)
             out[alias] = {"count": int(chosen.fillna(False).sum())}
         return {"data": {"scope": out}}
 

@@ -1,0 +1,247 @@
+"""``snapshot --as-of`` on the hosted stores: figures reconstructed from the API's own
+time filters (Zendesk here, GitHub in ``tests/collectors/test_github.py``) equal pandas
+over the fake store's tickets; the stores whose API cannot answer (or whose reading is
+not written yet) refuse with a message naming what is missing, without a request."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from collectors import REGISTRY
+from collectors.base import Window
+from collectors.hosted.past import OPEN_THEN
+from monitor.errors import PastUnavailable
+from tests.collectors.fakeserver import FakeServer
+from tests.collectors.stores import (
+    freshdesk,
+    fxiaoke,
+    gitlab,
+    helpscout,
+    jira,
+    servicenow,
+    udesk,
+    zendesk,
+    zohodesk,
+)
+
+NOW = datetime(2016, 4, 15, 12, tzinfo=UTC)
+INSTANTS = (
+    datetime(2016, 3, 10, tzinfo=UTC),
+    datetime(2016, 4, 1, 9, 30, tzinfo=UTC),
+    datetime(2016, 4, 14, 18, tzinfo=UTC),
+)
+WINDOW = timedelta(days=1)
+
+
+def build(
+    kit: Any, url: str, monkeypatch: pytest.MonkeyPatch, now: datetime = NOW, **case: Any
+) -> Any:
+    for name, value in kit.environment.items():
+        monkeypatch.setenv(name, value)
+    data = kit.config(url, case)
+    config = REGISTRY[data["kind"]].config_model.model_validate(data)
+    return REGISTRY[data["kind"]](config, clock=lambda: now.timestamp(), sleep=lambda _: None)  # type: ignore[call-arg]
+
+
+def zendesk_expected(instant: datetime, group: str) -> dict[str, Any]:
+    state = zendesk.servicenow_log().state_at(NOW)
+    return expected(state, ("solved", "closed"), instant, group)
+
+
+def expected(
+    state: pd.DataFrame, closed: tuple[str, ...], instant: datetime, group: str
+) -> dict[str, Any]:
+    """pandas over the fake's tickets now (``state``, those in ``closed`` statuses not
+    open): the group's figures at ``instant`` by the documented rule."""
+    mine = state[state["queue"] == group]
+    t, start = pd.Timestamp(instant), pd.Timestamp(instant - WINDOW)
+    done = mine["status"].isin(closed)
+    live = mine[(mine["created"] < t) & (~done | (mine["resolved"] >= t))]
+    return {
+        "open": {(OPEN_THEN, ""): len(live)} if len(live) else {},
+        "created": int(((mine["created"] >= start) & (mine["created"] < t)).sum()),
+        "resolved": int((done & (mine["resolved"] >= start) & (mine["resolved"] < t)).sum()),
+        "older_than": {
+            name: int((live["created"] < t - pd.Timedelta(days=d)).sum())
+            for name, d in (("7d", 7), ("14d", 14), ("30d", 30))
+        },
+        "oldest": (t - live["created"].min()).total_seconds() if len(live) else None,
+    }
+
+
+def test_zendesk_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    kit = zendesk.Kit()
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=8)
+        try:
+            for instant in INSTANTS:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    assert got == zendesk_expected(instant, q.queue), (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 100, instant
+                assert sum(q.created or 0 for q in snapshot.queues) > 10, instant
+        finally:
+            collector.close()
+
+
+def test_zendesk_live_poll_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``historical``: per status, today (no ``(open then)``)."""
+    kit = zendesk.Kit()
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=3)
+        try:
+            snapshot = collector.collect(Window(NOW - WINDOW, NOW))
+        finally:
+            collector.close()
+    assert snapshot.exactness == "lagging"
+    statuses = {s for q in snapshot.queues for s, _ in q.open_by_status_priority}
+    assert statuses and OPEN_THEN not in statuses
+
+
+def test_servicenow_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    kit = servicenow.Kit()
+    state = servicenow.incident_log().state_at(NOW)
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=8)
+        try:
+            for instant in INSTANTS:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    want = expected(state, ("Resolved", "Closed"), instant, q.queue)
+                    assert got == want, (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 100, instant
+        finally:
+            collector.close()
+
+
+def test_jira_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JQL counts over the Italian help-desk log (instants on whole minutes: JQL reads
+    times to the minute)."""
+    now = datetime(2012, 6, 1, 12, tzinfo=UTC)
+    instants = (
+        datetime(2011, 6, 1, tzinfo=UTC),
+        datetime(2012, 1, 10, 9, 30, tzinfo=UTC),
+        datetime(2012, 3, 1, tzinfo=UTC),
+    )
+    kit = jira.Kit()
+    state = jira.helpdesk_log().state_at(now)
+    with FakeServer(kit.app(lambda: now, {})) as server:
+        collector = build(kit, server.url, monkeypatch, now)
+        try:
+            for instant in instants:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    want = expected(state, ("Resolved", "Closed"), instant, q.queue)
+                    assert got == want, (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 20, instant
+        finally:
+            collector.close()
+
+
+def test_gitlab_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """REST statistics plus GraphQL createdBefore/closedAfter; no oldest (REST cannot
+    filter on the closing time), so it is absent."""
+    kit = gitlab.Kit()
+    state = gitlab.issue_log().state_at(NOW)
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=8)
+        labels = {q.name: q.label for q in collector.config.queues}
+        try:
+            for instant in INSTANTS:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    want = expected(state, ("closed",), instant, labels[q.queue])
+                    want["open"] = {("opened", s): n for (_, s), n in want["open"].items()}
+                    assert got == {**want, "oldest": None}, (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 100, instant
+        finally:
+            collector.close()
+
+
+def test_fxiaoke_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """data/query totals with the tenant's resolution field."""
+    kit = fxiaoke.Kit()
+    state = fxiaoke.fxiaoke_log().state_at(NOW)
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=8)
+        try:
+            for instant in INSTANTS:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                for q in snapshot.queues:
+                    got = {
+                        "open": dict(q.open_by_status_priority),
+                        "created": q.created,
+                        "resolved": q.resolved,
+                        "older_than": dict(q.older_than or {}),
+                        "oldest": q.oldest_age_s,
+                    }
+                    want = expected(state, ("4", "5"), instant, q.queue)
+                    assert got == want, (instant, q.queue)
+                assert sum(q.open_total for q in snapshot.queues) > 100, instant
+        finally:
+            collector.close()
+
+
+REFUSED = {
+    "freshdesk": (freshdesk.Kit(), "no filter on the resolution time"),
+    "zohodesk": (zohodesk.Kit(), "not on the closing time"),
+    "udesk": (udesk.Kit(), "no time filter"),
+    "helpscout": (helpscout.Kit(), "not implemented yet"),
+    "fxiaoke": (fxiaoke.Kit(), "without resolved_field"),
+}
+
+
+@pytest.mark.parametrize("store", sorted(REFUSED))
+def test_stores_without_a_reading_refuse(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A past instant is refused, naming what is missing, before any request: never
+    today's figures presented as the past's."""
+    kit, missing = REFUSED[store]
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        case = {"config": {"resolved_field": None}} if store == "fxiaoke" else {}
+        collector = build(kit, server.url, monkeypatch, **case)
+        try:
+            with pytest.raises(PastUnavailable, match=missing) as caught:
+                collector.collect(
+                    Window(NOW - timedelta(days=4), NOW - timedelta(days=3), historical=True)
+                )
+        finally:
+            collector.close()
+        assert not server.calls
+    assert str(caught.value).startswith(f"{collector.name}: figures as of a past instant")
