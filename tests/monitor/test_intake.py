@@ -10,13 +10,16 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import sqlalchemy as sa
+import yaml
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from collectors.base import Snapshot, Window
@@ -26,9 +29,15 @@ from monitor.daemon import Daemon
 from monitor.errors import ConfigError
 from monitor.http import HttpServer, build_app, daemon_registry
 from monitor.intake.early import EarlyPolls, SeenDeliveries
+from monitor.runner import run
 from monitor.scheduler import poll_early
+from tests.collectors.fakeserver import FakeServer
+from tests.collectors.stores.github import TOKEN as GITHUB_TOKEN
+from tests.collectors.stores.github import FakeGitHub
+from tests.collectors.stores.github import Kit as GitHubKit
 from tests.fakes import T0, FakeClock, ScriptedCollector
 from tests.monitor.test_http import free_port
+from tests.processes import PATIENCE
 
 GITHUB_SECRET = "ghPLANTEDhooksecret4471"
 HELPSCOUT_SECRET = "hsPLANTEDhooksecret9023"
@@ -259,6 +268,12 @@ class TestSecrets:
         for secret in (GITHUB_SECRET, HELPSCOUT_SECRET, *signatures):
             assert secret not in said
 
+    def test_the_settings_do_not_show_the_secrets(self) -> None:
+        settings = load_settings(text=config_yaml())
+        shown = repr(settings) + str(settings) + settings.model_dump_json()
+        assert GITHUB_SECRET not in shown and HELPSCOUT_SECRET not in shown
+        assert settings.http.intake[0].key() == GITHUB_SECRET.encode()
+
     def test_config_errors_do_not_echo_the_secret(self) -> None:
         bad = "    - {source: nowhere, secret: ghPLANTEDother0001, max_body: -1}\n"
         with pytest.raises(ConfigError) as err:
@@ -353,3 +368,54 @@ class TestScheduler:
             assert gh.next_run_time > datetime.now(UTC) + timedelta(minutes=59)
         finally:
             scheduler.shutdown(wait=False)
+
+
+class TestThroughTheRunningDaemon:
+    def test_a_webhook_brings_the_hourly_poll_forward(self, tmp_path: Path) -> None:
+        """``monitor.runner.run`` with a GitHub source polled hourly against its fake: the
+        first poll runs at start; a signed event makes the next one run within seconds."""
+        fake = FakeGitHub(lambda: datetime.now(UTC), per_minute=1_000_000)
+        with FakeServer(fake) as server:
+            source = GitHubKit().config(server.url, {"queues": 1})
+            source.update(token=GITHUB_TOKEN, token_env=None, interval="1h")
+            port = free_port()
+            document = {
+                "http": {
+                    "listen": f"127.0.0.1:{port}",
+                    "api_tokens": [API_TOKEN],
+                    "intake": [
+                        {"source": "github", "secret": GITHUB_SECRET, "delay": "1s"},
+                    ],
+                },
+                "store": {"url": f"sqlite:///{tmp_path}/history.db"},
+                "forecasts": {"enabled": False},
+                "sources": [source],
+            }
+            settings = load_settings(text=yaml.safe_dump(document))
+            stop = threading.Event()
+            runner = threading.Thread(target=run, args=(settings, stop), daemon=True)
+            runner.start()
+            try:
+                assert eventually(lambda: fake.searches >= 6), "the first poll did not run"
+                first = fake.searches
+                body = BODY.encode()
+                answer = requests.post(
+                    f"http://127.0.0.1:{port}/intake/github",
+                    data=body,
+                    headers=github_headers(body, "run-1"),
+                    timeout=10,
+                )
+                assert answer.status_code == 202, answer.text
+                assert eventually(lambda: fake.searches >= first + 6), "no early poll"
+            finally:
+                stop.set()
+                runner.join(PATIENCE)
+
+
+def eventually(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
