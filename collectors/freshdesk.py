@@ -29,7 +29,12 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
-from collectors.hosted.config import NumberedQueue, basic_auth
+from collectors.hosted.config import (
+    NumberedQueue,
+    basic_auth,
+    listing_pages,
+    peak_changes_field,
+)
 from collectors.hosted.figures import queue_stats
 from collectors.hosted.past import refuse_past
 from collectors.hosted.source import HostedCollector
@@ -56,6 +61,7 @@ class FreshdeskConfig(HostedSourceConfig):
         default_factory=lambda: dict(OPEN_STATUSES),
         description="open status codes and their labels (add custom statuses here)",
     )
+    peak_changes_per_minute: float = peak_changes_field("tickets updated", 10)
 
     @model_validator(mode="after")
     def _credentials(self) -> FreshdeskConfig:
@@ -66,7 +72,9 @@ class FreshdeskConfig(HostedSourceConfig):
 
     def poll_cost(self) -> PollCost:
         counts = len(self.groups) * len(self.open_statuses)
-        return PollCost(counts + 1, counts + 2)  # include=stats costs a second credit
+        changes = self.peak_changes_per_minute * self.interval.total_seconds() / 60
+        pages = listing_pages(changes, PAGE)
+        return PollCost(counts + pages, counts + 2 * pages)  # include=stats: a second credit
 
     def api_root(self) -> str:
         return self.base_url or f"https://{self.domain}.freshdesk.com"

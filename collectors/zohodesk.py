@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
 from collectors.hosted.budget import DAY
+from collectors.hosted.config import listing_pages, peak_changes_field
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.past import refuse_past
 from collectors.hosted.source import Clock, HostedCollector, Sleep, client_for
@@ -87,6 +88,7 @@ class ZohoDeskConfig(HostedSourceConfig):
         "X-Rate-Limit-Request-Weight-v3)",
     )
     credits_per_search: int = Field(3, ge=1, description="credits a search page uses")
+    peak_changes_per_minute: float = peak_changes_field("closed tickets modified", 10)
 
     @model_validator(mode="after")
     def _credentials(self) -> ZohoDeskConfig:
@@ -95,7 +97,9 @@ class ZohoDeskConfig(HostedSourceConfig):
 
     def poll_cost(self) -> PollCost:
         counts = len(self.departments) * (5 if self.aging else 2)
-        searches = 1 + (len(self.departments) if self.aging else 0)
+        changes = self.peak_changes_per_minute * self.interval.total_seconds() / 60
+        closures = listing_pages(changes, SEARCH_PAGE, SEARCH_MAX_FROM + 1)
+        searches = closures + (len(self.departments) if self.aging else 0)
         return PollCost(
             counts + searches,
             counts * self.credits_per_count + searches * self.credits_per_search,

@@ -20,6 +20,7 @@ from collectors import REGISTRY as COLLECTORS
 from collectors.github import shared_quota_problems
 from config.settings import Settings
 from monitor.errors import ConfigError
+from monitor.intake.checks import intake_problems
 
 _TAGS = frozenset(COLLECTORS) | frozenset(NOTIFIERS) | frozenset(RULE_KINDS)
 ENV_PREFIX = "BACKLOG_MONITOR_"
@@ -200,6 +201,7 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
             problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
     problems += _tier_and_report_receivers(settings, receivers)
     problems += shared_quota_problems(settings.sources)  # GitHub: one quota per token
+    problems += intake_problems(settings)  # webhook endpoints name sources that can push
     allow = AllowList.parse(settings.delivery.allowed_destinations)
     for i, receiver in enumerate(settings.receivers):
         for field, url in configured_urls(receiver):

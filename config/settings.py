@@ -22,6 +22,7 @@ from alerting.rules import Rule
 from alerting.timeintervals import TimeInterval
 from collectors import SourceConfig
 from config.durations import Duration
+from config.intake import IntakeSettings
 from config.lease import LeaseSettings
 from config.secrets import resolve_secret
 from monitor.report.config import ReportSettings
@@ -65,6 +66,11 @@ class HttpSettings(BaseModel):
     )
     status_page_auth: Literal["token", "none"] = Field(
         "token", description="none: the status page at / is served without a token"
+    )
+    intake: list[IntakeSettings] = Field(
+        default_factory=list,
+        description="webhook endpoints POST /intake/<source> (Help Scout, GitHub), signed "
+        "by the store instead of a token; none by default",
     )
 
     @model_validator(mode="after")

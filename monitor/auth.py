@@ -36,6 +36,7 @@ def public_paths(http: HttpSettings) -> frozenset[str]:
         public.add("/metrics")
     if http.status_page_auth == "none":
         public.add("/")
+    public.update(intake.path for intake in http.intake)  # signed by the store instead
     return frozenset(public)
 
 

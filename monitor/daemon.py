@@ -118,6 +118,9 @@ class Daemon:
         self._rows = history.SeriesCache()
         # None where a test or a replay drives the clock by hand in big steps on purpose.
         self.max_gap = max_gap
+        self.early_poll: Callable[[str, datetime], None] | None = None
+        """Brings a source's next poll forward to a time (set by whoever schedules the
+        polls; webhook intake calls it)."""
         self.leadership = leadership or build_leadership(
             self.engine, settings.lease, self.stats.set_role
         )

@@ -4,6 +4,7 @@ and the API."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from monitor.api import Api
 from monitor.auth import TokenGate
 from monitor.daemon import Daemon
+from monitor.intake.endpoint import intake_routes
 from monitor.metrics import BacklogCollector
 from monitor.openapi import describe
 from monitor.statuspage import StatusPageRoute
@@ -60,8 +62,21 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
         Route("/readyz", readyz),
         Route("/openapi.json", openapi_json),
         *Api(daemon).routes(),
+        *intake_routes(
+            daemon.settings.http.intake,
+            {source.name: source.kind for source in daemon.settings.sources},
+            daemon.clock,
+            daemon.stats.count_intake,
+            lambda source, at: early_poll(daemon, source, at),
+        ),
     ]
     return Starlette(middleware=[Middleware(TokenGate, http=daemon.settings.http)], routes=routes)
+
+
+def early_poll(daemon: Daemon, source: str, at: datetime) -> None:
+    """Bring ``source``'s poll forward to ``at`` when something schedules the polls."""
+    if daemon.early_poll is not None:
+        daemon.early_poll(source, at)
 
 
 class HttpServer:

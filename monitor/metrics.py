@@ -268,6 +268,13 @@ CATALOGUE: dict[str, MetricSpec] = {
             "Scheduled runs skipped because the previous run was still going or late.",
         ),
         MetricSpec(
+            "backlog_intake_events_total",
+            "counter",
+            ("source", "result"),
+            "Webhook deliveries received per source, by result (accepted, coalesced, ping, "
+            "replayed, missing_signature, bad_signature, too_large).",
+        ),
+        MetricSpec(
             "backlog_rule_evaluation_duration_seconds",
             "gauge",
             (),
@@ -405,6 +412,7 @@ class RuntimeStats:
         self.collector_duration: dict[str, float] = {}
         self.notifications: dict[tuple[str, str, str], int] = defaultdict(int)
         self.missed_runs: dict[str, int] = defaultdict(int)
+        self.intake_events: dict[tuple[str, str], int] = defaultdict(int)
         self.evaluation_duration: float | None = None
         self.http: dict[str, Any] = {}
         """Each hosted source's ``collectors.hosted.HttpStats``, by source."""
@@ -427,6 +435,10 @@ class RuntimeStats:
     def count_missed(self, job: str) -> None:
         with self._lock:
             self.missed_runs[job] += 1
+
+    def count_intake(self, source: str, result: str) -> None:
+        with self._lock:
+            self.intake_events[(source, result)] += 1
 
 
 def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
@@ -638,7 +650,10 @@ class BacklogCollector(Collector):
         missed = _family("backlog_scheduler_missed_runs_total")
         for job, n in sorted(self._stats.missed_runs.items()):
             missed.add_metric([job], n)
-        yield from (up, duration, last_ok, errors, missed)
+        intake = _family("backlog_intake_events_total")
+        for (source, result), n in sorted(self._stats.intake_events.items()):
+            intake.add_metric([source, result], n)
+        yield from (up, duration, last_ok, errors, missed, intake)
         yield from _http_metrics(self._stats)
 
     def _alert_metrics(

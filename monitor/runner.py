@@ -7,13 +7,14 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from types import FrameType
 
 from config.settings import Settings
 from monitor.clock import Clock, utcnow
 from monitor.daemon import Daemon, max_gap
 from monitor.http import HttpServer, build_app, daemon_registry
-from monitor.scheduler import build_scheduler
+from monitor.scheduler import build_scheduler, poll_early
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     with serving(settings, stop) as daemon:
         daemon.backfill()  # before the first forecast (a no-op without backfill.since)
         scheduler = build_scheduler(daemon)
+        daemon.early_poll = partial(poll_early, scheduler)
         scheduler.start()
         try:
             stop.wait()

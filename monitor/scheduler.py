@@ -102,6 +102,18 @@ def build_scheduler(daemon: Daemon) -> BackgroundScheduler:
     return scheduler
 
 
+def poll_early(scheduler: BackgroundScheduler, source: str, at: datetime) -> None:
+    """Run ``source``'s poll at ``at`` unless it is due sooner (webhook intake).
+
+    The poll job's interval then counts from this run: an early poll takes the place of
+    the next one, it is not one more.
+    """
+    job = scheduler.get_job(f"poll:{source}")
+    if job is None or (job.next_run_time is not None and job.next_run_time <= at):
+        return
+    job.modify(next_run_time=at)
+
+
 def survive_store_errors(job: Job) -> Callable[[], object]:
     """``job.run``, with a failure of the history store logged in one line, not a traceback.
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -28,6 +28,31 @@ class PollCost:
 
     requests: int
     credits: int
+
+
+def listing_pages(changes: float, page: int, restart_every: int | None = None) -> int:
+    """Pages a changed-since listing reads for ``changes`` tickets, at most.
+
+    The listing is paged until a short page: ``changes // page + 1`` pages (a last empty
+    page when ``changes`` fills whole pages). A listing whose offset is capped restarts
+    after ``restart_every`` tickets from the last one seen and may read one page more per
+    restart.
+    """
+    n = max(0, math.ceil(changes))
+    pages = n // page + 1
+    if restart_every:
+        pages += n // restart_every
+    return pages
+
+
+def peak_changes_field(what: str, default: float) -> Any:
+    """The ``peak_changes_per_minute`` field of a store with a changed-since listing."""
+    return Field(
+        default,
+        ge=0,
+        description=f"the most {what} a minute at the store's peak: the listing's pages "
+        "in the configuration's cost estimate (an upper bound when this is)",
+    )
 
 
 class PlanBudget(BaseModel):

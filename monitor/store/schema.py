@@ -244,3 +244,27 @@ leases = sa.Table(
     sa.Column("expires_at", TS, nullable=False),
 )
 """The leader lease of replicas sharing a PostgreSQL store (monitor/lease.py decides)."""
+
+# -- revision 0009 ---------------------------------------------------------------------
+
+mirror_tickets = sa.Table(
+    "mirror_tickets",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("ticket_id", sa.String(200), primary_key=True),
+    sa.Column("queue", sa.String(400), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("modified_at", TS, nullable=False),
+)
+"""The open tickets of a hosted source as its changed-since feed last said
+(collectors/hosted/mirror.py)."""
+
+mirror_state = sa.Table(
+    "mirror_state",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("cursor", TS, nullable=True),
+    sa.Column("reconciled_at", TS, nullable=True),
+    sa.Column("drift", sa.JSON, nullable=True),
+)
+"""Per mirrored source: how far the feed was read, and the last reconciliation's drift."""

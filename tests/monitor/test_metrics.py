@@ -47,6 +47,7 @@ NEEDS_CONFIG = {
         "backlog_drain_time_seconds",
         "backlog_collector_requests",
         "backlog_collector_quota_remaining",
+        "backlog_intake_events",  # webhook intake configured: tests/monitor/test_intake.py
     }
     or name in WORKLOAD_METRICS
 }

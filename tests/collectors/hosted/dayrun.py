@@ -111,8 +111,10 @@ def run_day(
     settings: Any,
     make_collector: Callable[[Any, Callable[[], float], Callable[[float], None]], Any],
     is_api: Callable[[Call], bool],
+    on_poll: Callable[[datetime, bool], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the daemon through ``day`` against ``server``; what it left (see the module)."""
+    """Run the daemon through ``day`` against ``server``; what it left (see the module).
+    ``on_poll(instant, succeeded)`` runs after each poll (a store's own checks)."""
     slept: list[float] = []
     collector = make_collector(
         settings.sources[0], lambda: clock().timestamp() + sum(slept), slept.append
@@ -137,6 +139,8 @@ def run_day(
                 up = history.source_health(conn)[day.source].up
             sent = [c for c in server.calls[before:] if is_api(c)]
             polls.append((clock.now, up and bool(sent), len(sent)))
+            if on_poll is not None:
+                on_poll(clock.now, up and bool(sent))
         if "evaluate" in ran:
             with engine.connect() as conn:
                 for instance in alert_store.load_instances(conn).values():

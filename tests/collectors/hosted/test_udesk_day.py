@@ -16,160 +16,71 @@ metric, status page or stored error.
 
 from __future__ import annotations
 
-import logging
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-import yaml
-from prometheus_client import CollectorRegistry, generate_latest
 
 from collectors.base import Snapshot, Window
-from collectors.udesk import UdeskCollector, UdeskConfig
-from config.loader import load_settings
+from collectors.udesk import UdeskCollector
 from monitor.clock import FakeClock
-from monitor.daemon import Daemon
-from monitor.http import build_app
-from monitor.metrics import BacklogCollector
-from monitor.scheduler import daemon_jobs
-from monitor.stepped import SteppedScheduler
-from monitor.store import alerts as alert_store
-from monitor.store import history
-from monitor.store.engine import open_store
 from tests.collectors.fakeserver import FakeServer
+from tests.collectors.hosted.dayrun import Day, captured_logs, day_settings, run_day
 from tests.collectors.stores.udesk import PASSWORD, FakeUdesk, Kit, udesk_log
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
-    from starlette.testclient import TestClient
 
 START = datetime(2012, 5, 2, tzinfo=UTC)
 END = START + timedelta(days=1)
 STORM = (START + timedelta(hours=10, minutes=15), START + timedelta(hours=11, minutes=15))
 QUEUE = "G96"
 PLAN = 60
-API_TOKEN = "day-api-token-77d0"
+DAY = Day(
+    start=START,
+    storm=STORM,
+    source="udesk",
+    queue=QUEUE,
+    rule="G96BacklogHigh",
+    threshold=80,
+    recover=78,
+)
 
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Run the simulated day once; the tests read what it left."""
-    tmp = tmp_path_factory.mktemp("udesk-day")
+    """Run the simulated day once on the shared harness; the tests read what it left."""
     clock = FakeClock(START)
     fake = FakeUdesk(clock, per_minute=PLAN, token_life=3600.0, storm=STORM)
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logging.getLogger().addHandler(handler)
-    previous = logging.getLogger().level
-    logging.getLogger().setLevel(logging.DEBUG)
-    try:
-        with FakeServer(fake) as server:
-            yield _run(tmp, clock, fake, server, records)
-    finally:
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger().setLevel(previous)
-
-
-def _settings(url: str) -> Any:
-    source = Kit().config(url, {"queues": 3})
-    source.update(
-        interval="5m",
-        password=PASSWORD,
-        password_env=None,
-        budget={"requests_per_minute": PLAN, "share": 0.5},
-    )
-    assert QUEUE in [q["name"] for q in source["queues"]]
-    document = {
-        "http": {"api_tokens": [API_TOKEN]},
-        "forecasts": {"enabled": False},
-        "delivery": {"interval": "5m"},
-        "store": {"url": "sqlite://", "maintenance_interval": "1h"},
-        "evaluation": {"interval": "5m", "collector_down": {"for": "5m"}},
-        "sources": [source],
-        "rules": [
-            {
-                "name": "G96BacklogHigh",
-                "metric": "open_tickets",
-                "match": {"source": "udesk", "queue": QUEUE},
-                "reduce": "avg",
-                "window": "30m",
-                "threshold": 80,
-                "recover_threshold": 78,
-            }
-        ],
-    }
-    return load_settings(text=yaml.safe_dump(document))
-
-
-def _run(
-    tmp: Path, clock: FakeClock, fake: FakeUdesk, server: FakeServer, records: list[Any]
-) -> dict[str, Any]:
-    settings = _settings(server.url)
-    slept: list[float] = []
-    config = settings.sources[0]
-    assert isinstance(config, UdeskConfig)
-    collector = Recording(
-        UdeskCollector(config, clock=lambda: clock().timestamp() + sum(slept), sleep=slept.append)
-    )
-    engine = open_store(f"sqlite:///{tmp}/history.db")
-    daemon = Daemon(
-        settings,
-        clock=clock,
-        collectors={"udesk": collector},
-        engine=engine,
-        monotonic=lambda: clock().timestamp(),
-    )
-    daemon.migrate()
-    scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
-    states: list[tuple[datetime, str]] = []
-    polls: list[tuple[datetime, bool, int]] = []
+    recording: list[Recording] = []
     opens: list[tuple[datetime, int]] = []
-    while scheduler.next_instant < END:
-        before = len(server.calls)
-        ran = scheduler.run_due()
-        if "poll:udesk" in ran:
-            with engine.connect() as conn:
-                up = history.source_health(conn)["udesk"].up
-            sent = [c for c in server.calls[before:] if c.path != "/open_api_v1/log_in"]
-            polls.append((clock.now, up and bool(sent), len(sent)))
-            if up and sent:
-                opens.append((clock.now, collector.g96_open()))
-        if "evaluate" in ran:
-            with engine.connect() as conn:
-                for instance in alert_store.load_instances(conn).values():
-                    if instance.rule == "G96BacklogHigh":
-                        states.append((clock.now, instance.state.value))
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        BacklogCollector(engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules)
-    )
-    with TestClient(build_app(daemon, registry)) as client:
-        page = client.get("/", headers={"Authorization": f"Bearer {API_TOKEN}"})
-        assert page.status_code == 200
-    with engine.connect() as conn:
-        errors = [
-            str(v)
-            for v in conn.execute(sa.text("SELECT * FROM source_state")).mappings().one().values()
-        ]
-    result = {
-        "daemon": daemon,
-        "calls": list(server.calls),
-        "states": states,
-        "polls": polls,
-        "opens": opens,
-        "metrics": generate_latest(registry).decode(),
-        "page": page.text,
-        "errors": errors,
-        "logs": "\n".join(r.getMessage() for r in records),
-        "fake": fake,
-    }
-    daemon.close()
-    return result
+
+    def make(config: Any, now: Callable[[], float], sleep: Callable[[float], None]) -> Any:
+        recording.append(Recording(UdeskCollector(config, clock=now, sleep=sleep)))
+        return recording[0]
+
+    def on_poll(instant: datetime, ok: bool) -> None:
+        if ok:
+            opens.append((instant, recording[0].g96_open()))
+
+    with captured_logs() as records, FakeServer(fake) as server:
+        source = Kit().config(server.url, {"queues": 3})
+        source.update(
+            password=PASSWORD,
+            password_env=None,
+            budget={"requests_per_minute": PLAN, "share": 0.5},
+        )
+        assert QUEUE in [q["name"] for q in source["queues"]]
+        result = run_day(
+            DAY,
+            tmp_path_factory.mktemp("udesk-day"),
+            clock,
+            server,
+            records,
+            day_settings(DAY, source),
+            make,
+            lambda call: call.path != "/open_api_v1/log_in",
+            on_poll,
+        )
+        yield {**result, "opens": opens, "fake": fake}
 
 
 class Recording:

@@ -1,0 +1,194 @@
+"""A local mirror of a hosted store's open tickets, for figures it has no count for.
+
+Some stores count open tickets per queue but cannot say how old they are (age quantiles,
+the oldest ticket) without listing them all. A mirror keeps each open ticket's queue and
+creation time in the daemon's own store (tables ``mirror_tickets`` and ``mirror_state``,
+revision 0009), fed by the store's changed-since listing: :meth:`Mirror.apply` stores
+a batch of changes and the cursor the next listing starts from, in one transaction.
+A change older than the one stored for a ticket is ignored (listings overlap and
+arrive out of order); a ticket that closes, or is deleted, leaves the mirror.
+
+A feed can miss changes (a deletion it does not list, a merge, a change made while the
+cursor was wrong), so :meth:`Mirror.reconcile` compares the mirror's open count per
+queue with the store's own totals on a schedule and keeps the difference, the *drift*
+(mirror minus store), with when it was measured. Drift is what an operator alerts on:
+above a threshold, the mirror's age figures are not to be trusted and the mirror should
+be rebuilt (:meth:`Mirror.reset`, then a full listing).
+
+Generic: a store plugs in by mapping its listing's items to :class:`Change`. Not wired
+into a collector yet (see docs/hosted.md, "Not done yet").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from monitor.store.schema import mirror_state, mirror_tickets
+
+BATCH = 500
+"""Tickets read or written per statement."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One ticket as the changed-since listing shows it."""
+
+    ticket_id: str
+    queue: str
+    created_at: datetime
+    modified_at: datetime
+    open: bool
+
+
+@dataclass(frozen=True)
+class Ages:
+    """A queue's open tickets by age, from the mirror."""
+
+    count: int
+    oldest_seconds: float | None
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+def drift(mirrored: Mapping[str, int], totals: Mapping[str, int]) -> dict[str, int]:
+    """Mirror minus store, per queue either side knows (0 where they agree)."""
+    return {q: mirrored.get(q, 0) - totals.get(q, 0) for q in sorted({*mirrored, *totals})}
+
+
+def quantile(sorted_values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of ascending values (nearest rank, no interpolation)."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * q // 1))  # ceil(n * q), at least 1
+    return sorted_values[int(rank) - 1]
+
+
+class Mirror:
+    """One source's mirror in the daemon's store."""
+
+    def __init__(self, engine: sa.Engine, source: str) -> None:
+        self.engine = engine
+        self.source = source
+
+    def cursor(self) -> datetime | None:
+        """Where the next changed-since listing starts (None: never read, list all)."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(mirror_state.c.cursor).where(mirror_state.c.source == self.source)
+            ).scalar()
+
+    def apply(self, changes: Iterable[Change], cursor: datetime) -> int:
+        """Store ``changes`` and move the cursor to ``cursor`` (never backwards), in one
+        transaction. Returns how many changes were newer than what the mirror held."""
+        latest: dict[str, Change] = {}
+        for change in changes:
+            held = latest.get(change.ticket_id)
+            if held is None or change.modified_at >= held.modified_at:
+                latest[change.ticket_id] = change
+        applied = 0
+        t = mirror_tickets.c
+        with self.engine.begin() as conn:
+            ids = list(latest)
+            stored: dict[str, datetime] = {}
+            for i in range(0, len(ids), BATCH):
+                rows = conn.execute(
+                    sa.select(t.ticket_id, t.modified_at).where(
+                        t.source == self.source, t.ticket_id.in_(ids[i : i + BATCH])
+                    )
+                )
+                stored.update({r.ticket_id: r.modified_at for r in rows})
+            fresh = [
+                c
+                for c in latest.values()
+                if c.ticket_id not in stored or c.modified_at >= stored[c.ticket_id]
+            ]
+            gone = [c.ticket_id for c in fresh if c.ticket_id in stored]
+            for i in range(0, len(gone), BATCH):
+                conn.execute(
+                    mirror_tickets.delete().where(
+                        t.source == self.source, t.ticket_id.in_(gone[i : i + BATCH])
+                    )
+                )
+            rows_in = [
+                {
+                    "source": self.source,
+                    "ticket_id": c.ticket_id,
+                    "queue": c.queue,
+                    "created_at": c.created_at,
+                    "modified_at": c.modified_at,
+                }
+                for c in fresh
+                if c.open
+            ]
+            for i in range(0, len(rows_in), BATCH):
+                conn.execute(mirror_tickets.insert(), rows_in[i : i + BATCH])
+            applied = len(fresh)
+            self._move_cursor(conn, cursor)
+        return applied
+
+    def _move_cursor(self, conn: sa.Connection, cursor: datetime) -> None:
+        s = mirror_state.c
+        held = conn.execute(sa.select(s.cursor).where(s.source == self.source)).one_or_none()
+        if held is None:
+            conn.execute(mirror_state.insert().values(source=self.source, cursor=cursor))
+        elif held.cursor is None or cursor > held.cursor:
+            conn.execute(mirror_state.update().where(s.source == self.source).values(cursor=cursor))
+
+    def open_counts(self) -> dict[str, int]:
+        """Open tickets per queue in the mirror."""
+        t = mirror_tickets.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.queue, sa.func.count()).where(t.source == self.source).group_by(t.queue)
+            )
+            return {r[0]: int(r[1]) for r in rows}
+
+    def ages(self, now: datetime) -> dict[str, Ages]:
+        """Each queue's open tickets by age at ``now`` (oldest, median, 90th percentile)."""
+        t = mirror_tickets.c
+        by_queue: dict[str, list[float]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.queue, t.created_at)
+                .where(t.source == self.source)
+                .order_by(t.queue, t.created_at.desc())
+            )
+            for queue, created in rows:
+                by_queue.setdefault(queue, []).append((now - created).total_seconds())
+        return {
+            q: Ages(len(v), v[-1], quantile(v, 0.5), quantile(v, 0.9)) for q, v in by_queue.items()
+        }
+
+    def reconcile(self, totals: Mapping[str, int], now: datetime) -> dict[str, int]:
+        """Compare with the store's own open totals per queue; keep and return the drift."""
+        found = drift(self.open_counts(), totals)
+        s = mirror_state.c
+        with self.engine.begin() as conn:
+            held = conn.execute(sa.select(s.source).where(s.source == self.source)).first()
+            values = {"reconciled_at": now, "drift": found}
+            if held is None:
+                conn.execute(mirror_state.insert().values(source=self.source, **values))
+            else:
+                conn.execute(mirror_state.update().where(s.source == self.source).values(values))
+        return found
+
+    def last_drift(self) -> tuple[datetime | None, dict[str, int]]:
+        """When the mirror was last reconciled, and the drift then."""
+        s = mirror_state.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s.reconciled_at, s.drift).where(s.source == self.source)
+            ).one_or_none()
+        if row is None:
+            return None, {}
+        return row.reconciled_at, dict(row.drift or {})
+
+    def reset(self) -> None:
+        """Forget the mirror: the next listing starts from nothing (a rebuild)."""
+        with self.engine.begin() as conn:
+            conn.execute(mirror_tickets.delete().where(mirror_tickets.c.source == self.source))
+            conn.execute(mirror_state.delete().where(mirror_state.c.source == self.source))
