@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from collectors.base import Window
-from collectors.sqlqueries import PollQueries, _count_if
+from collectors.sqlqueries import PollQueries, _count_if, sorted_groups
 
 REPORT_QUANTILES = ((50, "median"), (90, "p90"))
 
@@ -84,7 +84,7 @@ class ReportQueries:
         fields = ["queue", "resolved_at", "resolution_due_at"]
         if "resolution_due_at" in self.q.m.epoch_fields:
             return None  # an epoch deadline and a DATETIME resolution do not compare portably
-        return (
+        return sorted_groups(
             sa.select(queue, sa.func.count().label("n"), _count_if(resolved <= due).label("met"))
             .select_from(self.q.source(fields))
             .where(*self._resolved_in(window), due.is_not(None))
