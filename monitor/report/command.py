@@ -12,7 +12,7 @@ from collectors.base import Window
 from collectors.sql import SqlCollector, SqlSourceConfig
 from config.settings import Settings
 from monitor.report.build import Report, build_report
-from monitor.report.deliver import post_webhooks, send_email
+from monitor.report.deliver import payload, post_webhooks, send_email
 from monitor.report.render import write_report
 from monitor.store import forecasting as forecast_store
 
@@ -54,13 +54,15 @@ def deliver(settings: Settings, report: Report, now: datetime) -> list[str]:
     """Send the report to every configured destination; returns what it was sent to."""
     from monitor.daemon import build_notifiers
 
-    sent = []
-    if settings.report.webhooks:
-        post_webhooks(report, build_notifiers(settings), settings.report.webhooks, now)
-        sent += [f"webhook {name}" for name in settings.report.webhooks]
-    if settings.report.email is not None:
-        send_email(report, settings.report.email)
-        sent.append(f"email to {', '.join(settings.report.email.to)}")
+    config, sent = settings.report, []
+    emailed_to = config.email.to if config.email is not None else ()
+    if config.webhooks:
+        body = payload(report, config.link, emailed_to)
+        post_webhooks(report, build_notifiers(settings), config.webhooks, now, body)
+        sent += [f"webhook {name}" for name in config.webhooks]
+    if config.email is not None:
+        send_email(report, config.email, config.link)
+        sent.append(f"email to {', '.join(config.email.to)}")
     return sent
 
 
