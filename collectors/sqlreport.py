@@ -1,5 +1,5 @@
-"""The weekly report's statements beyond a poll's: resolution-time quantiles, SLA
-attainment and the aged list, per queue, aggregated (or ranked) in the database.
+"""The weekly report's statements beyond a poll's: resolution and first-response time
+quantiles, SLA attainment and the aged list, per queue, aggregated (or ranked) in the database.
 
 Quantiles are nearest rank (the ``ceil(n * p)``-th shortest duration), by window
 functions on every dialect, as the poll's open-age quantiles are.
@@ -49,8 +49,19 @@ class ReportQueries:
         ``window`` (nearest rank), and how many there were."""
         if not self.f.has("resolved_at"):
             return None
+        return self._quantiles("resolved_at", window, self._resolved_in(window))
+
+    def first_response_quantiles(self, window: Window) -> sa.Select[Any] | None:
+        """Per queue: the median and p90 first-response time of the tickets first answered
+        in ``window`` (nearest rank), and how many there were."""
+        if not self.f.has("first_response_at"):
+            return None
+        where = [*self.q.scope(), self.f.within("first_response_at", window)]
+        return self._quantiles("first_response_at", window, where)
+
+    def _quantiles(self, field: str, window: Window, where: list[Any]) -> sa.Select[Any]:
         queue, by_queue = self.q.queue()
-        took = self.f.duration("resolved_at", "created_at", window.end)
+        took = self.f.duration(field, "created_at", window.end)
         ranked = (
             sa.select(
                 queue,
@@ -58,8 +69,8 @@ class ReportQueries:
                 sa.func.row_number().over(partition_by=by_queue or None, order_by=took).label("rn"),
                 sa.func.count().over(partition_by=by_queue or None).label("cnt"),
             )
-            .select_from(self.q.source(["queue", "created_at", "resolved_at"]))
-            .where(*self._resolved_in(window), took.is_not(None))
+            .select_from(self.q.source(["queue", "created_at", field]))
+            .where(*where, took.is_not(None))
             .subquery("ranked")
         )
         picks = [
@@ -129,6 +140,7 @@ class ReportFigures:
 
     resolution: dict[str, tuple[int, float | None, float | None]]
     """queue -> (tickets resolved, median, p90 resolution time in seconds)."""
+    first_response: dict[str, tuple[int, float | None, float | None]] | None
     sla: dict[str, tuple[int, int]] | None
     """queue -> (resolved with a deadline, resolved by it); None when not known."""
     aged: tuple[AgedTicket, ...]
@@ -145,17 +157,24 @@ def read_report(
     """Run the report's statements for the queues and for the source's total."""
     resolution: dict[str, tuple[int, float | None, float | None]] = {}
     sla: dict[str, tuple[int, int]] | None = None
+    first: dict[str, tuple[int, float | None, float | None]] | None = None
     for queries in (per_queue, total):
         rq = ReportQueries(queries)
         statement = rq.resolution_quantiles(window)
         for r in conn.execute(statement).all() if statement is not None else ():
             resolution[r.queue] = (int(r.n), _float(r.median), _float(r.p90))
+        answered = rq.first_response_quantiles(window)
+        if answered is not None:
+            first = first or {}
+            for r in conn.execute(answered).all():
+                first[r.queue] = (int(r.n), _float(r.median), _float(r.p90))
         attainment = rq.sla_attainment(window)
         if attainment is not None:
             sla = sla or {}
             sla.update({r.queue: (int(r.n), int(r.met or 0)) for r in conn.execute(attainment)})
     rows = conn.execute(ReportQueries(per_queue).aged(aged_limit)).all()
-    return ReportFigures(resolution, sla, aged_tickets(list(rows), window.end, from_store))
+    aged = aged_tickets(list(rows), window.end, from_store)
+    return ReportFigures(resolution, first, sla, aged)
 
 
 def _float(value: Any) -> float | None:
