@@ -44,24 +44,40 @@ class ReportQueries:
             self.f.within("resolved_at", window),
         ]
 
-    def resolution_quantiles(self, window: Window) -> sa.Select[Any] | None:
+    def resolution_quantiles(self, window: Window, dialect: str = "") -> sa.Select[Any] | None:
         """Per queue: the median and p90 resolution time of the tickets resolved in
         ``window`` (nearest rank), and how many there were."""
         if not self.f.has("resolved_at"):
             return None
-        return self._quantiles("resolved_at", window, self._resolved_in(window))
+        return self._quantiles("resolved_at", window, self._resolved_in(window), dialect)
 
-    def first_response_quantiles(self, window: Window) -> sa.Select[Any] | None:
+    def first_response_quantiles(self, window: Window, dialect: str = "") -> sa.Select[Any] | None:
         """Per queue: the median and p90 first-response time of the tickets first answered
         in ``window`` (nearest rank), and how many there were."""
         if not self.f.has("first_response_at"):
             return None
         where = [*self.q.scope(), self.f.within("first_response_at", window)]
-        return self._quantiles("first_response_at", window, where)
+        return self._quantiles("first_response_at", window, where, dialect)
 
-    def _quantiles(self, field: str, window: Window, where: list[Any]) -> sa.Select[Any]:
+    def _quantiles(
+        self, field: str, window: Window, where: list[Any], dialect: str
+    ) -> sa.Select[Any]:
         queue, by_queue = self.q.queue()
         took = self.f.duration(field, "created_at", window.end)
+        if dialect == "postgresql":
+            # an ordered-set aggregate sorts each queue once: several times faster than
+            # ranking every row with window functions (docs/benchmarks/workload.md);
+            # percentile_disc(p) is the ceil(n * p)-th value, the same nearest rank
+            picks = [
+                sa.func.percentile_disc(p / 100).within_group(took).label(name)
+                for p, name in REPORT_QUANTILES
+            ]
+            return (
+                sa.select(queue, sa.func.count().label("n"), *picks)
+                .select_from(self.q.source(["queue", "created_at", field]))
+                .where(*where, took.is_not(None))
+                .group_by(*by_queue)
+            )
         ranked = (
             sa.select(
                 queue,
@@ -158,12 +174,13 @@ def read_report(
     resolution: dict[str, tuple[int, float | None, float | None]] = {}
     sla: dict[str, tuple[int, int]] | None = None
     first: dict[str, tuple[int, float | None, float | None]] | None = None
+    dialect = conn.dialect.name
     for queries in (per_queue, total):
         rq = ReportQueries(queries)
-        statement = rq.resolution_quantiles(window)
+        statement = rq.resolution_quantiles(window, dialect)
         for r in conn.execute(statement).all() if statement is not None else ():
             resolution[r.queue] = (int(r.n), _float(r.median), _float(r.p90))
-        answered = rq.first_response_quantiles(window)
+        answered = rq.first_response_quantiles(window, dialect)
         if answered is not None:
             first = first or {}
             for r in conn.execute(answered).all():

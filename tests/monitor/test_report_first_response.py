@@ -83,3 +83,55 @@ class TestFirstResponse:
         overall = csv_files(report)["queues.csv"].splitlines()[-1].split(",")
         header = csv_files(report)["queues.csv"].splitlines()[0].split(",")
         assert overall[header.index("first_response_median_h")] == ""
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    fixture = "pg_database" if request.param == "postgresql" else "mariadb_database"
+    url: str = request.getfixturevalue(fixture)
+    engine = sa.create_engine(url)
+    data.load(engine, AS_OF.replace(tzinfo=None))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE INDEX fr_number ON incident_history (number)"))
+    engine.dispose()
+    return url
+
+
+class TestOnServers:
+    def test_same_quantiles_as_sqlite(
+        self,
+        server_url: str,
+        tickets: Any,  # noqa: F811
+        answered: Report,
+    ) -> None:
+        """PostgreSQL (ordered-set aggregates) and MariaDB (window functions) give the
+        figures of the SQLite report, which is checked against pandas above."""
+        root, _ = tickets
+        text = settings_text(root).replace(
+            "      category: category\n",
+            f'      category: category\n      first_response_at: "{FIRST_RESPONSE}"\n',
+        )
+        text = text.replace(f'url: "sqlite:///{root}/tickets.db"', f'url: "{server_url}"')
+        mine = make_report(load_settings(text=text), None, PERIOD, AS_OF)
+
+        def figures(r: Report) -> list[tuple[Any, ...]]:
+            # SQLite's julianday arithmetic is off by microseconds: compare to 0.01 s
+            return [
+                tuple(round(v, 2) if isinstance(v, float) else v for v in line) for line in lines(r)
+            ]
+
+        def lines(r: Report) -> list[tuple[Any, ...]]:
+            return [
+                (
+                    q.queue,
+                    q.resolved,
+                    q.resolution_median_s,
+                    q.resolution_p90_s,
+                    q.first_responded,
+                    q.first_response_median_s,
+                    q.first_response_p90_s,
+                )
+                for q in (*r.queues, r.overall)
+            ]
+
+        assert figures(mine) == figures(answered)
