@@ -17,6 +17,7 @@ from alerting.rules.common import ForecastView
 from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot
 from collectors.sqlreport import AgedTicket, ReportFigures
 from collectors.workload import Routing
+from monitor.report.chart import BacklogChart
 
 WEEK_HOURS = 168
 
@@ -68,6 +69,8 @@ class Report:
     queues: tuple[QueueReport, ...]
     overall: QueueReport
     aged: tuple[AgedTicket, ...]
+    chart: BacklogChart | None = None
+    """The source's hourly backlog and forecast band, when the history store has them."""
 
 
 def build_report(

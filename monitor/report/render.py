@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from collectors.base import AGE_BUCKETS
 from monitor.report.build import QueueReport, Report
+from monitor.report.chart import HEIGHT, LEFT, TOP, WIDTH, geometry
 
 QUEUE_COLUMNS = (
     "queue",
@@ -144,6 +145,8 @@ def html(report: Report) -> str:
         rows=rows,
         overall=queue_row(report.overall),
         aging=aging_bars(report.queues),
+        chart=None if report.chart is None else geometry(report.chart),
+        chart_size=(WIDTH, HEIGHT, LEFT, TOP),
         text=_text,
     )
 
