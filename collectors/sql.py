@@ -199,6 +199,7 @@ class SqlCollector:
                 window,
                 aged_limit,
                 self.from_store,
+                overlap=self._overlap,
             )
 
     def _run(

@@ -1,5 +1,5 @@
-"""The weekly report's statements beyond a poll's: resolution-time quantiles, SLA
-attainment and the aged list, per queue, aggregated (or ranked) in the database.
+"""The weekly report's statements beyond a poll's: resolution and first-response time
+quantiles, SLA attainment and the aged list, per queue, aggregated (or ranked) in the database.
 
 Quantiles are nearest rank (the ``ceil(n * p)``-th shortest duration), by window
 functions on every dialect, as the poll's open-age quantiles are.
@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from collectors.base import Window
-from collectors.sqlqueries import PollQueries, _count_if
+from collectors.base import TOTAL_QUEUE, Window
+from collectors.sqlqueries import PollQueries, _count_if, sorted_groups
 
 REPORT_QUANTILES = ((50, "median"), (90, "p90"))
 
@@ -44,13 +44,50 @@ class ReportQueries:
             self.f.within("resolved_at", window),
         ]
 
-    def resolution_quantiles(self, window: Window) -> sa.Select[Any] | None:
+    def resolution_quantiles(
+        self, window: Window, dialect: str = "", with_total: bool = False
+    ) -> sa.Select[Any] | None:
         """Per queue: the median and p90 resolution time of the tickets resolved in
         ``window`` (nearest rank), and how many there were."""
         if not self.f.has("resolved_at"):
             return None
+        where = self._resolved_in(window)
+        return self._quantiles("resolved_at", window, where, dialect, with_total)
+
+    def first_response_quantiles(
+        self, window: Window, dialect: str = "", with_total: bool = False
+    ) -> sa.Select[Any] | None:
+        """Per queue: the median and p90 first-response time of the tickets first answered
+        in ``window`` (nearest rank), and how many there were."""
+        if not self.f.has("first_response_at"):
+            return None
+        where = [*self.q.scope(), self.f.within("first_response_at", window)]
+        return self._quantiles("first_response_at", window, where, dialect, with_total)
+
+    def _quantiles(
+        self, field: str, window: Window, where: list[Any], dialect: str, with_total: bool
+    ) -> sa.Select[Any]:
+        """Per queue (and, on PostgreSQL with ``with_total``, the source's total as the
+        ``ROLLUP`` row flagged ``is_total``): count, median and p90 of the duration."""
         queue, by_queue = self.q.queue()
-        took = self.f.duration("resolved_at", "created_at", window.end)
+        took = self.f.duration(field, "created_at", window.end)
+        if dialect == "postgresql":
+            # an ordered-set aggregate sorts each queue once: several times faster than
+            # ranking every row with window functions (docs/benchmarks/workload.md);
+            # percentile_disc(p) is the ceil(n * p)-th value, the same nearest rank
+            picks = [
+                sa.func.percentile_disc(p / 100).within_group(took).label(name)
+                for p, name in REPORT_QUANTILES
+            ]
+            statement = (
+                sa.select(queue, sa.func.count().label("n"), *picks)
+                .select_from(self.q.source(["queue", "created_at", field]))
+                .where(*where, took.is_not(None))
+            )
+            if with_total and by_queue:
+                flag = sa.func.grouping(*by_queue).label("is_total")
+                return statement.add_columns(flag).group_by(sa.func.rollup(*by_queue))
+            return statement.group_by(*by_queue)
         ranked = (
             sa.select(
                 queue,
@@ -58,8 +95,8 @@ class ReportQueries:
                 sa.func.row_number().over(partition_by=by_queue or None, order_by=took).label("rn"),
                 sa.func.count().over(partition_by=by_queue or None).label("cnt"),
             )
-            .select_from(self.q.source(["queue", "created_at", "resolved_at"]))
-            .where(*self._resolved_in(window), took.is_not(None))
+            .select_from(self.q.source(["queue", "created_at", field]))
+            .where(*where, took.is_not(None))
             .subquery("ranked")
         )
         picks = [
@@ -84,7 +121,7 @@ class ReportQueries:
         fields = ["queue", "resolved_at", "resolution_due_at"]
         if "resolution_due_at" in self.q.m.epoch_fields:
             return None  # an epoch deadline and a DATETIME resolution do not compare portably
-        return (
+        return sorted_groups(
             sa.select(queue, sa.func.count().label("n"), _count_if(resolved <= due).label("met"))
             .select_from(self.q.source(fields))
             .where(*self._resolved_in(window), due.is_not(None))
@@ -129,6 +166,7 @@ class ReportFigures:
 
     resolution: dict[str, tuple[int, float | None, float | None]]
     """queue -> (tickets resolved, median, p90 resolution time in seconds)."""
+    first_response: dict[str, tuple[int, float | None, float | None]] | None
     sla: dict[str, tuple[int, int]] | None
     """queue -> (resolved with a deadline, resolved by it); None when not known."""
     aged: tuple[AgedTicket, ...]
@@ -141,21 +179,42 @@ def read_report(
     window: Window,
     aged_limit: int,
     from_store: Any,
+    overlap: bool = True,
 ) -> ReportFigures:
-    """Run the report's statements for the queues and for the source's total."""
+    """Run the report's statements for the queues and for the source's total.
+
+    On PostgreSQL, when no ticket is in two queues (``overlap`` False), the quantiles of
+    the total come from the per-queue statement's ``ROLLUP`` row: the period's tickets
+    are read and sorted once instead of twice."""
     resolution: dict[str, tuple[int, float | None, float | None]] = {}
     sla: dict[str, tuple[int, int]] | None = None
+    first: dict[str, tuple[int, float | None, float | None]] | None = None
+    dialect = conn.dialect.name
+    rolled = dialect == "postgresql" and not overlap
     for queries in (per_queue, total):
         rq = ReportQueries(queries)
-        statement = rq.resolution_quantiles(window)
+        # with ROLLUP the per-queue statements already gave the total's quantiles
+        quantiles = not (rolled and queries is total)
+        statement = rq.resolution_quantiles(window, dialect, rolled) if quantiles else None
         for r in conn.execute(statement).all() if statement is not None else ():
-            resolution[r.queue] = (int(r.n), _float(r.median), _float(r.p90))
+            resolution[_queue(r)] = (int(r.n), _float(r.median), _float(r.p90))
+        answered = rq.first_response_quantiles(window, dialect, rolled)
+        if answered is not None:
+            first = first or {}
+            for r in conn.execute(answered).all() if quantiles else ():
+                first[_queue(r)] = (int(r.n), _float(r.median), _float(r.p90))
         attainment = rq.sla_attainment(window)
         if attainment is not None:
             sla = sla or {}
             sla.update({r.queue: (int(r.n), int(r.met or 0)) for r in conn.execute(attainment)})
     rows = conn.execute(ReportQueries(per_queue).aged(aged_limit)).all()
-    return ReportFigures(resolution, sla, aged_tickets(list(rows), window.end, from_store))
+    aged = aged_tickets(list(rows), window.end, from_store)
+    return ReportFigures(resolution, first, sla, aged)
+
+
+def _queue(row: Any) -> str:
+    """The row's queue; the ``ROLLUP`` row (``is_total``) is the source's total."""
+    return TOTAL_QUEUE if getattr(row, "is_total", 0) else str(row.queue)
 
 
 def _float(value: Any) -> float | None:

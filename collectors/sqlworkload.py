@@ -19,7 +19,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from collectors.base import Window
 from collectors.sqlmap import IDENT, SqlMapping
-from collectors.sqlqueries import PollQueries, _count_if, source_text
+from collectors.sqlqueries import PollQueries, _count_if, sorted_groups, source_text
 from collectors.workload import WorkloadConfig
 
 ENTERED = "wh"
@@ -84,7 +84,7 @@ class WorkloadQueries:
             return None
         queue, by_queue = self.q.queue()
         assignee = self.f.require("assignee")
-        return (
+        return sorted_groups(
             sa.select(
                 queue,
                 assignee.label("agent"),
@@ -109,7 +109,7 @@ class WorkloadQueries:
             _count_if(self.f.before("updated_at", now - age)).label(f"s{i}")
             for i, age in enumerate(self.config.stale_after)
         ]
-        return (
+        return sorted_groups(
             sa.select(*columns)
             .select_from(self._from(["queue", "updated_at"]))
             .where(*self.q.scope(), self.q.open_predicate())
@@ -139,7 +139,7 @@ class WorkloadQueries:
             return None
         queue, by_queue = self.q.queue()
         status = self.f.require("status")
-        return (
+        return sorted_groups(
             sa.select(
                 queue,
                 status.label("status"),
@@ -214,7 +214,7 @@ class WorkloadQueries:
         moved = self.m.history is not None and self.m.history.queue_moves is not None
         if moved:
             columns.append(sa.func.count(sa.literal_column(f"{MOVED}.ticket")).label("misrouted"))
-        return (
+        return sorted_groups(
             sa.select(*columns)
             .select_from(self._from(fields, *([self._moved_join()] if moved else [])))
             .where(
@@ -234,7 +234,7 @@ class WorkloadQueries:
         wanted = (
             [self.q.open_predicate()] if window is None else [self.f.within("created_at", window)]
         )
-        return (
+        return sorted_groups(
             sa.select(queue, category.label("category"), sa.func.count().label("n"))
             .select_from(self._from(["queue", "category", "created_at"]))
             .where(*self.q.scope(), *wanted)

@@ -224,8 +224,10 @@ def _tier_and_report_receivers(settings: Settings, receivers: set[str]) -> list[
                 if name not in receivers:
                     path = f"rules -> {i} -> tiers -> {j} -> receivers"
                     problems.append((path, f"no receiver named {name!r}"))
-    webhooks = {r.name for r in settings.receivers if r.kind == "webhook"}
+    # the report goes to webhook receivers (JSON) and Slack (Block Kit), not to paging
+    webhooks = {r.name for r in settings.receivers if r.kind in ("webhook", "slack")}
     for i, name in enumerate(settings.report.webhooks):
         if name not in webhooks:
-            problems.append((f"report -> webhooks -> {i}", f"no webhook receiver named {name!r}"))
+            problem = f"no webhook or slack receiver named {name!r}"
+            problems.append((f"report -> webhooks -> {i}", problem))
     return problems

@@ -33,6 +33,7 @@ from monitor.forecasting import ForecastJob
 from monitor.leadership import Leadership, build_leadership
 from monitor.lease import Fence, Role
 from monitor.metrics import RuntimeStats
+from monitor.report.mail import REPORT_EMAIL, ReportEmailNotifier
 from monitor.store import alerts as alert_store
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
@@ -545,7 +546,10 @@ def build_collectors(settings: Settings) -> dict[str, Collector]:
 def build_notifiers(settings: Settings) -> dict[str, Notifier]:
     """Instantiate every configured receiver, each sending only where the allow-list lets it."""
     allow = AllowList.parse(settings.delivery.allowed_destinations)
-    return {
+    notifiers: dict[str, Notifier] = {
         r.name: NOTIFIERS[r.kind](r, guarded_session(allow))  # type: ignore[call-arg]
         for r in settings.receivers
     }
+    if settings.report.email is not None:  # the scheduled report's e-mail, via the outbox
+        notifiers[REPORT_EMAIL] = ReportEmailNotifier(settings.report.email)
+    return notifiers

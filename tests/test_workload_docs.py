@@ -15,6 +15,7 @@ RECEIVERS = """
 receivers:
   - {kind: webhook, name: team, url: "https://example.com/team"}
   - {kind: webhook, name: supervisor, url: "https://example.com/supervisor"}
+  - {kind: slack, name: chat, url: "https://hooks.slack.com/services/T0/B0/x"}
 """
 
 
@@ -27,7 +28,8 @@ class TestWorkloadDocs:
         assert len(blocks) == 3
         report = blocks[2].replace("/run/secrets/smtp", str(secret))
         settings = load_settings(text="\n".join([blocks[0], blocks[1], report, RECEIVERS]))
-        assert settings.report.email is not None and settings.report.webhooks == ("team",)
+        assert settings.report.email is not None and settings.report.webhooks == ("team", "chat")
+        assert settings.report.link == "https://reports.example.com/backlog/latest.html"
         workload = settings.sources[0].workload
         assert workload is not None and workload.top_categories == 5
         names = [r.name for r in expand_tiers(settings.rules)]

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from alerting.notifiers.webhook import check_response, post
 from config.durations import Duration
 from config.secrets import resolve_secret
+from monitor.report.slack import REPORT_EVENT, render_report
 
 HEADER_LIMIT = 150
 TEXT_LIMIT = 3000
@@ -77,7 +78,9 @@ class SlackNotifier:
         return self.config.name
 
     def send(self, key: str, event: str, body: bytes, now: datetime) -> None:
-        message = render_message(json.loads(body))
+        payload = json.loads(body)
+        # the weekly report (monitor.report) travels the same outbox as alerts
+        message = render_report(payload) if event == REPORT_EVENT else render_message(payload)
         data = json.dumps(message, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",

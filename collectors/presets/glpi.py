@@ -25,6 +25,8 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
   first_response_at: ``takeintoaccountdate`` (GLPI 10.0.3 and later).
 - first_response_due_at / resolution_due_at: the SLA's ``time_to_own`` / ``time_to_resolve``.
 - assignee: the assigned user with the lowest id (``glpi_tickets_users.type = 2``).
+- category: the ITIL category's full path (``glpi_itilcategories.completename``, e.g.
+  ``Hardware > Printer``) of ``itilcategories_id``; a ticket without one (id 0) is ``none``.
 - reopened_at: GLPI keeps no reopen instant on the ticket, so ``reopened`` is unknown (None).
 - The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
   zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
@@ -92,6 +94,9 @@ PRESET: dict[str, Any] = {
     "first_response_due_at": "time_to_own",
     "resolution_due_at": "time_to_resolve",
     "updated_at": "date_mod",
+    "category": (
+        "SELECT c.completename FROM glpi_itilcategories c WHERE c.id = t.itilcategories_id"
+    ),
     "open_sql": "t.status IN (1, 2, 3, 4)",
     "timezone": "UTC",
 }

@@ -2,7 +2,8 @@
 
 A poll whose window is the period gives created, resolved, aging and the workload
 figures (routing quality of the tickets resolved in the period, top categories); the
-report's own statements (``collectors.sqlreport``) give resolution-time quantiles, SLA
+report's own statements (``collectors.sqlreport``) give resolution and first-response
+time quantiles, SLA
 attainment and the aged list; the history store gives the latest forecast.
 """
 
@@ -16,6 +17,7 @@ from alerting.rules.common import ForecastView
 from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot
 from collectors.sqlreport import AgedTicket, ReportFigures
 from collectors.workload import Routing
+from monitor.report.chart import BacklogChart
 
 WEEK_HOURS = 168
 
@@ -30,6 +32,10 @@ class QueueReport:
     resolved: int | None
     resolution_median_s: float | None = None
     resolution_p90_s: float | None = None
+    first_responded: int | None = None
+    """Tickets first answered in the period; None where the store records no first response."""
+    first_response_median_s: float | None = None
+    first_response_p90_s: float | None = None
     sla_resolved: int | None = None
     sla_met: int | None = None
     older_than: Mapping[str, int] | None = None
@@ -63,6 +69,8 @@ class Report:
     queues: tuple[QueueReport, ...]
     overall: QueueReport
     aged: tuple[AgedTicket, ...]
+    chart: BacklogChart | None = None
+    """The source's hourly backlog and forecast band, when the history store has them."""
 
 
 def build_report(
@@ -85,6 +93,9 @@ def _line(
     q: QueueStats, figures: ReportFigures, forecast: ForecastView | None, now: datetime
 ) -> QueueReport:
     _, median, p90 = figures.resolution.get(q.queue, (0, None, None))
+    answered = None
+    if figures.first_response is not None:
+        answered = figures.first_response.get(q.queue, (0, None, None))
     sla = figures.sla.get(q.queue, (0, 0)) if figures.sla is not None else None
     w = q.workload
     ahead, hours = _forecast(forecast, now)
@@ -95,6 +106,9 @@ def _line(
         resolved=q.resolved,
         resolution_median_s=median,
         resolution_p90_s=p90,
+        first_responded=None if answered is None else answered[0],
+        first_response_median_s=None if answered is None else answered[1],
+        first_response_p90_s=None if answered is None else answered[2],
         sla_resolved=None if sla is None else sla[0],
         sla_met=None if sla is None else sla[1],
         older_than=q.older_than,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from collectors.base import Window
 from collectors.sql import SqlCollector, SqlSourceConfig
 from config.settings import Settings
 from monitor.report.build import Report, build_report
-from monitor.report.deliver import post_webhooks, send_email
+from monitor.report.chart import BacklogChart, read_chart
+from monitor.report.deliver import payload, post_webhooks, send_email
 from monitor.report.render import write_report
 from monitor.store import forecasting as forecast_store
 
@@ -35,17 +37,21 @@ def make_report(settings: Settings, source: str | None, period: timedelta, now: 
         figures = collector.report(window, settings.report.aged_list)
     finally:
         collector.close()
-    return build_report(snapshot, figures, _forecasts(settings.store.url))
+    views, chart = _from_store(settings.store.url, config.name, window)
+    return replace(build_report(snapshot, figures, views), chart=chart)
 
 
-def _forecasts(url: str) -> dict[tuple[str, str], ForecastView]:
-    """The history store's latest forecasts, or none when the store cannot be read."""
+def _from_store(
+    url: str, source: str, window: Window
+) -> tuple[dict[tuple[str, str], ForecastView], BacklogChart | None]:
+    """The history store's latest forecasts and the backlog chart, or none when the store
+    cannot be read."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return forecast_store.views(conn)
+            return forecast_store.views(conn), read_chart(conn, source, window.start, window.end)
     except sa.exc.SQLAlchemyError:
-        return {}
+        return {}, None
     finally:
         engine.dispose()
 
@@ -54,13 +60,15 @@ def deliver(settings: Settings, report: Report, now: datetime) -> list[str]:
     """Send the report to every configured destination; returns what it was sent to."""
     from monitor.daemon import build_notifiers
 
-    sent = []
-    if settings.report.webhooks:
-        post_webhooks(report, build_notifiers(settings), settings.report.webhooks, now)
-        sent += [f"webhook {name}" for name in settings.report.webhooks]
-    if settings.report.email is not None:
-        send_email(report, settings.report.email)
-        sent.append(f"email to {', '.join(settings.report.email.to)}")
+    config, sent = settings.report, []
+    emailed_to = config.email.to if config.email is not None else ()
+    if config.webhooks:
+        body = payload(report, config.link, emailed_to)
+        post_webhooks(report, build_notifiers(settings), config.webhooks, now, body)
+        sent += [f"webhook {name}" for name in config.webhooks]
+    if config.email is not None:
+        send_email(report, config.email, config.link)
+        sent.append(f"email to {', '.join(config.email.to)}")
     return sent
 
 

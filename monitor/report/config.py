@@ -47,8 +47,13 @@ class ReportSettings(BaseModel):
     aged_list: int = Field(20, ge=1, le=500, description="oldest open tickets listed")
     webhooks: tuple[str, ...] = Field((), description="webhook receivers to post it to")
     email: SmtpDelivery | None = None
+    link: str | None = Field(
+        None,
+        description="where the HTML page is published (https://...); Slack shows this link",
+        pattern=r"^https?://",
+    )
     schedule: Literal["off", "weekly"] = Field(
-        "off", description="weekly: the daemon posts it to the webhooks once a week"
+        "off", description="weekly: the daemon sends it to the webhooks and e-mail once a week"
     )
     weekday: int = Field(0, ge=0, le=6, description="the scheduled period ends on (0 Monday)")
     hour: int = Field(8, ge=0, le=23, description="... at this hour (UTC)")
@@ -56,6 +61,6 @@ class ReportSettings(BaseModel):
 
     @model_validator(mode="after")
     def _scheduled_somewhere(self) -> ReportSettings:
-        if self.schedule != "off" and not self.webhooks:
-            raise ValueError("a scheduled report needs webhooks to post it to")
+        if self.schedule != "off" and not self.webhooks and self.email is None:
+            raise ValueError("a scheduled report needs webhooks or email to send it to")
         return self

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import smtplib
-import ssl
 from collections.abc import Mapping
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
 
 from alerting.notifiers.base import Notifier
+from monitor.report import mail
 from monitor.report.build import Report
 from monitor.report.config import SmtpDelivery
 from monitor.report.render import csv_files, html, markdown, queue_row
+from monitor.report.slack import REPORT_EVENT, full_report_note
 
-EVENT = "report.weekly"
+EVENT = REPORT_EVENT
 
 
 def subject(report: Report) -> str:
@@ -29,38 +28,28 @@ def subject(report: Report) -> str:
     )
 
 
-def message(report: Report, email: SmtpDelivery) -> EmailMessage:
-    """The e-mail: the Markdown summary as text, the page as HTML, the CSVs attached."""
-    msg = EmailMessage()
-    msg["Subject"] = subject(report)
-    msg["From"] = email.sender
-    msg["To"] = ", ".join(email.to)
-    msg.set_content(markdown(report))
-    msg.add_alternative(html(report), subtype="html")
-    for name, text in csv_files(report).items():
-        msg.add_attachment(text.encode(), maintype="text", subtype="csv", filename=name)
-    return msg
+def email_payload(report: Report, link: str | None = None) -> dict[str, Any]:
+    """What the outbox keeps for the e-mail: the webhook payload, the subject, the page
+    and the CSV files (the e-mail is rebuilt from it when it is sent)."""
+    return {
+        **payload(report, link),
+        "subject": subject(report),
+        "html": html(report),
+        "csv": csv_files(report),
+    }
 
 
-def send_email(report: Report, email: SmtpDelivery) -> None:
-    """Deliver by SMTP. Raises ``smtplib.SMTPException`` or ``OSError`` on failure."""
-    context = ssl.create_default_context(cafile=str(email.ca_file) if email.ca_file else None)
-    timeout = email.timeout.total_seconds()
-    smtp: smtplib.SMTP
-    if email.security == "ssl":
-        smtp = smtplib.SMTP_SSL(email.host, email.port, timeout=timeout, context=context)
-    else:
-        smtp = smtplib.SMTP(email.host, email.port, timeout=timeout)
-    with smtp:
-        if email.security == "starttls":
-            smtp.starttls(context=context)
-        if email.username is not None and email.password is not None:
-            smtp.login(email.username, email.password.get_secret_value())
-        smtp.send_message(message(report, email))
+def send_email(report: Report, email: SmtpDelivery, link: str | None = None) -> None:
+    """Deliver by SMTP now. Raises ``smtplib.SMTPException`` or ``OSError`` on failure."""
+    key = report_key(report.source, report.end)
+    mail.send(email, mail.message(email_payload(report, link), email, key))
 
 
-def payload(report: Report) -> dict[str, Any]:
-    """The webhook body: the summary and every figure of the queues' CSV."""
+def payload(
+    report: Report, link: str | None = None, emailed_to: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The webhook body: the summary and every figure of the queues' CSV; ``full_report``
+    says where the page and the CSVs are (Slack shows it)."""
     return {
         "type": EVENT,
         "source": report.source,
@@ -70,6 +59,7 @@ def payload(report: Report) -> dict[str, Any]:
         "overall": queue_row(report.overall),
         "queues": [queue_row(q) for q in report.queues],
         "aged": [t.__dict__ for t in report.aged],
+        "full_report": full_report_note(link, emailed_to),
     }
 
 
@@ -79,10 +69,14 @@ def report_key(source: str, end: datetime) -> str:
 
 
 def post_webhooks(
-    report: Report, notifiers: Mapping[str, Notifier], names: tuple[str, ...], now: datetime
+    report: Report,
+    notifiers: Mapping[str, Notifier],
+    names: tuple[str, ...],
+    now: datetime,
+    body_of: dict[str, Any] | None = None,
 ) -> None:
     """Post the report to each named receiver (``NotifierError`` on failure)."""
-    body = json.dumps(payload(report), sort_keys=True).encode()
+    body = json.dumps(body_of or payload(report), sort_keys=True).encode()
     key = report_key(report.source, report.end)
     for name in names:
         notifiers[name].send(key, EVENT, body, now)

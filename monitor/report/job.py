@@ -3,8 +3,10 @@
 The job runs hourly. It finds the latest period end (``report.weekday`` at
 ``report.hour`` UTC) and, unless the outbox already holds that report (its idempotency
 key names the source and the period end, and outbox rows are kept), builds it and
-enqueues one message per webhook receiver; the delivery job sends it with the usual
-retries and signatures. A restart therefore never sends a week's report twice.
+enqueues, in one transaction, one message per webhook receiver (webhook or Slack: the
+Slack notifier renders it as Block Kit) and one for ``report.email`` (receiver
+``report/email``, the page and CSVs in the message); the delivery job sends them with the
+usual retries. A restart therefore never enqueues a week's report twice.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import sqlalchemy as sa
 
 from alerting.notifications import Notification
 from monitor.report.command import make_report
-from monitor.report.deliver import EVENT, payload, report_key
+from monitor.report.deliver import EVENT, email_payload, payload, report_key
+from monitor.report.mail import REPORT_EMAIL
 from monitor.store import outbox as outbox_store
 from monitor.store.schema import outbox
 
@@ -34,7 +37,8 @@ def period_end(now: datetime, weekday: int, hour: int) -> datetime:
 
 
 def run_report_job(daemon: Daemon) -> int:
-    """Enqueue this period's report for the webhook receivers; returns messages added."""
+    """Enqueue this period's report for the webhook receivers and the e-mail (as the
+    receiver ``report/email``); returns messages added."""
     if daemon.leadership.fence() is None:
         return 0  # with replicas, only the leader reports (as only it sends)
     settings = daemon.settings
@@ -49,7 +53,11 @@ def run_report_job(daemon: Daemon) -> int:
     if done:
         return 0
     report = make_report(settings, source, config.period, end)
-    body = payload(report)
+    emailed_to = config.email.to if config.email is not None else ()
+    body = payload(report, config.link, emailed_to)
     notes = [Notification(name, f"{key}:{name}", EVENT, body) for name in config.webhooks]
+    if config.email is not None:
+        mail_body = email_payload(report, config.link)
+        notes.append(Notification(REPORT_EMAIL, f"{key}:{REPORT_EMAIL}", EVENT, mail_body))
     with daemon.engine.begin() as conn:
         return outbox_store.enqueue(conn, notes, daemon.clock())

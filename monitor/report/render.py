@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from collectors.base import AGE_BUCKETS
 from monitor.report.build import QueueReport, Report
+from monitor.report.chart import HEIGHT, LEFT, TOP, WIDTH, geometry
 
 QUEUE_COLUMNS = (
     "queue",
@@ -25,6 +26,8 @@ QUEUE_COLUMNS = (
     "net_change",
     "resolution_median_h",
     "resolution_p90_h",
+    "first_response_median_h",
+    "first_response_p90_h",
     "sla_attainment",
     *(f"older_than_{name}" for name, _ in AGE_BUCKETS),
     "reassignments_per_resolved",
@@ -46,6 +49,8 @@ def queue_row(q: QueueReport) -> dict[str, Any]:
         "net_change": q.net,
         "resolution_median_h": _hours(q.resolution_median_s),
         "resolution_p90_h": _hours(q.resolution_p90_s),
+        "first_response_median_h": _hours(q.first_response_median_s),
+        "first_response_p90_h": _hours(q.first_response_p90_s),
         "sla_attainment": _ratio(q.sla_attainment),
         **{
             f"older_than_{name}": None if q.older_than is None else q.older_than.get(name)
@@ -96,6 +101,14 @@ def markdown(report: Report, top: int = 5) -> str:
         f" {_text(o['resolved'])}, net change {_signed(o['net_change'])}",
         f"- Resolution time: median {_text(o['resolution_median_h'])} h, p90"
         f" {_text(o['resolution_p90_h'])} h; SLA attainment {_pct(o['sla_attainment'])}",
+        *(
+            [
+                f"- First response: median {_text(o['first_response_median_h'])} h, p90"
+                f" {_text(o['first_response_p90_h'])} h"
+            ]
+            if report.overall.first_responded is not None
+            else []
+        ),
         f"- Older than 7/14/30 days: {_text(o['older_than_7d'])} / {_text(o['older_than_14d'])}"
         f" / {_text(o['older_than_30d'])}",
         f"- Reopen rate {_pct(o['reopen_rate'])}, misroute rate {_pct(o['misroute_rate'])},"
@@ -132,6 +145,8 @@ def html(report: Report) -> str:
         rows=rows,
         overall=queue_row(report.overall),
         aging=aging_bars(report.queues),
+        chart=None if report.chart is None else geometry(report.chart),
+        chart_size=(WIDTH, HEIGHT, LEFT, TOP),
         text=_text,
     )
 

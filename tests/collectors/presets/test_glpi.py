@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from collectors.base import TOTAL_QUEUE, QueueStats, Window
 from collectors.presets import PRESETS, glpi
-from collectors.sql import SqlCollector
+from collectors.sql import SqlCollector, SqlSourceConfig
 from tests.collectors.presets import realdata
 from tests.collectors.presets.access import Withheld, verify_without
 from tests.collectors.presets.conftest import BuildCollector
@@ -423,6 +423,41 @@ class TestGlpi:
         for length in (timedelta(hours=1), timedelta(days=1)):
             window = Window(as_of - length, as_of)
             assert rounded(make(url).collect(window).queues) == rounded(expected(rows, window))
+
+    def test_top_categories_are_the_itil_categories(self, stores: Any) -> None:
+        """The preset's category is the ITIL category's completename: open tickets and
+        arrivals per category in every assigned group equal pandas' counts."""
+        as_of, _, zone = CASES[0]
+        url, rows = stores(as_of, zone)
+        config = SqlSourceConfig.model_validate(
+            {
+                "kind": "sql",
+                "name": "glpi",
+                "url": url,
+                "session_time_zone": "+00:00",
+                "mapping": {"preset": "glpi"},
+                "workload": {"top_categories": len(CATEGORIES)},
+            }
+        )
+        window = Window(as_of - timedelta(days=7), as_of)
+        collector = SqlCollector(config)
+        try:
+            got = {q.queue: q.workload for q in collector.collect(window).queues}
+        finally:
+            collector.close()
+        placed = pd.concat(  # a ticket counts in each group assigned to it
+            [rows, rows[rows["escalated"]].assign(group=SECOND_LINE_NAME)]
+        ).assign(category=lambda f: f["priority"].map(CATEGORIES))
+        opened = placed["opened_at"].dt.tz_localize(None)
+        came = placed[(opened >= naive(window.start)) & (opened < naive(window.end))]
+        open_ = placed[placed["state"].isin(["new", "open", "pending"])]
+        for kind, frame in (("categories_open", open_), ("categories_created", came)):
+            counts = frame.groupby(["group", "category"]).size()
+            for queue in frame["group"].unique():
+                w = got[queue]
+                assert w is not None
+                assert getattr(w, kind) == counts[queue].to_dict(), (kind, queue)
+        assert len(open_) > 100 and len(came) > 100
 
     def test_queue_by_category_override(self, stores: Any, make: Any) -> None:
         """Overriding only ``queue`` with the ITIL category regroups every figure by category;
