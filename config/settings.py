@@ -199,6 +199,13 @@ class ForecastingSettings(BaseModel):
             " share of the rule's limit within 6 h in its last week (null: never)"
         ),
     )
+    ets_estimation: Literal["heuristic", "joint"] = Field(
+        "heuristic",
+        description=(
+            "how daily ETS is estimated weekly: heuristic initial states (cheapest), or"
+            " initial states estimated with the parameters as a full refit does (joint)"
+        ),
+    )
 
 
 class SchedulerSettings(BaseModel):

@@ -57,6 +57,7 @@ def engine_settings(settings: ForecastingSettings) -> EngineSettings:
         train_hours=min(EngineSettings.train_hours, hours),
         warning_model=None if settings.warning_model == "selected" else settings.warning_model,
         burst_jump=settings.burst_jump,
+        ets_estimation=settings.ets_estimation,
     )
 
 
