@@ -214,6 +214,13 @@ class ForecastingSettings(BaseModel):
             " (null: uncalibrated)"
         ),
     )
+    ets_estimation: Literal["heuristic", "joint"] = Field(
+        "heuristic",
+        description=(
+            "how daily ETS is estimated weekly: heuristic initial states (cheapest), or"
+            " initial states estimated with the parameters as a full refit does (joint)"
+        ),
+    )
 
 
 class SchedulerSettings(BaseModel):

@@ -24,13 +24,22 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
 from forecasts.fitwarnings import WarningTally, counted_warnings, fit_warnings
 from forecasts.models import MODELS
-from forecasts.models.base import FIT_ERRORS, FittedModel, Model, Updatable, finite
+from forecasts.models.base import (
+    FIT_ERRORS,
+    FittedModel,
+    Model,
+    Updatable,
+    WarmStartable,
+    finite,
+)
 from forecasts.models.combo import ComboModel, WarningModel
+from forecasts.models.ets import EtsDailyModel, EtsEstimation
 from forecasts.models.linear import LinearModel
 from forecasts.ring import Ring
 from forecasts.types import FloatArray, HourlySeries
@@ -43,6 +52,15 @@ BASE: dict[str, Model] = {
     "linear": LinearModel(window=6),
 }
 """The models whose state the engine advances; the others are means of these."""
+
+
+@cache
+def base_models(ets_estimation: EtsEstimation) -> dict[str, Model]:
+    """:data:`BASE` with daily ETS estimated as ``ets_estimation`` says."""
+    if ets_estimation == "heuristic":
+        return BASE
+    return {**BASE, "ets_daily": EtsDailyModel(estimation=ets_estimation)}
+
 
 COMBOS: dict[str, tuple[str, ...]] = {
     "combo": tuple(m.name for m in ComboModel().members),
@@ -86,6 +104,12 @@ class EngineSettings:
         calibration_prior: calibrate each breach probability on the queue's own past
             forecasts (:mod:`forecasts.calibrate`), shrunk to the uncalibrated value with
             this many pseudo-observations per probability bin. None: uncalibrated.
+            Left out of :meth:`fingerprint` (``repr=False``): it is applied when a
+            probability is read, so the saved state is the same with or without it.
+        ets_estimation: how daily ETS is estimated (:class:`forecasts.models.ets.EtsModel`).
+            Left out of :meth:`fingerprint` (``repr=False``): a state saved under one
+            estimation is valid under the other (same state, only the next
+            estimation differs), so switching it keeps every saved state.
     """
 
     horizon: int = 24
@@ -99,7 +123,8 @@ class EngineSettings:
     switch_margin: float = 0.02
     burst_jump: float | None = None
     burst_widen: int = 2
-    calibration_prior: float | None = None
+    calibration_prior: float | None = field(default=None, repr=False)
+    ets_estimation: EtsEstimation = field(default="heuristic", repr=False)
 
     @property
     def warmup(self) -> int:
@@ -193,7 +218,7 @@ def step(state: EngineState, series: HourlySeries, settings: EngineSettings, pha
     """
     hour = hour_number(series.timestamps[-1])
     new = series.tail(1)
-    for name, model in BASE.items():
+    for name, model in base_models(settings.ets_estimation).items():
         fitted = _advance(state, name, model, series, new, hour, settings, phase)
         point = fitted.forecast(settings.horizon) if fitted is not None else None
         if point is None or not finite(point):
@@ -243,7 +268,10 @@ def _advance(
                 if len(train) < model.min_history:
                     return fitted
                 state.attempted[name] = hour
-                fitted = model.fit(train)
+                if isinstance(model, WarmStartable):
+                    fitted = model.refit(train, fitted)
+                else:
+                    fitted = model.fit(train)
                 state.warnings.add(fit_warnings(fitted))
             elif isinstance(fitted, Updatable):
                 fitted = fitted.update(new)

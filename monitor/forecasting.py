@@ -58,6 +58,7 @@ def engine_settings(settings: ForecastingSettings) -> EngineSettings:
         warning_model=None if settings.warning_model == "selected" else settings.warning_model,
         burst_jump=settings.burst_jump,
         calibration_prior=settings.calibration_prior,
+        ets_estimation=settings.ets_estimation,
     )
 
 

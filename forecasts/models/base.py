@@ -40,6 +40,15 @@ class Updatable(Protocol):
 
 
 @runtime_checkable
+class WarmStartable(Protocol):
+    """A model whose estimation can start from its previous fit (cheaper, same optimum)."""
+
+    def refit(self, series: HourlySeries, previous: FittedModel | None) -> FittedModel:
+        """Estimate on ``series``, starting from ``previous`` when it is given."""
+        ...
+
+
+@runtime_checkable
 class FlowForecaster(Protocol):
     """A fitted model that also forecasts arrivals and resolutions."""
 

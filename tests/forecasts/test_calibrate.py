@@ -144,6 +144,12 @@ class TestEngine:
         assert not np.array_equal(rep.probabilities["plain"], rep.probabilities["calibrated"])
         assert answers_only(replace(SETTINGS, calibration_prior=40.0), SETTINGS)
 
+    def test_turning_it_on_keeps_every_saved_state(self) -> None:
+        """Applied when a probability is read: the fingerprint that guards saved states
+        is the same with or without it, and the same as with the other defaults."""
+        assert SETTINGS.fingerprint() == EngineSettings().fingerprint()
+        assert replace(SETTINGS, burst_widen=3).fingerprint() != SETTINGS.fingerprint()
+
 
 class TestConfig:
     def test_the_daemon_passes_its_setting_to_the_engine(self) -> None:
