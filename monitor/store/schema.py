@@ -141,7 +141,10 @@ outbox = sa.Table(
     sa.Column("receiver", sa.String(200), nullable=False),
     sa.Column("idempotency_key", sa.String(100), nullable=False, unique=True),
     sa.Column("event", sa.String(100), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
+    # LONGTEXT on MariaDB/MySQL: a report e-mail (page and CSVs) exceeds TEXT's 64 KiB.
+    sa.Column(
+        "payload", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=False
+    ),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
