@@ -194,7 +194,9 @@ def backfill_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
             (
                 f"backfill of {case['hours']} hourly rollups, {where}",
                 f"{case['total_s']:.1f} s ({case['read_s']:.1f} s reading the ticket store, "
-                f"{case['rows']:,} rows written)",
+                f"{case['rows']:,} rows written"
+                + (f"; CPU of the process {case['cpu_s']:.1f} s" if "cpu_s" in case else "")
+                + ")",
                 "< 30 s at 10M on PostgreSQL" + ("" if at_goal else " (checked at 10M)"),
                 case["total_s"] < 30 if at_goal else None,
             )

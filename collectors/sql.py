@@ -232,6 +232,7 @@ class SqlCollector:
         engine = self._connect()
         out: list[HourFigures] = []
         with translate_db_error(self.name), engine.connect() as conn:
+            _without_jit(conn)
             for span_start, hours in self._spans(start, end, "created_at" in epoch):
                 figures = self._hours(conn, PollQueries(mapping, self._bind), span_start, hours)
                 if self._overlap:
@@ -251,7 +252,7 @@ class SqlCollector:
         if until != start:
             carry = None
         statement = hourly_statement(q, conn.dialect.name, start, hours, carry is not None)
-        figures, after = carry_on(conn.execute(statement), start, hours, carry)
+        figures, after = carry_on(conn.execute(statement).all(), start, hours, carry)
         self._carry[q.total] = (start + hours * HOUR, after)
         return figures
 
@@ -312,6 +313,16 @@ class SqlCollector:
             return None
         aware: datetime = value if value.tzinfo else value.replace(tzinfo=self._zone)
         return aware.astimezone(UTC)
+
+
+def _without_jit(conn: sa.Connection) -> None:
+    """PostgreSQL 11+: no JIT compilation for this transaction's statements. The hourly
+    statement's estimates (a group per ticket) exceed ``jit_above_cost``, and compiling
+    it took 2.4 s of a 7.9 s chunk on 1M tickets, for a plan that runs in milliseconds
+    per row; ``SET LOCAL`` ends with the read's transaction."""
+    version = conn.dialect.server_version_info or (0,)
+    if conn.dialect.name == "postgresql" and version >= (11,):
+        conn.exec_driver_sql("SET LOCAL jit = off")
 
 
 def _totals(figures: list[HourFigures]) -> list[HourFigures]:

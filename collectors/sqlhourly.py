@@ -11,11 +11,14 @@ time too). It never ships ticket rows: the database
    index range on the creation time) and the resolutions inside it (a range on the
    resolution time), with the departures from the backlog among them (``GROUP BY``);
    no ticket created or departed before the span is counted again per hour;
-3. joins those counts to a generated series of the hour indexes -1 .. n-1
-   (``generate_series`` on PostgreSQL, a recursive CTE on MariaDB/MySQL and SQLite),
-   for every queue;
-4. runs the sums with a window function: open at the end of hour ``i`` is the backlog
-   at ``start`` plus every creation up to ``i`` minus every departure up to ``i``.
+3. runs the sums per queue over those event rows, in hour order, with a window
+   function: open at the end of hour ``i`` is the backlog at ``start`` plus every
+   creation up to ``i`` minus every departure up to ``i``.
+
+Only the queue-hours with an event come back (plus the row before the span); the hours
+between them, where nothing changes, are filled in Python (:func:`carry_on`). No hour
+grid is joined in the database: the rows that come back grow with the events of the
+span, not with queues x hours, and no ticket row is shipped.
 
 A ticket departs when it was resolved (if it is not open now), at its creation when it
 is closed without a resolution time or was resolved before it was created (it is never
@@ -57,7 +60,7 @@ class epoch_hour_index(FunctionElement[int]):  # noqa: N801
 
 SQL: dict[type[FunctionElement[int]], dict[str, str]] = {
     hour_index: {
-        "postgresql": "CAST(FLOOR(EXTRACT(EPOCH FROM ({value} - {start})) / 3600) AS INTEGER)",
+        "postgresql": "CAST(FLOOR(date_part('epoch', {value} - {start}) / 3600) AS INTEGER)",
         "mysql": "TIMESTAMPDIFF(HOUR, {start}, {value})",
         "mariadb": "TIMESTAMPDIFF(HOUR, {start}, {value})",
         "sqlite": "((CAST(strftime('%s', {value}) AS INTEGER)"
@@ -88,13 +91,16 @@ for _element, _templates in SQL.items():
 def hourly_statement(
     q: PollQueries, dialect: str, start: datetime, hours: int, carried: bool = False
 ) -> sa.Select[Any]:
-    """The span's rows ``(queue, n, open_end, created, resolved, seen)``, ``n`` from 0, for
-    the queries' mapping (per queue, or the total with ``PollQueries(total=True)``).
+    """The span's event rows ``(queue, n, open_end, created, resolved, seen)`` for the
+    queries' mapping (per queue, or the total with ``PollQueries(total=True)``), ordered
+    by queue and ``n``: one row per queue and hour index that has a creation or a
+    resolution (``n`` from 0), and (unless ``carried``) one row ``n = -1`` per queue with
+    a ticket created before ``start``. ``open_end`` and ``seen`` are running sums from
+    ``n = -1``; :func:`carry_on` fills the hours between events.
 
     ``carried``: the caller knows each queue's backlog at ``start`` (it read the span
-    before): nothing before ``start`` is read, ``open_end`` and ``seen`` count from 0 at
-    ``start``, and every row of a queue with an event in the span is returned (see
-    :func:`carry_on`)."""
+    before): nothing before ``start`` is read, and ``open_end`` and ``seen`` count from 0
+    at ``start``."""
     end = start + hours * HOUR
     parts = [_created(q, start, end), _resolved(q, start, end)]
     if not carried:
@@ -109,48 +115,19 @@ def hourly_statement(
         .group_by(events.c.queue, events.c.n)
         .subquery("agg")
     )
-    series = _series(dialect, hours)
-    queues = sa.select(agg.c.queue).distinct().subquery("queues")
-    grid = (
-        sa.select(queues.c.queue, series.c.n)
-        .select_from(queues.join(series, sa.true()))
-        .subquery("grid")
-    )
-    joined = (
-        sa.select(
-            grid.c.queue,
-            grid.c.n,
-            *(sa.func.coalesce(agg.c[k], 0).label(k) for k in COLUMNS),
-        )
-        .select_from(grid.outerjoin(agg, sa.and_(agg.c.queue == grid.c.queue, agg.c.n == grid.c.n)))
-        .subquery("joined")
-    )
     window: dict[str, Any] = {
-        "partition_by": joined.c.queue,
-        "order_by": joined.c.n,
+        "partition_by": agg.c.queue,
+        "order_by": agg.c.n,
         "rows": (None, 0),
     }
-    running = sa.select(
-        joined.c.queue,
-        joined.c.n,
-        sa.func.sum(joined.c.c - joined.c.d).over(**window).label("open_end"),
-        sa.func.sum(joined.c.c + joined.c.s).over(**window).label("seen"),
-        joined.c.c.label("created"),
-        joined.c.r.label("resolved"),
-    ).subquery("running")
-    shown = [] if carried else [sa.or_(running.c.seen > 0, running.c.resolved > 0)]
-    return (
-        sa.select(
-            running.c.queue,
-            running.c.n,
-            running.c.open_end,
-            running.c.created,
-            running.c.resolved,
-            running.c.seen,
-        )
-        .where(running.c.n >= 0, *shown)
-        .order_by(running.c.queue, running.c.n)
-    )
+    return sa.select(
+        agg.c.queue,
+        agg.c.n,
+        sa.func.sum(agg.c.c - agg.c.d).over(**window).label("open_end"),
+        agg.c.c.label("created"),
+        agg.c.r.label("resolved"),
+        sa.func.sum(agg.c.c + agg.c.s).over(**window).label("seen"),
+    ).order_by(agg.c.queue, agg.c.n)
 
 
 Carry = dict[str, int]
@@ -160,29 +137,49 @@ Carry = dict[str, int]
 def carry_on(
     rows: Iterable[Any], start: datetime, hours: int, carry: Carry | None
 ) -> tuple[list[HourFigures], Carry]:
-    """The span's figures from :func:`hourly_statement`'s rows, and the carry at its end.
+    """The span's figures from :func:`hourly_statement`'s event rows (tuples in its
+    column order), and the carry at its end.
 
-    ``carry`` is the backlog per queue at ``start`` when the statement was ``carried``
-    (its ``open_end`` and ``seen`` then count from ``start``), ``None`` otherwise. A
-    carried queue without any event in the span keeps its backlog every hour."""
+    Every hour of a queue from its first ticket on (or with a resolution in it) is a
+    row: an hour without an event keeps the backlog of the hour before and counts no
+    creation or resolution. ``carry`` is the backlog per queue at ``start`` when the
+    statement was ``carried`` (its ``open_end`` and ``seen`` then count from ``start``),
+    ``None`` otherwise; a carried queue without any event in the span keeps its backlog
+    every hour."""
+    carry = carry or {}
+    at = [start + i * HOUR for i in range(hours)]
     out: list[HourFigures] = []
     after: Carry = {}
-    events: set[str] = set()
-    for r in rows:
-        queue = str(r.queue)
-        events.add(queue)
-        before = (carry or {}).get(queue)
-        open_end = int(r.open_end) + (before or 0)
-        seen = before is not None or int(r.seen) > 0
-        if seen or int(r.resolved) > 0:
-            hour = start + int(r.n) * HOUR
-            out.append(HourFigures(queue, hour, open_end, int(r.created), int(r.resolved)))
-        if seen and int(r.n) == hours - 1:
-            after[queue] = open_end
-    for queue, backlog in (carry or {}).items():
-        if queue not in events:
-            out += [HourFigures(queue, start + i * HOUR, backlog, 0, 0) for i in range(hours)]
-            after[queue] = backlog
+
+    def fill(queue: str, backlog: int, first: int, stop: int) -> None:
+        out.extend(HourFigures(queue, at[i], backlog, 0, 0) for i in range(first, stop))
+
+    queue: str | None = None
+    base = backlog = last = 0
+    seen = False
+    for name, n, open_end, created, resolved, seen_sum in rows:
+        if name != queue:
+            if queue is not None and seen:
+                fill(queue, backlog, last + 1, hours)
+                after[queue] = backlog
+            before = carry.get(str(name))
+            seen, base, backlog, last = before is not None, before or 0, before or 0, -1
+        queue = str(name)
+        n = int(n)
+        if seen:
+            fill(queue, backlog, last + 1, n)
+        backlog = base + int(open_end)
+        seen = seen or int(seen_sum) > 0
+        if n >= 0 and (seen or int(resolved) > 0):
+            out.append(HourFigures(queue, at[n], backlog, int(created), int(resolved)))
+        last = n
+    if queue is not None and seen:
+        fill(queue, backlog, last + 1, hours)
+        after[queue] = backlog
+    for name, backlog in carry.items():
+        if name not in after:
+            fill(name, backlog, 0, hours)
+            after[name] = backlog
     return out, after
 
 
@@ -293,11 +290,3 @@ def _bound(value: Any) -> ColumnElement[Any]:
     if isinstance(value, datetime):
         return sa.literal(value, sa.DateTime())
     return sa.literal(value, sa.Integer())
-
-
-def _series(dialect: str, hours: int) -> Any:
-    """The hour indexes -1 .. hours-1, as a FROM element with column ``n``."""
-    if dialect == "postgresql":
-        return sa.select(sa.func.generate_series(-1, hours - 1).label("n")).subquery("hours")
-    first = sa.select(sa.literal_column("-1").label("n")).cte("hours", recursive=True)
-    return first.union_all(sa.select((first.c.n + 1).label("n")).where(first.c.n < hours - 1))

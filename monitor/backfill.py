@@ -141,9 +141,101 @@ def _insert_missing(
         )
     }
     fresh = [f for f in figures if (f.queue, f.hour) not in taken]
+    insert = RowInsert(conn.dialect)
     for at in range(0, len(fresh), BATCH):
-        conn.execute(rollups.insert(), rollup_rows(source, fresh[at : at + BATCH]))
+        insert.run(conn, source, fresh[at : at + BATCH])
     return len(fresh)
+
+
+class RowInsert:
+    """The rollup rows of :func:`rollup_rows`, inserted as the statement's own compiled
+    text through the driver's ``executemany``, each value converted by its column type's
+    bind processor for the dialect (as ``conn.execute(rollups.insert(), rows)`` does),
+    the hour once per hour rather than once per row: SQLAlchemy's per-row parameter
+    handling took about as long as the database's insert on a million rows."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        compiled = rollups.insert().compile(dialect=dialect, column_keys=list(COLUMNS))
+        self.sql = str(compiled)
+        self.order: list[str] | None = (
+            list(compiled.positiontup or ()) if compiled.positional else None
+        )
+        self.process = {
+            name: rollups.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in COLUMNS
+        }
+        self.hours: dict[datetime, Any] = {}
+
+    def value(self, name: str, raw: Any) -> Any:
+        process = self.process[name]
+        return raw if process is None else process(raw)
+
+    def run(self, conn: sa.Connection, source: str, figures: list[HourFigures]) -> None:
+        src, one, none, true = (
+            self.value(name, raw)
+            for name, raw in (
+                ("source", source),
+                ("samples", 1),
+                ("oldest_age_max_s", None),
+                ("backfilled", True),
+            )
+        )
+        hour = self._hour
+        # in the order of COLUMNS
+        rows = [
+            [
+                src,
+                f.queue,
+                hour(f.hour),
+                one,
+                float(f.open_end),
+                f.open_end,
+                f.open_end,
+                f.open_end,
+                f.created,
+                f.resolved,
+                none,
+                true,
+            ]
+            for f in figures
+        ]
+        for i in VARYING:
+            process = self.process[COLUMNS[i]]
+            if process is not None:
+                for row in rows:
+                    row[i] = process(row[i])
+        if self.order is None:
+            conn.exec_driver_sql(self.sql, [dict(zip(COLUMNS, r, strict=True)) for r in rows])
+        elif self.order == list(COLUMNS):
+            conn.exec_driver_sql(self.sql, [tuple(r) for r in rows])
+        else:
+            at = [COLUMNS.index(k) for k in self.order]
+            conn.exec_driver_sql(self.sql, [tuple(r[i] for i in at) for r in rows])
+
+    def _hour(self, hour: datetime) -> Any:
+        if hour not in self.hours:
+            self.hours[hour] = self.value("hour", hour)
+        return self.hours[hour]
+
+
+COLUMNS = (
+    "source",
+    "queue",
+    "hour",
+    "samples",
+    "open_avg",
+    "open_min",
+    "open_max",
+    "open_last",
+    "created",
+    "resolved",
+    "oldest_age_max_s",
+    "backfilled",
+)
+"""The rollup columns a backfilled row sets (every one: no server default is relied on)."""
+VARYING = (1, 4, 5, 6, 7, 8, 9)
+"""The positions in :data:`COLUMNS` of those that change from row to row, besides the
+hour (queue, the four open figures, created, resolved)."""
 
 
 def span(now: datetime, since: timedelta) -> tuple[datetime, datetime]:
