@@ -9,7 +9,13 @@ false once Closed (a Resolved incident stays active, as in ServiceNow).
 OR with the clause before; ``=``, ``!=``, ``IN``, ``NOT IN``, ``>=``, ``<`` on the fields
 the collector uses), groups by ``sysparm_group_by`` and answers ``{"result": [{"stats":
 {"count": "N", "min": {"opened_at": ...}}, "groupby_fields": [{"field", "value",
-"display_value"}]}]}``; date-times in the user's time zone (``zone``). Requests are
+"display_value"}]}]}``; date-times in the user's time zone (``zone``). For the
+workload figures it also groups by ``assigned_to`` and ``category`` (an empty field, the
+log's ``?``, is the display value ``""``), filters on ``sys_updated_on`` (the log's
+``sys_updated_at``: each ticket's latest event) and ``reopen_count``, and answers
+``sysparm_min_fields`` (``opened_at``, ``sys_updated_on``) as ``stats.min.<field>`` and
+``sysparm_sum_fields=reassignment_count`` as ``stats.sum.<field>``, from each ticket's
+latest event before the instant. Requests are
 counted per minute (``minute_calls``); throughout ``storm`` a rate-limit rule answers
 429 with ``Retry-After``.
 """
@@ -26,7 +32,9 @@ from typing import Any
 
 import pandas as pd
 
+from collectors.base import QueueStats
 from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.hostedworkload import expected_workloads
 from tests.collectors.stores.incidents import group_names, incident_events
 from tests.collectors.stores.storm import Storm, count_minute, storm_wait
 from tests.collectors.ticketlog import TicketLog
@@ -52,7 +60,10 @@ def incident_log() -> TicketLog:
     """The ServiceNow incidents as they were in their instance."""
     events = incident_events()
     done = events["status"].isin(["Resolved", "Closed"])
-    return TicketLog(events.assign(label=events["status"], done=done))
+    return TicketLog(
+        events.assign(label=events["status"], done=done),
+        carry=("assignee", "category", "reassignments", "reopens"),
+    )
 
 
 @dataclass
@@ -87,20 +98,37 @@ class FakeServiceNow:
             found = state[self._query(state, call.arg("sysparm_query") or "")]
         except ValueError as err:
             return Reply(400, {"error": {"message": str(err)}, "status": "failure"})
-        columns = {"assignment_group": "queue", "state": "status", "priority": "priority"}
-        by = [columns[f] for f in (call.arg("sysparm_group_by") or "").split(",")]
+        columns = {
+            "assignment_group": "queue",
+            "state": "status",
+            "priority": "priority",
+            "assigned_to": "assignee",
+            "category": "category",
+        }
+        names = (call.arg("sysparm_group_by") or "").split(",")
+        by = [columns[f] for f in names]
+        found = found.assign(
+            assignee=found["assignee"].replace("?", ""),
+            category=found["category"].replace("?", ""),
+        )
+        dated = {"opened_at": "created", "sys_updated_on": "modified"}
+        summed = {"reassignment_count": "reassignments"}
+        mins = [f for f in (call.arg("sysparm_min_fields") or "").split(",") if f]
+        sums = [f for f in (call.arg("sysparm_sum_fields") or "").split(",") if f]
         result = []
         for key, rows in found.groupby(by):
             values = key if isinstance(key, tuple) else (key,)
             stats: dict[str, Any] = {"count": str(len(rows))}
-            if call.arg("sysparm_min_fields") == "opened_at":
-                first = rows["created"].min().tz_convert(self.zone)
-                stats["min"] = {"opened_at": first.strftime("%Y-%m-%d %H:%M:%S")}
+            if mins:
+                stats["min"] = {
+                    f: rows[dated[f]].min().tz_convert(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+                    for f in mins
+                }
+            if sums:
+                stats["sum"] = {f: str(int(rows[summed[f]].sum())) for f in sums}
             fields = [
-                {"field": f, "value": f"sys-{v}", "display_value": str(v)}
-                for f, v in zip(
-                    (call.arg("sysparm_group_by") or "").split(","), values, strict=True
-                )
+                {"field": f, "value": f"sys-{v}" if v else "", "display_value": str(v)}
+                for f, v in zip(names, values, strict=True)
             ]
             result.append({"stats": stats, "groupby_fields": fields})
         return Reply(200, {"result": result}, {"X-RateLimit-Remaining": "500"})
@@ -131,8 +159,12 @@ class FakeServiceNow:
         if name == "state" and op in ("IN", "NOT IN"):
             inside = state["number"].isin([int(v) for v in value.split(",")])
             return inside if op == "IN" else ~inside
-        if name in ("opened_at", "resolved_at") and op in (">=", "<"):
-            column = state["created" if name == "opened_at" else "resolved"]
+        if name == "reopen_count" and op == ">":
+            return state["reopens"] > int(value)
+        if name in ("opened_at", "resolved_at", "sys_updated_on") and op in (">=", "<"):
+            column = state[
+                {"opened_at": "created", "resolved_at": "resolved"}.get(name, "modified")
+            ]
             bound = pd.Timestamp(value).tz_localize(self.zone)
             return (column >= bound if op == ">=" else column < bound).fillna(False).astype(bool)
         raise ValueError(f"unsupported clause {clause!r}")
@@ -165,3 +197,12 @@ class Kit:
 
     def log(self) -> TicketLog:
         return incident_log()
+
+    def expected(self, config: Any, window: Any, queue: QueueStats) -> QueueStats:
+        """With a ``workload`` section, the queue's workload figures (pandas)."""
+        if config.workload is None:
+            return queue
+        figures = expected_workloads(
+            self.log(), config.assignment_groups, window.start, window.end, config.workload
+        )
+        return QueueStats(**{**queue.__dict__, "workload": figures[queue.queue]})
