@@ -17,6 +17,14 @@ are marked ``approximate``. The oldest ticket comes from ``/rest/api/3/search/jq
 (token-paged, no ``total``). Data Center keeps ``GET /rest/api/2/search`` with
 ``maxResults=0`` and an exact ``total``.
 
+With a ``workload`` section (``collectors.hosted.workload``), per queue: stale counts
+(``statusCategory != Done AND updated < "CUTOFF"``, one count per age), the oldest
+update (a search ``ORDER BY updated ASC``, one result, field ``updated``) and, per
+waiting status (one of ``statuses``, whose counts are already read), its least recently
+updated issue (one search each, skipped when none is open). JQL cannot group by
+assignee or category, and reassignments/reopens need each issue's changelog: those are
+not offered (an error at start-up).
+
 JQL dates have minute precision and are read in the API user's time zone (``time_zone``):
 window bounds are written as the minute they fall in, so consecutive windows still share
 their bounds (nothing lost or counted twice) while each window is moved to whole minutes.
@@ -24,6 +32,7 @@ their bounds (nothing lost or counted twice) while each window is moved to whole
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -36,6 +45,7 @@ from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.source import HostedCollector
+from collectors.hosted.workload import HostedWorkload, RawWorkload, queue_workloads, stale_labels
 from monitor.errors import MappingError
 
 __all__ = ["JiraCollector", "JiraConfig"]
@@ -67,6 +77,26 @@ class JiraConfig(HostedSourceConfig):
     statuses: list[str] = Field(min_length=1, description="open statuses to count one by one")
     queues: list[JiraQueue] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
+    workload: HostedWorkload | None = Field(None, description="stale and waiting tickets")
+
+    @model_validator(mode="after")
+    def _workload_given(self) -> JiraConfig:
+        w = self.workload
+        if w is None:
+            return self
+        if w.assignees or w.routing or w.top_categories is not None:
+            raise ValueError(
+                "workload: JQL counts cannot group by assignee or category, and routing "
+                "needs each issue's changelog (not read); remove assignees, routing and "
+                "top_categories"
+            )
+        unknown = [s for s in w.waiting_statuses if s not in self.statuses]
+        if unknown:
+            raise ValueError(
+                f"workload.waiting_statuses: {', '.join(map(repr, unknown))} is not one of "
+                f"statuses ({', '.join(self.statuses)})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _credentials(self) -> JiraConfig:
@@ -77,6 +107,9 @@ class JiraConfig(HostedSourceConfig):
 
     def poll_cost(self) -> PollCost:
         per_queue = len(self.statuses) + 3 + (4 if self.aging else 0)
+        w = self.workload
+        if w is not None:  # at most: a waiting status with no issue is not searched
+            per_queue += len(w.stale_after) + int(w.updates) + len(w.waiting_statuses)
         return PollCost(per_queue * len(self.queues), per_queue * len(self.queues))
 
     def api_root(self) -> str:
@@ -117,6 +150,35 @@ class JiraCollector(HostedCollector):
         return self.config.deployment == "cloud"
 
     def _queue(self, queue: JiraQueue, window: Window) -> QueueStats:
+        stats = self._flow(queue, window)
+        w = self.config.workload
+        if w is None:
+            return stats
+        raw = {queue.name: self._workload(queue, window, w, stats)}
+        return replace(stats, workload=queue_workloads(raw, w, window.end)[queue.name])
+
+    def _workload(
+        self, queue: JiraQueue, window: Window, w: HostedWorkload, stats: QueueStats
+    ) -> RawWorkload:
+        unresolved = f"({queue.jql}) AND statusCategory != Done"
+        raw = RawWorkload()
+        if w.stale_after:
+            raw.stale = {
+                label: self._count(f'{unresolved} AND updated < "{self._when(window.end - age)}"')
+                for label, age in zip(stale_labels(w), w.stale_after, strict=True)
+            }
+        if w.updates:
+            raw.oldest_update = self._oldest(f"{unresolved} ORDER BY updated ASC", "updated")
+        if w.waiting_statuses:
+            raw.waiting = {}
+            for status in w.waiting_statuses:
+                n = stats.open_by_status_priority.get((status, ""), 0)
+                if n:
+                    jql = f'{unresolved} AND status = "{status}" ORDER BY updated ASC'
+                    raw.waiting[status] = (n, self._oldest(jql, "updated"))
+        return raw
+
+    def _flow(self, queue: JiraQueue, window: Window) -> QueueStats:
         scope = f"({queue.jql})"
         unresolved = f"{scope} AND statusCategory != Done"
         counts = {s: self._count(f'{unresolved} AND status = "{s}"') for s in self.config.statuses}
@@ -161,8 +223,9 @@ class JiraCollector(HostedCollector):
         except (TypeError, KeyError, ValueError):
             raise MappingError(f"{self.name}: no {key} in the search answer") from None
 
-    def _oldest(self, jql: str) -> datetime | None:
-        params = {"jql": jql, "maxResults": "1", "fields": "created"}
+    def _oldest(self, jql: str, field: str = "created") -> datetime | None:
+        """``field`` (``created`` or ``updated``) of the first issue ``jql`` finds."""
+        params = {"jql": jql, "maxResults": "1", "fields": field}
         if self._cloud:
             answer = self.client.get("search/jql", "/rest/api/3/search/jql", params)
         else:
@@ -173,7 +236,7 @@ class JiraCollector(HostedCollector):
         if not issues:
             return None
         try:
-            created = issues[0]["fields"]["created"]
-            return datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+            value = issues[0]["fields"][field]
+            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
         except (KeyError, TypeError, ValueError):
-            raise MappingError(f"{self.name}: unreadable created time of an issue") from None
+            raise MappingError(f"{self.name}: unreadable {field} time of an issue") from None

@@ -11,7 +11,9 @@ The API part: ``POST /rest/api/3/search/approximate-count`` (``{"count"}``; unbo
 is a 400, as on Cloud), ``GET /rest/api/3/search/jql`` (``issues``, ``isLast``,
 ``nextPageToken``, no ``total``) and Data Center's ``GET /rest/api/2/search``
 (``total``); Cloud takes Basic email:token, Data Center a Bearer personal access token.
-JQL dates (``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``). Requests
+For the workload figures it also filters on ``updated`` (each issue's latest event),
+orders by ``updated ASC`` and answers the ``updated`` field. JQL dates
+(``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``). Requests
 are counted per minute (``minute_calls``); throughout ``storm`` every request gets 429
 with ``Retry-After``.
 """
@@ -28,7 +30,9 @@ from typing import Any
 
 import pandas as pd
 
+from collectors.base import QueueStats
 from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.hostedworkload import expected_workloads
 from tests.collectors.stores.storm import Storm, count_minute, storm_wait
 from tests.collectors.ticketlog import TicketLog
 from tests.data import HELPDESK_LOG
@@ -139,7 +143,8 @@ class FakeJira:
         else:
             state = self.log.queue_state_at(self.clock(), component.group(1))
         where, _, order = jql.partition(" ORDER BY ")
-        if order and order.strip() != "created ASC":
+        orders = {"created ASC": "created", "updated ASC": "modified"}
+        if order and order.strip() not in orders:
             raise ValueError(f"unsupported order {order!r}")
         for clause in where.split(" AND "):
             match = CLAUSE.match(clause.strip().strip("()"))
@@ -147,7 +152,7 @@ class FakeJira:
                 raise ValueError(f"Error in the JQL Query: {clause!r}")
             key, op, value = match.groups()
             state = state[self._test(state, key, op, value)]
-        return state.sort_values(["created", "id"])
+        return state.sort_values([orders.get(order.strip(), "created"), "id"])
 
     def _test(self, state: pd.DataFrame, key: str, op: str, value: str) -> pd.Series:
         if key == "project":
@@ -158,9 +163,9 @@ class FakeJira:
             return state["status"] == value
         if key == "statusCategory" and value == "Done":
             return state["done"] if op == "=" else ~state["done"]
-        if key in ("created", "resolved"):
+        if key in ("created", "resolved", "updated"):
             bound = pd.Timestamp(value).tz_localize(self.zone)
-            column = state["created" if key == "created" else "resolved"]
+            column = state[{"created": "created", "resolved": "resolved"}.get(key, "modified")]
             result = {">=": column >= bound, "<": column < bound, ">": column > bound}[op]
             return result.fillna(False).astype(bool)
         raise ValueError(f"Field {key!r} does not exist or you do not have permission")
@@ -171,7 +176,11 @@ class FakeJira:
             {
                 "id": str(i),
                 "key": f"HD-{row.id.removeprefix('Case')}",
-                "fields": {"created": row.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")},
+                "fields": {
+                    name: getattr(row, column).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+                    for name, column in (("created", "created"), ("updated", "modified"))
+                    if name in (call.arg("fields") or "created").split(",")
+                },
             }
             for i, row in enumerate(found.head(size).itertuples())
         ]
@@ -213,3 +222,11 @@ class Kit:
 
     def log(self) -> TicketLog:
         return helpdesk_log()
+
+    def expected(self, config: Any, window: Any, queue: QueueStats) -> QueueStats:
+        """With a ``workload`` section, the queue's stale and waiting figures (pandas)."""
+        if config.workload is None:
+            return queue
+        names = [q.name for q in config.queues]  # a queue is named after its component
+        figures = expected_workloads(self.log(), names, window.start, window.end, config.workload)
+        return QueueStats(**{**queue.__dict__, "workload": figures[queue.queue]})
