@@ -21,9 +21,17 @@ With a ``workload`` section (``collectors.hosted.workload``), per queue: stale c
 (``statusCategory != Done AND updated < "CUTOFF"``, one count per age), the oldest
 update (a search ``ORDER BY updated ASC``, one result, field ``updated``) and, per
 waiting status (one of ``statuses``, whose counts are already read), its least recently
-updated issue (one search each, skipped when none is open). JQL cannot group by
-assignee or category, and reassignments/reopens need each issue's changelog: those are
-not offered (an error at start-up).
+updated issue (one search each, skipped when none is open). Routing (Cloud): the ids of
+the issues resolved in the window (``search/jql``, 100 a page, at most
+``workload_pages`` pages), then their ``assignee`` and ``resolution`` changelogs in one
+``POST /rest/api/3/changelog/bulkfetch`` (``issueIdsOrKeys``, ``fieldIds``; answer
+``issueChangeLogs[].changeHistories[].items[]`` with ``from``/``to``, paged by
+``nextPageToken``, at most ``workload_pages`` pages): a reassignment is a change to an
+assignee other than the previous one; an issue is reopened when its resolution was once
+cleared (Jira clears it when a resolved issue is reopened). More issues or changelog
+pages than that: no routing figure for the queue (absent, never partial). JQL cannot
+group by assignee or category, queues are JQL (no move between them is recorded), and
+Data Center has no bulk changelog: those are refused at start-up.
 
 JQL dates have minute precision and are read in the API user's time zone (``time_zone``):
 window bounds are written as the minute they fall in, so consecutive windows still share
@@ -46,6 +54,7 @@ from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.source import HostedCollector
 from collectors.hosted.workload import HostedWorkload, RawWorkload, queue_workloads, stale_labels
+from collectors.jirarouting import read_routing
 from monitor.errors import MappingError
 
 __all__ = ["JiraCollector", "JiraConfig"]
@@ -77,18 +86,31 @@ class JiraConfig(HostedSourceConfig):
     statuses: list[str] = Field(min_length=1, description="open statuses to count one by one")
     queues: list[JiraQueue] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
-    workload: HostedWorkload | None = Field(None, description="stale and waiting tickets")
+    workload: HostedWorkload | None = Field(
+        None, description="stale and waiting tickets, routing (Cloud)"
+    )
+    workload_pages: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="routing: pages of 100 resolved issues (and of changelogs) read per "
+        "queue and poll; a queue that needs more has no routing figure for it",
+    )
 
     @model_validator(mode="after")
     def _workload_given(self) -> JiraConfig:
         w = self.workload
         if w is None:
             return self
-        if w.assignees or w.routing or w.top_categories is not None:
+        if w.assignees or w.top_categories is not None:
             raise ValueError(
-                "workload: JQL counts cannot group by assignee or category, and routing "
-                "needs each issue's changelog (not read); remove assignees, routing and "
-                "top_categories"
+                "workload: JQL counts cannot group by assignee or category; remove "
+                "assignees and top_categories"
+            )
+        if w.routing and self.deployment != "cloud":
+            raise ValueError(
+                "workload.routing reads Jira Cloud's bulk changelog, which Data Center "
+                "does not have; remove routing"
             )
         unknown = [s for s in w.waiting_statuses if s not in self.statuses]
         if unknown:
@@ -110,6 +132,7 @@ class JiraConfig(HostedSourceConfig):
         w = self.workload
         if w is not None:  # at most: a waiting status with no issue is not searched
             per_queue += len(w.stale_after) + int(w.updates) + len(w.waiting_statuses)
+            per_queue += 2 * self.workload_pages if w.routing else 0
         return PollCost(per_queue * len(self.queues), per_queue * len(self.queues))
 
     def api_root(self) -> str:
@@ -176,6 +199,13 @@ class JiraCollector(HostedCollector):
                 if n:
                     jql = f'{unresolved} AND status = "{status}" ORDER BY updated ASC'
                     raw.waiting[status] = (n, self._oldest(jql, "updated"))
+        if w.routing:
+            start, end = self._when(window.start), self._when(window.end)
+            done = f'({queue.jql}) AND statusCategory = Done AND resolved >= "{start}"'
+            jql = f'{done} AND resolved < "{end}"'
+            routing = read_routing(self.client, self.name, jql, self.config.workload_pages)
+            if routing is not None:
+                raw.resolved, raw.reassignments, raw.reopened = routing
         return raw
 
     def _flow(self, queue: JiraQueue, window: Window) -> QueueStats:

@@ -98,18 +98,28 @@ class TestZendeskWorkload:
 
 class TestJiraWorkload:
     def test_cost_per_queue(self) -> None:
+        """Per queue: 9 counts and 1 search, + 1 stale count, + the oldest update, + 1
+        waiting search, + routing: 2 per page (ids, changelogs)."""
         section = {"stale_after": ["1d"], "waiting_statuses": ["In Progress"]}
         config = load(jira_source(workload=section))
         assert config.poll_cost().requests == (2 + 3 + 4) + 1 + 1 + 1
+        routing = load(jira_source(workload={**section, "routing": True}, workload_pages=3))
+        assert routing.poll_cost().requests == (2 + 3 + 4) + 1 + 1 + 1 + 6
 
     @pytest.mark.parametrize(
         ("workload", "message"),
         [
-            ({"routing": True}, "changelog"),
-            ({"assignees": True}, "changelog"),
+            ({"assignees": True}, "cannot group by assignee"),
+            ({"top_categories": 3}, "cannot group by assignee or category"),
             ({"waiting_statuses": ["Pending"]}, "'Pending' is not one of statuses"),
         ],
     )
     def test_what_jql_cannot_give_is_refused(self, workload: dict[str, Any], message: str) -> None:
         with pytest.raises(ConfigError, match=rf"sources -> 0: .*{message}"):
             load(jira_source(workload=workload))
+
+    def test_routing_needs_cloud(self) -> None:
+        """Data Center has no bulk changelog endpoint."""
+        load(jira_source(workload={"routing": True}))
+        with pytest.raises(ConfigError, match=r"sources -> 0: .*Data Center"):
+            load(jira_source(deployment="datacenter", workload={"routing": True}))
