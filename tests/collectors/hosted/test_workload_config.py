@@ -8,6 +8,7 @@ and every workload request is counted in the poll's cost, so the plan check sees
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,17 @@ EVERYTHING = {
 
 def load(data: dict[str, Any]) -> Any:
     return load_settings(text=yaml.safe_dump({"sources": [data]})).sources[0]
+
+
+class TestDocumentedExample:
+    def test_the_hosted_workload_example_loads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """docs/hosted.md's workload example is a valid source costing 12 requests."""
+        monkeypatch.setenv("SERVICENOW_PASSWORD", "p")
+        doc = (ROOT / "docs" / "hosted.md").read_text(encoding="utf-8")
+        (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "workload:" in b]
+        config = load_settings(text=block).sources[0]
+        assert config.workload is not None and config.workload.routing
+        assert config.poll_cost().requests == 12
 
 
 class TestServiceNowWorkload:
