@@ -98,6 +98,8 @@ class ServiceNowConfig(HostedSourceConfig):
                 + int(w.routing)
                 + int(w.top_categories is not None)
             )
+            if w.listed_tickets is not None and w.stale_after:  # one list per group
+                extra += len(self.assignment_groups)
         return PollCost(6 + extra, 6 + extra)
 
     def api_root(self) -> str:

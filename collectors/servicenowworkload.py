@@ -14,7 +14,12 @@ table's, from ServiceNow's data dictionary):
   answered as ``stats.sum.reassignment_count``); one more count of the resolved with
   ``reopen_count>0``; misroutes are absent (no queue-move counter on the incident);
 - top categories: the opened request is grouped by ``category`` too, and one request of
-  open tickets by group and category (an empty category is ``none``, as in SQL).
+  open tickets by group and category (an empty category is ``none``, as in SQL);
+- the stale list (``listed_tickets`` with ``stale_after``): per group, one Table API
+  request (``GET /api/now/table/<table>``) of its open tickets ``ORDERBYsys_updated_on``
+  then by number, ``sysparm_limit`` of them, display values without reference links.
+  Waiting tickets are not listed: the waiting statuses are display values, which an
+  encoded query does not filter on.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from collectors.base import Window
-from collectors.hosted.workload import HostedWorkload, RawWorkload, stale_labels
+from collectors.hosted.workload import HostedWorkload, RawTicket, RawWorkload, stale_labels
 from collectors.servicenowrows import Row, group_fields, row_count, row_sum
+from monitor.errors import MappingError
 
 if TYPE_CHECKING:
     from collectors.servicenow import ServiceNowCollector
@@ -60,7 +66,34 @@ def read_workload(
         open_rows = sn._stats(sn.config.open_query, "assignment_group,category")
         _categories(sn, raw, "categories_open", open_rows)
         _categories(sn, raw, "categories_created", read.created_rows)
+    if w.listed_tickets is not None and w.stale_after:
+        for group, r in raw.items():
+            r.stale_tickets = _least_recently_updated(sn, group, w.listed_tickets)
     return raw
+
+
+def _least_recently_updated(sn: ServiceNowCollector, group: str, n: int) -> tuple[RawTicket, ...]:
+    params = {
+        "sysparm_query": f"{sn.config.open_query}^assignment_group.name={group}"
+        "^ORDERBYsys_updated_on^ORDERBYnumber",
+        "sysparm_limit": str(n),
+        "sysparm_fields": "number,state,assigned_to,sys_updated_on",
+        "sysparm_display_value": "true",
+        "sysparm_exclude_reference_link": "true",
+    }
+    answer = sn.client.get("table", f"/api/now/table/{sn.config.table}", params)
+    try:
+        return tuple(
+            RawTicket(
+                str(t["number"]),
+                str(t["state"]),
+                str(t["assigned_to"]) or None,
+                sn._parse(t["sys_updated_on"]),
+            )
+            for t in answer["result"]
+        )
+    except (TypeError, KeyError):
+        raise MappingError(f"{sn.name}: table: unexpected answer") from None
 
 
 def _updates(

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.workload import (
     AgentLabels,
+    ListedTicket,
     QueueWorkload,
     Routing,
     Waiting,
@@ -48,6 +49,16 @@ class HostedWorkload(BaseModel):
     )
     routing: bool = Field(False, description="reassignments and reopens of resolved tickets")
     top_categories: int | None = Field(None, ge=1, description="N of the top-N categories")
+    listed_tickets: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="oldest stale and waiting tickets listed per queue (stores that can "
+        "list them: one request per queue and list)",
+    )
+    ticket_url: str | None = Field(
+        None, pattern=r"\{id\}", description="link of a ticket, {id} replaced by its id"
+    )
     agents: AgentLabels = AgentLabels()
 
     @property
@@ -76,6 +87,18 @@ class RawWorkload:
     misrouted: int | None = None
     categories_open: dict[str, int] | None = None
     categories_created: dict[str, int] | None = None
+    stale_tickets: tuple[RawTicket, ...] = ()
+    waiting_tickets: tuple[RawTicket, ...] = ()
+
+
+@dataclass(frozen=True)
+class RawTicket:
+    """A listed ticket as the store gave it: id, status, assignee, last update."""
+
+    id: str
+    status: str
+    assignee: str | None
+    updated: datetime
 
 
 def stale_labels(config: HostedWorkload) -> list[str]:
@@ -124,12 +147,31 @@ def queue_workloads(
             routing=routing,
             categories_open=_top(r.categories_open, n_top),
             categories_created=_top(r.categories_created, n_top),
+            stale_tickets=_listed(r.stale_tickets, config, now),
+            waiting_tickets=_listed(r.waiting_tickets, config, now),
         )
     return out
+
+
+def _listed(
+    tickets: tuple[RawTicket, ...], config: HostedWorkload, now: datetime
+) -> tuple[ListedTicket, ...]:
+    """Oldest first (ties by id), ages since the last update, links when configured."""
+    listed = [
+        ListedTicket(
+            t.id,
+            t.status,
+            t.assignee,
+            max(0.0, (now - t.updated).total_seconds()),
+            None if config.ticket_url is None else config.ticket_url.replace("{id}", t.id),
+        )
+        for t in tickets
+    ]
+    return tuple(sorted(listed, key=lambda t: (-t.age_s, t.id)))
 
 
 def _top(counts: dict[str, int] | None, n: int | None) -> dict[str, int] | None:
     return None if counts is None or n is None else top_categories(counts, n)
 
 
-__all__ = ["HostedWorkload", "RawWorkload", "queue_workloads", "stale_labels"]
+__all__ = ["HostedWorkload", "RawTicket", "RawWorkload", "queue_workloads", "stale_labels"]

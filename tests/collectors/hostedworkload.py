@@ -17,9 +17,24 @@ from typing import Any
 import pandas as pd
 
 from collectors.hosted.workload import HostedWorkload
-from collectors.workload import OTHER, AgentLoad, QueueWorkload, Routing, Waiting
+from collectors.workload import OTHER, AgentLoad, ListedTicket, QueueWorkload, Routing, Waiting
 from tests.collectors.test_workload import expected_spread, top
 from tests.collectors.ticketlog import TicketLog
+
+
+def _listed(rows: pd.DataFrame, section: HostedWorkload, t1: pd.Timestamp) -> tuple[Any, ...]:
+    """The listed tickets of ``rows``, in their order (the store's own ids)."""
+    url = section.ticket_url
+    return tuple(
+        ListedTicket(
+            str(r.id),
+            str(r.status),
+            None if r.assignee == "?" else str(r.assignee),
+            _seconds(t1, r.modified),
+            None if url is None else url.replace("{id}", str(r.id)),
+        )
+        for r in rows.itertuples()
+    )
 
 
 def _seconds(end: pd.Timestamp, at: Any) -> float:
@@ -86,6 +101,20 @@ def expected_workloads(
         if section.stale_after or section.waiting_statuses:
             oldest = open_["modified"].min()
             figures["oldest_update_age_s"] = None if open_.empty else _seconds(t1, oldest)
+        if section.stale_after and section.listed_tickets is not None:
+            oldest_first = open_.sort_values(["modified", "id"]).head(section.listed_tickets)
+            figures["stale_tickets"] = tuple(
+                ListedTicket(
+                    str(r.id),
+                    str(r.status),
+                    None if r.assignee == "?" else str(r.assignee),
+                    _seconds(t1, r.modified),
+                    None
+                    if section.ticket_url is None
+                    else section.ticket_url.replace("{id}", r.id),
+                )
+                for r in oldest_first.itertuples()
+            )
         if section.stale_after:
             figures["stale"] = {
                 f"{age.days}d": int((open_["modified"] < t1 - pd.Timedelta(age)).sum())

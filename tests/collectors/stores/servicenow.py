@@ -15,7 +15,10 @@ log's ``?``, is the display value ``""``), filters on ``sys_updated_on`` (the lo
 ``sys_updated_at``: each ticket's latest event) and ``reopen_count``, and answers
 ``sysparm_min_fields`` (``opened_at``, ``sys_updated_on``) as ``stats.min.<field>`` and
 ``sysparm_sum_fields=reassignment_count`` as ``stats.sum.<field>``, from each ticket's
-latest event before the instant. Requests are
+latest event before the instant. ``GET /api/now/table/incident`` answers the stale
+list: the query's tickets ordered by ``ORDERBY`` clauses (``sys_updated_on``, ``number``),
+``sysparm_limit`` of them, ``number, state, assigned_to, sys_updated_on`` as display
+values without reference links (an empty assignee is ``""``). Requests are
 counted per minute (``minute_calls``); throughout ``storm`` a rate-limit rule answers
 429 with ``Retry-After``.
 """
@@ -88,12 +91,14 @@ class FakeServiceNow:
             body = {"error": {"message": "Rate limit exceeded"}, "status": "failure"}
             return Reply(429, body, {**headers, "X-RateLimit-Remaining": "0"})
         count_minute(self.minute_calls, now)
-        if call.path != "/api/now/stats/incident":
+        if call.path not in ("/api/now/stats/incident", "/api/now/table/incident"):
             return Reply(400, {"error": {"message": "Invalid table"}, "status": "failure"})
         state = self.log.state_at(self.clock())
         state = state.assign(
             number=state["status"].map(NUMBERS), active=state["status"] != "Closed"
         )
+        if call.path == "/api/now/table/incident":
+            return self._table(call, state)
         try:
             found = state[self._query(state, call.arg("sysparm_query") or "")]
         except ValueError as err:
@@ -133,6 +138,28 @@ class FakeServiceNow:
             result.append({"stats": stats, "groupby_fields": fields})
         return Reply(200, {"result": result}, {"X-RateLimit-Remaining": "500"})
 
+    def _table(self, call: Call, state: pd.DataFrame) -> Reply:
+        parts = (call.arg("sysparm_query") or "").split("^")
+        order = [p.removeprefix("ORDERBY") for p in parts if p.startswith("ORDERBY")]
+        query = "^".join(p for p in parts if not p.startswith("ORDERBY"))
+        if order != ["sys_updated_on", "number"] or call.arg("sysparm_display_value") != "true":
+            return Reply(400, {"error": {"message": "unsupported order"}, "status": "failure"})
+        try:
+            found = state[self._query(state, query)]
+        except ValueError as err:
+            return Reply(400, {"error": {"message": str(err)}, "status": "failure"})
+        found = found.sort_values(["modified", "id"]).head(int(call.arg("sysparm_limit") or 10))
+        result = [
+            {
+                "number": row.id,
+                "state": row.status,
+                "assigned_to": "" if row.assignee == "?" else row.assignee,
+                "sys_updated_on": row.modified.tz_convert(self.zone).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            for row in found.itertuples()
+        ]
+        return Reply(200, {"result": result}, {"X-RateLimit-Remaining": "500"})
+
     def _query(self, state: pd.DataFrame, query: str) -> pd.Series:
         keep = pd.Series(True, index=state.index)
         branch: pd.Series | None = None
@@ -154,6 +181,8 @@ class FakeServiceNow:
         name, op, value = match.groups()
         if name == "assignment_group.name" and op == "IN":
             return state["queue"].isin(value.split(","))
+        if name == "assignment_group.name" and op == "=":
+            return state["queue"] == value
         if name == "active" and op in ("=", "!="):
             return state["active"] == ((value == "true") == (op == "="))
         if name == "state" and op in ("IN", "NOT IN"):
