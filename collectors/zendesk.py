@@ -19,8 +19,9 @@ nothing is counted twice or lost, the flow is reported ``index_lag`` late.
 With a ``workload`` section (``collectors.hosted.workload``), per group: stale counts
 (``status<solved updated<CUTOFF``, one count per age), the oldest update and, per waiting
 status (``pending``, ``hold``...), the least recently updated ticket in it (``search.json``
-sorted by ``updated_at``, one result each; the waiting counts are the status counts
-already read); routing from the Ticket Metrics of the tickets solved in the (moved)
+sorted by ``updated_at``, one result each, or ``listed_tickets`` of them: the stale and
+waiting lists, ids and ``assignee_id`` as Zendesk gives them; the waiting counts are the
+status counts already read); routing from the Ticket Metrics of the tickets solved in the (moved)
 window: their ids from ``search.json`` (100 a page, at most ``workload_pages`` pages),
 then ``tickets/show_many.json?ids=...&include=metric_sets`` (100 tickets a request): the
 metric set's ``reopens`` (reopened: ``reopens > 0``), ``assignee_stations`` (reassignments:
@@ -48,7 +49,13 @@ from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import NumberedQueue, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.source import HostedCollector
-from collectors.hosted.workload import HostedWorkload, RawWorkload, queue_workloads, stale_labels
+from collectors.hosted.workload import (
+    HostedWorkload,
+    RawTicket,
+    RawWorkload,
+    queue_workloads,
+    stale_labels,
+)
 from config.durations import Duration
 from monitor.errors import MappingError
 
@@ -204,15 +211,23 @@ class ZendeskCollector(HostedCollector):
                 label: self._count(f"{scope} status<solved updated<{_iso(window.end - age)}")
                 for label, age in zip(stale_labels(w), w.stale_after, strict=True)
             }
+        listed = w.listed_tickets
         if w.updates:
-            raw.oldest_update = self._oldest(f"{scope} status<solved", "updated_at")
+            first = self._least_recent(f"{scope} status<solved", listed or 1)
+            raw.oldest_update = first[0].updated if first else None
+            if listed and w.stale_after:
+                raw.stale_tickets = tuple(first)
         if w.waiting_statuses:
-            raw.waiting = {}
+            raw.waiting, waiting = {}, []
             for status in w.waiting_statuses:
                 n = stats.open_by_status_priority.get((status, ""), 0)
                 if n:
-                    since = self._oldest(f"{scope} status:{status}", "updated_at")
-                    raw.waiting[status] = (n, since)
+                    found = self._least_recent(f"{scope} status:{status}", listed or 1)
+                    raw.waiting[status] = (n, found[0].updated if found else None)
+                    waiting += found
+            if listed:  # the least recently updated of all waiting statuses, ties by id
+                waiting.sort(key=lambda t: (t.updated, int(t.id)))
+                raw.waiting_tickets = tuple(waiting[:listed])
         if w.routing:
             lag = self.config.index_lag
             start, end = _iso(window.start - lag), _iso(window.end - lag)
@@ -272,6 +287,26 @@ class ZendeskCollector(HostedCollector):
             return int(answer["count"])
         except (TypeError, KeyError, ValueError):
             raise MappingError(f"{self.name}: search/count: no count in the answer") from None
+
+    def _least_recent(self, query: str, n: int) -> list[RawTicket]:
+        """The ``n`` least recently updated tickets ``query`` finds (ties by id)."""
+        answer: Mapping[str, Any] = self.client.get(
+            "search",
+            "/api/v2/search.json",
+            {"query": query, "sort_by": "updated_at", "sort_order": "asc", "per_page": str(n)},
+        )
+        try:
+            return [
+                RawTicket(
+                    str(r["id"]),
+                    str(r["status"]),
+                    None if r.get("assignee_id") is None else str(r["assignee_id"]),
+                    _parse(r["updated_at"]),
+                )
+                for r in answer["results"]
+            ]
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(f"{self.name}: search: unexpected answer") from None
 
     def _oldest(self, query: str, field: str = "created_at") -> datetime | None:
         """The least recent ``field`` (``created_at`` or ``updated_at``) of the tickets

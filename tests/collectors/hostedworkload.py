@@ -10,7 +10,8 @@ update, routing of the tickets resolved in the window, top categories.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,19 +23,32 @@ from tests.collectors.test_workload import expected_spread, top
 from tests.collectors.ticketlog import TicketLog
 
 
-def _listed(rows: pd.DataFrame, section: HostedWorkload, t1: pd.Timestamp) -> tuple[Any, ...]:
-    """The listed tickets of ``rows``, in their order (the store's own ids)."""
+def _listed(
+    rows: pd.DataFrame, section: HostedWorkload, t1: pd.Timestamp, names: Names
+) -> tuple[Any, ...]:
+    """The least recently updated ``listed_tickets`` of ``rows`` (ties by the log's
+    ticket number), as the store names them, oldest first (ties by the store's id)."""
+    chosen = rows.sort_values(["modified", "id"]).head(section.listed_tickets)
     url = section.ticket_url
-    return tuple(
+    tickets = [
         ListedTicket(
-            str(r.id),
+            names.ticket(str(r.id)),
             str(r.status),
-            None if r.assignee == "?" else str(r.assignee),
+            None if r.assignee == "?" else names.agent(str(r.assignee)),
             _seconds(t1, r.modified),
-            None if url is None else url.replace("{id}", str(r.id)),
+            None if url is None else url.replace("{id}", names.ticket(str(r.id))),
         )
-        for r in rows.itertuples()
-    )
+        for r in chosen.itertuples()
+    ]
+    return tuple(sorted(tickets, key=lambda t: (-t.age_s, t.id)))
+
+
+@dataclass(frozen=True)
+class Names:
+    """How a store names the log's tickets and agents (by default, as logged)."""
+
+    ticket: Callable[[str], str] = str
+    agent: Callable[[str], str] = str
 
 
 def _seconds(end: pd.Timestamp, at: Any) -> float:
@@ -60,10 +74,13 @@ def expected_workloads(
     section: HostedWorkload,
     *,
     flow_lag: timedelta = timedelta(0),
+    names: Names = Names(),
+    list_waiting: bool = True,
 ) -> dict[str, QueueWorkload]:
     """Per queue (the log's queue values), the figures ``section`` (the source's
     ``workload``) asks for; stale ages are whole days in the cases; created and
-    resolved are counted in ``[start, end)`` moved back by ``flow_lag``."""
+    resolved are counted in ``[start, end)`` moved back by ``flow_lag``; ``names``: the
+    store's ids; ``list_waiting``: whether the store lists waiting tickets."""
     state = log.state_at(end)
     t1 = pd.Timestamp(end)
     mine_all = state[state["queue"].isin(list(queues))]
@@ -102,19 +119,7 @@ def expected_workloads(
             oldest = open_["modified"].min()
             figures["oldest_update_age_s"] = None if open_.empty else _seconds(t1, oldest)
         if section.stale_after and section.listed_tickets is not None:
-            oldest_first = open_.sort_values(["modified", "id"]).head(section.listed_tickets)
-            figures["stale_tickets"] = tuple(
-                ListedTicket(
-                    str(r.id),
-                    str(r.status),
-                    None if r.assignee == "?" else str(r.assignee),
-                    _seconds(t1, r.modified),
-                    None
-                    if section.ticket_url is None
-                    else section.ticket_url.replace("{id}", r.id),
-                )
-                for r in oldest_first.itertuples()
-            )
+            figures["stale_tickets"] = _listed(open_, section, t1, names)
         if section.stale_after:
             figures["stale"] = {
                 f"{age.days}d": int((open_["modified"] < t1 - pd.Timedelta(age)).sum())
@@ -126,6 +131,8 @@ def expected_workloads(
                 Waiting(str(s), len(rows), _seconds(t1, rows["modified"].min()), "last_update")
                 for s, rows in sorted(waiting.groupby("status"), key=lambda kv: kv[0])
             )
+            if section.listed_tickets is not None and list_waiting:
+                figures["waiting_tickets"] = _listed(waiting, section, t1, names)
         if section.routing:
             done = mine[mine["done"] & (mine["resolved"] >= f0) & (mine["resolved"] < f1)]
             figures["routing"] = Routing(

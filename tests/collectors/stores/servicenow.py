@@ -232,6 +232,11 @@ class Kit:
         if config.workload is None:
             return queue
         figures = expected_workloads(
-            self.log(), config.assignment_groups, window.start, window.end, config.workload
+            self.log(),
+            config.assignment_groups,
+            window.start,
+            window.end,
+            config.workload,
+            list_waiting=False,  # display-value statuses: not filtered by the Table API
         )
         return QueueStats(**{**queue.__dict__, "workload": figures[queue.queue]})

@@ -7,8 +7,9 @@ Event times are the log's ``sys_updated_at``, creation its ``opened_at`` (minute
 precision, read as UTC). Group ids
 are the groups' ranks in the log.
 
-Ticket ids are the incident numbers' digits. Ticket Metrics (for the workload figures)
-come from the log up to the instant: ``reopens`` is the incident's ``reopen_count``;
+Ticket ids are the incident numbers' digits, assignee ids the resolvers' numbers.
+Ticket Metrics (for the workload figures) come from the log up to the instant:
+``reopens`` is the incident's ``reopen_count``;
 ``assignee_stations`` and ``group_stations`` are how many assignees and groups it has
 had (each change to a different non-empty ``assigned_to`` / ``assignment_group`` is a
 new station, the first one included).
@@ -39,7 +40,7 @@ import pandas as pd
 from collectors.base import QueueStats
 from collectors.workload import QueueWorkload, Routing
 from tests.collectors.fakeserver import Call, Reply
-from tests.collectors.hostedworkload import expected_workloads
+from tests.collectors.hostedworkload import Names, expected_workloads
 from tests.collectors.stores.incidents import group_id, group_names, incident_events
 from tests.collectors.stores.storm import Storm, storm_wait
 from tests.collectors.ticketlog import TicketLog
@@ -74,7 +75,7 @@ def servicenow_log() -> TicketLog:
             assignee_stations=stations(events, "assignee"),
             group_stations=stations(events, "queue"),
         ),
-        carry=("reopens", "assignee_stations", "group_stations"),
+        carry=("reopens", "assignee_stations", "group_stations", "assignee"),
     )
 
 
@@ -169,6 +170,7 @@ class FakeZendesk:
                 "status": row.status,
                 "created_at": row.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "updated_at": row.modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "assignee_id": agent_id(row.assignee),
             }
             for row in shown.itertuples()
         ]
@@ -194,6 +196,11 @@ class FakeZendesk:
             for r in mine.itertuples()
         ]
         return Reply(200, {"tickets": tickets, "metric_sets": metric_sets}, quota)
+
+
+def agent_id(assignee: str) -> int | None:
+    """A Zendesk user id: the resolver's number (``Resolver 13``: 13; ``?``: none)."""
+    return None if assignee == "?" else int(assignee.rsplit(" ", 1)[-1])
 
 
 def ticket_id(number: str) -> int:
@@ -253,13 +260,12 @@ def expected_zendesk(log: TicketLog, config: Any, window: Any) -> dict[str, Queu
     w = config.workload
     names = [g.name for g in config.groups]
     lag = pd.Timedelta(config.index_lag)
+    store_names = Names(
+        ticket=lambda number: str(ticket_id(number)), agent=lambda a: str(agent_id(a))
+    )
+    without_routing = w.model_copy(update={"routing": False})
     figures = expected_workloads(
-        log,
-        names,
-        window.start,
-        window.end,
-        w.model_copy(update={"routing": False}),
-        flow_lag=lag,
+        log, names, window.start, window.end, without_routing, flow_lag=lag, names=store_names
     )
     if not w.routing:
         return figures
