@@ -21,7 +21,9 @@ With a ``workload`` section (``collectors.hosted.workload``), per queue: stale c
 (``statusCategory != Done AND updated < "CUTOFF"``, one count per age), the oldest
 update (a search ``ORDER BY updated ASC``, one result, field ``updated``) and, per
 waiting status (one of ``statuses``, whose counts are already read), its least recently
-updated issue (one search each, skipped when none is open). Routing (Cloud): the ids of
+updated issue (one search each, skipped when none is open); with ``listed_tickets``
+those searches return that many issues (key, status, assignee's display name): the
+stale and waiting lists, no extra request. Routing (Cloud): the ids of
 the issues resolved in the window (``search/jql``, 100 a page, at most
 ``workload_pages`` pages), then their ``assignee`` and ``resolution`` changelogs in one
 ``POST /rest/api/3/changelog/bulkfetch`` (``issueIdsOrKeys``, ``fieldIds``; answer
@@ -53,7 +55,13 @@ from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.source import HostedCollector
-from collectors.hosted.workload import HostedWorkload, RawWorkload, queue_workloads, stale_labels
+from collectors.hosted.workload import (
+    HostedWorkload,
+    RawTicket,
+    RawWorkload,
+    queue_workloads,
+    stale_labels,
+)
 from collectors.jirarouting import read_routing
 from monitor.errors import MappingError
 
@@ -190,15 +198,24 @@ class JiraCollector(HostedCollector):
                 label: self._count(f'{unresolved} AND updated < "{self._when(window.end - age)}"')
                 for label, age in zip(stale_labels(w), w.stale_after, strict=True)
             }
+        listed = w.listed_tickets
         if w.updates:
-            raw.oldest_update = self._oldest(f"{unresolved} ORDER BY updated ASC", "updated")
+            first = self._least_recent(f"{unresolved} ORDER BY updated ASC", listed or 1)
+            raw.oldest_update = first[0].updated if first else None
+            if listed and w.stale_after:
+                raw.stale_tickets = tuple(first)
         if w.waiting_statuses:
-            raw.waiting = {}
+            raw.waiting, waiting = {}, []
             for status in w.waiting_statuses:
                 n = stats.open_by_status_priority.get((status, ""), 0)
                 if n:
                     jql = f'{unresolved} AND status = "{status}" ORDER BY updated ASC'
-                    raw.waiting[status] = (n, self._oldest(jql, "updated"))
+                    found = self._least_recent(jql, listed or 1)
+                    raw.waiting[status] = (n, found[0].updated if found else None)
+                    waiting += found
+            if listed:  # the least recently updated of all waiting statuses, ties by key
+                waiting.sort(key=lambda t: (t.updated, t.id))
+                raw.waiting_tickets = tuple(waiting[:listed])
         if w.routing:
             start, end = self._when(window.start), self._when(window.end)
             done = f'({queue.jql}) AND statusCategory = Done AND resolved >= "{start}"'
@@ -252,6 +269,32 @@ class JiraCollector(HostedCollector):
             return int(answer[key])
         except (TypeError, KeyError, ValueError):
             raise MappingError(f"{self.name}: no {key} in the search answer") from None
+
+    def _least_recent(self, jql: str, n: int) -> list[RawTicket]:
+        """The first ``n`` issues ``jql`` finds (ordered by it): key, status name,
+        assignee's display name, last update."""
+        params = {"jql": jql, "maxResults": str(n), "fields": "updated,status,assignee"}
+        if self._cloud:
+            answer = self.client.get("search/jql", "/rest/api/3/search/jql", params)
+        else:
+            answer = self.client.get("search", "/rest/api/2/search", params)
+        try:
+            out = []
+            for issue in answer["issues"]:
+                fields = issue["fields"]
+                assignee = (fields.get("assignee") or {}).get("displayName")
+                updated = datetime.strptime(fields["updated"], "%Y-%m-%dT%H:%M:%S.%f%z")
+                out.append(
+                    RawTicket(
+                        str(issue["key"]),
+                        str(fields["status"]["name"]),
+                        None if assignee is None else str(assignee),
+                        updated.astimezone(UTC),
+                    )
+                )
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise MappingError(f"{self.name}: unreadable issues in the search answer") from None
+        return out
 
     def _oldest(self, jql: str, field: str = "created") -> datetime | None:
         """``field`` (``created`` or ``updated``) of the first issue ``jql`` finds."""

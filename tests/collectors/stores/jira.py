@@ -38,7 +38,7 @@ import pandas as pd
 from collectors.base import QueueStats
 from collectors.workload import Routing
 from tests.collectors.fakeserver import Call, Reply
-from tests.collectors.hostedworkload import expected_workloads
+from tests.collectors.hostedworkload import Names, expected_workloads
 from tests.collectors.stores.storm import Storm, count_minute, storm_wait
 from tests.collectors.ticketlog import TicketLog
 from tests.data import HELPDESK_LOG
@@ -87,8 +87,24 @@ def helpdesk_log() -> TicketLog:
                 "done": status.isin(["Resolved", "Closed"]),
                 "assignee": ordered["Resource"],
             }
-        )
+        ),
+        carry=("assignee",),
     )
+
+
+def _fields(row: Any, wanted: list[str]) -> dict[str, Any]:
+    """An issue's ``fields`` as asked: dates, status ``{name}``, assignee
+    ``{displayName}`` (the resource of its latest event)."""
+    out: dict[str, Any] = {
+        name: getattr(row, column).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        for name, column in (("created", "created"), ("updated", "modified"))
+        if name in wanted
+    }
+    if "status" in wanted:
+        out["status"] = {"name": row.status}
+    if "assignee" in wanted:
+        out["assignee"] = {"displayName": row.assignee, "accountId": f"acc-{row.assignee}"}
+    return out
 
 
 def components(n: int) -> list[str]:
@@ -187,11 +203,7 @@ class FakeJira:
             {
                 "id": row.id.removeprefix("Case"),
                 "key": f"HD-{row.id.removeprefix('Case')}",
-                "fields": {
-                    name: getattr(row, column).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-                    for name, column in (("created", "created"), ("updated", "modified"))
-                    if name in wanted
-                },
+                "fields": _fields(row, wanted),
             }
             for row in found.iloc[first : first + size].itertuples()
         ]
@@ -285,7 +297,10 @@ class Kit:
             return queue
         names = [q.name for q in config.queues]  # a queue is named after its component
         without = w.model_copy(update={"routing": False})
-        figures = expected_workloads(self.log(), names, window.start, window.end, without)
+        keys = Names(ticket=lambda case: f"HD-{case.removeprefix('Case')}")
+        figures = expected_workloads(
+            self.log(), names, window.start, window.end, without, names=keys
+        )
         workload = figures[queue.queue]
         if w.routing:
             routing = expected_routing(self.log(), queue.queue, window, config.workload_pages)
