@@ -60,6 +60,13 @@ class TestServiceNowWorkload:
         waiting_only = load(servicenow_source(workload={"waiting_statuses": ["Awaiting Vendor"]}))
         assert waiting_only.poll_cost().requests == 6
 
+    def test_stale_lists_cost_one_request_per_group(self) -> None:
+        """listed_tickets (with stale_after): one Table API request per group."""
+        groups = [f"G{i}" for i in range(20)]
+        section = {**EVERYTHING, "listed_tickets": 5}
+        config = load(servicenow_source(workload=section, assignment_groups=groups))
+        assert config.poll_cost().requests == 12 + 20
+
     def test_workload_requests_count_against_the_plan(self) -> None:
         """12 requests every 10 s is 72 a minute: over half of a 120/min rule; without
         the workload (36 a minute) the same interval is fine."""
