@@ -3,10 +3,11 @@ together, the same way for every store.
 
 A hosted source opts in with a ``workload`` section (:class:`HostedWorkload`); without
 it a poll sends no workload request. Each store reads what its API gives in as few
-requests as it can (``collectors/servicenow.py`` and ``collectors/zendesk.py`` say which)
-and hands the raw per-queue counts to :func:`queue_workload`, which applies the same pure
-steps as the SQL collector (``collectors.workload``: load spread, bounded agent labels,
-top categories). A figure the store does not give stays None (absent, never 0).
+requests as it can (``collectors/servicenowworkload.py``, ``collectors/zendesk.py``,
+``collectors/jira.py`` and ``collectors/jirarouting.py`` say which) and hands the raw
+per-queue figures to :func:`queue_workloads`, which applies the same pure steps as the
+SQL collector (``collectors.workload``: load spread, bounded agent labels, top
+categories). A figure the store does not give stays None (absent, never 0).
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class HostedWorkload(BaseModel):
         None,
         ge=1,
         le=100,
-        description="oldest stale and waiting tickets listed per queue (stores that can "
-        "list them: one request per queue and list)",
+        description="oldest stale and waiting tickets listed per queue (Zendesk, Jira: no "
+        "extra request; ServiceNow: the stale list, one request per group)",
     )
     ticket_url: str | None = Field(
         None, pattern=r"\{id\}", description="link of a ticket, {id} replaced by its id"
