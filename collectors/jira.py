@@ -22,6 +22,24 @@ AND created < T`` plus ``statusCategory = Done AND resolved >= T AND created < T
 and the oldest likewise), reported under the status ``(open then)``, every issue in the
 queue its JQL selects today (``approximate``). ``T`` is read to the minute, as JQL does.
 
+With a ``workload`` section (``collectors.hosted.workload``), per queue: stale counts
+(``statusCategory != Done AND updated < "CUTOFF"``, one count per age), the oldest
+update (a search ``ORDER BY updated ASC``, one result, field ``updated``) and, per
+waiting status (one of ``statuses``, whose counts are already read), its least recently
+updated issue (one search each, skipped when none is open); with ``listed_tickets``
+those searches return that many issues (key, status, assignee's display name): the
+stale and waiting lists, no extra request. Routing (Cloud): the ids of
+the issues resolved in the window (``search/jql``, 100 a page, at most
+``workload_pages`` pages), then their ``assignee`` and ``resolution`` changelogs in one
+``POST /rest/api/3/changelog/bulkfetch`` (``issueIdsOrKeys``, ``fieldIds``; answer
+``issueChangeLogs[].changeHistories[].items[]`` with ``from``/``to``, paged by
+``nextPageToken``, at most ``workload_pages`` pages): a reassignment is a change to an
+assignee other than the previous one; an issue is reopened when its resolution was once
+cleared (Jira clears it when a resolved issue is reopened). More issues or changelog
+pages than that: no routing figure for the queue (absent, never partial). JQL cannot
+group by assignee or category, queues are JQL (no move between them is recorded), and
+Data Center has no bulk changelog: those are refused at start-up.
+
 JQL dates have minute precision and are read in the API user's time zone (``time_zone``):
 window bounds are written as the minute they fall in, so consecutive windows still share
 their bounds (nothing lost or counted twice) while each window is moved to whole minutes.
@@ -29,6 +47,7 @@ their bounds (nothing lost or counted twice) while each window is moved to whole
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -42,6 +61,14 @@ from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.past import OPEN_THEN
 from collectors.hosted.source import HostedCollector
+from collectors.hosted.workload import (
+    HostedWorkload,
+    RawTicket,
+    RawWorkload,
+    queue_workloads,
+    stale_labels,
+)
+from collectors.jirarouting import read_routing
 from monitor.errors import MappingError
 
 __all__ = ["JiraCollector", "JiraConfig"]
@@ -73,6 +100,39 @@ class JiraConfig(HostedSourceConfig):
     statuses: list[str] = Field(min_length=1, description="open statuses to count one by one")
     queues: list[JiraQueue] = Field(min_length=1)
     aging: bool = Field(True, description="oldest open ticket and 7/14/30-day counts (4 calls)")
+    workload: HostedWorkload | None = Field(
+        None, description="stale and waiting tickets, routing (Cloud)"
+    )
+    workload_pages: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="routing: pages of 100 resolved issues (and of changelogs) read per "
+        "queue and poll; a queue that needs more has no routing figure for it",
+    )
+
+    @model_validator(mode="after")
+    def _workload_given(self) -> JiraConfig:
+        w = self.workload
+        if w is None:
+            return self
+        if w.assignees or w.top_categories is not None:
+            raise ValueError(
+                "workload: JQL counts cannot group by assignee or category; remove "
+                "assignees and top_categories"
+            )
+        if w.routing and self.deployment != "cloud":
+            raise ValueError(
+                "workload.routing reads Jira Cloud's bulk changelog, which Data Center "
+                "does not have; remove routing"
+            )
+        unknown = [s for s in w.waiting_statuses if s not in self.statuses]
+        if unknown:
+            raise ValueError(
+                f"workload.waiting_statuses: {', '.join(map(repr, unknown))} is not one of "
+                f"statuses ({', '.join(self.statuses)})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _credentials(self) -> JiraConfig:
@@ -83,6 +143,10 @@ class JiraConfig(HostedSourceConfig):
 
     def poll_cost(self) -> PollCost:
         per_queue = len(self.statuses) + 3 + (4 if self.aging else 0)
+        w = self.workload
+        if w is not None:  # at most: a waiting status with no issue is not searched
+            per_queue += len(w.stale_after) + int(w.updates) + len(w.waiting_statuses)
+            per_queue += 2 * self.workload_pages if w.routing else 0
         return PollCost(per_queue * len(self.queues), per_queue * len(self.queues))
 
     def api_root(self) -> str:
@@ -125,6 +189,51 @@ class JiraCollector(HostedCollector):
         return self.config.deployment == "cloud"
 
     def _queue(self, queue: JiraQueue, window: Window) -> QueueStats:
+        stats = self._flow(queue, window)
+        w = self.config.workload
+        if w is None:
+            return stats
+        raw = {queue.name: self._workload(queue, window, w, stats)}
+        return replace(stats, workload=queue_workloads(raw, w, window.end)[queue.name])
+
+    def _workload(
+        self, queue: JiraQueue, window: Window, w: HostedWorkload, stats: QueueStats
+    ) -> RawWorkload:
+        unresolved = f"({queue.jql}) AND statusCategory != Done"
+        raw = RawWorkload()
+        if w.stale_after:
+            raw.stale = {
+                label: self._count(f'{unresolved} AND updated < "{self._when(window.end - age)}"')
+                for label, age in zip(stale_labels(w), w.stale_after, strict=True)
+            }
+        listed = w.listed_tickets
+        if w.updates:
+            first = self._least_recent(f"{unresolved} ORDER BY updated ASC", listed or 1)
+            raw.oldest_update = first[0].updated if first else None
+            if listed and w.stale_after:
+                raw.stale_tickets = tuple(first)
+        if w.waiting_statuses:
+            raw.waiting, waiting = {}, []
+            for status in w.waiting_statuses:
+                n = stats.open_by_status_priority.get((status, ""), 0)
+                if n:
+                    jql = f'{unresolved} AND status = "{status}" ORDER BY updated ASC'
+                    found = self._least_recent(jql, listed or 1)
+                    raw.waiting[status] = (n, found[0].updated if found else None)
+                    waiting += found
+            if listed:  # the least recently updated of all waiting statuses, ties by key
+                waiting.sort(key=lambda t: (t.updated, t.id))
+                raw.waiting_tickets = tuple(waiting[:listed])
+        if w.routing:
+            start, end = self._when(window.start), self._when(window.end)
+            done = f'({queue.jql}) AND statusCategory = Done AND resolved >= "{start}"'
+            jql = f'{done} AND resolved < "{end}"'
+            routing = read_routing(self.client, self.name, jql, self.config.workload_pages)
+            if routing is not None:
+                raw.resolved, raw.reassignments, raw.reopened = routing
+        return raw
+
+    def _flow(self, queue: JiraQueue, window: Window) -> QueueStats:
         scope = f"({queue.jql})"
         unresolved = f"{scope} AND statusCategory != Done"
         counts = {s: self._count(f'{unresolved} AND status = "{s}"') for s in self.config.statuses}
@@ -201,8 +310,35 @@ class JiraCollector(HostedCollector):
         except (TypeError, KeyError, ValueError):
             raise MappingError(f"{self.name}: no {key} in the search answer") from None
 
-    def _oldest(self, jql: str) -> datetime | None:
-        params = {"jql": jql, "maxResults": "1", "fields": "created"}
+    def _least_recent(self, jql: str, n: int) -> list[RawTicket]:
+        """The first ``n`` issues ``jql`` finds (ordered by it): key, status name,
+        assignee's display name, last update."""
+        params = {"jql": jql, "maxResults": str(n), "fields": "updated,status,assignee"}
+        if self._cloud:
+            answer = self.client.get("search/jql", "/rest/api/3/search/jql", params)
+        else:
+            answer = self.client.get("search", "/rest/api/2/search", params)
+        try:
+            out = []
+            for issue in answer["issues"]:
+                fields = issue["fields"]
+                assignee = (fields.get("assignee") or {}).get("displayName")
+                updated = datetime.strptime(fields["updated"], "%Y-%m-%dT%H:%M:%S.%f%z")
+                out.append(
+                    RawTicket(
+                        str(issue["key"]),
+                        str(fields["status"]["name"]),
+                        None if assignee is None else str(assignee),
+                        updated.astimezone(UTC),
+                    )
+                )
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise MappingError(f"{self.name}: unreadable issues in the search answer") from None
+        return out
+
+    def _oldest(self, jql: str, field: str = "created") -> datetime | None:
+        """``field`` (``created`` or ``updated``) of the first issue ``jql`` finds."""
+        params = {"jql": jql, "maxResults": "1", "fields": field}
         if self._cloud:
             answer = self.client.get("search/jql", "/rest/api/3/search/jql", params)
         else:
@@ -213,7 +349,7 @@ class JiraCollector(HostedCollector):
         if not issues:
             return None
         try:
-            created = issues[0]["fields"]["created"]
-            return datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+            value = issues[0]["fields"][field]
+            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
         except (KeyError, TypeError, ValueError):
-            raise MappingError(f"{self.name}: unreadable created time of an issue") from None
+            raise MappingError(f"{self.name}: unreadable {field} time of an issue") from None

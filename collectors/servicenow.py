@@ -16,6 +16,19 @@ plus the negated ``open_query^resolved_at>=T^opened_at<T`` (aging likewise with 
 cut-offs), grouped by today's assignment group and reported under the status ``(open
 then)`` (the state then is not in the ticket row); such snapshots are ``approximate``.
 
+With a ``workload`` section (``collectors.hosted.workload``) the same API gives the
+workload figures, each opt-in: the open request also asks the minimum ``sys_updated_on``
+per group and state (oldest update, waiting counts and ages from the last update: free);
+``assignees`` adds one request grouped by group and ``assigned_to``; each ``stale_after``
+age one count of open tickets with ``sys_updated_on`` before it; ``routing`` sums
+``reassignment_count`` in the resolved request and adds one count of the resolved with
+``reopen_count>0``; ``top_categories`` groups the opened request by ``category`` too and
+adds one request of open tickets by group and category. Field names are the incident
+table's (ServiceNow's data dictionary; the UCI log exports them, ``sys_updated_on`` as
+``sys_updated_at``); aggregates answer ``stats.min.<field>`` and ``stats.sum.<field>``
+(Aggregate API, ``sysparm_min_fields``/``sysparm_sum_fields``). ServiceNow keeps no
+queue-move counter on the incident, so the misroute figure is absent.
+
 Values are display values (group, state and priority names as people see them), and
 date-times in queries and answers are in the integration user's time zone
 (``time_zone``), to the second: windows are exact. The Aggregate API needs read access to
@@ -41,6 +54,10 @@ from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs
 from collectors.hosted.past import OPEN_THEN
 from collectors.hosted.source import HostedCollector
+from collectors.hosted.workload import HostedWorkload, queue_workloads
+from collectors.servicenowrows import group_fields as _fields
+from collectors.servicenowrows import row_count as _count
+from collectors.servicenowworkload import WorkloadRead, read_workload
 from monitor.errors import MappingError
 
 __all__ = ["ServiceNowCollector", "ServiceNowConfig"]
@@ -64,6 +81,9 @@ class ServiceNowConfig(HostedSourceConfig):
     time_zone: TimeZone = Field("UTC", description="the integration user's time zone")
     assignment_groups: list[str] = Field(min_length=1, description="display names")
     open_query: str = Field("active=true^stateNOT IN6,7,8", description="encoded query")
+    workload: HostedWorkload | None = Field(
+        None, description="agent load, stale and waiting tickets, routing, top categories"
+    )
 
     @model_validator(mode="after")
     def _credentials(self) -> ServiceNowConfig:
@@ -75,7 +95,18 @@ class ServiceNowConfig(HostedSourceConfig):
         return self
 
     def poll_cost(self) -> PollCost:
-        return PollCost(6, 6)
+        w = self.workload
+        extra = 0
+        if w is not None:  # waiting and the oldest update ride on the open request
+            extra = (
+                int(w.assignees)
+                + len(w.stale_after)
+                + int(w.routing)
+                + int(w.top_categories is not None)
+            )
+            if w.listed_tickets is not None and w.stale_after:  # one list per group
+                extra += len(self.assignment_groups)
+        return PollCost(6 + extra, 6 + extra)
 
     def api_root(self) -> str:
         return self.base_url
@@ -100,13 +131,24 @@ class ServiceNowCollector(HostedCollector):
     def collect(self, window: Window) -> Snapshot:
         if window.historical:
             return self._past(window)
+        w = self.config.workload
+        updates = w is not None and w.updates
         open_rows = self._stats(
-            self.config.open_query, "assignment_group,state,priority", min_opened=True
+            self.config.open_query,
+            "assignment_group,state,priority",
+            min_fields="opened_at,sys_updated_on" if updates else "opened_at",
         )
         start, end = self._when(window.start), self._when(window.end)
-        created = self._counts(f"opened_at>={start}^opened_at<{end}")
+        opened = f"opened_at>={start}^opened_at<{end}"
+        by_category = w is not None and w.top_categories is not None
+        created_rows = self._stats(opened, "assignment_group,category" if by_category else "")
+        created = self._sum_counts(created_rows)
         done = f"{self._not(self.config.open_query)}^resolved_at>={start}^resolved_at<{end}"
-        resolved = self._counts(done)
+        routing = w is not None and w.routing
+        resolved_rows = self._stats(
+            done, "assignment_group", sum_fields="reassignment_count" if routing else None
+        )
+        resolved = self._sum_counts(resolved_rows)
         older = {
             name: self._counts(f"{self.config.open_query}^opened_at<{self._when(cutoff)}")
             for name, cutoff in age_cutoffs(window.end).items()
@@ -116,8 +158,12 @@ class ServiceNowCollector(HostedCollector):
         for row in open_rows:
             group, state, priority = _fields(self.name, row, 3)
             by_group[group][(state, priority)] = _count(self.name, row)
-            first = self._parse(row["stats"]["min"]["opened_at"])
+            first = self._min(row, "opened_at")
             oldest[group] = min(first, oldest.get(group, first))
+        workload = {}
+        if w is not None:
+            read = WorkloadRead(open_rows, created_rows, resolved_rows, done)
+            workload = queue_workloads(read_workload(self, w, window, read), w, window.end)
         queues = tuple(
             QueueStats(
                 queue=g,
@@ -128,6 +174,7 @@ class ServiceNowCollector(HostedCollector):
                 oldest_age_s=(
                     max(0.0, (window.end - oldest[g]).total_seconds()) if g in oldest else None
                 ),
+                workload=workload.get(g),
             )
             for g in self.config.assignment_groups
         )
@@ -145,10 +192,10 @@ class ServiceNowCollector(HostedCollector):
         opened: Counter[str] = Counter()
         oldest: dict[str, datetime] = {}
         for query in (still + at, since + at):
-            for row in self._stats(query, "assignment_group", min_opened=True):
+            for row in self._stats(query, "assignment_group", min_fields="opened_at"):
                 (group,) = _fields(self.name, row, 1)
                 opened[group] += _count(self.name, row)
-                first = self._parse(row["stats"]["min"]["opened_at"])
+                first = self._min(row, "opened_at")
                 oldest[group] = min(first, oldest.get(group, first))
         start, end = self._when(window.start), at
         created = self._counts(f"opened_at>={start}^opened_at<{end}")
@@ -181,26 +228,47 @@ class ServiceNowCollector(HostedCollector):
         return "assignment_group.nameIN" + ",".join(self.config.assignment_groups)
 
     def _counts(self, query: str) -> Counter[str]:
+        return self._sum_counts(self._stats(query, ""))
+
+    def _sum_counts(self, rows: list[Row]) -> Counter[str]:
+        """Per group, the counts of rows grouped by group (and maybe more fields)."""
         counts: Counter[str] = Counter()
-        for row in self._stats(query, "assignment_group"):
-            (group,) = _fields(self.name, row, 1)
+        for row in rows:
+            group = _fields(self.name, row, None)[0]
             counts[group] += _count(self.name, row)
         return counts
 
-    def _stats(self, query: str, group_by: str, *, min_opened: bool = False) -> list[Row]:
+    def _stats(
+        self,
+        query: str,
+        group_by: str,
+        *,
+        min_fields: str | None = None,
+        sum_fields: str | None = None,
+    ) -> list[Row]:
+        """Rows of one Aggregate API request, grouped by ``group_by`` (``""``: by group)."""
         params = {
             "sysparm_query": f"{query}^{self._groups()}",
             "sysparm_count": "true",
-            "sysparm_group_by": group_by,
+            "sysparm_group_by": group_by or "assignment_group",
             "sysparm_display_value": "true",
         }
-        if min_opened:
-            params["sysparm_min_fields"] = "opened_at"
+        if min_fields:
+            params["sysparm_min_fields"] = min_fields
+        if sum_fields:
+            params["sysparm_sum_fields"] = sum_fields
         answer = self.client.get("stats", f"/api/now/stats/{self.config.table}", params)
         result = answer.get("result") if isinstance(answer, dict) else None
         if not isinstance(result, list):
             raise MappingError(f"{self.name}: stats: no result list in the answer")
         return result
+
+    def _min(self, row: Row, field: str) -> datetime:
+        try:
+            value = row["stats"]["min"][field]
+        except (KeyError, TypeError):
+            raise MappingError(f"{self.name}: stats: no minimum {field} in a row") from None
+        return self._parse(value)
 
     @staticmethod
     def _not(query: str) -> str:
@@ -224,20 +292,3 @@ class ServiceNowCollector(HostedCollector):
             return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=self._zone())
         except (TypeError, ValueError):
             raise MappingError(f"{self.name}: stats: unreadable date {value!r}") from None
-
-
-def _fields(source: str, row: Row, n: int) -> list[str]:
-    try:
-        values = [str(f.get("display_value", f["value"])) for f in row["groupby_fields"]]
-    except (KeyError, TypeError, AttributeError):
-        raise MappingError(f"{source}: stats: no groupby_fields in a row") from None
-    if len(values) != n:
-        raise MappingError(f"{source}: stats: {len(values)} group-by fields, {n} expected")
-    return values
-
-
-def _count(source: str, row: Row) -> int:
-    try:
-        return int(row["stats"]["count"])
-    except (KeyError, TypeError, ValueError):
-        raise MappingError(f"{source}: stats: no count in a row") from None

@@ -22,6 +22,19 @@ marked ``lagging``, and the flow is counted in the daemon's window moved back by
 yet, and the next window would no longer cover it. Moved windows are still consecutive:
 nothing is counted twice or lost, the flow is reported ``index_lag`` late.
 
+With a ``workload`` section (``collectors.hosted.workload``), per group: stale counts
+(``status<solved updated<CUTOFF``, one count per age), the oldest update and, per waiting
+status (``pending``, ``hold``...), the least recently updated ticket in it (``search.json``
+sorted by ``updated_at``, one result each, or ``listed_tickets`` of them: the stale and
+waiting lists, ids and ``assignee_id`` as Zendesk gives them; the waiting counts are the
+status counts already read); routing from the Ticket Metrics of the tickets solved in the (moved)
+window: their ids from ``search.json`` (100 a page, at most ``workload_pages`` pages),
+then ``tickets/show_many.json?ids=...&include=metric_sets`` (100 tickets a request): the
+metric set's ``reopens`` (reopened: ``reopens > 0``), ``assignee_stations`` (reassignments:
+stations beyond the first) and ``group_stations`` (misrouted: more than one group).
+Field names are Zendesk's Ticket Metrics API's. Search cannot group by assignee or
+category, so those figures are not offered (an error at start-up).
+
 Authentication: an API token (``email/token:TOKEN``, Basic) or an
 OAuth access token (Bearer). Quota: the plan's requests per minute; ``X-Rate-Limit-
 Remaining`` is read back, 429 ``Retry-After`` honoured.
@@ -30,6 +43,7 @@ Remaining`` is read back, 429 ``Retry-After`` honoured.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -42,12 +56,21 @@ from collectors.hosted.config import NumberedQueue, basic_auth, bearer_auth
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.past import OPEN_THEN
 from collectors.hosted.source import HostedCollector
+from collectors.hosted.workload import (
+    HostedWorkload,
+    RawTicket,
+    RawWorkload,
+    queue_workloads,
+    stale_labels,
+)
 from config.durations import Duration
 from monitor.errors import MappingError
 
 __all__ = ["ZendeskCollector", "ZendeskConfig"]
 
 OPEN_STATUSES = ("new", "open", "pending", "hold")
+METRICS = ("reopens", "assignee_stations", "group_stations")
+"""The Ticket Metrics fields read for routing (Zendesk's Ticket Metrics API)."""
 
 
 class ZendeskConfig(HostedSourceConfig):
@@ -71,6 +94,35 @@ class ZendeskConfig(HostedSourceConfig):
         "the search index has caught up with it",
     )
 
+    workload: HostedWorkload | None = Field(
+        None, description="stale and waiting tickets, routing (reopens, reassignments, misroutes)"
+    )
+    workload_pages: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="routing: pages of 100 solved tickets read per group and poll; a group "
+        "that solved more in one window has no routing figure for it",
+    )
+
+    @model_validator(mode="after")
+    def _workload_given(self) -> ZendeskConfig:
+        w = self.workload
+        if w is None:
+            return self
+        if w.assignees or w.top_categories is not None:
+            raise ValueError(
+                "workload: Zendesk's search cannot count per assignee or category without "
+                "downloading the backlog; remove assignees and top_categories"
+            )
+        unknown = [s for s in w.waiting_statuses if s not in OPEN_STATUSES]
+        if unknown:
+            raise ValueError(
+                f"workload.waiting_statuses: {', '.join(map(repr, unknown))} is not one of "
+                f"the open statuses ({', '.join(OPEN_STATUSES)})"
+            )
+        return self
+
     @model_validator(mode="after")
     def _credentials(self) -> ZendeskConfig:
         if (self.subdomain is None) == (self.base_url is None):
@@ -84,6 +136,10 @@ class ZendeskConfig(HostedSourceConfig):
 
     def poll_cost(self) -> PollCost:
         per_group = len(OPEN_STATUSES) + 2 + (4 if self.aging else 0)
+        w = self.workload
+        if w is not None:  # at most: a waiting status with no ticket is not searched
+            per_group += len(w.stale_after) + int(w.updates) + len(w.waiting_statuses)
+            per_group += 2 * self.workload_pages if w.routing else 0
         return PollCost(per_group * len(self.groups), per_group * len(self.groups))
 
     def api_root(self) -> str:
@@ -122,6 +178,16 @@ class ZendeskCollector(HostedCollector):
         )
 
     def _group(self, group: NumberedQueue, window: Window) -> QueueStats:
+        stats = self._flow(group, window)
+        w = self.config.workload
+        if w is None:
+            return stats
+        raw = self._workload(group, window, w, stats)
+        return replace(
+            stats, workload=queue_workloads({group.name: raw}, w, window.end)[group.name]
+        )
+
+    def _flow(self, group: NumberedQueue, window: Window) -> QueueStats:
         scope = f"type:ticket group:{group.id}"
         counts = {s: self._count(f"{scope} status:{s}") for s in OPEN_STATUSES}
         lag = self.config.index_lag  # consecutive windows stay consecutive once moved
@@ -176,6 +242,86 @@ class ZendeskCollector(HostedCollector):
             oldest_created=min((f for f in firsts if f is not None), default=None),
         )
 
+    def _workload(
+        self, group: NumberedQueue, window: Window, w: HostedWorkload, stats: QueueStats
+    ) -> RawWorkload:
+        scope = f"type:ticket group:{group.id}"
+        raw = RawWorkload()
+        if w.stale_after:
+            raw.stale = {
+                label: self._count(f"{scope} status<solved updated<{_iso(window.end - age)}")
+                for label, age in zip(stale_labels(w), w.stale_after, strict=True)
+            }
+        listed = w.listed_tickets
+        if w.updates:
+            first = self._least_recent(f"{scope} status<solved", listed or 1)
+            raw.oldest_update = first[0].updated if first else None
+            if listed and w.stale_after:
+                raw.stale_tickets = tuple(first)
+        if w.waiting_statuses:
+            raw.waiting, waiting = {}, []
+            for status in w.waiting_statuses:
+                n = stats.open_by_status_priority.get((status, ""), 0)
+                if n:
+                    found = self._least_recent(f"{scope} status:{status}", listed or 1)
+                    raw.waiting[status] = (n, found[0].updated if found else None)
+                    waiting += found
+            if listed:  # the least recently updated of all waiting statuses, ties by id
+                waiting.sort(key=lambda t: (t.updated, int(t.id)))
+                raw.waiting_tickets = tuple(waiting[:listed])
+        if w.routing:
+            lag = self.config.index_lag
+            start, end = _iso(window.start - lag), _iso(window.end - lag)
+            metrics = self._solved_metrics(f"{scope} solved>={start} solved<{end}")
+            if metrics is not None:
+                raw.resolved = len(metrics)
+                raw.reopened = sum(1 for m in metrics if m["reopens"] > 0)
+                raw.reassignments = sum(max(0, m["assignee_stations"] - 1) for m in metrics)
+                raw.misrouted = sum(1 for m in metrics if m["group_stations"] > 1)
+        return raw
+
+    def _solved_metrics(self, query: str) -> list[dict[str, int]] | None:
+        """The metric sets of the tickets ``query`` finds; None when they are more than
+        ``workload_pages`` pages (the figure is then absent, never partial)."""
+        ids: list[int] = []
+        for page in range(1, self.config.workload_pages + 1):
+            answer = self.client.get(
+                "search",
+                "/api/v2/search.json",
+                {
+                    "query": query,
+                    "sort_by": "created_at",
+                    "sort_order": "asc",
+                    "per_page": "100",
+                    "page": str(page),
+                },
+            )
+            try:
+                ids += [int(r["id"]) for r in answer["results"]]
+                more = answer.get("next_page") is not None
+            except (TypeError, KeyError, ValueError):
+                raise MappingError(f"{self.name}: search: unexpected answer") from None
+            if not more:
+                break
+        else:
+            return None
+        metrics: list[dict[str, int]] = []
+        for first in range(0, len(ids), 100):
+            chunk = ids[first : first + 100]
+            answer = self.client.get(
+                "tickets/show_many",
+                "/api/v2/tickets/show_many.json",
+                {"ids": ",".join(map(str, chunk)), "include": "metric_sets"},
+            )
+            try:
+                found = {int(m["ticket_id"]): m for m in answer["metric_sets"]}
+                metrics += [
+                    {k: int(found[i][k] or 0) for k in METRICS} for i in chunk if i in found
+                ]
+            except (TypeError, KeyError, ValueError):
+                raise MappingError(f"{self.name}: tickets/show_many: no metric sets") from None
+        return metrics
+
     def _count(self, query: str) -> int:
         answer = self.client.get("search/count", "/api/v2/search/count", {"query": query})
         try:
@@ -183,15 +329,37 @@ class ZendeskCollector(HostedCollector):
         except (TypeError, KeyError, ValueError):
             raise MappingError(f"{self.name}: search/count: no count in the answer") from None
 
-    def _oldest(self, query: str) -> datetime | None:
+    def _least_recent(self, query: str, n: int) -> list[RawTicket]:
+        """The ``n`` least recently updated tickets ``query`` finds (ties by id)."""
         answer: Mapping[str, Any] = self.client.get(
             "search",
             "/api/v2/search.json",
-            {"query": query, "sort_by": "created_at", "sort_order": "asc", "per_page": "1"},
+            {"query": query, "sort_by": "updated_at", "sort_order": "asc", "per_page": str(n)},
+        )
+        try:
+            return [
+                RawTicket(
+                    str(r["id"]),
+                    str(r["status"]),
+                    None if r.get("assignee_id") is None else str(r["assignee_id"]),
+                    _parse(r["updated_at"]),
+                )
+                for r in answer["results"]
+            ]
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(f"{self.name}: search: unexpected answer") from None
+
+    def _oldest(self, query: str, field: str = "created_at") -> datetime | None:
+        """The least recent ``field`` (``created_at`` or ``updated_at``) of the tickets
+        ``query`` finds, None when it finds none."""
+        answer: Mapping[str, Any] = self.client.get(
+            "search",
+            "/api/v2/search.json",
+            {"query": query, "sort_by": field, "sort_order": "asc", "per_page": "1"},
         )
         try:
             results = answer["results"]
-            return _parse(results[0]["created_at"]) if results else None
+            return _parse(results[0][field]) if results else None
         except (TypeError, KeyError, IndexError, ValueError):
             raise MappingError(f"{self.name}: search: unexpected answer") from None
 

@@ -2,8 +2,11 @@
 
 One row per audit event: ``id`` (the incident number), ``at`` (``sys_updated_at``),
 ``opened`` (``opened_at``), both minute precision read as UTC; ``queue`` (the assignment
-group, ``?`` when none), ``status`` (the incident state) and ``priority``, as logged.
-Each fake maps the states to its store's own statuses.
+group, ``?`` when none), ``status`` (the incident state) and ``priority``, as logged;
+and the workload fields, as logged (``?`` when none): ``assignee`` (``assigned_to``),
+``category``, and the counters ``reassignments`` (``reassignment_count``) and
+``reopens`` (``reopen_count``, both integers). Each fake maps the states to its store's
+own statuses.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ COLUMNS = [
     "sys_updated_at",
     "assignment_group",
     "priority",
+    "assigned_to",
+    "category",
+    "reassignment_count",
+    "reopen_count",
 ]
 
 
@@ -38,6 +45,10 @@ def incident_events() -> pd.DataFrame:
             "queue": raw["assignment_group"],
             "status": raw["incident_state"],
             "priority": raw["priority"],
+            "assignee": raw["assigned_to"],
+            "category": raw["category"],
+            "reassignments": raw["reassignment_count"].astype(int),
+            "reopens": raw["reopen_count"].astype(int),
         }
     )
 

@@ -11,7 +11,14 @@ The API part: ``POST /rest/api/3/search/approximate-count`` (``{"count"}``; unbo
 is a 400, as on Cloud), ``GET /rest/api/3/search/jql`` (``issues``, ``isLast``,
 ``nextPageToken``, no ``total``) and Data Center's ``GET /rest/api/2/search``
 (``total``); Cloud takes Basic email:token, Data Center a Bearer personal access token.
-JQL dates (``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``). Requests
+For the workload figures it also filters on ``updated`` (each issue's latest event),
+orders by ``updated ASC``, answers the ``updated`` field, and serves Cloud's ``POST
+/rest/api/3/changelog/bulkfetch``: an issue's assignee is the resource of its latest
+event (an ``assignee`` item each time the resource changes; the first is the creator's
+assignment, no item), and its ``resolution`` is set (``Done``) when it enters a Done
+status and cleared when it leaves one (reopened). Issue ids are the case numbers
+(``Case3608``: ``3608``); search pages continue with ``nextPageToken`` (an offset). JQL dates
+(``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``). Requests
 are counted per minute (``minute_calls``); throughout ``storm`` every request gets 429
 with ``Retry-After``.
 """
@@ -21,14 +28,17 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 import pandas as pd
 
+from collectors.base import QueueStats
+from collectors.workload import Routing
 from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.hostedworkload import Names, expected_workloads
 from tests.collectors.stores.storm import Storm, count_minute, storm_wait
 from tests.collectors.ticketlog import TicketLog
 from tests.data import HELPDESK_LOG
@@ -75,9 +85,26 @@ def helpdesk_log() -> TicketLog:
                 "label": label.where(~status.isin(["Resolved", "Closed"]), status),
                 "priority": "",
                 "done": status.isin(["Resolved", "Closed"]),
+                "assignee": ordered["Resource"],
             }
-        )
+        ),
+        carry=("assignee",),
     )
+
+
+def _fields(row: Any, wanted: list[str]) -> dict[str, Any]:
+    """An issue's ``fields`` as asked: dates, status ``{name}``, assignee
+    ``{displayName}`` (the resource of its latest event)."""
+    out: dict[str, Any] = {
+        name: getattr(row, column).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        for name, column in (("created", "created"), ("updated", "modified"))
+        if name in wanted
+    }
+    if "status" in wanted:
+        out["status"] = {"name": row.status}
+    if "assignee" in wanted:
+        out["assignee"] = {"displayName": row.assignee, "accountId": f"acc-{row.assignee}"}
+    return out
 
 
 def components(n: int) -> list[str]:
@@ -114,6 +141,8 @@ class FakeJira:
                     400, {"errorMessages": ["Unbounded JQL queries are not allowed here."]}
                 )
             return self._answer(jql, lambda found: {"count": len(found)})
+        if cloud and call.path == "/rest/api/3/changelog/bulkfetch" and call.method == "POST":
+            return self._changelogs(call.json() or {})
         if cloud and call.path == "/rest/api/3/search/jql":
             return self._answer(call.arg("jql") or "", lambda found: self._page(call, found, False))
         if not cloud and call.path == "/rest/api/2/search":
@@ -139,7 +168,8 @@ class FakeJira:
         else:
             state = self.log.queue_state_at(self.clock(), component.group(1))
         where, _, order = jql.partition(" ORDER BY ")
-        if order and order.strip() != "created ASC":
+        orders = {"created ASC": "created", "updated ASC": "modified"}
+        if order and order.strip() not in orders:
             raise ValueError(f"unsupported order {order!r}")
         for clause in where.split(" AND "):
             match = CLAUSE.match(clause.strip().strip("()"))
@@ -147,7 +177,7 @@ class FakeJira:
                 raise ValueError(f"Error in the JQL Query: {clause!r}")
             key, op, value = match.groups()
             state = state[self._test(state, key, op, value)]
-        return state.sort_values(["created", "id"])
+        return state.sort_values([orders.get(order.strip(), "created"), "id"])
 
     def _test(self, state: pd.DataFrame, key: str, op: str, value: str) -> pd.Series:
         if key == "project":
@@ -158,30 +188,75 @@ class FakeJira:
             return state["status"] == value
         if key == "statusCategory" and value == "Done":
             return state["done"] if op == "=" else ~state["done"]
-        if key in ("created", "resolved"):
+        if key in ("created", "resolved", "updated"):
             bound = pd.Timestamp(value).tz_localize(self.zone)
-            column = state["created" if key == "created" else "resolved"]
+            column = state[{"created": "created", "resolved": "resolved"}.get(key, "modified")]
             result = {">=": column >= bound, "<": column < bound, ">": column > bound}[op]
             return result.fillna(False).astype(bool)
         raise ValueError(f"Field {key!r} does not exist or you do not have permission")
 
     def _page(self, call: Call, found: pd.DataFrame, with_total: bool) -> dict[str, Any]:
         size = int(call.arg("maxResults", "50") or 50)
+        first = int((call.arg("nextPageToken") or "offset-0").removeprefix("offset-"))
+        wanted = (call.arg("fields") or "created").split(",")
         issues = [
             {
-                "id": str(i),
+                "id": row.id.removeprefix("Case"),
                 "key": f"HD-{row.id.removeprefix('Case')}",
-                "fields": {"created": row.created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")},
+                "fields": _fields(row, wanted),
             }
-            for i, row in enumerate(found.head(size).itertuples())
+            for row in found.iloc[first : first + size].itertuples()
         ]
         if with_total:
             return {"startAt": 0, "maxResults": size, "total": len(found), "issues": issues}
-        last = len(found) <= size
+        last = len(found) <= first + size
         page: dict[str, Any] = {"issues": issues, "isLast": last}
         if not last:
-            page["nextPageToken"] = "CAEaAggD"
+            page["nextPageToken"] = f"offset-{first + size}"
         return page
+
+    def _changelogs(self, body: dict[str, Any]) -> Reply:
+        """The assignee and resolution histories of the issues asked for, up to the
+        instant, ``maxResults`` histories a page (whole issues), offset tokens."""
+        ids = [f"Case{i}" for i in body.get("issueIdsOrKeys", [])]
+        if not ids or len(ids) > 1000:
+            return Reply(400, {"errorMessages": ["Provide 1 to 1000 issue ids or keys."]})
+        fields = set(body.get("fieldIds") or ["assignee", "resolution"])
+        events = self.log.events[self.log.events["at"] < pd.Timestamp(self.clock())]
+        mine = events[events["id"].isin(ids)]
+        logs = []
+        for issue, rows in mine.groupby("id", sort=True):
+            histories = []
+            previous = None
+            for n, row in enumerate(rows.itertuples()):
+                items = []
+                if previous is not None and row.assignee != previous.assignee:
+                    items.append(("assignee", previous.assignee, row.assignee))
+                if previous is not None and row.done != previous.done:
+                    items.append(
+                        ("resolution", None, "Done") if row.done else ("resolution", "Done", None)
+                    )
+                shown = [
+                    {"field": f, "fieldId": f, "from": a, "fromString": a, "to": b, "toString": b}
+                    for f, a, b in items
+                    if f in fields
+                ]
+                if shown:
+                    created = row.at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+                    histories.append({"id": f"{issue}-{n}", "created": created, "items": shown})
+                previous = row
+            logs.append({"issueId": str(issue).removeprefix("Case"), "changeHistories": histories})
+        first = int(str(body.get("nextPageToken") or "offset-0").removeprefix("offset-"))
+        limit = int(body.get("maxResults") or 1000)
+        page, used = [], 0
+        for log in logs[first:]:
+            if page and used + len(log["changeHistories"]) > limit:
+                break
+            page.append(log)
+            used += len(log["changeHistories"])
+        more = first + len(page) < len(logs)
+        token = f"offset-{first + len(page)}" if more else None
+        return Reply(200, {"issueChangeLogs": page, "nextPageToken": token})
 
 
 class Kit:
@@ -213,3 +288,46 @@ class Kit:
 
     def log(self) -> TicketLog:
         return helpdesk_log()
+
+    def expected(self, config: Any, window: Any, queue: QueueStats) -> QueueStats:
+        """With a ``workload`` section, the queue's stale, waiting and routing figures
+        (pandas)."""
+        w = config.workload
+        if w is None:
+            return queue
+        names = [q.name for q in config.queues]  # a queue is named after its component
+        without = w.model_copy(update={"routing": False})
+        keys = Names(ticket=lambda case: f"HD-{case.removeprefix('Case')}")
+        figures = expected_workloads(
+            self.log(), names, window.start, window.end, without, names=keys
+        )
+        workload = figures[queue.queue]
+        if w.routing:
+            routing = expected_routing(self.log(), queue.queue, window, config.workload_pages)
+            workload = replace(workload, routing=routing)
+        return QueueStats(**{**queue.__dict__, "workload": workload})
+
+
+def expected_routing(log: TicketLog, queue: str, window: Any, pages: int) -> Routing | None:
+    """Issues of ``queue`` resolved in the window: how often their resource changed
+    (reassignments) and how many left a Done status after entering one (reopened); None
+    when their ids take more than ``pages`` pages of 100."""
+    state = log.state_at(window.end)
+    t0, t1 = pd.Timestamp(window.start), pd.Timestamp(window.end)
+    done = state[(state["queue"] == queue) & state["done"]]
+    done = done[(done["resolved"] >= t0) & (done["resolved"] < t1)]
+    if len(done) > 100 * pages:
+        return None
+    events = log.events[(log.events["at"] < t1) & log.events["id"].isin(done["id"])]
+    by_issue = events.groupby("id")
+    moved = events["assignee"] != by_issue["assignee"].shift()
+    first = by_issue.cumcount() == 0
+    left_done = ~events["done"] & by_issue["done"].shift(fill_value=False).astype(bool)
+    changed = (moved | (events["done"] != by_issue["done"].shift())) & ~first
+    assert changed.sum() <= 1000, "the cases keep the changelogs within one bulk page"
+    return Routing(
+        len(done),
+        int((moved & ~first).sum()),
+        int(left_done.groupby(events["id"]).any().sum()),
+        None,
+    )

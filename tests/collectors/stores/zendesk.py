@@ -7,9 +7,19 @@ Event times are the log's ``sys_updated_at``, creation its ``opened_at`` (minute
 precision, read as UTC). Group ids
 are the groups' ranks in the log.
 
+Ticket ids are the incident numbers' digits, assignee ids the resolvers' numbers.
+Ticket Metrics (for the workload figures) come from the log up to the instant:
+``reopens`` is the incident's ``reopen_count``;
+``assignee_stations`` and ``group_stations`` are how many assignees and groups it has
+had (each change to a different non-empty ``assigned_to`` / ``assignment_group`` is a
+new station, the first one included).
+
 The API part: ``GET /api/v2/search/count`` and ``/api/v2/search.json`` with the query
 terms the collector uses (``type: group: status: status< created>= created< solved>=
-solved<``; an unknown term is a 400 as Zendesk's invalid query), Basic
+solved< updated<``; an unknown term is a 400 as Zendesk's invalid query; results sorted
+by ``created_at`` or ``updated_at``, paged with ``page`` and ``next_page``),
+``GET /api/v2/tickets/show_many.json?ids=...&include=metric_sets`` (at most 100 ids),
+Basic
 ``email/token:TOKEN`` authentication, ``X-Rate-Limit-Remaining`` on every answer (the
 account's per-minute allowance counted down) and 429 with ``Retry-After`` when spent,
 or throughout ``storm``.
@@ -20,14 +30,17 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 import pandas as pd
 
+from collectors.base import QueueStats
+from collectors.workload import QueueWorkload, Routing
 from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.hostedworkload import Names, expected_workloads
 from tests.collectors.stores.incidents import group_id, group_names, incident_events
 from tests.collectors.stores.storm import Storm, storm_wait
 from tests.collectors.ticketlog import TicketLog
@@ -55,8 +68,25 @@ def servicenow_log() -> TicketLog:
     events = incident_events()
     status = events["status"].map(STATUSES)
     return TicketLog(
-        events.assign(status=status, label=status, done=status.isin(["solved", "closed"]))
+        events.assign(
+            status=status,
+            label=status,
+            done=status.isin(["solved", "closed"]),
+            assignee_stations=stations(events, "assignee"),
+            group_stations=stations(events, "queue"),
+        ),
+        carry=("reopens", "assignee_stations", "group_stations", "assignee"),
     )
+
+
+def stations(events: pd.DataFrame, column: str) -> pd.Series:
+    """Per event, how many different non-empty values of ``column`` the ticket has had
+    in a row so far (a change back to an earlier value is a new station)."""
+    ordered = events.sort_values(["id", "at"], kind="stable")
+    value = ordered[column].where(ordered[column] != "?")
+    before = value.groupby(ordered["id"]).ffill().groupby(ordered["id"]).shift()
+    new = value.notna() & (value != before)
+    return new.astype(int).groupby(ordered["id"]).cumsum().reindex(events.index)
 
 
 def groups(n: int) -> list[dict[str, Any]]:
@@ -91,6 +121,8 @@ class FakeZendesk:
             found = self._search(call.arg("query") or "")
         except ValueError as err:
             return Reply(400, {"error": "InvalidQuery", "description": str(err)}, quota)
+        if call.path == "/api/v2/tickets/show_many.json":
+            return self._show_many(call, quota)
         if call.path == "/api/v2/search/count":
             return Reply(200, {"count": len(found)}, quota)
         if call.path == "/api/v2/search.json":
@@ -116,8 +148,8 @@ class FakeZendesk:
             if key == "status":
                 rank = state["status"].map(ORDER.index)
                 state = state[_compare(rank, op, ORDER.index(value))]
-            elif key in ("created", "solved"):
-                column = state["created"] if key == "created" else state["resolved"]
+            elif key in ("created", "solved", "updated"):
+                column = state[{"created": "created", "solved": "resolved"}.get(key, "modified")]
                 state = state[_compare(column, op, pd.Timestamp(value))]
             else:
                 raise ValueError(f"unknown term {key!r}")
@@ -125,19 +157,55 @@ class FakeZendesk:
 
     def _results(self, call: Call, found: pd.DataFrame, quota: dict[str, str]) -> Reply:
         per_page = int(call.arg("per_page", "100") or 100)
-        if call.arg("sort_by") != "created_at" or per_page > 100:
+        page = int(call.arg("page", "1") or 1)
+        sort = {"created_at": "created", "updated_at": "modified"}.get(call.arg("sort_by") or "")
+        if sort is None or per_page > 100 or page * per_page > 1000:
             return Reply(400, {"error": "InvalidQuery"}, quota)
-        ordered = found.sort_values(["created", "id"], ascending=call.arg("sort_order") == "asc")
+        ordered = found.sort_values([sort, "id"], ascending=call.arg("sort_order") == "asc")
+        shown = ordered.iloc[(page - 1) * per_page : page * per_page]
         results = [
             {
-                "id": i,
+                "id": ticket_id(row.id),
                 "result_type": "ticket",
                 "status": row.status,
                 "created_at": row.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "updated_at": row.modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "assignee_id": agent_id(row.assignee),
             }
-            for i, row in enumerate(ordered.head(min(per_page, 1000)).itertuples())
+            for row in shown.itertuples()
         ]
-        return Reply(200, {"results": results, "count": len(found), "next_page": None}, quota)
+        more = page * per_page < min(len(found), 1000)
+        next_page = f"{call.path}?page={page + 1}" if more else None
+        return Reply(200, {"results": results, "count": len(found), "next_page": next_page}, quota)
+
+    def _show_many(self, call: Call, quota: dict[str, str]) -> Reply:
+        ids = [int(i) for i in (call.arg("ids") or "").split(",") if i]
+        if len(ids) > 100 or call.arg("include") != "metric_sets":
+            return Reply(400, {"error": "InvalidValue"}, quota)
+        state = self.log.state_at(self.clock())
+        mine = state[state["id"].map(ticket_id).isin(ids)]
+        tickets = [{"id": ticket_id(r.id), "status": r.status} for r in mine.itertuples()]
+        metric_sets = [
+            {
+                "id": 9_000_000 + ticket_id(r.id),
+                "ticket_id": ticket_id(r.id),
+                "reopens": int(r.reopens),
+                "assignee_stations": int(r.assignee_stations),
+                "group_stations": int(r.group_stations),
+            }
+            for r in mine.itertuples()
+        ]
+        return Reply(200, {"tickets": tickets, "metric_sets": metric_sets}, quota)
+
+
+def agent_id(assignee: str) -> int | None:
+    """A Zendesk user id: the resolver's number (``Resolver 13``: 13; ``?``: none)."""
+    return None if assignee == "?" else int(assignee.rsplit(" ", 1)[-1])
+
+
+def ticket_id(number: str) -> int:
+    """A Zendesk ticket id: the incident number's digits (``INC0000045``: 45)."""
+    return int(number[3:])
 
 
 def _compare(column: pd.Series, op: str, value: Any) -> pd.Series:
@@ -176,3 +244,44 @@ class Kit:
 
     def log(self) -> TicketLog:
         return servicenow_log()
+
+    def expected(self, config: Any, window: Any, queue: QueueStats) -> QueueStats:
+        """With a ``workload`` section, the group's workload figures (pandas)."""
+        if config.workload is None:
+            return queue
+        figures = expected_zendesk(self.log(), config, window)
+        return QueueStats(**{**queue.__dict__, "workload": figures[queue.queue]})
+
+
+def expected_zendesk(log: TicketLog, config: Any, window: Any) -> dict[str, QueueWorkload]:
+    """Stale, waiting and routing figures from the log's state, computed with pandas:
+    routing from the metric sets as documented (reassignments: assignee stations beyond
+    the first; misrouted: more than one group station)."""
+    w = config.workload
+    names = [g.name for g in config.groups]
+    lag = pd.Timedelta(config.index_lag)
+    store_names = Names(
+        ticket=lambda number: str(ticket_id(number)), agent=lambda a: str(agent_id(a))
+    )
+    without_routing = w.model_copy(update={"routing": False})
+    figures = expected_workloads(
+        log, names, window.start, window.end, without_routing, flow_lag=lag, names=store_names
+    )
+    if not w.routing:
+        return figures
+    state = log.state_at(window.end)
+    f0, f1 = pd.Timestamp(window.start) - lag, pd.Timestamp(window.end) - lag
+    out = {}
+    for name in names:
+        mine = state[(state["queue"] == name) & state["done"]]
+        solved = mine[(mine["resolved"] >= f0) & (mine["resolved"] < f1)]
+        routing = None
+        if len(solved) <= 100 * config.workload_pages:
+            routing = Routing(
+                len(solved),
+                int((solved["assignee_stations"] - 1).clip(lower=0).sum()),
+                int((solved["reopens"] > 0).sum()),
+                int((solved["group_stations"] > 1).sum()),
+            )
+        out[name] = replace(figures[name], routing=routing)
+    return out
