@@ -89,6 +89,12 @@ class PermissionDenied(MappingError):
     reason = "permission"
 
 
+class ReservedQueueName(MappingError):
+    """The ticket store has a queue named like the source's total (``__total__``)."""
+
+    reason = "reserved_queue"
+
+
 class NotifierError(BacklogError):
     """A notification could not be delivered.
 
