@@ -147,6 +147,29 @@ def soak_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
     ]
 
 
+def scrape_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    series = f"{r['series']:,} series ({r['queues']} queues)"
+    goal = "< 250 ms at ~30,000"
+    at_size = r["series"] >= 25_000
+    return [
+        (
+            f"scrape with nothing written since the last one, {series}",
+            f"{r['cached_ms_wall']:.1f} ms wall, {r['cached_ms_cpu']:.1f} ms CPU "
+            f"(median of {r['cached_repeat']}); same bytes as generate_latest: "
+            f"{r['identical_to_generate_latest']}",
+            goal,
+            r["cached_ms_wall"] < 250 and r["identical_to_generate_latest"] if at_size else None,
+        ),
+        (
+            f"scrape right after a poll (store read and render), {series}",
+            f"{r['after_change_ms_wall']:.0f} ms wall, {r['after_change_ms_cpu']:.0f} ms CPU "
+            f"(median of {r['after_change_renders']})",
+            goal,
+            r["after_change_ms_wall"] < 250 if at_size else None,
+        ),
+    ]
+
+
 def idle_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
     return [("memory of an idle daemon (RSS)", f"{r['rss_mib']:.0f} MiB", "none set", None)]
 
@@ -295,6 +318,16 @@ BENCHMARKS = (
         soak_figures,
     ),
     Bench(
+        "scrape",
+        "benchmarks.load.scrape",
+        "GET /metrics at about 30,000 series: cached, and right after a change",
+        (),
+        (),
+        "load_scrape.json",
+        scrape_figures,
+        "docs/operations.md",
+    ),
+    Bench(
         "evaluate",
         "benchmarks.alerting.evaluate",
         "1,000 queues x 10 rules: evaluation per tick",
@@ -418,6 +451,29 @@ def machine() -> dict[str, Any]:
     }
 
 
+def commit() -> str:
+    """The commit measured (``git describe``-like: hash, and ``+changes`` when the tree
+    differs from it), or ``unknown`` outside a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" +uncommitted changes" if dirty else "")
+
+
 def run(bench: Bench, full: bool) -> tuple[list[Figure], float, str]:
     """Run one benchmark; its figures, its wall seconds, and a failure note ('' if none)."""
     args = bench.full if full else bench.quick
@@ -462,6 +518,9 @@ def markdown(
         f"- **Machine:** {before['cpu']}, {before['nproc']} CPUs (`nproc`), "
         f"{before['memory']} memory, Python {before['python']}",
         f"- **Load average** (1, 5, 15 min): {before['load']} before, {after['load']} after",
+        f"- **Commit measured:** `{before.get('commit', 'unknown')}` (other branches change"
+        " the backfill, workload and forecast speed in parallel: figures hold for this"
+        " commit)",
         "",
         *(
             []
@@ -515,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    before = machine()
+    before = {**machine(), "commit": commit()}
     rows = []
     for bench in chosen:
         print(f"running {bench.name}: python -m {bench.module} ...", flush=True)
