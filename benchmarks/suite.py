@@ -8,7 +8,9 @@ longer), reads the JSON each one writes under ``benchmarks/results/``, and write
 is reported as failed, with its exit code and the end of its output, never skipped.
 Each benchmark's own log goes to ``benchmarks/results/suite-<name>.log``. ``--only a,b``
 runs those benchmarks alone and writes their page to ``benchmarks/results/suite-only.md``,
-leaving ``docs/benchmarks.md`` as the last whole run wrote it.
+leaving ``docs/benchmarks.md`` as the last whole run wrote it. ``--parallel N`` runs N
+benchmarks at a time (the soak first, since it is the longest); the page says so and
+names the commit measured.
 """
 
 from __future__ import annotations

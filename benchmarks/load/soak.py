@@ -1,7 +1,10 @@
 """1,000 queues for 24 simulated hours: memory, scrape time, job durations, the outbox.
 
-Run ``python -m benchmarks.load.soak`` from the project root (about 25 minutes on two
-cores; ``--quick`` runs 3 simulated hours, ``--queues``/``--hours`` set the size).
+Run ``python -m benchmarks.load.soak`` from the project root (``--quick`` runs 3
+simulated hours, ``--queues``/``--hours`` set the size). A simulated hour took 5 to 13
+minutes of wall on two cores shared with other sessions (load average about 20), so
+the 24 hours take hours; the figures so far are saved at every simulated hour to
+``benchmarks/results/<out>.partial.json``.
 
 The daemon is the shipping one (:class:`monitor.daemon.Daemon` on a SQLite store, its
 jobs from :func:`monitor.scheduler.daemon_jobs` stepped by
@@ -25,7 +28,9 @@ Figures, each beside its goal:
   end of the warm-up (the first 2 h: the row cache fills its 2 h horizon) to the end
   (goal: under 5 %);
 * ``GET /metrics`` through the ASGI app at the end: series count and median wall time
-  of 5 scrapes (goal: about 30,000 series in under 250 ms);
+  of 5 scrapes (goal: about 30,000 series in under 250 ms); the first one renders, the
+  next four are served from the exposition cache (:mod:`monitor.exposition`), so the
+  median is a cached scrape; ``benchmarks.load.scrape`` measures both kinds at 30,000;
 * each job's longest run and its 99th percentile, wall time, against its interval
   (goal: every evaluation and forecast run ends inside its interval);
 * notifications enqueued and delivered; outbox rows still pending (goal: 0).
