@@ -492,7 +492,9 @@ def run(bench: Bench, full: bool) -> tuple[list[Figure], float, str]:
             check=False,
         )
     seconds = time.perf_counter() - started
+    # Paths relative to the checkout: the page names no absolute path of this machine.
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
+    tail = tail.replace(f"{ROOT}/", "")
     if done.returncode != 0:
         return [], seconds, f"exit code {done.returncode}: {tail}"
     try:
