@@ -14,22 +14,30 @@ Private networks (10/8, 172.16/12, 192.168/16, fc00::/7) are allowed without lis
 receivers inside the cluster are common. A name entry never opens a refused address,
 since whoever controls that name's DNS could point it at the metadata service.
 
-The check resolves the name once and the HTTP client resolves it again to connect, so a
-DNS server that answers differently the second time (rebinding) is not caught here;
-egress rules in the network remain the stronger control.
+The name is resolved once per request, and the connection goes to the first address of
+that very answer (the *pinned* address): the URL's host still names the ``Host`` header,
+the TLS server name (SNI) and the name the certificate must match, but no second
+resolution happens, so a DNS server that answers an allowed address to the check and
+another one to the connection (rebinding) cannot steer a notification elsewhere. A
+request sent through a proxy (``HTTPS_PROXY`` and the like) is resolved by the proxy,
+not here: the check still runs, the pinning cannot; egress rules in the network remain
+the stronger control.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
+from urllib3.connectionpool import ConnectionPool
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -157,21 +165,58 @@ def resolve(host: str, port: int) -> list[IPAddress]:
 
 
 class GuardedAdapter(HTTPAdapter):
-    """A requests transport adapter that refuses destinations :func:`refusal` refuses."""
+    """A requests transport adapter that refuses destinations :func:`refusal` refuses and
+    connects to the address it checked (pinned), never to a second resolution."""
 
     def __init__(self, allow: AllowList, resolver: Resolver = resolve) -> None:
         super().__init__()
         self.allow = allow
         self.resolver = resolver
+        self._pinned = threading.local()
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
         parts = urlsplit(request.url or "")
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        reason = refusal(host, self.resolver(host, port), self.allow)
+        addresses = self.resolver(host, port)
+        reason = refusal(host, addresses, self.allow)
         if reason is not None:
             raise DestinationRefused(reason)
-        return super().send(request, *args, **kwargs)
+        if not addresses:
+            raise requests.ConnectionError("the destination's name did not resolve")
+        self._pinned.target = (host, addresses[0])
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            self._pinned.target = None
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: tuple[str, str] | str | None = None,
+    ) -> ConnectionPool:
+        """A pool for the pinned address; the host name goes to SNI and the certificate
+        check. Through a proxy: the proxy's pool, as requests builds it."""
+        target = getattr(self._pinned, "target", None)
+        if target is None or select_proxy(request.url or "", dict(proxies or {})):
+            return super().get_connection_with_tls_context(
+                request, verify, proxies=proxies, cert=cert
+            )
+        host, address = target
+        checked = True if verify is None else verify
+        params, key = self.build_connection_pool_key_attributes(request, checked, cert)
+        pool_kwargs: dict[str, Any] = dict(key)
+        if params["scheme"] == "https":
+            pool_kwargs.update(server_hostname=host, assert_hostname=host)
+        # The Host header names the URL's host, not the address connected to.
+        netloc = urlsplit(request.url or "").netloc.rpartition("@")[2]
+        request.headers.setdefault("Host", netloc)
+        pinned: ConnectionPool = self.poolmanager.connection_from_host(
+            host=str(address), port=params["port"], scheme=params["scheme"], pool_kwargs=pool_kwargs
+        )
+        return pinned
 
 
 def guarded_session(allow: AllowList, resolver: Resolver = resolve) -> requests.Session:

@@ -215,3 +215,16 @@ class HistoryReader(Protocol):
             SourceUnavailable, AuthFailed, MappingError.
         """
         ...
+
+
+def reserved_queue_names(snapshot: Snapshot) -> str | None:
+    """Why ``snapshot`` cannot be stored because a queue takes :data:`TOTAL_QUEUE`'s name
+    (its rows would merge with the source's total, and rules selecting the total would
+    select it); None when no queue does."""
+    if any(q.queue == TOTAL_QUEUE for q in snapshot.queues):
+        return (
+            f"{snapshot.source}: the ticket store has a queue named {TOTAL_QUEUE!r}, the name"
+            " reserved for the source's total; rename that queue in the store or leave it"
+            " out of the source's mapping (the poll is refused rather than mix the two)"
+        )
+    return None

@@ -24,11 +24,17 @@ from alerting.notifiers import REGISTRY as NOTIFIERS
 from alerting.notifiers.base import Notifier
 from alerting.rules import CollectorDownRule, EvalContext, RuleBase, expand_tiers
 from collectors import REGISTRY as COLLECTORS
-from collectors.base import Collector, Snapshot, Window
+from collectors.base import Collector, Snapshot, Window, reserved_queue_names
 from config.settings import Settings
 from monitor import backfill, notifying, resourcing
 from monitor.clock import Clock, utcnow
-from monitor.errors import CollectorError, LeaseLost, NotifierError, StoreError
+from monitor.errors import (
+    CollectorError,
+    LeaseLost,
+    NotifierError,
+    ReservedQueueName,
+    StoreError,
+)
 from monitor.forecasting import ForecastJob
 from monitor.leadership import Leadership, build_leadership
 from monitor.lease import Fence, Role
@@ -161,6 +167,9 @@ class Daemon:
             with self.engine.connect() as conn:
                 state = history.source_health(conn).get(source)
             snapshot = collector.collect(self._window(source, state, now))
+            reserved = reserved_queue_names(snapshot)
+            if reserved is not None:
+                raise ReservedQueueName(reserved)
             watermark = state.watermark if state is not None else None
             with self.engine.begin() as conn:
                 if not history.window_unclaimed(conn, source, watermark):

@@ -97,6 +97,12 @@ class PastUnavailable(CollectorError):
     reason = "no_history"
 
 
+class ReservedQueueName(MappingError):
+    """The ticket store has a queue named like the source's total (``__total__``)."""
+
+    reason = "reserved_queue"
+
+
 class NotifierError(BacklogError):
     """A notification could not be delivered.
 

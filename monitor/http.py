@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
+import sqlalchemy as sa
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from starlette.routing import Route
 from monitor.api import Api
 from monitor.auth import TokenGate
 from monitor.daemon import Daemon
+from monitor.exposition import ExpositionCache
 from monitor.intake.endpoint import intake_routes
 from monitor.metrics import BacklogCollector
 from monitor.openapi import describe
@@ -36,10 +38,22 @@ def daemon_registry(daemon: Daemon) -> CollectorRegistry:
 
 def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
     """The ASGI application; ``registry`` holds the daemon's custom collector."""
+    exposition = ExpositionCache(registry, daemon.stats.version)
+    # Every commit through the daemon's engine (its jobs, the API, the lease) may change
+    # a figure: the next scrape renders anew. Writes by other processes (another
+    # replica's evaluation) show after this replica's next commit: its next poll or
+    # lease renewal.
+    sa.event.listen(daemon.engine, "commit", lambda _conn: daemon.stats.touch())
 
-    def metrics(_request: Request) -> Response:
-        """Prometheus exposition of the metric catalogue."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    def metrics(request: Request) -> Response:
+        """Prometheus exposition of the metric catalogue (text, or OpenMetrics when the
+        ``Accept`` header asks; gzip when ``Accept-Encoding`` allows), rendered once per
+        change (:mod:`monitor.exposition`)."""
+        answer = exposition.get(
+            request.headers.get("accept", ""), request.headers.get("accept-encoding", "")
+        )
+        headers = {"Content-Encoding": "gzip"} if answer.gzipped else None
+        return Response(answer.body, headers=headers, media_type=answer.content_type)
 
     def healthz(_request: Request) -> Response:
         """200 while the process serves."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -419,6 +419,30 @@ class RuntimeStats:
         self.exactness: dict[str, str] = {}
         """The exactness of each source's latest snapshot."""
         self.leader: bool | None = None
+        self._changes = 0
+
+    def touch(self) -> None:
+        """Something ``/metrics`` shows has changed (the store engine calls this on every
+        commit): the cached exposition is rendered again at the next scrape."""
+        with self._lock:
+            self._changes += 1
+
+    def version(self) -> Hashable:
+        """Changes whenever a figure of ``/metrics`` may have: the commits and counts seen,
+        and the figures set directly (durations, exactness, role, hosted sources' requests
+        and quota). Cheap: one tuple of a few numbers per source."""
+        http = tuple(
+            (source, sum(dict(stats.requests).values()), stats.quota_remaining)
+            for source, stats in sorted(dict(self.http).items())
+        )
+        return (
+            self._changes,
+            self.evaluation_duration,
+            self.leader,
+            tuple(sorted(dict(self.collector_duration).items())),
+            tuple(sorted(dict(self.exactness).items())),
+            http,
+        )
 
     def set_role(self, role: str) -> None:
         """This replica's role as the leader lease last said (``leader`` or ``follower``)."""
@@ -427,14 +451,17 @@ class RuntimeStats:
     def count_error(self, source: str, reason: str) -> None:
         with self._lock:
             self.collector_errors[(source, reason)] += 1
+            self._changes += 1
 
     def count_notification(self, receiver: str, outcome: str, reason: str) -> None:
         with self._lock:
             self.notifications[(receiver, outcome, reason)] += 1
+            self._changes += 1
 
     def count_missed(self, job: str) -> None:
         with self._lock:
             self.missed_runs[job] += 1
+            self._changes += 1
 
     def count_intake(self, source: str, result: str) -> None:
         with self._lock:

@@ -7,7 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from alerting.destinations import AllowList, IPAddress, address_class, guarded_session, refusal
+from alerting.destinations import (
+    AllowList,
+    GuardedAdapter,
+    IPAddress,
+    address_class,
+    guarded_session,
+    refusal,
+)
 from alerting.notifiers.webhook import post
 from config.loader import load_settings
 from monitor.daemon import build_notifiers
@@ -164,3 +171,64 @@ class TestAtStart:
             " {kind: webhook, name: n, url: 'http://metadata.internal/x'}]"
         )
         assert len(load_settings(text=text).receivers) == 2
+
+
+class RebindingResolver:
+    """A DNS server that rebinds: its first answer, then another one for every later ask."""
+
+    def __init__(self, first: str, later: str) -> None:
+        self.answers = [first, later]
+        self.asked = 0
+
+    def __call__(self, host: str, port: int) -> list[IPAddress]:
+        self.asked += 1
+        return ips(self.answers[0 if self.asked == 1 else 1])
+
+
+class TestPinnedAddress:
+    def test_the_connection_goes_to_the_checked_address_without_resolving_again(
+        self, receiver: RecordingReceiver
+    ) -> None:
+        """The name resolves once, to the allowed 127.0.0.1; a second answer would be the
+        metadata address. The POST reaches 127.0.0.1 (the name itself resolves nowhere:
+        ``.test`` is reserved), carries the name in its Host header, and the resolver is
+        asked once."""
+        resolver = RebindingResolver("127.0.0.1", "169.254.169.254")
+        session = guarded_session(AllowList.parse(["127.0.0.1"]), resolver)
+        port = receiver.url.split(":")[2].split("/")[0]
+        url = f"http://hooks.rebind.test:{port}/hook"
+        response = post(session, url, b"{}", {}, timedelta(seconds=5))
+        assert response.status_code == 204
+        assert resolver.asked == 1
+        [received] = receiver.received
+        assert received.headers["Host"] == f"hooks.rebind.test:{port}"
+
+    def test_each_request_is_checked_against_its_own_answer(
+        self, receiver: RecordingReceiver
+    ) -> None:
+        """Once the name rebinds to the metadata address, the next request is refused
+        before anything is sent, and the first address is not reused."""
+        resolver = RebindingResolver("127.0.0.1", "169.254.169.254")
+        session = guarded_session(AllowList.parse(["127.0.0.1"]), resolver)
+        port = receiver.url.split(":")[2].split("/")[0]
+        url = f"http://hooks.rebind.test:{port}/hook"
+        post(session, url, b"{}", {}, timedelta(seconds=5))
+        with pytest.raises(NotifierError, match="cloud metadata"):
+            post(session, url, b"{}", {}, timedelta(seconds=5))
+        assert resolver.asked == 2 and len(receiver.received) == 1
+
+    def test_https_pins_the_address_and_keeps_the_name_for_sni_and_the_certificate(
+        self,
+    ) -> None:
+        """The pool built for an https URL connects to the address and hands the URL's
+        name to TLS (server_hostname: SNI; assert_hostname: the certificate check)."""
+        import requests
+
+        adapter = GuardedAdapter(AllowList(), FakeResolver({"hooks.example": ["203.0.113.7"]}))
+        request = requests.Request("POST", "https://hooks.example:8443/h").prepare()
+        adapter._pinned.target = ("hooks.example", ips("203.0.113.7")[0])
+        pool = adapter.get_connection_with_tls_context(request, True)
+        assert (pool.host, pool.port) == ("203.0.113.7", 8443)
+        assert pool.conn_kw["server_hostname"] == "hooks.example"  # type: ignore[attr-defined]
+        assert pool.assert_hostname == "hooks.example"  # type: ignore[attr-defined]
+        assert request.headers["Host"] == "hooks.example:8443"

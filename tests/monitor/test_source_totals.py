@@ -169,6 +169,32 @@ class TestDaemonWithTotals:
         daemon.close()
         assert firing == {(RULE, QUEUE), ("TotalHigh", TOTAL_QUEUE)}
 
+    def test_a_queue_named_like_the_total_refuses_the_poll(
+        self, clock: FakeClock, store: sa.Engine
+    ) -> None:
+        """A help-desk queue literally named __total__ would merge with the source's
+        total: the poll fails as a mapping error with reason reserved_queue, names the
+        remedy, and stores nothing; the source reads as down, not as a wrong total."""
+        settings = load_settings(text=config_yaml(RECEIVERS))
+
+        def clash(window: Window) -> Snapshot:
+            queues = (stats("a", 3), stats(TOTAL_QUEUE, 5))
+            return Snapshot(
+                source=SOURCE, window=window, queues=queues, total=stats(TOTAL_QUEUE, 8)
+            )
+
+        daemon = make_daemon(settings, clock, ScriptedCollector(SOURCE, clash), store)
+        clock.advance(timedelta(minutes=1))
+        assert daemon.poll(SOURCE) is False
+        daemon.close()
+        assert daemon.stats.collector_errors == {(SOURCE, "reserved_queue"): 1}
+        with store.connect() as conn:
+            assert history.latest(conn) == []
+            health = history.source_health(conn)[SOURCE]
+        assert not health.up
+        assert "named '__total__'" in (health.last_error or "")
+        assert "rename that queue" in (health.last_error or "")
+
     def test_an_absent_figure_is_warned_once(
         self, clock: FakeClock, store: sa.Engine, caplog: pytest.LogCaptureFixture
     ) -> None:
