@@ -10,8 +10,7 @@ import hmac
 import json
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from tests.collectors.stores.github import FakeGitHub
 from tests.collectors.stores.github import Kit as GitHubKit
 from tests.fakes import T0, FakeClock, ScriptedCollector
 from tests.monitor.test_http import free_port
-from tests.processes import PATIENCE
+from tests.processes import PATIENCE, eventually
 
 GITHUB_SECRET = "ghPLANTEDhooksecret4471"
 HELPSCOUT_SECRET = "hsPLANTEDhooksecret9023"
@@ -396,7 +395,7 @@ class TestThroughTheRunningDaemon:
             runner = threading.Thread(target=run, args=(settings, stop), daemon=True)
             runner.start()
             try:
-                assert eventually(lambda: fake.searches >= 6), "the first poll did not run"
+                eventually(lambda: fake.searches >= 6, "the first poll")
                 first = fake.searches
                 body = BODY.encode()
                 answer = requests.post(
@@ -406,16 +405,7 @@ class TestThroughTheRunningDaemon:
                     timeout=10,
                 )
                 assert answer.status_code == 202, answer.text
-                assert eventually(lambda: fake.searches >= first + 6), "no early poll"
+                eventually(lambda: fake.searches >= first + 6, "the early poll")
             finally:
                 stop.set()
                 runner.join(PATIENCE)
-
-
-def eventually(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
