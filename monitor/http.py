@@ -40,10 +40,11 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
     """The ASGI application; ``registry`` holds the daemon's custom collector."""
     exposition = ExpositionCache(registry, daemon.stats.version)
     # Every commit through the daemon's engine (its jobs, the API, the lease) may change
-    # a figure: the next scrape renders anew. Writes by other processes (another
-    # replica's evaluation) show after this replica's next commit: its next poll or
-    # lease renewal.
-    sa.event.listen(daemon.engine, "commit", lambda _conn: daemon.stats.touch())
+    # a figure: the page is rendered anew (by the background renderer once
+    # ``app.state.exposition.start()`` ran, else at the next scrape). Writes by other
+    # processes (another replica's evaluation) show after this replica's next commit:
+    # its next poll or lease renewal.
+    sa.event.listen(daemon.engine, "commit", lambda _conn: committed(daemon, exposition))
 
     def metrics(request: Request) -> Response:
         """Prometheus exposition of the metric catalogue (text, or OpenMetrics when the
@@ -84,7 +85,15 @@ def build_app(daemon: Daemon, registry: CollectorRegistry) -> Starlette:
             lambda source, at: early_poll(daemon, source, at),
         ),
     ]
-    return Starlette(middleware=[Middleware(TokenGate, http=daemon.settings.http)], routes=routes)
+    app = Starlette(middleware=[Middleware(TokenGate, http=daemon.settings.http)], routes=routes)
+    app.state.exposition = exposition
+    return app
+
+
+def committed(daemon: Daemon, exposition: ExpositionCache) -> None:
+    """A transaction committed through the daemon's engine: a figure may have changed."""
+    daemon.stats.touch()
+    exposition.changed()
 
 
 def early_poll(daemon: Daemon, source: str, at: datetime) -> None:

@@ -59,11 +59,15 @@ def serving(
             app = build_app(daemon, daemon_registry(daemon))
             server = HttpServer(app, settings.http.host, settings.http.port)
             server.start()
+            # /metrics rendered after each change by a background thread, so that no
+            # scrape waits for a render (monitor.exposition)
+            app.state.exposition.start()
             log.info("serving http://%s/metrics", settings.http.listen)
             try:
                 yield daemon
             finally:
                 server.stop()
+                app.state.exposition.stop()
         finally:
             daemon.close()
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
@@ -16,6 +19,7 @@ from monitor.http import build_app
 from tests.fakes import FakeClock, ScriptedCollector
 from tests.monitor.test_daemon import AUTH, SOURCE, registry_for
 from tests.monitor.test_http import TestClient, client, collector, daemon
+from tests.processes import eventually
 
 __all__ = ["client", "collector", "daemon"]  # fixtures, shared with test_http
 
@@ -119,3 +123,123 @@ class TestRendersOncePerChange:
         assert polled_version != before
         daemon.stats.count_error(SOURCE, "timeout")
         assert daemon.stats.version() != polled_version
+
+
+class ThreadRecordingCollector:
+    """One gauge whose value the test sets; records which thread collected it."""
+
+    def __init__(self) -> None:
+        self.value = 1.0
+        self.threads: list[str] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        self.threads.append(threading.current_thread().name)
+        yield GaugeMetricFamily("demo_value", "A value.", value=self.value)
+
+
+def eager_cache() -> tuple[ExpositionCache, ThreadRecordingCollector, list[int]]:
+    """A cache over a recording collector, its version a counter the test bumps; short
+    debounce so that the renderer's waits stay well under the test's patience."""
+    registry = CollectorRegistry(auto_describe=False)
+    recording = ThreadRecordingCollector()
+    registry.register(recording)  # type: ignore[arg-type]
+    version = [0]
+    cache = ExpositionCache(registry, lambda: version[0], quiet=0.01, at_most=0.05, check=0.05)
+    return cache, recording, version
+
+
+class TestRenderedInTheBackground:
+    def test_a_scrape_after_a_change_is_served_without_rendering_on_its_thread(self) -> None:
+        cache, recording, version = eager_cache()
+        cache.start()
+        try:
+            first = cache.get()  # no page yet: rendered now, here or by the renderer
+            me = threading.current_thread().name
+            on_request = cache.renders_on_request
+            assert recording.threads.count(me) == on_request <= 1
+            recording.value = 2.0
+            version[0] += 1
+            cache.changed()
+            served = cache.get()  # at once: the old page, or the new one if already rendered
+            assert served.body == first.body or b"demo_value 2.0" in served.body
+            eventually(lambda: b"demo_value 2.0" in cache.get().body, "the renderer's page")
+            assert "exposition" in recording.threads
+            assert cache.renders_on_request == on_request
+            assert recording.threads.count(me) == on_request
+        finally:
+            cache.stop()
+
+    def test_a_change_not_announced_is_picked_up_by_the_periodic_check(self) -> None:
+        cache, recording, version = eager_cache()
+        cache.start()
+        try:
+            cache.get()
+            recording.value = 3.0
+            version[0] += 1  # no changed(): an in-memory count, say
+            on_request = cache.renders_on_request
+            eventually(lambda: b"demo_value 3.0" in cache.get().body, "the checked change")
+        finally:
+            cache.stop()
+        assert cache.renders_on_request == on_request
+
+    def test_every_format_asked_for_is_rendered_once_per_change(self) -> None:
+        cache, recording, version = eager_cache()
+        cache.start()
+        try:
+            cache.get()
+            cache.get(accept_encoding="gzip")
+            cache.get(accept="application/openmetrics-text")
+            eventually(cache.current, "the three pages rendered")
+            on_request = cache.renders_on_request
+            before = recording.threads.count("exposition")
+            recording.value = 4.0
+            version[0] += 1
+            cache.changed()
+
+            def all_fresh() -> bool:
+                plain = cache.get().body
+                zipped = gzip.decompress(cache.get(accept_encoding="gzip").body)
+                om = cache.get(accept="application/openmetrics-text").body
+                return b"demo_value 4.0" in plain and zipped == plain and b"4.0" in om
+
+            eventually(all_fresh, "every format rendered anew")
+        finally:
+            cache.stop()
+        assert cache.renders_on_request == on_request
+        # one collection per content type for the change (text and OpenMetrics)
+        assert recording.threads.count("exposition") - before == 2
+
+    def test_stop_ends_the_thread_and_scrapes_render_on_demand_again(self) -> None:
+        cache, recording, version = eager_cache()
+        cache.start()
+        cache.get()
+        cache.stop()
+        assert not cache.running
+        assert not any(t.name == "exposition" for t in threading.enumerate())
+        recording.value = 5.0
+        version[0] += 1
+        assert b"demo_value 5.0" in cache.get().body  # rendered on this thread, current
+
+    def test_the_daemon_s_app_after_a_poll(self, daemon: Daemon, clock: FakeClock) -> None:
+        """Through build_app: after a poll the scrape does not render; the page catches up
+        with the poll and is then byte for byte what generate_latest writes."""
+        registry = registry_for(daemon)
+        app = build_app(daemon, registry)
+        exposition: ExpositionCache = app.state.exposition
+        with TestClient(app, headers=AUTH) as client:
+            polled(daemon, clock)
+            exposition.start()
+            try:
+                client.get("/metrics")  # the first page: rendered on request, or just before
+                on_request = exposition.renders_on_request
+                clock.advance(timedelta(minutes=1))
+                daemon.poll(SOURCE)
+                client.get("/metrics")
+                assert exposition.renders_on_request == on_request
+                eventually(
+                    lambda: client.get("/metrics").content == generate_latest(registry),
+                    "the page as of the poll",
+                )
+            finally:
+                exposition.stop()
+        assert exposition.renders_on_request == on_request <= 1
