@@ -172,10 +172,14 @@ def prepare(
     with store.begin() as conn:
         for name, s in zip(names, series, strict=True):
             conn.execute(rollups.insert(), rows_of(name, s.head(HISTORY), T0))
+    settings = ForecastingSettings()  # the daemon's defaults, which the soak's config keeps
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = [(n, s.head(HISTORY)) for n, s in zip(names[:distinct], base, strict=True)]
+        jobs = [
+            (n, s.head(HISTORY), settings.ets_estimation)
+            for n, s in zip(names[:distinct], base, strict=True)
+        ]
         warmed = list(pool.map(warm, jobs))
-    fingerprint = engine_settings(ForecastingSettings()).fingerprint()
+    fingerprint = engine_settings(settings).fingerprint()
     with store.begin() as conn:
         for i, name in enumerate(names):
             state = decode(encode(warmed[i % distinct]))
