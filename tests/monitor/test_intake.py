@@ -406,6 +406,10 @@ class TestThroughTheRunningDaemon:
                 )
                 assert answer.status_code == 202, answer.text
                 eventually(lambda: fake.searches >= first + 6, "the early poll")
+                assert any(t.name == "exposition" for t in threading.enumerate())
             finally:
                 stop.set()
                 runner.join(PATIENCE)
+        assert not runner.is_alive()
+        # the daemon's /metrics renderer (monitor.exposition) stopped with it
+        assert not any(t.name == "exposition" for t in threading.enumerate())
