@@ -243,3 +243,60 @@ class TestRenderedInTheBackground:
             finally:
                 exposition.stop()
         assert exposition.renders_on_request == on_request <= 1
+
+
+class Burst:
+    """A version that moves on each of its next ``left`` reads (commits landing while the
+    renderer looks), then holds still; ``left=-1``: moves on every read, for ever."""
+
+    def __init__(self) -> None:
+        self.left = 0
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            if self.left:
+                self.left -= 1
+                self.value += 1
+            return self.value
+
+
+def burst_cache(at_most: float) -> tuple[ExpositionCache, ThreadRecordingCollector, Burst]:
+    registry = CollectorRegistry(auto_describe=False)
+    recording = ThreadRecordingCollector()
+    registry.register(recording)  # type: ignore[arg-type]
+    burst = Burst()
+    cache = ExpositionCache(registry, burst, quiet=0.01, at_most=at_most, check=0.05)
+    return cache, recording, burst
+
+
+class TestDebounce:
+    def test_a_burst_of_changes_costs_one_render(self) -> None:
+        """Only the renderer reads the version here (the test waits on counters), so the
+        five changes land between its reads: it waits them out and renders once."""
+        cache, recording, burst = burst_cache(at_most=60.0)
+        cache.get()  # the first page, rendered here before the renderer runs
+        cache.start()
+        try:
+            burst.left = 5
+            cache.changed()
+            eventually(lambda: recording.threads.count("exposition") >= 1, "a render")
+            eventually(lambda: burst.left == 0, "the burst read")
+            eventually(cache.current, "the page as of the burst's end")
+        finally:
+            cache.stop()
+        assert recording.threads.count("exposition") == 1
+        assert cache.renders_on_request == 1
+
+    def test_changes_that_never_stop_still_render_after_at_most(self) -> None:
+        cache, recording, burst = burst_cache(at_most=0.05)
+        cache.get()
+        cache.start()
+        try:
+            burst.left = -1  # never quiet
+            cache.changed()
+            eventually(lambda: recording.threads.count("exposition") >= 2, "renders regardless")
+        finally:
+            cache.stop()
+        assert cache.renders_on_request == 1
