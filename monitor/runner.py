@@ -42,13 +42,22 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
 
 @contextmanager
 def serving(
-    settings: Settings, stop: threading.Event, clock: Clock = utcnow, speedup: float = 1.0
+    settings: Settings,
+    stop: threading.Event,
+    clock: Clock = utcnow,
+    speedup: float = 1.0,
+    render_in_background: bool = True,
 ) -> Iterator[Daemon]:
     """A migrated daemon whose HTTP server runs while the block does.
 
     From the start, SIGTERM and SIGINT set ``stop`` (when called from the main thread;
     the previous handlers are restored at the end). The block runs the jobs: on a scheduler
     (:func:`run`) or step by step (the demo).
+
+    ``render_in_background``: ``/metrics`` is rendered by a background thread after each
+    change, so no scrape waits for a render but one may show the page of a moment ago
+    (:mod:`monitor.exposition`); False renders on the scrape that first sees a change,
+    so every scrape shows every write made before it (the demo's step-by-step replay).
     """
     with _signals_set(stop):
         daemon = Daemon(settings, clock=clock, speedup=speedup, max_gap=max_gap(settings))
@@ -61,7 +70,8 @@ def serving(
             server.start()
             # /metrics rendered after each change by a background thread, so that no
             # scrape waits for a render (monitor.exposition)
-            app.state.exposition.start()
+            if render_in_background:
+                app.state.exposition.start()
             log.info("serving http://%s/metrics", settings.http.listen)
             try:
                 yield daemon

@@ -82,7 +82,11 @@ def run_demo(
         )
         out(f"Metrics: curl http://{listen}/metrics   (Ctrl-C stops the demo)")
         stop, speedup = threading.Event(), speed or UNPACED_SPEEDUP
-        with serving(settings, stop, clock=clock, speedup=speedup) as daemon:
+        # /metrics rendered on the scrape that first sees a change (not in the
+        # background): a scrape after a step shows that step, however fast the replay
+        with serving(
+            settings, stop, clock=clock, speedup=speedup, render_in_background=False
+        ) as daemon:
             daemon.backfill()  # backfill.since of demo.yaml, as `run` does on start
             scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
             replay = Replay(store, scheduler, daemon.engine, out, on_step)

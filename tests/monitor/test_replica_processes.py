@@ -160,7 +160,8 @@ class TestLeaderKilled:
         lease = store.lease()
         assert lease is not None and lease[:2] == ("b", 2)
         assert lease[2] >= lease_before_kill[3]  # taken no earlier than a's lease expired
-        assert leader_gauge(port_b) == "backlog_leader 1.0"
+        # /metrics is rendered in the background: the gauge follows within a render
+        b.wait_for("b's gauge to say leader", lambda: leader_gauge(port_b) == "backlog_leader 1.0")
 
         keys = [k for k, _ in store.outbox()]
         arrived = [r.headers["webhook-id"] for r in receiver.received]
