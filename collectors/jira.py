@@ -58,8 +58,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
-from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.past import OPEN_THEN
+from collectors.hosted.figures import aged_stats
+from collectors.hosted.past import past_stats
 from collectors.hosted.source import HostedCollector
 from collectors.hosted.workload import (
     HostedWorkload,
@@ -243,20 +243,15 @@ class JiraCollector(HostedCollector):
         resolved = self._count(
             f'{scope} AND statusCategory = Done AND resolved >= "{start}" AND resolved < "{end}"'
         )
-        if not self.config.aging:
-            return queue_stats(queue.name, counts, created, resolved, window.end)
-        older = {
-            name: self._count(f'{unresolved} AND created < "{self._when(cutoff)}"')
-            for name, cutoff in age_cutoffs(window.end).items()
-        }
-        return queue_stats(
+        return aged_stats(
             queue.name,
             counts,
             created,
             resolved,
             window.end,
-            older_than=older,
-            oldest_created=self._oldest(f"{unresolved} ORDER BY created ASC"),
+            aging=self.config.aging,
+            older=lambda cutoff: self._count(f'{unresolved} AND created < "{self._when(cutoff)}"'),
+            oldest=lambda: self._oldest(f"{unresolved} ORDER BY created ASC"),
         )
 
     def _past(self, queue: JiraQueue, window: Window) -> QueueStats:
@@ -268,27 +263,23 @@ class JiraCollector(HostedCollector):
         at = self._when(window.end)
         still = f"{scope} AND statusCategory != Done AND created < "
         since = f'{scope} AND statusCategory = Done AND resolved >= "{at}" AND created < '
-        counts = {OPEN_THEN: self._count(f'{still}"{at}"') + self._count(f'{since}"{at}"')}
-        start = self._when(window.start)
-        created = self._count(f'{scope} AND created >= "{start}" AND created < "{at}"')
-        resolved = self._count(
-            f'{scope} AND statusCategory = Done AND resolved >= "{start}" AND resolved < "{at}"'
-        )
-        if not self.config.aging:
-            return queue_stats(queue.name, counts, created, resolved, window.end)
-        older = {
-            name: sum(self._count(f'{q}"{self._when(c)}"') for q in (still, since))
-            for name, c in age_cutoffs(window.end).items()
-        }
-        firsts = [self._oldest(f'{q}"{at}" ORDER BY created ASC') for q in (still, since)]
-        return queue_stats(
+
+        def flow() -> tuple[int, int]:
+            start = self._when(window.start)
+            created = self._count(f'{scope} AND created >= "{start}" AND created < "{at}"')
+            done = f"{scope} AND statusCategory = Done"
+            return created, self._count(f'{done} AND resolved >= "{start}" AND resolved < "{at}"')
+
+        return past_stats(
             queue.name,
-            counts,
-            created,
-            resolved,
-            window.end,
-            older_than=older,
-            oldest_created=min((f for f in firsts if f is not None), default=None),
+            window,
+            (still, since),
+            count=lambda q, before: self._count(f'{q}"{self._when(before)}"'),
+            oldest=lambda q, before: self._oldest(
+                f'{q}"{self._when(before)}" ORDER BY created ASC'
+            ),
+            flow=flow,
+            aging=self.config.aging,
         )
 
     def _when(self, instant: datetime) -> str:
