@@ -66,7 +66,7 @@ from collectors.hosted.workload import (
     RawTicket,
     RawWorkload,
     queue_workloads,
-    stale_labels,
+    read_updates,
 )
 from collectors.jirarouting import read_routing
 from monitor.errors import MappingError
@@ -200,30 +200,19 @@ class JiraCollector(HostedCollector):
         self, queue: JiraQueue, window: Window, w: HostedWorkload, stats: QueueStats
     ) -> RawWorkload:
         unresolved = f"({queue.jql}) AND statusCategory != Done"
-        raw = RawWorkload()
-        if w.stale_after:
-            raw.stale = {
-                label: self._count(f'{unresolved} AND updated < "{self._when(window.end - age)}"')
-                for label, age in zip(stale_labels(w), w.stale_after, strict=True)
-            }
-        listed = w.listed_tickets
-        if w.updates:
-            first = self._least_recent(f"{unresolved} ORDER BY updated ASC", listed or 1)
-            raw.oldest_update = first[0].updated if first else None
-            if listed and w.stale_after:
-                raw.stale_tickets = tuple(first)
-        if w.waiting_statuses:
-            raw.waiting, waiting = {}, []
-            for status in w.waiting_statuses:
-                n = stats.open_by_status_priority.get((status, ""), 0)
-                if n:
-                    jql = f'{unresolved} AND status = "{status}" ORDER BY updated ASC'
-                    found = self._least_recent(jql, listed or 1)
-                    raw.waiting[status] = (n, found[0].updated if found else None)
-                    waiting += found
-            if listed:  # the least recently updated of all waiting statuses, ties by key
-                waiting.sort(key=lambda t: (t.updated, t.id))
-                raw.waiting_tickets = tuple(waiting[:listed])
+
+        def least_recent(status: str | None, n: int) -> list[RawTicket]:
+            of = f'{unresolved} AND status = "{status}"' if status is not None else unresolved
+            return self._least_recent(f"{of} ORDER BY updated ASC", n)
+
+        raw = read_updates(
+            w,
+            window.end,
+            stats.open_by_status_priority,
+            stale=lambda before: self._count(f'{unresolved} AND updated < "{self._when(before)}"'),
+            least_recent=least_recent,
+            order=lambda t: (t.updated, t.id),  # ties by key
+        )
         if w.routing:
             start, end = self._when(window.start), self._when(window.end)
             done = f'({queue.jql}) AND statusCategory = Done AND resolved >= "{start}"'

@@ -61,7 +61,7 @@ from collectors.hosted.workload import (
     RawTicket,
     RawWorkload,
     queue_workloads,
-    stale_labels,
+    read_updates,
 )
 from config.durations import Duration
 from monitor.errors import MappingError
@@ -233,29 +233,19 @@ class ZendeskCollector(HostedCollector):
         self, group: NumberedQueue, window: Window, w: HostedWorkload, stats: QueueStats
     ) -> RawWorkload:
         scope = f"type:ticket group:{group.id}"
-        raw = RawWorkload()
-        if w.stale_after:
-            raw.stale = {
-                label: self._count(f"{scope} status<solved updated<{_iso(window.end - age)}")
-                for label, age in zip(stale_labels(w), w.stale_after, strict=True)
-            }
-        listed = w.listed_tickets
-        if w.updates:
-            first = self._least_recent(f"{scope} status<solved", listed or 1)
-            raw.oldest_update = first[0].updated if first else None
-            if listed and w.stale_after:
-                raw.stale_tickets = tuple(first)
-        if w.waiting_statuses:
-            raw.waiting, waiting = {}, []
-            for status in w.waiting_statuses:
-                n = stats.open_by_status_priority.get((status, ""), 0)
-                if n:
-                    found = self._least_recent(f"{scope} status:{status}", listed or 1)
-                    raw.waiting[status] = (n, found[0].updated if found else None)
-                    waiting += found
-            if listed:  # the least recently updated of all waiting statuses, ties by id
-                waiting.sort(key=lambda t: (t.updated, int(t.id)))
-                raw.waiting_tickets = tuple(waiting[:listed])
+
+        def least_recent(status: str | None, n: int) -> list[RawTicket]:
+            of = f"status:{status}" if status is not None else "status<solved"
+            return self._least_recent(f"{scope} {of}", n)
+
+        raw = read_updates(
+            w,
+            window.end,
+            stats.open_by_status_priority,
+            stale=lambda before: self._count(f"{scope} status<solved updated<{_iso(before)}"),
+            least_recent=least_recent,
+            order=lambda t: (t.updated, int(t.id)),  # ties by id
+        )
         if w.routing:
             lag = self.config.index_lag
             start, end = _iso(window.start - lag), _iso(window.end - lag)
