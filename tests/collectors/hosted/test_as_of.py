@@ -80,6 +80,20 @@ def figures(q: QueueStats) -> dict[str, Any]:
     }
 
 
+def assert_equal_pandas(
+    read: list[tuple[datetime, Snapshot]],
+    state: pd.DataFrame,
+    closed: tuple[str, ...],
+    least_open: int,
+) -> None:
+    """Every queue's figures at each instant are :func:`expected`'s, and more than
+    ``least_open`` tickets were open then over all queues."""
+    for instant, snapshot in read:
+        for q in snapshot.queues:
+            assert figures(q) == expected(state, closed, instant, q.queue), (instant, q.queue)
+        assert sum(q.open_total for q in snapshot.queues) > least_open, instant
+
+
 def zendesk_expected(instant: datetime, group: str) -> dict[str, Any]:
     state = zendesk.servicenow_log().state_at(NOW)
     return expected(state, ("solved", "closed"), instant, group)
@@ -132,11 +146,7 @@ def test_zendesk_live_poll_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_servicenow_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
     state = servicenow.incident_log().state_at(NOW)
     _, read = past_snapshots(servicenow.Kit(), monkeypatch, queues=8)
-    for instant, snapshot in read:
-        for q in snapshot.queues:
-            want = expected(state, ("Resolved", "Closed"), instant, q.queue)
-            assert figures(q) == want, (instant, q.queue)
-        assert sum(q.open_total for q in snapshot.queues) > 100, instant
+    assert_equal_pandas(read, state, ("Resolved", "Closed"), least_open=100)
 
 
 def test_jira_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,11 +160,7 @@ def test_jira_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     state = jira.helpdesk_log().state_at(now)
     _, read = past_snapshots(jira.Kit(), monkeypatch, now, instants)
-    for instant, snapshot in read:
-        for q in snapshot.queues:
-            want = expected(state, ("Resolved", "Closed"), instant, q.queue)
-            assert figures(q) == want, (instant, q.queue)
-        assert sum(q.open_total for q in snapshot.queues) > 20, instant
+    assert_equal_pandas(read, state, ("Resolved", "Closed"), least_open=20)
 
 
 def test_gitlab_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,10 +181,7 @@ def test_fxiaoke_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
     """data/query totals with the tenant's resolution field."""
     state = fxiaoke.fxiaoke_log().state_at(NOW)
     _, read = past_snapshots(fxiaoke.Kit(), monkeypatch, queues=8)
-    for instant, snapshot in read:
-        for q in snapshot.queues:
-            assert figures(q) == expected(state, ("4", "5"), instant, q.queue), (instant, q.queue)
-        assert sum(q.open_total for q in snapshot.queues) > 100, instant
+    assert_equal_pandas(read, state, ("4", "5"), least_open=100)
 
 
 REFUSED = {
