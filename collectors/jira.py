@@ -58,15 +58,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import TimeZone, basic_auth, bearer_auth
-from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.past import OPEN_THEN
+from collectors.hosted.figures import aged_stats
+from collectors.hosted.past import past_stats
 from collectors.hosted.source import HostedCollector
 from collectors.hosted.workload import (
     HostedWorkload,
     RawTicket,
     RawWorkload,
     queue_workloads,
-    stale_labels,
+    read_updates,
 )
 from collectors.jirarouting import read_routing
 from monitor.errors import MappingError
@@ -200,30 +200,19 @@ class JiraCollector(HostedCollector):
         self, queue: JiraQueue, window: Window, w: HostedWorkload, stats: QueueStats
     ) -> RawWorkload:
         unresolved = f"({queue.jql}) AND statusCategory != Done"
-        raw = RawWorkload()
-        if w.stale_after:
-            raw.stale = {
-                label: self._count(f'{unresolved} AND updated < "{self._when(window.end - age)}"')
-                for label, age in zip(stale_labels(w), w.stale_after, strict=True)
-            }
-        listed = w.listed_tickets
-        if w.updates:
-            first = self._least_recent(f"{unresolved} ORDER BY updated ASC", listed or 1)
-            raw.oldest_update = first[0].updated if first else None
-            if listed and w.stale_after:
-                raw.stale_tickets = tuple(first)
-        if w.waiting_statuses:
-            raw.waiting, waiting = {}, []
-            for status in w.waiting_statuses:
-                n = stats.open_by_status_priority.get((status, ""), 0)
-                if n:
-                    jql = f'{unresolved} AND status = "{status}" ORDER BY updated ASC'
-                    found = self._least_recent(jql, listed or 1)
-                    raw.waiting[status] = (n, found[0].updated if found else None)
-                    waiting += found
-            if listed:  # the least recently updated of all waiting statuses, ties by key
-                waiting.sort(key=lambda t: (t.updated, t.id))
-                raw.waiting_tickets = tuple(waiting[:listed])
+
+        def least_recent(status: str | None, n: int) -> list[RawTicket]:
+            of = f'{unresolved} AND status = "{status}"' if status is not None else unresolved
+            return self._least_recent(f"{of} ORDER BY updated ASC", n)
+
+        raw = read_updates(
+            w,
+            window.end,
+            stats.open_by_status_priority,
+            stale=lambda before: self._count(f'{unresolved} AND updated < "{self._when(before)}"'),
+            least_recent=least_recent,
+            order=lambda t: (t.updated, t.id),  # ties by key
+        )
         if w.routing:
             start, end = self._when(window.start), self._when(window.end)
             done = f'({queue.jql}) AND statusCategory = Done AND resolved >= "{start}"'
@@ -243,20 +232,15 @@ class JiraCollector(HostedCollector):
         resolved = self._count(
             f'{scope} AND statusCategory = Done AND resolved >= "{start}" AND resolved < "{end}"'
         )
-        if not self.config.aging:
-            return queue_stats(queue.name, counts, created, resolved, window.end)
-        older = {
-            name: self._count(f'{unresolved} AND created < "{self._when(cutoff)}"')
-            for name, cutoff in age_cutoffs(window.end).items()
-        }
-        return queue_stats(
+        return aged_stats(
             queue.name,
             counts,
             created,
             resolved,
             window.end,
-            older_than=older,
-            oldest_created=self._oldest(f"{unresolved} ORDER BY created ASC"),
+            aging=self.config.aging,
+            older=lambda cutoff: self._count(f'{unresolved} AND created < "{self._when(cutoff)}"'),
+            oldest=lambda: self._oldest(f"{unresolved} ORDER BY created ASC"),
         )
 
     def _past(self, queue: JiraQueue, window: Window) -> QueueStats:
@@ -268,27 +252,23 @@ class JiraCollector(HostedCollector):
         at = self._when(window.end)
         still = f"{scope} AND statusCategory != Done AND created < "
         since = f'{scope} AND statusCategory = Done AND resolved >= "{at}" AND created < '
-        counts = {OPEN_THEN: self._count(f'{still}"{at}"') + self._count(f'{since}"{at}"')}
-        start = self._when(window.start)
-        created = self._count(f'{scope} AND created >= "{start}" AND created < "{at}"')
-        resolved = self._count(
-            f'{scope} AND statusCategory = Done AND resolved >= "{start}" AND resolved < "{at}"'
-        )
-        if not self.config.aging:
-            return queue_stats(queue.name, counts, created, resolved, window.end)
-        older = {
-            name: sum(self._count(f'{q}"{self._when(c)}"') for q in (still, since))
-            for name, c in age_cutoffs(window.end).items()
-        }
-        firsts = [self._oldest(f'{q}"{at}" ORDER BY created ASC') for q in (still, since)]
-        return queue_stats(
+
+        def flow() -> tuple[int, int]:
+            start = self._when(window.start)
+            created = self._count(f'{scope} AND created >= "{start}" AND created < "{at}"')
+            done = f"{scope} AND statusCategory = Done"
+            return created, self._count(f'{done} AND resolved >= "{start}" AND resolved < "{at}"')
+
+        return past_stats(
             queue.name,
-            counts,
-            created,
-            resolved,
-            window.end,
-            older_than=older,
-            oldest_created=min((f for f in firsts if f is not None), default=None),
+            window,
+            (still, since),
+            count=lambda q, before: self._count(f'{q}"{self._when(before)}"'),
+            oldest=lambda q, before: self._oldest(
+                f'{q}"{self._when(before)}" ORDER BY created ASC'
+            ),
+            flow=flow,
+            aging=self.config.aging,
         )
 
     def _when(self, instant: datetime) -> str:

@@ -53,15 +53,15 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import HostedSourceConfig, PollCost
 from collectors.hosted.config import NumberedQueue, basic_auth, bearer_auth
-from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.past import OPEN_THEN
+from collectors.hosted.figures import aged_stats
+from collectors.hosted.past import past_stats
 from collectors.hosted.source import HostedCollector
 from collectors.hosted.workload import (
     HostedWorkload,
     RawTicket,
     RawWorkload,
     queue_workloads,
-    stale_labels,
+    read_updates,
 )
 from config.durations import Duration
 from monitor.errors import MappingError
@@ -194,20 +194,15 @@ class ZendeskCollector(HostedCollector):
         start, end = _iso(window.start - lag), _iso(window.end - lag)
         created = self._count(f"{scope} created>={start} created<{end}")
         resolved = self._count(f"{scope} solved>={start} solved<{end}")
-        if not self.config.aging:
-            return queue_stats(group.name, counts, created, resolved, window.end)
-        older = {
-            name: self._count(f"{scope} status<solved created<{_iso(cutoff)}")
-            for name, cutoff in age_cutoffs(window.end).items()
-        }
-        return queue_stats(
+        return aged_stats(
             group.name,
             counts,
             created,
             resolved,
             window.end,
-            older_than=older,
-            oldest_created=self._oldest(f"{scope} status<solved"),
+            aging=self.config.aging,
+            older=lambda cutoff: self._count(f"{scope} status<solved created<{_iso(cutoff)}"),
+            oldest=lambda: self._oldest(f"{scope} status<solved"),
         )
 
     def _past(self, group: NumberedQueue, window: Window) -> QueueStats:
@@ -218,57 +213,39 @@ class ZendeskCollector(HostedCollector):
         in the window itself (no ``index_lag``: a past window is in the index)."""
         scope = f"type:ticket group:{group.id}"
         at = _iso(window.end)
-        still, since = f"{scope} status<solved", f"{scope} status>hold solved>={at}"
-        open_then = self._count(f"{still} created<{at}") + self._count(f"{since} created<{at}")
-        start, end = _iso(window.start), _iso(window.end)
-        created = self._count(f"{scope} created>={start} created<{end}")
-        resolved = self._count(f"{scope} solved>={start} solved<{end}")
-        counts = {OPEN_THEN: open_then}
-        if not self.config.aging:
-            return queue_stats(group.name, counts, created, resolved, window.end)
-        older = {
-            name: self._count(f"{still} created<{_iso(cutoff)}")
-            + self._count(f"{since} created<{_iso(cutoff)}")
-            for name, cutoff in age_cutoffs(window.end).items()
-        }
-        firsts = [self._oldest(f"{q} created<{at}") for q in (still, since)]
-        return queue_stats(
+
+        def flow() -> tuple[int, int]:
+            start = _iso(window.start)
+            created = self._count(f"{scope} created>={start} created<{at}")
+            return created, self._count(f"{scope} solved>={start} solved<{at}")
+
+        return past_stats(
             group.name,
-            counts,
-            created,
-            resolved,
-            window.end,
-            older_than=older,
-            oldest_created=min((f for f in firsts if f is not None), default=None),
+            window,
+            (f"{scope} status<solved", f"{scope} status>hold solved>={at}"),
+            count=lambda q, before: self._count(f"{q} created<{_iso(before)}"),
+            oldest=lambda q, before: self._oldest(f"{q} created<{_iso(before)}"),
+            flow=flow,
+            aging=self.config.aging,
         )
 
     def _workload(
         self, group: NumberedQueue, window: Window, w: HostedWorkload, stats: QueueStats
     ) -> RawWorkload:
         scope = f"type:ticket group:{group.id}"
-        raw = RawWorkload()
-        if w.stale_after:
-            raw.stale = {
-                label: self._count(f"{scope} status<solved updated<{_iso(window.end - age)}")
-                for label, age in zip(stale_labels(w), w.stale_after, strict=True)
-            }
-        listed = w.listed_tickets
-        if w.updates:
-            first = self._least_recent(f"{scope} status<solved", listed or 1)
-            raw.oldest_update = first[0].updated if first else None
-            if listed and w.stale_after:
-                raw.stale_tickets = tuple(first)
-        if w.waiting_statuses:
-            raw.waiting, waiting = {}, []
-            for status in w.waiting_statuses:
-                n = stats.open_by_status_priority.get((status, ""), 0)
-                if n:
-                    found = self._least_recent(f"{scope} status:{status}", listed or 1)
-                    raw.waiting[status] = (n, found[0].updated if found else None)
-                    waiting += found
-            if listed:  # the least recently updated of all waiting statuses, ties by id
-                waiting.sort(key=lambda t: (t.updated, int(t.id)))
-                raw.waiting_tickets = tuple(waiting[:listed])
+
+        def least_recent(status: str | None, n: int) -> list[RawTicket]:
+            of = f"status:{status}" if status is not None else "status<solved"
+            return self._least_recent(f"{scope} {of}", n)
+
+        raw = read_updates(
+            w,
+            window.end,
+            stats.open_by_status_priority,
+            stale=lambda before: self._count(f"{scope} status<solved updated<{_iso(before)}"),
+            least_recent=least_recent,
+            order=lambda t: (t.updated, int(t.id)),  # ties by id
+        )
         if w.routing:
             lag = self.config.index_lag
             start, end = _iso(window.start - lag), _iso(window.end - lag)

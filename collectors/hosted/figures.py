@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from collectors.base import AGE_BUCKETS, QueueStats
@@ -35,4 +35,31 @@ def queue_stats(
         resolved=resolved,
         older_than=dict(older_than) if older_than is not None else None,
         oldest_age_s=age,
+    )
+
+
+def aged_stats(
+    queue: str,
+    open_by_status: Mapping[str, int],
+    created: int,
+    resolved: int,
+    end: datetime,
+    *,
+    aging: bool,
+    older: Callable[[datetime], int],
+    oldest: Callable[[], datetime | None],
+) -> QueueStats:
+    """:func:`queue_stats`, with the aging read when ``aging``: ``older(cutoff)`` counts
+    the open tickets created before each of :func:`age_cutoffs` (in their order), then
+    ``oldest()`` gives the oldest open ticket's creation. Neither is called otherwise."""
+    if not aging:
+        return queue_stats(queue, open_by_status, created, resolved, end)
+    return queue_stats(
+        queue,
+        open_by_status,
+        created,
+        resolved,
+        end,
+        older_than={name: older(cutoff) for name, cutoff in age_cutoffs(end).items()},
+        oldest_created=oldest(),
     )

@@ -12,9 +12,10 @@ categories). A figure the store does not give stays None (absent, never 0).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -106,6 +107,54 @@ def stale_labels(config: HostedWorkload) -> list[str]:
     return [age_label(a) for a in config.stale_after]
 
 
+def read_updates(
+    w: HostedWorkload,
+    end: datetime,
+    open_by_status: Mapping[tuple[str, str], int],
+    *,
+    stale: Callable[[datetime], int],
+    least_recent: Callable[[str | None, int], list[RawTicket]],
+    order: Callable[[RawTicket], tuple[datetime, Any]],
+) -> RawWorkload:
+    """The update-based figures of one queue (stale counts, oldest update, waiting
+    statuses and the listed tickets), read the same way for every store that can count
+    and list open tickets by their last update.
+
+    Args:
+        w: the source's workload section.
+        end: the poll's instant (stale ages count back from it).
+        open_by_status: the queue's open tickets per (status, ``""``) from the poll.
+        stale: the open tickets last updated before an instant.
+        least_recent: up to ``n`` open tickets, least recently updated first, of a
+            status (None: of every open status).
+        order: how the waiting tickets of all statuses are listed (update, then id).
+    """
+    raw = RawWorkload()
+    if w.stale_after:
+        raw.stale = {
+            label: stale(end - age)
+            for label, age in zip(stale_labels(w), w.stale_after, strict=True)
+        }
+    listed = w.listed_tickets
+    if w.updates:
+        first = least_recent(None, listed or 1)
+        raw.oldest_update = first[0].updated if first else None
+        if listed and w.stale_after:
+            raw.stale_tickets = tuple(first)
+    if w.waiting_statuses:
+        raw.waiting, waiting = {}, []
+        for status in w.waiting_statuses:
+            n = open_by_status.get((status, ""), 0)
+            if n:
+                found = least_recent(status, listed or 1)
+                raw.waiting[status] = (n, found[0].updated if found else None)
+                waiting += found
+        if listed:  # the least recently updated of all waiting statuses
+            waiting.sort(key=order)
+            raw.waiting_tickets = tuple(waiting[:listed])
+    return raw
+
+
 def queue_workloads(
     raw: Mapping[str, RawWorkload], config: HostedWorkload, now: datetime
 ) -> dict[str, QueueWorkload]:
@@ -175,4 +224,11 @@ def _top(counts: dict[str, int] | None, n: int | None) -> dict[str, int] | None:
     return None if counts is None or n is None else top_categories(counts, n)
 
 
-__all__ = ["HostedWorkload", "RawTicket", "RawWorkload", "queue_workloads", "stale_labels"]
+__all__ = [
+    "HostedWorkload",
+    "RawTicket",
+    "RawWorkload",
+    "queue_workloads",
+    "read_updates",
+    "stale_labels",
+]

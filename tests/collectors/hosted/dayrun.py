@@ -22,6 +22,7 @@ import sqlalchemy as sa
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
+from collectors import REGISTRY
 from config.loader import load_settings
 from monitor.clock import FakeClock
 from monitor.daemon import Daemon
@@ -194,3 +195,46 @@ def check_rule_and_storm(
     assert all(ok and (sent >= per_poll if paged else sent == per_poll) for ok, sent in normal)
     errors = result["daemon"].stats.collector_errors
     assert errors == {(day.source, "rate_limited"): len(storm)}
+
+
+def stepped_daemon(
+    kit: Any,
+    url: str,
+    clock: FakeClock,
+    tmp: Path,
+    until: datetime,
+    *,
+    interval: str,
+    rules: list[dict[str, Any]] | None = None,
+    **source: Any,
+) -> tuple[Daemon, Any, list[datetime]]:
+    """The kit's source (10 queues, ``source``'s fields added) over its fake at ``url``
+    in a daemon whose jobs run stepped until ``until``; polls, rules and delivery every
+    ``interval``. Returns the daemon (open, the caller closes it), the source's
+    configuration and the instants of its polls."""
+    document: dict[str, Any] = {
+        "store": {"url": "sqlite://", "maintenance_interval": "1h"},
+        "forecasts": {"enabled": False},
+        "delivery": {"interval": interval},
+        "evaluation": {"interval": interval},
+        "sources": [{**kit.config(url, {"queues": 10}), "interval": interval, **source}],
+    }
+    if rules is not None:
+        document["rules"] = rules
+    settings = load_settings(text=yaml.safe_dump(document))
+    config = settings.sources[0]
+    collector = REGISTRY[config.kind](config, clock=lambda: clock().timestamp())  # type: ignore[call-arg]
+    daemon = Daemon(
+        settings,
+        clock=clock,
+        collectors={config.name: collector},
+        engine=open_store(f"sqlite:///{tmp}/history.db"),
+        monotonic=lambda: clock().timestamp(),
+    )
+    daemon.migrate()
+    scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
+    polls = []
+    while scheduler.next_instant < until:
+        if f"poll:{config.name}" in scheduler.run_due():
+            polls.append(clock.now)
+    return daemon, config, polls

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from collectors import REGISTRY
-from collectors.base import Window
+from collectors.base import QueueStats, Snapshot, Window
 from collectors.hosted.past import OPEN_THEN
 from monitor.errors import PastUnavailable
 from tests.collectors.fakeserver import FakeServer
@@ -47,6 +47,53 @@ def build(
     return REGISTRY[data["kind"]](config, clock=lambda: now.timestamp(), sleep=lambda _: None)  # type: ignore[call-arg]
 
 
+def past_snapshots(
+    kit: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    now: datetime = NOW,
+    instants: tuple[datetime, ...] = INSTANTS,
+    **case: Any,
+) -> tuple[Any, list[tuple[datetime, Snapshot]]]:
+    """The kit's collector over its fake at ``now`` and its snapshot of the day before
+    each of ``instants``, read as of that instant (each one ``approximate``)."""
+    with FakeServer(kit.app(lambda: now, {})) as server:
+        collector = build(kit, server.url, monkeypatch, now, **case)
+        try:
+            read = []
+            for instant in instants:
+                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+                assert snapshot.exactness == "approximate"
+                read.append((instant, snapshot))
+        finally:
+            collector.close()
+    return collector, read
+
+
+def figures(q: QueueStats) -> dict[str, Any]:
+    """A queue's figures in the shape :func:`expected` gives."""
+    return {
+        "open": dict(q.open_by_status_priority),
+        "created": q.created,
+        "resolved": q.resolved,
+        "older_than": dict(q.older_than or {}),
+        "oldest": q.oldest_age_s,
+    }
+
+
+def assert_equal_pandas(
+    read: list[tuple[datetime, Snapshot]],
+    state: pd.DataFrame,
+    closed: tuple[str, ...],
+    least_open: int,
+) -> None:
+    """Every queue's figures at each instant are :func:`expected`'s, and more than
+    ``least_open`` tickets were open then over all queues."""
+    for instant, snapshot in read:
+        for q in snapshot.queues:
+            assert figures(q) == expected(state, closed, instant, q.queue), (instant, q.queue)
+        assert sum(q.open_total for q in snapshot.queues) > least_open, instant
+
+
 def zendesk_expected(instant: datetime, group: str) -> dict[str, Any]:
     state = zendesk.servicenow_log().state_at(NOW)
     return expected(state, ("solved", "closed"), instant, group)
@@ -74,26 +121,12 @@ def expected(
 
 
 def test_zendesk_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
-    kit = zendesk.Kit()
-    with FakeServer(kit.app(lambda: NOW, {})) as server:
-        collector = build(kit, server.url, monkeypatch, queues=8)
-        try:
-            for instant in INSTANTS:
-                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
-                assert snapshot.exactness == "approximate"
-                for q in snapshot.queues:
-                    got = {
-                        "open": dict(q.open_by_status_priority),
-                        "created": q.created,
-                        "resolved": q.resolved,
-                        "older_than": dict(q.older_than or {}),
-                        "oldest": q.oldest_age_s,
-                    }
-                    assert got == zendesk_expected(instant, q.queue), (instant, q.queue)
-                assert sum(q.open_total for q in snapshot.queues) > 100, instant
-                assert sum(q.created or 0 for q in snapshot.queues) > 10, instant
-        finally:
-            collector.close()
+    _, read = past_snapshots(zendesk.Kit(), monkeypatch, queues=8)
+    for instant, snapshot in read:
+        for q in snapshot.queues:
+            assert figures(q) == zendesk_expected(instant, q.queue), (instant, q.queue)
+        assert sum(q.open_total for q in snapshot.queues) > 100, instant
+        assert sum(q.created or 0 for q in snapshot.queues) > 10, instant
 
 
 def test_zendesk_live_poll_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,27 +144,9 @@ def test_zendesk_live_poll_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_servicenow_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
-    kit = servicenow.Kit()
     state = servicenow.incident_log().state_at(NOW)
-    with FakeServer(kit.app(lambda: NOW, {})) as server:
-        collector = build(kit, server.url, monkeypatch, queues=8)
-        try:
-            for instant in INSTANTS:
-                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
-                assert snapshot.exactness == "approximate"
-                for q in snapshot.queues:
-                    got = {
-                        "open": dict(q.open_by_status_priority),
-                        "created": q.created,
-                        "resolved": q.resolved,
-                        "older_than": dict(q.older_than or {}),
-                        "oldest": q.oldest_age_s,
-                    }
-                    want = expected(state, ("Resolved", "Closed"), instant, q.queue)
-                    assert got == want, (instant, q.queue)
-                assert sum(q.open_total for q in snapshot.queues) > 100, instant
-        finally:
-            collector.close()
+    _, read = past_snapshots(servicenow.Kit(), monkeypatch, queues=8)
+    assert_equal_pandas(read, state, ("Resolved", "Closed"), least_open=100)
 
 
 def test_jira_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,80 +158,30 @@ def test_jira_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
         datetime(2012, 1, 10, 9, 30, tzinfo=UTC),
         datetime(2012, 3, 1, tzinfo=UTC),
     )
-    kit = jira.Kit()
     state = jira.helpdesk_log().state_at(now)
-    with FakeServer(kit.app(lambda: now, {})) as server:
-        collector = build(kit, server.url, monkeypatch, now)
-        try:
-            for instant in instants:
-                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
-                assert snapshot.exactness == "approximate"
-                for q in snapshot.queues:
-                    got = {
-                        "open": dict(q.open_by_status_priority),
-                        "created": q.created,
-                        "resolved": q.resolved,
-                        "older_than": dict(q.older_than or {}),
-                        "oldest": q.oldest_age_s,
-                    }
-                    want = expected(state, ("Resolved", "Closed"), instant, q.queue)
-                    assert got == want, (instant, q.queue)
-                assert sum(q.open_total for q in snapshot.queues) > 20, instant
-        finally:
-            collector.close()
+    _, read = past_snapshots(jira.Kit(), monkeypatch, now, instants)
+    assert_equal_pandas(read, state, ("Resolved", "Closed"), least_open=20)
 
 
 def test_gitlab_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
     """REST statistics plus GraphQL createdBefore/closedAfter; no oldest (REST cannot
     filter on the closing time), so it is absent."""
-    kit = gitlab.Kit()
     state = gitlab.issue_log().state_at(NOW)
-    with FakeServer(kit.app(lambda: NOW, {})) as server:
-        collector = build(kit, server.url, monkeypatch, queues=8)
-        labels = {q.name: q.label for q in collector.config.queues}
-        try:
-            for instant in INSTANTS:
-                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
-                assert snapshot.exactness == "approximate"
-                for q in snapshot.queues:
-                    got = {
-                        "open": dict(q.open_by_status_priority),
-                        "created": q.created,
-                        "resolved": q.resolved,
-                        "older_than": dict(q.older_than or {}),
-                        "oldest": q.oldest_age_s,
-                    }
-                    want = expected(state, ("closed",), instant, labels[q.queue])
-                    want["open"] = {("opened", s): n for (_, s), n in want["open"].items()}
-                    assert got == {**want, "oldest": None}, (instant, q.queue)
-                assert sum(q.open_total for q in snapshot.queues) > 100, instant
-        finally:
-            collector.close()
+    collector, read = past_snapshots(gitlab.Kit(), monkeypatch, queues=8)
+    labels = {q.name: q.label for q in collector.config.queues}
+    for instant, snapshot in read:
+        for q in snapshot.queues:
+            want = expected(state, ("closed",), instant, labels[q.queue])
+            want["open"] = {("opened", s): n for (_, s), n in want["open"].items()}
+            assert figures(q) == {**want, "oldest": None}, (instant, q.queue)
+        assert sum(q.open_total for q in snapshot.queues) > 100, instant
 
 
 def test_fxiaoke_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
     """data/query totals with the tenant's resolution field."""
-    kit = fxiaoke.Kit()
     state = fxiaoke.fxiaoke_log().state_at(NOW)
-    with FakeServer(kit.app(lambda: NOW, {})) as server:
-        collector = build(kit, server.url, monkeypatch, queues=8)
-        try:
-            for instant in INSTANTS:
-                snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
-                assert snapshot.exactness == "approximate"
-                for q in snapshot.queues:
-                    got = {
-                        "open": dict(q.open_by_status_priority),
-                        "created": q.created,
-                        "resolved": q.resolved,
-                        "older_than": dict(q.older_than or {}),
-                        "oldest": q.oldest_age_s,
-                    }
-                    want = expected(state, ("4", "5"), instant, q.queue)
-                    assert got == want, (instant, q.queue)
-                assert sum(q.open_total for q in snapshot.queues) > 100, instant
-        finally:
-            collector.close()
+    _, read = past_snapshots(fxiaoke.Kit(), monkeypatch, queues=8)
+    assert_equal_pandas(read, state, ("4", "5"), least_open=100)
 
 
 REFUSED = {

@@ -16,18 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from collectors import REGISTRY
-from config.loader import load_settings
 from monitor.clock import FakeClock
-from monitor.daemon import Daemon
-from monitor.scheduler import daemon_jobs
-from monitor.stepped import SteppedScheduler
 from monitor.store import history
-from monitor.store.engine import open_store
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer
+from tests.collectors.hosted.dayrun import stepped_daemon
 from tests.collectors.stores import freshdesk, jira, servicenow, zendesk
 
 RUNS = [
@@ -52,30 +46,9 @@ def test_store_through_the_daemon(
         monkeypatch.setenv(name, value)
     clock = FakeClock(start)
     with FakeServer(kit.app(clock, {})) as server:
-        source = {**kit.config(server.url, {"queues": 10}), "interval": interval}
-        document = {
-            "store": {"url": "sqlite://", "maintenance_interval": "1h"},
-            "forecasts": {"enabled": False},
-            "delivery": {"interval": interval},
-            "evaluation": {"interval": interval},
-            "sources": [source],
-        }
-        settings = load_settings(text=yaml.safe_dump(document))
-        config = settings.sources[0]
-        collector = REGISTRY[config.kind](config, clock=lambda: clock().timestamp())  # type: ignore[call-arg]
-        daemon = Daemon(
-            settings,
-            clock=clock,
-            collectors={config.name: collector},
-            engine=open_store(f"sqlite:///{tmp_path}/history.db"),
-            monotonic=lambda: clock().timestamp(),
+        daemon, config, polls = stepped_daemon(
+            kit, server.url, clock, tmp_path, start + timedelta(hours=hours), interval=interval
         )
-        daemon.migrate()
-        scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
-        polls = []
-        while scheduler.next_instant < start + timedelta(hours=hours):
-            if f"poll:{config.name}" in scheduler.run_due():
-                polls.append(clock.now)
         with daemon.engine.connect() as conn:
             counters = {r["queue"]: r for r in history.counters(conn)}
         daemon.close()

@@ -14,19 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from collectors import REGISTRY
-from config.loader import load_settings
 from monitor.clock import FakeClock
-from monitor.daemon import Daemon
 from monitor.metrics import BacklogCollector
-from monitor.scheduler import daemon_jobs
-from monitor.stepped import SteppedScheduler
 from monitor.store import alerts as alert_store
-from monitor.store.engine import open_store
 from tests.collectors.fakeserver import FakeServer
+from tests.collectors.hosted.dayrun import stepped_daemon
 from tests.collectors.hostedworkload import expected_workloads
 from tests.collectors.stores import servicenow
 
@@ -63,35 +57,16 @@ def test_servicenow_workload_through_the_daemon(
         monkeypatch.setenv(name, value)
     clock = FakeClock(START)
     with FakeServer(kit.app(clock, {})) as server:
-        source = {
-            **kit.config(server.url, {"queues": 10}),
-            "interval": "5m",
-            "workload": WORKLOAD,
-        }
-        document = {
-            "store": {"url": "sqlite://", "maintenance_interval": "1h"},
-            "forecasts": {"enabled": False},
-            "delivery": {"interval": "5m"},
-            "evaluation": {"interval": "5m"},
-            "sources": [source],
-            "rules": RULES,
-        }
-        settings = load_settings(text=yaml.safe_dump(document))
-        config = settings.sources[0]
-        collector = REGISTRY[config.kind](config, clock=lambda: clock().timestamp())  # type: ignore[call-arg]
-        daemon = Daemon(
-            settings,
-            clock=clock,
-            collectors={config.name: collector},
-            engine=open_store(f"sqlite:///{tmp_path}/history.db"),
-            monotonic=lambda: clock().timestamp(),
+        daemon, config, polls = stepped_daemon(
+            kit,
+            server.url,
+            clock,
+            tmp_path,
+            START + timedelta(hours=HOURS),
+            interval="5m",
+            rules=RULES,
+            workload=WORKLOAD,
         )
-        daemon.migrate()
-        scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
-        polls = []
-        while scheduler.next_instant < START + timedelta(hours=HOURS):
-            if f"poll:{config.name}" in scheduler.run_due():
-                polls.append(clock.now)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(
             BacklogCollector(

@@ -17,9 +17,8 @@ follows the documented rule (``tests.collectors.asof``), each grouped by its que
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -27,9 +26,15 @@ import pytest
 import sqlalchemy as sa
 
 from collectors.base import Window
-from collectors.sql import SqlCollector, SqlSourceConfig
-from monitor.snapshot import as_json
+from collectors.sql import SqlSourceConfig
 from tests.collectors import asof
+from tests.collectors.presets.pastcase import (
+    WINDOW,
+    collector,
+    load,
+    measured_at_instants,
+    named_table,
+)
 from tests.collectors.upstream import dbs, ddl, story
 
 SEEDS = ddl.load(dbs.HERE / "znuny" / "schema.yaml")["seeds"]
@@ -39,39 +44,13 @@ PRIORITY = {1: 5, 2: 4, 3: 3, 4: 2}
 NEW_TICKET, MOVE, STATE_UPDATE = 1, 16, 27
 """History types as Znuny's ``initial_insert.xml`` numbers them."""
 OPEN_TYPES = ("new", "open", "pending reminder", "pending auto")
-INSTANTS = (
-    datetime(2016, 3, 20, 12, tzinfo=UTC),
-    datetime(2016, 3, 30, 9, 30, tzinfo=UTC),
-    datetime(2016, 4, 2, 18, tzinfo=UTC),
-)
-WINDOW = timedelta(days=1)
-
 metadata = sa.MetaData()
-sa.Table(
-    "ticket_state_type",
-    metadata,
-    sa.Column("id", sa.SmallInteger, primary_key=True),
-    sa.Column("name", sa.String(200)),
+named_table(metadata, "ticket_state_type", id_type=sa.SmallInteger)
+named_table(
+    metadata, "ticket_state", sa.Column("type_id", sa.SmallInteger), id_type=sa.SmallInteger
 )
-sa.Table(
-    "ticket_state",
-    metadata,
-    sa.Column("id", sa.SmallInteger, primary_key=True),
-    sa.Column("name", sa.String(200)),
-    sa.Column("type_id", sa.SmallInteger),
-)
-sa.Table(
-    "ticket_priority",
-    metadata,
-    sa.Column("id", sa.SmallInteger, primary_key=True),
-    sa.Column("name", sa.String(200)),
-)
-sa.Table(
-    "queue",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(200)),
-)
+named_table(metadata, "ticket_priority", id_type=sa.SmallInteger)
+named_table(metadata, "queue")
 sa.Table(
     "ticket",
     metadata,
@@ -85,12 +64,7 @@ sa.Table(
     sa.Column("create_time", sa.DateTime, nullable=False),
     sa.Column("change_time", sa.DateTime, nullable=False),
 )
-sa.Table(
-    "ticket_history_type",
-    metadata,
-    sa.Column("id", sa.SmallInteger, primary_key=True),
-    sa.Column("name", sa.String(200)),
-)
+named_table(metadata, "ticket_history_type", id_type=sa.SmallInteger)
 sa.Table(
     "ticket_history",
     metadata,
@@ -101,12 +75,7 @@ sa.Table(
     sa.Column("state_id", sa.SmallInteger, nullable=False),
     sa.Column("create_time", sa.DateTime, nullable=False, index=True),
 )
-sa.Table(
-    "article_sender_type",
-    metadata,
-    sa.Column("id", sa.SmallInteger, primary_key=True),
-    sa.Column("name", sa.String(200)),
-)
+named_table(metadata, "article_sender_type", id_type=sa.SmallInteger)
 sa.Table(
     "article",
     metadata,
@@ -230,54 +199,18 @@ def expected(history: pd.DataFrame, rows: dict[str, pd.DataFrame], instant: date
     return asof.snapshot(frame, instant, WINDOW)
 
 
-def comparable(figures: dict[str, Any]) -> dict[str, Any]:
-    keys = ("open", "open_by_status_priority", "created", "resolved", "oldest_age_s")
-    return {k: figures[k] for k in (*keys, "older_than", "age_quantiles")}
-
-
-def measured(collector: SqlCollector, instant: datetime) -> dict[str, Any]:
-    snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
-    doc = json.loads(as_json(snapshot))
-    out = {q: comparable(f) for q, f in doc["queues"].items()}
-    out["__total__"] = comparable(doc["total"])
-    return out
-
-
 @pytest.fixture
 def znuny(db_url: str) -> Iterator[tuple[str, pd.DataFrame, dict[str, pd.DataFrame]]]:
     history = changes()
     rows = tables(history)
-    engine = sa.create_engine(db_url)
-    try:
-        metadata.create_all(engine)
-        with engine.begin() as conn:
-            for name, frame in rows.items():
-                records = [dict(zip(frame.columns, r, strict=True)) for r in dbs.records(frame)]
-                conn.execute(metadata.tables[name].insert(), records)
-    finally:
-        engine.dispose()
+    load(db_url, metadata, rows)
     yield db_url, history, rows
-
-
-def collector(url: str, **mapping: Any) -> SqlCollector:
-    source = {
-        "kind": "sql",
-        "name": "znuny",
-        "url": url,
-        "timeout": "60s",
-        "mapping": {"preset": "znuny", **mapping},
-    }
-    return SqlCollector(SqlSourceConfig.model_validate(source))
 
 
 def test_status_and_queue_as_of_from_ticket_history(znuny: Any) -> None:
     url, history, rows = znuny
-    reader = collector(url)
-    try:
-        for instant in INSTANTS:
-            assert measured(reader, instant) == expected(history, rows, instant), instant
-    finally:
-        reader.close()
+    for instant, got in measured_at_instants(url).items():
+        assert got == expected(history, rows, instant), instant
 
 
 def test_history_changes_the_answer(znuny: Any) -> None:
@@ -286,15 +219,10 @@ def test_history_changes_the_answer(znuny: Any) -> None:
     url, history, rows = znuny
     moves = history[history["kind"] == MOVE]
     assert len(moves) > 500 and (history["kind"] == STATE_UPDATE).sum() > 5000
-    reader = collector(url, past_state=None)
-    try:
-        for instant in INSTANTS:
-            now_based = measured(reader, instant)
-            want = expected(history, rows, instant)
-            assert now_based["__total__"]["open"] == want["__total__"]["open"]
-            assert now_based != want, instant
-    finally:
-        reader.close()
+    for instant, now_based in measured_at_instants(url, past_state=None).items():
+        want = expected(history, rows, instant)
+        assert now_based["__total__"]["open"] == want["__total__"]["open"]
+        assert now_based != want, instant
 
 
 def test_live_poll_unchanged(znuny: Any) -> None:

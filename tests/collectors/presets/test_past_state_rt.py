@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from tests.collectors import asof
 from tests.collectors.presets import test_past_state as znuny
-from tests.collectors.upstream import dbs
+from tests.collectors.presets.pastcase import WINDOW, as_of, load, measured_at_instants, named_table
 
 STATUS = {1: "new", 4: "open", 6: "stalled", 2: "resolved"}
 """Znuny's state ids of :func:`znuny.changes` as RT's default lifecycle names them."""
@@ -36,18 +36,8 @@ NOBODY = 6
 OPEN = ("new", "open", "stalled")
 
 metadata = sa.MetaData()
-sa.Table(
-    "queues",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(200)),
-)
-sa.Table(
-    "users",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(200)),
-)
+named_table(metadata, "queues")
+named_table(metadata, "users")
 sa.Table(
     "tickets",
     metadata,
@@ -140,14 +130,6 @@ def tables(history: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def as_of(changes: pd.DataFrame, current: pd.Series, cut: pd.Timestamp) -> pd.Series:
-    """Per ticket of ``current``: the value entered by the last change before ``cut``,
-    else the value left by the first change at or after it, else ``current``'s."""
-    before = changes[changes["created"] < cut].groupby("objectid")["newvalue"].last()
-    after = changes[changes["created"] >= cut].groupby("objectid")["oldvalue"].first()
-    return before.reindex(current.index).fillna(after.reindex(current.index)).fillna(current)
-
-
 def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
     t = rows["tickets"].set_index("id")
     tx = rows["transactions"]
@@ -171,46 +153,26 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
             "resolved": pd.to_datetime(resolved).dt.tz_localize("UTC"),
         }
     )
-    return asof.snapshot(frame, instant, znuny.WINDOW)
+    return asof.snapshot(frame, instant, WINDOW)
 
 
 @pytest.fixture
 def rt(db_url: str) -> Iterator[tuple[str, dict[str, pd.DataFrame]]]:
     rows = rows_of_rt()
-    engine = sa.create_engine(db_url)
-    try:
-        metadata.create_all(engine)
-        with engine.begin() as conn:
-            for name, frame in rows.items():
-                records = [dict(zip(frame.columns, r, strict=True)) for r in dbs.records(frame)]
-                conn.execute(metadata.tables[name].insert(), records)
-    finally:
-        engine.dispose()
+    load(db_url, metadata, rows)
     yield db_url, rows
-
-
-def collector(url: str, **mapping: Any) -> Any:
-    return znuny.collector(url, **{**mapping, "preset": "rt"})
 
 
 def test_status_and_queue_as_of_from_transactions(rt: Any) -> None:
     url, rows = rt
     tx = rows["transactions"]
     assert (tx["field"] == "Queue").sum() > 500 and (tx["field"] == "Status").sum() > 5000
-    reader = collector(url)
-    try:
-        for instant in znuny.INSTANTS:
-            assert znuny.measured(reader, instant) == expected(rows, instant), instant
-    finally:
-        reader.close()
+    for instant, got in measured_at_instants(url, preset="rt").items():
+        assert got == expected(rows, instant), instant
 
 
 def test_history_changes_the_answer(rt: Any) -> None:
     """Without ``past_state``, today's status and queue: a different answer."""
     url, rows = rt
-    reader = collector(url, past_state=None)
-    try:
-        for instant in znuny.INSTANTS:
-            assert znuny.measured(reader, instant) != expected(rows, instant), instant
-    finally:
-        reader.close()
+    for instant, got in measured_at_instants(url, preset="rt", past_state=None).items():
+        assert got != expected(rows, instant), instant

@@ -23,9 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.collectors import asof
-from tests.collectors.presets import test_past_state as znuny
 from tests.collectors.presets import test_past_state_rt as rt
-from tests.collectors.upstream import dbs
+from tests.collectors.presets.pastcase import WINDOW, as_of, load, measured_at_instants, named_table
 
 STATE = {1: (1, "new"), 4: (2, "open"), 6: (3, "pending reminder"), 2: (4, "closed")}
 """Znuny's state ids of :func:`znuny.changes` -> Zammad's (id, name); types alike."""
@@ -33,25 +32,9 @@ STATE_ATTRIBUTE, GROUP_ATTRIBUTE = 1, 2
 
 metadata = sa.MetaData()
 for name in ("ticket_state_types", "ticket_priorities", "history_objects", "history_attributes"):
-    sa.Table(
-        name,
-        metadata,
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("name", sa.String(250)),
-    )
-sa.Table(
-    "ticket_states",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(250)),
-    sa.Column("state_type_id", sa.Integer),
-)
-sa.Table(
-    "groups",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(250)),
-)
+    named_table(metadata, name, length=250)
+named_table(metadata, "ticket_states", sa.Column("state_type_id", sa.Integer), length=250)
+named_table(metadata, "groups", length=250)
 sa.Table(
     "tickets",
     metadata,
@@ -162,47 +145,31 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
 
     frame = pd.DataFrame(
         {
-            "queue": rt.as_of(named(GROUP_ATTRIBUTE, groups), t["group_id"].map(groups), cut),
-            "status": rt.as_of(named(STATE_ATTRIBUTE, states), t["state_id"].map(states), cut),
+            "queue": as_of(named(GROUP_ATTRIBUTE, groups), t["group_id"].map(groups), cut),
+            "status": as_of(named(STATE_ATTRIBUTE, states), t["state_id"].map(states), cut),
             "priority": "2 normal",
             "open_now": t["state_id"] != 4,
             "created": t["created_at"].dt.tz_localize("UTC"),
             "resolved": pd.to_datetime(t["last_close_at"]).dt.tz_localize("UTC"),
         }
     )
-    return asof.snapshot(frame, instant, znuny.WINDOW)
+    return asof.snapshot(frame, instant, WINDOW)
 
 
 @pytest.fixture
 def zammad(db_url: str) -> Iterator[tuple[str, dict[str, pd.DataFrame]]]:
     rows = rows_of_zammad()
-    engine = sa.create_engine(db_url)
-    try:
-        metadata.create_all(engine)
-        with engine.begin() as conn:
-            for name, frame in rows.items():
-                records = [dict(zip(frame.columns, r, strict=True)) for r in dbs.records(frame)]
-                conn.execute(metadata.tables[name].insert(), records)
-    finally:
-        engine.dispose()
+    load(db_url, metadata, rows)
     yield db_url, rows
 
 
 def test_status_and_group_as_of_from_histories(zammad: Any) -> None:
     url, rows = zammad
-    reader = znuny.collector(url, preset="zammad")
-    try:
-        for instant in znuny.INSTANTS:
-            assert znuny.measured(reader, instant) == expected(rows, instant), instant
-    finally:
-        reader.close()
+    for instant, got in measured_at_instants(url, preset="zammad").items():
+        assert got == expected(rows, instant), instant
 
 
 def test_history_changes_the_answer(zammad: Any) -> None:
     url, rows = zammad
-    reader = znuny.collector(url, preset="zammad", past_state=None)
-    try:
-        for instant in znuny.INSTANTS:
-            assert znuny.measured(reader, instant) != expected(rows, instant), instant
-    finally:
-        reader.close()
+    for instant, got in measured_at_instants(url, preset="zammad", past_state=None).items():
+        assert got != expected(rows, instant), instant

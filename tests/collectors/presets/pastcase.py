@@ -1,0 +1,98 @@
+"""What the past-state tests (Znuny, RT, Zammad: ``test_past_state*.py``) share: the
+instants and window read, the tables' common shape, loading the rows into the test
+database, reading the collector as of each instant in the shape pandas gives, and the
+"last change before, else first change after, else today's" rule of RT and Zammad."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from collectors.base import Window
+from collectors.sql import SqlCollector, SqlSourceConfig
+from monitor.snapshot import as_json
+from tests.collectors.upstream import dbs
+
+INSTANTS = (
+    datetime(2016, 3, 20, 12, tzinfo=UTC),
+    datetime(2016, 3, 30, 9, 30, tzinfo=UTC),
+    datetime(2016, 4, 2, 18, tzinfo=UTC),
+)
+WINDOW = timedelta(days=1)
+
+
+def named_table(
+    metadata: sa.MetaData,
+    name: str,
+    *columns: sa.Column[Any],
+    id_type: type[sa.types.TypeEngine[int]] = sa.Integer,
+    length: int = 200,
+) -> sa.Table:
+    """A table of ``id`` (primary key) and ``name``, then ``columns``."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", id_type, primary_key=True),
+        sa.Column("name", sa.String(length)),
+        *columns,
+    )
+
+
+def load(db_url: str, metadata: sa.MetaData, rows: dict[str, pd.DataFrame]) -> None:
+    """Create ``metadata``'s tables in the database and insert ``rows`` (per table)."""
+    engine = sa.create_engine(db_url)
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            for name, frame in rows.items():
+                records = [dict(zip(frame.columns, r, strict=True)) for r in dbs.records(frame)]
+                conn.execute(metadata.tables[name].insert(), records)
+    finally:
+        engine.dispose()
+
+
+def collector(url: str, **mapping: Any) -> SqlCollector:
+    """The SQL source over ``url`` with the ``znuny`` preset unless ``mapping`` names one."""
+    source = {
+        "kind": "sql",
+        "name": "znuny",
+        "url": url,
+        "timeout": "60s",
+        "mapping": {"preset": "znuny", **mapping},
+    }
+    return SqlCollector(SqlSourceConfig.model_validate(source))
+
+
+def comparable(figures: dict[str, Any]) -> dict[str, Any]:
+    keys = ("open", "open_by_status_priority", "created", "resolved", "oldest_age_s")
+    return {k: figures[k] for k in (*keys, "older_than", "age_quantiles")}
+
+
+def measured(collector: SqlCollector, instant: datetime) -> dict[str, Any]:
+    """The collector's figures as of ``instant`` per queue and ``__total__``."""
+    snapshot = collector.collect(Window(instant - WINDOW, instant, historical=True))
+    doc = json.loads(as_json(snapshot))
+    out = {q: comparable(f) for q, f in doc["queues"].items()}
+    out["__total__"] = comparable(doc["total"])
+    return out
+
+
+def measured_at_instants(url: str, **mapping: Any) -> dict[datetime, dict[str, Any]]:
+    """:func:`measured` at each of :data:`INSTANTS` by one :func:`collector`."""
+    reader = collector(url, **mapping)
+    try:
+        return {instant: measured(reader, instant) for instant in INSTANTS}
+    finally:
+        reader.close()
+
+
+def as_of(changes: pd.DataFrame, current: pd.Series, cut: pd.Timestamp) -> pd.Series:
+    """Per ticket of ``current``: the value entered by the last change before ``cut``,
+    else the value left by the first change at or after it, else ``current``'s."""
+    before = changes[changes["created"] < cut].groupby("objectid")["newvalue"].last()
+    after = changes[changes["created"] >= cut].groupby("objectid")["oldvalue"].first()
+    return before.reindex(current.index).fillna(after.reindex(current.index)).fillna(current)
