@@ -93,6 +93,12 @@ class UdeskMirror(BaseModel):
     overlap: Duration = Field(
         timedelta(minutes=2), description="read this far before the cursor (late updates)"
     )
+    rebuild_above: int | None = Field(
+        None,
+        ge=1,
+        description="rebuild the mirror at the next poll when a queue's drift is larger "
+        "than this (None: never by itself; the drift metric is for alerting)",
+    )
 
     @model_validator(mode="after")
     def _span(self) -> UdeskMirror:
@@ -330,6 +336,10 @@ class UdeskCollector:
             changes = self._listing(settings.changed_filter, cursor - settings.overlap)
         mirror.apply(changes, now)
         self._drift = mirror.reconcile({q: sum(n.values()) for q, n in counts.items()}, now)
+        limit = settings.rebuild_above
+        if limit is not None and any(abs(d) > limit for d in self._drift.values()):
+            # this poll's ages are from the drifted mirror; the next poll rebuilds it
+            mirror.reset()
         out: dict[str, dict[str, Any]] = {}
         for queue, found in mirror.ages(now).items():
             quantiles = {"0.5": found.median_seconds, "0.9": found.p90_seconds}

@@ -41,13 +41,13 @@ DAY = Day(
 )
 
 
-def config(url: str, queues: int = 3) -> UdeskConfig:
+def config(url: str, queues: int = 3, **mirror: Any) -> UdeskConfig:
     source = Kit().config(url, {"queues": queues})
     source.update(
         password=PASSWORD,
         password_env=None,
         interval="15m",
-        mirror={"changed_filter": CHANGED},
+        mirror={"changed_filter": CHANGED, **mirror},
         budget={"requests_per_minute": 60, "share": 1.0},
     )
     return UdeskConfig.model_validate(source)
@@ -61,8 +61,8 @@ def udesk() -> Iterator[tuple[FakeClock, FakeUdesk, FakeServer]]:
         yield clock, fake, server
 
 
-def collector(server: FakeServer, clock: Callable[[], datetime]) -> UdeskCollector:
-    return UdeskCollector(config(server.url), clock=lambda: clock().timestamp())
+def collector(server: FakeServer, clock: Callable[[], datetime], **mirror: Any) -> UdeskCollector:
+    return UdeskCollector(config(server.url, **mirror), clock=lambda: clock().timestamp())
 
 
 def poll(made: UdeskCollector, clock: FakeClock) -> Snapshot:
@@ -141,6 +141,26 @@ class TestUdeskMirror:
         # the store's counts drop; the mirror still holds the two (it cannot know)
         counted = {q.queue: q.open_total for q in snapshot.queues}
         assert counted[queue] + 2 == Mirror(store, SOURCE).open_counts()[queue]
+        made.close()
+
+    def test_a_drift_above_rebuild_above_rebuilds_at_the_next_poll(
+        self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
+    ) -> None:
+        clock, fake, server = udesk
+        made = collector(server, clock, rebuild_above=1)
+        made.attach_mirror(Mirror(store, SOURCE))
+        poll(made, clock)
+        queue = made.config.queues[2].name
+        state = udesk_log().queue_state_at(clock(), queue)
+        gone = set(state[state["status"].isin(OPEN)]["id"].astype(str).head(2))
+        fake.deleted |= gone
+        poll(made, clock)
+        assert made.mirror_drift is not None and made.mirror_drift[queue] == 2
+        before = len(server.calls)
+        check_exact(poll(made, clock), frozenset(gone))
+        rebuilt = {c.arg("filter_id") for c in server.calls[before:] if c.arg("per_page") == "100"}
+        assert rebuilt >= {str(f) for f in made.config.queues[0].filters.values()}
+        assert set(made.mirror_drift.values()) == {0}
         made.close()
 
     def test_a_restart_resumes_from_the_cursor(
