@@ -74,6 +74,9 @@ class UdeskQueue(BaseModel):
         return self.user_group or self.name
 
 
+STATUSES = ("open", "solving", "resolved", "closed")
+"""Udesk's ticket statuses as ``tickets_in_filter`` names them (``status``)."""
+
 PAGE = 100
 """``per_page`` at most (Udesk's limit)."""
 
@@ -140,6 +143,15 @@ class UdeskConfig(HostedSourceConfig):
         problem = burst_error(self)
         if problem is not None:
             raise ValueError(f"{problem}, or fewer filters")
+        if self.mirror is not None:
+            for i, queue in enumerate(self.queues):
+                unknown = sorted(set(queue.filters) - set(STATUSES))
+                if unknown:
+                    raise ValueError(
+                        f"queues -> {i} -> filters: with mirror:, the labels must be Udesk's "
+                        f"status names ({', '.join(STATUSES)}), which the mirror matches "
+                        f"tickets by; not {', '.join(unknown)}"
+                    )
         return self
 
     def poll_cost(self) -> PollCost:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from collectors.base import Snapshot, Window
 from collectors.hosted.mirror import Mirror
@@ -247,3 +248,13 @@ def test_the_daemon_attaches_the_mirror_and_exports_the_drift(
         assert Mirror(store, SOURCE).last_drift()[1] == {k: int(v) for k, v in drift.items()}
     finally:
         daemon.close()
+
+
+def test_with_a_mirror_the_filter_labels_must_be_udesk_statuses() -> None:
+    source = Kit().config("http://127.0.0.1:9", {"queues": 1})
+    source.update(password=PASSWORD, password_env=None, mirror={"changed_filter": CHANGED})
+    source["queues"][0]["filters"] = {"new": 1, "solving": 2}
+    with pytest.raises(ValidationError, match=r"queues -> 0 -> filters: .* not new"):
+        UdeskConfig.model_validate(source)
+    del source["mirror"]
+    UdeskConfig.model_validate(source)  # labels are free without a mirror
