@@ -35,6 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -369,8 +370,16 @@ class UdeskCollector:
         page = 1
         while True:
             answer = self._page(filter_id, page, PAGE)
-            for item in answer.get("contents") or []:
-                change = self._change(item, queues)
+            changes = [self._change(item, queues) for item in answer.get("contents") or []]
+            if since is not None:
+                times = [c.modified_at for c in (out[-1:] + changes)]
+                if any(later > earlier for earlier, later in pairwise(times)):
+                    raise MappingError(
+                        f"{self.name}: mirror.changed_filter {filter_id} is not sorted by "
+                        "update time, newest first (set the sort in Udesk's console): the "
+                        "mirror would miss changes"
+                    )
+            for change in changes:
                 if since is not None and change.modified_at < since:
                     return out
                 out.append(change)

@@ -23,6 +23,7 @@ from collectors.hosted.mirror import Mirror
 from collectors.udesk import UdeskCollector, UdeskConfig
 from monitor.clock import FakeClock
 from monitor.daemon import Daemon
+from monitor.errors import MappingError
 from monitor.http import daemon_registry
 from tests.collectors.fakeserver import FakeServer
 from tests.collectors.hosted.dayrun import Day, day_settings
@@ -200,6 +201,20 @@ class TestUdeskMirror:
         rebuilt = {c.arg("filter_id") for c in server.calls[before:] if c.arg("per_page") == "100"}
         assert rebuilt == {str(f) for q in made.config.queues for f in q.filters.values()}
         assert made.mirror_drift is not None and set(made.mirror_drift.values()) == {0}
+        made.close()
+
+    def test_a_changed_filter_sorted_oldest_first_is_a_clear_error(
+        self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
+    ) -> None:
+        clock, fake, server = udesk
+        made = collector(server, clock)
+        made.attach_mirror(Mirror(store, SOURCE))
+        poll(made, clock)
+        fake.changed_oldest_first = True
+        cursor = Mirror(store, SOURCE).cursor()
+        with pytest.raises(MappingError, match="not sorted by update time, newest first"):
+            poll(made, clock)
+        assert Mirror(store, SOURCE).cursor() == cursor  # nothing applied
         made.close()
 
     def test_without_a_mirror_attached_ages_are_absent(

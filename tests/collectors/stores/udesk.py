@@ -100,6 +100,8 @@ class FakeUdesk:
     minute_calls: dict[str, int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     deleted: set[str] = field(default_factory=set)
+    changed_oldest_first: bool = False
+    """The changed filter sorted the wrong way (a user's mistake in the console)."""
 
     def __call__(self, call: Call) -> Reply:
         if self.storm is not None and self.storm[0] <= self.clock() < self.storm[1]:
@@ -159,7 +161,8 @@ class FakeUdesk:
         if number == CHANGED:
             rows = self.log.state_at(self.clock())
             rows = rows[rows["modified"] >= pd.Timestamp(self.clock() - timedelta(days=1))]
-            rows = rows.sort_values(["modified", "id"], ascending=[False, True])
+            newest_first = not self.changed_oldest_first
+            rows = rows.sort_values(["modified", "id"], ascending=[not newest_first, True])
         else:
             teams = team_names(self.log)
             rank, status_id = divmod(number - 7000, 10)
