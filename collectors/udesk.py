@@ -14,9 +14,17 @@ password (a secret), fetched at the first request and again when a request is re
 for it. Udesk allows 60 requests a minute per account: every Udesk source of the same
 account (same API root and email) shares one budget in this process.
 
-Created and resolved in the window, aging and the oldest ticket are not collected: the
-API has no modified-since listing and Udesk's closing time is not documented; those
-figures are absent (None), never 0.
+Created and resolved in the window are not collected: Udesk's closing time is not
+documented; they are absent (None), never 0. Ages (the oldest open ticket, median and 90th
+percentile per queue) come from a local mirror when ``mirror:`` is configured
+(collectors/hosted/mirror.py): Udesk has no modified-since parameter, so the user creates
+one more filter, "updated in the last day, newest first" (``mirror.changed_filter``), whose
+pages are read each poll until a ticket updated before the mirror's cursor (less an
+overlap). The first poll (and a poll after the cursor fell out of that filter's span)
+rebuilds the mirror by listing every queue's status filters, 100 a page. Each poll the
+mirror's open count per queue is reconciled with the ``meta.total_count`` figures just
+read (no extra request): the difference is the drift (tickets deleted or merged in Udesk
+leave no trace in the feed). Without ``mirror:``, ages are absent.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -35,7 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
-from collectors.hosted.config import burst_error
+from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
+from collectors.hosted.mirror import Change, MirrorStore
 from collectors.hosted.past import refuse_past
 from config.durations import Duration
 from config.secrets import resolve_credential
@@ -57,6 +67,48 @@ class UdeskQueue(BaseModel):
 
     name: str
     filters: dict[str, int] = Field(min_length=1, description="status label -> filter id")
+    user_group: str | None = Field(
+        None, description="Udesk's user_group_name of the queue (default: name); the mirror"
+    )
+
+    def group(self) -> str:
+        return self.user_group or self.name
+
+
+STATUSES = ("open", "solving", "resolved", "closed")
+"""Udesk's ticket statuses as ``tickets_in_filter`` names them (``status``)."""
+
+PAGE = 100
+"""``per_page`` at most (Udesk's limit)."""
+
+
+class UdeskMirror(BaseModel):
+    """The mirror of open tickets that gives ages (see the module's docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    changed_filter: int = Field(
+        description="a filter in Udesk's console: tickets updated within changed_span, "
+        "sorted by update time, newest first"
+    )
+    changed_span: Duration = Field(
+        timedelta(days=1), description="the update-time range that filter selects"
+    )
+    overlap: Duration = Field(
+        timedelta(minutes=2), description="read this far before the cursor (late updates)"
+    )
+    rebuild_above: int | None = Field(
+        None,
+        ge=1,
+        description="rebuild the mirror at the next poll when a queue's drift is larger "
+        "than this (None: never by itself; the drift metric is for alerting)",
+    )
+
+    @model_validator(mode="after")
+    def _span(self) -> UdeskMirror:
+        if self.overlap >= self.changed_span:
+            raise ValueError("overlap must be shorter than changed_span")
+        return self
 
 
 class UdeskConfig(HostedSourceConfig):
@@ -70,6 +122,8 @@ class UdeskConfig(HostedSourceConfig):
     password_file: Path | None = None
     password_env: str | None = None
     queues: list[UdeskQueue] = Field(min_length=1)
+    mirror: UdeskMirror | None = None
+    peak_changes_per_minute: float = peak_changes_field("tickets updated (with mirror:)", 10)
     budget: PlanBudget = PlanBudget(requests_per_minute=60)
     max_wait: Duration = Field(
         timedelta(seconds=60),
@@ -90,10 +144,22 @@ class UdeskConfig(HostedSourceConfig):
         problem = burst_error(self)
         if problem is not None:
             raise ValueError(f"{problem}, or fewer filters")
+        if self.mirror is not None:
+            for i, queue in enumerate(self.queues):
+                unknown = sorted(set(queue.filters) - set(STATUSES))
+                if unknown:
+                    raise ValueError(
+                        f"queues -> {i} -> filters: with mirror:, the labels must be Udesk's "
+                        f"status names ({', '.join(STATUSES)}), which the mirror matches "
+                        f"tickets by; not {', '.join(unknown)}"
+                    )
         return self
 
     def poll_cost(self) -> PollCost:
         calls = sum(len(q.filters) for q in self.queues)
+        if self.mirror is not None:  # the changed filter's pages since the cursor
+            span = self.interval + self.mirror.overlap
+            calls += listing_pages(self.peak_changes_per_minute * span.total_seconds() / 60, PAGE)
         return PollCost(calls, calls)
 
     def api_root(self) -> str:
@@ -215,6 +281,19 @@ class UdeskCollector:
         login._login.stats = self.client.stats
         self._auth = login
         self.http_stats = self.client.stats
+        self._mirror: MirrorStore | None = None
+        self._drift: dict[str, int] | None = None
+
+    @property
+    def wants_mirror(self) -> bool:
+        return self.config.mirror is not None
+
+    @property
+    def mirror_drift(self) -> Mapping[str, int] | None:
+        return self._drift
+
+    def attach_mirror(self, mirror: MirrorStore) -> None:
+        self._mirror = mirror
 
     @property
     def name(self) -> str:
@@ -228,14 +307,16 @@ class UdeskCollector:
             "its API reads tickets only through filters defined in Udesk's console, with "
             "no time filter and no closing time",
         )
+        counts = {
+            q.name: {status: self._count(filter_id) for status, filter_id in q.filters.items()}
+            for q in self.config.queues
+        }
+        ages = self._mirror_ages(window.end, counts)
         queues = tuple(
             QueueStats(
                 queue=q.name,
-                open_by_status_priority={
-                    (status, ""): n
-                    for status, filter_id in q.filters.items()
-                    if (n := self._count(filter_id))
-                },
+                open_by_status_priority={(s, ""): n for s, n in counts[q.name].items() if n},
+                **ages.get(q.name, {}),
             )
             for q in self.config.queues
         )
@@ -246,19 +327,102 @@ class UdeskCollector:
             figures=(FigureState("priority", False, "counted per filter only", False),),
         )
 
+    def _mirror_ages(
+        self, now: datetime, counts: Mapping[str, Mapping[str, int]]
+    ) -> dict[str, dict[str, Any]]:
+        """Feed the mirror, reconcile it with ``counts``, and read each queue's ages."""
+        settings, mirror = self.config.mirror, self._mirror
+        if settings is None or mirror is None:
+            return {}
+        cursor = mirror.cursor()
+        if cursor is not None and now - cursor > settings.changed_span - settings.overlap:
+            mirror.reset()  # the changed filter no longer reaches back to the cursor
+            cursor = None
+        if cursor is None:
+            changes = [
+                c
+                for q in self.config.queues
+                for f in q.filters.values()
+                for c in self._listing(f, None)
+            ]
+        else:
+            changes = self._listing(settings.changed_filter, cursor - settings.overlap)
+        mirror.apply(changes, now)
+        self._drift = mirror.reconcile({q: sum(n.values()) for q, n in counts.items()}, now)
+        limit = settings.rebuild_above
+        if limit is not None and any(abs(d) > limit for d in self._drift.values()):
+            # this poll's ages are from the drifted mirror; the next poll rebuilds it
+            mirror.reset()
+        out: dict[str, dict[str, Any]] = {}
+        for queue, found in mirror.ages(now).items():
+            quantiles = {"0.5": found.median_seconds, "0.9": found.p90_seconds}
+            out[queue] = {
+                "oldest_age_s": found.oldest_seconds,
+                "age_quantiles": {k: v for k, v in quantiles.items() if v is not None},
+            }
+        return out
+
+    def _listing(self, filter_id: int, since: datetime | None) -> list[Change]:
+        """A filter's tickets as changes, 100 a page; with ``since``, the filter is sorted
+        newest update first and the listing stops at the first ticket updated before it."""
+        queues = {q.group(): q for q in self.config.queues}
+        out: list[Change] = []
+        page = 1
+        while True:
+            answer = self._page(filter_id, page, PAGE)
+            changes = [self._change(item, queues) for item in answer.get("contents") or []]
+            if since is not None:
+                times = [c.modified_at for c in (out[-1:] + changes)]
+                if any(later > earlier for earlier, later in pairwise(times)):
+                    raise MappingError(
+                        f"{self.name}: mirror.changed_filter {filter_id} is not sorted by "
+                        "update time, newest first (set the sort in Udesk's console): the "
+                        "mirror would miss changes"
+                    )
+            for change in changes:
+                if since is not None and change.modified_at < since:
+                    return out
+                out.append(change)
+            if page >= int(answer["meta"].get("total_pages") or 0):
+                return out
+            page += 1
+
+    def _change(self, item: Mapping[str, Any], queues: Mapping[str, UdeskQueue]) -> Change:
+        try:
+            created = _when(item["created_at"])
+            modified = _when(item.get("updated_at") or item["created_at"])
+            group, status = str(item.get("user_group_name") or ""), str(item["status"])
+            ticket = str(item["id"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise MappingError(f"{self.name}: tickets_in_filter: a ticket without {err}") from None
+        queue = queues.get(group)
+        is_open = queue is not None and status in queue.filters
+        return Change(ticket, queue.name if queue else group, created, modified, is_open)
+
     def close(self) -> None:
         self.client.session.close()
 
     def _count(self, filter_id: int) -> int:
-        params = {"filter_id": str(filter_id), "page": "1", "per_page": "1"}
-        path = "/open_api_v1/tickets/tickets_in_filter"
-        answer = self.client.get("tickets_in_filter", path, params)
-        if isinstance(answer, dict) and answer.get("code") not in (OK, None):
-            raise MappingError(
-                f"{self.name}: tickets_in_filter {filter_id}: Udesk answered code "
-                f"{answer.get('code')} (does the filter exist?)"
-            )
+        answer = self._page(filter_id, 1, 1)
         try:
             return int(answer["meta"]["total_count"])
         except (TypeError, KeyError, ValueError):
             raise MappingError(f"{self.name}: tickets_in_filter: no meta.total_count") from None
+
+    def _page(self, filter_id: int, page: int, per_page: int) -> dict[str, Any]:
+        params = {"filter_id": str(filter_id), "page": str(page), "per_page": str(per_page)}
+        path = "/open_api_v1/tickets/tickets_in_filter"
+        answer = self.client.get("tickets_in_filter", path, params)
+        if not isinstance(answer, dict) or not isinstance(answer.get("meta"), dict):
+            raise MappingError(f"{self.name}: tickets_in_filter {filter_id}: no meta.total_count")
+        if answer.get("code") not in (OK, None):
+            raise MappingError(
+                f"{self.name}: tickets_in_filter {filter_id}: Udesk answered code "
+                f"{answer.get('code')} (does the filter exist?)"
+            )
+        return answer
+
+
+def _when(text: object) -> datetime:
+    """Udesk's ``2016-07-28 20:44:08 +0800``."""
+    return datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S %z")

@@ -25,6 +25,7 @@ from alerting.notifiers.base import Notifier
 from alerting.rules import CollectorDownRule, EvalContext, RuleBase, expand_tiers
 from collectors import REGISTRY as COLLECTORS
 from collectors.base import Collector, Snapshot, Window, reserved_queue_names
+from collectors.hosted.mirror import Mirror, MirrorUser
 from config.settings import Settings
 from monitor import backfill, notifying, resourcing
 from monitor.clock import Clock, utcnow
@@ -103,6 +104,8 @@ class Daemon:
         for name, collector in self.collectors.items():
             if getattr(collector, "http_stats", None) is not None:  # hosted sources
                 self.stats.http[name] = collector.http_stats  # type: ignore[attr-defined]
+            if isinstance(collector, MirrorUser) and collector.wants_mirror:
+                collector.attach_mirror(Mirror(self.engine, name))  # tables of revision 0009
         self.readiness = Readiness()
         self.retry_policy = RetryPolicy(
             initial=settings.delivery.initial_backoff,
@@ -203,6 +206,8 @@ class Daemon:
             self.stats.collector_duration[source] = time.perf_counter() - started
         backoff.failures, backoff.not_before = 0, 0.0
         self.stats.exactness[source] = snapshot.exactness
+        if isinstance(collector, MirrorUser) and collector.mirror_drift is not None:
+            self.stats.set_drift(source, collector.mirror_drift)
         self.readiness.polled.add(source)
         return True
 

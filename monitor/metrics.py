@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -394,6 +394,14 @@ CATALOGUE: dict[str, MetricSpec] = {
             " approximate count), lagging (a search index behind the store) or sampled.",
         ),
         MetricSpec(
+            "backlog_collector_mirror_drift",
+            "gauge",
+            ("source", "queue"),
+            "Open tickets in the source's local mirror minus the store's own count, per"
+            " queue, at the latest reconciliation (the mirror's age figures are not to be"
+            " trusted while it is far from 0).",
+        ),
+        MetricSpec(
             "backlog_leader",
             "gauge",
             (),
@@ -418,6 +426,8 @@ class RuntimeStats:
         """Each hosted source's ``collectors.hosted.HttpStats``, by source."""
         self.exactness: dict[str, str] = {}
         """The exactness of each source's latest snapshot."""
+        self.mirror_drift: dict[str, tuple[tuple[str, int], ...]] = {}
+        """Each mirrored source's drift per queue at its latest reconciliation."""
         self.leader: bool | None = None
         self._changes = 0
 
@@ -441,8 +451,13 @@ class RuntimeStats:
             self.leader,
             tuple(sorted(dict(self.collector_duration).items())),
             tuple(sorted(dict(self.exactness).items())),
+            tuple(sorted(dict(self.mirror_drift).items())),
             http,
         )
+
+    def set_drift(self, source: str, drift: Mapping[str, int]) -> None:
+        """A mirrored source's drift per queue (mirror minus store) as just reconciled."""
+        self.mirror_drift[source] = tuple(sorted(drift.items()))
 
     def set_role(self, role: str) -> None:
         """This replica's role as the leader lease last said (``leader`` or ``follower``)."""
@@ -487,7 +502,11 @@ def _http_metrics(stats: RuntimeStats) -> Iterator[Metric]:
     exactness = _family("backlog_collector_exactness")
     for source, value in sorted(stats.exactness.items()):
         exactness.add_metric([source, value], 1.0)
-    yield from (requests, quota, exactness)
+    drift = _family("backlog_collector_mirror_drift")
+    for source, queues in sorted(dict(stats.mirror_drift).items()):
+        for queue, n in queues:
+            drift.add_metric([source, queue], n)
+    yield from (requests, quota, exactness, drift)
 
 
 def _resourcing_metrics(states: dict[tuple[str, str], dict[str, Any]]) -> Iterator[Metric]:

@@ -15,8 +15,10 @@ queue with the store's own totals on a schedule and keeps the difference, the *d
 above a threshold, the mirror's age figures are not to be trusted and the mirror should
 be rebuilt (:meth:`Mirror.reset`, then a full listing).
 
-Generic: a store plugs in by mapping its listing's items to :class:`Change`. Not wired
-into a collector yet (see docs/hosted.md, "Not done yet").
+Generic: a store plugs in by mapping its listing's items to :class:`Change`. A collector
+that keeps a mirror implements :class:`MirrorUser`; the daemon hands it a
+:class:`MirrorStore` (this module's :class:`Mirror` over its own store) before the first
+poll. Wired into Udesk (collectors/udesk.py, ``mirror:``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
@@ -65,6 +68,39 @@ def quantile(sorted_values: list[float], q: float) -> float | None:
         return None
     rank = max(1, -(-len(sorted_values) * q // 1))  # ceil(n * q), at least 1
     return sorted_values[int(rank) - 1]
+
+
+class MirrorStore(Protocol):
+    """What a collector needs of its mirror (one source's, in the daemon's store)."""
+
+    def cursor(self) -> datetime | None: ...
+
+    def apply(self, changes: Iterable[Change], cursor: datetime) -> int: ...
+
+    def ages(self, now: datetime) -> dict[str, Ages]: ...
+
+    def reconcile(self, totals: Mapping[str, int], now: datetime) -> dict[str, int]: ...
+
+    def reset(self) -> None: ...
+
+
+@runtime_checkable
+class MirrorUser(Protocol):
+    """A collector that keeps a mirror when its configuration asks for one."""
+
+    @property
+    def wants_mirror(self) -> bool:
+        """True when the source's configuration turns the mirror on."""
+        ...
+
+    @property
+    def mirror_drift(self) -> Mapping[str, int] | None:
+        """The drift per queue at the latest reconciliation (None before the first)."""
+        ...
+
+    def attach_mirror(self, mirror: MirrorStore) -> None:
+        """Use ``mirror`` from the next poll on."""
+        ...
 
 
 class Mirror:

@@ -15,6 +15,12 @@ within 5 minutes of the server's clock, ``nonce`` never seen in 15 minutes, ``si
 reused nonce is a 401 with its code, an unknown filter code 2005 (HTTP 200). ``meta`` has
 ``current_page``, ``total_pages`` and ``total_count``. Over 60 requests in a minute: 429
 with code 2429. Tokens can be made to expire (``token_life``).
+
+The mirror's feed: filter :data:`CHANGED` is what the docs tell the user to create for
+``mirror:``, "updated in the last day, newest update first", every team and status (a
+ticket's update time is its latest event in the log). ``deleted`` holds tickets removed
+in Udesk (a deletion or a merge): they leave every filter and count, and no filter shows
+that they went (the silent loss a mirror reconciles against).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ EMAIL = "ops@example.cn"
 PASSWORD = "PLANTED-udesk-password-3e8a"
 STATUS_IDS = {"open": 1, "resolved": 2, "closed": 3, "solving": 4}
 OPEN = ("open", "solving")
+CHANGED = 9001
+"""The "updated in the last day, newest first" filter."""
 
 
 @cache
@@ -91,6 +99,9 @@ class FakeUdesk:
     nonces: dict[str, datetime] = field(default_factory=dict)
     minute_calls: dict[str, int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
+    changed_oldest_first: bool = False
+    """The changed filter sorted the wrong way (a user's mistake in the console)."""
 
     def __call__(self, call: Call) -> Reply:
         if self.storm is not None and self.storm[0] <= self.clock() < self.storm[1]:
@@ -147,13 +158,20 @@ class FakeUdesk:
             page = int(call.arg("page", "1") or 1)
         except ValueError:
             return Reply(200, {"code": 2003, "message": "bad parameters"})
-        teams = team_names(self.log)
-        rank, status_id = divmod(number - 7000, 10)
-        statuses = {v: k for k, v in STATUS_IDS.items()}
-        if not 0 <= rank < len(teams) or status_id not in statuses:
-            return Reply(200, {"code": 2005, "message": "filter does not exist"})
-        rows = self.log.queue_state_at(self.clock(), teams[rank])
-        rows = rows[rows["status"] == statuses[status_id]].sort_values("id")
+        if number == CHANGED:
+            rows = self.log.state_at(self.clock())
+            rows = rows[rows["modified"] >= pd.Timestamp(self.clock() - timedelta(days=1))]
+            newest_first = not self.changed_oldest_first
+            rows = rows.sort_values(["modified", "id"], ascending=[not newest_first, True])
+        else:
+            teams = team_names(self.log)
+            rank, status_id = divmod(number - 7000, 10)
+            statuses = {v: k for k, v in STATUS_IDS.items()}
+            if not 0 <= rank < len(teams) or status_id not in statuses:
+                return Reply(200, {"code": 2005, "message": "filter does not exist"})
+            rows = self.log.queue_state_at(self.clock(), teams[rank])
+            rows = rows[rows["status"] == statuses[status_id]].sort_values("id")
+        rows = rows[~rows["id"].isin(self.deleted)]
         chosen = rows.iloc[(page - 1) * per_page : page * per_page]
         contents = [
             {
@@ -161,9 +179,8 @@ class FakeUdesk:
                 "status": r.status,
                 "status_id": STATUS_IDS[r.status],
                 "user_group_name": r.queue,
-                "created_at": r.created.tz_convert("Asia/Shanghai").strftime(
-                    "%Y-%m-%d %H:%M:%S %z"
-                ),
+                "created_at": _udesk_time(r.created),
+                "updated_at": _udesk_time(r.modified),
             }
             for r in chosen.itertuples()
         ]
@@ -173,6 +190,10 @@ class FakeUdesk:
             "total_count": len(rows),
         }
         return Reply(200, {"code": 1000, "meta": meta, "contents": contents})
+
+
+def _udesk_time(at: pd.Timestamp) -> str:
+    return at.tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M:%S %z")
 
 
 def expected(log: TicketLog, config: Any, window: Any) -> tuple[Any, ...]:

@@ -1,0 +1,89 @@
+"""Requests per poll of the Udesk collector with ``mirror:``, against the real-log fake.
+
+    python -m benchmarks.collectors.udesk_mirror [--queues 20] [--hours 6]
+
+The fake Udesk of the tests (``tests/collectors/stores/udesk.py``: the BPI 2013 Volvo
+incident log, the busiest teams as user groups, two filters each, and the "updated in
+the last day" filter) is polled every 5 minutes from 2 May 2012 06:00 UTC, with the
+mirror in a temporary SQLite store. The budget is lifted so that the poll's own cost is
+measured (in the daemon the shared budget paces it).
+
+Printed: the first poll's requests (the rebuild: every filter listed 100 a page, plus
+the counts), then over the later polls the requests per poll (counts + feed pages:
+median and max), the largest drift seen (0 when the feed missed nothing), and CPU time
+per poll (``time.process_time``, which includes the fake server's thread: an upper
+bound of the client's own), with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+from collectors.base import Window
+from collectors.hosted.mirror import Mirror
+from collectors.udesk import UdeskCollector, UdeskConfig
+from monitor.clock import FakeClock
+from monitor.store.engine import migrate, open_store
+from tests.collectors.fakeserver import FakeServer
+from tests.collectors.stores.udesk import CHANGED, PASSWORD, FakeUdesk, Kit
+
+START = datetime(2012, 5, 2, 6, tzinfo=UTC)
+STEP = timedelta(minutes=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queues", type=int, default=20)
+    parser.add_argument("--hours", type=float, default=6.0)
+    args = parser.parse_args(argv)
+    clock = FakeClock(START)
+    fake = FakeUdesk(clock, per_minute=10**9)
+    with tempfile.TemporaryDirectory() as folder, FakeServer(fake) as server:
+        engine = open_store(f"sqlite:///{folder}/mirror.db")
+        migrate(engine)
+        source = Kit().config(server.url, {"queues": args.queues})
+        source.update(
+            password=PASSWORD,
+            password_env=None,
+            interval="5m",
+            mirror={"changed_filter": CHANGED},
+            budget={"requests_per_minute": 10**6, "share": 1.0},
+        )
+        config = UdeskConfig.model_validate(source)
+        collector = UdeskCollector(config, clock=lambda: clock().timestamp())
+        collector.attach_mirror(Mirror(engine, config.name))
+        requests: list[int] = []
+        cpu: list[float] = []
+        worst = 0
+        polls = int(args.hours * 3600 / STEP.total_seconds())
+        for _ in range(polls):
+            clock.advance(STEP)
+            before, started = len(server.calls), time.process_time()
+            collector.collect(Window(clock() - STEP, clock()))
+            cpu.append(time.process_time() - started)
+            requests.append(
+                sum(1 for c in server.calls[before:] if c.path.endswith("tickets_in_filter"))
+            )
+            worst = max([worst, *(abs(d) for d in (collector.mirror_drift or {}).values())])
+        collector.close()
+        engine.dispose()
+    later = requests[1:]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"queues {args.queues} (2 filters each), {polls} polls every 5 min from {START:%F %H:%M}")
+    print(f"poll_cost() estimate per poll: {config.poll_cost().requests}")
+    print(f"first poll (rebuild + counts): {requests[0]} requests, cpu {cpu[0] * 1000:.0f} ms")
+    print(
+        f"later polls: requests median {statistics.median(later):.0f}, max {max(later)}"
+        f" (counts {2 * args.queues}); cpu median {statistics.median(cpu[1:]) * 1000:.0f} ms"
+    )
+    print(f"largest |drift| seen: {worst}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
