@@ -222,9 +222,15 @@ def reserved_queue_names(snapshot: Snapshot) -> str | None:
     (its rows would merge with the source's total, and rules selecting the total would
     select it); None when no queue does."""
     if any(q.queue == TOTAL_QUEUE for q in snapshot.queues):
-        return (
-            f"{snapshot.source}: the ticket store has a queue named {TOTAL_QUEUE!r}, the name"
-            " reserved for the source's total; rename that queue in the store or leave it"
-            " out of the source's mapping (the poll is refused rather than mix the two)"
-        )
+        return reserved_queue_message(snapshot.source)
     return None
+
+
+def reserved_queue_message(source: str) -> str:
+    """The error a source whose store has a queue named :data:`TOTAL_QUEUE` gets (a poll
+    or a backfill is refused rather than mix that queue with the source's total)."""
+    return (
+        f"{source}: the ticket store has a queue named {TOTAL_QUEUE!r}, the name"
+        " reserved for the source's total; rename that queue in the store or leave it"
+        " out of the source's mapping (polls and backfills are refused rather than mix the two)"
+    )

@@ -32,7 +32,14 @@ from pydantic import (
 )
 from sqlalchemy import exc
 
-from collectors.base import TOTAL_QUEUE, HourFigures, QueueStats, Snapshot, Window
+from collectors.base import (
+    TOTAL_QUEUE,
+    HourFigures,
+    QueueStats,
+    Snapshot,
+    Window,
+    reserved_queue_message,
+)
 from collectors.sqlassembly import Assembly, PollRows
 from collectors.sqlfigures import Availability
 from collectors.sqlhourly import HOUR, Carry, carry_on, hourly_statement
@@ -46,7 +53,7 @@ from collectors.workloadread import read_workload
 from collectors.zones import offset_seconds
 from config.durations import Duration
 from config.secrets import resolve_secret
-from monitor.errors import MappingError
+from monitor.errors import MappingError, ReservedQueueName
 
 __all__ = ["SqlCollector", "SqlMapping", "SqlSourceConfig"]
 
@@ -235,6 +242,8 @@ class SqlCollector:
             _without_jit(conn)
             for span_start, hours in self._spans(start, end, "created_at" in epoch):
                 figures = self._hours(conn, PollQueries(mapping, self._bind), span_start, hours)
+                if any(f.queue == TOTAL_QUEUE for f in figures):
+                    raise ReservedQueueName(reserved_queue_message(self.name))
                 if self._overlap:
                     total = PollQueries(mapping, self._bind, total=True)
                     figures += self._hours(conn, total, span_start, hours)

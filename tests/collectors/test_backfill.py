@@ -234,3 +234,24 @@ def test_backtest_rules_replays_the_backfilled_hours(
 def test_hours_are_utc_hours_whatever_the_clocks_zone() -> None:
     kolkata = datetime(2016, 5, 3, 11, 45, tzinfo=ZoneInfo("Asia/Kolkata"))  # 06:15 UTC
     assert backfill.span(kolkata, timedelta(hours=2)) == (UNTIL - 2 * HOUR, UNTIL)
+
+
+def test_a_queue_named_like_the_total_is_refused(sqlite_tickets: str, tmp_path: Path) -> None:
+    """A help-desk queue named ``__total__`` would merge with the source's total: the
+    backfill fails with the remedy (exit code 1) and writes nothing, as a poll does."""
+    tickets = sa.create_engine(sqlite_tickets)
+    with tickets.begin() as conn:
+        moved = conn.execute(
+            sa.text(
+                "UPDATE as_of_tickets SET assignment_group = '__total__' WHERE assignment_group ="
+                " (SELECT assignment_group FROM as_of_tickets ORDER BY number LIMIT 1)"
+            )
+        ).rowcount
+    tickets.dispose()
+    assert moved > 0
+    config = write_config(tmp_path / "backlog.yaml", sqlite_tickets, "UTC")
+    args = ["backfill", "--config", str(config), "--since", "6d", "--until", UNTIL.isoformat()]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "named '__total__'" in result.output and "rename that queue" in result.output
+    assert stored(f"sqlite:///{tmp_path}/history.db") == {}
