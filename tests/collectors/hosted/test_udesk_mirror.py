@@ -67,6 +67,15 @@ def collector(server: FakeServer, clock: Callable[[], datetime], **mirror: Any) 
     return UdeskCollector(config(server.url, **mirror), clock=lambda: clock().timestamp())
 
 
+def mirrored(
+    server: FakeServer, clock: Callable[[], datetime], store: sa.Engine, **mirror: Any
+) -> UdeskCollector:
+    """A collector with the mirror in ``store`` attached, as the daemon attaches it."""
+    made = collector(server, clock, **mirror)
+    made.attach_mirror(Mirror(store, SOURCE))
+    return made
+
+
 def poll(made: UdeskCollector, clock: FakeClock) -> Snapshot:
     clock.advance(STEP)
     return made.collect(Window(clock() - STEP, clock()))
@@ -112,8 +121,7 @@ class TestUdeskMirror:
         self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
     ) -> None:
         clock, _fake, server = udesk
-        made = collector(server, clock)
-        made.attach_mirror(Mirror(store, SOURCE))
+        made = mirrored(server, clock, store)
         checked = 0
         for _ in range(8):  # two hours of the morning, every 15 minutes
             checked += check_exact(poll(made, clock))
@@ -130,8 +138,7 @@ class TestUdeskMirror:
         self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
     ) -> None:
         clock, fake, server = udesk
-        made = collector(server, clock)
-        made.attach_mirror(Mirror(store, SOURCE))
+        made = mirrored(server, clock, store)
         poll(made, clock)
         queue = made.config.queues[0].name
         state = udesk_log().queue_state_at(clock(), queue)
@@ -149,8 +156,7 @@ class TestUdeskMirror:
         self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
     ) -> None:
         clock, fake, server = udesk
-        made = collector(server, clock, rebuild_above=1)
-        made.attach_mirror(Mirror(store, SOURCE))
+        made = mirrored(server, clock, store, rebuild_above=1)
         poll(made, clock)
         queue = made.config.queues[2].name
         state = udesk_log().queue_state_at(clock(), queue)
@@ -169,8 +175,7 @@ class TestUdeskMirror:
         self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
     ) -> None:
         clock, _fake, server = udesk
-        first = collector(server, clock)
-        first.attach_mirror(Mirror(store, SOURCE))
+        first = mirrored(server, clock, store)
         poll(first, clock)
         poll(first, clock)
         first.close()
@@ -192,8 +197,7 @@ class TestUdeskMirror:
         self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
     ) -> None:
         clock, _fake, server = udesk
-        made = collector(server, clock)
-        made.attach_mirror(Mirror(store, SOURCE))
+        made = mirrored(server, clock, store)
         poll(made, clock)
         clock.advance(timedelta(days=1))  # longer than "updated in the last day"
         before = len(server.calls)
@@ -207,8 +211,7 @@ class TestUdeskMirror:
         self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
     ) -> None:
         clock, fake, server = udesk
-        made = collector(server, clock)
-        made.attach_mirror(Mirror(store, SOURCE))
+        made = mirrored(server, clock, store)
         poll(made, clock)
         fake.changed_oldest_first = True
         cursor = Mirror(store, SOURCE).cursor()
