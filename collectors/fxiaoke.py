@@ -46,6 +46,7 @@ from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, Pl
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.past import OPEN_THEN, refuse_past
+from collectors.hosted.source import client_options
 from config.durations import Duration
 from config.secrets import resolve_credential
 from monitor.errors import AuthFailed, MappingError
@@ -199,12 +200,7 @@ class FxiaokeCollector:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
-        common: dict[str, Any] = {
-            "timeout": config.timeout.total_seconds(),
-            "retries": config.retries,
-            "max_wait": config.max_wait.total_seconds(),
-            "sleep": sleep,
-        }
+        common = client_options(config, sleep)
         budget = Budget(config.name, config.budget.per_minute(), None, clock)
         session = PacedSession(config.min_interval.total_seconds(), clock, sleep)
         tokens = HttpClient(

@@ -61,6 +61,7 @@ from collectors.hosted import (
 from collectors.hosted.client import retry_after
 from collectors.hosted.config import PlanBudget
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.source import client_options
 from config.durations import Duration
 from config.secrets import resolve_credential
 from monitor.errors import MappingError
@@ -272,12 +273,7 @@ class GitHubCollector:
     ) -> None:
         self.config = config
         budget = shared_budget(config.budget_key(), config.name, config.budget.per_minute(), clock)
-        common: dict[str, Any] = {
-            "timeout": config.timeout.total_seconds(),
-            "retries": config.retries,
-            "max_wait": config.max_wait.total_seconds(),
-            "sleep": sleep,
-        }
+        common = client_options(config, sleep)
         auth: Auth
         if config.app is None:
             auth = NoAuth(config.auth_headers())

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PollCost, QuotaHeaders
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.source import client_options
 from config.secrets import resolve_credential
 from monitor.errors import MappingError
 
@@ -125,11 +126,8 @@ class GitLabCollector:
         budget = Budget(config.name, config.budget.per_minute(), None, clock)
         common: dict[str, Any] = {
             "budget": budget,  # REST and GraphQL draw on the same per-user limit
-            "timeout": config.timeout.total_seconds(),
-            "retries": config.retries,
-            "max_wait": config.max_wait.total_seconds(),
             "quota": QuotaHeaders(minute_left="RateLimit-Remaining", reset_at="RateLimit-Reset"),
-            "sleep": sleep,
+            **client_options(config, sleep),
         }
         self.client = HttpClient(
             config.name, config.url, auth=NoAuth(config.headers(graphql=False)), **common

@@ -56,6 +56,7 @@ from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.past import refuse_past
+from collectors.hosted.source import client_options
 from collectors.workload import AgentLoad, QueueWorkload, spread
 from config.durations import Duration
 from config.secrets import resolve_credential
@@ -191,12 +192,7 @@ class HelpScoutCollector:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
-        common: dict[str, Any] = {
-            "timeout": config.timeout.total_seconds(),
-            "retries": config.retries,
-            "max_wait": config.max_wait.total_seconds(),
-            "sleep": sleep,
-        }
+        common = client_options(config, sleep)
         tokens = HttpClient(
             config.name,
             config.base_url,

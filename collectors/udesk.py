@@ -47,6 +47,7 @@ from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, Pl
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
 from collectors.hosted.mirror import Change, MirrorStore
 from collectors.hosted.past import refuse_past
+from collectors.hosted.source import client_options
 from config.durations import Duration
 from config.secrets import resolve_credential
 from monitor.errors import AuthFailed, MappingError
@@ -259,12 +260,7 @@ class UdeskCollector:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
-        common: dict[str, Any] = {
-            "timeout": config.timeout.total_seconds(),
-            "retries": config.retries,
-            "max_wait": config.max_wait.total_seconds(),
-            "sleep": sleep,
-        }
+        common = client_options(config, sleep)
         budget = shared_budget(config, clock)
         login = UdeskLogin(
             config,

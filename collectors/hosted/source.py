@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from collectors.hosted.budget import Budget
 from collectors.hosted.client import Auth, HttpClient, HttpStats, NoAuth, QuotaHeaders
@@ -12,6 +12,17 @@ from collectors.hosted.config import HostedSourceConfig
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+
+
+def client_options(config: HostedSourceConfig, sleep: Sleep) -> dict[str, Any]:
+    """What every client of ``config``'s source takes from its settings: timeout, retries,
+    longest wait, and the sleep it waits with (keyword arguments of :class:`HttpClient`)."""
+    return {
+        "timeout": config.timeout.total_seconds(),
+        "retries": config.retries,
+        "max_wait": config.max_wait.total_seconds(),
+        "sleep": sleep,
+    }
 
 
 def client_for(
@@ -30,11 +41,8 @@ def client_for(
         base_url,
         auth=auth,
         budget=Budget(config.name, config.budget.per_minute(), config.budget.per_day(), clock),
-        timeout=config.timeout.total_seconds(),
-        retries=config.retries,
-        max_wait=config.max_wait.total_seconds(),
         quota=quota or QuotaHeaders(),
-        sleep=sleep,
+        **client_options(config, sleep),
     )
 
 
