@@ -16,36 +16,18 @@ metric, status page or stored error.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
-import yaml
-from prometheus_client import CollectorRegistry, generate_latest
 
-from collectors.zohodesk import ZohoDeskCollector, ZohoDeskConfig
-from config.loader import load_settings
+from collectors.zohodesk import ZohoDeskCollector
 from monitor.clock import FakeClock
-from monitor.daemon import Daemon
-from monitor.http import build_app
-from monitor.metrics import BacklogCollector
-from monitor.scheduler import daemon_jobs
-from monitor.stepped import SteppedScheduler
-from monitor.store import alerts as alert_store
-from monitor.store import history
-from monitor.store.engine import open_store
 from tests.collectors.fakeserver import FakeServer
+from tests.collectors.hosted.dayrun import Day, captured_logs, day_settings, run_day
 from tests.collectors.stores.zohodesk import REFRESH, SECRET, FakeZohoDesk, Kit, volvo_log
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
-    from starlette.testclient import TestClient
 
 START = datetime(2012, 5, 2, tzinfo=UTC)
 END = START + timedelta(days=1)
@@ -56,119 +38,32 @@ PLAN_CREDITS = 20_000  # the fake portal's credits a day; half of them are ours
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Run the simulated day once; the tests read what it left."""
+    """Run the simulated day once, on the shared harness (``dayrun``); the tests read
+    what it left."""
     tmp = tmp_path_factory.mktemp("day")
     clock = FakeClock(START)
     fake = FakeZohoDesk(
         clock, refresh_token=REFRESH, client_secret=SECRET, daily_credits=PLAN_CREDITS, storm=STORM
     )
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logging.getLogger().addHandler(handler)
-    previous = logging.getLogger().level
-    logging.getLogger().setLevel(logging.DEBUG)
-    try:
-        with FakeServer(fake) as server:
-            yield _run(tmp, clock, fake, server, records)
-    finally:
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger().setLevel(previous)
-
-
-def _settings(url: str) -> Any:
-    source = Kit().config(url, {"departments": 3})
-    source.update(
-        interval="5m",
-        refresh_token=REFRESH,
-        refresh_token_env=None,
-        budget={"daily_credits": PLAN_CREDITS, "share": 0.5},
-    )
-    document = {
-        "forecasts": {"enabled": False},
-        "delivery": {"interval": "5m"},  # no receiver: nothing to deliver
-        "store": {"url": "sqlite://", "maintenance_interval": "1h"},
-        "http": {"status_page_auth": "none"},  # the page itself, not a 401's body
-        "evaluation": {"interval": "5m", "collector_down": {"for": "5m"}},
-        "sources": [source],
-        "rules": [
-            {
-                "name": "G96BacklogHigh",
-                "metric": "open_tickets",
-                "match": {"source": "zoho", "queue": QUEUE},
-                "reduce": "avg",
-                "window": "30m",
-                "threshold": 80,
-                "recover_threshold": 78,
-            }
-        ],
-    }
-    return load_settings(text=yaml.safe_dump(document))
-
-
-def _run(
-    tmp: Path, clock: FakeClock, fake: FakeZohoDesk, server: FakeServer, records: list[Any]
-) -> dict[str, Any]:
-    settings = _settings(server.url)
-    slept: list[float] = []
-    config = settings.sources[0]
-    assert isinstance(config, ZohoDeskConfig)
-    collector = ZohoDeskCollector(
-        config, clock=lambda: clock().timestamp() + sum(slept), sleep=slept.append
-    )
-    engine = open_store(f"sqlite:///{tmp}/history.db")
-    daemon = Daemon(
-        settings,
-        clock=clock,
-        collectors={"zoho": collector},
-        engine=engine,
-        monotonic=lambda: clock().timestamp(),
-    )
-    daemon.migrate()
-    scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
-    states: list[tuple[datetime, str]] = []
-    polls: list[tuple[datetime, bool, int]] = []  # instant, succeeded, API requests sent
-    while scheduler.next_instant < END:
-        before = len(server.calls)
-        ran = scheduler.run_due()
-        if "poll:zoho" in ran:
-            with engine.connect() as conn:
-                up = history.source_health(conn)["zoho"].up
-            sent = [c for c in server.calls[before:] if c.path.startswith("/api/")]
-            polls.append((clock.now, up and bool(sent), len(sent)))
-        if "evaluate" in ran:
-            with engine.connect() as conn:
-                for instance in alert_store.load_instances(conn).values():
-                    if instance.rule == "G96BacklogHigh":
-                        states.append((clock.now, instance.state.value))
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        BacklogCollector(engine, daemon.stats, lambda: daemon.source_names, clock, daemon.rules)
-    )
-    with TestClient(build_app(daemon, registry)) as client:
-        answer = client.get("/")
-        assert answer.status_code == 200, answer.text
-        page = answer.text
-    with engine.connect() as conn:
-        counters = {r["queue"]: r for r in history.counters(conn)}
-        errors = [
-            str(v)
-            for v in conn.execute(sa.text("SELECT * FROM source_state")).mappings().one().values()
-        ]
-    result = {
-        "daemon": daemon,
-        "calls": list(server.calls),
-        "states": states,
-        "polls": polls,
-        "counters": counters,
-        "metrics": generate_latest(registry).decode(),
-        "page": page,
-        "errors": errors,
-        "logs": "\n".join(r.getMessage() for r in records),
-        "fake": fake,
-    }
-    daemon.close()
-    return result
+    with captured_logs() as records, FakeServer(fake) as server:
+        source = Kit().config(server.url, {"departments": 3})
+        source.update(
+            refresh_token=REFRESH,
+            refresh_token_env=None,
+            budget={"daily_credits": PLAN_CREDITS, "share": 0.5},
+        )
+        plan = Day(START, STORM, "zoho", QUEUE, "G96BacklogHigh", 80, 78)
+        result = run_day(
+            plan,
+            tmp,
+            clock,
+            server,
+            records,
+            day_settings(plan, source),
+            lambda config, now, sleep: ZohoDeskCollector(config, clock=now, sleep=sleep),
+            lambda call: call.path.startswith("/api/"),
+        )
+        yield {**result, "fake": fake}
 
 
 def _in_storm(instant: datetime) -> bool:
