@@ -22,6 +22,7 @@ import yaml
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from collectors.base import Snapshot, Window
+from config.intake import IntakeSettings
 from config.loader import load_settings
 from config.settings import Settings
 from monitor.daemon import Daemon
@@ -318,6 +319,21 @@ class TestConfiguration:
         text = config_yaml().replace(f"secret: {GITHUB_SECRET}", "secret_env: HOOK_SECRET")
         settings = load_settings(text=text)
         assert settings.http.intake[0].key() == b"from-env"
+
+
+def test_the_docs_intake_example_is_valid_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/hosted.md's ``http.intake`` example loads as it stands (its secret from the
+    environment variable it names), with the defaults it shows."""
+    text = (Path(__file__).parents[2] / "docs" / "hosted.md").read_text(encoding="utf-8")
+    section = text.split("## Webhook intake", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    [entry] = yaml.safe_load(block)["http"]["intake"]
+    monkeypatch.setenv(entry["secret_env"], "from-env")
+    intake = IntakeSettings.model_validate(entry)
+    assert intake.key() == b"from-env" and intake.path == "/intake/helpscout"
+    defaults = IntakeSettings.model_validate({"source": "helpscout", "secret": "s"})
+    shown = {k: getattr(intake, k) for k in ("max_body", "delay", "min_gap", "replay_window")}
+    assert shown == {k: getattr(defaults, k) for k in shown}
 
 
 class TestDecisions:
