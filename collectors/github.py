@@ -37,6 +37,7 @@ installation's.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +50,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.githubapp import AppJwt, GitHubApp, InstallationAuth
+from collectors.githubgraphql import (
+    POINTS_PER_HOUR,
+    Answer,
+    GraphQLCounts,
+    Search,
+    forget_points,
+    graphql_path,
+    request_cost,
+    shared_points,
+)
 from collectors.hosted import (
     Auth,
     Budget,
@@ -119,6 +130,19 @@ class GitHubConfig(HostedSourceConfig):
         "(at most 60 s at a time); a longer wait (Retry-After, a reset) fails the poll",
     )
     budget: PlanBudget = PlanBudget(requests_per_minute=SEARCHES_PER_MINUTE)
+    search_api: Literal["auto", "rest", "graphql"] = Field(
+        "auto",
+        description="rest: one search request per count; graphql: up to graphql_batch "
+        "counts a request on GraphQL's points; auto: graphql when a poll's REST searches "
+        "are more than a minute's share of the 30 a minute",
+    )
+    graphql_batch: int = Field(50, ge=1, le=100, description="searches per GraphQL request")
+    graphql_points_per_hour: int = Field(
+        POINTS_PER_HOUR,
+        ge=1,
+        description="GraphQL's limit for the token (5,000; an app installation 5,000 to "
+        "12,500); budget.share of it is this daemon's",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -143,9 +167,47 @@ class GitHubConfig(HostedSourceConfig):
         object.__setattr__(self, "token_env", None)
         return self
 
+    def searches(self) -> int:
+        """Counts a poll asks for (each one REST search): 6 a queue, 3 without aging."""
+        return (3 + (3 if self.aging else 0)) * len(self.queues)
+
+    def uses_graphql(self) -> bool:
+        """``search_api``, with ``auto`` decided: GraphQL when a REST poll would send
+        more searches than this daemon's share of a minute allows (it would wait, and
+        its interval would be long); REST otherwise (it says ``incomplete_results``)."""
+        if self.search_api != "auto":
+            return self.search_api == "graphql"
+        return self.searches() > (self.budget.per_minute() or SEARCHES_PER_MINUTE)
+
+    def graphql_requests(self) -> int:
+        """GraphQL requests of one poll: the searches in batches of ``graphql_batch``."""
+        return -(-self.searches() // self.graphql_batch)
+
+    def points_per_poll(self) -> int:
+        """GraphQL points of one poll (0 on REST)."""
+        if not self.uses_graphql():
+            return 0
+        full, rest = divmod(self.searches(), self.graphql_batch)
+        return full * request_cost(self.graphql_batch) + (request_cost(rest) if rest else 0)
+
+    def points_per_hour(self) -> int:
+        """The points of GraphQL's hourly limit this daemon may use."""
+        return max(1, math.floor(self.graphql_points_per_hour * self.budget.share))
+
     def poll_cost(self) -> PollCost:
-        per_queue = 3 + (3 if self.aging else 0)
-        return PollCost(per_queue * len(self.queues), per_queue * len(self.queues))
+        """Searches a poll sends on REST's search quota (none on GraphQL: its requests
+        and points are priced by :meth:`budget_use`)."""
+        searches = 0 if self.uses_graphql() else self.searches()
+        return PollCost(searches, searches)
+
+    def budget_use(self) -> list[tuple[str, float, float]]:
+        """REST searches a minute, and on GraphQL its points an hour."""
+        out = super().budget_use()
+        if self.uses_graphql():
+            polls = 3600.0 / max(1.0, self.interval.total_seconds())
+            used = self.points_per_poll() * polls
+            out.append(("GraphQL points per hour", used, float(self.points_per_hour())))
+        return out
 
     def scope(self) -> str:
         return f"repo:{self.repo}" if self.repo is not None else f"org:{self.org}"
@@ -187,30 +249,63 @@ def shared_budget(
         return budget
 
 
-def shared_quota_problems(sources: Sequence[object]) -> list[tuple[str, str]]:
-    """``(path, message)`` for GitHub sources of one token that, together, would search
-    more a minute than the smallest share any of them allows (each alone may fit)."""
-    by_key: dict[str, list[tuple[int, GitHubConfig]]] = {}
+def token_use(
+    members: Sequence[GitHubConfig], early: Mapping[str, float] | None = None
+) -> list[tuple[str, float, float]]:
+    """``(what, used, allowed)`` of sources sharing one token: REST searches a minute and
+    GraphQL points an hour, polls every ``interval`` plus, for a source named in
+    ``early``, early polls (webhook intake) every ``early[name]`` seconds at most.
+    ``allowed`` is the smallest share any of them gives."""
+    early = early or {}
+    searches = points = 0.0
+    for s in members:
+        polls = 60.0 / max(1.0, s.interval.total_seconds())
+        if s.name in early:
+            polls += 60.0 / max(1.0, early[s.name])
+        searches += s.poll_cost().requests * polls
+        points += s.points_per_poll() * polls * 60.0
+    out = [
+        (
+            "searches a minute",
+            searches,
+            float(min(s.budget.per_minute() or SEARCHES_PER_MINUTE for s in members)),
+        )
+    ]
+    if any(s.uses_graphql() for s in members):
+        allowed = min(s.points_per_hour() for s in members)
+        out.append(("GraphQL points an hour", points, float(allowed)))
+    return out
+
+
+def by_token(sources: Sequence[object]) -> list[list[tuple[int, GitHubConfig]]]:
+    """GitHub sources grouped by the quota they draw on (with their positions)."""
+    groups: dict[str, list[tuple[int, GitHubConfig]]] = {}
     for i, source in enumerate(sources):
         if isinstance(source, GitHubConfig):
-            by_key.setdefault(source.budget_key(), []).append((i, source))
+            groups.setdefault(source.budget_key(), []).append((i, source))
+    return list(groups.values())
+
+
+def shared_quota_problems(sources: Sequence[object]) -> list[tuple[str, str]]:
+    """``(path, message)`` for GitHub sources of one token that, together, would search
+    (or spend GraphQL points) more than the smallest share any of them allows (each alone
+    may fit)."""
     problems = []
-    for members in by_key.values():
+    for members in by_token(sources):
         if len(members) < 2:
             continue
-        used = sum(
-            s.poll_cost().requests * 60.0 / max(1.0, s.interval.total_seconds()) for _, s in members
-        )
-        allowed = min(s.budget.per_minute() or SEARCHES_PER_MINUTE for _, s in members)
-        if used > allowed:
-            names = ", ".join(s.name for _, s in members)
-            problems.append(
-                (
-                    f"sources -> {members[-1][0]} -> interval",
-                    f"GitHub sources {names} share one token's searches: together they use "
-                    f"{used:.0f} a minute, over the {allowed} allowed; raise their intervals",
+        configs = [s for _, s in members]
+        for what, used, allowed in token_use(configs):
+            if used > allowed:
+                names = ", ".join(s.name for s in configs)
+                problems.append(
+                    (
+                        f"sources -> {members[-1][0]} -> interval",
+                        f"GitHub sources {names} share one token's quota: together they use "
+                        f"{used:.0f} {what}, over the {allowed:.0f} allowed; raise their "
+                        "intervals",
+                    )
                 )
-            )
     return problems
 
 
@@ -218,6 +313,7 @@ def forget_budgets() -> None:
     """Drop the shared budgets (a new daemon in the same process, tests)."""
     with _BUDGETS_LOCK:
         _BUDGETS.clear()
+    forget_points()
 
 
 class GitHubClient(HttpClient):
@@ -230,6 +326,7 @@ class GitHubClient(HttpClient):
         return response.status_code == 403 and (
             response.headers.get("X-RateLimit-Remaining") == "0"
             or "Retry-After" in response.headers
+            or "secondary rate limit" in response.text
         )
 
     def _read_quota(self, response: requests.Response) -> None:
@@ -297,23 +394,47 @@ class GitHubCollector:
         if config.app is not None:
             app_client.stats = self.client.stats
         self.http_stats = self.client.stats
-        self._incomplete = False
+        self.graphql: GraphQLCounts | None = None
+        if config.uses_graphql():
+            root, path = graphql_path(config.api_url)
+            graphql_client = GitHubClient(
+                config.name,
+                root,
+                auth=auth,
+                budget=shared_budget(f"graphql\0{config.budget_key()}", config.name, None, clock),
+                quota=QuotaHeaders(),
+                stats=self.client.stats,
+                **common,
+            )
+            key, allowed = config.budget_key(), config.points_per_hour()
+            points = shared_points(key, config.name, allowed, clock)
+            self.graphql = GraphQLCounts(graphql_client, path, points, config.graphql_batch, sleep)
 
     @property
     def name(self) -> str:
         return self.config.name
 
     def collect(self, window: Window) -> Snapshot:
-        self._incomplete = False
-        read = self._past if window.historical else self._queue
-        queues = tuple(read(q, window) for q in self.config.queues)
+        plan = self._past if window.historical else self._now
+        wanted = [plan(q, window) for q in self.config.queues]
+        searches = [s for queue in wanted for s in queue.values()]
+        if self.graphql is not None:
+            answers = self.graphql.run(searches)
+        else:
+            answers = [self._search(s) for s in searches]
+        said = dict(zip(searches, answers, strict=True))
+        queues = tuple(
+            self._stats(q, {k: said[s] for k, s in w.items()}, window)
+            for q, w in zip(self.config.queues, wanted, strict=True)
+        )
+        incomplete = any(a.incomplete for a in answers)
         # as of a past instant, an issue counts under the labels it has today
         past = window.historical
         return Snapshot(
             source=self.name,
             window=window,
             queues=queues,
-            exactness="approximate" if self._incomplete or past else "lagging",
+            exactness="approximate" if incomplete or past else "lagging",
             figures=(
                 FigureState(
                     "priority", False, "GitHub issues have no priority (one count each)", False
@@ -323,36 +444,27 @@ class GitHubCollector:
 
     def close(self) -> None:
         self.client.session.close()
+        if self.graphql is not None:
+            self.graphql.client.session.close()
 
-    def _queue(self, queue: Queue, window: Window) -> QueueStats:
+    def _now(self, queue: Queue, window: Window) -> dict[str, Search]:
+        """The searches of ``queue`` now: open (and the oldest), created and closed in
+        the window moved back by ``index_lag`` (consecutive windows stay consecutive),
+        and with ``aging`` the open issues older than each cut-off."""
         scope = " ".join(t for t in (self.config.scope(), "is:issue", queue.qualifiers()) if t)
-        lag = self.config.index_lag  # consecutive windows stay consecutive once moved
+        lag = self.config.index_lag
         span = f"{_iso(window.start - lag)}..{_iso(window.end - lag - timedelta(seconds=1))}"
-        if not self.config.aging:
-            open_now = self._search(f"{scope} is:open")["total_count"]
-            oldest = None
-        else:
-            answer = self._search(f"{scope} is:open", oldest_first=True)
-            open_now, oldest = answer["total_count"], _oldest(self.name, answer)
-        created = self._count(f"{scope} created:{span}")
-        closed = self._count(f"{scope} closed:{span}")
-        if not self.config.aging:
-            return queue_stats(queue.name, {"open": open_now}, created, closed, window.end)
-        older = {
-            name: self._count(f"{scope} is:open created:<{_iso(cutoff)}")
-            for name, cutoff in age_cutoffs(window.end).items()
+        wanted = {
+            "open": Search(f"{scope} is:open", oldest_first=self.config.aging),
+            "created": Search(f"{scope} created:{span}"),
+            "closed": Search(f"{scope} closed:{span}"),
         }
-        return queue_stats(
-            queue.name,
-            {"open": open_now},
-            created,
-            closed,
-            window.end,
-            older_than=older,
-            oldest_created=oldest,
-        )
+        if self.config.aging:
+            for name, cutoff in age_cutoffs(window.end).items():
+                wanted[f"older:{name}"] = Search(f"{scope} is:open created:<{_iso(cutoff)}")
+        return wanted
 
-    def _past(self, queue: Queue, window: Window) -> QueueStats:
+    def _past(self, queue: Queue, window: Window) -> dict[str, Search]:
         """The queue as of ``window.end`` (``T``): open then = created before ``T`` and
         open now, plus created before ``T`` and closed at or after it (a reopened issue
         has no ``closed_at``: open since its creation). The flow is counted in the window
@@ -361,38 +473,45 @@ class GitHubCollector:
         at = _iso(window.end)
         span = f"{_iso(window.start)}..{_iso(window.end - timedelta(seconds=1))}"
         still, since = f"{scope} is:open created:<", f"{scope} is:closed closed:>={at} created:<"
-        oldest: datetime | None = None
-        if self.config.aging:
-            answers = [self._search(q + at, oldest_first=True) for q in (still, since)]
-            open_then = sum(int(a["total_count"]) for a in answers)
-            firsts = [o for o in (_oldest(self.name, a) for a in answers) if o is not None]
-            oldest = min(firsts, default=None)
-        else:
-            open_then = self._count(still + at) + self._count(since + at)
-        created = self._count(f"{scope} created:{span}")
-        closed = self._count(f"{scope} closed:{span}")
-        if not self.config.aging:
-            return queue_stats(queue.name, {"open": open_then}, created, closed, window.end)
-        older = {
-            name: self._count(still + _iso(cutoff)) + self._count(since + _iso(cutoff))
-            for name, cutoff in age_cutoffs(window.end).items()
+        aging = self.config.aging
+        wanted = {
+            "open": Search(still + at, oldest_first=aging),
+            "open+": Search(since + at, oldest_first=aging),
+            "created": Search(f"{scope} created:{span}"),
+            "closed": Search(f"{scope} closed:{span}"),
         }
+        if aging:
+            for name, cutoff in age_cutoffs(window.end).items():
+                wanted[f"older:{name}"] = Search(still + _iso(cutoff))
+                wanted[f"older+:{name}"] = Search(since + _iso(cutoff))
+        return wanted
+
+    def _stats(self, queue: Queue, said: Mapping[str, Answer], window: Window) -> QueueStats:
+        """A queue's figures from its searches' answers (``+``: the past's second half)."""
+
+        def total(name: str) -> int:
+            extra = said.get(name.replace(":", "+:") if ":" in name else f"{name}+")
+            return said[name].total + (extra.total if extra is not None else 0)
+
+        created, closed = said["created"].total, said["closed"].total
+        if not self.config.aging:
+            return queue_stats(queue.name, {"open": total("open")}, created, closed, window.end)
+        firsts = [a.oldest for k, a in said.items() if k.startswith("open") and a.oldest]
+        older = {name: total(f"older:{name}") for name in age_cutoffs(window.end)}
         return queue_stats(
             queue.name,
-            {"open": open_then},
+            {"open": total("open")},
             created,
             closed,
             window.end,
             older_than=older,
-            oldest_created=oldest,
+            oldest_created=min(firsts, default=None),
         )
 
-    def _count(self, query: str) -> int:
-        return int(self._search(query)["total_count"])
-
-    def _search(self, query: str, *, oldest_first: bool = False) -> Mapping[str, Any]:
-        params = {"q": query, "per_page": "1"}
-        if oldest_first:
+    def _search(self, search: Search) -> Answer:
+        """One REST search: ``total_count``, ``incomplete_results`` and the first item."""
+        params = {"q": search.query, "per_page": "1"}
+        if search.oldest_first:
             params.update(sort="created", order="asc")
         answer = self.client.get("search/issues", "/search/issues", params)
         try:
@@ -402,8 +521,8 @@ class GitHubCollector:
             raise MappingError(
                 f"{self.name}: search/issues: no total_count in the answer"
             ) from None
-        self._incomplete = self._incomplete or incomplete
-        return {**answer, "total_count": total}
+        oldest = _oldest(self.name, answer) if search.oldest_first else None
+        return Answer(total, oldest, incomplete)
 
 
 def _oldest(source: str, answer: Mapping[str, Any]) -> datetime | None:

@@ -1,10 +1,13 @@
 """The configuration check of ``http.intake``: each entry names a source that can push,
-once, and its early polls fit the source's request budget."""
+once, and its early polls fit the source's request budget; for GitHub, the budget of
+the token, which every GitHub source of that token shares (searches a minute, GraphQL
+points an hour), with the early polls of each of them that has an intake."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+from collectors.github import GitHubConfig, by_token, token_use
 from collectors.hosted.config import HostedSourceConfig
 from config.settings import Settings
 from monitor.intake import SCHEMES
@@ -29,10 +32,39 @@ def intake_problems(settings: Settings) -> list[tuple[str, str]]:
             continue
         if counts[intake.source] > 1:
             problems.append((f"{path} -> source", f"{intake.source!r} has several intakes"))
-        if isinstance(source, HostedSourceConfig):
+        if isinstance(source, HostedSourceConfig) and not isinstance(source, GitHubConfig):
             over = early_poll_overrun(source, intake.min_gap.total_seconds())
             if over is not None:
                 problems.append((f"{path} -> min_gap", over))
+    return problems + github_token_problems(settings)
+
+
+def github_token_problems(settings: Settings) -> list[tuple[str, str]]:
+    """``(path, message)`` for GitHub sources of one token whose polls and early polls
+    together would be over the token's budget (what is over without any early poll is
+    the loader's shared-quota check's to report, not this one's)."""
+    gaps = {intake.source: intake.min_gap.total_seconds() for intake in settings.http.intake}
+    where = {intake.source: i for i, intake in enumerate(settings.http.intake)}
+    problems = []
+    for members in by_token(settings.sources):
+        configs = [s for _, s in members]
+        pushing = [s.name for s in configs if s.name in gaps]
+        if not pushing:
+            continue
+        already = {what for what, used, allowed in token_use(configs) if used > allowed}
+        for what, used, allowed in token_use(configs, gaps):
+            if used <= allowed or what in already:
+                continue
+            names = ", ".join(s.name for s in configs)
+            early = ", ".join(f"{name} every {gaps[name]:g}s" for name in pushing)
+            problems.append(
+                (
+                    f"http -> intake -> {max(where[n] for n in pushing)} -> min_gap",
+                    f"polls and early polls of GitHub {names} (one token; early: {early}) "
+                    f"could use {used:.0f} {what}, over the {allowed:.0f} this daemon may "
+                    "use; raise min_gap",
+                )
+            )
     return problems
 
 

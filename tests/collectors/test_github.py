@@ -71,22 +71,25 @@ class TestGitHubConfig:
     def test_cost_per_poll_against_the_search_limit(self) -> None:
         """20 labels x 6 searches every 10 minutes = 12 a minute, within half of 30;
         every 5 minutes it is 24, over the 15: an error naming the interval's source.
-        A budget given without its limit still means 30 a minute."""
+        A budget given without its limit still means 30 a minute. (REST asked for: auto
+        would read 120 searches through GraphQL.)"""
         twenty = [{"name": f"q{i}", "label": f"l{i}"} for i in range(20)]
-        (config,) = load(source(queues=twenty))
+        (config,) = load(source(queues=twenty, search_api="rest"))
         assert config.poll_cost().requests == 120
         assert config.budget.per_minute() == 15
         with pytest.raises(ConfigError, match=r"sources -> 0: requests per minute"):
-            load(source(queues=twenty, interval="5m"))
-        (shared,) = load(source(queues=twenty, interval="5m", budget={"share": 1.0}))
+            load(source(queues=twenty, interval="5m", search_api="rest"))
+        (shared,) = load(
+            source(queues=twenty, interval="5m", budget={"share": 1.0}, search_api="rest")
+        )
         assert shared.budget.per_minute() == 30
 
     def test_sources_of_one_token_are_checked_together(self) -> None:
         """Two repositories, one token: 12 + 12 searches a minute, over the 15 a token
         allows, though each alone fits; with another token each, both load."""
         twenty = [{"name": f"q{i}", "label": f"l{i}"} for i in range(20)]
-        one = source(queues=twenty)
-        two = source(name="gh2", repo="acme/web", queues=twenty)
+        one = source(queues=twenty, search_api="rest")
+        two = source(name="gh2", repo="acme/web", queues=twenty, search_api="rest")
         with pytest.raises(ConfigError, match=r"sources -> 1 -> interval: GitHub sources gh, gh2"):
             load(one, two)
         assert len(load(one, {**two, "token": "ghp_other"})) == 2
@@ -174,17 +177,23 @@ class TestCheckConfig:
     def test_the_example_is_valid_quiet_and_over_the_limit_every_minute(
         self, tmp_path: Path
     ) -> None:
-        """24 searches every 5 minutes: quiet. Every minute, 24 a minute of the 15 allowed:
-        exit 2 naming the source; every 2 minutes, 12 of 15 (80 %): a warning."""
+        """As written (auto: GraphQL, 1 point every 5 minutes): quiet. On REST, 24
+        searches every minute, 24 a minute of the 15 allowed: exit 2 naming the source;
+        every 2 minutes, 12 of 15 (80 %): a warning. On GraphQL with 100 points an hour
+        (50 this daemon's), a poll a minute is 60 points an hour: exit 2."""
         ok = self.check(tmp_path)
         assert ok.returncode == 0, ok.stderr
         assert "warning" not in ok.stderr and "PLANTED" not in ok.stdout + ok.stderr
-        over = self.check(tmp_path, ("interval: 5m", "interval: 1m"))
+        auto = "interval: 5m\n    search_api: auto"
+        over = self.check(tmp_path, (auto, "interval: 1m\n    search_api: rest"))
         assert over.returncode == 2
         assert "sources -> 0: requests per minute" in over.stderr
-        close = self.check(tmp_path, ("interval: 5m", "interval: 110s"))
+        close = self.check(tmp_path, (auto, "interval: 110s\n    search_api: rest"))
         assert close.returncode == 0, close.stderr
         assert "warning: sources -> 0 -> interval: polling uses" in close.stderr
+        points = self.check(tmp_path, (auto, "interval: 1m\n    graphql_points_per_hour: 100"))
+        assert points.returncode == 2
+        assert "GraphQL points per hour: a poll every 1m uses 60, over the 50" in points.stderr
 
 
 class TestAsOfAPastInstant:

@@ -310,7 +310,62 @@ class TestConfiguration:
         with pytest.raises(ConfigError) as err:
             load_settings(text=config_yaml(min_gap="20s"))
         assert "http -> intake -> 0 -> min_gap" in str(err.value)
-        assert "could use 19 requests a minute, over the 15" in str(err.value)
+        assert "could use 19 searches a minute, over the 15" in str(err.value)
+
+    @staticmethod
+    def with_gh2(text: str, *, token: str = "ghp_notusedinthistest000", **extra: str) -> str:
+        """``text`` plus a second GitHub source ``gh2`` (the same token as ``gh`` unless
+        told), one queue, with ``extra`` fields."""
+        fields = "".join(f"\n    {k}: {v}" for k, v in extra.items())
+        return (
+            text
+            + f"""  - kind: github
+    name: gh2
+    repo: acme/web
+    token: {token}
+    queues: [{{name: Web, label: bug}}]{fields}
+"""
+        )
+
+    def test_github_sources_of_one_token_are_priced_together(self) -> None:
+        """gh (6 searches every 10 min, early polls every 30 s: 12.6 a minute) and gh2
+        of the same token (6 every minute): each fits the token's 15 a minute alone, and
+        without gh's early polls together (6.6), but with them 18.6 is over; with another
+        token gh2 is on another quota and both load."""
+        text = self.with_gh2(config_yaml(min_gap="30s"), interval="1m")
+        with pytest.raises(ConfigError) as err:
+            load_settings(text=text)
+        message = str(err.value)
+        assert "http -> intake -> 0 -> min_gap" in message
+        assert "GitHub gh, gh2 (one token; early: gh every 30s)" in message
+        assert "could use 19 searches a minute, over the 15" in message
+        other = self.with_gh2(config_yaml(min_gap="30s"), token="ghp_another000", interval="1m")
+        assert len(load_settings(text=other).sources) == 4
+
+    def test_early_polls_of_several_sources_of_one_token_add_up(self) -> None:
+        """gh and gh2 both push, one token: 6 x (0.1 + 1.5) = 9.6 searches a minute each
+        with min_gap 40 s, within 15 alone, 19.2 together: refused at the last intake of
+        the token; with min_gap 60 s, 6.6 each, 13.2 together: loads."""
+        hook = "    - {source: gh2, secret: gh2secret, min_gap: %s}"
+        over = self.with_gh2(config_yaml(min_gap="40s", extra_intake=hook % "40s"))
+        with pytest.raises(ConfigError) as err:
+            load_settings(text=over)
+        assert "http -> intake -> 2 -> min_gap" in str(err.value)
+        assert "could use 19 searches a minute, over the 15" in str(err.value)
+        fits = self.with_gh2(config_yaml(min_gap="60s", extra_intake=hook % "60s"))
+        assert len(load_settings(text=fits).http.intake) == 3
+
+    def test_graphql_points_of_early_polls_are_priced(self) -> None:
+        """On GraphQL a poll is 1 point, not 6 searches: with 40 points an hour (20 this
+        daemon's), polls every 10 min (6 an hour) and early polls every 5 min (12) fit;
+        every 2 min (30) is over, in points an hour (the searches' check would see none)."""
+        gql = "search_api: graphql\n    graphql_points_per_hour: 40\n    queues:"
+        base = config_yaml(min_gap="5m").replace("queues:", gql, 1)
+        assert load_settings(text=base).sources[0].uses_graphql()
+        with pytest.raises(ConfigError) as err:
+            load_settings(text=config_yaml(min_gap="2m").replace("queues:", gql, 1))
+        assert "http -> intake -> 0 -> min_gap" in str(err.value)
+        assert "could use 36 GraphQL points an hour, over the 20" in str(err.value)
 
     def test_the_secret_may_come_from_the_environment(
         self, monkeypatch: pytest.MonkeyPatch

@@ -19,6 +19,23 @@ rate limit exceeded`` with ``X-RateLimit-Remaining: 0`` until the reset (as GitH
 primary limit). ``storm``: every search in ``[start, end)`` gets 429 with
 ``Retry-After`` up to its end (GitHub's secondary limit).
 
+GraphQL, ``POST /graphql``: aliased ``search(query: $qN, type: ISSUE[, first: N]) {
+issueCount [nodes { ... on Issue { createdAt } }] }`` fields (query strings as variables,
+``sort:created-asc`` in a string sorts) and ``rateLimit { limit cost remaining resetAt }``,
+as GitHub documents them: a document it cannot read, an undeclared variable, nodes
+without ``first`` or ``first`` outside 1..100 are ``200`` with ``errors`` and no
+``data``; each request costs the search connections it holds divided by 100, rounded
+half up, at least 1 point, out of ``points_per_hour`` per token in an hour from the
+window's first request; a request over what is left is ``200`` with ``errors: [{type:
+RATE_LIMITED}]`` and ``X-RateLimit-Remaining: 0`` (``X-RateLimit-Resource: graphql``
+on every answer). The secondary limit: more than ``secondary_per_minute`` requests in a
+clock minute (GitHub: 2,000 points a minute, a query being 1) is ``403`` "You have
+exceeded a secondary rate limit" with ``Retry-After: 60``; ``storm`` applies as for
+REST. GraphQL has no ``incomplete_results``: the first ``failed_searches`` aliased
+searches fail as a field does in GraphQL, ``null`` data for the alias and an entry of
+``errors`` whose ``path`` names it. GraphQL requests do not count against REST's 30
+searches a minute.
+
 A GitHub App (``app``: its id and public key): ``POST /app/installations/{INSTALLATION}
 /access_tokens`` with an RS256 JWT (``iss`` the app id, at most ten minutes) answers 201
 ``{token, expires_at}``; installation tokens expire after ``token_life`` (an hour), then
@@ -49,6 +66,13 @@ TOKEN = "PLANTED-github-pat-11AB"
 APP_ID = 424242
 INSTALLATION = 5150
 TERM = re.compile(r'^(-?)(\w+):(>=|<=|<|>)?("[^"]*"|\S+)$')
+HEADER = re.compile(r"^query \w*\((?P<params>[^)]*)\) \{$")
+PARAM = re.compile(r"^\$(\w+): String!$")
+SEARCH = re.compile(
+    r"^(?P<alias>\w+): search\(query: \$(?P<var>\w+), type: ISSUE(?:, first: (?P<first>-?\d+))?\)"
+    r" \{ issueCount(?P<nodes> nodes \{ \.\.\. on Issue \{ createdAt \} \})? \}$"
+)
+RATE_LIMIT = re.compile(r"^rateLimit \{ (?:limit |cost |remaining |resetAt |used )+\}$")
 
 
 @cache
@@ -95,6 +119,14 @@ class FakeGitHub:
     """A GitHub App: its id and public key (PEM)."""
     token_life: float = 3600.0
     installation_tokens: dict[str, datetime] = field(default_factory=dict)
+    points_per_hour: int = 5000
+    secondary_per_minute: int = 2000
+    failed_searches: int = 0
+    graphql_requests: int = 0
+    graphql_searches: int = 0
+    points: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+    """Per token: the start of its hour and the points spent in it."""
+    graphql_minutes: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def __call__(self, call: Call) -> Reply:
         auth = call.headers.get("Authorization", "")
@@ -109,6 +141,8 @@ class FakeGitHub:
             wait = int((self.storm[1] - now).total_seconds()) or 1
             body = {"message": "You have exceeded a secondary rate limit."}
             return Reply(429, body, {"Retry-After": str(wait)})
+        if call.path == "/graphql":
+            return self._graphql(call, token, now)
         minute = now.strftime("%Y%m%d%H%M")
         used = self.minute_calls.get((token, minute), 0)
         reset = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -178,6 +212,82 @@ class FakeGitHub:
         body = {"token": issued, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
         return Reply(201, body)
 
+    def _graphql(self, call: Call, token: str, now: datetime) -> Reply:
+        if call.method != "POST":
+            return Reply(404, {"message": "Not Found"})
+        minute = (token, now.strftime("%Y%m%d%H%M"))
+        if self.graphql_minutes.get(minute, 0) >= self.secondary_per_minute:
+            body = {"message": "You have exceeded a secondary rate limit."}
+            return Reply(403, body, {"Retry-After": "60"})
+        self.graphql_minutes[minute] = self.graphql_minutes.get(minute, 0) + 1
+        start, spent = self.points.get(token, (now, 0))
+        if now >= start + timedelta(hours=1):
+            start, spent = now, 0
+        reset = start + timedelta(hours=1)
+        try:
+            searches = _read_document(call.json())
+        except ValueError as err:
+            headers = self._points_headers(spent, reset)
+            return Reply(200, {"errors": [{"message": str(err)}]}, headers)
+        cost = max(1, int(len(searches) / 100 + 0.5))
+        if spent + cost > self.points_per_hour:
+            self.points[token] = (start, spent)
+            headers = {**self._points_headers(spent, reset), "X-RateLimit-Remaining": "0"}
+            limited = {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user."}
+            return Reply(200, {"errors": [limited]}, headers)
+        spent += cost
+        self.points[token] = (start, spent)
+        self.graphql_requests += 1
+        data: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for alias, query, first, nodes in searches:
+            self.graphql_searches += 1
+            if self.graphql_searches <= self.failed_searches:
+                data[alias] = None
+                errors.append(
+                    {
+                        "path": [alias],
+                        "message": "Something went wrong while executing your query. This "
+                        "may be the result of a timeout, or it could be a GitHub bug.",
+                    }
+                )
+                continue
+            oldest_first = "sort:created-asc" in query.split()
+            terms = " ".join(t for t in query.split() if t != "sort:created-asc")
+            try:
+                found = self._search(terms)
+            except ValueError as err:
+                data[alias] = None
+                errors.append({"path": [alias], "type": "INVALID", "message": str(err)})
+                continue
+            answer: dict[str, Any] = {"issueCount": len(found)}
+            if nodes:
+                if oldest_first:
+                    found = found.sort_values(["created", "id"])
+                answer["nodes"] = [
+                    {"createdAt": row.created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                    for row in found.head(first).itertuples()
+                ]
+            data[alias] = answer
+        data["rateLimit"] = {
+            "limit": self.points_per_hour,
+            "cost": cost,
+            "remaining": self.points_per_hour - spent,
+            "used": spent,
+            "resetAt": reset.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        body = {"data": data, **({"errors": errors} if errors else {})}
+        return Reply(200, body, self._points_headers(spent, reset))
+
+    def _points_headers(self, spent: int, reset: datetime) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.points_per_hour),
+            "X-RateLimit-Remaining": str(max(0, self.points_per_hour - spent)),
+            "X-RateLimit-Used": str(spent),
+            "X-RateLimit-Reset": str(int(reset.timestamp())),
+            "X-RateLimit-Resource": "graphql",
+        }
+
     def _search(self, query: str) -> pd.DataFrame:
         terms = [TERM.match(t) for t in re.findall(r'\S+:"[^"]*"|\S+', query)]
         if None in terms:
@@ -209,6 +319,55 @@ class FakeGitHub:
             else:
                 raise ValueError(f"unknown qualifier {key!r}")
         return state
+
+
+def _read_document(body: Any) -> list[tuple[str, str, int, bool]]:
+    """``(alias, query string, first, nodes wanted)`` per search of a GraphQL request;
+    ValueError with GitHub's kind of message for what it would refuse."""
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        raise ValueError("A query attribute must be specified and must be a string.")
+    lines = [line.strip() for line in body["query"].strip().splitlines()]
+    header = HEADER.match(lines[0]) if lines else None
+    if header is None or lines[-1] != "}":
+        raise ValueError("Parse error on the query document")
+    declared = set()
+    for param in filter(None, (p.strip() for p in header.group("params").split(","))):
+        match = PARAM.match(param)
+        if match is None:
+            raise ValueError(f"Parse error on {param!r}")
+        declared.add(match.group(1))
+    given = body.get("variables") or {}
+    searches = [
+        _search_field(line, declared, given) for line in lines[1:-1] if not RATE_LIMIT.match(line)
+    ]
+    if not searches:
+        raise ValueError("The query asks for no search")
+    return searches
+
+
+def _search_field(
+    line: str, declared: set[str], given: dict[str, Any]
+) -> tuple[str, str, int, bool]:
+    match = SEARCH.match(line)
+    if match is None:
+        raise ValueError(f"Parse error on {line[:40]!r}")
+    var = match.group("var")
+    if var not in declared:
+        raise ValueError(f"Variable ${var} is used by anonymous query but not declared")
+    if not isinstance(given.get(var), str):
+        raise ValueError(f"Variable ${var} of type String! was provided invalid value")
+    first = match.group("first")
+    if match.group("nodes") and first is None:
+        raise ValueError(
+            "You must provide a `first` or `last` value to properly paginate the "
+            "`search` connection."
+        )
+    if first is not None and not 1 <= int(first) <= 100:
+        raise ValueError(
+            f"Requesting {first} records on the `search` connection exceeds the `first` "
+            "limit of 100 records."
+        )
+    return match.group("alias"), given[var], int(first or 0), bool(match.group("nodes"))
 
 
 def _dates(column: pd.Series, op: str, value: str) -> pd.Series:
