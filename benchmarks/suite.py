@@ -318,6 +318,104 @@ def http_poll_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
     return out
 
 
+def hosted_desks_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    out: list[Figure] = []
+    for case in r["helpscout"]:
+        where = (
+            f"Help Scout {case['mailboxes']} mailboxes / {case['open']:,} open, poll every "
+            f"{case['interval']}, aging {'on' if case['aging'] else 'off'}"
+        )
+        out.append(
+            (
+                f"requests per poll, {where}",
+                f"{case['requests']} requests, {case['per_minute']:.0f} a minute, "
+                f"{case['wall_ms']:.0f} ms wall (median of {r['repeat']})",
+                f"<= {case['allowed']:.0f} a minute (half of Help Scout's 200)",
+                bool(case["within"]),
+            )
+        )
+    for case in r["others"]:
+        where = f"{case['kind']} {case['queues']} queues, aging {'on' if case['aging'] else 'off'}"
+        out.append(
+            (
+                f"requests per poll, {where}",
+                f"{case['requests']} requests, {case['per_minute_5m']:.0f} a minute at a "
+                f"5-minute interval, {case['wall_ms']:.0f} ms wall; paced floor "
+                f"{case['paced_s']:.0f} s",
+                f"<= {case['allowed']:.0f} a minute at a 5-minute interval",
+                bool(case["within"]),
+            )
+        )
+    return out
+
+
+def hosted_forges_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    out: list[Figure] = []
+    for case in r.get("github", []):
+        where = f"GitHub {case['api']}, {case['queues']} label queues ({case['counts']} counts)"
+        if case["api"] == "graphql":
+            measured = (
+                f"{case['requests']} requests, {case['points']} points (estimate "
+                f"{case['points_estimated']}), 0 REST searches; {case['wall_s']:.1f} s wall, "
+                f"{case['cpu_s']:.1f} s CPU"
+            )
+            goal = (
+                f"within {case['points_per_hour_allowed']:,} points an hour: a poll every "
+                f"{case['min_interval_min'] * 60:.0f} s at the shortest"
+            )
+            met = case["points"] == case["points_estimated"] and case["searches"] == 0
+        else:
+            measured = (
+                f"{case['searches']} searches, at most {case['max_per_minute']} in a minute, "
+                f"spanning {case['span_min']:.0f} min; {case['wall_s']:.1f} s wall, "
+                f"{case['cpu_s']:.1f} s CPU"
+            )
+            goal = (
+                f"never over {case['searches_per_minute_allowed']} searches a minute: a poll "
+                f"every {case['min_interval_min']:.0f} min at the shortest"
+            )
+            met = case["max_per_minute"] <= case["searches_per_minute_allowed"]
+        out.append((f"one poll, {where}", measured, goal, met))
+    for case in r.get("gitlab", []):
+        capped = case["queues"] != case["asked"]
+        note = f" ({case['asked']} labels: {case['cost_at_n']} requests)" if capped else ""
+        out.append(
+            (
+                f"one poll, GitLab {case['queues']} label queues",
+                f"{case['requests']} requests, at most {case['max_per_minute']} in a minute, "
+                f"{case['wall_s']:.1f} s wall{note}",
+                f"never over {int(2000 * r['share'])} requests a minute",
+                case["max_per_minute"] <= int(2000 * r["share"]),
+            )
+        )
+    return out
+
+
+def udesk_mirror_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    where = f"Udesk mirror, {r['queues']} queues ({r['filters']} filters), {r['polls']} polls"
+    return [
+        (
+            f"first poll (rebuild + counts), {where}",
+            f"{r['first_requests']} requests, {r['first_cpu_ms']:.0f} ms CPU",
+            "none set (reported)",
+            None,
+        ),
+        (
+            f"later polls, {where}",
+            f"median {r['later_median']:.0f} requests, max {r['later_max']} (estimate "
+            f"{r['estimate']}); {r['later_cpu_ms_median']:.0f} ms CPU median",
+            "<= check-config's estimate",
+            r["later_max"] <= r["estimate"],
+        ),
+        (
+            f"largest |drift| between the mirror and Udesk's totals, {where}",
+            str(r["worst_drift"]),
+            "0 (the feed missed nothing)",
+            r["worst_drift"] == 0,
+        ),
+    ]
+
+
 BENCHMARKS = (
     Bench(
         "idle",
@@ -437,6 +535,36 @@ BENCHMARKS = (
         "collectors_http_poll.json",
         http_poll_figures,
         "docs/hosted.md",
+    ),
+    Bench(
+        "hosted_desks",
+        "benchmarks.collectors.hosted_poll_desks",
+        "Help Scout, Udesk and Fxiaoke polls at 20 and 500 queues against counts-only fakes",
+        ("--repeat", "1"),
+        (),
+        "collectors_hosted_poll_desks.json",
+        hosted_desks_figures,
+        "docs/hosted/helpscout.md",
+    ),
+    Bench(
+        "hosted_forges",
+        "benchmarks.collectors.hosted_poll_forges",
+        "GitHub (REST and GraphQL) and GitLab polls at 20 and 500 queues beside their budgets",
+        (),
+        (),
+        "collectors_hosted_poll_forges.json",
+        hosted_forges_figures,
+        "docs/hosted/github.md",
+    ),
+    Bench(
+        "udesk_mirror",
+        "benchmarks.collectors.udesk_mirror",
+        "Udesk with its local mirror: requests per poll over simulated hours, drift",
+        ("--hours", "2"),
+        (),
+        "collectors_udesk_mirror.json",
+        udesk_mirror_figures,
+        "docs/hosted/udesk.md",
     ),
 )
 NOT_HERE = [

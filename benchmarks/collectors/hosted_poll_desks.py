@@ -18,7 +18,9 @@ a queue; Fxiaoke: three open statuses, a resolution field, with and without agin
 Printed per case: requests per poll (counted by the server), their rate per minute at
 that interval beside the 100 a minute this daemon allows itself (half of Help Scout's
 200), and the median wall time of a poll with the machine's load average (loopback
-HTTP, so it is the client's own cost, not the network's).
+HTTP, so it is the client's own cost, not the network's). The same figures, with the
+load average, go to ``benchmarks/results/collectors_hosted_poll_desks.json`` (read by
+``./dev.sh bench``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from benchmarks.load import save
 from collectors import REGISTRY
 from collectors.base import Window
 from collectors.fxiaoke import FxiaokeCollector
@@ -238,12 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    load_before = os.getloadavg()
+    print(f"load average {load_before[0]:.1f} on {os.cpu_count()} cores")
     print("size mailboxes open     interval aging requests/poll per-min allowed wall-ms")
+    helpscout: list[dict[str, Any]] = []
     for size in SIZES:
         for minutes in (1, 5):
             for aging in (False, True):
                 r = poll(size, timedelta(minutes=minutes), aging, args.repeat)
+                helpscout.append(r)
                 flag = "" if r["within"] else "  OVER"
                 print(
                     f"{r['size']:4} {r['mailboxes']:9} {r['open']:<8} {r['interval']:8} "
@@ -252,15 +258,29 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print()
     print("store   queues aging requests/poll per-min@5m allowed wall-ms  floor-s (pace/budget)")
+    others: list[dict[str, Any]] = []
     for kind, aging in (("udesk", False), ("fxiaoke", True), ("fxiaoke", False)):
         for queues in (20, 500):
             r = other_store(kind, queues, aging, args.repeat)
-            flag = "" if r["per_minute_5m"] <= r["allowed"] else "  OVER"
+            r["within"] = r["per_minute_5m"] <= r["allowed"]
+            others.append(r)
+            flag = "" if r["within"] else "  OVER"
             print(
                 f"{kind:7} {queues:6} {'yes' if aging else 'no':5} {r['requests']:13} "
                 f"{r['per_minute_5m']:10.0f} {r['allowed']:7.0f} {r['wall_ms']:7.0f} "
                 f"{r['paced_s']:8.0f}{flag}"
             )
+    save(
+        {
+            "repeat": args.repeat,
+            "load_before": load_before,
+            "load_after": os.getloadavg(),
+            "cpus": os.cpu_count(),
+            "helpscout": helpscout,
+            "others": others,
+        },
+        "collectors_hosted_poll_desks.json",
+    )
     return 0
 
 

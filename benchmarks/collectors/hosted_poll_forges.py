@@ -2,7 +2,7 @@
 their budgets.
 
     python -m benchmarks.collectors.hosted_poll_forges [--queues 20,500] [--share 1.0]
-        [--stores github,gitlab]
+        [--stores github,gitlab] [--apis rest,graphql]
 
 GitLab: the fake GitLab (the ServiceNow log as issues labelled by group; the busiest
 ``N`` labels, at most 78 exist, so 500 is capped there and the cost for 500 is printed
@@ -18,6 +18,14 @@ Printed per size: searches sent, the most in any minute of the fake's clock, the
 the wall time of the HTTP work with the machine's load average (the fake server
 answers from pandas on this machine, so wall time is the client's and the fake's
 together).
+
+GitHub is polled twice per size: over REST (``search_api: rest``, one search per count,
+30 searches a minute) and over GraphQL (``search_api: graphql``, ``graphql_batch``
+counts a request, GraphQL's 5,000 points an hour, both times ``--share``); for GraphQL
+the requests, the searches they carried, the points the fake charged (its ``rateLimit``)
+and the shortest interval the points allow. CPU is ``time.process_time`` of the whole
+process during the poll (the fake's pandas included). Everything printed also goes to
+``benchmarks/results/collectors_hosted_poll_forges.json`` (read by ``./dev.sh bench``).
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ import argparse
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from benchmarks.load import save
 from collectors.base import Window
 from collectors.github import GitHubCollector, GitHubConfig, forget_budgets
 from collectors.gitlab import GitLabCollector, GitLabConfig
@@ -40,8 +50,8 @@ AT = datetime(2012, 5, 2, 10, tzinfo=UTC)
 GITLAB_AT = datetime(2016, 3, 21, 16, tzinfo=UTC)
 
 
-def poll(n: int, share: float) -> dict[str, float]:
-    """One poll of ``n`` label queues; its figures."""
+def poll(n: int, share: float, api: str = "rest") -> dict[str, Any]:
+    """One poll of ``n`` label queues over ``api`` (rest or graphql); its figures."""
     forget_budgets()
     slept: list[float] = []
 
@@ -61,22 +71,38 @@ def poll(n: int, share: float) -> dict[str, float]:
                 "interval": "1d",
                 "max_wait": "90s",
                 "budget": {"share": share},
+                "search_api": api,
             }
         )
         collector = GitHubCollector(config, clock=lambda: now().timestamp(), sleep=slept.append)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         collector.collect(Window(AT - timedelta(minutes=15), AT))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         collector.close()
         searches = len([c for c in server.calls if c.path == "/search/issues"])
+        graphql = len([c for c in server.calls if c.path == "/graphql"])
     per_minute = config.budget.per_minute() or 30
+    if api == "graphql":
+        shortest = config.points_per_poll() / config.points_per_hour() * 60
+    else:
+        shortest = config.poll_cost().requests / per_minute
     return {
+        "api": api,
         "queues": n,
+        "counts": config.searches(),
+        "requests": graphql if api == "graphql" else searches,
         "searches": searches,
-        "max_per_minute": max(fake.minute_calls.values()),
+        "graphql_requests": graphql,
+        "graphql_searches": fake.graphql_searches,
+        "points": sum(spent for _, spent in fake.points.values()),
+        "points_estimated": config.points_per_poll(),
+        "points_per_hour_allowed": config.points_per_hour(),
+        "searches_per_minute_allowed": per_minute,
+        "max_per_minute": max(fake.minute_calls.values(), default=0),
         "span_min": sum(slept) / 60,
-        "min_interval_min": config.poll_cost().requests / per_minute,
+        "min_interval_min": shortest,
         "wall_s": wall,
+        "cpu_s": cpu,
     }
 
 
@@ -120,33 +146,66 @@ def poll_gitlab(n: int, share: float) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queues", default="20,500")
     parser.add_argument("--share", type=float, default=1.0)
     parser.add_argument("--stores", default="github,gitlab")
-    args = parser.parse_args()
+    parser.add_argument("--apis", default="rest,graphql", help="GitHub: rest, graphql")
+    args = parser.parse_args(argv)
     stores = args.stores.split(",")
+    sizes = [int(x) for x in args.queues.split(",")]
+    result: dict[str, Any] = {"share": args.share, "load_before": os.getloadavg()}
     if "gitlab" in stores:
         print(f"GitLab, budget {int(2000 * args.share)} requests/min (share {args.share:g})")
         print("queues  requests  max/min  poll spans  wall (s)")
-        for n in (int(x) for x in args.queues.split(",")):
+        result["gitlab"] = []
+        for n in sizes:
             r = poll_gitlab(n, args.share)
+            result["gitlab"].append({**r, "asked": n})
             note = "" if r["queues"] == n else f"  ({n} labels: {r['cost_at_n']} requests)"
             print(
                 f"{r['queues']:>6}  {r['requests']:>8}  {r['max_per_minute']:>7}  "
                 f"{r['span_min']:>7.0f} min  {r['wall_s']:>8.1f}{note}"
             )
-    if "github" not in stores:
-        return
-    print(f"GitHub, budget {int(30 * args.share)} searches/min (share {args.share:g} of 30)")
-    print("queues  searches  max/min  poll spans  shortest interval  wall (s)")
-    for n in (int(x) for x in args.queues.split(",")):
-        r = poll(n, args.share)
-        print(
-            f"{r['queues']:>6}  {r['searches']:>8}  {r['max_per_minute']:>7}  "
-            f"{r['span_min']:>7.0f} min  {r['min_interval_min']:>13.0f} min  {r['wall_s']:>8.1f}"
-        )
+    if "github" in stores:
+        result["github"] = []
+        apis = args.apis.split(",")
+        if "rest" in apis:
+            print(
+                f"GitHub REST, budget {int(30 * args.share)} searches/min "
+                f"(share {args.share:g} of 30)"
+            )
+            print("queues  searches  max/min  poll spans  shortest interval  wall (s)  CPU (s)")
+            for n in sizes:
+                r = poll(n, args.share, "rest")
+                result["github"].append(r)
+                print(
+                    f"{r['queues']:>6}  {r['searches']:>8}  {r['max_per_minute']:>7}  "
+                    f"{r['span_min']:>7.0f} min  {r['min_interval_min']:>13.2f} min  "
+                    f"{r['wall_s']:>8.1f}  {r['cpu_s']:>7.1f}"
+                )
+        if "graphql" in apis:
+            print(
+                f"GitHub GraphQL, budget {int(5000 * args.share)} points/hour "
+                f"(share {args.share:g} of 5,000), 50 searches a request"
+            )
+            print(
+                "queues  counts  requests  REST searches  points (estimate)  poll spans  "
+                "shortest interval  wall (s)  CPU (s)"
+            )
+            for n in sizes:
+                r = poll(n, args.share, "graphql")
+                result["github"].append(r)
+                print(
+                    f"{r['queues']:>6}  {r['graphql_searches']:>6}  {r['requests']:>8}  "
+                    f"{r['searches']:>13}  {r['points']:>6} ({r['points_estimated']:>3})     "
+                    f"{r['span_min']:>7.0f} min  {r['min_interval_min']:>13.2f} min  "
+                    f"{r['wall_s']:>8.1f}  {r['cpu_s']:>7.1f}"
+                )
+    result["load_after"] = os.getloadavg()
+    result["cpus"] = os.cpu_count()
+    save(result, "collectors_hosted_poll_forges.json")
     print(
         f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores"
     )

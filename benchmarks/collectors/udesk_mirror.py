@@ -12,7 +12,8 @@ Printed: the first poll's requests (the rebuild: every filter listed 100 a page,
 the counts), then over the later polls the requests per poll (counts + feed pages:
 median and max), the largest drift seen (0 when the feed missed nothing), and CPU time
 per poll (``time.process_time``, which includes the fake server's thread: an upper
-bound of the client's own), with the load average.
+bound of the client's own), with the load average. The same figures go to
+``benchmarks/results/collectors_udesk_mirror.json`` (read by ``./dev.sh bench``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
+from benchmarks.load import save
 from collectors.base import Window
 from collectors.hosted.mirror import Mirror
 from collectors.udesk import UdeskCollector, UdeskConfig
@@ -82,6 +84,23 @@ def main(argv: list[str] | None = None) -> int:
         f" (counts {2 * args.queues}); cpu median {statistics.median(cpu[1:]) * 1000:.0f} ms"
     )
     print(f"largest |drift| seen: {worst}")
+    save(
+        {
+            "queues": args.queues,
+            "filters": 2 * args.queues,
+            "polls": polls,
+            "interval_s": STEP.total_seconds(),
+            "estimate": config.poll_cost().requests,
+            "first_requests": requests[0],
+            "first_cpu_ms": cpu[0] * 1000,
+            "later_median": statistics.median(later),
+            "later_max": max(later),
+            "later_cpu_ms_median": statistics.median(cpu[1:]) * 1000,
+            "worst_drift": worst,
+            "load": os.getloadavg(),
+        },
+        "collectors_udesk_mirror.json",
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from collectors.base import Window
 from collectors.github import GitHubCollector, GitHubConfig, Queue
+from collectors.githubgraphql import PointBudget, graphql_path, request_cost
 from config.loader import load_settings
 from monitor.clock import FakeClock
 from monitor.errors import ConfigError
@@ -93,6 +94,79 @@ class TestGitHubConfig:
         with pytest.raises(ConfigError, match=r"sources -> 1 -> interval: GitHub sources gh, gh2"):
             load(one, two)
         assert len(load(one, {**two, "token": "ghp_other"})) == 2
+
+
+class TestGraphQLChoiceAndCost:
+    def test_auto_reads_through_graphql_what_a_minute_of_searches_cannot_hold(self) -> None:
+        """auto: 2 queues (12 searches) fit the 15 a minute: REST; 3 queues (18) do not:
+        GraphQL, 1 request and 1 point a poll and no REST search priced; 20 queues at
+        share 1 (120 searches of 30) likewise. rest and graphql are as asked."""
+        two = [{"name": f"q{i}", "label": f"l{i}"} for i in range(2)]
+        three = [*two, {"name": "q2", "label": "l2"}]
+        (small,) = load(source(queues=two))
+        assert not small.uses_graphql() and small.poll_cost().requests == 12
+        assert small.points_per_poll() == 0
+        (large,) = load(source(queues=three))
+        assert large.uses_graphql() and large.poll_cost().requests == 0
+        assert (large.graphql_requests(), large.points_per_poll()) == (1, 1)
+        assert ("GraphQL points per hour", 6.0, 2500.0) in large.budget_use()
+        (rest,) = load(source(queues=three, search_api="rest"))
+        assert not rest.uses_graphql()
+        (forced,) = load(source(queues=two, search_api="graphql"))
+        assert forced.uses_graphql()
+
+    def test_points_a_poll_in_batches(self) -> None:
+        """500 queues x 6 = 3,000 searches: 60 requests of 50 (1 point each), 30 of 100
+        (1 point each: 100 connections / 100); 150 aliases would cost 2."""
+        many = [{"name": f"q{i}", "label": f"l{i}"} for i in range(500)]
+        (config,) = load(source(queues=many, interval="1h"))
+        assert (config.graphql_requests(), config.points_per_poll()) == (60, 60)
+        (full,) = load(source(queues=many, interval="1h", graphql_batch=100))
+        assert (full.graphql_requests(), full.points_per_poll()) == (30, 30)
+        assert [request_cost(n) for n in (1, 49, 50, 100, 149, 150)] == [1, 1, 1, 1, 1, 2]
+
+    def test_graphql_endpoint_of_github_and_of_enterprise_server(self) -> None:
+        assert graphql_path("https://api.github.com") == ("https://api.github.com", "/graphql")
+        ghes = graphql_path("https://git.example.com/api/v3/")
+        assert ghes == ("https://git.example.com", "/api/graphql")
+
+    def test_sources_of_one_token_share_its_points(self) -> None:
+        """Two GraphQL sources of one token, 60 points a poll each every 2 hours: 30 an
+        hour each of the 50 this daemon may use (share 0.5 of 100): each fits, together
+        60 is over; refused naming both."""
+        many = [{"name": f"q{i}", "label": f"l{i}"} for i in range(500)]
+        one = source(queues=many, interval="2h", graphql_points_per_hour=100)
+        two = {**one, "name": "gh2", "repo": "acme/web"}
+        assert len(load(one)) == 1
+        with pytest.raises(ConfigError, match=r"sources -> 1 -> interval: .*60 GraphQL points"):
+            load(one, two)
+
+
+class TestPointBudget:
+    def test_an_hour_of_points_then_the_oldest_ages_out(self) -> None:
+        """3 points an hour: three requests go at once, a fourth waits until the first
+        is an hour old."""
+        now = [0.0]
+        budget = PointBudget("gh", 3, lambda: now[0])
+        for at in (0.0, 10.0, 20.0):
+            now[0] = at
+            assert budget.wait(1) == 0
+            budget.spend(1)
+        now[0] = 30.0
+        assert budget.wait(1) == pytest.approx(3570.0)
+        now[0] = 3600.0
+        assert budget.wait(1) == 0
+
+    def test_the_store_word_bounds_the_next_request(self) -> None:
+        """rateLimit said 0 left until resetAt: wait until then, whatever our count; its
+        cost replaces our estimate."""
+        budget = PointBudget("gh", None, lambda: 100.0)
+        budget.spend(1)
+        budget.observe(2, 0, 400.0)
+        assert budget.used() == 2
+        assert budget.wait(1) == pytest.approx(300.0)
+        budget.observe(1, 5, 400.0)
+        assert budget.wait(1) == 0
 
 
 def _collector(url: str, name: str, clock: Any, slept: list[float], **extra: Any) -> Any:
@@ -230,10 +304,13 @@ class TestAsOfAPastInstant:
             "oldest": oldest,
         }
 
-    def test_open_flow_and_aging_equal_pandas(self) -> None:
+    @pytest.mark.parametrize("api", ["rest", "graphql"])
+    def test_open_flow_and_aging_equal_pandas(self, api: str) -> None:
         fake = FakeGitHub(lambda: self.NOW, per_minute=1_000_000)
         with FakeServer(fake) as server:
-            collector = _collector(server.url, "gh", lambda: self.NOW.timestamp(), [])
+            collector = _collector(
+                server.url, "gh", lambda: self.NOW.timestamp(), [], search_api=api
+            )
             try:
                 for instant in self.INSTANTS:
                     window = Window(instant - timedelta(days=1), instant, historical=True)
@@ -251,7 +328,11 @@ class TestAsOfAPastInstant:
                     assert sum(q.open_total for q in snapshot.queues) > 100
             finally:
                 collector.close()
-            queries = [c.arg("q") or "" for c in server.calls]
+            if api == "rest":
+                queries = [c.arg("q") or "" for c in server.calls]
+            else:  # 5 queues x 10 searches as of a past instant: 1 request a snapshot
+                assert [c.path for c in server.calls] == ["/graphql"] * len(self.INSTANTS)
+                queries = [q for c in server.calls for q in c.json()["variables"].values()]
             assert any("closed:>=2012-04-20T00:00:00Z created:<" in q for q in queries)
 
     def test_the_live_poll_is_unchanged(self) -> None:

@@ -13,6 +13,10 @@ windows moved back by ``index_lag`` as the collector counts them); installation 
 are renewed about 26 times with no poll failing for authentication; never more than 15
 searches in any minute (budget.share 0.6 of the 30); the private key appears in no log, metric,
 status page or stored error.
+
+The same day again through GraphQL (``search_api: graphql``): the 18 counts of a poll in
+one request of 1 point, the storm's 429 on ``/graphql`` too; the same checks, and no REST
+search sent.
 """
 
 from __future__ import annotations
@@ -77,6 +81,69 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {**result, "fake": fake}
 
 
+@pytest.fixture(scope="module")
+def graphql_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The same day, its counts through GraphQL."""
+    clock = FakeClock(START)
+    fake = FakeGitHub(clock, storm=DAY.storm, app=(APP_ID, app_keys()[1]))
+    with captured_logs() as records, FakeServer(fake) as server:
+        source = Kit().config(server.url, {"queues": 3})
+        app = {"app_id": APP_ID, "installation_id": INSTALLATION, "private_key": app_keys()[0]}
+        source.update(token_env=None, app=app, budget={"share": 0.6}, search_api="graphql")
+        result = run_day(
+            DAY,
+            tmp_path_factory.mktemp("graphql-day"),
+            clock,
+            server,
+            records,
+            day_settings(DAY, source),
+            lambda config, now, sleep: GitHubCollector(config, clock=now, sleep=sleep),
+            lambda call: call.path in ("/search/issues", "/graphql"),
+        )
+        yield {**result, "fake": fake}
+
+
+def lost_windows_check(day: dict[str, Any]) -> None:
+    """The day's counters equal pandas' sum over consecutive windows, each from the
+    previous successful poll, moved back by the index lag (3 minutes)."""
+    created = closed = 0
+    lag = pd.Timedelta(minutes=3)
+    start = pd.Timestamp(START - timedelta(hours=1)) - lag  # the first window
+    for instant, ok, _sent in day["polls"]:
+        if not ok:
+            continue
+        end = pd.Timestamp(instant) - lag
+        mine = issue_log().state_at(instant)
+        mine = mine[mine["queue"] == DAY.queue]
+        created += int(((mine["created"] >= start) & (mine["created"] < end)).sum())
+        closed += int(((mine["resolved"] >= start) & (mine["resolved"] < end)).sum())
+        start = end
+    counters = day["counters"][DAY.queue]
+    assert (counters["created_total"], counters["resolved_total"]) == (created, closed)
+    assert created > 50 and closed > 50
+
+
+class TestGitHubGraphQLDay:
+    def test_the_rule_and_the_storm(self, graphql_day: dict[str, Any]) -> None:
+        """As on REST, with one request a poll: the storm costs one request in all."""
+        check_rule_and_storm(DAY, graphql_day, per_poll=1)
+        assert not [c for c in graphql_day["calls"] if c.path == "/search/issues"]
+
+    def test_no_window_is_lost(self, graphql_day: dict[str, Any]) -> None:
+        lost_windows_check(graphql_day)
+
+    def test_points_and_metrics(self, graphql_day: dict[str, Any]) -> None:
+        """One point a poll, 12 an hour at most, far inside the 5,000 of the token; the
+        points left reach the quota metric."""
+        fake = graphql_day["fake"]
+        assert fake.graphql_requests == sum(ok for _, ok, _ in graphql_day["polls"])
+        assert max(spent for _, spent in fake.points.values()) <= 13
+        metrics = graphql_day["metrics"]
+        assert 'code="200",endpoint="graphql",source="gh"' in metrics
+        assert 'code="429",endpoint="graphql",source="gh"' in metrics
+        assert 'backlog_collector_quota_remaining{source="gh"}' in metrics
+
+
 class TestGitHubDay:
     def test_the_rule_and_the_storm(self, day: dict[str, Any]) -> None:
         """The rule fires in the morning and resolves in the afternoon, never during the
@@ -84,23 +151,7 @@ class TestGitHubDay:
         check_rule_and_storm(DAY, day, per_poll=18)
 
     def test_no_window_is_lost(self, day: dict[str, Any]) -> None:
-        """The day's counters equal pandas' sum over consecutive windows, each from the
-        previous successful poll, moved back by the index lag (3 minutes)."""
-        created = closed = 0
-        lag = pd.Timedelta(minutes=3)
-        start = pd.Timestamp(START - timedelta(hours=1)) - lag  # the first window
-        for instant, ok, _sent in day["polls"]:
-            if not ok:
-                continue
-            end = pd.Timestamp(instant) - lag
-            mine = issue_log().state_at(instant)
-            mine = mine[mine["queue"] == DAY.queue]
-            created += int(((mine["created"] >= start) & (mine["created"] < end)).sum())
-            closed += int(((mine["resolved"] >= start) & (mine["resolved"] < end)).sum())
-            start = end
-        counters = day["counters"][DAY.queue]
-        assert (counters["created_total"], counters["resolved_total"]) == (created, closed)
-        assert created > 50 and closed > 50
+        lost_windows_check(day)
 
     def test_installation_tokens_renewed_without_a_failed_poll(self, day: dict[str, Any]) -> None:
         """Tokens last an hour and are renewed 5 minutes before: about 26 renewals (none
