@@ -198,3 +198,86 @@ class TestNewEntries:
         assert poll[0] == "100 requests, 300 credits in 4.00 s (check-config's estimate 100)"
         assert poll[2] is True
         assert rows["requests per hosted poll, zohodesk 20 queues / 200,000 open"][2] is False
+
+
+class TestHostedBenchmarksInTheSuite:
+    """hosted_poll_desks, hosted_poll_forges and udesk_mirror run in ``./dev.sh bench``."""
+
+    def test_the_three_are_in_the_suite_with_their_results(self) -> None:
+        named = {b.name: (b.module, b.result) for b in BENCHMARKS}
+        assert named["hosted_desks"] == (
+            "benchmarks.collectors.hosted_poll_desks",
+            "collectors_hosted_poll_desks.json",
+        )
+        assert named["hosted_forges"][1] == "collectors_hosted_poll_forges.json"
+        assert named["udesk_mirror"][1] == "collectors_udesk_mirror.json"
+
+    def test_github_rest_over_its_searches_and_graphql_off_its_estimate_miss(self) -> None:
+        """REST: 31 searches in a minute of 30 misses; GraphQL: 61 points charged where 60
+        were estimated misses; as estimated, with no REST search, meets."""
+        common = {
+            "queues": 500,
+            "counts": 3000,
+            "wall_s": 60.0,
+            "cpu_s": 9.0,
+            "span_min": 99.0,
+            "points_per_hour_allowed": 5000,
+            "searches_per_minute_allowed": 30,
+        }
+        rest = common | {
+            "api": "rest",
+            "searches": 3000,
+            "requests": 3000,
+            "max_per_minute": 31,
+            "min_interval_min": 100.0,
+            "points": 0,
+            "points_estimated": 0,
+        }
+        graphql = common | {
+            "api": "graphql",
+            "searches": 0,
+            "requests": 60,
+            "max_per_minute": 0,
+            "min_interval_min": 0.72,
+            "points": 61,
+            "points_estimated": 60,
+        }
+        rows = judged("hosted_forges", {"share": 1.0, "github": [rest, graphql]})
+        where = "GitHub rest, 500 label queues (3000 counts)"
+        assert rows[f"one poll, {where}"][2] is False
+        gql = rows["one poll, GitHub graphql, 500 label queues (3000 counts)"]
+        assert gql[0].startswith("60 requests, 61 points (estimate 60), 0 REST searches")
+        assert gql[1] == "within 5,000 points an hour: a poll every 43 s at the shortest"
+        assert gql[2] is False
+        fixed = judged("hosted_forges", {"share": 1.0, "github": [graphql | {"points": 60}]})
+        assert next(iter(fixed.values()))[2] is True
+
+    def test_desks_and_the_mirror_are_judged(self) -> None:
+        """A Help Scout poll over its 100 a minute misses; the mirror's drift of 2 misses."""
+        desk = {
+            "mailboxes": 500,
+            "open": 200_000,
+            "interval": "1m",
+            "aging": True,
+            "requests": 1200,
+            "per_minute": 1200.0,
+            "allowed": 100.0,
+            "within": False,
+            "wall_ms": 900.0,
+        }
+        rows = judged("hosted_desks", {"repeat": 1, "helpscout": [desk], "others": []})
+        assert next(iter(rows.values()))[2] is False
+        mirror = {
+            "queues": 20,
+            "filters": 40,
+            "polls": 24,
+            "estimate": 44,
+            "first_requests": 300,
+            "first_cpu_ms": 900.0,
+            "later_median": 40.0,
+            "later_max": 41,
+            "later_cpu_ms_median": 50.0,
+            "worst_drift": 2,
+        }
+        verdicts = [met for _, met in (v[1:] for v in judged("udesk_mirror", mirror).values())]
+        assert verdicts == [None, True, False]
