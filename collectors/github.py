@@ -22,6 +22,12 @@ the flow is counted in the window moved back by ``index_lag`` (consecutive windo
 consecutive). An answer with ``incomplete_results: true`` (the search timed out) makes
 the snapshot ``approximate``.
 
+The same searches can go through GraphQL instead, many a request
+(:mod:`collectors.githubgraphql`): ``search_api: graphql``, or ``auto`` (the default),
+which does so when a poll's REST searches are more than this daemon's share of a minute
+allows. Either way a poll first lists its searches (:meth:`GitHubCollector._now`,
+:meth:`GitHubCollector._past`), then sends them, then reads each queue's figures.
+
 Quota: 30 searches a minute per user or installation, whatever the number of sources, so
 every GitHub source of one token (one API root) shares one :class:`Budget`, keyed by a
 digest of the token; ``X-RateLimit-Remaining`` is read back; GitHub says "spent" with
