@@ -14,7 +14,7 @@ from collectors.github import GitHubCollector, GitHubConfig, Queue
 from collectors.githubgraphql import PointBudget, graphql_path, request_cost
 from config.loader import load_settings
 from monitor.clock import FakeClock
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, RateLimited
 from tests.collectors.fakeserver import FakeServer
 from tests.collectors.stores.github import REPO, TOKEN, FakeGitHub, app_keys, issue_log, queues
 from tests.processes import run_cli
@@ -206,6 +206,33 @@ class TestOneTokenOneQuota:
             assert not [c for c in server.calls if c.path != "/search/issues"]
             assert len(server.calls) == 60 and len(slept) == 1
             assert max(fake.minute_calls.values()) == 30
+            first.close()
+            second.close()
+
+    def test_two_graphql_sources_share_the_points(self) -> None:
+        """Two GraphQL sources of one token, 1 point a poll each, 2 points an hour this
+        daemon's (share 0.5 of 4): a and b poll, then a's next poll waits for the hour
+        (over max_wait: RateLimited) without sending; GitHub never said RATE_LIMITED."""
+        start = datetime(2012, 5, 2, 10, tzinfo=UTC)
+        fake = FakeGitHub(lambda: start, per_minute=30)
+        extra = {
+            "search_api": "graphql",
+            "graphql_points_per_hour": 4,
+            "budget": {"share": 0.5},
+            "interval": "1d",
+        }
+        with FakeServer(fake) as server:
+            epoch = start.timestamp
+            first = _collector(server.url, "a", epoch, [], **extra)
+            second = _collector(server.url, "b", epoch, [], **extra)
+            assert first.graphql is not None and second.graphql is not None
+            assert first.graphql.points is second.graphql.points
+            window = Window(start - timedelta(minutes=15), start)
+            first.collect(window)
+            second.collect(window)
+            with pytest.raises(RateLimited):
+                first.collect(window)
+            assert [c.path for c in server.calls] == ["/graphql", "/graphql"]
             first.close()
             second.close()
 
