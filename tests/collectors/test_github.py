@@ -236,6 +236,34 @@ class TestOneTokenOneQuota:
             first.close()
             second.close()
 
+    def test_graphql_secondary_limit_waits_a_minute(self) -> None:
+        """The fake's secondary limit at 2 GraphQL requests a minute: a poll of 20 queues
+        (3 requests) gets 403 "secondary rate limit" with Retry-After: 60 on its third,
+        waits the minute and completes with figures equal to pandas'."""
+        start = datetime(2012, 5, 2, 10, tzinfo=UTC)
+        slept: list[float] = []
+        now = lambda: start + timedelta(seconds=sum(slept))  # noqa: E731
+        fake = FakeGitHub(now, secondary_per_minute=2)
+        with FakeServer(fake) as server:
+            collector = _collector(
+                server.url,
+                "a",
+                lambda: now().timestamp(),
+                slept,
+                search_api="graphql",
+                queues=queues(20),
+            )
+            snapshot = collector.collect(Window(start - timedelta(minutes=15), start))
+            collector.close()
+        codes = collector.http_stats.requests
+        assert (codes[("graphql", "200")], codes[("graphql", "403")]) == (3, 1)
+        assert slept == [pytest.approx(60.0)]
+        state = issue_log().state_at(start)
+        for q in snapshot.queues:
+            mine = state[(state["queue"] == q.queue) & (state["status"] == "open")]
+            assert q.open_total == len(mine)
+        assert len(snapshot.queues) == 20
+
     def test_primary_limit_waits_until_the_reset(self) -> None:
         """Someone else spent the minute: GitHub's 403 with no searches left is a wait
         until ``X-RateLimit-Reset``, then the poll completes with whole figures."""
