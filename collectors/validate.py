@@ -257,7 +257,7 @@ def _past_state_runs(
     past = mapping.past_state
     if past is None:
         return MappingCheck()
-    own = past == _preset_past_state(mapping)
+    own = _presets_own_past_state(mapping)
     instant: Any = 0 if past.epoch else datetime(2000, 1, 1)
     as_of = sa.bindparam("as_of", instant, type_=sa.Integer() if past.epoch else sa.DateTime())
     check = MappingCheck()
@@ -279,14 +279,16 @@ def _past_state_runs(
     return check
 
 
-def _preset_past_state(mapping: SqlMapping) -> Any:
-    """The ``past_state`` the mapping's preset gives (None without a preset)."""
+def _presets_own_past_state(mapping: SqlMapping) -> bool:
+    """Whether the mapping's ``past_state`` is the one its preset gives (with the
+    mapping's table prefix, or the preset's default one: an unset prefix reads as "")."""
     if mapping.preset is None:
-        return None
-    data: dict[str, Any] = {"preset": mapping.preset, "table_prefix": mapping.table_prefix}
+        return False
+    base: dict[str, Any] = {"preset": mapping.preset}
     if mapping.group_assignment is not None:
-        data["group_assignment"] = mapping.group_assignment
-    return SqlMapping.model_validate(data).past_state
+        base["group_assignment"] = mapping.group_assignment
+    candidates = (base, {**base, "table_prefix": mapping.table_prefix})
+    return any(SqlMapping.model_validate(c).past_state == mapping.past_state for c in candidates)
 
 
 def _table_problems(conn: sa.Connection, text: str, source_name: str) -> list[TableProblem]:

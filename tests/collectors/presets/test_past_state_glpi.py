@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -31,6 +31,10 @@ import pytest
 import sqlalchemy as sa
 
 from collectors.presets import glpi
+from collectors.sqlmap import PastState, SqlMapping
+from collectors.sqlsession import open_engine
+from collectors.validate import check_mapping
+from monitor.errors import MappingError
 from tests.collectors import asof
 from tests.collectors.presets import test_past_state_rt as rt
 from tests.collectors.presets.pastcase import WINDOW, as_of, load, measured_at_instants
@@ -42,6 +46,8 @@ LABELS = dict(glpi.STATUS_LABELS)
 STATUS_OPTION, GROUP_OPTION = 12, 8
 UPDATE, ADD_RELATION, CREATE_ITEM = 0, 15, 20
 """``Log::HISTORY_*`` values of the rows written."""
+MAPPING = "sources -> 0 -> mapping"
+PAST_STATE_STATUS: str = glpi.PAST_STATE["status"]
 
 metadata = sa.MetaData()
 sa.Table(
@@ -236,3 +242,38 @@ def test_history_changes_the_answer(glpi_db: Any) -> None:
         want = expected(rows, instant)
         assert got["__total__"]["open"] == want["__total__"]["open"]
         assert got != want, instant
+
+
+def test_check_config_runs_the_past_state(glpi_db: Any) -> None:
+    """On GLPI's tables the preset's ``past_state`` passes ``check-config --connect``;
+    without ``glpi_logs`` it is a warning (the live poll does not need it) and
+    ``snapshot --as-of`` fails on it, while a wrong override is an error."""
+    url, _ = glpi_db
+    engine = open_engine(url, timedelta(seconds=30))
+    mapping = SqlMapping.model_validate({"preset": "glpi"})
+    try:
+        checked = check_mapping(engine, mapping, "glpi")
+        assert checked.problems == [] and checked.warnings == []
+        broken = mapping.model_copy(
+            update={"past_state": PastState(status=PAST_STATE_STATUS.replace("items_id", "item"))}
+        )
+        [(path, message)] = check_mapping(engine, broken, "glpi").problems
+        assert path == f"{MAPPING} -> past_state -> status"
+        assert message.startswith("preset glpi: past_state.status: ") and "item" in message
+        writer = sa.create_engine(url)
+        with writer.begin() as conn:
+            conn.execute(sa.text("DROP TABLE glpi_logs"))
+        writer.dispose()
+        checked = check_mapping(engine, mapping, "glpi")
+    finally:
+        engine.dispose()
+    assert checked.problems == []
+    assert checked.warnings == [
+        (
+            f"{MAPPING} -> past_state -> status",
+            "preset glpi: the status as of a past instant (snapshot --as-of) cannot be read:"
+            " table glpi_logs does not exist",
+        )
+    ]
+    with pytest.raises(MappingError, match="glpi_logs"):
+        measured_at_instants(url, preset="glpi")

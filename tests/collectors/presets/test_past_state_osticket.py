@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from collectors.sqlmap import SqlMapping
+from collectors.sqlsession import open_engine
+from collectors.validate import check_mapping
+from monitor.errors import MappingError
 from tests.collectors import asof
 from tests.collectors.presets import test_past_state as znuny
 from tests.collectors.presets.pastcase import WINDOW, load, measured_at_instants
@@ -239,3 +243,31 @@ def test_history_changes_the_answer(osticket_db: Any) -> None:
         want = expected(rows, instant)
         assert got["__total__"] == want["__total__"]
         assert got != want, instant
+
+
+def test_check_config_runs_the_past_state(osticket_db: Any) -> None:
+    """On osTicket's tables the preset's ``past_state`` passes ``check-config --connect``;
+    without ``ost_thread_event`` it is a warning and ``snapshot --as-of`` fails on it."""
+    url, _ = osticket_db
+    engine = open_engine(url, timedelta(seconds=30))
+    mapping = SqlMapping.model_validate({"preset": "osticket"})
+    try:
+        checked = check_mapping(engine, mapping, "osticket")
+        # (on PostgreSQL the priority join compares an integer with text: osTicket runs on
+        # MySQL/MariaDB, which convert; not a past_state matter)
+        assert not [m for p, m in checked.problems + checked.warnings if "past_state" in p]
+        writer = sa.create_engine(url)
+        with writer.begin() as conn:
+            conn.execute(sa.text("DROP TABLE ost_thread_event"))
+        writer.dispose()
+        checked = check_mapping(engine, mapping, "osticket")
+    finally:
+        engine.dispose()
+    assert not [m for p, m in checked.problems if "past_state" in p]
+    assert (
+        "sources -> 0 -> mapping -> past_state -> queue",
+        "preset osticket: the queue as of a past instant (snapshot --as-of) cannot be read:"
+        " table ost_thread_event does not exist",
+    ) in checked.warnings
+    with pytest.raises(MappingError, match="ost_thread_event"):
+        measured_at_instants(url, preset="osticket")
