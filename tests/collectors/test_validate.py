@@ -167,7 +167,7 @@ class TestValidateMapping:
         [(path, message)] = validate_mapping(engine, zammad(past_state=past), "helpdesk")
         assert path == f"{ZAMMAD} -> past_state -> status"
         assert message.startswith("preset zammad: past_state.status: ")
-        assert "state" in message.removeprefix("preset zammad: past_state.status: ")
+        assert "h.state" in message.removeprefix("preset zammad: past_state.status: ")
 
     def test_missing_table_in_past_state_is_an_error(self, url: str, engine: sa.Engine) -> None:
         """A table a configured ``past_state`` reads that does not exist is an error (the
