@@ -10,11 +10,15 @@ configuration problems ``(path, message)``:
 - every core SQL expression field and predicate (``where``, ``open_sql``, the join
   conditions) the database rejects, found by a dry run ``SELECT <expr> FROM <source>
   WHERE 1 = 0`` that reads no rows;
-- every optional field the database rejects for a reason other than its tables.
+- every optional field the database rejects for a reason other than its tables;
+- each ``past_state`` expression (``snapshot --as-of``) the database rejects, found by a
+  dry run on the ticket table with an instant bound to ``:as_of``.
 
 An optional field (:data:`collectors.sqlmap.OPTIONAL_FIELDS`) whose table does not exist
 or may not be read is not an error but a *warning*: its figures will be absent, and the
-warning names the field, the figures, each table and the ``GRANT`` that would fix it.
+warning names the field, the figures, each table and the ``GRANT`` that would fix it. So
+is a history table of a preset's own ``past_state`` (only ``snapshot --as-of`` reads it);
+a ``past_state`` the configuration sets is checked as strictly as the core fields.
 
 A database that cannot be reached is not a problem of the mapping: it raises
 :class:`SourceUnavailable` (or :class:`AuthFailed`), and the daemon keeps retrying.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +36,7 @@ from sqlalchemy import exc
 
 from collectors.sqlfigures import (
     NEVER,
+    TABLE_REF,
     TableProblem,
     attempt,
     grant_for,
@@ -38,7 +44,7 @@ from collectors.sqlfigures import (
     table_problems,
 )
 from collectors.sqlmap import CORE_FIELDS, IDENT, OPTIONAL_FIELDS, WORKLOAD_FIELDS, Join, SqlMapping
-from collectors.sqlqueries import PollQueries, source_text
+from collectors.sqlqueries import PAST_COLUMNS, PollQueries, source_text
 from collectors.sqlsession import access_problem, first_line, translate_db_error
 
 __all__ = ["MappingCheck", "check_mapping", "validate_mapping"]
@@ -88,8 +94,9 @@ def check_mapping(
         problems += _dry_runs(conn, mapping, core, source_name, base, label)
         errors, warnings = _optional(conn, mapping, source_name, base, label, problems)
         history = _history_runs(conn, mapping, source_name, f"{base} -> history", label)
-        errors += history.problems
-        return MappingCheck(problems + errors, warnings + history.warnings)
+        past = _past_state_runs(conn, mapping, source_name, f"{base} -> past_state", label)
+        errors += history.problems + past.problems
+        return MappingCheck(problems + errors, warnings + history.warnings + past.warnings)
 
 
 def core_joins(mapping: SqlMapping) -> list[Join]:
@@ -236,6 +243,65 @@ def _history_runs(
             )
         ]
     )
+
+
+def _past_state_runs(
+    conn: sa.Connection, mapping: SqlMapping, source_name: str, path: str, label: str
+) -> MappingCheck:
+    """Each ``past_state`` expression, as ``snapshot --as-of`` reads it: over the ticket
+    table ``t`` with an instant bound to ``:as_of`` (``WHERE 1 = 0``: nothing is read).
+
+    A rejection is an error, except that a table the preset's own ``past_state`` reads
+    which does not exist or may not be read is a warning: only ``snapshot --as-of``
+    needs it, and it would fail there."""
+    past = mapping.past_state
+    if past is None:
+        return MappingCheck()
+    own = _presets_own_past_state(mapping)
+    instant: Any = 0 if past.epoch else datetime(2000, 1, 1)
+    as_of = sa.bindparam("as_of", instant, type_=sa.Integer() if past.epoch else sa.DateTime())
+    check = MappingCheck()
+    for name in PAST_COLUMNS:
+        text = getattr(past, name)
+        if text is None:
+            continue
+        statement = sa.text(f"SELECT ({text}) FROM {mapping.table} t WHERE 1 = 0")
+        err = attempt(conn, source_name, statement.bindparams(as_of))
+        if err is None:
+            continue
+        tables = _table_problems(conn, text, source_name)
+        why = "; ".join(t.describe() for t in tables) if tables else first_line(err)
+        if tables and own:
+            message = f"{label}: the {name} as of a past instant (snapshot --as-of) cannot be read"
+            check.warnings.append((f"{path} -> {name}", f"{message}: {why}"))
+        else:
+            check.problems.append((f"{path} -> {name}", f"{label}: past_state.{name}: {why}"))
+    return check
+
+
+def _presets_own_past_state(mapping: SqlMapping) -> bool:
+    """Whether the mapping's ``past_state`` is the one its preset gives (with the
+    mapping's table prefix, or the preset's default one: an unset prefix reads as "")."""
+    if mapping.preset is None:
+        return False
+    base: dict[str, Any] = {"preset": mapping.preset}
+    if mapping.group_assignment is not None:
+        base["group_assignment"] = mapping.group_assignment
+    candidates = (base, {**base, "table_prefix": mapping.table_prefix})
+    return any(SqlMapping.model_validate(c).past_state == mapping.past_state for c in candidates)
+
+
+def _table_problems(conn: sa.Connection, text: str, source_name: str) -> list[TableProblem]:
+    """The tables ``text``'s subqueries read that do not exist or may not be read."""
+    out = []
+    for table in dict.fromkeys(TABLE_REF.findall(text)):
+        probe = sa.select(sa.literal(1)).select_from(sa.text(table)).where(NEVER)
+        err = attempt(conn, source_name, probe)
+        access = access_problem(err) if err is not None else None
+        if access is not None:
+            grant = grant_for(conn, table) if access == "denied" else None
+            out.append(TableProblem(table, access, grant))
+    return out
 
 
 def _predicate_runs(

@@ -11,7 +11,7 @@ from tests.collectors.presets import test_zammad
 from tests.processes import run_cli
 
 
-def _config(tmp_path: Path, queue: str, without: tuple[str, ...] = ()) -> Path:
+def _config(tmp_path: Path, queue: str, without: tuple[str, ...] = (), extra: str = "") -> Path:
     tickets = tmp_path / "zammad.db"
     writer = sa.create_engine(f"sqlite:///{tickets}")
     tables = [t for t in test_zammad.metadata.sorted_tables if t.name not in without]
@@ -26,7 +26,7 @@ sources:
   - kind: sql
     name: helpdesk
     url: "sqlite:///{tickets}"
-    mapping: {{preset: zammad, queue: "{queue}"}}
+    mapping: {{preset: zammad, queue: "{queue}"{extra}}}
 """,
         encoding="utf-8",
     )
@@ -64,4 +64,18 @@ class TestConnectChecks:
         assert (
             "warning: sources -> 0 -> mapping -> reopened_at: preset zammad: figure reopened"
             " will be absent (not 0): table histories does not exist"
+        ) in done.stderr
+
+    def test_check_config_names_a_wrong_past_state(self, tmp_path: Path) -> None:
+        """A configured past_state whose column does not exist stops check-config
+        --connect (exit 2) with its path, before any snapshot --as-of."""
+        status = (
+            "SELECT MAX(h.state) FROM histories h WHERE h.o_id = t.id AND h.created_at < :as_of"
+        )
+        path = _config(tmp_path, "g.name", extra=f', past_state: {{status: "{status}"}}')
+        done = run_cli("check-config", "--config", path, "--connect")
+        assert done.returncode == 2, done.stderr
+        assert (
+            "sources -> 0 -> mapping -> past_state -> status: preset zammad:"
+            " past_state.status: no such column: h.state"
         ) in done.stderr

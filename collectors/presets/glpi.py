@@ -28,6 +28,16 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
 - category: the ITIL category's full path (``glpi_itilcategories.completename``, e.g.
   ``Hardware > Printer``) of ``itilcategories_id``; a ticket without one (id 0) is ``none``.
 - reopened_at: GLPI keeps no reopen instant on the ticket, so ``reopened`` is unknown (None).
+- As of a past instant (``snapshot --as-of``): the status from ``glpi_logs``, GLPI's
+  history (``install/mysql/glpi-empty.sql``): a status change is a row of ``itemtype``
+  ``'Ticket'``, ``linked_action`` 0 and ``id_search_option`` 12 (the Ticket search option
+  of the ``status`` field) whose ``old_value`` and ``new_value`` are the status integers
+  as text (``Log::constructHistory`` logs a field of the item's own table raw). The
+  status entered by the last change before the instant, else the one left by the first
+  change at or after it, else today's. The assigned groups as of the instant are not read:
+  GLPI logs them as relation rows (``linked_action`` 15/16, ``itemtype_link`` ``'Group'``,
+  ``id_search_option`` 8 on add, the group as ``name (id)`` text) and a ticket may have
+  several at once, which one ``past_state.queue`` value per ticket cannot say.
 - The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
   zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
 """
@@ -67,6 +77,43 @@ GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
 }
 """The joins of each ``group_assignment`` (see the module docstring)."""
 
+STATUS_LABELS = (
+    (1, "New"),
+    (2, "Processing (assigned)"),
+    (3, "Processing (planned)"),
+    (4, "Pending"),
+    (5, "Solved"),
+    (6, "Closed"),
+)
+"""``CommonITILObject``'s status constants and their English labels."""
+
+
+def status_label(value: str, as_text: bool = False) -> str:
+    """The CASE that labels the status integer ``value`` (``as_text``: the integer
+    written as text, as ``glpi_logs`` holds it)."""
+    codes = [(f"'{code}'" if as_text else str(code), label) for code, label in STATUS_LABELS]
+    whens = " ".join(f"WHEN {code} THEN '{label}'" for code, label in codes)
+    return f"CASE {value} {whens} ELSE CONCAT('Status ', {value}) END"
+
+
+STATUS_CHANGE = (
+    "SELECT {pick}(c.id + 0) FROM glpi_logs c WHERE c.itemtype = 'Ticket' AND c.items_id = t.id"
+    " AND c.linked_action = 0 AND c.id_search_option = 12 AND c.date_mod {at} :as_of"
+)
+"""The ticket's last (``MAX``, ``<``) or first (``MIN``, ``>=``) status change before or at
+and after ``:as_of``, by the ``item (itemtype, items_id)`` index (``+ 0`` keeps the planner
+off the primary key)."""
+
+PAST_STATE: dict[str, Any] = {
+    "status": "COALESCE("
+    f"(SELECT {status_label('v.new_value', as_text=True)} FROM glpi_logs v WHERE v.id = ("
+    + STATUS_CHANGE.format(pick="MAX", at="<")
+    + f")), (SELECT {status_label('v.old_value', as_text=True)} FROM glpi_logs v WHERE v.id = ("
+    + STATUS_CHANGE.format(pick="MIN", at=">=")
+    + ")))",
+}
+"""The status as of a past instant from ``glpi_logs`` (see the module docstring)."""
+
 PRESET: dict[str, Any] = {
     "table": "glpi_tickets",
     "group_assignment": "every_assigned_group",
@@ -74,11 +121,7 @@ PRESET: dict[str, Any] = {
     "where": "t.is_deleted = 0",
     "id": "id",
     "queue": "COALESCE(g.completename, '(unassigned)')",
-    "status": (
-        "CASE t.status WHEN 1 THEN 'New' WHEN 2 THEN 'Processing (assigned)'"
-        " WHEN 3 THEN 'Processing (planned)' WHEN 4 THEN 'Pending' WHEN 5 THEN 'Solved'"
-        " WHEN 6 THEN 'Closed' ELSE CONCAT('Status ', t.status) END"
-    ),
+    "status": status_label("t.status"),
     "priority": (
         "CASE t.priority WHEN 1 THEN 'Very low' WHEN 2 THEN 'Low' WHEN 3 THEN 'Medium'"
         " WHEN 4 THEN 'High' WHEN 5 THEN 'Very high' WHEN 6 THEN 'Major'"
@@ -97,6 +140,7 @@ PRESET: dict[str, Any] = {
     "category": (
         "SELECT c.completename FROM glpi_itilcategories c WHERE c.id = t.itilcategories_id"
     ),
+    "past_state": PAST_STATE,
     "open_sql": "t.status IN (1, 2, 3, 4)",
     "timezone": "UTC",
 }
@@ -109,4 +153,5 @@ INDEXES: tuple[str, ...] = (
     "glpi_groups_tickets UNIQUE (tickets_id, type, groups_id)  -- shipped with GLPI; the"
     " assigned-group join and the first-assignment check are index lookups",
     "glpi_tickets_users UNIQUE (tickets_id, type, users_id, alternative_email)  -- shipped",
+    "glpi_logs item (itemtype, items_id)  -- shipped with GLPI: status as of a past instant",
 )

@@ -23,12 +23,32 @@ table name carries the configurable prefix (``ost_`` by default), written ``{p}`
   (``clearOverdue``), so deadlines missed by tickets closed since are gone: "SLA missed in
   the window" is absent (``sla_history: False``).
 - reopened_at: ``reopened`` (the last reopen).
+- As of a past instant (``snapshot --as-of``): the department from the thread events
+  (``thread_event``): osTicket stamps every event of a ticket with the ticket's
+  ``dept_id`` at that moment (``ThreadEvent::forTicket``; a transfer is logged after the
+  move, so it carries the new department). The department at the instant is that of the
+  ticket's last event before it, else today's. The status is not read: a close names the
+  status entered in ``data`` (``{"status":[id,"Name"]}``), a change between open statuses
+  its id (``{"status":id}``), but a reopen and a new ticket's first status are logged
+  without it.
 - Naive DATETIMEs are in the database session's zone (``ost_config`` ``db_timezone``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+PAST_STATE: dict[str, Any] = {
+    "queue": "SELECT x.name FROM {p}thread_event v JOIN {p}department x ON x.id = v.dept_id"
+    " WHERE v.id = (SELECT MAX(c.id + 0) FROM {p}thread_event c WHERE c.thread_id = ("
+    "SELECT MIN(th.id) FROM {p}thread th WHERE th.object_id = t.ticket_id"
+    " AND th.object_type = 'T') AND c.timestamp < :as_of)",
+}
+"""The department as of a past instant: the ``dept_id`` of the ticket's last thread event
+before it (by ``thread (object_id)`` and ``thread_event (thread_id, ...)``; a ticket has
+one thread). The thread is looked up on its own, not joined: with the join, MariaDB 10.11
+ran the age-quantile statement (window functions) for 51 s on the tests' 5,280 tickets,
+against 0.9 s for the whole snapshot this way (load average 17 to 21)."""
 
 PRESET: dict[str, Any] = {
     "table_prefix": "ost_",
@@ -58,6 +78,7 @@ PRESET: dict[str, Any] = {
     "resolution_due_at": "COALESCE(t.duedate, t.est_duedate)",
     "reopened_at": "reopened",
     "updated_at": "updated",
+    "past_state": PAST_STATE,
     "open_sql": "s.state = 'open'",
     "timezone": "UTC",
     "sla_history": False,
@@ -69,4 +90,6 @@ INDEXES: tuple[str, ...] = (
     "{p}ticket_status (state)  -- shipped with osTicket",
     "{p}ticket__cdata (ticket_id)  -- its primary key, made by osTicket",
     "{p}thread (object_id), {p}thread_entry (thread_id)  -- shipped with osTicket",
+    "{p}thread_event ticket_state (thread_id, state, timestamp)  -- shipped with osTicket:"
+    " the department as of a past instant",
 )

@@ -144,7 +144,50 @@ class TestValidateMapping:
                 "preset zammad: waiting ages from the status entry and misroutes will be"
                 " absent: table histories does not exist",
             ),
+            *(
+                (
+                    f"{ZAMMAD} -> past_state -> {name}",
+                    f"preset zammad: the {name} as of a past instant (snapshot --as-of)"
+                    " cannot be read: table histories does not exist",
+                )
+                for name in ("status", "queue")
+            ),
         ]
+
+    def test_wrong_column_in_past_state_is_an_error(self, url: str, engine: sa.Engine) -> None:
+        """A ``past_state`` the configuration sets is checked on the live schema: a column
+        that does not exist is an error under its path (exit 2), the other one passes."""
+        create(url, test_zammad.metadata)
+        past = {
+            "status": "SELECT MAX(h.state) FROM histories h WHERE h.o_id = t.id"
+            " AND h.created_at < :as_of",
+            "queue": "SELECT MAX(h.id_to) FROM histories h WHERE h.o_id = t.id"
+            " AND h.created_at < :as_of",
+        }
+        [(path, message)] = validate_mapping(engine, zammad(past_state=past), "helpdesk")
+        assert path == f"{ZAMMAD} -> past_state -> status"
+        assert message.startswith("preset zammad: past_state.status: ")
+        assert "h.state" in message.removeprefix("preset zammad: past_state.status: ")
+
+    def test_missing_table_in_past_state_is_an_error(self, url: str, engine: sa.Engine) -> None:
+        """A table a configured ``past_state`` reads that does not exist is an error (the
+        preset's own history table only warns, above)."""
+        create(url, test_zammad.metadata)
+        past = {"queue": "SELECT MAX(a.id) FROM audit a WHERE a.ticket = t.id AND a.at < :as_of"}
+        assert validate_mapping(engine, zammad(past_state=past), "helpdesk") == [
+            (
+                f"{ZAMMAD} -> past_state -> queue",
+                "preset zammad: past_state.queue: table audit does not exist",
+            )
+        ]
+
+    def test_presets_past_state_passes_on_its_tables(self, url: str, engine: sa.Engine) -> None:
+        """The zammad preset's own ``past_state`` runs on Zammad's tables: no problem and
+        no warning for it."""
+        create(url, test_zammad.metadata)
+        checked = check_mapping(engine, zammad(), "helpdesk")
+        assert checked.problems == []
+        assert not [p for p, _ in checked.warnings if "past_state" in p]
 
     def test_wrong_column_in_optional_field_is_an_error(self, url: str, engine: sa.Engine) -> None:
         """An optional field whose tables are there but whose SQL is wrong is a mistake to
