@@ -109,9 +109,22 @@ class Routing:
     reassignments: int | None = None
     reopened: int | None = None
     misrouted: int | None = None
+    assigned: int | None = None
+    """Resolved tickets whose first assignment the store records (time to first
+    assignment); None where the store does not record when a ticket was first assigned."""
+    first_assignment_s: float | None = None
+    """Their time from creation to the first assignment, summed, in seconds (summable
+    over queues and polls, like the counts)."""
 
     def _per(self, count: int | None) -> float | None:
         return None if count is None or self.resolved == 0 else count / self.resolved
+
+    @property
+    def first_assignment_mean_s(self) -> float | None:
+        """Mean time to first assignment of the resolved tickets that record it."""
+        if self.first_assignment_s is None or not self.assigned:
+            return None
+        return self.first_assignment_s / self.assigned
 
     @property
     def reassignments_per_resolved(self) -> float | None:

@@ -31,9 +31,11 @@ status counts already read); routing from the Ticket Metrics of the tickets solv
 window: their ids from ``search.json`` (100 a page, at most ``workload_pages`` pages),
 then ``tickets/show_many.json?ids=...&include=metric_sets`` (100 tickets a request): the
 metric set's ``reopens`` (reopened: ``reopens > 0``), ``assignee_stations`` (reassignments:
-stations beyond the first) and ``group_stations`` (misrouted: more than one group).
-Field names are Zendesk's Ticket Metrics API's. Search cannot group by assignee or
-category, so those figures are not offered (an error at start-up).
+stations beyond the first), ``group_stations`` (misrouted: more than one group) and
+``initially_assigned_at`` (time to first assignment: from the ticket's ``created_at``,
+never negative; a ticket never assigned has none). Field names are Zendesk's Ticket
+Metrics API's. Search cannot group by assignee or category, so those figures are not
+offered (an error at start-up).
 
 Authentication: an API token (``email/token:TOKEN``, Basic) or an
 OAuth access token (Bearer). Quota: the plan's requests per minute; ``X-Rate-Limit-
@@ -43,7 +45,7 @@ Remaining`` is read back, 429 ``Retry-After`` honoured.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -70,7 +72,8 @@ __all__ = ["ZendeskCollector", "ZendeskConfig"]
 
 OPEN_STATUSES = ("new", "open", "pending", "hold")
 METRICS = ("reopens", "assignee_stations", "group_stations")
-"""The Ticket Metrics fields read for routing (Zendesk's Ticket Metrics API)."""
+"""The Ticket Metrics counters read for routing (Zendesk's Ticket Metrics API), with
+``initially_assigned_at`` (time to first assignment)."""
 
 
 class ZendeskConfig(HostedSourceConfig):
@@ -255,9 +258,11 @@ class ZendeskCollector(HostedCollector):
                 raw.reopened = sum(1 for m in metrics if m["reopens"] > 0)
                 raw.reassignments = sum(max(0, m["assignee_stations"] - 1) for m in metrics)
                 raw.misrouted = sum(1 for m in metrics if m["group_stations"] > 1)
+                waits = [m.first_assignment_s for m in metrics if m.first_assignment_s is not None]
+                raw.assigned, raw.first_assignment_s = len(waits), float(sum(waits))
         return raw
 
-    def _solved_metrics(self, query: str) -> list[dict[str, int]] | None:
+    def _solved_metrics(self, query: str) -> list[_Metrics] | None:
         """The metric sets of the tickets ``query`` finds; None when they are more than
         ``workload_pages`` pages (the figure is then absent, never partial)."""
         ids: list[int] = []
@@ -282,7 +287,7 @@ class ZendeskCollector(HostedCollector):
                 break
         else:
             return None
-        metrics: list[dict[str, int]] = []
+        metrics: list[_Metrics] = []
         for first in range(0, len(ids), 100):
             chunk = ids[first : first + 100]
             answer = self.client.get(
@@ -292,9 +297,8 @@ class ZendeskCollector(HostedCollector):
             )
             try:
                 found = {int(m["ticket_id"]): m for m in answer["metric_sets"]}
-                metrics += [
-                    {k: int(found[i][k] or 0) for k in METRICS} for i in chunk if i in found
-                ]
+                created = {int(t["id"]): t["created_at"] for t in answer["tickets"]}
+                metrics += [_metrics(found[i], created.get(i)) for i in chunk if i in found]
             except (TypeError, KeyError, ValueError):
                 raise MappingError(f"{self.name}: tickets/show_many: no metric sets") from None
         return metrics
@@ -339,6 +343,28 @@ class ZendeskCollector(HostedCollector):
             return _parse(results[0][field]) if results else None
         except (TypeError, KeyError, IndexError, ValueError):
             raise MappingError(f"{self.name}: search: unexpected answer") from None
+
+
+@dataclass(frozen=True)
+class _Metrics:
+    """What routing reads of one solved ticket's metric set."""
+
+    counts: Mapping[str, int]
+    """:data:`METRICS` (a missing or null counter is 0)."""
+    first_assignment_s: float | None
+    """``initially_assigned_at`` minus the ticket's ``created_at`` (at least 0); None
+    when the ticket was never assigned or its creation was not returned."""
+
+    def __getitem__(self, name: str) -> int:
+        return self.counts[name]
+
+
+def _metrics(metric_set: Mapping[str, Any], created_at: str | None) -> _Metrics:
+    assigned_at = metric_set.get("initially_assigned_at")
+    wait = None
+    if assigned_at is not None and created_at is not None:
+        wait = max(0.0, (_parse(assigned_at) - _parse(created_at)).total_seconds())
+    return _Metrics({k: int(metric_set[k] or 0) for k in METRICS}, wait)
 
 
 def _iso(instant: datetime) -> str:

@@ -16,6 +16,15 @@ paged 100 at a time; ``from`` may not pass 999, so a long list restarts from the
 ``modifiedTime`` seen (ids already counted are skipped). Zoho's time ranges include both
 ends and have millisecond precision: ``[start, end)`` is asked as ``start,end-1ms``.
 
+With a ``workload`` section (``collectors.hosted.workload``), per department: stale
+counts (the same ``ticketsCountByFieldValues?field=statusType`` restricted to tickets
+whose ``modifiedTime`` is before each cut-off, ``modifiedTimeRange``: one count per
+age), the oldest update and the stale list (one ``tickets/search`` of open and on-hold
+tickets sorted by ``modifiedTime``, ``listed_tickets`` results), and per waiting status
+type (``On Hold``, the only status type that waits) the least recently modified tickets
+in it (one more search; the count is the status count already read). Per-agent counts,
+routing and categories are refused at start-up (docs/hosted.md says why).
+
 Authentication is OAuth 2.0: an access token (valid an hour) is fetched from the region's
 accounts server with the refresh token shortly before it expires, and once more when a
 request answers 401. Quota: daily credits (``X-Rate-Limit-Remaining-v3`` read back) and
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -42,6 +52,13 @@ from collectors.hosted.config import listing_pages, peak_changes_field
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.past import refuse_past
 from collectors.hosted.source import Clock, HostedCollector, Sleep, client_for
+from collectors.hosted.workload import (
+    HostedWorkload,
+    RawTicket,
+    RawWorkload,
+    queue_workloads,
+    read_updates,
+)
 from monitor.errors import AuthFailed, MappingError
 
 __all__ = ["ZohoDeskCollector", "ZohoDeskConfig"]
@@ -50,6 +67,12 @@ Region = Literal["com", "eu", "in", "com.au", "jp", "com.cn", "ca", "sa", "sg", 
 
 OPEN_TYPES = {"OPEN": "Open", "ONHOLD": "On Hold"}
 """Zoho's open status types (as ``ticketsCountByFieldValues`` spells them) and their labels."""
+SEARCH_STATUS = {"Open": "${open}", "On Hold": "${onhold}"}
+"""How ``tickets/search`` names each open status type (by its label)."""
+WAITING_TYPES = ("On Hold",)
+"""The open status types that wait on someone else (``workload.waiting_statuses``)."""
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+"""The start of the ranges that mean "before" (Zoho's ranges need both ends)."""
 
 SEARCH_PAGE = 100
 SEARCH_MAX_FROM = 999
@@ -89,10 +112,42 @@ class ZohoDeskConfig(HostedSourceConfig):
     )
     credits_per_search: int = Field(3, ge=1, description="credits a search page uses")
     peak_changes_per_minute: float = peak_changes_field("closed tickets modified", 10)
+    workload: HostedWorkload | None = Field(
+        None,
+        description="stale counts, oldest update, On Hold tickets' last update, their lists",
+    )
 
     @model_validator(mode="after")
     def _credentials(self) -> ZohoDeskConfig:
         self.take_credentials("client_secret", "refresh_token", required=True)
+        return self
+
+    @model_validator(mode="after")
+    def _workload_given(self) -> ZohoDeskConfig:
+        w = self.workload
+        if w is None:
+            return self
+        refused = [
+            name
+            for name, asked in (
+                ("assignees", w.assignees),
+                ("routing", w.routing),
+                ("top_categories", w.top_categories is not None),
+            )
+            if asked
+        ]
+        if refused:
+            raise ValueError(
+                f"workload: {', '.join(refused)}: not given by Zoho Desk's count endpoints "
+                "(per-agent counts need every agent's id, routing one metrics request per "
+                "ticket, categories have no count field); remove them"
+            )
+        unknown = [s for s in w.waiting_statuses if s not in WAITING_TYPES]
+        if unknown:
+            raise ValueError(
+                f"workload.waiting_statuses: {', '.join(map(repr, unknown))} is not a "
+                f"waiting status type of Zoho Desk ({', '.join(WAITING_TYPES)})"
+            )
         return self
 
     def poll_cost(self) -> PollCost:
@@ -100,6 +155,10 @@ class ZohoDeskConfig(HostedSourceConfig):
         changes = self.peak_changes_per_minute * self.interval.total_seconds() / 60
         closures = listing_pages(changes, SEARCH_PAGE, SEARCH_MAX_FROM + 1)
         searches = closures + (len(self.departments) if self.aging else 0)
+        w = self.workload
+        if w is not None:  # at most: a waiting status with no ticket is not searched
+            counts += len(self.departments) * len(w.stale_after)
+            searches += len(self.departments) * (int(w.updates) + len(w.waiting_statuses))
         return PollCost(
             counts + searches,
             counts * self.credits_per_count + searches * self.credits_per_search,
@@ -224,6 +283,60 @@ class ZohoDeskCollector(HostedCollector):
         )
 
     def _department(self, dept: Department, window: Window, resolved: int) -> QueueStats:
+        stats = self._flow(dept, window, resolved)
+        w = self.config.workload
+        if w is None:
+            return stats
+        raw = self._workload(dept, window, w, stats)
+        return replace(stats, workload=queue_workloads({dept.name: raw}, w, window.end)[dept.name])
+
+    def _workload(
+        self, dept: Department, window: Window, w: HostedWorkload, stats: QueueStats
+    ) -> RawWorkload:
+        def least_recent(status: str | None, n: int) -> list[RawTicket]:
+            types = (status,) if status is not None else tuple(SEARCH_STATUS)
+            return self._least_recent(dept, types, n)
+
+        def stale(before: datetime) -> int:
+            return sum(self._open_by_type(dept, None, modified_before=before).values())
+
+        return read_updates(
+            w,
+            window.end,
+            stats.open_by_status_priority,
+            stale=stale,
+            least_recent=least_recent,
+            order=lambda t: (t.updated, t.id),  # ties by id, as the search sorts them
+        )
+
+    def _least_recent(self, dept: Department, types: tuple[str, ...], n: int) -> list[RawTicket]:
+        """The ``n`` least recently modified open tickets of ``types`` (labels)."""
+        answer = self.client.get(
+            "tickets/search",
+            "/tickets/search",
+            {
+                "departmentId": dept.id,
+                "status": ",".join(SEARCH_STATUS[t] for t in types),
+                "sortBy": "modifiedTime",
+                "from": "0",
+                "limit": str(n),
+            },
+            self.config.credits_per_search,
+        )
+        try:
+            return [
+                RawTicket(
+                    str(t["id"]),
+                    str(t["statusType"]),
+                    None if t.get("assigneeId") is None else str(t["assigneeId"]),
+                    _parse(self.name, t["modifiedTime"]),
+                )
+                for t in _tickets(self.name, answer)
+            ]
+        except (TypeError, KeyError):
+            raise MappingError(f"{self.name}: tickets/search: unexpected ticket") from None
+
+    def _flow(self, dept: Department, window: Window, resolved: int) -> QueueStats:
         counts = self._open_by_type(dept, None)
         created = 0  # an empty window (the clock went back) has no range to ask for
         if window.end > window.start:
@@ -246,12 +359,16 @@ class ZohoDeskCollector(HostedCollector):
             oldest_created=self._oldest(dept),
         )
 
-    def _open_by_type(self, dept: Department, before: datetime | None) -> dict[str, int]:
+    def _open_by_type(
+        self, dept: Department, before: datetime | None, modified_before: datetime | None = None
+    ) -> dict[str, int]:
+        """Open tickets per status type; ``before``: created before it; ``modified_before``:
+        last modified before it."""
         params = {"departmentId": dept.id, "field": "statusType"}
         if before is not None:
-            params["createdTimeRange"] = (
-                f"{_iso(datetime(2000, 1, 1, tzinfo=UTC))},{_iso(_last_ms(before))}"
-            )
+            params["createdTimeRange"] = f"{_iso(EPOCH)},{_iso(_last_ms(before))}"
+        if modified_before is not None:
+            params["modifiedTimeRange"] = f"{_iso(EPOCH)},{_iso(_last_ms(modified_before))}"
         answer = self.client.get(
             "ticketsCountByFieldValues",
             "/ticketsCountByFieldValues",

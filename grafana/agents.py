@@ -179,6 +179,20 @@ def _routing() -> list[PanelBuilder]:
             ],
         ),
         graph(
+            "Time to first assignment",
+            f"Of the {window} whose first assignment the store records (Zendesk): the mean "
+            "time from creation to the first assignee. Absent where the store does not "
+            "record it.",
+            [
+                Query(
+                    f"sum(backlog_routing_first_assignment_seconds_last_poll{{{QUEUES}}})"
+                    f" / sum(backlog_routing_first_assigned_last_poll{{{QUEUES}}})",
+                    "mean",
+                )
+            ],
+            unit="s",
+        ),
+        graph(
             "Top categories, open",
             "Open tickets of the top N categories of each queue, the rest as other.",
             [Query(_by_category("backlog_category_open_tickets"), "{{category}}")],

@@ -361,6 +361,20 @@ CATALOGUE: dict[str, MetricSpec] = {
             " first assignment (only where a status history records moves).",
         ),
         MetricSpec(
+            "backlog_routing_first_assigned_last_poll",
+            "gauge",
+            ("source", "queue"),
+            "Tickets resolved in the latest poll window whose first assignment the store"
+            " records (Zendesk's initially_assigned_at).",
+        ),
+        MetricSpec(
+            "backlog_routing_first_assignment_seconds_last_poll",
+            "gauge",
+            ("source", "queue"),
+            "Their times from creation to first assignment, summed: divided by"
+            " backlog_routing_first_assigned_last_poll, the mean wait for an agent.",
+        ),
+        MetricSpec(
             "backlog_category_open_tickets",
             "gauge",
             ("source", "queue", "category"),

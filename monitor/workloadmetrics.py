@@ -30,6 +30,8 @@ WORKLOAD_METRICS = (
     "backlog_routing_reassignments_last_poll",
     "backlog_routing_reopened_last_poll",
     "backlog_routing_misrouted_last_poll",
+    "backlog_routing_first_assigned_last_poll",
+    "backlog_routing_first_assignment_seconds_last_poll",
     "backlog_category_open_tickets",
     "backlog_category_created_last_poll",
 )
@@ -46,6 +48,8 @@ _ROUTING = {
     "backlog_routing_reassignments_last_poll": "reassignments",
     "backlog_routing_reopened_last_poll": "reopened",
     "backlog_routing_misrouted_last_poll": "misrouted",
+    "backlog_routing_first_assigned_last_poll": "assigned",
+    "backlog_routing_first_assignment_seconds_last_poll": "first_assignment_s",
 }
 _CATEGORIES = {
     "backlog_category_open_tickets": "categories_open",

@@ -39,6 +39,8 @@ MAY_BE_EMPTY: dict[str, dict[str, str]] = {
         "Oldest waiting ticket": f"the demo configures no waiting statuses and {_NO_UPDATED_AT}",
         "Reassignments, reopens and misroutes": "the demo maps no reassignment or reopen "
         "counter and no status history (misroutes need one)",
+        "Time to first assignment": "the demo is an SQL source: no mapping records when a "
+        "ticket was first assigned (Zendesk's Ticket Metrics do)",
         "Top categories, open": "the demo maps no category field",
         "Top categories, created": "the demo maps no category field",
     },

@@ -87,6 +87,10 @@ class RawWorkload:
     reassignments: int | None = None
     reopened: int | None = None
     misrouted: int | None = None
+    assigned: int | None = None
+    """Resolved tickets with a recorded first assignment (None: not recorded)."""
+    first_assignment_s: float | None = None
+    """Their creation-to-first-assignment times, summed, in seconds."""
     categories_open: dict[str, int] | None = None
     categories_created: dict[str, int] | None = None
     stale_tickets: tuple[RawTicket, ...] = ()
@@ -176,7 +180,14 @@ def queue_workloads(
         most, median, share = spread(n for n, _ in (r.agents or {}).values())
         routing = None
         if r.resolved is not None:
-            routing = Routing(r.resolved, r.reassignments, r.reopened, r.misrouted)
+            routing = Routing(
+                r.resolved,
+                r.reassignments,
+                r.reopened,
+                r.misrouted,
+                r.assigned,
+                r.first_assignment_s,
+            )
         waiting = None
         if r.waiting is not None:
             waiting = tuple(

@@ -32,7 +32,8 @@ initial new, active open and stalled, inactive resolved, rejected and deleted;
 - Workload: ``LastUpdated``; ``Transactions`` status changes (``NewValue`` is the status
   entered) for waiting ages, ``Set`` on ``Queue`` for misroutes, status changes out of
   resolved/rejected for reopens. No reassignment counter (owner changes include the first
-  take from Nobody), no category (custom fields).
+  take from Nobody), no category (a site's category is a custom field it names:
+  docs/presets/rt.md gives the ``category`` mapping for one).
 """
 
 from __future__ import annotations

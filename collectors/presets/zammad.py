@@ -22,8 +22,11 @@ Schema source: zammad ``db/migrate/20120101000010_create_ticket.rb`` (``tickets`
   ``histories`` rows of attribute ``state`` give the state entered (waiting ages from the
   entry into the status), of attribute ``group`` with a previous group a move
   (misroutes); reassignments count ``owner`` changes away from a real owner, reopens the
-  closed-to-open state changes. No category: Zammad has tags (several per ticket), not
-  one category field; map ``category`` to a custom ticket attribute column if you have one.
+  closed-to-open state changes. Category: the ticket's ``type`` column, the stock
+  single-select attribute "Type" (Incident, Problem, Request for Change; inactive until
+  an admin activates it, so NULL, counted as ``none``, on most installs). Tags are
+  several per ticket, not one category; map ``category`` to a custom attribute's column
+  to count by that instead.
 - As of a past instant (``snapshot --as-of``): state and group from ``histories``, the id
   entered by the last change before it, else the id left by the first change after it,
   else today's.
@@ -135,6 +138,7 @@ PRESET: dict[str, Any] = {
     "resolution_due_at": "close_escalation_at",
     "reopened_at": REOPENED_AT,
     "updated_at": "updated_at",
+    "category": "type",
     "reassignments": REASSIGNMENTS,
     "reopens": REOPENS,
     "history": HISTORY,

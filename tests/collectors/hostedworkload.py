@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -66,8 +66,14 @@ def _agent_names(open_: pd.DataFrame, max_agents: int, keep_top: int) -> set[str
     return set(ranked["assignee"].head(keep_top))
 
 
+class States(Protocol):
+    """A replayed log (:class:`TicketLog`, or a view of one with other status names)."""
+
+    def state_at(self, instant: datetime) -> pd.DataFrame: ...
+
+
 def expected_workloads(
-    log: TicketLog,
+    log: TicketLog | States,
     queues: Sequence[str],
     start: datetime,
     end: datetime,

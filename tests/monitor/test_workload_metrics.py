@@ -10,9 +10,11 @@ from prometheus_client import CollectorRegistry
 
 from collectors.base import Window
 from collectors.sql import SqlCollector
-from monitor.metrics import BacklogCollector, RuntimeStats
+from collectors.workload import QueueWorkload, Routing
+from monitor.metrics import BacklogCollector, RuntimeStats, _family
 from monitor.store import history
-from monitor.workloadmetrics import WORKLOAD_METRICS
+from monitor.store.history import workload_json
+from monitor.workloadmetrics import WORKLOAD_METRICS, workload_metrics
 from tests.collectors import workload_data as data
 from tests.collectors.test_workload import config
 
@@ -65,3 +67,29 @@ class TestWorkloadMetrics:
                 == w.routing.misrouted
             )
         assert len(agents) == 5 and "other" in agents
+
+
+class TestFirstAssignment:
+    def test_recorded_first_assignment_is_exported_and_absent_stays_absent(self) -> None:
+        """A store recording first assignments (Zendesk) gives both series, the mean being
+        their ratio; a store that does not (None) gives neither, not a 0."""
+        recorded = Routing(12, 3, 1, 2, assigned=10, first_assignment_s=5400.0)
+        rows = [
+            {"source": source, "queue": queue, "workload": workload_json(QueueWorkload(routing=r))}
+            for source, queue, r in (("zd", "L1", recorded), ("sn", "L2", Routing(4, 1, 0)))
+        ]
+        families = {m.name: m for m in workload_metrics(rows, _family)}
+        samples = {
+            name: {s.labels["queue"]: s.value for s in families[name].samples}
+            for name in (
+                "backlog_routing_first_assigned_last_poll",
+                "backlog_routing_first_assignment_seconds_last_poll",
+            )
+        }
+        assert samples == {
+            "backlog_routing_first_assigned_last_poll": {"L1": 10},
+            "backlog_routing_first_assignment_seconds_last_poll": {"L1": 5400.0},
+        }
+        assert recorded.first_assignment_mean_s == 540.0
+        assert Routing(4, 1, 0).first_assignment_mean_s is None
+        assert Routing(0, assigned=0, first_assignment_s=0.0).first_assignment_mean_s is None

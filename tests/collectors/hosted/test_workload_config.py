@@ -20,6 +20,7 @@ from monitor.errors import ConfigError
 from tests.collectors.test_jira import source as jira_source
 from tests.collectors.test_servicenow import source as servicenow_source
 from tests.collectors.test_zendesk import source as zendesk_source
+from tests.collectors.test_zohodesk import source as zoho_source
 from tests.processes import run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -113,6 +114,34 @@ class TestZendeskWorkload:
         assert result.returncode == 2, result.stdout + result.stderr
         assert "sources -> 0" in result.stderr
         assert "assignee" in result.stderr
+
+
+class TestZohoDeskWorkload:
+    def test_cost_per_department(self) -> None:
+        """Per department: + 1 stale count per age (a count's credits), + the oldest
+        update and + 1 On Hold search at most (a search's credits each)."""
+        section = {"stale_after": ["1d", "3d", "7d"], "waiting_statuses": ["On Hold"]}
+        bare = load(zoho_source()).poll_cost()
+        more = load(zoho_source(workload=section, credits_per_count=2)).poll_cost()
+        assert more.requests - bare.requests == 20 * (3 + 2)
+        assert more.credits - load(zoho_source(credits_per_count=2)).poll_cost().credits == (
+            20 * (3 * 2 + 2 * 3)
+        )
+
+    @pytest.mark.parametrize(
+        ("workload", "message"),
+        [
+            ({"assignees": True}, "assignees: not given by Zoho Desk's count endpoints"),
+            ({"routing": True}, "routing: not given"),
+            ({"top_categories": 5}, "top_categories: not given"),
+            ({"waiting_statuses": ["Open"]}, "'Open' is not a waiting status type"),
+        ],
+    )
+    def test_what_the_counts_cannot_give_is_refused(
+        self, workload: dict[str, Any], message: str
+    ) -> None:
+        with pytest.raises(ConfigError, match=rf"sources -> 0: .*{message}"):
+            load(zoho_source(workload=workload))
 
 
 class TestJiraWorkload:

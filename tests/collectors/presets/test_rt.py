@@ -8,6 +8,7 @@ Every expected figure comes from :func:`realdata.expected` (pandas), never from 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from collectors.base import TOTAL_QUEUE, Snapshot, Window
 from collectors.presets import PRESETS, rt
+from collectors.sql import SqlCollector, SqlSourceConfig
 from tests.collectors.presets import realdata
 from tests.collectors.presets.access import Withheld, verify_without
 from tests.collectors.presets.conftest import BuildCollector
@@ -32,6 +35,8 @@ from tests.collectors.presets.test_zammad import (
     pytimes,
     rounded,
 )
+from tests.collectors.stores.incidents import incident_events
+from tests.collectors.test_workload import top
 from tests.collectors.upstream.dbs import fresh_postgres
 
 pytestmark = pytest.mark.postgres
@@ -121,7 +126,13 @@ users = sa.Table(
 transactions = sa.Table(
     "transactions",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    # BIGINT as in RT; SQLite numbers only an INTEGER primary key by itself
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("objecttype", sa.String(255), nullable=False),
     _int("objectid"),
     _int("timetaken"),
@@ -139,6 +150,36 @@ transactions = sa.Table(
     sa.Column("created", sa.DateTime),
     sa.Index("transactions1", "objecttype", "objectid"),
 )
+
+
+customfields = sa.Table(
+    "customfields",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("type", sa.String(200)),
+    _int("maxvalues"),
+    sa.Column("lookuptype", sa.String(255), nullable=False),
+    sa.Column("description", sa.String(255)),
+    _int("sortorder"),
+    *_stamps(),
+    _int("disabled"),
+)
+objectcustomfieldvalues = sa.Table(
+    "objectcustomfieldvalues",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _int("customfield"),
+    sa.Column("objecttype", sa.String(255)),
+    _int("objectid"),
+    _int("sortorder"),
+    sa.Column("content", sa.String(255)),
+    sa.Column("largecontent", sa.Text),
+    *_stamps(),
+    _int("disabled"),
+    sa.Index("objectcustomfieldvalues1", "customfield", "objecttype", "objectid", "content"),
+)
+"""RT's custom-field tables (columns as RT databases dumped by ``pg_dump`` show them)."""
 
 
 @pytest.fixture(autouse=True)
@@ -240,10 +281,11 @@ def load(url: str, view: pd.DataFrame, extra: list[dict[str, Any]] = ()) -> None
             conn.execute(queues.insert(), [{"id": i, "name": q} for q, i in queue_ids.items()])
             copy_rows(conn, tickets, ticket_rows + list(extra))
             copy_rows(conn, transactions, history)
-        with engine.connect() as conn:  # a live RT database has planner statistics
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "ANALYZE tickets, transactions, queues, users"
-            )
+        if engine.dialect.name == "postgresql":  # a live RT database has planner statistics
+            with engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    "ANALYZE tickets, transactions, queues, users"
+                )
     finally:
         engine.dispose()
 
@@ -548,3 +590,113 @@ class TestRequestTrackerWithoutGrants:
             tmp_path,
             SOURCE,
         )
+
+
+def documented_category() -> str:
+    """The ``category`` expression docs/presets/rt.md gives for a custom field."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "presets" / "rt.md").read_text(
+        encoding="utf-8"
+    )
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "customfields" in b]
+    assert len(blocks) == 1
+    return str(yaml.safe_load(blocks[0])["mapping"]["category"])
+
+
+CATEGORY, IMPACT = 1, 2
+"""The custom fields: the category (the documented block names it) and another one."""
+
+
+def custom_values(view: pd.DataFrame) -> pd.DataFrame:
+    """``objectcustomfieldvalues`` rows: each ticket's ServiceNow category as its current
+    Category value (none where the log has none); every 11th ticket a second current
+    value, every 13th an older disabled value (which MIN would pick were it counted), every
+    5th a value of the other field."""
+    last = incident_events().groupby("id")["category"].last()
+    category = view["number"].map(last.where(last != "?"))
+    rows: list[dict[str, Any]] = []
+
+    def value(ticket: int, field: int, content: str, disabled: int = 0) -> None:
+        rows.append(
+            {
+                "id": len(rows) + 1,
+                "customfield": field,
+                "objecttype": "RT::Ticket",
+                "objectid": ticket,
+                "content": content,
+                "disabled": disabled,
+            }
+        )
+
+    for ticket, name in zip(view["id"], category, strict=True):
+        if isinstance(name, str):
+            value(ticket, CATEGORY, name)
+        if ticket % 11 == 0:
+            value(ticket, CATEGORY, "Category 0 (second value)")
+        if ticket % 13 == 0:
+            value(ticket, CATEGORY, "AAA replaced", disabled=1)
+        if ticket % 5 == 0:
+            value(ticket, IMPACT, "AAA impact")
+    return pd.DataFrame(rows)
+
+
+class TestRequestTrackerCategories:
+    @pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mariadb"])
+    def test_top_categories_from_the_documented_custom_field(
+        self, engine: str, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> None:
+        """docs/presets/rt.md's category mapping: each ticket's first current value of the
+        Category custom field (none without one), top 5 by open tickets and by arrivals
+        per queue, then other; equal to pandas over the rows loaded, on three databases."""
+        url = {
+            "sqlite": lambda: f"sqlite:///{tmp_path}/rt.db",
+            "postgresql": lambda: request.getfixturevalue("pg_database"),
+            "mariadb": lambda: request.getfixturevalue("mariadb_database"),
+        }[engine]()
+        as_of = AS_OF[1]
+        view = rt_view(realdata.at(naive(as_of)))
+        load(url, view)
+        values = custom_values(view)
+        db = sa.create_engine(url)
+        try:
+            with db.begin() as conn:
+                conn.execute(
+                    customfields.insert(),
+                    [
+                        {"id": CATEGORY, "name": "Category", "lookuptype": "RT::Queue-RT::Ticket"},
+                        {"id": IMPACT, "name": "Impact", "lookuptype": "RT::Queue-RT::Ticket"},
+                    ],
+                )
+                copy_rows(conn, objectcustomfieldvalues, values.to_dict("records"))
+        finally:
+            db.dispose()
+        config = SqlSourceConfig.model_validate(
+            {
+                "kind": "sql",
+                "name": "rt",
+                "url": url,
+                "timeout": "120s",
+                "mapping": {"preset": "rt", "category": documented_category()},
+                "workload": {"top_categories": 5},
+            }
+        )
+        collector = SqlCollector(config)
+        window = Window(as_of - timedelta(days=7), as_of)
+        try:
+            snapshot = collector.collect(window)
+        finally:
+            collector.close()
+        current = values[(values["customfield"] == CATEGORY) & (values["disabled"] == 0)]
+        first = current.groupby("objectid")["content"].min()
+        named = view["id"].map(first).fillna("none")
+        is_open = view["status"].isin(["new", "open", "stalled"])
+        came = (view["opened_at"] >= naive(window.start)) & (view["opened_at"] < naive(as_of))
+        assert named[is_open].nunique() > 5 and (named == "Category 0 (second value)").any()
+        seen = 0
+        for q in snapshot.queues:
+            w = q.workload
+            assert w is not None
+            mine = view["group"] == q.queue
+            assert w.categories_open == top(named[mine & is_open].value_counts(), 5)
+            assert w.categories_created == top(named[mine & came].value_counts(), 5)
+            seen += sum((w.categories_open or {}).values())
+        assert seen == int(is_open.sum())

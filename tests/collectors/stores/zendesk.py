@@ -12,7 +12,8 @@ Ticket Metrics (for the workload figures) come from the log up to the instant:
 ``reopens`` is the incident's ``reopen_count``;
 ``assignee_stations`` and ``group_stations`` are how many assignees and groups it has
 had (each change to a different non-empty ``assigned_to`` / ``assignment_group`` is a
-new station, the first one included).
+new station, the first one included); ``initially_assigned_at`` is the time of the
+incident's first event with a non-empty ``assigned_to`` (null before it).
 
 The API part: ``GET /api/v2/search/count`` and ``/api/v2/search.json`` with the query
 terms the collector uses (``type: group: status: status< created>= created< solved>=
@@ -74,9 +75,24 @@ def servicenow_log() -> TicketLog:
             done=status.isin(["solved", "closed"]),
             assignee_stations=stations(events, "assignee"),
             group_stations=stations(events, "queue"),
+            initially_assigned=first_assigned(events),
         ),
-        carry=("reopens", "assignee_stations", "group_stations", "assignee"),
+        carry=(
+            "reopens",
+            "assignee_stations",
+            "group_stations",
+            "assignee",
+            "initially_assigned",
+        ),
     )
+
+
+def first_assigned(events: pd.DataFrame) -> pd.Series:
+    """Per event, when the ticket first had a non-empty assignee, if it has by then
+    (NaT before: the state keeps the latest non-null value)."""
+    assigned = events["at"].where(events["assignee"] != "?")
+    first = assigned.groupby(events["id"]).transform("min")
+    return first.where(first <= events["at"])
 
 
 def stations(events: pd.DataFrame, column: str) -> pd.Series:
@@ -184,7 +200,10 @@ class FakeZendesk:
             return Reply(400, {"error": "InvalidValue"}, quota)
         state = self.log.state_at(self.clock())
         mine = state[state["id"].map(ticket_id).isin(ids)]
-        tickets = [{"id": ticket_id(r.id), "status": r.status} for r in mine.itertuples()]
+        tickets = [
+            {"id": ticket_id(r.id), "status": r.status, "created_at": _iso(r.created)}
+            for r in mine.itertuples()
+        ]
         metric_sets = [
             {
                 "id": 9_000_000 + ticket_id(r.id),
@@ -192,10 +211,17 @@ class FakeZendesk:
                 "reopens": int(r.reopens),
                 "assignee_stations": int(r.assignee_stations),
                 "group_stations": int(r.group_stations),
+                "initially_assigned_at": (
+                    None if pd.isna(r.initially_assigned) else _iso(r.initially_assigned)
+                ),
             }
             for r in mine.itertuples()
         ]
         return Reply(200, {"tickets": tickets, "metric_sets": metric_sets}, quota)
+
+
+def _iso(at: pd.Timestamp) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def agent_id(assignee: str) -> int | None:
@@ -256,7 +282,8 @@ class Kit:
 def expected_zendesk(log: TicketLog, config: Any, window: Any) -> dict[str, QueueWorkload]:
     """Stale, waiting and routing figures from the log's state, computed with pandas:
     routing from the metric sets as documented (reassignments: assignee stations beyond
-    the first; misrouted: more than one group station)."""
+    the first; misrouted: more than one group station; time to first assignment: the
+    first assignee's time minus the creation, at least 0, of the tickets ever assigned)."""
     w = config.workload
     names = [g.name for g in config.groups]
     lag = pd.Timedelta(config.index_lag)
@@ -277,11 +304,15 @@ def expected_zendesk(log: TicketLog, config: Any, window: Any) -> dict[str, Queu
         solved = mine[(mine["resolved"] >= f0) & (mine["resolved"] < f1)]
         routing = None
         if len(solved) <= 100 * config.workload_pages:
+            assigned = solved[solved["initially_assigned"].notna()]
+            waits = (assigned["initially_assigned"] - assigned["created"]).dt.total_seconds()
             routing = Routing(
                 len(solved),
                 int((solved["assignee_stations"] - 1).clip(lower=0).sum()),
                 int((solved["reopens"] > 0).sum()),
                 int((solved["group_stations"] > 1).sum()),
+                len(assigned),
+                float(waits.clip(lower=0).sum()),
             )
         out[name] = replace(figures[name], routing=routing)
     return out

@@ -3,12 +3,15 @@
 Mapping: a department is the log's support team (``Involved ST``); ``statusType`` is
 Closed when the event's status is ``Completed``, On Hold for the ``Wait...`` sub-statuses,
 Open otherwise; ``status`` is the sub-status, ``priority`` the impact. Department ids are
-the teams' ranks in the log (17-digit strings, as Zoho's ids are).
+the teams' ranks in the log (17-digit strings, as Zoho's ids are). A ticket's
+``assigneeId`` is the ``Resource`` of its latest event, numbered by the resources'
+ranks in the log (13 digits, as Zoho's agent ids are).
 
 The API part answers what the collector asks, as Zoho documents it: OAuth tokens from
 ``/oauth/v2/token`` (an hour; a bad refresh token is a 200 with ``error``), the ``orgId``
-header, ``ticketsCount`` and ``ticketsCountByFieldValues`` (counts as strings), and
-``tickets/search`` (inclusive ISO ranges, ``from`` <= 999 and ``limit`` <= 100 or 422,
+header, ``ticketsCount`` and ``ticketsCountByFieldValues`` (counts as strings; ``createdTimeRange``
+and ``modifiedTimeRange`` filter them), and ``tickets/search`` (sorted by ``createdTime``
+or ``modifiedTime``, ties by id; inclusive ISO ranges, ``from`` <= 999 and ``limit`` <= 100 or 422,
 204 when nothing matches). Every answer carries ``X-Rate-Limit-Remaining-v3``; a day's
 credits spent gives 429 ``THRESHOLD_EXCEEDED`` with ``Retry-After``.
 """
@@ -23,7 +26,9 @@ from typing import Any
 
 import pandas as pd
 
+from collectors.base import QueueStats
 from tests.collectors.fakeserver import Call, Reply
+from tests.collectors.hostedworkload import Names, expected_workloads
 from tests.collectors.ticketlog import TicketLog
 from tests.data import BPIC2013_LOG
 
@@ -49,9 +54,18 @@ def volvo_log() -> TicketLog:
                 "label": label,
                 "priority": raw["SR Latest Impact"],
                 "done": done,
+                "assignee": raw["Resource"],
             }
-        )
+        ),
+        carry=("assignee",),
     )
+
+
+@cache
+def agent_ids(log: TicketLog) -> dict[str, str]:
+    """Resource -> Zoho agent id (the resources' ranks in the log)."""
+    resources = log.events["assignee"].value_counts().index
+    return {str(r): str(4000000000000 + i) for i, r in enumerate(resources)}
 
 
 def departments(n: int) -> list[dict[str, str]]:
@@ -216,6 +230,7 @@ class FakeZohoDesk:
             "createdTime": _iso(row.created),
             "modifiedTime": _iso(row.modified),
             "closedTime": None if pd.isna(row.resolved) else _iso(row.resolved),
+            "assigneeId": agent_ids(self.log).get(str(row.assignee)),
         }
 
 
@@ -255,3 +270,31 @@ class Kit:
 
     def log(self) -> TicketLog:
         return volvo_log()
+
+    def expected(self, config: Any, window: Any, queue: QueueStats) -> QueueStats:
+        """With a ``workload`` section, the department's stale and waiting figures
+        (pandas over the same log; statuses are the status types, as Zoho counts them)."""
+        if config.workload is None:
+            return queue
+        names = Names(agent=lambda a: agent_ids(volvo_log())[a])
+        figures = expected_workloads(
+            ByStatusType(self.log()),
+            [d.name for d in config.departments],
+            window.start,
+            window.end,
+            config.workload,
+            names=names,
+        )
+        return QueueStats(**{**queue.__dict__, "workload": figures[queue.queue]})
+
+
+@dataclass(frozen=True)
+class ByStatusType:
+    """The log's states with the status type as the status (what Zoho's counts and
+    ``tickets/search``'s ``${onhold}`` select on)."""
+
+    log: TicketLog
+
+    def state_at(self, instant: datetime) -> pd.DataFrame:
+        state = self.log.state_at(instant)
+        return state.assign(status=state["label"])
