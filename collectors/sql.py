@@ -45,7 +45,6 @@ from collectors.sqlfigures import Availability
 from collectors.sqlhourly import HOUR, Carry, carry_on, hourly_statement
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
-from collectors.sqlranks import counted, open_age_counts, open_ages
 from collectors.sqlreport import ReportFigures, read_report
 from collectors.sqlsession import classify, open_engine, translate_db_error
 from collectors.sqlworkload import WorkloadQueries
@@ -219,12 +218,7 @@ class SqlCollector:
             backlog=conn.execute(q.backlog(window.end)).all(),
             created=conn.execute(q.created(window)).all(),
             resolved=conn.execute(q.resolved(window)).all() if q.f.has("resolved_at") else None,
-            quantiles=(
-                # the total statement's only group is the total: flag it as such
-                open_ages(conn.execute(open_age_counts(q)).all(), with_total or q.total)
-                if counted(dialect)
-                else conn.execute(q.quantiles(dialect, with_total)).all()
-            ),
+            quantiles=conn.execute(q.quantiles(dialect, with_total)).all(),
             breaches=conn.execute(breaches).all() if breaches is not None else None,
             reopened=conn.execute(reopened).all() if reopened is not None else None,
         )

@@ -1,17 +1,20 @@
-"""Nearest-rank quantiles from a ``GROUP BY`` of value counts, picked in Python.
+"""The weekly report's nearest-rank quantiles from a ``GROUP BY`` of value counts, picked
+in Python (MariaDB/MySQL).
 
 MariaDB and MySQL have no ordered-set aggregate (PostgreSQL's ``percentile_disc``), and
 ranking every row with window functions materializes and sorts the ranked rows in
 temporary tables: at 10M tickets that was most of the weekly report's time
-(``docs/benchmarks/workload.md``). Instead, the database groups the rows by (queue,
-value) and counts them, one sort and no window; Python walks each queue's values in
-order, summing the counts, and takes the value at rank ``ceil(n * p)``: the same value
-the ``ROW_NUMBER()`` ranking picks (equal values are tied whatever their order), on any
-dialect. When no ticket is in two queues the source's total is the merge of the queues'
-counts, so the rows are read once for both.
+(``docs/benchmarks/workload.md``). Instead, the database groups the period's tickets by
+(queue, duration) and counts them, one sort and no window; Python walks each queue's
+values in order, summing the counts, and takes the value at rank ``ceil(n * p)``: the
+same value the ``ROW_NUMBER()`` ranking picks (equal values are tied whatever their
+order), on any dialect. When no ticket is in two queues the source's total is the merge
+of the queues' counts, so the period's tickets are read once for both.
 
-What travels is one row per distinct (queue, value): at most the number of rows ranked,
-far fewer when values repeat (durations in whole seconds or minutes).
+What travels is one row per distinct (queue, duration): at most the number of tickets
+in the period, far fewer when durations repeat. That is fine for a weekly report, not
+for a poll: the poll's open-age quantiles keep their window functions
+(``collectors.sqlqueries.PollQueries.quantiles``).
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement
 
 from collectors.base import TOTAL_QUEUE
-from collectors.sqlqueries import QUANTILES, PollQueries, sorted_groups
+from collectors.sqlqueries import sorted_groups
 
 COUNTED_DIALECTS = frozenset({"mysql", "mariadb"})
-"""Where the quantiles are picked from value counts (elsewhere: ordered-set aggregates on
-PostgreSQL, window functions on SQLite)."""
+"""Where the report's quantiles are picked from value counts (elsewhere: ordered-set
+aggregates on PostgreSQL, window functions on SQLite)."""
 
 
 def counted(dialect: str) -> bool:
@@ -48,20 +51,6 @@ def value_counts(
     v = value.label("v")  # grouped by its name: its bound parameters are not repeated
     counts = base.add_columns(queue, v, sa.func.count().label("n"))
     return sorted_groups(counts.group_by(*by_queue, v))
-
-
-def open_age_counts(q: PollQueries) -> sa.Select[Any]:
-    """Per (queue, creation instant): how many tickets are open (for the age quantiles of
-    :meth:`collectors.sqlqueries.PollQueries.quantiles`, picked by :func:`open_ages`)."""
-    queue, by_queue = q.queue()
-    base = sa.select().select_from(q.source()).where(*q.scope(), q.open_predicate())
-    return value_counts(base, queue, by_queue, q.f.require("created_at"))
-
-
-def open_ages(rows: Iterable[Any], with_total: bool) -> list[Picked]:
-    """The rows of :func:`open_age_counts` as quantile rows (``q50``, ``q90``, ``q99``:
-    the creation instant at each rank, newest first), as the ranking statement gives."""
-    return pick(rows, [(f"q{p}", p) for _, p in QUANTILES], descending=True, with_total=with_total)
 
 
 @dataclass(frozen=True)

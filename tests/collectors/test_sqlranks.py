@@ -1,6 +1,6 @@
-"""Quantiles picked from (queue, value) counts (``collectors.sqlranks``, the MariaDB/MySQL
-path) equal the window-function ranking on the real ServiceNow tickets, on SQLite,
-PostgreSQL and MariaDB, for the report's resolution times and the poll's open ages."""
+"""The report's quantiles picked from (queue, duration) counts (``collectors.sqlranks``, the
+MariaDB/MySQL path) equal the window-function ranking and pandas on the real ServiceNow
+tickets, on SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from collectors.base import TOTAL_QUEUE, Window
 from collectors.sql import SqlCollector
 from collectors.sqlqueries import PollQueries
-from collectors.sqlranks import counted, open_age_counts, open_ages, pick
+from collectors.sqlranks import counted, pick
 from collectors.sqlreport import REPORT_QUANTILES_NAMED, ReportQueries
 from tests.collectors import workload_data as data
 from tests.collectors.test_workload import AS_OF, NOW, WINDOW_START, config
@@ -75,25 +75,6 @@ class TestCountedQuantiles:
         assert (n, float(median), float(p90)) == pytest.approx(
             (len(took), nearest(list(took), 50), nearest(list(took), 90)), abs=0.01
         )
-
-    def test_open_ages_equal_the_ranking(
-        self, collector: tuple[SqlCollector, pd.DataFrame]
-    ) -> None:
-        """The creation instants at the open-age quantiles (newest first), per queue and for
-        the total, equal the window-function statement's (``UNION ALL`` of both rankings)."""
-        made, table = collector
-        assert made._engine is not None
-        q = PollQueries(made.config.mapping, made._bind)
-        with made._engine.connect() as conn:
-            mine = open_ages(conn.execute(open_age_counts(q)).all(), with_total=True)
-            theirs = conn.execute(q.quantiles("sqlite", with_total=True)).all()
-        names = ["q50", "q90", "q99"]
-        got = by_queue(mine, names)
-        assert got == by_queue(list(theirs), names)
-        open_ = table[table["incident_state"].isin(data.OPEN_STATES)]["opened_at"]
-        newest_first = sorted(open_, reverse=True)
-        rank = math.ceil(len(newest_first) * 90 / 100) - 1
-        assert pd.Timestamp(str(got[TOTAL_QUEUE][1])) == newest_first[rank]
 
 
 def test_null_ranks_as_the_smallest_value() -> None:
