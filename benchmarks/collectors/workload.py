@@ -28,9 +28,9 @@ passes we could write, the fastest quantile shape of each engine) and timed afte
 
 ``--keep`` reuses the table when it already has the asked-for size (a 10M build takes
 long; ``--table`` names it, so a 1M and a 10M table can be kept side by side);
-``--repeat 0`` times the report only; ``--profile`` prints the report's five slowest statements with their plans
-(``EXPLAIN FORMAT=JSON`` on MariaDB, ``EXPLAIN (FORMAT JSON)`` on PostgreSQL) to
-``benchmarks/results/``; ``--drop`` drops the tables afterwards.
+``--repeat 0`` times the report only; ``--profile`` prints the report's five slowest
+statements with their plans (``EXPLAIN FORMAT=JSON`` on MariaDB, ``EXPLAIN (FORMAT
+JSON)`` on PostgreSQL) to ``benchmarks/results/``; ``--drop`` drops the tables afterwards.
 """
 
 from __future__ import annotations
