@@ -209,11 +209,12 @@ def read_report(
     rolled = (dialect == "postgresql" or counted(dialect)) and not overlap
 
     def quantiles(statement: sa.Select[Any], queries: PollQueries) -> list[Any]:
-        rows = conn.execute(statement).all()
         if not counted(dialect):
-            return list(rows)
+            return list(conn.execute(statement).all())
+        # one row per (queue, duration): streamed into the counts, not held as rows
+        streamed = conn.execute(statement.execution_options(stream_results=True))
         # the total statement's only group is the total: flag it as such
-        return pick(rows, REPORT_QUANTILES_NAMED, with_total=rolled or queries.total)
+        return pick(streamed, REPORT_QUANTILES_NAMED, with_total=rolled or queries.total)
 
     for queries in (per_queue, total):
         rq = ReportQueries(queries)
