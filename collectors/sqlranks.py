@@ -12,7 +12,8 @@ order), on any dialect. When no ticket is in two queues the source's total is th
 of the queues' counts, so the period's tickets are read once for both.
 
 What travels is one row per distinct (queue, duration): at most the number of tickets
-in the period, far fewer when durations repeat. That is fine for a weekly report, not
+in the period, far fewer when durations repeat; :func:`pick` consumes them as they come
+(the report streams them), keeping only the counts. That is fine for a weekly report, not
 for a poll: the poll's open-age quantiles keep their window functions
 (``collectors.sqlqueries.PollQueries.quantiles``).
 """
