@@ -1,8 +1,10 @@
 """The weekly report's statements beyond a poll's: resolution and first-response time
 quantiles, SLA attainment and the aged list, per queue, aggregated (or ranked) in the database.
 
-Quantiles are nearest rank (the ``ceil(n * p)``-th shortest duration), by window
-functions on every dialect, as the poll's open-age quantiles are.
+Quantiles are nearest rank (the ``ceil(n * p)``-th shortest duration), as the poll's
+open-age quantiles are: an ordered-set aggregate on PostgreSQL, counts of each (queue,
+duration) ranked in Python on MariaDB/MySQL (``collectors.sqlranks``), window functions
+on SQLite.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import sqlalchemy as sa
 
 from collectors.base import TOTAL_QUEUE, Window
 from collectors.sqlqueries import PollQueries, _count_if, sorted_groups
+from collectors.sqlranks import counted, pick, value_counts
 
 REPORT_QUANTILES = ((50, "median"), (90, "p90"))
+REPORT_QUANTILES_NAMED = tuple((name, p) for p, name in REPORT_QUANTILES)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,10 @@ class ReportQueries:
         self, field: str, window: Window, where: list[Any], dialect: str, with_total: bool
     ) -> sa.Select[Any]:
         """Per queue (and, on PostgreSQL with ``with_total``, the source's total as the
-        ``ROLLUP`` row flagged ``is_total``): count, median and p90 of the duration."""
+        ``ROLLUP`` row flagged ``is_total``): count, median and p90 of the duration.
+
+        On MariaDB/MySQL (:func:`collectors.sqlranks.counted`) the rows are instead the
+        counts of each (queue, duration), for :func:`collectors.sqlranks.pick`."""
         queue, by_queue = self.q.queue()
         took = self.f.duration(field, "created_at", window.end)
         if dialect == "postgresql":
@@ -88,6 +95,14 @@ class ReportQueries:
                 flag = sa.func.grouping(*by_queue).label("is_total")
                 return statement.add_columns(flag).group_by(sa.func.rollup(*by_queue))
             return statement.group_by(*by_queue)
+        if counted(dialect):
+            # MariaDB/MySQL: (queue, duration) counts, ranked in Python (collectors.sqlranks)
+            base = (
+                sa.select()
+                .select_from(self.q.source(["queue", "created_at", field]))
+                .where(*where, took.is_not(None))
+            )
+            return value_counts(base, queue, by_queue, took)
         ranked = (
             sa.select(
                 queue,
@@ -183,25 +198,35 @@ def read_report(
 ) -> ReportFigures:
     """Run the report's statements for the queues and for the source's total.
 
-    On PostgreSQL, when no ticket is in two queues (``overlap`` False), the quantiles of
-    the total come from the per-queue statement's ``ROLLUP`` row: the period's tickets
-    are read and sorted once instead of twice."""
+    When no ticket is in two queues (``overlap`` False), the quantiles of the total come
+    from the per-queue statement (PostgreSQL: its ``ROLLUP`` row; MariaDB/MySQL: the
+    merged counts of every queue): the period's tickets are read and sorted once instead
+    of twice."""
     resolution: dict[str, tuple[int, float | None, float | None]] = {}
     sla: dict[str, tuple[int, int]] | None = None
     first: dict[str, tuple[int, float | None, float | None]] | None = None
     dialect = conn.dialect.name
-    rolled = dialect == "postgresql" and not overlap
+    rolled = (dialect == "postgresql" or counted(dialect)) and not overlap
+
+    def quantiles(statement: sa.Select[Any], queries: PollQueries) -> list[Any]:
+        if not counted(dialect):
+            return list(conn.execute(statement).all())
+        # one row per (queue, duration): streamed into the counts, not held as rows
+        streamed = conn.execute(statement.execution_options(stream_results=True))
+        # the total statement's only group is the total: flag it as such
+        return pick(streamed, REPORT_QUANTILES_NAMED, with_total=rolled or queries.total)
+
     for queries in (per_queue, total):
         rq = ReportQueries(queries)
-        # with ROLLUP the per-queue statements already gave the total's quantiles
-        quantiles = not (rolled and queries is total)
-        statement = rq.resolution_quantiles(window, dialect, rolled) if quantiles else None
-        for r in conn.execute(statement).all() if statement is not None else ():
+        # with ROLLUP (or merged counts) the per-queue statements gave the total's already
+        wanted = not (rolled and queries is total)
+        statement = rq.resolution_quantiles(window, dialect, rolled) if wanted else None
+        for r in quantiles(statement, queries) if statement is not None else ():
             resolution[_queue(r)] = (int(r.n), _float(r.median), _float(r.p90))
         answered = rq.first_response_quantiles(window, dialect, rolled)
         if answered is not None:
             first = first or {}
-            for r in conn.execute(answered).all() if quantiles else ():
+            for r in quantiles(answered, queries) if wanted else ():
                 first[_queue(r)] = (int(r.n), _float(r.median), _float(r.p90))
         attainment = rq.sla_attainment(window)
         if attainment is not None:
