@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from alerting.rules.common import ForecastView
 from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot
@@ -135,13 +136,15 @@ def _summed(queues: tuple[QueueReport, ...]) -> Routing | None:
     if not lines:
         return None
 
-    def total(name: str) -> int | None:
+    def total(name: str) -> Any:
         values = [getattr(r, name) for r in lines]
         return None if any(v is None for v in values) else sum(values)
 
     return Routing(
         sum(r.resolved for r in lines),
-        total("reassignments"),
-        total("reopened"),
-        total("misrouted"),
+        reassignments=total("reassignments"),
+        reopened=total("reopened"),
+        misrouted=total("misrouted"),
+        assigned=total("assigned"),
+        first_assignment_s=total("first_assignment_s"),
     )

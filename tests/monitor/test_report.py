@@ -296,3 +296,19 @@ delivery:
         assert body["type"] == "report.weekly"
         assert body["overall"]["created"] == report.overall.created
         assert len(body["aged"]) == 15
+
+
+def test_the_overall_line_adds_up_every_routing_figure() -> None:
+    """The overall line sums each routing figure over the queues, time to first
+    assignment included; a figure one queue does not record is absent overall."""
+    from collectors.workload import Routing
+    from monitor.report.build import QueueReport, _summed
+
+    a = QueueReport("a", 5, 3, 2, routing=Routing(2, 1, 0, 1, assigned=2, first_assignment_s=60.0))
+    b = QueueReport(
+        "b", 1, 1, 3, routing=Routing(3, 2, 1, None, assigned=1, first_assignment_s=30.0)
+    )
+    total = _summed((a, b))
+    assert total == Routing(5, 3, 1, None, assigned=3, first_assignment_s=90.0)
+    assert total is not None and total.first_assignment_mean_s == 30.0
+    assert _summed((QueueReport("c", 0, 0, 0),)) is None
