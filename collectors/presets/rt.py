@@ -99,6 +99,13 @@ PAST_STATE: dict[str, Any] = {
     + _changes(False, "<").format(kind=QUEUE_CHANGE)
     + ")), (SELECT x.name FROM transactions v JOIN queues x ON x.id = CAST(v.oldvalue AS INTEGER)"
     " WHERE v.id = (" + _changes(True, ">=").format(kind=QUEUE_CHANGE) + ")))",
+    # backfill: the hours with a queue change
+    "queue_changes": {
+        "table": "transactions",
+        "ticket": "objectid",
+        "at": "created",
+        "where": "h.objecttype = 'RT::Ticket' AND h.type = 'Set' AND h.field = 'Queue'",
+    },
 }
 """Status and queue as of a past instant from ``Transactions``: ``Status`` changes carry
 the old and new status, ``Set`` on ``Queue`` the old and new queue id; RT writes them as
