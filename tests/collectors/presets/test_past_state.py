@@ -252,6 +252,13 @@ def test_live_poll_unchanged(znuny: Any) -> None:
     [
         ({}, "past_state needs status, queue or both"),
         ({"status": "SELECT 1"}, "past_state.status must compare a time with :as_of"),
+        (
+            {
+                "status": "SELECT 1 WHERE :as_of IS NULL",
+                "queue_changes": {"table": "ticket_history", "ticket": "ticket_id", "at": "x"},
+            },
+            "past_state.queue_changes needs past_state.queue",
+        ),
     ],
 )
 def test_past_state_must_read_the_instant(past: dict[str, Any], message: str) -> None:
