@@ -426,20 +426,24 @@ class _Instants:
 
 def _before_moving(q: PollQueries, at: _Instants, start: datetime) -> sa.Select[Any]:
     """:func:`_before` with each ticket in its queue at ``start``. Only tickets with a
-    change row at or after ``start`` are looked up in the history (an uncorrelated
-    ``IN``, read once): the others are in today's queue."""
+    change row at or after ``start`` (an ``EXISTS`` on the history's ticket index) are
+    looked up in the history: the others are in today's queue."""
     created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
     low_c, low_r = _bound(q.f.bind("created_at", start)), _bound(q.f.bind("resolved_at", start))
     changes = at.past.queue_changes
     assert changes is not None
     when, _ = at.history_index(changes)
-    since: sa.Select[Any] = (
-        sa.select(sa.literal_column(changes.expression("ticket")))
-        .select_from(sa.text(f"{changes.table} h"))
-        .where(when >= at.history_start, *_where(changes))
-    )
     ticket: ColumnElement[Any] = sa.literal_column(q.m.expression("id") or "t.id")
-    queue = sa.case((ticket.in_(since), at.queue(None)), else_=_queue(q))
+    later = sa.exists(
+        sa.select(ONE)
+        .select_from(sa.text(f"{changes.table} h"))
+        .where(
+            sa.literal_column(changes.expression("ticket")) == ticket,
+            when >= at.history_start,
+            *_where(changes),
+        )
+    )
+    queue = sa.case((later, at.queue(None)), else_=_queue(q))
     open_then = sa.or_(q.open_now(), resolved >= low_r)
     return _grouped(
         q,

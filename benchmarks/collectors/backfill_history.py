@@ -112,7 +112,7 @@ def ensure(admin: sa.Engine, n: int) -> int:
             f"INSERT INTO {table} (ticket_id, at, old_queue, new_queue)"
             f" SELECT t.id, {at}, m.old_queue, m.new_queue"
             f" FROM {sqldata.qualified(n)} t JOIN {SCHEMA}.seed_moves m"
-            f" ON m.seq = t.id % {sqldata.ID_STRIDE}"
+            f" ON m.seq = MOD(t.id, {sqldata.ID_STRIDE})"
             f" WHERE {at} < TIMESTAMP '{sqldata.AS_OF:%Y-%m-%d %H:%M:%S}' ORDER BY 2, 1"
         )
         conn.exec_driver_sql(f"CREATE INDEX moves_{n}_ticket ON {table} (ticket_id)")
