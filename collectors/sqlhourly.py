@@ -407,14 +407,28 @@ class _Instants:
 
     def queue(self, k: ColumnElement[int] | None) -> ColumnElement[Any]:
         """The ticket's queue label at ``start + k`` hours (``None``: at ``start``):
-        ``past_state.queue`` then, else today's; NULL as ''."""
+        ``past_state.queue`` then, else today's; NULL as ''. The history is only read
+        for a ticket with a change row at or after the instant (an ``EXISTS`` on the
+        history's ticket index): any other ticket is in today's queue then."""
         instant: ColumnElement[Any] = self.history_start
         if k is not None:
             after = epoch_hours_after if self.past.epoch else hours_after
             instant = after(self.history_start, k)
-        assert self.past.queue is not None
-        then = at_instant(self.past.queue, instant)
-        return sa.func.coalesce(then, self.q.f.require("queue"), sa.literal(""))
+        changes, text = self.past.queue_changes, self.past.queue
+        assert changes is not None and text is not None
+        when, _ = self.history_index(changes)
+        ticket: ColumnElement[Any] = sa.literal_column(self.q.m.expression("id") or "t.id")
+        later = sa.exists(
+            sa.select(ONE)
+            .select_from(sa.text(f"{changes.table} h"))
+            .where(
+                sa.literal_column(changes.expression("ticket")) == ticket,
+                when >= instant,
+                *_where(changes),
+            )
+        )
+        then = sa.func.coalesce(at_instant(text, instant), self.q.f.require("queue"))
+        return sa.case((later, sa.func.coalesce(then, sa.literal(""))), else_=_queue(self.q))
 
     def history_index(self, changes: QueueChanges) -> tuple[ColumnElement[Any], ColumnElement[int]]:
         """The change rows' time and their hour index from ``start``."""
@@ -425,31 +439,15 @@ class _Instants:
 
 
 def _before_moving(q: PollQueries, at: _Instants, start: datetime) -> sa.Select[Any]:
-    """:func:`_before` with each ticket in its queue at ``start``. Only tickets with a
-    change row at or after ``start`` (an ``EXISTS`` on the history's ticket index) are
-    looked up in the history: the others are in today's queue."""
+    """:func:`_before` with each ticket in its queue at ``start``."""
     created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
     low_c, low_r = _bound(q.f.bind("created_at", start)), _bound(q.f.bind("resolved_at", start))
-    changes = at.past.queue_changes
-    assert changes is not None
-    when, _ = at.history_index(changes)
-    ticket: ColumnElement[Any] = sa.literal_column(q.m.expression("id") or "t.id")
-    later = sa.exists(
-        sa.select(ONE)
-        .select_from(sa.text(f"{changes.table} h"))
-        .where(
-            sa.literal_column(changes.expression("ticket")) == ticket,
-            when >= at.history_start,
-            *_where(changes),
-        )
-    )
-    queue = sa.case((later, at.queue(None)), else_=_queue(q))
     open_then = sa.or_(q.open_now(), resolved >= low_r)
     return _grouped(
         q,
         sa.literal_column("-1", sa.Integer()),
         [created < low_c],
-        queue=queue,
+        queue=at.queue(None),
         c=sa.case((open_then, 1), else_=0),
         s=ONE,
     )

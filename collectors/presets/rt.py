@@ -150,4 +150,6 @@ INDEXES: tuple[str, ...] = (
     "users primary key  -- shipped: the Nobody join is by id, then name",
     "tickets (created), tickets (resolved), tickets (due)  -- NOT shipped: created/resolved"
     " in a window and SLA scan the open or all tickets without them",
+    "transactions (created)  -- NOT shipped: backfill per queue reads each chunk's queue"
+    " changes by a range on it, a scan of Transactions per chunk without it",
 )
