@@ -26,6 +26,11 @@ open), and never while it is open now. That is exactly the rule of
 :meth:`collectors.sqlqueries.PollQueries.open_predicate` for a past instant, so the hour
 rows equal ``snapshot --as-of`` at each hour's end. Only rows from a queue's first
 ticket on (or with a resolution in the hour) are returned.
+
+Where the mapping's ``past_state`` gives the queue and the rows that may change it
+(``queue_changes``), every figure counts the ticket in its queue at the hour's end and
+each hour with a change row moves it between queues (see "queues from the help desk's
+history" below); the statement is otherwise the same.
 """
 
 from __future__ import annotations
