@@ -26,6 +26,11 @@ open), and never while it is open now. That is exactly the rule of
 :meth:`collectors.sqlqueries.PollQueries.open_predicate` for a past instant, so the hour
 rows equal ``snapshot --as-of`` at each hour's end. Only rows from a queue's first
 ticket on (or with a resolution in the hour) are returned.
+
+Where the mapping's ``past_state`` gives the queue and the rows that may change it
+(``queue_changes``), every figure counts the ticket in its queue at the hour's end and
+each hour with a change row moves it between queues (see "queues from the help desk's
+history" below); the statement is otherwise the same.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from collectors.base import HourFigures
+from collectors.sqlmap import AS_OF_PARAM, PastState, QueueChanges
 from collectors.sqlqueries import PollQueries
 
 HOUR = timedelta(hours=1)
@@ -58,7 +64,22 @@ class epoch_hour_index(FunctionElement[int]):  # noqa: N801
     inherit_cache = True
 
 
-SQL: dict[type[FunctionElement[int]], dict[str, str]] = {
+class hours_after(FunctionElement[Any]):  # noqa: N801
+    """The naive DATETIME ``start`` plus ``k`` (an integer expression) hours, per dialect
+    (SQLite: the text ``YYYY-MM-DD HH:MM:SS``, which orders like its stored DATETIMEs)."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+
+
+class epoch_hours_after(FunctionElement[int]):  # noqa: N801
+    """Unix seconds ``start`` plus ``k`` hours."""
+
+    type = sa.Integer()
+    inherit_cache = True
+
+
+SQL: dict[type[FunctionElement[Any]], dict[str, str]] = {
     hour_index: {
         "postgresql": "CAST(FLOOR(date_part('epoch', {value} - {start}) / 3600) AS INTEGER)",
         "mysql": "TIMESTAMPDIFF(HOUR, {start}, {value})",
@@ -71,14 +92,30 @@ SQL: dict[type[FunctionElement[int]], dict[str, str]] = {
         "mysql": "(({value} - {start}) DIV 3600)",
         "mariadb": "(({value} - {start}) DIV 3600)",
     },
+    hours_after: {
+        "postgresql": "({start} + ({k}) * INTERVAL '1 hour')",
+        "mysql": "CAST(TIMESTAMPADD(HOUR, {k}, {start}) AS DATETIME)",
+        "mariadb": "CAST(TIMESTAMPADD(HOUR, {k}, {start}) AS DATETIME)",
+        "sqlite": "datetime({start}, '+' || ({k}) || ' hours')",
+    },
+    epoch_hours_after: {"default": "({start} + ({k}) * 3600)"},
 }
 """Each construct's SQL per dialect (``default``: every other one)."""
 
 
-def _register(element: type[FunctionElement[int]], dialect: str, template: str) -> None:
-    def render(e: FunctionElement[int], compiler: Any, **kw: Any) -> str:
-        value, start = (compiler.process(c, **kw) for c in e.clauses)
-        return template.format(value=value, start=start)
+ARGS: dict[type[FunctionElement[Any]], tuple[str, str]] = {
+    hours_after: ("start", "k"),
+    epoch_hours_after: ("start", "k"),
+}
+"""Each construct's arguments in order (default: ``value, start``)."""
+
+
+def _register(element: type[FunctionElement[Any]], dialect: str, template: str) -> None:
+    names = ARGS.get(element, ("value", "start"))
+
+    def render(e: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
+        args = (compiler.process(c, **kw) for c in e.clauses)
+        return template.format(**dict(zip(names, args, strict=True)))
 
     compiles(element, *([] if dialect == "default" else [dialect]))(render)
 
@@ -86,6 +123,25 @@ def _register(element: type[FunctionElement[int]], dialect: str, template: str) 
 for _element, _templates in SQL.items():
     for _dialect, _template in _templates.items():
         _register(_element, _dialect, _template)
+
+
+class at_instant(FunctionElement[str]):  # noqa: N801
+    """A ``past_state`` expression with its ``:as_of`` replaced by an SQL expression (an
+    instant computed per row: the end of the hour of the row's event)."""
+
+    type = sa.String()
+    inherit_cache = False  # the text is not one of the clauses
+
+    def __init__(self, text: str, instant: ColumnElement[Any]) -> None:
+        self.text = text
+        super().__init__(instant)
+
+
+@compiles(at_instant)
+def _at_instant(element: at_instant, compiler: Any, **kw: Any) -> str:
+    (instant,) = element.clauses.clauses
+    rendered = f"({compiler.process(instant, **kw)})"
+    return "(" + rendered.join(element.text.split(AS_OF_PARAM)) + ")"
 
 
 def hourly_statement(
@@ -102,9 +158,13 @@ def hourly_statement(
     before): nothing before ``start`` is read, and ``open_end`` and ``seen`` count from 0
     at ``start``."""
     end = start + hours * HOUR
-    parts = [_created(q, start, end), _resolved(q, start, end)]
-    if not carried:
-        parts.insert(0, _before(q, start))
+    moving = _moving(q)
+    if moving is not None:
+        parts = _moving_parts(q, moving, start, end, carried)
+    else:
+        parts = [_created(q, start, end), _resolved(q, start, end)]
+        if not carried:
+            parts.insert(0, _before(q, start))
     events = sa.union_all(*parts).subquery("events")
     agg = (
         sa.select(
@@ -255,19 +315,24 @@ def _grouped(
     q: PollQueries,
     index: ColumnElement[int],
     where: list[ColumnElement[bool]],
+    queue: ColumnElement[Any] | None = None,
+    also_from: sa.FromClause | None = None,
     **flags: ColumnElement[Any],
 ) -> sa.Select[Any]:
     """``(queue, n, c, d, r, s)`` of the tickets matching ``where``, per queue and hour
-    index: each given column sums its per-ticket 0/1 flag; the others are 0."""
+    index: each given column sums its per-ticket 0/1 flag; the others are 0. ``queue``:
+    the queue label (default: today's, :func:`_queue`); ``also_from``: a derived table
+    read beside the tickets (``where`` links them)."""
     # only the joins these fields read (the total's statements have no queue: no fan-out)
     fields = [n for n in ("queue", "status", "created_at", "resolved_at") if q.f.has(n)]
+    froms: list[Any] = [] if also_from is None else [also_from]
     inner = (
         sa.select(
-            _queue(q).label("queue"),
+            (_queue(q) if queue is None else queue).label("queue"),
             index.label("n"),
             *(flag.label(k) for k, flag in flags.items()),
         )
-        .select_from(q.source(fields))
+        .select_from(*froms, q.source(fields))
         .where(*q.scope(), *where)
         .subquery("t")
     )
@@ -290,3 +355,194 @@ def _bound(value: Any) -> ColumnElement[Any]:
     if isinstance(value, datetime):
         return sa.literal(value, sa.DateTime())
     return sa.literal(value, sa.Integer())
+
+
+# -- queues from the help desk's history (``past_state.queue`` with ``queue_changes``) ----
+#
+# Each figure of hour ``n`` counts the ticket in its queue at the hour's end ``T(n)``
+# (``start + (n + 1) h``), as ``snapshot --as-of T(n)`` does: the ``past_state.queue``
+# expression with ``:as_of`` bound to ``T(n)`` per row. A creation enters the backlog of
+# the queue at the end of its hour; a resolution leaves the queue the ticket was in at
+# the end of the hour before (or, created in the same hour, the one it entered); in an
+# hour with a queue-change row a ticket open at both ends of the hour leaves the queue of
+# the hour before and enters the queue at the hour's end (the two cancel when it is the
+# same queue: moved there and back; an arrival is a departure of -1, not a creation). The
+# running sums are then those of the path without history; nothing is evaluated per hour,
+# only per event row, and only hours with a change row are looked at for moves.
+
+
+def _moving(q: PollQueries) -> PastState | None:
+    """The mapping's ``past_state`` when it gives the queue and the rows that change it
+    (and the statement is per queue); None: every ticket counts in today's queue."""
+    past = q.m.past_state
+    if q.total or past is None or past.queue is None or past.queue_changes is None:
+        return None
+    return past if q.f.has("queue") else None
+
+
+def _moving_parts(
+    q: PollQueries, past: PastState, start: datetime, end: datetime, carried: bool
+) -> list[sa.Select[Any]]:
+    at = _Instants(q, past, start)
+    parts = [
+        _created_moving(q, at, start, end),
+        *_resolved_moving(q, at, start, end),
+        *(_moves(q, at, start, end, arrive) for arrive in (False, True)),
+    ]
+    if not carried:
+        parts.insert(0, _before_moving(q, at, start))
+    return parts
+
+
+class _Instants:
+    """``start + k`` hours as each column holds it, and the queue at such an instant."""
+
+    def __init__(self, q: PollQueries, past: PastState, start: datetime) -> None:
+        self.q, self.past = q, past
+        self.epoch = "created_at" in q.m.epoch_fields
+        self.ticket_start = _bound(q.f.bind("created_at", start))
+        self.history_start = _bound(
+            int(start.timestamp()) if past.epoch else q.f.bind("past_state", start)
+        )
+
+    def ticket(self, k: ColumnElement[int]) -> ColumnElement[Any]:
+        """``start + k`` hours, comparable with ``created_at`` and ``resolved_at``."""
+        after = epoch_hours_after if self.epoch else hours_after
+        return after(self.ticket_start, k)
+
+    def queue(self, k: ColumnElement[int] | None) -> ColumnElement[Any]:
+        """The ticket's queue label at ``start + k`` hours (``None``: at ``start``):
+        ``past_state.queue`` then, else today's; NULL as ''. The history is only read
+        for a ticket with a change row at or after the instant (an ``EXISTS`` on the
+        history's ticket index): any other ticket is in today's queue then."""
+        instant: ColumnElement[Any] = self.history_start
+        if k is not None:
+            after = epoch_hours_after if self.past.epoch else hours_after
+            instant = after(self.history_start, k)
+        changes, text = self.past.queue_changes, self.past.queue
+        assert changes is not None and text is not None
+        when, _ = self.history_index(changes)
+        ticket: ColumnElement[Any] = sa.literal_column(self.q.m.expression("id") or "t.id")
+        later = sa.exists(
+            sa.select(ONE)
+            .select_from(sa.text(f"{changes.table} h"))
+            .where(
+                sa.literal_column(changes.expression("ticket")) == ticket,
+                when >= instant,
+                *_where(changes),
+            )
+        )
+        then = sa.func.coalesce(at_instant(text, instant), self.q.f.require("queue"))
+        return sa.case((later, sa.func.coalesce(then, sa.literal(""))), else_=_queue(self.q))
+
+    def history_index(self, changes: QueueChanges) -> tuple[ColumnElement[Any], ColumnElement[int]]:
+        """The change rows' time and their hour index from ``start``."""
+        kind: sa.types.TypeEngine[Any] = sa.Integer() if self.past.epoch else sa.DateTime()
+        value = sa.literal_column(changes.expression("at"), kind)
+        index_of = epoch_hour_index if self.past.epoch else hour_index
+        return value, index_of(value, self.history_start)
+
+
+def _before_moving(q: PollQueries, at: _Instants, start: datetime) -> sa.Select[Any]:
+    """:func:`_before` with each ticket in its queue at ``start``."""
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    low_c, low_r = _bound(q.f.bind("created_at", start)), _bound(q.f.bind("resolved_at", start))
+    open_then = sa.or_(q.open_now(), resolved >= low_r)
+    return _grouped(
+        q,
+        sa.literal_column("-1", sa.Integer()),
+        [created < low_c],
+        queue=at.queue(None),
+        c=sa.case((open_then, 1), else_=0),
+        s=ONE,
+    )
+
+
+def _created_moving(
+    q: PollQueries, at: _Instants, start: datetime, end: datetime
+) -> sa.Select[Any]:
+    """:func:`_created`, each creation in the queue at the end of its hour."""
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    low, high = _bound(q.f.bind("created_at", start)), _bound(q.f.bind("created_at", end))
+    n = _index(q, "created_at", created, low)
+    never_open = sa.case(
+        (q.open_now(), 0), (resolved.is_(None), 1), (resolved < created, 1), else_=0
+    )
+    return _grouped(
+        q,
+        n,
+        [created >= low, created < high],
+        queue=at.queue(n + 1),
+        c=ONE,
+        d=never_open,
+        s=ONE,
+    )
+
+
+def _resolved_moving(
+    q: PollQueries, at: _Instants, start: datetime, end: datetime
+) -> list[sa.Select[Any]]:
+    """:func:`_resolved` in two parts: the resolutions in the queue at the end of their
+    hour (with the departures of tickets created in that hour, counted there), and the
+    departures of tickets created before the hour from the queue at its start."""
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
+    n = _index(q, "resolved_at", resolved, low)
+    hour_start = at.ticket(n)
+    within = [resolved >= low, resolved < high, sa.not_(q.open_now())]
+    same_hour = sa.case(
+        (created.is_(None), 0), (resolved < created, 0), (created < hour_start, 0), else_=1
+    )
+    return [
+        _grouped(q, n, within, queue=at.queue(n + 1), r=ONE, d=same_hour),
+        _grouped(
+            q,
+            n,
+            [*within, created < hour_start, resolved >= created],
+            queue=at.queue(n),
+            d=ONE,
+        ),
+    ]
+
+
+def _moves(
+    q: PollQueries, at: _Instants, start: datetime, end: datetime, arrive: bool
+) -> sa.Select[Any]:
+    """Per ticket and hour with a change row: a ticket open at both ends of the hour
+    leaves the queue at its start (``arrive`` False) and enters the queue at its end
+    (``arrive``, which also marks that queue as having had a ticket)."""
+    changes = at.past.queue_changes
+    assert changes is not None
+    when, index = at.history_index(changes)
+    high = _bound(int(end.timestamp()) if at.past.epoch else q.f.bind("past_state", end))
+    moved = (
+        sa.select(
+            sa.literal_column(changes.expression("ticket")).label("ticket"),
+            index.label("n"),
+        )
+        .select_from(sa.text(f"{changes.table} h"))
+        .where(when >= at.history_start, when < high, *_where(changes))
+        .distinct()
+        .subquery("bm_moved")
+    )
+    n = moved.c.n
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    ticket: ColumnElement[Any] = sa.literal_column(q.m.expression("id") or "t.id")
+    link = ticket == moved.c.ticket
+    both_open = sa.and_(created < at.ticket(n), sa.or_(q.open_now(), resolved >= at.ticket(n + 1)))
+    if not arrive:
+        return _grouped(q, n, [link, both_open], queue=at.queue(n), also_from=moved, d=ONE)
+    return _grouped(
+        q,
+        n,
+        [link, created < at.ticket(n + 1)],
+        queue=at.queue(n + 1),
+        also_from=moved,
+        # an arrival is a negative departure: it counts in the backlog, not as created
+        d=sa.case((both_open, -1), else_=0),
+        s=ONE,
+    )
+
+
+def _where(changes: QueueChanges) -> list[ColumnElement[bool]]:
+    return [sa.literal_column(f"({changes.where})", sa.Boolean())] if changes.where else []

@@ -124,6 +124,28 @@ AS_OF_PARAM = ":as_of"
 """The placeholder a :class:`PastState` expression compares history times with."""
 
 
+class QueueChanges(BaseModel):
+    """The history rows at which a ticket's queue may change (``past_state.queue_changes``).
+
+    ``backfill`` reads them to count each ticket in the queue ``past_state.queue`` gives
+    at each hour's end: only hours with such a row are looked at, so every change of the
+    queue must have a row here (rows that change nothing cost time, not accuracy). The
+    history table is aliased ``h``; times are read as ``past_state``'s (``epoch``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: str
+    ticket: str = Field(description="column of h holding the ticket's id (as the mapping's id)")
+    at: str = Field(description="column or expression of h: when the row was written")
+    where: str | None = Field(None, description="the rows that may change the queue")
+
+    def expression(self, field: str) -> str:
+        """``ticket`` or ``at`` with a bare column name qualified by ``h.``."""
+        text = str(getattr(self, field))
+        return f"h.{text}" if IDENT.match(text) else text
+
+
 class PastState(BaseModel):
     """Where the store keeps each ticket's status and queue at a past instant (optional).
 
@@ -131,7 +153,8 @@ class PastState(BaseModel):
     the help desk's history table) giving the ticket's status or queue name as of the
     instant bound to ``:as_of`` (in the mapping's ``timezone``, or Unix seconds with
     ``epoch``), NULL when the history does not say (the ticket's current value is used
-    then). Only ``snapshot --as-of`` reads them; live polls and ``backfill`` do not.
+    then). ``snapshot --as-of`` reads them; ``backfill`` reads the queue where
+    ``queue_changes`` says which rows may change it; live polls read neither.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -139,6 +162,11 @@ class PastState(BaseModel):
     status: str | None = Field(None, description="the status as of :as_of, NULL if unknown")
     queue: str | None = Field(None, description="the queue name as of :as_of, NULL if unknown")
     epoch: bool = Field(False, description="the history's times are Unix seconds")
+    queue_changes: QueueChanges | None = Field(
+        None,
+        description="the history rows that may change the queue: backfill counts each"
+        " ticket in its queue at each hour's end (without them, in today's queue)",
+    )
 
     @model_validator(mode="after")
     def _reads_the_instant(self) -> PastState:
@@ -148,6 +176,8 @@ class PastState(BaseModel):
         for name, text in given.items():
             if AS_OF_PARAM not in text:
                 raise ValueError(f"past_state.{name} must compare a time with {AS_OF_PARAM}")
+        if self.queue_changes is not None and self.queue is None:
+            raise ValueError("past_state.queue_changes needs past_state.queue")
         return self
 
 

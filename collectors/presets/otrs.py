@@ -92,11 +92,14 @@ def _as_of(table: str, column: str) -> str:
 PAST_STATE: dict[str, Any] = {
     "status": _as_of("ticket_state", "state_id"),
     "queue": _as_of("queue", "queue_id"),
+    # every row carries the queue then: any row may be the one that changes it
+    "queue_changes": {"table": "ticket_history", "ticket": "ticket_id", "at": "create_time"},
 }
 """Status and queue as of a past instant: every ``ticket_history`` row carries the state
 and queue the ticket had when the row was written (``NewTicket`` at creation,
 ``StateUpdate`` and ``Move`` after the change), and Znuny writes the rows as things
-happen (ids in time order), so the last row written before the instant says both."""
+happen (ids in time order), so the last row written before the instant says both.
+``backfill`` looks at the hours with a ``ticket_history`` row for queue changes."""
 
 PRESET: dict[str, Any] = {
     "table": "ticket",

@@ -100,6 +100,13 @@ PAST_STATE: dict[str, Any] = {
     + _changes(False, "<").format(kind=QUEUE_CHANGE)
     + ")), (SELECT x.name FROM transactions v JOIN queues x ON x.id = CAST(v.oldvalue AS INTEGER)"
     " WHERE v.id = (" + _changes(True, ">=").format(kind=QUEUE_CHANGE) + ")))",
+    # backfill: the hours with a queue change
+    "queue_changes": {
+        "table": "transactions",
+        "ticket": "objectid",
+        "at": "created",
+        "where": "h.objecttype = 'RT::Ticket' AND h.type = 'Set' AND h.field = 'Queue'",
+    },
 }
 """Status and queue as of a past instant from ``Transactions``: ``Status`` changes carry
 the old and new status, ``Set`` on ``Queue`` the old and new queue id; RT writes them as
@@ -144,4 +151,6 @@ INDEXES: tuple[str, ...] = (
     "users primary key  -- shipped: the Nobody join is by id, then name",
     "tickets (created), tickets (resolved), tickets (due)  -- NOT shipped: created/resolved"
     " in a window and SLA scan the open or all tickets without them",
+    "transactions (created)  -- NOT shipped: backfill per queue reads each chunk's queue"
+    " changes by a range on it, a scan of Transactions per chunk without it",
 )

@@ -108,6 +108,14 @@ def _as_of(attribute: str, table: str) -> str:
 PAST_STATE: dict[str, Any] = {
     "status": _as_of("state", "ticket_states"),
     "queue": _as_of("group", "groups"),
+    # backfill: the hours with a group change
+    "queue_changes": {
+        "table": "histories",
+        "ticket": "o_id",
+        "at": "created_at",
+        "where": f"h.history_object_id = {TICKET_OBJECT}"
+        f" AND h.history_attribute_id = {_attribute('group')}",
+    },
 }
 """Status and group as of a past instant from ``histories`` (``state`` and ``group``
 rows carry the ids left and entered; Zammad writes them as things happen)."""

@@ -12,7 +12,7 @@ Frames have the columns ``queue``, ``status``, ``priority``, ``open_now`` (bool)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -95,6 +95,37 @@ def hourly(frame: pd.DataFrame, hours: Iterable[pd.Timestamp]) -> dict[tuple[str
         for q in [*queues, None]:
             here = frame["queue"] == q if q is not None else frame["queue"].notna() | True
             if not ((seen | done) & here).any():
+                continue
+            out[(q or "__total__", hour.to_pydatetime())] = (
+                int((live & here).sum()),
+                int((made & here).sum()),
+                int((done & here).sum()),
+            )
+    return out
+
+
+def hourly_moving(
+    frame_at: Callable[[pd.Timestamp], pd.DataFrame], hours: list[pd.Timestamp]
+) -> dict[tuple[str, datetime], tuple]:
+    """:func:`hourly` with tickets that change queues: ``frame_at(T)`` gives the tickets
+    (same rows every time) with their queue at ``T``, and each hour's figures count each
+    ticket in its queue at the hour's end. A queue has rows from the first of the first
+    hour's start and the hours' ends at which a ticket created before it is in it (or
+    from an hour with a resolution in it)."""
+    out: dict[tuple[str, datetime], tuple] = {}
+    first = frame_at(hours[0])
+    ever = set(first["queue"][first["created"].notna() & (first["created"] < hours[0])])
+    for hour in hours:
+        end = hour + HOUR
+        frame = frame_at(end)
+        seen = frame["created"].notna() & (frame["created"] < end)
+        ever |= set(frame["queue"][seen])
+        live = open_at(frame, end)
+        made, done = created_in(frame, hour, end), resolved_in(frame, hour, end)
+        for q in [*sorted(set(frame["queue"]) | ever), None]:
+            here = frame["queue"] == q if q is not None else frame["queue"].notna() | True
+            wanted = (seen | done).any() if q is None else q in ever or (done & here).any()
+            if not wanted:
                 continue
             out[(q or "__total__", hour.to_pydatetime())] = (
                 int((live & here).sum()),

@@ -169,6 +169,12 @@ def tables(history: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def expected(history: pd.DataFrame, rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
     """pandas: each ticket's status and queue as of ``instant`` from its events, open,
     created and resolved by the documented rule, grouped by the queue at ``instant``."""
+    return asof.snapshot(frame(history, rows, instant), instant, WINDOW)
+
+
+def frame(history: pd.DataFrame, rows: dict[str, pd.DataFrame], instant: datetime) -> pd.DataFrame:
+    """The tickets as :mod:`tests.collectors.asof` reads them, with their status and queue
+    as of ``instant`` (from their events)."""
     names = rows["ticket_state"].set_index("id")["name"]
     types = (
         rows["ticket_state"]
@@ -186,7 +192,7 @@ def expected(history: pd.DataFrame, rows: dict[str, pd.DataFrame], instant: date
     closing = history[(history["kind"] != MOVE) & (history["state"].map(types) == "closed")]
     is_open = t["ticket_state_id"].map(types).isin(OPEN_TYPES)
     closed = t.index.to_series().map(closing.groupby("ticket")["at"].max()).where(~is_open)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "queue": queue_then,
             "status": state_then.map(names),
@@ -196,7 +202,6 @@ def expected(history: pd.DataFrame, rows: dict[str, pd.DataFrame], instant: date
             "resolved": pd.to_datetime(closed).dt.tz_localize("UTC"),
         }
     )
-    return asof.snapshot(frame, instant, WINDOW)
 
 
 @pytest.fixture
@@ -247,6 +252,13 @@ def test_live_poll_unchanged(znuny: Any) -> None:
     [
         ({}, "past_state needs status, queue or both"),
         ({"status": "SELECT 1"}, "past_state.status must compare a time with :as_of"),
+        (
+            {
+                "status": "SELECT 1 WHERE :as_of IS NULL",
+                "queue_changes": {"table": "ticket_history", "ticket": "ticket_id", "at": "x"},
+            },
+            "past_state.queue_changes needs past_state.queue",
+        ),
     ],
 )
 def test_past_state_must_read_the_instant(past: dict[str, Any], message: str) -> None:

@@ -131,6 +131,11 @@ def tables(history: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
+    return asof.snapshot(frame(rows, instant), instant, WINDOW)
+
+
+def frame(rows: dict[str, pd.DataFrame], instant: datetime) -> pd.DataFrame:
+    """The tickets with their status and queue as of ``instant`` (from the transactions)."""
     t = rows["tickets"].set_index("id")
     tx = rows["transactions"]
     queues = rows["queues"].set_index("id")["name"]
@@ -143,7 +148,7 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
     )
     queue = as_of(moves, t["queue"].map(queues), cut)
     resolved = t["resolved"].where(t["resolved"] != UNSET)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "queue": queue,
             "status": status,
@@ -153,7 +158,6 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
             "resolved": pd.to_datetime(resolved).dt.tz_localize("UTC"),
         }
     )
-    return asof.snapshot(frame, instant, WINDOW)
 
 
 @pytest.fixture

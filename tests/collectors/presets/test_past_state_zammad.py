@@ -126,6 +126,11 @@ def rt_name(value: str) -> str:
 
 
 def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
+    return asof.snapshot(frame(rows, instant), instant, WINDOW)
+
+
+def frame(rows: dict[str, pd.DataFrame], instant: datetime) -> pd.DataFrame:
+    """The tickets with their state and group as of ``instant`` (from ``histories``)."""
     t = rows["tickets"].set_index("id")
     h = rows["histories"]
     states = rows["ticket_states"].set_index("id")["name"]
@@ -143,7 +148,7 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
             }
         )
 
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "queue": as_of(named(GROUP_ATTRIBUTE, groups), t["group_id"].map(groups), cut),
             "status": as_of(named(STATE_ATTRIBUTE, states), t["state_id"].map(states), cut),
@@ -153,7 +158,6 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
             "resolved": pd.to_datetime(t["last_close_at"]).dt.tz_localize("UTC"),
         }
     )
-    return asof.snapshot(frame, instant, WINDOW)
 
 
 @pytest.fixture

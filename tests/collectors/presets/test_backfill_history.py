@@ -1,0 +1,115 @@
+"""The backfill per queue from the help desk's history (``past_state.queue`` with
+``queue_changes``): each hour counts each ticket in its queue at the hour's end, against
+pandas, for Znuny (``ticket_history``), RT (``Transactions``) and Zammad (``histories``),
+on SQLite, PostgreSQL and MariaDB.
+
+The tables are those of the past-state tests (``test_past_state*.py``): the real
+ServiceNow incidents' updates written as each product writes its history, with the
+log's real reassignments as queue changes. pandas never reads SQL: for each hour's end
+it takes each ticket's queue then from the same history rows (the past-state tests'
+``frame``) and counts open, created and resolved per queue
+(:func:`tests.collectors.asof.hourly_moving`). The hours are read in two spans, the
+second carried from the first, as ``backfill``'s chunks are.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from collectors.base import HourFigures
+from tests.collectors import asof
+from tests.collectors.presets import test_past_state as znuny
+from tests.collectors.presets import test_past_state_rt as rt
+from tests.collectors.presets import test_past_state_zammad as zammad
+from tests.collectors.presets.pastcase import collector, load
+
+START = datetime(2016, 3, 27, tzinfo=UTC)
+MIDDLE = datetime(2016, 3, 30, 5, tzinfo=UTC)
+END = datetime(2016, 4, 3, tzinfo=UTC)
+HOURS = list(pd.date_range(START, END, freq="h", inclusive="left"))
+
+Figures = dict[tuple[str, datetime], tuple[int, int, int]]
+
+
+def backfilled(url: str, preset: str, **mapping: Any) -> Figures:
+    """``SqlCollector.hourly`` over ``[START, END)`` in two spans (the second carried)."""
+    reader = collector(url, preset=preset, **mapping)
+    try:
+        rows: list[HourFigures] = reader.hourly(START, MIDDLE) + reader.hourly(MIDDLE, END)
+    finally:
+        reader.close()
+    out = {(r.queue, r.hour): (r.open_end, r.created, r.resolved) for r in rows}
+    assert len(out) == len(rows)
+    return out
+
+
+def cases() -> dict[str, int]:
+    """How many tickets of the history show each case the backfill must get right."""
+    h = znuny.changes()
+    start, end = (pd.Timestamp(t).tz_localize(None) for t in (START, END))
+    before = h.groupby("ticket")["queue"].shift()
+    moved = h[before.notna() & (h["queue"] != before)]
+    created = h.groupby("ticket")["at"].min()
+    inside = moved[(moved["at"] >= start) & (moved["at"] < end)]
+    closed = h[h["state"] == znuny.STATE["closed"]].groupby("ticket")["at"].max()
+    open_now = h.groupby("ticket").tail(1).set_index("ticket")["state"] != znuny.STATE["closed"]
+    resolved_inside = closed[(closed >= start) & (closed < end)].index.difference(
+        open_now[open_now].index
+    )
+    # each move's new queue: one the ticket was in before (back), counted per move
+    back = h.groupby("ticket")["queue"].transform(lambda q: q.duplicated())
+    return {
+        "moved before the start": int((moved["at"] < start).sum()),
+        "moved back inside": int((back & h.index.isin(inside.index)).sum()),
+        "moved in its creation hour": int(
+            (inside["at"].dt.floor("h") == inside["ticket"].map(created).dt.floor("h")).sum()
+        ),
+        "moved, then resolved inside": int(inside["ticket"].isin(resolved_inside).sum()),
+        "moves inside": len(inside),
+    }
+
+
+@functools.cache
+def znuny_rows() -> dict[str, pd.DataFrame]:
+    return znuny.tables(znuny.changes())
+
+
+ENGINES: dict[str, tuple[Any, Callable[[], dict[str, pd.DataFrame]], Any]] = {
+    "znuny": (znuny.metadata, znuny_rows, lambda rows, t: znuny.frame(znuny.changes(), rows, t)),
+    "rt": (rt.metadata, rt.rows_of_rt, rt.frame),
+    "zammad": (zammad.metadata, zammad.rows_of_zammad, zammad.frame),
+}
+
+
+def expected(preset: str, rows: dict[str, pd.DataFrame]) -> Figures:
+    _, _, frame = ENGINES[preset]
+    return asof.hourly_moving(lambda t: frame(rows, t.to_pydatetime()), HOURS)
+
+
+def test_the_history_has_every_case() -> None:
+    """The comparisons below cover moves before the start, back and forth, in the
+    creation hour, and tickets moved and resolved inside the backfilled hours."""
+    found = cases()
+    assert all(n > 0 for n in found.values()), found
+
+
+@pytest.mark.parametrize("preset", list(ENGINES))
+def test_backfill_counts_each_ticket_in_its_queue_then(db_url: str, preset: str) -> None:
+    metadata, rows_of, _ = ENGINES[preset]
+    rows = rows_of()
+    load(db_url, metadata, rows)
+    got = backfilled(db_url, preset)
+    want = expected(preset, rows)
+    assert got == want
+    # without the change rows, today's queue: the same totals, other queues' figures
+    today = backfilled(db_url, preset, past_state=None)
+    assert {k: v for k, v in today.items() if k[0] == "__total__"} == {
+        k: v for k, v in want.items() if k[0] == "__total__"
+    }
+    assert today != want
