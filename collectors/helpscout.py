@@ -23,6 +23,17 @@ counts; the range includes its end, so the cutoff asked is a second before ``now
 Help Scout's times having whole seconds) and one sorted by ``createdAt`` ascending (the
 oldest open conversation).
 
+With ``folder_rotation`` (e.g. ``10m``), a poll reads the folders (and the aging
+requests) of a slice of the mailboxes only, ``ceil(mailboxes x interval / rotation)`` of
+them, those read longest ago first, so each mailbox is read once per rotation; the first
+poll reads every mailbox (the start-up cost). The others keep the counts of their latest
+read: the open, unassigned, per-agent and 7/14/30-day figures between two reads are the
+last exact counts, as of that read, not adjusted by the listing (the listing shows a
+conversation's status now, not what it was, so it cannot say which count a change left);
+the oldest open age keeps the oldest conversation's creation time and grows with the
+clock. Created and resolved still come from the listing every poll, exact. How old each
+mailbox's counts are: :meth:`HelpScoutCollector.count_ages`, and one log line a poll.
+
 Authentication: OAuth 2 client credentials (an app of an active user): the token (48 h)
 is fetched before it expires and again when a request answers 401. Quota: the account's
 requests per minute (``X-RateLimit-Remaining-Minute`` read back); a 429 waits for
@@ -31,9 +42,12 @@ requests per minute (``X-RateLimit-Remaining-Minute`` read back); a 429 waits fo
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -69,6 +83,8 @@ OPEN_FOLDERS = ("open", "assigned")
 
 OTHER_AGENTS = "other"
 
+log = logging.getLogger(__name__)
+
 
 class Mailbox(BaseModel):
     """One Help Scout mailbox, watched as a queue."""
@@ -99,6 +115,11 @@ class HelpScoutConfig(HostedSourceConfig):
     expected_pages: int = Field(
         1, ge=1, description="listing pages a poll usually reads (25 changes a page): cost"
     )
+    folder_rotation: Duration | None = Field(
+        None,
+        description="read each mailbox's folders (and aging) once per this period, a slice "
+        "of the mailboxes each poll; unset: every mailbox every poll",
+    )
     budget: PlanBudget = PlanBudget(requests_per_minute=200)
     max_wait: Duration = Field(
         timedelta(seconds=60),
@@ -108,6 +129,11 @@ class HelpScoutConfig(HostedSourceConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> HelpScoutConfig:
+        if self.folder_rotation is not None and self.folder_rotation < self.interval:
+            raise ValueError(
+                "folder_rotation: shorter than interval (a poll would have to read the "
+                "mailboxes more than once): give interval or more, or leave it unset"
+            )
         problem = burst_error(self)
         if problem is not None:
             raise ValueError(f"{problem}, fewer mailboxes or aging: false")
@@ -123,9 +149,37 @@ class HelpScoutConfig(HostedSourceConfig):
         object.__setattr__(self, "client_secret_env", None)
         return self
 
+    def per_poll(self) -> int:
+        """Mailboxes whose folders a poll reads after the first (every one without rotation)."""
+        if self.folder_rotation is None:
+            return len(self.mailboxes)
+        share = self.interval.total_seconds() / self.folder_rotation.total_seconds()
+        return min(len(self.mailboxes), max(1, math.ceil(len(self.mailboxes) * share - 1e-9)))
+
     def poll_cost(self) -> PollCost:
-        calls = len(self.mailboxes) * (5 if self.aging else 1) + self.expected_pages
+        calls = self.per_poll() * (5 if self.aging else 1) + self.expected_pages
         return PollCost(calls, calls)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a mailbox's folders (and aging requests) said at ``at``."""
+
+    at: datetime
+    counts: dict[str, int]
+    unassigned: int
+    workload: QueueWorkload
+    older: dict[str, int] | None
+    oldest: datetime | None
+
+
+def due(read_at: Mapping[int, datetime], ids: Sequence[int], per_poll: int) -> list[int]:
+    """The mailboxes to read now: every one never read, then those read longest ago (ties
+    in ``ids``' order) up to ``per_poll`` in all; in ``ids``' order."""
+    never = [i for i in ids if i not in read_at]
+    known = sorted((read_at[i], n, i) for n, i in enumerate(ids) if i in read_at)
+    chosen = set(never) | {i for _, _, i in known[: max(0, per_poll - len(never))]}
+    return [i for i in ids if i in chosen]
 
 
 class ClientCredentials:
@@ -210,6 +264,7 @@ class HelpScoutCollector:
         )
         tokens.stats = self.client.stats
         self.http_stats = self.client.stats
+        self._readings: dict[int, Reading] = {}
 
     @property
     def name(self) -> str:
@@ -224,9 +279,24 @@ class HelpScoutCollector:
             " createdAt and closedAt was not tried)",
         )
         created, resolved = self._flow(window)
-        queues = tuple(
-            self._mailbox(m, created[m.id], resolved[m.id], window) for m in self.config.mailboxes
-        )
+        boxes = self.config.mailboxes
+        read_at = {i: r.at for i, r in self._readings.items()}
+        fresh = set(due(read_at, [m.id for m in boxes], self.config.per_poll()))
+        for box in boxes:
+            if box.id in fresh:
+                self._readings[box.id] = self._read(box, window.end)
+        queues = tuple(self._mailbox(m, created[m.id], resolved[m.id], window) for m in boxes)
+        if self.config.folder_rotation is not None:
+            ages = self.count_ages(window.end)
+            stalest = max(ages, key=lambda name: ages[name])
+            log.info(
+                "%s: folders read for %d of %d mailboxes; the oldest counts are %.0f s old (%s)",
+                self.name,
+                len(fresh),
+                len(boxes),
+                ages[stalest],
+                stalest,
+            )
         return Snapshot(
             source=self.name,
             window=window,
@@ -237,7 +307,16 @@ class HelpScoutCollector:
     def close(self) -> None:
         self.client.session.close()
 
-    def _mailbox(self, box: Mailbox, created: int, resolved: int, window: Window) -> QueueStats:
+    def count_ages(self, now: datetime) -> dict[str, float]:
+        """Seconds since each read mailbox's folder counts were read, by mailbox name."""
+        return {
+            m.name: (now - self._readings[m.id].at).total_seconds()
+            for m in self.config.mailboxes
+            if m.id in self._readings
+        }
+
+    def _read(self, box: Mailbox, now: datetime) -> Reading:
+        """The mailbox's folders, and with ``aging`` its age counts, as of ``now``."""
         folders = self._folders(box)
         opened = [f for f in folders if f["type"] in OPEN_FOLDERS]
         active = sum(f["activeCount"] for f in opened)
@@ -246,21 +325,26 @@ class HelpScoutCollector:
         if self.config.aging:
             older = {
                 name: self._open_total(box, {"query": f"(createdAt:[* TO {_iso(_last_s(cut))}])"})
-                for name, cut in age_cutoffs(window.end).items()
+                for name, cut in age_cutoffs(now).items()
             }
             oldest = self._oldest(box)
+        unassigned = sum(f["totalCount"] for f in folders if f["type"] == "open")
+        return Reading(now, counts, unassigned, self._agents(folders), older, oldest)
+
+    def _mailbox(self, box: Mailbox, created: int, resolved: int, window: Window) -> QueueStats:
+        """The mailbox's latest reading with the window's flow."""
+        reading = self._readings[box.id]
         stats = queue_stats(
             box.name,
-            counts,
+            reading.counts,
             created,
             resolved,
             window.end,
-            older_than=older,
-            oldest_created=oldest,
+            older_than=reading.older,
+            oldest_created=reading.oldest,
         )
-        unassigned = sum(f["totalCount"] for f in folders if f["type"] == "open")
         return QueueStats(
-            **{**stats.__dict__, "unassigned": unassigned, "workload": self._agents(folders)}
+            **{**stats.__dict__, "unassigned": reading.unassigned, "workload": reading.workload}
         )
 
     def _folders(self, box: Mailbox) -> list[dict[str, Any]]:

@@ -1,0 +1,198 @@
+"""Help Scout's folder rotation: a slice of the mailboxes read each poll, the rest held.
+
+Against the fake Help Scout over the ServiceNow log: six mailboxes polled every 5
+minutes with ``folder_rotation: 15m`` read two mailboxes' folders (and aging) a poll
+after a first poll that reads all six. Checked against pandas: each mailbox's open,
+unassigned, per-agent and 7/14/30-day figures are those of the log at the poll that last
+read it (the schedule is worked out here, not asked of the collector), the oldest open
+age is that poll's oldest conversation's age now, and created/resolved are exact for
+every window; the requests each poll sends; the ages the collector reports for its
+counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from collectors.base import QueueStats, Window
+from collectors.helpscout import HelpScoutCollector, HelpScoutConfig, due
+from monitor.clock import FakeClock
+from tests.collectors.expected import expected_queues
+from tests.collectors.fakeserver import FakeServer
+from tests.collectors.stores.helpscout import SECRET, FakeHelpScout, Kit, helpscout_log
+
+START = datetime(2016, 3, 8, 12, tzinfo=UTC)
+INTERVAL = timedelta(minutes=5)
+BOXES = 6
+POLLS = 8
+BASE = {"kind": "helpscout", "name": "hs", "client_id": "x", "client_secret": "s"}
+
+
+def boxes(n: int) -> list[dict[str, object]]:
+    return [{"id": 1 + i, "name": f"m{i}"} for i in range(n)]
+
+
+def last_read(poll: int, box: int) -> int:
+    """The poll (0-based) that last read ``box``'s folders by poll ``poll``: the first
+    poll reads all six, then two a poll in the configuration's order."""
+    turns = [k for k in range(1, poll + 1) if (k - 1) % 3 == box // 2]
+    return turns[-1] if turns else 0
+
+
+def expected(config: Any, box: str, window: Window, read: datetime) -> QueueStats:
+    """pandas: the counts at ``read``, the flow of ``window``, the oldest's age now."""
+    (at_read,) = expected_queues(helpscout_log(), [(box, box)], window.start, read)
+    (flow,) = expected_queues(helpscout_log(), [(box, box)], window.start, window.end)
+    at_read = Kit().expected(config, Window(window.start, read), at_read)
+    oldest = at_read.oldest_age_s
+    if oldest is not None:
+        oldest += (window.end - read).total_seconds()
+    return QueueStats(
+        **{
+            **at_read.__dict__,
+            "created": flow.created,
+            "resolved": flow.resolved,
+            "oldest_age_s": oldest,
+        }
+    )
+
+
+def listing_pages(mailboxes: list[str], since: datetime, end: datetime) -> int:
+    """Pages of 25 the changed-since listing has at ``end`` (pandas over the log)."""
+    state = helpscout_log().state_at(end)
+    changed = state[state["queue"].isin(mailboxes) & (state["modified"] >= pd.Timestamp(since))]
+    return max(1, -(-len(changed) // 25))
+
+
+class TestRotationConfig:
+    def test_a_rotation_shorter_than_the_interval_is_refused(self) -> None:
+        with pytest.raises(ValidationError, match="folder_rotation: shorter than interval"):
+            HelpScoutConfig.model_validate(
+                {**BASE, "mailboxes": boxes(3), "interval": "5m", "folder_rotation": "4m"}
+            )
+
+    def test_cost_per_poll_at_500_mailboxes(self) -> None:
+        """The reference's plan: 500 mailboxes every 10 minutes, polled every minute."""
+
+        def cost(aging: bool, rotation: str) -> int:
+            config = HelpScoutConfig.model_validate(
+                {
+                    **BASE,
+                    "mailboxes": boxes(500),
+                    "aging": aging,
+                    "interval": "1m",
+                    "folder_rotation": rotation,
+                    "budget": {"requests_per_minute": 200, "share": 1.0},
+                }
+            )
+            return config.poll_cost().requests
+
+        assert cost(False, "10m") == 51  # 50 folders + 1 listing page
+        assert cost(True, "30m") == 17 * 5 + 1
+        assert cost(False, "7m") == 72  # ceil(500 / 7)
+
+    def test_aging_at_500_within_half_the_plan_needs_a_longer_rotation(self) -> None:
+        """With aging, 5 requests a mailbox: at 10 minutes a poll is 251 requests, over
+        the 100 a minute; at 30 minutes 17 mailboxes a poll, 86 requests."""
+        settings = {**BASE, "mailboxes": boxes(500), "interval": "1m", "max_wait": "30s"}
+        with pytest.raises(ValidationError, match="251 requests, more than the 100"):
+            HelpScoutConfig.model_validate({**settings, "folder_rotation": "10m"})
+        config = HelpScoutConfig.model_validate({**settings, "folder_rotation": "30m"})
+        assert config.poll_cost().requests == 86  # 17 x 5 + 1 page
+        assert config.per_poll() == 17
+
+
+class TestDue:
+    def test_never_read_first_then_the_longest_unread(self) -> None:
+        t = datetime(2026, 1, 1, tzinfo=UTC)
+        ids = [1, 2, 3, 4, 5]
+        assert due({}, ids, 2) == ids  # the first poll reads them all
+        read = {i: t for i in ids}
+        assert due(read, ids, 2) == [1, 2]
+        read.update({1: t + INTERVAL, 2: t + INTERVAL})
+        assert due(read, ids, 2) == [3, 4]
+        read.update({3: t + 2 * INTERVAL, 4: t + 2 * INTERVAL})
+        assert due(read, ids, 2) == [1, 5]
+        assert due({1: t}, [1, 6, 7], 1) == [6, 7]  # new mailboxes are read at once
+
+
+class TestRotationAgainstTheFake:
+    @pytest.fixture(scope="class")
+    def run(self) -> dict[str, Any]:
+        clock = FakeClock(START)
+        polls: list[dict[str, Any]] = []
+        with FakeServer(FakeHelpScout(clock)) as server:
+            source = Kit().config(server.url, {"queues": BOXES})
+            source.update(
+                client_secret=SECRET,
+                client_secret_env=None,
+                interval="5m",
+                folder_rotation="15m",
+            )
+            config = HelpScoutConfig.model_validate(source)
+            collector = HelpScoutCollector(config, clock=lambda: clock().timestamp())
+            try:
+                for n in range(POLLS):
+                    clock.now = START + n * INTERVAL
+                    window = Window(clock.now - INTERVAL, clock.now)
+                    before = len(server.calls)
+                    snapshot = collector.collect(window)
+                    sent = [c for c in server.calls[before:] if c.path != "/v2/oauth2/token"]
+                    polls.append(
+                        {
+                            "window": window,
+                            "snapshot": snapshot,
+                            "sent": sent,
+                            "ages": collector.count_ages(window.end),
+                        }
+                    )
+            finally:
+                collector.close()
+        return {"config": config, "polls": polls}
+
+    def test_figures_are_pandas_at_each_mailboxs_last_read(self, run: dict[str, Any]) -> None:
+        names = [m.name for m in run["config"].mailboxes]
+        stale = 0
+        for n, poll in enumerate(run["polls"]):
+            window = poll["window"]
+            for b, got in enumerate(poll["snapshot"].queues):
+                read = START + last_read(n, b) * INTERVAL
+                want = expected(run["config"], names[b], window, read)
+                assert got == want, f"poll {n}, {names[b]}: {got} != {want}"
+                (now,) = expected_queues(
+                    helpscout_log(), [(names[b], names[b])], window.start, window.end
+                )
+                stale += got.open_by_status_priority != now.open_by_status_priority
+        # the held counts are not today's: the check above tells the two apart
+        assert stale >= 5
+        assert sum(q.created or 0 for p in run["polls"] for q in p["snapshot"].queues) > 20
+
+    def test_requests_per_poll(self, run: dict[str, Any]) -> None:
+        """Every mailbox's folders and 4 aging requests at the first poll, then two
+        mailboxes' worth, plus the listing's pages."""
+        names = [m.name for m in run["config"].mailboxes]
+        for n, poll in enumerate(run["polls"]):
+            kinds = Counter(
+                "listing" if c.arg("modifiedSince") else c.path.split("/")[2] for c in poll["sent"]
+            )
+            read = BOXES if n == 0 else 2
+            pages = listing_pages(names, poll["window"].start, poll["window"].end)
+            assert kinds == {"mailboxes": read, "conversations": 4 * read, "listing": pages}
+        assert run["config"].poll_cost().requests == 2 * 5 + 1
+
+    def test_each_mailbox_is_read_once_a_rotation(self, run: dict[str, Any]) -> None:
+        """The ages reported for the counts: those of the schedule, under 15 minutes."""
+        names = [m.name for m in run["config"].mailboxes]
+        for n, poll in enumerate(run["polls"]):
+            want = {
+                names[b]: float(((n - last_read(n, b)) * INTERVAL).total_seconds())
+                for b in range(BOXES)
+            }
+            assert poll["ages"] == want
+            assert max(want.values()) < 15 * 60
