@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,7 @@ from collectors.helpscout import HelpScoutCollector, HelpScoutConfig, due
 from monitor.clock import FakeClock
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer
+from tests.collectors.hosted.test_helpscout_config import check
 from tests.collectors.stores.helpscout import SECRET, FakeHelpScout, Kit, helpscout_log
 
 START = datetime(2016, 3, 8, 10, tzinfo=UTC)
@@ -201,3 +203,13 @@ class TestRotationAgainstTheFake:
             }
             assert poll["ages"] == want
             assert max(want.values()) < 15 * 60
+
+
+def test_check_config_names_the_rotation_and_exits_2(tmp_path: Path) -> None:
+    """The documented example with a rotation shorter than its 5-minute interval."""
+    result = check(tmp_path, ("interval: 5m", "interval: 5m\n    folder_rotation: 1m"))
+    assert result.returncode == 2
+    assert "sources -> 0" in result.stderr
+    assert "folder_rotation: shorter than interval" in result.stderr
+    fine = check(tmp_path, ("interval: 5m", "interval: 5m\n    folder_rotation: 15m"))
+    assert fine.returncode == 0, fine.stderr
