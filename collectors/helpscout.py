@@ -32,7 +32,8 @@ last exact counts, as of that read, not adjusted by the listing (the listing sho
 conversation's status now, not what it was, so it cannot say which count a change left);
 the oldest open age keeps the oldest conversation's creation time and grows with the
 clock. Created and resolved still come from the listing every poll, exact. How old each
-mailbox's counts are: :meth:`HelpScoutCollector.count_ages`, and one log line a poll.
+mailbox's counts are: ``backlog_collector_counts_read_timestamp_seconds`` (the collector
+is a :class:`~collectors.hosted.rotation.RotatingCounts`), and one log line a poll.
 
 Authentication: OAuth 2 client credentials (an app of an active user): the token (48 h)
 is fetched before it expires and again when a request answers 401. Quota: the account's
@@ -46,7 +47,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,6 +71,7 @@ from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.past import refuse_past
+from collectors.hosted.rotation import due
 from collectors.hosted.source import client_options
 from collectors.workload import AgentLoad, QueueWorkload, spread
 from config.durations import Duration
@@ -171,15 +173,6 @@ class Reading:
     workload: QueueWorkload
     older: dict[str, int] | None
     oldest: datetime | None
-
-
-def due(read_at: Mapping[int, datetime], ids: Sequence[int], per_poll: int) -> list[int]:
-    """The mailboxes to read now: every one never read, then those read longest ago (ties
-    in ``ids``' order) up to ``per_poll`` in all; in ``ids``' order."""
-    never = [i for i in ids if i not in read_at]
-    known = sorted((read_at[i], n, i) for n, i in enumerate(ids) if i in read_at)
-    chosen = set(never) | {i for _, _, i in known[: max(0, per_poll - len(never))]}
-    return [i for i in ids if i in chosen]
 
 
 class ClientCredentials:
@@ -307,13 +300,15 @@ class HelpScoutCollector:
     def close(self) -> None:
         self.client.session.close()
 
+    def counts_read_at(self) -> dict[str, datetime]:
+        """When each read mailbox's folder counts were read (its poll's instant), by name."""
+        return {
+            m.name: self._readings[m.id].at for m in self.config.mailboxes if m.id in self._readings
+        }
+
     def count_ages(self, now: datetime) -> dict[str, float]:
         """Seconds since each read mailbox's folder counts were read, by mailbox name."""
-        return {
-            m.name: (now - self._readings[m.id].at).total_seconds()
-            for m in self.config.mailboxes
-            if m.id in self._readings
-        }
+        return {name: (now - at).total_seconds() for name, at in self.counts_read_at().items()}
 
     def _read(self, box: Mailbox, now: datetime) -> Reading:
         """The mailbox's folders, and with ``aging`` its age counts, as of ``now``."""

@@ -13,6 +13,7 @@ counts.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ import pytest
 from pydantic import ValidationError
 
 from collectors.base import QueueStats, Window
-from collectors.helpscout import HelpScoutCollector, HelpScoutConfig, due
+from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
+from collectors.hosted.rotation import due
 from monitor.clock import FakeClock
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import FakeServer
+from tests.collectors.hosted.dayrun import Day, captured_logs, day_settings, run_day
 from tests.collectors.hosted.test_helpscout_config import check
 from tests.collectors.stores.helpscout import SECRET, FakeHelpScout, Kit, helpscout_log
 
@@ -213,3 +216,46 @@ def test_check_config_names_the_rotation_and_exits_2(tmp_path: Path) -> None:
     assert "folder_rotation: shorter than interval" in result.stderr
     fine = check(tmp_path, ("interval: 5m", "interval: 5m\n    folder_rotation: 15m"))
     assert fine.returncode == 0, fine.stderr
+
+
+@dataclass(frozen=True)
+class Hour(Day):
+    """An hour through the daemon instead of a day."""
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(hours=1)
+
+
+def test_the_daemon_exports_when_each_mailbox_was_read(tmp_path: Path) -> None:
+    """An hour of 5-minute polls through the daemon with ``folder_rotation: 15m``: every
+    poll succeeds, and ``backlog_collector_counts_read_timestamp_seconds`` gives each
+    mailbox's last read as the schedule has it."""
+    clock = FakeClock(START)
+    with captured_logs() as records, FakeServer(FakeHelpScout(clock)) as server:
+        source = Kit().config(server.url, {"queues": BOXES})
+        source.update(client_secret=SECRET, client_secret_env=None, folder_rotation="15m")
+        first = source["mailboxes"][0]["name"]
+        plan = Hour(START, (START, START), "helpscout", first, "Never", 1e9, 1e9)
+        day = run_day(
+            plan,
+            tmp_path,
+            clock,
+            server,
+            records,
+            day_settings(plan, source),
+            lambda config, now, sleep: HelpScoutCollector(config, clock=now, sleep=sleep),
+            lambda call: call.path != "/v2/oauth2/token",
+        )
+    instants = [t for t, ok, _ in day["polls"]]
+    assert len(instants) == 12 and all(ok for _, ok, _ in day["polls"])
+    names = [m["name"] for m in source["mailboxes"]]
+    want = {names[b]: instants[last_read(len(instants) - 1, b)].timestamp() for b in range(BOXES)}
+    got = {}
+    for line in day["metrics"].splitlines():
+        if line.startswith("backlog_collector_counts_read_timestamp_seconds{"):
+            labels, value = line.rsplit(" ", 1)
+            queue = labels.split('queue="')[1].split('"')[0]
+            got[queue] = float(value)
+    assert got == want
+    assert "folders read for 2 of 6 mailboxes; the oldest counts are 600 s old" in day["logs"]
