@@ -406,7 +406,7 @@ CATALOGUE: dict[str, MetricSpec] = {
             "gauge",
             ("source", "queue"),
             "When the queue's open counts were last read from the store (Unix time), for a"
-            " source that reads a slice of its queues each poll (Help Scout with"
+            " source that may read a slice of its queues each poll (Help Scout, with"
             " folder_rotation): time() minus it is how old the counts are.",
         ),
         MetricSpec(
