@@ -334,6 +334,20 @@ def hosted_desks_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
             f"{case['interval']}, aging {'on' if case['aging'] else 'off'}"
         )
         over = "" if case["within"] else " (over the budget at this interval)"
+        if case.get("rotation"):  # folder_rotation: judged against the reference's plan
+            low, high = case["reference_per_minute"]
+            out.append(
+                (
+                    f"requests per poll, {where}, folders rotated every {case['rotation']}",
+                    f"{case['requests']} requests, {case['per_minute']:.0f} a minute{over}, "
+                    f"{case['wall_ms']:.0f} ms wall (median of {r['repeat']}); "
+                    f"first poll {case['first_requests']}",
+                    f"at most the reference's {low}-{high} a minute and within "
+                    f"{case['allowed']:.0f}",
+                    case["within"] and case["per_minute"] <= high,
+                )
+            )
+            continue
         out.append(
             (
                 f"requests per poll, {where}",

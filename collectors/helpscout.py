@@ -23,6 +23,18 @@ counts; the range includes its end, so the cutoff asked is a second before ``now
 Help Scout's times having whole seconds) and one sorted by ``createdAt`` ascending (the
 oldest open conversation).
 
+With ``folder_rotation`` (e.g. ``10m``), a poll reads the folders (and the aging
+requests) of a slice of the mailboxes only, ``ceil(mailboxes x interval / rotation)`` of
+them, those read longest ago first, so each mailbox is read once per rotation; the first
+poll reads every mailbox (the start-up cost). The others keep the counts of their latest
+read: the open, unassigned, per-agent and 7/14/30-day figures between two reads are the
+last exact counts, as of that read, not adjusted by the listing (the listing shows a
+conversation's status now, not what it was, so it cannot say which count a change left);
+the oldest open age keeps the oldest conversation's creation time and grows with the
+clock. Created and resolved still come from the listing every poll, exact. How old each
+mailbox's counts are: ``backlog_collector_counts_read_timestamp_seconds`` (the collector
+is a :class:`~collectors.hosted.rotation.RotatingCounts`), and one log line a poll.
+
 Authentication: OAuth 2 client credentials (an app of an active user): the token (48 h)
 is fetched before it expires and again when a request answers 401. Quota: the account's
 requests per minute (``X-RateLimit-Remaining-Minute`` read back); a 429 waits for
@@ -31,9 +43,12 @@ requests per minute (``X-RateLimit-Remaining-Minute`` read back); a 429 waits fo
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -56,6 +71,7 @@ from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.past import refuse_past
+from collectors.hosted.rotation import due
 from collectors.hosted.source import client_options
 from collectors.workload import AgentLoad, QueueWorkload, spread
 from config.durations import Duration
@@ -68,6 +84,8 @@ OPEN_FOLDERS = ("open", "assigned")
 """The folder types holding a mailbox's open conversations: Unassigned and Assigned."""
 
 OTHER_AGENTS = "other"
+
+log = logging.getLogger(__name__)
 
 
 class Mailbox(BaseModel):
@@ -99,6 +117,11 @@ class HelpScoutConfig(HostedSourceConfig):
     expected_pages: int = Field(
         1, ge=1, description="listing pages a poll usually reads (25 changes a page): cost"
     )
+    folder_rotation: Duration | None = Field(
+        None,
+        description="read each mailbox's folders (and aging) once per this period, a slice "
+        "of the mailboxes each poll; unset: every mailbox every poll",
+    )
     budget: PlanBudget = PlanBudget(requests_per_minute=200)
     max_wait: Duration = Field(
         timedelta(seconds=60),
@@ -108,6 +131,11 @@ class HelpScoutConfig(HostedSourceConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> HelpScoutConfig:
+        if self.folder_rotation is not None and self.folder_rotation < self.interval:
+            raise ValueError(
+                "folder_rotation: shorter than interval (a poll would have to read the "
+                "mailboxes more than once): give interval or more, or leave it unset"
+            )
         problem = burst_error(self)
         if problem is not None:
             raise ValueError(f"{problem}, fewer mailboxes or aging: false")
@@ -123,9 +151,28 @@ class HelpScoutConfig(HostedSourceConfig):
         object.__setattr__(self, "client_secret_env", None)
         return self
 
+    def per_poll(self) -> int:
+        """Mailboxes whose folders a poll reads after the first (every one without rotation)."""
+        if self.folder_rotation is None:
+            return len(self.mailboxes)
+        share = self.interval.total_seconds() / self.folder_rotation.total_seconds()
+        return min(len(self.mailboxes), max(1, math.ceil(len(self.mailboxes) * share - 1e-9)))
+
     def poll_cost(self) -> PollCost:
-        calls = len(self.mailboxes) * (5 if self.aging else 1) + self.expected_pages
+        calls = self.per_poll() * (5 if self.aging else 1) + self.expected_pages
         return PollCost(calls, calls)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a mailbox's folders (and aging requests) said at ``at``."""
+
+    at: datetime
+    counts: dict[str, int]
+    unassigned: int
+    workload: QueueWorkload
+    older: dict[str, int] | None
+    oldest: datetime | None
 
 
 class ClientCredentials:
@@ -210,6 +257,7 @@ class HelpScoutCollector:
         )
         tokens.stats = self.client.stats
         self.http_stats = self.client.stats
+        self._readings: dict[int, Reading] = {}
 
     @property
     def name(self) -> str:
@@ -224,9 +272,24 @@ class HelpScoutCollector:
             " createdAt and closedAt was not tried)",
         )
         created, resolved = self._flow(window)
-        queues = tuple(
-            self._mailbox(m, created[m.id], resolved[m.id], window) for m in self.config.mailboxes
-        )
+        boxes = self.config.mailboxes
+        read_at = {i: r.at for i, r in self._readings.items()}
+        fresh = set(due(read_at, [m.id for m in boxes], self.config.per_poll()))
+        for box in boxes:
+            if box.id in fresh:
+                self._readings[box.id] = self._read(box, window.end)
+        queues = tuple(self._mailbox(m, created[m.id], resolved[m.id], window) for m in boxes)
+        if self.config.folder_rotation is not None:
+            ages = self.count_ages(window.end)
+            stalest = max(ages, key=lambda name: ages[name])
+            log.info(
+                "%s: folders read for %d of %d mailboxes; the oldest counts are %.0f s old (%s)",
+                self.name,
+                len(fresh),
+                len(boxes),
+                ages[stalest],
+                stalest,
+            )
         return Snapshot(
             source=self.name,
             window=window,
@@ -237,7 +300,18 @@ class HelpScoutCollector:
     def close(self) -> None:
         self.client.session.close()
 
-    def _mailbox(self, box: Mailbox, created: int, resolved: int, window: Window) -> QueueStats:
+    def counts_read_at(self) -> dict[str, datetime]:
+        """When each read mailbox's folder counts were read (its poll's instant), by name."""
+        return {
+            m.name: self._readings[m.id].at for m in self.config.mailboxes if m.id in self._readings
+        }
+
+    def count_ages(self, now: datetime) -> dict[str, float]:
+        """Seconds since each read mailbox's folder counts were read, by mailbox name."""
+        return {name: (now - at).total_seconds() for name, at in self.counts_read_at().items()}
+
+    def _read(self, box: Mailbox, now: datetime) -> Reading:
+        """The mailbox's folders, and with ``aging`` its age counts, as of ``now``."""
         folders = self._folders(box)
         opened = [f for f in folders if f["type"] in OPEN_FOLDERS]
         active = sum(f["activeCount"] for f in opened)
@@ -246,21 +320,26 @@ class HelpScoutCollector:
         if self.config.aging:
             older = {
                 name: self._open_total(box, {"query": f"(createdAt:[* TO {_iso(_last_s(cut))}])"})
-                for name, cut in age_cutoffs(window.end).items()
+                for name, cut in age_cutoffs(now).items()
             }
             oldest = self._oldest(box)
+        unassigned = sum(f["totalCount"] for f in folders if f["type"] == "open")
+        return Reading(now, counts, unassigned, self._agents(folders), older, oldest)
+
+    def _mailbox(self, box: Mailbox, created: int, resolved: int, window: Window) -> QueueStats:
+        """The mailbox's latest reading with the window's flow."""
+        reading = self._readings[box.id]
         stats = queue_stats(
             box.name,
-            counts,
+            reading.counts,
             created,
             resolved,
             window.end,
-            older_than=older,
-            oldest_created=oldest,
+            older_than=reading.older,
+            oldest_created=reading.oldest,
         )
-        unassigned = sum(f["totalCount"] for f in folders if f["type"] == "open")
         return QueueStats(
-            **{**stats.__dict__, "unassigned": unassigned, "workload": self._agents(folders)}
+            **{**stats.__dict__, "unassigned": reading.unassigned, "workload": reading.workload}
         )
 
     def _folders(self, box: Mailbox) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from alerting.rules import CollectorDownRule, EvalContext, RuleBase, expand_tier
 from collectors import REGISTRY as COLLECTORS
 from collectors.base import Collector, Snapshot, Window, reserved_queue_names
 from collectors.hosted.mirror import Mirror, MirrorUser
+from collectors.hosted.rotation import RotatingCounts
 from config.settings import Settings
 from monitor import backfill, notifying, resourcing
 from monitor.clock import Clock, utcnow
@@ -208,6 +209,8 @@ class Daemon:
         self.stats.exactness[source] = snapshot.exactness
         if isinstance(collector, MirrorUser) and collector.mirror_drift is not None:
             self.stats.set_drift(source, collector.mirror_drift)
+        if isinstance(collector, RotatingCounts):
+            self.stats.set_counts_read(source, collector.counts_read_at())
         self.readiness.polled.add(source)
         return True
 

@@ -416,6 +416,14 @@ CATALOGUE: dict[str, MetricSpec] = {
             " trusted while it is far from 0).",
         ),
         MetricSpec(
+            "backlog_collector_counts_read_timestamp_seconds",
+            "gauge",
+            ("source", "queue"),
+            "When the queue's open counts were last read from the store (Unix time), for a"
+            " source that may read a slice of its queues each poll (Help Scout, with"
+            " folder_rotation): time() minus it is how old the counts are.",
+        ),
+        MetricSpec(
             "backlog_leader",
             "gauge",
             (),
@@ -442,6 +450,8 @@ class RuntimeStats:
         """The exactness of each source's latest snapshot."""
         self.mirror_drift: dict[str, tuple[tuple[str, int], ...]] = {}
         """Each mirrored source's drift per queue at its latest reconciliation."""
+        self.counts_read: dict[str, tuple[tuple[str, float], ...]] = {}
+        """When each rotating source's queues' counts were read (Unix time), by source."""
         self.leader: bool | None = None
         self._changes = 0
 
@@ -466,12 +476,17 @@ class RuntimeStats:
             tuple(sorted(dict(self.collector_duration).items())),
             tuple(sorted(dict(self.exactness).items())),
             tuple(sorted(dict(self.mirror_drift).items())),
+            tuple(sorted(dict(self.counts_read).items())),
             http,
         )
 
     def set_drift(self, source: str, drift: Mapping[str, int]) -> None:
         """A mirrored source's drift per queue (mirror minus store) as just reconciled."""
         self.mirror_drift[source] = tuple(sorted(drift.items()))
+
+    def set_counts_read(self, source: str, read_at: Mapping[str, datetime]) -> None:
+        """When a rotating source's queues' counts were read, as of its latest poll."""
+        self.counts_read[source] = tuple(sorted((q, t.timestamp()) for q, t in read_at.items()))
 
     def set_role(self, role: str) -> None:
         """This replica's role as the leader lease last said (``leader`` or ``follower``)."""
@@ -520,7 +535,11 @@ def _http_metrics(stats: RuntimeStats) -> Iterator[Metric]:
     for source, queues in sorted(dict(stats.mirror_drift).items()):
         for queue, n in queues:
             drift.add_metric([source, queue], n)
-    yield from (requests, quota, exactness, drift)
+    read = _family("backlog_collector_counts_read_timestamp_seconds")
+    for source, read_at in sorted(dict(stats.counts_read).items()):
+        for queue, at in read_at:
+            read.add_metric([source, queue], at)
+    yield from (requests, quota, exactness, drift, read)
 
 
 def _resourcing_metrics(states: dict[tuple[str, str], dict[str, Any]]) -> Iterator[Metric]:

@@ -284,3 +284,28 @@ class TestHostedBenchmarksInTheSuite:
         }
         verdicts = [met for _, met in (v[1:] for v in judged("udesk_mirror", mirror).values())]
         assert verdicts == [None, True, False]
+
+    def test_help_scout_rotation_is_judged_against_the_reference(self) -> None:
+        """With folder_rotation a row is judged: within 100 a minute and at most the
+        reference's 62 meets; 70 a minute (within the budget, over the reference) misses."""
+        row = {
+            "mailboxes": 500,
+            "open": 200_000,
+            "interval": "1m",
+            "aging": False,
+            "rotation": "10m",
+            "requests": 62,
+            "first_requests": 512,
+            "reference_per_minute": [54, 62],
+            "per_minute": 62.0,
+            "allowed": 100.0,
+            "within": True,
+            "wall_ms": 300.0,
+        }
+        over = {**row, "requests": 70, "per_minute": 70.0}
+        for case, verdict in ((row, True), (over, False)):
+            rows = judged("hosted_desks", {"repeat": 1, "helpscout": [case], "others": []})
+            (name, (measured, goal, met)), *_ = rows.items()
+            assert "folders rotated every 10m" in name
+            assert "first poll 512" in measured
+            assert (goal, met) == ("at most the reference's 54-62 a minute and within 100", verdict)
