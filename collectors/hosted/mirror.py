@@ -18,7 +18,8 @@ be rebuilt (:meth:`Mirror.reset`, then a full listing).
 Generic: a store plugs in by mapping its listing's items to :class:`Change`. A collector
 that keeps a mirror implements :class:`MirrorUser`; the daemon hands it a
 :class:`MirrorStore` (this module's :class:`Mirror` over its own store) before the first
-poll. Wired into Udesk (collectors/udesk.py, ``mirror:``).
+poll. Wired into Udesk (collectors/udesk.py, ``mirror:``) and Fxiaoke
+(collectors/fxiaoke.py, ``mirror:``; it also reads :meth:`Mirror.created_times`).
 """
 
 from __future__ import annotations
@@ -198,6 +199,21 @@ class Mirror:
         return {
             q: Ages(len(v), v[-1], quantile(v, 0.5), quantile(v, 0.9)) for q, v in by_queue.items()
         }
+
+    def created_times(self) -> dict[str, list[datetime]]:
+        """Each queue's open tickets' creation times, oldest first (for figures that
+        :meth:`ages` does not give, or queues a collector groups further)."""
+        t = mirror_tickets.c
+        out: dict[str, list[datetime]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.queue, t.created_at)
+                .where(t.source == self.source)
+                .order_by(t.queue, t.created_at)
+            )
+            for queue, created in rows:
+                out.setdefault(queue, []).append(created)
+        return out
 
     def reconcile(self, totals: Mapping[str, int], now: datetime) -> dict[str, int]:
         """Compare with the store's own open totals per queue; keep and return the drift."""

@@ -172,6 +172,10 @@ class FakeFxiaoke:
                     "owner_department": r.queue,
                     "field_status__c": r.status,
                     "create_time": int(r.created_ms),
+                    "last_modified_time": int(r.modified_ms),
+                    "field_resolved_time__c": (
+                        None if pd.isna(r.resolved_ms) else int(r.resolved_ms)
+                    ),
                 }
                 for r in rows.itertuples()
             ],
