@@ -21,8 +21,12 @@ from collectors.base import QueueStats, Snapshot, Window
 from collectors.fxiaoke import FxiaokeCollector, FxiaokeConfig, reconciled_at
 from collectors.hosted.mirror import Mirror
 from monitor.clock import FakeClock
+from monitor.daemon import Daemon
+from monitor.errors import MappingError
+from monitor.http import daemon_registry
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import Call, FakeServer, Reply
+from tests.collectors.hosted.dayrun import Day, day_settings
 from tests.collectors.stores.fxiaoke import PERMANENT, SECRET, FakeFxiaoke, Kit, fxiaoke_log
 
 START = datetime(2016, 3, 8, tzinfo=UTC)
@@ -267,3 +271,53 @@ def test_mirror_settings_are_checked_with_their_path() -> None:
         config("http://127.0.0.1:9", rebuild_above=0)
     with pytest.raises(ValidationError, match=r"mirror\.unknown"):
         config("http://127.0.0.1:9", unknown=1)
+
+
+def test_the_daemon_attaches_the_mirror_and_exports_the_drift(
+    store: sa.Engine, fxiaoke: tuple[FakeClock, Deleting, FakeServer]
+) -> None:
+    """The daemon attaches the mirror in its own store; after a silent deletion in the
+    queue whose turn it is, the drift is on /metrics (the other queues as last measured)."""
+    clock, app, server = fxiaoke
+    made = FxiaokeCollector(config(server.url), clock=lambda: clock().timestamp())
+    source = made.config.model_dump(mode="json", exclude_none=True)
+    source.update(app_secret=SECRET, permanent_code=PERMANENT)
+    plan = Day(START, (START, START), SOURCE, made.config.queues[0].name, "R", 1e9, 1e9 - 1)
+    daemon = Daemon(
+        day_settings(plan, source),
+        clock=clock,
+        collectors={SOURCE: made},
+        engine=store,
+        speedup=1e9,
+    )
+    daemon.migrate()
+    try:
+        for _ in range(3):  # each queue reconciled once
+            clock.advance(STEP)
+            assert daemon.poll(SOURCE)
+        turn = int((clock() + STEP).timestamp() // STEP.total_seconds()) % 3
+        queue = made.config.queues[turn]  # the next poll's turn (3 queues, 3 slots)
+        state = fxiaoke_log().state_at(clock() + STEP)
+        open_ = state[(state["queue"] == queue.value) & ~state["done"]]
+        app.deleted.add(str(open_.sort_values("created")["id"].iloc[0]))
+        clock.advance(STEP)
+        assert daemon.poll(SOURCE)
+        drift = {
+            s.labels["queue"]: s.value
+            for f in daemon_registry(daemon).collect()
+            if f.name == "backlog_collector_mirror_drift"
+            for s in f.samples
+        }
+        assert drift == {q.name: (1.0 if q == queue else 0.0) for q in made.config.queues}
+    finally:
+        daemon.close()
+
+
+def test_a_tenant_without_the_modified_field_is_a_clear_error(store: sa.Engine) -> None:
+    clock = FakeClock(START)
+    with FakeServer(FakeFxiaoke(clock, missing_field="last_modified_time")) as server:
+        made = mirrored(server, clock, store)
+        with pytest.raises(MappingError, match="mirror -> modified_field: CasesObj has no field"):
+            poll(made, clock)
+        assert Mirror(store, SOURCE).cursor() is None  # nothing read, nothing applied
+        made.close()
