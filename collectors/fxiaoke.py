@@ -396,8 +396,8 @@ class FxiaokeCollector:
         listed += changed
         mirror.apply([self._change(row, settings) for row in listed], now)
         counted = self._counted(self._latest(changed, settings), window)
+        times = mirror.created_times()  # before a reset: this poll's figures are the mirror's
         self._reconcile(settings, mirror, now)
-        times = mirror.created_times()
         return tuple(self._mirrored(q, times, counted, window) for q in c.queues)
 
     def _latest(self, rows: list[dict[str, Any]], settings: FxiaokeMirror) -> list[dict[str, Any]]:

@@ -185,11 +185,14 @@ class TestFxiaokeMirror:
         open_ = state[(state["queue"] == queue.value) & ~state["done"]]
         app.deleted |= set(open_.sort_values("created")["id"].astype(str).head(3))
         for _ in range(3):  # the deletion is in no feed; the queue's turn comes
-            poll(made, clock)
+            drifted = poll(made, clock)
             assert made.mirror_drift is not None
             if made.mirror_drift[queue.name]:
                 break
         assert {k: v for k, v in made.mirror_drift.items() if v} == {queue.name: 3}
+        # that poll still reports the (drifted) mirror's figures, reset only after them
+        assert drifted.queues == expected(made, drifted.window)
+        assert Mirror(store, SOURCE).cursor() is None
         before = len(server.calls)
         snapshot = poll(made, clock)  # rebuilt: the open work orders listed by create_time
         build = [

@@ -143,6 +143,10 @@ def test_on_postgresql_and_mariadb(
         assert mirror.open_counts() == open_.groupby("queue").size().to_dict()
         oldest = (pd.Timestamp(END) - open_["created"]).dt.total_seconds().max()
         assert max(a.oldest_seconds or 0 for a in mirror.ages(END).values()) == oldest
+        times = mirror.created_times()
+        assert times == {
+            str(q): sorted(rows["created"].dt.to_pydatetime()) for q, rows in open_.groupby("queue")
+        }
         assert mirror.cursor() == END
     finally:
         engine.dispose()
