@@ -7,14 +7,18 @@ as drift, and a rebuild after a reset."""
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import yaml
 from pydantic import ValidationError
 
 from collectors.base import QueueStats, Snapshot, Window
@@ -324,3 +328,13 @@ def test_a_tenant_without_the_modified_field_is_a_clear_error(store: sa.Engine) 
             poll(made, clock)
         assert Mirror(store, SOURCE).cursor() is None  # nothing read, nothing applied
         made.close()
+
+
+def test_the_documented_mirror_block_loads() -> None:
+    """docs/hosted/fxiaoke.md's ``mirror:`` block, added to a source, validates as shown."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "hosted" / "fxiaoke.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "mirror:" in b)
+    extra = yaml.safe_load(textwrap.dedent(block))
+    made = config("http://127.0.0.1:9", **extra["mirror"])
+    assert made.mirror is not None and made.mirror.reconcile_every == timedelta(days=1)
+    assert made.mirror.rebuild_above == 5 and extra["peak_changes_per_minute"] == 300
