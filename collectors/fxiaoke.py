@@ -219,10 +219,15 @@ def reconciled_at(
 
 
 @runtime_checkable
-class CreatedTimes(Protocol):
-    """The mirror's creation times per queue key (:meth:`Mirror.created_times`)."""
+class RotatingMirror(MirrorStore, Protocol):
+    """What Fxiaoke needs of its mirror beyond :class:`MirrorStore` (:class:`Mirror` has
+    it): creation times per queue key, and a drift kept per queue as each is checked."""
 
     def created_times(self) -> dict[str, list[datetime]]: ...
+
+    def record_drift(self, measured: Mapping[str, int], now: datetime) -> dict[str, int]: ...
+
+    def last_drift(self) -> tuple[datetime | None, dict[str, int]]: ...
 
 
 class CorpToken:
@@ -379,8 +384,12 @@ class FxiaokeCollector:
     ) -> tuple[QueueStats, ...]:
         """Feed the mirror, reconcile a few queues, and read every queue's figures."""
         c, now = self.config, window.end
-        if not isinstance(mirror, CreatedTimes):
+        if not isinstance(mirror, RotatingMirror):
             raise TypeError(f"{self.name}: the mirror cannot list creation times")
+        if not self._drift:  # a restart: the drift as last measured, until each turn comes
+            known = {q.name for q in c.queues}
+            held = mirror.last_drift()[1]
+            self._drift = {q: d for q, d in held.items() if q in known}
         cursor = mirror.cursor()
         listed: list[dict[str, Any]] = []
         if cursor is None:  # (re)build: the open work orders of the configured queues
@@ -397,7 +406,7 @@ class FxiaokeCollector:
         mirror.apply([self._change(row, settings) for row in listed], now)
         counted = self._counted(self._latest(changed, settings), window)
         times = mirror.created_times()  # before a reset: this poll's figures are the mirror's
-        self._reconcile(settings, mirror, now)
+        self._reconcile(settings, mirror, times, now)
         return tuple(self._mirrored(q, times, counted, window) for q in c.queues)
 
     def _latest(self, rows: list[dict[str, Any]], settings: FxiaokeMirror) -> list[dict[str, Any]]:
@@ -432,15 +441,23 @@ class FxiaokeCollector:
             out[q.value] = (created, resolved)
         return out
 
-    def _reconcile(self, settings: FxiaokeMirror, mirror: MirrorStore, now: datetime) -> None:
+    def _reconcile(
+        self,
+        settings: FxiaokeMirror,
+        mirror: RotatingMirror,
+        times: Mapping[str, list[datetime]],
+        now: datetime,
+    ) -> None:
+        """Compare the open totals of the queues whose turn it is with the mirror's."""
         c = self.config
         chosen = reconciled_at(now, len(c.queues), c.interval, settings)
         if not chosen:
             return
         held: dict[str, int] = {}
-        for queue, ages in mirror.ages(now).items():
+        for queue, created in times.items():
             name = queue.split(KEY, 1)[0]
-            held[name] = held.get(name, 0) + ages.count
+            held[name] = held.get(name, 0) + len(created)
+        measured: dict[str, int] = {}
         for j in chosen:
             q = c.queues[j]
             total = self._total(
@@ -449,9 +466,12 @@ class FxiaokeCollector:
                     _filter(c.status_field, "IN", *c.open_statuses),
                 ]
             )
-            self._drift[q.name] = held.get(q.name, 0) - total
+            measured[q.name] = held.get(q.name, 0) - total
+        known = {q.name for q in c.queues}
+        kept = mirror.record_drift(measured, now)
+        self._drift = {q: d for q, d in kept.items() if q in known}
         limit = settings.rebuild_above
-        if limit is not None and any(abs(self._drift[c.queues[j].name]) > limit for j in chosen):
+        if limit is not None and any(abs(d) > limit for d in measured.values()):
             # this poll's figures are from the drifted mirror; the next poll rebuilds it
             mirror.reset()
 

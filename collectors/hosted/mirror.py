@@ -19,7 +19,8 @@ Generic: a store plugs in by mapping its listing's items to :class:`Change`. A c
 that keeps a mirror implements :class:`MirrorUser`; the daemon hands it a
 :class:`MirrorStore` (this module's :class:`Mirror` over its own store) before the first
 poll. Wired into Udesk (collectors/udesk.py, ``mirror:``) and Fxiaoke
-(collectors/fxiaoke.py, ``mirror:``; it also reads :meth:`Mirror.created_times`).
+(collectors/fxiaoke.py, ``mirror:``; it also uses :meth:`Mirror.created_times` and
+:meth:`Mirror.record_drift`).
 """
 
 from __future__ import annotations
@@ -221,6 +222,21 @@ class Mirror:
         s = mirror_state.c
         with self.engine.begin() as conn:
             held = conn.execute(sa.select(s.source).where(s.source == self.source)).first()
+            values = {"reconciled_at": now, "drift": found}
+            if held is None:
+                conn.execute(mirror_state.insert().values(source=self.source, **values))
+            else:
+                conn.execute(mirror_state.update().where(s.source == self.source).values(values))
+        return found
+
+    def record_drift(self, measured: Mapping[str, int], now: datetime) -> dict[str, int]:
+        """Keep the drift of the queues just reconciled, merged into the drift held for the
+        others (a rotating schedule checks a few queues at a time); returns the whole."""
+        s = mirror_state.c
+        with self.engine.begin() as conn:
+            held = conn.execute(sa.select(s.drift).where(s.source == self.source)).one_or_none()
+            found = {**dict((held.drift if held is not None else None) or {}), **measured}
+            found = {q: int(found[q]) for q in sorted(found)}
             values = {"reconciled_at": now, "drift": found}
             if held is None:
                 conn.execute(mirror_state.insert().values(source=self.source, **values))

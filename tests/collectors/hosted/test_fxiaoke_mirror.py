@@ -316,8 +316,17 @@ def test_the_daemon_attaches_the_mirror_and_exports_the_drift(
             for s in f.samples
         }
         assert drift == {q.name: (1.0 if q == queue else 0.0) for q in made.config.queues}
+        assert Mirror(store, SOURCE).last_drift()[1] == {k: int(v) for k, v in drift.items()}
     finally:
         daemon.close()
+    # a restart: the drift as last measured is exported before each queue's turn comes
+    again = FxiaokeCollector(config(server.url), clock=lambda: clock().timestamp())
+    again.attach_mirror(Mirror(store, SOURCE))
+    try:
+        poll(again, clock)
+        assert again.mirror_drift is not None and again.mirror_drift[queue.name] == 1
+    finally:
+        again.close()
 
 
 def test_a_tenant_without_the_modified_field_is_a_clear_error(store: sa.Engine) -> None:
