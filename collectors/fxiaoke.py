@@ -403,7 +403,8 @@ class FxiaokeCollector:
             [_filter(settings.modified_field, "GTE", _ms(since))], settings.modified_field
         )
         listed += changed
-        mirror.apply([self._change(row, settings) for row in listed], now)
+        names = {q.value: q.name for q in c.queues}
+        mirror.apply([self._change(row, settings, names) for row in listed], now)
         counted = self._counted(self._latest(changed, settings), window)
         times = mirror.created_times()  # before a reset: this poll's figures are the mirror's
         self._reconcile(settings, mirror, times, now)
@@ -425,9 +426,12 @@ class FxiaokeCollector:
         """Created and resolved in the window per queue value, from the changed rows."""
         c = self.config
         start, end = _ms(window.start), _ms(window.end)
+        by_queue: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_queue.setdefault(str(row.get(c.queue_field)), []).append(row)
         out: dict[str, tuple[int, int | None]] = {}
         for q in c.queues:
-            mine = [r for r in rows if str(r.get(c.queue_field)) == q.value]
+            mine = by_queue.get(q.value, [])
             created = sum(start <= _int(r.get(c.created_field)) < end for r in mine)
             resolved = None
             if c.resolved_field is not None:
@@ -511,9 +515,11 @@ class FxiaokeCollector:
             }
         )
 
-    def _change(self, row: Mapping[str, Any], settings: FxiaokeMirror) -> Change:
+    def _change(
+        self, row: Mapping[str, Any], settings: FxiaokeMirror, names: Mapping[str, str]
+    ) -> Change:
+        """A listed row as a change of the mirror (``names``: queue value -> name)."""
         c = self.config
-        names = {q.value: q.name for q in c.queues}
         try:
             ticket = str(row["_id"])
             created = _from_ms(self.name, row[c.created_field])
