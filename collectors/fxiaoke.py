@@ -19,6 +19,19 @@ then is an open status and ``create_time LT T``, plus a status not open with the
 resolution field ``GTE T`` and ``create_time LT T``; aging and the oldest likewise;
 reported under the status ``(open then)``, in today's queue (``approximate``).
 
+With ``mirror:`` (the reference's plan for large tenants), a local mirror of the open
+work orders (collectors/hosted/mirror.py) replaces the per-queue counts of live polls:
+each poll lists the work orders changed since the mirror's cursor (``last_modified_time
+GTE cursor``, sorted ascending, ``find_explicit_total_num`` false, 100 a page, paged by
+moving the ``GTE`` bound to the last row's time, never by deep offsets); the first poll
+(or one after a reset) first lists the open work orders of the configured queues paged
+the same way by ``create_time``. Open by status, the 7/14/30-day counts, the oldest,
+median and 90th-percentile ages come from the mirror; created and resolved in the window
+from the listed work orders (every one created or resolved in the window was modified
+in it). A few queues a poll are reconciled with a ``limit`` 1 total (open statuses,
+``total`` on), so that every queue is checked once per ``mirror.reconcile_every``; the
+difference is the drift (``backlog_collector_mirror_drift``).
+
 Totals are read from ``total`` or ``totalSize`` (clients see both). ``offset`` is always a
 multiple of ``limit``, as Fxiaoke requires.
 
@@ -32,19 +45,21 @@ and ``budget.requests_per_minute`` 120).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
-from collectors.hosted.config import burst_error
+from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.mirror import Change, MirrorStore, quantile
 from collectors.hosted.past import OPEN_THEN, refuse_past
 from collectors.hosted.source import client_options
 from config.durations import Duration
@@ -54,6 +69,11 @@ from monitor.errors import AuthFailed, MappingError
 __all__ = ["FxiaokeCollector", "FxiaokeConfig"]
 
 OBJECT = "CasesObj"
+PAGE = 100
+"""``limit`` at most (Fxiaoke's data/query)."""
+KEY = "\x1f"
+"""Joins a queue's name and a status value into the mirror's queue key (the mirror keeps
+the status that way, so open counts per status come from it too)."""
 TOKEN_ERRORS = frozenset({20016, 10006})
 """``errorCode`` values meaning the corpAccessToken is invalid or expired (our reading)."""
 
@@ -65,6 +85,46 @@ class FxiaokeQueue(BaseModel):
 
     value: str
     name: str
+
+
+class FxiaokeMirror(BaseModel):
+    """The local mirror of open work orders (see the module's docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    modified_field: str = Field(
+        "last_modified_time", description="api name of the last-modification time field"
+    )
+    overlap: Duration = Field(
+        timedelta(0),
+        description="list this far before the cursor too (changes whose time is written "
+        "late); each minute of it re-reads a minute of changes every poll",
+    )
+    reconcile_every: Duration = Field(
+        timedelta(hours=1),
+        description="every queue's open total is compared with the mirror once per this "
+        "period, a few queues a poll",
+    )
+    rebuild_above: int | None = Field(
+        None,
+        ge=1,
+        description="rebuild the mirror at the next poll when a queue's drift is larger "
+        "than this (None: never by itself; the drift metric is for alerting)",
+    )
+
+    @field_validator("reconcile_every")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0")
+        return value
+
+    @field_validator("overlap")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
 
 
 class FxiaokeConfig(HostedSourceConfig):
@@ -93,6 +153,8 @@ class FxiaokeConfig(HostedSourceConfig):
         timedelta(milliseconds=500),
         description="at least this between two requests (Fxiaoke publishes no limit)",
     )
+    mirror: FxiaokeMirror | None = None
+    peak_changes_per_minute: float = peak_changes_field("work orders modified (with mirror:)", 100)
     budget: PlanBudget = PlanBudget(requests_per_minute=120, share=1.0)
     max_wait: Duration = timedelta(seconds=60)
 
@@ -115,6 +177,11 @@ class FxiaokeConfig(HostedSourceConfig):
         return self
 
     def poll_cost(self) -> PollCost:
+        if self.mirror is not None:  # the listing's pages and this poll's reconciliations
+            span = self.interval + self.mirror.overlap
+            calls = listing_pages(self.peak_changes_per_minute * span.total_seconds() / 60, PAGE)
+            calls += reconciled_per_poll(len(self.queues), self.interval, self.mirror)
+            return PollCost(calls, calls)
         per_queue = len(self.open_statuses) + 1 + (self.resolved_field is not None)
         per_queue += 4 if self.aging else 0
         calls = len(self.queues) * per_queue
@@ -129,7 +196,38 @@ class FxiaokeConfig(HostedSourceConfig):
         }
         if self.resolved_field is not None:
             fields["resolved_field"] = self.resolved_field
+        if self.mirror is not None:
+            fields["mirror -> modified_field"] = self.mirror.modified_field
         return fields
+
+
+def reconciled_per_poll(queues: int, interval: timedelta, mirror: FxiaokeMirror) -> int:
+    """The most queues one poll reconciles (every queue once per ``reconcile_every``)."""
+    slots = max(1, int(mirror.reconcile_every / interval))
+    return math.ceil(queues / slots)
+
+
+def reconciled_at(
+    now: datetime, queues: int, interval: timedelta, mirror: FxiaokeMirror
+) -> list[int]:
+    """The queues (by index) a poll at ``now`` reconciles: the period is cut into slots of
+    one interval, and queue ``j`` belongs to slot ``j * slots // queues`` (a queue a slot
+    when there are fewer queues than slots, else ``queues / slots`` rounded either way)."""
+    slots = max(1, int(mirror.reconcile_every / interval))
+    slot = int(now.timestamp() // interval.total_seconds()) % slots
+    return [j for j in range(queues) if j * slots // queues == slot]
+
+
+@runtime_checkable
+class RotatingMirror(MirrorStore, Protocol):
+    """What Fxiaoke needs of its mirror beyond :class:`MirrorStore` (:class:`Mirror` has
+    it): creation times per queue key, and a drift kept per queue as each is checked."""
+
+    def created_times(self) -> dict[str, list[datetime]]: ...
+
+    def record_drift(self, measured: Mapping[str, int], now: datetime) -> dict[str, int]: ...
+
+    def last_drift(self) -> tuple[datetime | None, dict[str, int]]: ...
 
 
 class CorpToken:
@@ -218,6 +316,20 @@ class FxiaokeCollector:
         tokens.stats = self.client.stats
         self.http_stats = self.client.stats
         self._described = False
+        self._mirror: MirrorStore | None = None
+        self._drift: dict[str, int] = {}
+
+    @property
+    def wants_mirror(self) -> bool:
+        return self.config.mirror is not None
+
+    @property
+    def mirror_drift(self) -> Mapping[str, int] | None:
+        """The drift per queue at each queue's latest reconciliation (None before any)."""
+        return dict(self._drift) if self._drift else None
+
+    def attach_mirror(self, mirror: MirrorStore) -> None:
+        self._mirror = mirror
 
     @property
     def name(self) -> str:
@@ -235,13 +347,17 @@ class FxiaokeCollector:
         if not self._described:
             self._describe()
         figures = [FigureState("priority", False, "counted per status only", False)]
+        if not window.historical and self.config.mirror is not None and self._mirror:
+            queues = self._from_mirror(self.config.mirror, self._mirror, window)
+        else:
+            queues = tuple(
+                (self._past if window.historical else self._queue)(q, window)
+                for q in self.config.queues
+            )
         return Snapshot(
             source=self.name,
             window=window,
-            queues=tuple(
-                (self._past if window.historical else self._queue)(q, window)
-                for q in self.config.queues
-            ),
+            queues=queues,
             exactness="approximate" if window.historical else "exact",
             figures=tuple(figures),
         )
@@ -262,6 +378,178 @@ class FxiaokeCollector:
                     "(see object/describe for the tenant's field names)"
                 )
         self._described = True
+
+    def _from_mirror(
+        self, settings: FxiaokeMirror, mirror: MirrorStore, window: Window
+    ) -> tuple[QueueStats, ...]:
+        """Feed the mirror, reconcile a few queues, and read every queue's figures."""
+        c, now = self.config, window.end
+        if not isinstance(mirror, RotatingMirror):
+            raise TypeError(f"{self.name}: the mirror cannot list creation times")
+        if not self._drift:  # a restart: the drift as last measured, until each turn comes
+            known = {q.name for q in c.queues}
+            held = mirror.last_drift()[1]
+            self._drift = {q: d for q, d in held.items() if q in known}
+        cursor = mirror.cursor()
+        listed: list[dict[str, Any]] = []
+        if cursor is None:  # (re)build: the open work orders of the configured queues
+            opened = [
+                _filter(c.queue_field, "IN", *(q.value for q in c.queues)),
+                _filter(c.status_field, "IN", *c.open_statuses),
+            ]
+            listed += self._pages(opened, c.created_field)
+        since = window.start if cursor is None else min(cursor - settings.overlap, window.start)
+        changed = self._pages(
+            [_filter(settings.modified_field, "GTE", _ms(since))], settings.modified_field
+        )
+        listed += changed
+        names = {q.value: q.name for q in c.queues}
+        mirror.apply([self._change(row, settings, names) for row in listed], now)
+        counted = self._counted(self._latest(changed, settings), window)
+        times = mirror.created_times()  # before a reset: this poll's figures are the mirror's
+        self._reconcile(settings, mirror, times, now)
+        return tuple(self._mirrored(q, times, counted, window) for q in c.queues)
+
+    def _latest(self, rows: list[dict[str, Any]], settings: FxiaokeMirror) -> list[dict[str, Any]]:
+        """One row a work order (its latest: listings overlap)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            key, field = str(row.get("_id")), settings.modified_field
+            held = latest.get(key)
+            if held is None or _int(row.get(field)) >= _int(held.get(field)):
+                latest[key] = row
+        return list(latest.values())
+
+    def _counted(
+        self, rows: list[dict[str, Any]], window: Window
+    ) -> dict[str, tuple[int, int | None]]:
+        """Created and resolved in the window per queue value, from the changed rows."""
+        c = self.config
+        start, end = _ms(window.start), _ms(window.end)
+        by_queue: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_queue.setdefault(str(row.get(c.queue_field)), []).append(row)
+        out: dict[str, tuple[int, int | None]] = {}
+        for q in c.queues:
+            mine = by_queue.get(q.value, [])
+            created = sum(start <= _int(r.get(c.created_field)) < end for r in mine)
+            resolved = None
+            if c.resolved_field is not None:
+                field = c.resolved_field
+                resolved = sum(
+                    str(r.get(c.status_field)) not in c.open_statuses
+                    and r.get(field) is not None
+                    and start <= _int(r.get(field)) < end
+                    for r in mine
+                )
+            out[q.value] = (created, resolved)
+        return out
+
+    def _reconcile(
+        self,
+        settings: FxiaokeMirror,
+        mirror: RotatingMirror,
+        times: Mapping[str, list[datetime]],
+        now: datetime,
+    ) -> None:
+        """Compare the open totals of the queues whose turn it is with the mirror's."""
+        c = self.config
+        chosen = reconciled_at(now, len(c.queues), c.interval, settings)
+        if not chosen:
+            return
+        held: dict[str, int] = {}
+        for queue, created in times.items():
+            name = queue.split(KEY, 1)[0]
+            held[name] = held.get(name, 0) + len(created)
+        measured: dict[str, int] = {}
+        for j in chosen:
+            q = c.queues[j]
+            total = self._total(
+                [
+                    _filter(c.queue_field, "EQ", q.value),
+                    _filter(c.status_field, "IN", *c.open_statuses),
+                ]
+            )
+            measured[q.name] = held.get(q.name, 0) - total
+        known = {q.name for q in c.queues}
+        kept = mirror.record_drift(measured, now)
+        self._drift = {q: d for q, d in kept.items() if q in known}
+        limit = settings.rebuild_above
+        if limit is not None and any(abs(d) > limit for d in measured.values()):
+            # this poll's figures are from the drifted mirror; the next poll rebuilds it
+            mirror.reset()
+
+    def _mirrored(
+        self,
+        queue: FxiaokeQueue,
+        times: Mapping[str, list[datetime]],
+        counted: Mapping[str, tuple[int, int | None]],
+        window: Window,
+    ) -> QueueStats:
+        c, end = self.config, window.end
+        counts = {
+            label: len(times.get(f"{queue.name}{KEY}{value}", []))
+            for value, label in c.open_statuses.items()
+        }
+        created, resolved = counted[queue.value]
+        stats = queue_stats(queue.name, counts, created, 0, end)
+        if not c.aging:
+            return QueueStats(**{**stats.__dict__, "resolved": resolved})
+        everything = sorted(
+            t for value in c.open_statuses for t in times.get(f"{queue.name}{KEY}{value}", [])
+        )
+        older = {
+            name: sum(t < cutoff for t in everything) for name, cutoff in age_cutoffs(end).items()
+        }
+        oldest = everything[0] if everything else None
+        stats = queue_stats(
+            queue.name, counts, created, 0, end, older_than=older, oldest_created=oldest
+        )
+        ages = sorted((end - t).total_seconds() for t in everything)
+        quantiles = {"0.5": quantile(ages, 0.5), "0.9": quantile(ages, 0.9)}
+        return QueueStats(
+            **{
+                **stats.__dict__,
+                "resolved": resolved,
+                "age_quantiles": {k: v for k, v in quantiles.items() if v is not None} or None,
+            }
+        )
+
+    def _change(
+        self, row: Mapping[str, Any], settings: FxiaokeMirror, names: Mapping[str, str]
+    ) -> Change:
+        """A listed row as a change of the mirror (``names``: queue value -> name)."""
+        c = self.config
+        try:
+            ticket = str(row["_id"])
+            created = _from_ms(self.name, row[c.created_field])
+            modified = _from_ms(self.name, row[settings.modified_field])
+        except KeyError as err:
+            raise MappingError(f"{self.name}: data/query: a work order without {err}") from None
+        value, status = str(row.get(c.queue_field)), str(row.get(c.status_field))
+        name = names.get(value)
+        is_open = name is not None and status in c.open_statuses
+        return Change(ticket, f"{name or value}{KEY}{status}", created, modified, is_open)
+
+    def _pages(self, filters: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+        """Every row ``filters`` select, sorted by ``field`` ascending, 100 a page: after a
+        full page the next one starts at the last row's ``field`` (``GTE``; its rows are
+        read again), at a further offset only while a whole page shares one value."""
+        ascending = [{"fieldName": field, "isAsc": True}]
+        out: list[dict[str, Any]] = []
+        bound: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            data = self._query(filters + bound, ascending, PAGE, offset, total=False)
+            rows = data.get("dataList") or []
+            out.extend(rows)
+            if len(rows) < PAGE:
+                return out
+            first, last = _int(rows[0].get(field)), _int(rows[-1].get(field))
+            if last > first:
+                bound, offset = [_filter(field, "GTE", last)], 0
+            else:
+                offset += PAGE
 
     def _queue(self, queue: FxiaokeQueue, window: Window) -> QueueStats:
         c = self.config
@@ -367,15 +655,20 @@ class FxiaokeCollector:
             raise MappingError(f"{self.name}: data/query: no total in the answer") from None
 
     def _query(
-        self, filters: list[dict[str, Any]], orders: list[dict[str, Any]] | None = None
+        self,
+        filters: list[dict[str, Any]],
+        orders: list[dict[str, Any]] | None = None,
+        limit: int = 1,
+        offset: int = 0,
+        total: bool = True,
     ) -> dict[str, Any]:
-        info: dict[str, Any] = {"limit": 1, "offset": 0, "filters": filters}
+        info: dict[str, Any] = {"limit": limit, "offset": offset, "filters": filters}
         if orders:
             info["orders"] = orders
         body = {
             "dataObjectApiName": OBJECT,
             "search_query_info": info,
-            "find_explicit_total_num": True,
+            "find_explicit_total_num": total,
         }
         data = self._call("data/query", "/cgi/crm/v2/data/query", {"data": body})
         if not isinstance(data, dict):
@@ -409,6 +702,14 @@ def _filter(field: str, operator: str, *values: Any) -> dict[str, Any]:
 
 def _ms(instant: datetime) -> int:
     return int(instant.timestamp() * 1000)
+
+
+def _int(value: Any) -> int:
+    """An epoch-ms time of a row (-1 when absent: before every window)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _from_ms(source: str, value: Any) -> datetime:

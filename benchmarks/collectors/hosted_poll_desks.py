@@ -18,6 +18,14 @@ Udesk and Fxiaoke are measured the same way at 20 and 500 queues (Udesk: two fil
 a queue; Fxiaoke: three open statuses, a resolution field, with and without aging, its
 0.5 s pace turned off for the measurement and its floor printed as requests x 0.5 s).
 
+Fxiaoke with ``mirror:`` is measured as the reference plans it (seed-ticket-stores.md):
+polls every minute, 100 work orders changed a minute at 20 queues and 300 at 500, each
+queue reconciled hourly (20) or daily (500); the mirror in a SQLite file, its cursor
+set before the first poll (the steady state: the first build, ~50 / ~2,000 pages, is not
+measured here). Requests per poll are the changed-since listing's pages and the
+reconciliations' totals, over ``--mirror-polls`` consecutive minutes, beside the
+reference's 1-2 / 2-5 and the 120 a minute budget.
+
 Printed per case: requests per poll (counted by the server), their rate per minute at
 that interval beside the 100 a minute this daemon allows itself (half of Help Scout's
 200), and the median wall time of a poll with the machine's load average (loopback
@@ -32,6 +40,7 @@ import argparse
 import os
 import re
 import statistics
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +50,9 @@ from collectors import REGISTRY
 from collectors.base import Window
 from collectors.fxiaoke import FxiaokeCollector
 from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
+from collectors.hosted.mirror import Mirror
 from collectors.udesk import UdeskCollector
+from monitor.store.engine import migrate, open_store
 from tests.collectors.fakeserver import Call, FakeServer, Reply
 
 PLAN = 200
@@ -186,6 +197,122 @@ class FxiaokeCounts:
         return Reply(200, {"errorCode": 0, "data": {"total": 400, "dataList": [row]}})
 
 
+BUDGET_FXIAOKE = 120
+"""Fxiaoke's default budget a minute (the source's own pace until the quota is known)."""
+
+
+class FxiaokeChanges:
+    """``data/query`` over work orders changed ``per_minute`` a minute, evenly, from
+    ``start`` to the clock: the listing's ``GTE`` bounds, order, offset and limit applied;
+    a total (``find_explicit_total_num``) answers the queue's share of ``open_``."""
+
+    def __init__(self, queues: int, open_: int, per_minute: int, start: datetime) -> None:
+        self.queues, self.per_queue, self.per_minute = queues, open_ // queues, per_minute
+        self.start_ms = int(start.timestamp() * 1000)
+        self.now_ms = self.start_ms
+
+    def __call__(self, call: Call) -> Reply:
+        if call.path == "/cgi/corpAccessToken/get/V2":
+            return FxiaokeCounts()(call)
+        if call.path.endswith("/describe"):
+            fields = {f: {} for f in ("s", "q", "create_time", "r", "last_modified_time")}
+            return Reply(200, {"errorCode": 0, "data": {"describe": {"fields": fields}}})
+        data = (call.json() or {})["data"]
+        if data["find_explicit_total_num"]:
+            return Reply(200, {"errorCode": 0, "data": {"total": self.per_queue, "dataList": []}})
+        info = data["search_query_info"]
+        bound = max(int(f["field_values"][0]) for f in info["filters"])
+        step = 60_000 / self.per_minute
+        first = max(0, int(-(-(bound - self.start_ms) // step)))
+        rows = []
+        for n in range(first + info["offset"], first + info["offset"] + info["limit"]):
+            at = self.start_ms + int(n * step)
+            if at >= self.now_ms:
+                break
+            rows.append(
+                {
+                    "_id": str(n),
+                    "q": str(n % self.queues),
+                    "s": "1" if n % 3 else "4",
+                    "create_time": at - 3_600_000,
+                    "last_modified_time": at,
+                    "r": None if n % 3 else at,
+                }
+            )
+        return Reply(200, {"errorCode": 0, "data": {"dataList": rows}})
+
+
+def fxiaoke_mirror(queues: int, polls: int) -> dict[str, Any]:
+    """Requests per one-minute poll of Fxiaoke with ``mirror:`` in the steady state."""
+    _, open_, per_minute = SIZES["a" if queues == 20 else "b"]
+    period = "1h" if queues == 20 else "1d"
+    start = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    app = FxiaokeChanges(queues, open_, per_minute, start)
+    listing, totals, walls = [], [], []
+    with tempfile.TemporaryDirectory() as folder, FakeServer(app) as server:
+        engine = open_store(f"sqlite:///{folder}/mirror.db")
+        migrate(engine)
+        config = REGISTRY["fxiaoke"].config_model.model_validate(
+            {
+                "kind": "fxiaoke",
+                "name": f"bench-fxiaoke-mirror-{queues}",
+                "base_url": server.url,
+                "app_id": "a",
+                "app_secret": "b",
+                "permanent_code": "c",
+                "open_user_id": "u",
+                "status_field": "s",
+                "open_statuses": {"1": "new", "2": "doing", "3": "waiting"},
+                "queue_field": "q",
+                "resolved_field": "r",
+                "queues": [{"value": str(i), "name": f"q{i}"} for i in range(queues)],
+                "min_interval": "0s",
+                "interval": "1m",
+                "peak_changes_per_minute": per_minute,
+                "mirror": {"reconcile_every": period},
+                "budget": {"requests_per_minute": 100_000},  # no wait in the measurement
+            }
+        )
+        mirror = Mirror(engine, config.name)
+        mirror.apply([], start)  # the steady state: built before the measured polls
+        collector = FxiaokeCollector(config)
+        collector.attach_mirror(mirror)
+        try:
+            for i in range(polls):
+                end = start + timedelta(minutes=i + 1)
+                app.now_ms = int(end.timestamp() * 1000)
+                before = len(server.calls)
+                began = time.perf_counter()
+                collector.collect(Window(end - timedelta(minutes=1), end))
+                walls.append(time.perf_counter() - began)
+                sent = [
+                    (c.json() or {}).get("data", {})
+                    for c in server.calls[before:]
+                    if c.path.endswith("/data/query")
+                ]
+                totals.append(sum(1 for d in sent if d.get("find_explicit_total_num")))
+                listing.append(len(sent) - totals[-1])
+        finally:
+            collector.close()
+            engine.dispose()
+    requests = [a + b for a, b in zip(listing, totals, strict=True)]
+    return {
+        "kind": "fxiaoke+mirror",
+        "queues": queues,
+        "changes_per_minute": per_minute,
+        "reconcile_every": period,
+        "polls": polls,
+        "listing_pages": [min(listing), max(listing)],
+        "totals_mean": statistics.mean(totals),
+        "requests_max": max(requests),
+        "requests_mean": statistics.mean(requests),
+        "reference": "1-2" if queues == 20 else "2-5",
+        "budget_per_minute": BUDGET_FXIAOKE,
+        "poll_cost_estimate": config.poll_cost().requests,
+        "wall_ms": statistics.median(walls) * 1000,
+    }
+
+
 def other_store(kind: str, queues: int, aging: bool, repeat: int) -> dict[str, Any]:
     """One store's requests and wall time per poll (5-minute windows)."""
     if kind == "udesk":
@@ -263,9 +390,40 @@ def other_store(kind: str, queues: int, aging: bool, repeat: int) -> dict[str, A
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--mirror-polls", type=int, default=60)
+    parser.add_argument("--mirror-only", action="store_true", help="only Fxiaoke with mirror:")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     print(f"load average {load_before[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        "store          queues changes/min reconcile listing-pages totals/poll "
+        "requests/poll(max) reference budget/min wall-ms"
+    )
+    mirrored: list[dict[str, Any]] = []
+    for queues in (20, 500):
+        m = fxiaoke_mirror(queues, args.mirror_polls)
+        mirrored.append(m)
+        flag = "" if m["requests_max"] <= m["budget_per_minute"] else "  OVER"
+        pages = "-".join(str(n) for n in m["listing_pages"])
+        print(
+            f"fxiaoke+mirror {queues:6} {m['changes_per_minute']:11} {m['reconcile_every']:9} "
+            f"{pages:>13} {m['totals_mean']:11.2f} {m['requests_mean']:8.2f} "
+            f"({m['requests_max']}) {m['reference']:>9} {m['budget_per_minute']:10.0f} "
+            f"{m['wall_ms']:7.0f}{flag}"
+        )
+    print()
+    others: list[dict[str, Any]] = []
+    if args.mirror_only:
+        save(
+            {
+                "load_before": load_before,
+                "load_after": os.getloadavg(),
+                "cpus": os.cpu_count(),
+                "fxiaoke_mirror": mirrored,
+            },
+            "collectors_hosted_poll_desks_mirror.json",
+        )
+        return 0
     print(
         "size mailboxes open     interval rotation aging requests/poll first per-min "
         "reference allowed wall-ms"
@@ -295,7 +453,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     print("store   queues aging requests/poll per-min@5m allowed wall-ms  floor-s (pace/budget)")
-    others: list[dict[str, Any]] = []
     for kind, aging in (("udesk", False), ("fxiaoke", True), ("fxiaoke", False)):
         for queues in (20, 500):
             r = other_store(kind, queues, aging, args.repeat)
@@ -315,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "helpscout": helpscout,
             "others": others,
+            "fxiaoke_mirror": mirrored,
         },
         "collectors_hosted_poll_desks.json",
     )

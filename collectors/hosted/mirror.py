@@ -18,7 +18,9 @@ be rebuilt (:meth:`Mirror.reset`, then a full listing).
 Generic: a store plugs in by mapping its listing's items to :class:`Change`. A collector
 that keeps a mirror implements :class:`MirrorUser`; the daemon hands it a
 :class:`MirrorStore` (this module's :class:`Mirror` over its own store) before the first
-poll. Wired into Udesk (collectors/udesk.py, ``mirror:``).
+poll. Wired into Udesk (collectors/udesk.py, ``mirror:``) and Fxiaoke
+(collectors/fxiaoke.py, ``mirror:``; it also uses :meth:`Mirror.created_times` and
+:meth:`Mirror.record_drift`).
 """
 
 from __future__ import annotations
@@ -199,12 +201,42 @@ class Mirror:
             q: Ages(len(v), v[-1], quantile(v, 0.5), quantile(v, 0.9)) for q, v in by_queue.items()
         }
 
+    def created_times(self) -> dict[str, list[datetime]]:
+        """Each queue's open tickets' creation times, oldest first (for figures that
+        :meth:`ages` does not give, or queues a collector groups further)."""
+        t = mirror_tickets.c
+        out: dict[str, list[datetime]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.queue, t.created_at)
+                .where(t.source == self.source)
+                .order_by(t.queue, t.created_at)
+            )
+            for queue, created in rows:
+                out.setdefault(queue, []).append(created)
+        return out
+
     def reconcile(self, totals: Mapping[str, int], now: datetime) -> dict[str, int]:
         """Compare with the store's own open totals per queue; keep and return the drift."""
         found = drift(self.open_counts(), totals)
         s = mirror_state.c
         with self.engine.begin() as conn:
             held = conn.execute(sa.select(s.source).where(s.source == self.source)).first()
+            values = {"reconciled_at": now, "drift": found}
+            if held is None:
+                conn.execute(mirror_state.insert().values(source=self.source, **values))
+            else:
+                conn.execute(mirror_state.update().where(s.source == self.source).values(values))
+        return found
+
+    def record_drift(self, measured: Mapping[str, int], now: datetime) -> dict[str, int]:
+        """Keep the drift of the queues just reconciled, merged into the drift held for the
+        others (a rotating schedule checks a few queues at a time); returns the whole."""
+        s = mirror_state.c
+        with self.engine.begin() as conn:
+            held = conn.execute(sa.select(s.drift).where(s.source == self.source)).one_or_none()
+            found = {**dict((held.drift if held is not None else None) or {}), **measured}
+            found = {q: int(found[q]) for q in sorted(found)}
             values = {"reconciled_at": now, "drift": found}
             if held is None:
                 conn.execute(mirror_state.insert().values(source=self.source, **values))

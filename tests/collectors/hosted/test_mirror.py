@@ -143,6 +143,15 @@ def test_on_postgresql_and_mariadb(
         assert mirror.open_counts() == open_.groupby("queue").size().to_dict()
         oldest = (pd.Timestamp(END) - open_["created"]).dt.total_seconds().max()
         assert max(a.oldest_seconds or 0 for a in mirror.ages(END).values()) == oldest
+        times = mirror.created_times()
+        assert times == {
+            str(q): sorted(rows["created"].dt.to_pydatetime()) for q, rows in open_.groupby("queue")
+        }
+        assert mirror.cursor() == END
+        # a rotating reconciliation: each call keeps the queues it measured, the rest held
+        assert mirror.record_drift({"A": 2}, START) == {"A": 2}
+        assert mirror.record_drift({"B": -1, "A": 0}, END) == {"A": 0, "B": -1}
+        assert mirror.last_drift() == (END, {"A": 0, "B": -1})
         assert mirror.cursor() == END
     finally:
         engine.dispose()

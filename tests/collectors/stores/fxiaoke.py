@@ -10,7 +10,9 @@ The API part: ``POST /cgi/corpAccessToken/get/V2`` (``appId``, ``appSecret``,
 ``permanentCode``; ``expiresIn`` 7200, tokens dropped by the clock), ``POST
 /cgi/crm/v2/object/describe`` (the object's fields) and ``POST /cgi/crm/v2/data/query``
 (``filters`` with EQ IN NIN GT GTE LT LTE, ``orders``, ``limit`` at most 100 and
-``offset`` a multiple of it, ``total`` when ``find_explicit_total_num``). Every answer is
+``offset`` a multiple of it, ``total`` when ``find_explicit_total_num``; each row carries
+``_id``, the queue and status fields, ``create_time``, ``last_modified_time`` and the
+resolution time, so ``last_modified_time`` filters and orders feed a mirror). Every answer is
 HTTP 200 with ``errorCode`` (0: success; 20016: token invalid or expired; 20005: bad
 paging; 20007: no such field).
 """
@@ -172,6 +174,10 @@ class FakeFxiaoke:
                     "owner_department": r.queue,
                     "field_status__c": r.status,
                     "create_time": int(r.created_ms),
+                    "last_modified_time": int(r.modified_ms),
+                    "field_resolved_time__c": (
+                        None if pd.isna(r.resolved_ms) else int(r.resolved_ms)
+                    ),
                 }
                 for r in rows.itertuples()
             ],
