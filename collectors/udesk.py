@@ -345,10 +345,6 @@ class UdeskCollector:
             changes = self._listing(settings.changed_filter, cursor - settings.overlap)
         mirror.apply(changes, now)
         self._drift = mirror.reconcile({q: sum(n.values()) for q, n in counts.items()}, now)
-        limit = settings.rebuild_above
-        if limit is not None and any(abs(d) > limit for d in self._drift.values()):
-            # this poll's ages are from the drifted mirror; the next poll rebuilds it
-            mirror.reset()
         out: dict[str, dict[str, Any]] = {}
         for queue, found in mirror.ages(now).items():
             quantiles = {"0.5": found.median_seconds, "0.9": found.p90_seconds}
@@ -356,6 +352,11 @@ class UdeskCollector:
                 "oldest_age_s": found.oldest_seconds,
                 "age_quantiles": {k: v for k, v in quantiles.items() if v is not None},
             }
+        limit = settings.rebuild_above
+        if limit is not None and any(abs(d) > limit for d in self._drift.values()):
+            # this poll's ages are from the drifted mirror (read above, before the reset);
+            # the next poll rebuilds it
+            mirror.reset()
         return out
 
     def _listing(self, filter_id: int, since: datetime | None) -> list[Change]:

@@ -162,8 +162,10 @@ class TestUdeskMirror:
         state = udesk_log().queue_state_at(clock(), queue)
         gone = set(state[state["status"].isin(OPEN)]["id"].astype(str).head(2))
         fake.deleted |= gone
-        poll(made, clock)
+        drifted = poll(made, clock)
         assert made.mirror_drift is not None and made.mirror_drift[queue] == 2
+        # the drifted poll still reports the mirror's ages (read before the reset)
+        assert all(q.oldest_age_s is not None for q in drifted.queues if q.open_total)
         before = len(server.calls)
         check_exact(poll(made, clock), frozenset(gone))
         rebuilt = {c.arg("filter_id") for c in server.calls[before:] if c.arg("per_page") == "100"}
