@@ -134,7 +134,7 @@ class EtsModel:
         """Estimate on ``series``, starting from ``previous``'s parameters when joint.
 
         The heuristic estimation ignores ``previous``; the joint one starts its search
-        there (a warm start), or from a small grid without one.
+        there when it beats a small grid (a warm start), else from the grid's best.
         """
         require_history(series, self.min_history, self.name)
         n = min(len(series), self.max_history)

@@ -107,6 +107,17 @@ class TestEstimate:
         assert warm.evaluations < cold.evaluations
         assert warm.sse <= cold.sse * 1.005
 
+    def test_a_previous_estimate_at_a_bound_corner_does_not_hold_the_search(
+        self, total: HourlySeries, refits: dict[int, tuple[np.ndarray, float]]
+    ) -> None:
+        """Started from alpha = beta = gamma = 0 (where a search from that point alone
+        stays, at 10-100 times the sum of squares), the estimate still reaches a full
+        refit's: the search starts from the best of the previous estimate and the grid."""
+        for start, (_, sse) in refits.items():
+            values = total.open[start : start + TRAIN]
+            assert concentrated_sse(np.array([0.0, 0.0, 0.0, 0.992]), values, 24) > 5 * sse
+            assert estimate(values, 24, (0.0, 0.0, 0.0, 0.992)).sse <= sse * 1.01
+
     def test_parameters_stay_within_statsmodels_bounds(self, total: HourlySeries) -> None:
         """alpha, beta, gamma in [0, 1]; phi in [0.8, 0.995], even from a start outside."""
         est = estimate(total.open[0:TRAIN], 24, (1.5, -0.2, 0.1, 0.5))
