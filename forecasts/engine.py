@@ -123,7 +123,8 @@ class EngineSettings:
         ets_estimation: how daily ETS is estimated (:class:`forecasts.models.ets.EtsModel`).
             Left out of :meth:`fingerprint` (``repr=False``): a state saved under one
             estimation is valid under the other (same state, only the next
-            estimation differs), so switching it keeps every saved state.
+            estimation and its schedule, :data:`ETS_REFIT_HOURS`, differ), so
+            switching it keeps every saved state.
     """
 
     horizon: int = 24
