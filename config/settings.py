@@ -217,8 +217,9 @@ class ForecastingSettings(BaseModel):
     ets_estimation: Literal["heuristic", "joint"] = Field(
         "heuristic",
         description=(
-            "how daily ETS is estimated weekly: heuristic initial states (cheapest), or"
-            " initial states estimated with the parameters as a full refit does (joint)"
+            "how daily ETS is estimated: heuristic initial states, weekly (cheapest), or"
+            " initial states estimated with the parameters as a full refit does, daily"
+            " (joint)"
         ),
     )
 

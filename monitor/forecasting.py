@@ -143,7 +143,7 @@ class ForecastJob:
         if state is None or state.last_hour < last - int(RECENT / HOUR) + 2:
             return True
         hours = range(state.last_hour + 1, last + 1)
-        return estimation_due(state, hours, phase_of(queue_name(key)))
+        return estimation_due(state, hours, phase_of(queue_name(key)), self.engine_settings)
 
     def _save_due(self, key: Key, state: EngineState) -> bool:
         every = max(1, int(self.settings.save_every / HOUR))

@@ -39,7 +39,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -61,6 +61,7 @@ from forecasts.evaluation.report import (
     score_row,
     summed,
 )
+from forecasts.models.ets import EtsEstimation
 from forecasts.types import FloatArray, HourlySeries
 from monitor.backtest import key_of, timeline
 
@@ -160,17 +161,19 @@ def questions(
     jumps: Sequence[float | None] = JUMPS,
     priors: Sequence[float | None] = PRIORS,
     varied: Sequence[str] = MODELS,
+    estimation: EtsEstimation = EngineSettings.ets_estimation,
 ) -> list[Question]:
     """Each candidate model's probability at both kinds of limit, for each ``burst_jump``
     and ``calibration_prior`` (answered by the engine with that setting), and the ETS
-    band."""
+    band; ``estimation``: the replay's ``ets_estimation``."""
     asked = band_questions(series)
     for model, kind, jump, prior in itertools.product(MODELS, LIMITS, jumps, priors):
         if model not in varied and (jump is not None or prior is not None):
             continue
         p = Params(model, 0.0, 0.0, 0, jump, prior)
         limit = limit_series(series, kind)
-        asked.append(Question(p.question(kind), limit, HORIZON, model, settings=p.settings()))
+        settings = replace(p.settings(), ets_estimation=estimation)
+        asked.append(Question(p.question(kind), limit, HORIZON, model, settings=settings))
     return asked
 
 
@@ -322,8 +325,15 @@ def replayed(
     cache = args.replay_cache / f"{log}.pkl" if args.replay_cache else None
     if cache is not None and cache.exists():
         return pickle.loads(cache.read_bytes())  # type: ignore[no-any-return]
-    asked = functools.partial(questions, jumps=args.jumps, priors=args.priors, varied=args.varied)
-    out = replay_all(queues, EngineSettings(), asked, args.workers)
+    asked = functools.partial(
+        questions,
+        jumps=args.jumps,
+        priors=args.priors,
+        varied=args.varied,
+        estimation=args.ets_estimation,
+    )
+    settings = EngineSettings(ets_estimation=args.ets_estimation)
+    out = replay_all(queues, settings, asked, args.workers)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(pickle.dumps(out))
@@ -371,6 +381,13 @@ def main(argv: list[str] | None = None) -> None:
         metavar="LOG,LOG",
         help="only these logs (a preview: with two, each fold is chosen on one log)",
     )
+    parser.add_argument(
+        "--ets-estimation",
+        choices=get_args(EtsEstimation),
+        default=EngineSettings.ets_estimation,
+        help="forecasts.ets_estimation of the replays (default: the daemon's; keep"
+        " --replay-cache directories apart per value)",
+    )
     args = parser.parse_args(argv)
     candidates = grid_of(args.jumps, args.priors, args.varied)
     started = time.perf_counter()
@@ -387,7 +404,11 @@ def main(argv: list[str] | None = None) -> None:
     types = {
         log: {q: queue_type(log, s) for q, s in queues.items()} for log, queues in series.items()
     }
-    report: dict[str, Any] = {"queue_types": types, "first_hours_only": args.hours}
+    report: dict[str, Any] = {
+        "queue_types": types,
+        "first_hours_only": args.hours,
+        "ets_estimation": args.ets_estimation,
+    }
     if args.hours:
         print(f"scoring only the first hours of: {args.hours}")
     for kind in LIMITS:

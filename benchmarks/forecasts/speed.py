@@ -18,12 +18,14 @@ Run ``python -m benchmarks.forecasts.speed`` from the project root (data from
   ``--ets-estimation joint`` runs the job (and prepares its states) with that option.
 * **Accuracy of the cheap estimations.** On ``--windows`` real windows, MASE at
   1/6/24 h of ETS estimated as the engine does it, ``--stale`` hours before the
-  forecast, state updated since: ``heuristic`` (heuristic initial states, four
-  parameters) and ``joint`` (initial states estimated with the parameters,
-  warm-started from an estimate made a week before it, as the weekly schedule does),
-  each against a full statsmodels refit at the forecast hour (26 initial states
-  estimated, brute grid), with paired bootstrap 95 % intervals of the ratio, and the
-  CPU time per estimation.
+  forecast (by default at the ages the engine's schedule uses estimates: drawn per
+  window from 0 to ``--every`` - 1 hours), state updated since: ``heuristic``
+  (heuristic initial states, four parameters) and ``joint`` (initial states estimated
+  with the parameters; a cold estimate ``--chain`` estimations earlier, then one every
+  ``--every`` hours, each warm-started from the one before, as the engine's schedule
+  does), each against a full statsmodels refit at the forecast hour (26 initial
+  states estimated, brute grid), with paired bootstrap 95 % intervals of the ratio,
+  and the CPU time per estimation.
 
 The machine is shared: read ratios, and note the load average printed at the end.
 """
@@ -46,7 +48,15 @@ from alerting.rules import ForecastRule
 from benchmarks.forecasts.series import build_frame, to_series
 from config.settings import ForecastingSettings
 from forecasts.codec import decode, encode
-from forecasts.engine import EngineState, catch_up, mase_scale, phase_of
+from forecasts.engine import (
+    ETS_REFIT_HOURS,
+    EngineSettings,
+    EngineState,
+    catch_up,
+    mase_scale,
+    phase_of,
+    refit_hours,
+)
 from forecasts.fitwarnings import counted_warnings
 from forecasts.models.ets import EtsDailyModel, EtsEstimation, FittedEts, _fit_statsmodels
 from forecasts.types import FloatArray, HourlySeries
@@ -110,6 +120,18 @@ def warm(args: tuple[str, HourlySeries, EtsEstimation]) -> EngineState:
         return catch_up(None, series, settings, phase_of(queue_name((SOURCE, queue))), start)
 
 
+def on_own_schedule(state: EngineState, queue: str, settings: EngineSettings) -> EngineState:
+    """``state`` (warmed up under another queue's phase) as ``queue``'s own schedule
+    leaves it: each estimated model last estimated at ``queue``'s latest phase hour,
+    so the timed ticks hold the steady share of estimations from the first one."""
+    phase = phase_of(queue_name((SOURCE, queue)))
+    for name in state.attempted:
+        every = refit_hours(name, settings)
+        if every is not None and state.fitted[name] is not None:
+            state.attempted[name] = state.last_hour - (state.last_hour + phase) % every
+    return state
+
+
 def job_ticks(
     queues: int,
     ticks: int,
@@ -141,9 +163,13 @@ def job_ticks(
             for n, s in zip(names[:distinct], base, strict=True)
         ]
         warmed = list(pool.map(warm, jobs))
-    states = [decode(encode(warmed[i % distinct])) for i in range(queues)]
+    engine_cfg = engine_settings(settings)
+    states = [
+        on_own_schedule(decode(encode(warmed[i % distinct])), names[i], engine_cfg)
+        for i in range(queues)
+    ]
     prepare_s = time.perf_counter() - started
-    fingerprint = engine_settings(settings).fingerprint()
+    fingerprint = engine_cfg.fingerprint()
     with engine.begin() as conn:
         for name, state in zip(names, states, strict=True):
             forecast_store.save_state(conn, (SOURCE, name), state, fingerprint)
@@ -151,7 +177,7 @@ def job_ticks(
         {"name": "R", "kind": "forecast", "threshold": 60, "min_probability": 0.5}
     )
     job = ForecastJob(settings)
-    cpu, wall = [], []
+    cpu, wall, estimations = [], [], []
     for k in range(ticks):
         hour = HISTORY + k
         with engine.begin() as conn:  # the collectors' new hour, before the tick
@@ -161,10 +187,14 @@ def job_ticks(
                     rows_of(name, s.window(hour, hour + 1), t0 + timedelta(hours=hour)),
                 )
         now = t0 + timedelta(hours=hour + 1, minutes=2)
+        before = {k: st.attempted.get("ets_daily") for k, st in job._states.items()}
         c0, w0 = time.process_time(), time.perf_counter()
         made = job.run(engine, [rule], now)
         cpu.append(time.process_time() - c0)
         wall.append(time.perf_counter() - w0)
+        estimations.append(
+            sum(before.get(k, -1) != st.attempted.get("ets_daily") for k, st in job._states.items())
+        )
         assert made == queues, made
     size = sum(len(encode(s)) for s in states[:20]) / 20
     engine.dispose()
@@ -176,36 +206,53 @@ def job_ticks(
         "first_tick_after_restart_cpu_s": cpu[0],
         "tick_cpu_s": cpu,
         "tick_wall_s": wall,
+        "tick_ets_estimations": estimations,
         "steady_tick_cpu_s_mean": float(np.mean(cpu[1:])) if ticks > 1 else None,
         "steady_tick_cpu_s_max": float(np.max(cpu[1:])) if ticks > 1 else None,
         "state_bytes_per_queue": size,
     }
 
 
-def ets_accuracy(n: int, stale: int, seed: int = 1) -> dict[str, Any]:
-    """MASE at 1/6/24 h of the engine's ETS estimations, made ``stale`` hours before the
-    forecast (state updated since), vs a full refit at the forecast hour, on ``n`` real
-    windows. The joint estimation starts from one made a week before it (warm start)."""
-    train, week = 336, 168
+def ets_accuracy(
+    n: int, stale: int | None, seed: int = 1, every: int = 168, chain: int = 1
+) -> dict[str, Any]:
+    """MASE at 1/6/24 h of the engine's ETS estimations against a full refit at the
+    forecast hour, on ``n`` real windows.
+
+    The estimation used was made ``stale`` hours before the forecast (None: drawn per
+    window uniformly from ``0 .. every - 1``, the ages the daemon's schedule uses them
+    at) and its state updated since by the engine's recursion. The joint one follows
+    the schedule before that: a cold estimate ``chain`` estimations earlier, then one
+    every ``every`` hours, each warm-started from the one before, as the engine does.
+    """
+    train = 336
     errors: dict[str, list[FloatArray]] = {"heuristic": [], "joint": [], "full_refit": []}
     cpu = dict.fromkeys(errors, 0.0)
+    ages: list[int] = []
     models = {e: EtsDailyModel(estimation=e) for e in ("heuristic", "joint")}
-    for w in windows(n, week + stale + train + 24, seed):
-        earlier = w.window(0, train)
-        history = w.window(week, week + stale + train)
-        actual = w.open[week + stale + train :]
-        scale = mase_scale(history.open[-train:])
+    oldest = every - 1 if stale is None else stale
+    rng = np.random.default_rng(seed + 1)
+    for w in windows(n, every * chain + oldest + train + 24, seed):
+        origin = len(w) - 24
+        age = int(rng.integers(every)) if stale is None else stale
+        ages.append(age)
+        made = origin - age
+        actual = w.open[origin:]
+        scale = mase_scale(w.open[origin - train : origin])
         with counted_warnings():
-            previous = models["joint"].fit(earlier)
+            previous = None
+            for k in range(chain, 0, -1):  # the schedule's earlier estimations
+                end = made - k * every
+                previous = models["joint"].refit(w.window(end - train, end), previous)
             for name, model in models.items():
                 c0 = time.process_time()
-                fitted = model.refit(history.head(train), previous)
+                fitted = model.refit(w.window(made - train, made), previous)
                 cpu[name] += time.process_time() - c0
                 assert isinstance(fitted, FittedEts)
-                point = fitted.update(history.window(train, stale + train)).forecast(24)
+                point = fitted.update(w.window(made, origin)).forecast(24)
                 errors[name].append(np.abs(actual - point)[[0, 5, 23]] / scale)
             c0 = time.process_time()
-            res = _fit_statsmodels(history.open[-train:], 24, full=True)
+            res = _fit_statsmodels(w.open[origin - train : origin], 24, full=True)
             cpu["full_refit"] += time.process_time() - c0
         full = np.asarray(res.forecast(24), dtype=np.float64)
         errors["full_refit"].append(np.abs(actual - full)[[0, 5, 23]] / scale)
@@ -214,6 +261,9 @@ def ets_accuracy(n: int, stale: int, seed: int = 1) -> dict[str, Any]:
     return {
         "windows": n,
         "stale_hours": stale,
+        "every_hours": every,
+        "chain": chain,
+        "mean_age_hours": float(np.mean(ages)),
         "mase": {k: v.mean(axis=0).tolist() for k, v in arrays.items()},
         "cpu_ms_per_estimation": {k: 1000 * v / n for k, v in cpu.items()},
         "ratio_minus_1_95ci": {k: ratio_interval(arrays[k], refit) for k in ("heuristic", "joint")},
@@ -245,15 +295,23 @@ def print_job(job: dict[str, Any], args: argparse.Namespace) -> None:
             f"later ticks: mean {job['steady_tick_cpu_s_mean']:.2f} s CPU, "
             f"max {job['steady_tick_cpu_s_max']:.2f} s (goal <= 5 s at 1,000 queues)"
         )
+    counts = job["tick_ets_estimations"]
+    print(f"ETS estimations per tick: {counts[0]} at the first, {min(counts)}-{max(counts)}")
     print(f"saved state: {job['state_bytes_per_queue'] / 1024:.0f} KiB per queue")
 
 
 def print_accuracy(acc: dict[str, Any]) -> None:
     """The estimations' accuracy against a full refit."""
     full = acc["mase"]["full_refit"]
+    age = (
+        f"{acc['stale_hours']} h"
+        if acc["stale_hours"] is not None
+        else f"0-{acc['every_hours'] - 1} h (mean {acc['mean_age_hours']:.1f} h)"
+    )
     print(
-        f"ETS on {acc['windows']} real windows, estimated {acc['stale_hours']} h before the "
-        f"forecast, vs a full refit at the forecast hour (MASE {full[0]:.3f} / "
+        f"ETS on {acc['windows']} real windows, estimated {age} before the forecast "
+        f"(joint: every {acc['every_hours']} h, {acc['chain']} warm starts before), "
+        f"vs a full refit at the forecast hour (MASE {full[0]:.3f} / "
         f"{full[1]:.3f} / {full[2]:.3f} at 1 / 6 / 24 h, "
         f"{acc['cpu_ms_per_estimation']['full_refit']:.0f} ms CPU each):"
     )
@@ -277,7 +335,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--windows", type=int, default=400)
-    parser.add_argument("--stale", type=int, default=168)
+    parser.add_argument(
+        "--stale",
+        type=lambda text: None if text == "schedule" else int(text),
+        default=None,
+        metavar="HOURS|schedule",
+        help="age of the estimation used at the forecast hour (default: schedule, drawn"
+        " per window from 0 .. --every - 1)",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=ETS_REFIT_HOURS["joint"],
+        help="hours between the joint estimations (default: the engine's schedule for joint)",
+    )
+    parser.add_argument(
+        "--chain", type=int, default=3, help="warm-started estimations before the one used"
+    )
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument(
         "--ets-estimation", choices=["heuristic", "joint"], default="heuristic", help="job part"
@@ -306,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
         print_job(report["job"], args)
         print(f"ETS estimation in the job: {args.ets_estimation}")
     if not args.skip_accuracy:
-        acc = ets_accuracy(args.windows, args.stale)
+        acc = ets_accuracy(args.windows, args.stale, every=args.every, chain=args.chain)
         report["ets_accuracy"] = acc
         print_accuracy(acc)
     report["load_average"] = os.getloadavg()

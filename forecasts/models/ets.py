@@ -10,7 +10,8 @@ optimised, so an estimation costs about 25 ms (see :func:`_fit_statsmodels`).
 ``estimation="joint"`` estimates the initial states with the parameters instead, as
 a full statsmodels refit does, by :mod:`forecasts.models.ets_joint` (concentrated
 least squares, warm-started from the previous estimate): a full refit's accuracy at
-a few times the heuristic's cost (docs/forecasting.md, Cost).
+about half the heuristic's cost; the engine re-estimates it daily
+(``engine.ETS_REFIT_HOURS``; docs/forecasting.md, Cost).
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class EtsModel:
         """Estimate on ``series``, starting from ``previous``'s parameters when joint.
 
         The heuristic estimation ignores ``previous``; the joint one starts its search
-        there (a warm start), or from a small grid without one.
+        there when it beats a small grid (a warm start), else from the grid's best.
         """
         require_history(series, self.min_history, self.name)
         n = min(len(series), self.max_history)

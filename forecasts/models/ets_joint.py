@@ -25,8 +25,11 @@ response to ``y`` from rest plus any free response. So the sum of squared errors
 minimised over the initial states is the residual of regressing ``lfilter(A, Theta,
 y)`` on the ``m + 1`` free responses of ``Theta`` (one ``scipy.signal.lfilter`` call
 and one small ``lstsq``, well under a millisecond). L-BFGS-B then searches the four
-parameters within statsmodels' bounds, started from the previous estimate (warm
-start) or from the best of a small grid. The initial states of the chosen
+parameters within statsmodels' bounds, started from the best of the previous
+estimate (warm start) and a small grid. The grid is always tried: a search started
+only from the previous estimate can stay at a bound corner for good (on the sparse
+Helpdesk queue it held alpha = beta = gamma = 0, a level that never moved, for
+months of daily re-estimations). The initial states of the chosen
 parameters are then solved in the state space, and the engine's own recursion
 (:meth:`forecasts.models.ets.FittedEts.update`) runs them to the last hour.
 
@@ -51,7 +54,7 @@ BOUNDS = ((0.0, 1.0), (0.0, 1.0), (0.0, 1.0), (0.8, 0.995))
 """alpha, beta, gamma, phi: statsmodels' default bounds for ExponentialSmoothing."""
 
 GRID = tuple(product((0.1, 0.5, 0.9), (0.01, 0.2), (0.05, 0.3), (0.9, 0.98)))
-"""Starting points tried when no previous estimate is given (the best one is used)."""
+"""Starting points tried with the previous estimate, if any (the best one is used)."""
 
 MAX_ITER = 100
 """L-BFGS-B iterations at most (a warm start typically needs 5-15)."""
@@ -156,8 +159,8 @@ def estimate(
     Args:
         y: the series, oldest first (at least ``2 m`` points advised).
         m: the season length.
-        start: the previous estimate's parameters (warm start); None: the best of
-            :data:`GRID`.
+        start: the previous estimate's parameters (warm start), tried with
+            :data:`GRID`; the search starts from the best of them.
 
     Raises:
         FloatingPointError: no finite estimate was found.
@@ -170,12 +173,12 @@ def estimate(
         evaluations += 1
         return concentrated_sse(p, values, m)
 
-    if start is None:
-        tried = [sse(np.asarray(p)) for p in GRID]
-        first = np.asarray(GRID[int(np.argmin(tried))], dtype=np.float64)
-    else:
-        first = np.clip(np.asarray(start, dtype=np.float64), *np.transpose(BOUNDS))
-    scale = sse(first)
+    starts = [np.asarray(p, dtype=np.float64) for p in GRID]
+    if start is not None:
+        starts.insert(0, np.clip(np.asarray(start, dtype=np.float64), *np.transpose(BOUNDS)))
+    tried = [sse(p) for p in starts]
+    first = starts[int(np.argmin(tried))]
+    scale = tried[int(np.argmin(tried))]
     if not np.isfinite(scale):
         raise FloatingPointError("ets: no finite starting point")
     scale = scale if scale > 0 else 1.0

@@ -126,7 +126,7 @@ class TestEngine:
         state = run(series.head(24 * 5))
         first = state.attempted["ets_daily"]
         hours = range(state.last_hour + 1, state.last_hour + 1 + 168)
-        due = [h for h in hours if estimation_due(state, [h], phase_of("q"))]
+        due = [h for h in hours if estimation_due(state, [h], phase_of("q"), SETTINGS)]
         assert first == hour_number(series.timestamps[47])  # its 48-hour minimum
         assert len(due) in (7, 8)  # flow daily; ETS once, maybe at the same hour
         later = catch_up(state, series.head(24 * 5 + 168), SETTINGS, phase_of("q"))

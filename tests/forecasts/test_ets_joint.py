@@ -8,7 +8,7 @@ import pytest
 
 from config.settings import ForecastingSettings
 from forecasts.codec import decode, encode
-from forecasts.engine import EngineSettings, base_models, catch_up, phase_of
+from forecasts.engine import EngineSettings, base_models, catch_up, phase_of, refit_hours
 from forecasts.fitwarnings import WarningTally, counted_warnings
 from forecasts.models.base import FittedModel
 from forecasts.models.ets import EtsDailyModel, EtsParams, FittedEts, _fit_statsmodels
@@ -107,6 +107,17 @@ class TestEstimate:
         assert warm.evaluations < cold.evaluations
         assert warm.sse <= cold.sse * 1.005
 
+    def test_a_previous_estimate_at_a_bound_corner_does_not_hold_the_search(
+        self, total: HourlySeries, refits: dict[int, tuple[np.ndarray, float]]
+    ) -> None:
+        """Started from alpha = beta = gamma = 0 (where a search from that point alone
+        stays, at 10-100 times the sum of squares), the estimate still reaches a full
+        refit's: the search starts from the best of the previous estimate and the grid."""
+        for start, (_, sse) in refits.items():
+            values = total.open[start : start + TRAIN]
+            assert concentrated_sse(np.array([0.0, 0.0, 0.0, 0.992]), values, 24) > 5 * sse
+            assert estimate(values, 24, (0.0, 0.0, 0.0, 0.992)).sse <= sse * 1.01
+
     def test_parameters_stay_within_statsmodels_bounds(self, total: HourlySeries) -> None:
         """alpha, beta, gamma in [0, 1]; phi in [0.8, 0.995], even from a start outside."""
         est = estimate(total.open[0:TRAIN], 24, (1.5, -0.2, 0.1, 0.5))
@@ -153,9 +164,30 @@ class TestEngineOption:
         with pytest.raises(ValueError, match="ets_estimation"):
             ForecastingSettings(ets_estimation="fast")  # type: ignore[arg-type]
 
+    def test_joint_is_re_estimated_daily_at_the_queues_phase(self, total: HourlySeries) -> None:
+        """Under joint, daily ETS is estimated once a day, at the hours the queue's phase
+        picks (the heuristic one stays weekly); each estimation is warm-started."""
+        joint = EngineSettings(ets_estimation="joint")
+        assert refit_hours("ets_daily", joint) == 24
+        assert refit_hours("ets_daily", EngineSettings()) == 168
+        assert refit_hours("flow", joint) == 24 and refit_hours("naive", joint) is None
+        phase = phase_of("q")
+        made = []
+        with counted_warnings():
+            state = catch_up(None, total.head(TRAIN), joint, phase, TRAIN - 48)
+            for t in range(TRAIN, TRAIN + 96):
+                before = state.attempted["ets_daily"]
+                catch_up(state, total.head(t + 1), joint, phase)
+                if state.attempted["ets_daily"] != before:
+                    made.append(state.attempted["ets_daily"])
+        assert len(made) == 4
+        assert all((hour + phase) % 24 == 0 for hour in made)
+        assert np.diff(made).tolist() == [24, 24, 24]
+        assert isinstance(state.fitted["ets_daily"], FittedEts)
+
     def test_switching_keeps_saved_states(self, total: HourlySeries) -> None:
         """The fingerprint ignores the option: a state saved under the heuristic loads
-        and continues under joint (its next weekly estimation is joint)."""
+        and continues under joint (its next estimation, daily now, is joint)."""
         heuristic, joint = EngineSettings(), EngineSettings(ets_estimation="joint")
         assert heuristic.fingerprint() == joint.fingerprint()
         hours = TRAIN + 48

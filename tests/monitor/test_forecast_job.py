@@ -187,9 +187,11 @@ def forecast_rows(store: sa.Engine) -> dict[str, object]:
 ANSWERS = {
     "shipped defaults": "",
     "calibrated and widened": "calibration_prior: 10, burst_jump: 0.1, ",
+    "joint ETS, estimated daily": "ets_estimation: joint, ",
 }
-"""Engine settings that change only how breach questions are answered: each must give
-the daemon and the backtest the same alert timeline."""
+"""Engine settings beyond the defaults (two that change only how breach questions are
+answered; the other ETS estimation and its daily schedule): each must give the daemon
+and the backtest the same alert timeline."""
 
 
 class TestOnePath:
@@ -229,8 +231,11 @@ class TestOnePath:
 
 
 class TestRestart:
+    @pytest.mark.parametrize(
+        "estimation", ["", "ets_estimation: joint, "], ids=["shipped defaults", "joint ETS"]
+    )
     def test_a_restart_resumes_the_uninterrupted_forecasts_at_the_next_tick(
-        self, tmp_path: Path
+        self, tmp_path: Path, estimation: str
     ) -> None:
         """After a crash a new daemon's next forecasts equal those of one that never stopped."""
         end = datetime(2016, 3, 21, 12, tzinfo=ZONE)
@@ -239,7 +244,8 @@ class TestRestart:
         for name in ("steady", "restarted"):
             url = f"sqlite:///{tmp_path}/{name}.db"
             config = tmp_path / f"{name}.yaml"
-            config.write_text(TIMELINE_CONFIG.replace("sqlite:///STORE", url))
+            text = TIMELINE_CONFIG.replace("sqlite:///STORE", url)
+            config.write_text(text.replace("forecasts: {", "forecasts: {" + estimation))
             clock = FakeClock(end - timedelta(days=days) + timedelta(minutes=5))
             daemon = Daemon(load_settings(config), clock=clock, collectors={})
             daemon.migrate()
