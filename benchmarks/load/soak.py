@@ -61,6 +61,7 @@ import sqlalchemy as sa
 
 from benchmarks.forecasts.speed import HISTORY, SOURCE, relabel, rows_of, warm, windows
 from benchmarks.load import save
+from benchmarks.load.growth import Growth
 from benchmarks.suite import machine
 from collectors.base import QueueStats, Snapshot, Window
 from config.loader import load_settings
@@ -212,9 +213,11 @@ def soak(
     distinct: int,
     workers: int,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    growth: Growth | None = None,
 ) -> dict[str, Any]:
     """Run the day; returns the figures. ``checkpoint`` is given the figures so far at every
-    simulated hour (a long run that is stopped still leaves its hourly RSS and job times)."""
+    simulated hour (a long run that is stopped still leaves its hourly RSS and job times);
+    ``growth`` (``--trace``) records what Python holds at every simulated hour."""
     folder = Path(tempfile.mkdtemp(prefix="backlog-soak-"))
     store = open_store(f"sqlite:///{folder}/history.db")
     migrate(store)
@@ -242,6 +245,8 @@ def soak(
     end = clock.now + timedelta(hours=hours)
     next_hour = clock.now + timedelta(hours=1)
     rss: list[float] = [rss_mb()]
+    if growth is not None:
+        growth(0)
     wall0 = time.perf_counter()
     while scheduler.next_instant < end:
         scheduler.run_due()
@@ -251,6 +256,9 @@ def soak(
             wall = time.perf_counter() - wall0
             line = f"  {len(rss) - 1:3d} h simulated in {wall:.0f} s, RSS {rss[-1]:.0f} MB"
             print(line, flush=True)
+            if growth is not None:
+                traced = growth(len(rss) - 1)
+                print(f"      traced {traced['traced_mb']:.0f} MB: {traced.get('sites_kb')}")
             if checkpoint is not None:
                 checkpoint(
                     {
@@ -258,6 +266,7 @@ def soak(
                         "rss_mb_hourly": rss,
                         "day_wall_s_so_far": wall,
                         "jobs_so_far": job_figures(timings, daemon),
+                        **({"growth": growth.hours} if growth is not None else {}),
                     }
                 )
     daemon.deliver()
@@ -287,6 +296,7 @@ def soak(
         "notifications_received": len(receiver.received),
         "outbox_pending": pending,
         "machine": machine(),
+        **({"growth": growth.hours} if growth is not None else {}),
     }
 
 
@@ -356,15 +366,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--distinct", type=int, default=40, help="real windows warmed up")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--out", default="load_soak.json", help="file in benchmarks/results")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="record what grows each hour (tracemalloc, object counts; several times slower)",
+    )
     args = parser.parse_args(argv)
     hours = 3 if args.quick else args.hours
     partial = args.out.removesuffix(".json") + ".partial.json"
+    growth = Growth() if args.trace else None
+    if growth is not None:
+        growth.start()
     result = soak(
         args.queues,
         hours,
         min(args.distinct, args.queues),
         args.workers,
         checkpoint=lambda so_far: save(so_far, partial),
+        growth=growth,
     )
     print(f"{args.queues} queues, {hours} simulated hours in {result['day_wall_s']:.0f} s")
     for figure, measured, goal, met in verdicts(result):
