@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot
 from collectors.workload import QueueWorkload
-from monitor.store.rows import update_or_insert
+from monitor.store.rows import dicts, update_or_insert
 from monitor.store.schema import TS, queue_counters, rollups, snapshots, source_state
 
 Row = Mapping[str, Any]
@@ -242,8 +242,7 @@ class SeriesCache:
             .where(snapshots.c.ts >= start, snapshots.c.ts <= end)
             .order_by(snapshots.c.ts, snapshots.c.id)
         )
-        for row in conn.execute(query).mappings():
-            item = dict(row)
+        for item in dicts(conn.execute(query)):
             self._rows.setdefault((item["source"], item["queue"]), []).append(item)
             self._ids.add(item["id"])
         self._loaded_at = end
@@ -274,8 +273,8 @@ class SeriesCache:
                 .where(snapshots.c.id.in_(missing[part : part + self.CHUNK]))
                 .order_by(snapshots.c.ts, snapshots.c.id)
             )
-            for row in conn.execute(query).mappings():
-                self._add(dict(row))
+            for item in dicts(conn.execute(query)):
+                self._add(item)
         for key in list(self._rows):
             bucket = self._rows[key]
             cut = 0
@@ -328,15 +327,17 @@ def counters(conn: sa.Connection) -> list[Row]:
 def roll_up(conn: sa.Connection, since: datetime, until: datetime) -> int:
     """Recompute the hourly rollups of every hour that has raw rows in ``[since, until)``."""
     hour_start = since.replace(minute=0, second=0, microsecond=0)
-    rows = conn.execute(
-        sa.select(*[snapshots.c[name] for name in _ROLLUP_COLUMNS])
-        .where(snapshots.c.ts >= hour_start, snapshots.c.ts < until)
-        .order_by(snapshots.c.ts, snapshots.c.id)
-    ).mappings()
+    rows = dicts(
+        conn.execute(
+            sa.select(*[snapshots.c[name] for name in _ROLLUP_COLUMNS])
+            .where(snapshots.c.ts >= hour_start, snapshots.c.ts < until)
+            .order_by(snapshots.c.ts, snapshots.c.id)
+        )
+    )
     groups: dict[tuple[str, str, datetime], list[Row]] = defaultdict(list)
     for row in rows:
         hour = row["ts"].replace(minute=0, second=0, microsecond=0)
-        groups[(row["source"], row["queue"], hour)].append(dict(row))
+        groups[(row["source"], row["queue"], hour)].append(row)
     if groups:
         # One executemany each (a statement per queue and hour took most of the upkeep).
         conn.execute(
