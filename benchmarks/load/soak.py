@@ -245,7 +245,8 @@ def soak(
     end = clock.now + timedelta(hours=hours)
     next_hour = clock.now + timedelta(hours=1)
     rss: list[float] = [rss_mb()]
-    if growth is not None:
+    if growth is not None:  # after the warm-up's worker processes (they would trace too)
+        growth.start()
         growth(0)
     wall0 = time.perf_counter()
     while scheduler.next_instant < end:
@@ -276,6 +277,8 @@ def soak(
         by_status = outbox_store.pending_counts(conn)
         pending = sum(n for (_, status), n in by_status.items() if status != DELIVERED)
         enqueued = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+    if growth is not None:
+        growth.stop()
     daemon.close()
     receiver.close()
     store.dispose()
@@ -375,8 +378,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     hours = 3 if args.quick else args.hours
     partial = args.out.removesuffix(".json") + ".partial.json"
     growth = Growth() if args.trace else None
-    if growth is not None:
-        growth.start()
     result = soak(
         args.queues,
         hours,
