@@ -62,8 +62,10 @@ class Growth:
         self._sites: Counter[str] | None = None
         self._types: Counter[str] | None = None
 
-    def start(self) -> None:
+    def begin(self) -> None:
+        """Start tracing and record hour 0."""
         tracemalloc.start(FRAMES)
+        self(0)
 
     def stop(self) -> None:
         tracemalloc.stop()
