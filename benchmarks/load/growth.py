@@ -23,16 +23,16 @@ FRAMES = 12
 """Frames kept per allocation: enough to reach the project's code from a library's."""
 TOP = 12
 """Lines and types reported per hour."""
-OURS = ("/monitor/", "/forecasts/", "/alerting/", "/collectors/", "/config/", "/benchmarks/")
+OURS = ("/monitor/", "/forecasts/", "/alerting/", "/collectors/", "/config/", "/tests/fakes")
 
 
 def _site(trace: tracemalloc.Traceback) -> str:
     """The innermost frame in the project's code (else the innermost frame)."""
-    for frame in trace:  # most recent call first
+    for frame in reversed(trace):  # a Traceback lists the oldest call first
         name = frame.filename.replace("\\", "/")
         if any(part in name for part in OURS) and "/site-packages/" not in name:
             return f"{name.rsplit('/', 2)[-2]}/{name.rsplit('/', 1)[-1]}:{frame.lineno}"
-    frame = trace[0]
+    frame = trace[-1]
     return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
 
 
