@@ -1,7 +1,9 @@
 """1,000 queues for 24 simulated hours: memory, scrape time, job durations, the outbox.
 
 Run ``python -m benchmarks.load.soak`` from the project root (``--quick`` runs 3
-simulated hours, ``--queues``/``--hours`` set the size). A simulated hour took 5 to 13
+simulated hours, ``--queues``/``--hours`` set the size; ``--trace`` records what grows
+each simulated hour, :mod:`benchmarks.load.growth`; ``--profile`` writes each job's
+cProfile statistics). A simulated hour took 5 to 13
 minutes of wall on two cores shared with other sessions (load average about 20), so
 the 24 hours take hours; the figures so far are saved at every simulated hour to
 ``benchmarks/results/<out>.partial.json``.
