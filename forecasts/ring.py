@@ -67,6 +67,16 @@ class Ring:
         self._errors = None
         self.memo.clear()
 
+    def forget(self) -> None:
+        """Drop the values derived from the contents (recomputed when next asked for).
+
+        The error cache alone is float64 (models x size x horizon): 180 KiB a queue, so
+        a daemon that kept every queue's between its hourly runs held 176 MiB at 1,000
+        queues for nothing (the next :meth:`push` clears it before it is read again).
+        """
+        self._errors = None
+        self.memo.clear()
+
     def _all_errors(self) -> FloatArray:
         """Errors of every model at every origin held, oldest origin first (NaN: unknown).
 

@@ -118,6 +118,7 @@ class ForecastJob:
             made[key] = record(
                 outputs(state, self.engine_settings, key[1], [q for _, q in asked]), asked
             )
+            state.ring.forget()  # its error cache is 180 KiB; next hour's push clears it anyway
             # how much of the history window backfill reconstructed (docs/backfill.md)
             made[key]["detail"]["backfilled_hours"] = rebuilt.get(key, 0)
             if is_new or self._save_due(key, state):

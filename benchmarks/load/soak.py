@@ -1,7 +1,9 @@
 """1,000 queues for 24 simulated hours: memory, scrape time, job durations, the outbox.
 
 Run ``python -m benchmarks.load.soak`` from the project root (``--quick`` runs 3
-simulated hours, ``--queues``/``--hours`` set the size). A simulated hour took 5 to 13
+simulated hours, ``--queues``/``--hours`` set the size; ``--trace`` records what grows
+each simulated hour, :mod:`benchmarks.load.growth`; ``--profile`` writes each job's
+cProfile statistics). A simulated hour took 5 to 13
 minutes of wall on two cores shared with other sessions (load average about 20), so
 the 24 hours take hours; the figures so far are saved at every simulated hour to
 ``benchmarks/results/<out>.partial.json``.
@@ -41,6 +43,7 @@ The machine is shared: wall times carry other sessions' load (printed at the end
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import os
 import statistics
@@ -60,7 +63,8 @@ import psutil
 import sqlalchemy as sa
 
 from benchmarks.forecasts.speed import HISTORY, SOURCE, relabel, rows_of, warm, windows
-from benchmarks.load import save
+from benchmarks.load import RESULTS, save
+from benchmarks.load.growth import Growth
 from benchmarks.suite import machine
 from collectors.base import QueueStats, Snapshot, Window
 from config.loader import load_settings
@@ -149,17 +153,38 @@ def spread(per_hour: int, minute: int) -> int:
 
 @dataclass
 class Timings:
-    """Wall seconds of every run of every job."""
+    """Wall and CPU seconds of every run of every job (CPU: this process's, so a job's
+    own; the receiver's thread is included while it runs). With ``profile``, each job
+    runs under a :class:`cProfile.Profile` of its own (``--profile``)."""
 
     runs: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    profile: bool = False
+    profiles: dict[str, cProfile.Profile] = field(default_factory=dict)
 
     def wrap(self, job: Job) -> Job:
         def timed(run: Callable[[], object] = job.run, key: str = job.id) -> None:
-            started = time.perf_counter()
-            run()
+            profiler = self.profiles.setdefault(key, cProfile.Profile()) if self.profile else None
+            started, cpu = time.perf_counter(), time.process_time()
+            if profiler is not None:
+                profiler.enable()
+            try:
+                run()
+            finally:
+                if profiler is not None:
+                    profiler.disable()
+            self.cpu[key].append(time.process_time() - cpu)
             self.runs[key].append(time.perf_counter() - started)
 
         return Job(job.id, job.interval, timed)
+
+    def dump(self, name: str | None) -> None:
+        """Each job's profile as ``benchmarks/results/<name>.<job>.pstats`` (if profiled)."""
+        if name is None:
+            return
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        for key, profiler in self.profiles.items():
+            profiler.dump_stats(RESULTS / f"{name}.{key.replace(':', '_')}.pstats")
 
 
 def prepare(
@@ -212,9 +237,14 @@ def soak(
     distinct: int,
     workers: int,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    growth: Growth | None = None,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Run the day; returns the figures. ``checkpoint`` is given the figures so far at every
-    simulated hour (a long run that is stopped still leaves its hourly RSS and job times)."""
+    simulated hour (a long run that is stopped still leaves its hourly RSS and job times);
+    ``growth`` (``--trace``) records what Python holds at every simulated hour; with
+    ``profile`` (``--profile``) each job's cProfile statistics are written to
+    ``benchmarks/results/<profile>.<job>.pstats`` at the end."""
     folder = Path(tempfile.mkdtemp(prefix="backlog-soak-"))
     store = open_store(f"sqlite:///{folder}/history.db")
     migrate(store)
@@ -236,12 +266,14 @@ def soak(
         load_settings(text=text), clock=clock, collectors={SOURCE: collector}, engine=store
     )
     daemon.migrate()
-    timings = Timings()
+    timings = Timings(profile=profile is not None)
     scheduler = SteppedScheduler([timings.wrap(j) for j in daemon_jobs(daemon)], clock)
     client = TestClient(build_app(daemon, daemon_registry(daemon)))
     end = clock.now + timedelta(hours=hours)
     next_hour = clock.now + timedelta(hours=1)
     rss: list[float] = [rss_mb()]
+    if growth is not None:  # after the warm-up's worker processes (they would trace too)
+        growth.begin()
     wall0 = time.perf_counter()
     while scheduler.next_instant < end:
         scheduler.run_due()
@@ -251,6 +283,9 @@ def soak(
             wall = time.perf_counter() - wall0
             line = f"  {len(rss) - 1:3d} h simulated in {wall:.0f} s, RSS {rss[-1]:.0f} MB"
             print(line, flush=True)
+            if growth is not None:
+                traced = growth(len(rss) - 1)
+                print(f"      traced {traced['traced_mb']:.0f} MB: {traced.get('sites_kb')}")
             if checkpoint is not None:
                 checkpoint(
                     {
@@ -258,15 +293,19 @@ def soak(
                         "rss_mb_hourly": rss,
                         "day_wall_s_so_far": wall,
                         "jobs_so_far": job_figures(timings, daemon),
+                        **({"growth": growth.hours} if growth is not None else {}),
                     }
                 )
     daemon.deliver()
     day_s = time.perf_counter() - wall0
+    timings.dump(profile)
     series_count, scrape_walls, scrape_cpus = scrape(client)
     with store.connect() as conn:
         by_status = outbox_store.pending_counts(conn)
         pending = sum(n for (_, status), n in by_status.items() if status != DELIVERED)
         enqueued = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+    if growth is not None:
+        growth.stop()
     daemon.close()
     receiver.close()
     store.dispose()
@@ -287,11 +326,13 @@ def soak(
         "notifications_received": len(receiver.received),
         "outbox_pending": pending,
         "machine": machine(),
+        **({"growth": growth.hours} if growth is not None else {}),
     }
 
 
 def job_figures(timings: Timings, daemon: Daemon) -> dict[str, dict[str, float]]:
-    """Each job's runs, interval, longest, 99th percentile and median wall seconds."""
+    """Each job's runs, interval, longest, 99th percentile and median wall seconds; its
+    median and total CPU seconds."""
     intervals = {j.id: j.interval.total_seconds() for j in daemon_jobs(daemon)}
     return {
         key: {
@@ -300,6 +341,8 @@ def job_figures(timings: Timings, daemon: Daemon) -> dict[str, dict[str, float]]
             "max_s": max(walls),
             "p99_s": float(np.percentile(walls, 99)),
             "median_s": statistics.median(walls),
+            "cpu_median_s": statistics.median(timings.cpu[key]),
+            "cpu_total_s": sum(timings.cpu[key]),
         }
         for key, walls in timings.runs.items()
     }
@@ -356,15 +399,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--distinct", type=int, default=40, help="real windows warmed up")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--out", default="load_soak.json", help="file in benchmarks/results")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="record what grows each hour (tracemalloc, object counts; several times slower)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile each job; statistics in benchmarks/results/<out>.<job>.pstats",
+    )
     args = parser.parse_args(argv)
     hours = 3 if args.quick else args.hours
     partial = args.out.removesuffix(".json") + ".partial.json"
+    growth = Growth() if args.trace else None
     result = soak(
         args.queues,
         hours,
         min(args.distinct, args.queues),
         args.workers,
         checkpoint=lambda so_far: save(so_far, partial),
+        growth=growth,
+        profile=args.out.removesuffix(".json") if args.profile else None,
     )
     print(f"{args.queues} queues, {hours} simulated hours in {result['day_wall_s']:.0f} s")
     for figure, measured, goal, met in verdicts(result):

@@ -14,7 +14,7 @@ from alerting.rules import ForecastView
 from forecasts.codec import FORMAT, StateFormatError, decode, encode
 from forecasts.engine import EngineState
 from monitor.store.history import Row
-from monitor.store.rows import update_or_insert
+from monitor.store.rows import dicts, update_or_insert
 from monitor.store.schema import forecast_states, forecasts, rollups
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,15 @@ def view_of(row: Mapping[str, Any]) -> ForecastView:
     )
 
 
+VIEW_COLUMNS = ("source", "queue", "made_at", "point", "upper", "model", "status", "detail")
+"""The forecasts-table columns :func:`view_of` reads (the evaluate job reads them every
+tick: the JSON of the other columns is not decoded)."""
+
+
 def views(conn: sa.Connection) -> dict[tuple[str, str], ForecastView]:
     """What the forecast rule kind reads, per ``(source, queue)``."""
-    return {(row["source"], row["queue"]): view_of(row) for row in load_forecasts(conn)}
+    rows = dicts(conn.execute(sa.select(*[forecasts.c[name] for name in VIEW_COLUMNS])))
+    return {(row["source"], row["queue"]): view_of(row) for row in rows}
 
 
 def save_state(conn: sa.Connection, key: Key, state: EngineState, settings: str) -> None:

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from collectors.base import TOTAL_QUEUE, QueueStats, Snapshot
 from collectors.workload import QueueWorkload
-from monitor.store.rows import update_or_insert
-from monitor.store.schema import queue_counters, rollups, snapshots, source_state
+from monitor.store.rows import dicts, update_or_insert
+from monitor.store.schema import TS, queue_counters, rollups, snapshots, source_state
 
 Row = Mapping[str, Any]
 
@@ -242,8 +242,7 @@ class SeriesCache:
             .where(snapshots.c.ts >= start, snapshots.c.ts <= end)
             .order_by(snapshots.c.ts, snapshots.c.id)
         )
-        for row in conn.execute(query).mappings():
-            item = dict(row)
+        for item in dicts(conn.execute(query)):
             self._rows.setdefault((item["source"], item["queue"]), []).append(item)
             self._ids.add(item["id"])
         self._loaded_at = end
@@ -274,8 +273,8 @@ class SeriesCache:
                 .where(snapshots.c.id.in_(missing[part : part + self.CHUNK]))
                 .order_by(snapshots.c.ts, snapshots.c.id)
             )
-            for row in conn.execute(query).mappings():
-                self._add(dict(row))
+            for item in dicts(conn.execute(query)):
+                self._add(item)
         for key in list(self._rows):
             bucket = self._rows[key]
             cut = 0
@@ -328,23 +327,37 @@ def counters(conn: sa.Connection) -> list[Row]:
 def roll_up(conn: sa.Connection, since: datetime, until: datetime) -> int:
     """Recompute the hourly rollups of every hour that has raw rows in ``[since, until)``."""
     hour_start = since.replace(minute=0, second=0, microsecond=0)
-    rows = conn.execute(
-        sa.select(snapshots)
-        .where(snapshots.c.ts >= hour_start, snapshots.c.ts < until)
-        .order_by(snapshots.c.ts, snapshots.c.id)
-    ).mappings()
+    rows = dicts(
+        conn.execute(
+            sa.select(*[snapshots.c[name] for name in _ROLLUP_COLUMNS])
+            .where(snapshots.c.ts >= hour_start, snapshots.c.ts < until)
+            .order_by(snapshots.c.ts, snapshots.c.id)
+        )
+    )
     groups: dict[tuple[str, str, datetime], list[Row]] = defaultdict(list)
     for row in rows:
         hour = row["ts"].replace(minute=0, second=0, microsecond=0)
-        groups[(row["source"], row["queue"], hour)].append(dict(row))
-    for (source, queue, hour), members in groups.items():
+        groups[(row["source"], row["queue"], hour)].append(row)
+    if groups:
+        # One executemany each (a statement per queue and hour took most of the upkeep).
         conn.execute(
-            rollups.delete().where(
-                rollups.c.source == source, rollups.c.queue == queue, rollups.c.hour == hour
-            )
+            _DELETE_ROLLUP,
+            [{"b_source": s, "b_queue": q, "b_hour": h} for s, q, h in groups],
         )
-        conn.execute(rollups.insert().values(_rollup_row(source, queue, hour, members)))
+        conn.execute(
+            rollups.insert(),
+            [_rollup_row(s, q, h, members) for (s, q, h), members in groups.items()],
+        )
     return len(groups)
+
+
+_ROLLUP_COLUMNS = ("source", "queue", "ts", "open_total", "created", "resolved", "oldest_age_s")
+"""The raw columns a rollup is made of (the JSON columns are not read)."""
+_DELETE_ROLLUP = rollups.delete().where(
+    rollups.c.source == sa.bindparam("b_source"),
+    rollups.c.queue == sa.bindparam("b_queue"),
+    rollups.c.hour == sa.bindparam("b_hour", type_=TS),
+)
 
 
 def prune(conn: sa.Connection, now: datetime, raw: timedelta, rolled: timedelta) -> int:
@@ -415,33 +428,51 @@ def _figures(snapshot: Snapshot) -> dict[str, dict[str, Any]] | None:
 def _bump_counters(
     conn: sa.Connection, source: str, queues: list[QueueStats], now: datetime
 ) -> None:
-    existing = {
-        r.queue: r
-        for r in conn.execute(sa.select(queue_counters).where(queue_counters.c.source == source))
-    }
+    """Add the poll's counts to each queue's totals; a queue seen for the first time gets
+    its row. One executemany per kind (a statement per queue took most of a 1,000-queue
+    poll)."""
+    existing = set(
+        conn.execute(
+            sa.select(queue_counters.c.queue).where(queue_counters.c.source == source)
+        ).scalars()
+    )
+    bumps, fresh = [], []
     for q in queues:
         created, resolved = q.created or 0, q.resolved or 0
         if q.queue in existing:
-            conn.execute(
-                queue_counters.update()
-                .where(queue_counters.c.source == source, queue_counters.c.queue == q.queue)
-                .values(
-                    created_total=queue_counters.c.created_total + created,
-                    resolved_total=queue_counters.c.resolved_total + resolved,
-                    last_seen=now,
-                )
-            )
+            bumps.append({"b_queue": q.queue, "b_created": created, "b_resolved": resolved})
         else:
-            conn.execute(
-                queue_counters.insert().values(
-                    source=source,
-                    queue=q.queue,
-                    created_total=created,
-                    resolved_total=resolved,
-                    first_seen=now,
-                    last_seen=now,
-                )
+            fresh.append(
+                {
+                    "source": source,
+                    "queue": q.queue,
+                    "created_total": created,
+                    "resolved_total": resolved,
+                    "first_seen": now,
+                    "last_seen": now,
+                }
             )
+    if bumps:
+        conn.execute(_BUMP, [{**b, "b_source": source, "b_now": now} for b in bumps])
+    if fresh:
+        conn.execute(queue_counters.insert(), fresh)
+
+
+_BUMP = (
+    queue_counters.update()
+    .where(
+        queue_counters.c.source == sa.bindparam("b_source"),
+        queue_counters.c.queue == sa.bindparam("b_queue"),
+    )
+    .values(
+        created_total=queue_counters.c.created_total
+        + sa.bindparam("b_created", type_=sa.BigInteger),
+        resolved_total=queue_counters.c.resolved_total
+        + sa.bindparam("b_resolved", type_=sa.BigInteger),
+        last_seen=sa.bindparam("b_now", type_=TS),
+    )
+)
+"""One queue's counters plus a poll's counts (executed many times in one call)."""
 
 
 def _upsert_source(conn: sa.Connection, source: str, **values: Any) -> None:
