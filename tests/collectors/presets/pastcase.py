@@ -1,7 +1,8 @@
-"""What the past-state tests (Znuny, RT, Zammad: ``test_past_state*.py``) share: the
-instants and window read, the tables' common shape, loading the rows into the test
-database, reading the collector as of each instant in the shape pandas gives, and the
-"last change before, else first change after, else today's" rule of RT and Zammad."""
+"""What the past-state tests (Znuny, RT, Zammad, GLPI, osTicket:
+``test_past_state*.py``) share: the instants and window read, the tables' common shape,
+loading the rows into the test database, reading the collector as of each instant in the
+shape pandas gives, and the "last change before, else first change after, else today's"
+rule of RT and Zammad."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from collectors.base import Window
@@ -53,6 +55,36 @@ def load(db_url: str, metadata: sa.MetaData, rows: dict[str, pd.DataFrame]) -> N
                 conn.execute(metadata.tables[name].insert(), records)
     finally:
         engine.dispose()
+
+
+SERVERS = (
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+)
+"""The databases of the presets whose labels use ``CONCAT`` (GLPI, osTicket), which
+SQLite 3.40 does not have: the ``params`` of their database fixture."""
+
+
+def loaded_on_server(
+    request: pytest.FixtureRequest, metadata: sa.MetaData, rows: dict[str, pd.DataFrame]
+) -> str:
+    """The URL of a fresh database of ``request.param`` (one of :data:`SERVERS`) holding
+    ``rows``."""
+    url: str = request.getfixturevalue(
+        "pg_database" if request.param == "postgresql" else "mariadb_database"
+    )
+    load(url, metadata, rows)
+    return url
+
+
+def drop_table(url: str, name: str) -> None:
+    """Drop one table (a history table a test takes away)."""
+    writer = sa.create_engine(url)
+    try:
+        with writer.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {name}"))
+    finally:
+        writer.dispose()
 
 
 def collector(url: str, **mapping: Any) -> SqlCollector:

@@ -37,7 +37,14 @@ from collectors.validate import check_mapping
 from monitor.errors import MappingError
 from tests.collectors import asof
 from tests.collectors.presets import test_past_state_rt as rt
-from tests.collectors.presets.pastcase import WINDOW, as_of, load, measured_at_instants
+from tests.collectors.presets.pastcase import (
+    SERVERS,
+    WINDOW,
+    as_of,
+    drop_table,
+    loaded_on_server,
+    measured_at_instants,
+)
 
 STATUS = {"new": 1, "open": 2, "stalled": 4, "resolved": 6}
 """RT's status names of :func:`rt.rows_of_rt` as GLPI's status integers (New, Processing
@@ -211,19 +218,10 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
     return asof.snapshot(frame, instant, WINDOW)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ]
-)
+@pytest.fixture(params=SERVERS)
 def glpi_db(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, pd.DataFrame]]]:
-    url: str = request.getfixturevalue(
-        "pg_database" if request.param == "postgresql" else "mariadb_database"
-    )
     rows = rows_of_glpi()
-    load(url, metadata, rows)
-    yield url, rows
+    yield loaded_on_server(request, metadata, rows), rows
 
 
 def test_status_as_of_from_glpi_logs(glpi_db: Any) -> None:
@@ -260,10 +258,7 @@ def test_check_config_runs_the_past_state(glpi_db: Any) -> None:
         [(path, message)] = check_mapping(engine, broken, "glpi").problems
         assert path == f"{MAPPING} -> past_state -> status"
         assert message.startswith("preset glpi: past_state.status: ") and "item" in message
-        writer = sa.create_engine(url)
-        with writer.begin() as conn:
-            conn.execute(sa.text("DROP TABLE glpi_logs"))
-        writer.dispose()
+        drop_table(url, "glpi_logs")
         checked = check_mapping(engine, mapping, "glpi")
     finally:
         engine.dispose()

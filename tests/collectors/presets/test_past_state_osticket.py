@@ -35,7 +35,13 @@ from collectors.validate import check_mapping
 from monitor.errors import MappingError
 from tests.collectors import asof
 from tests.collectors.presets import test_past_state as znuny
-from tests.collectors.presets.pastcase import WINDOW, load, measured_at_instants
+from tests.collectors.presets.pastcase import (
+    SERVERS,
+    WINDOW,
+    drop_table,
+    loaded_on_server,
+    measured_at_instants,
+)
 
 OPEN, CLOSED = 1, 3
 """osTicket's seeded status ids: Open (state open) and Closed (state closed)."""
@@ -213,19 +219,10 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
     return asof.snapshot(frame, instant, WINDOW)
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ]
-)
+@pytest.fixture(params=SERVERS)
 def osticket_db(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, pd.DataFrame]]]:
-    url: str = request.getfixturevalue(
-        "pg_database" if request.param == "postgresql" else "mariadb_database"
-    )
     rows = rows_of_osticket()
-    load(url, metadata, rows)
-    yield url, rows
+    yield loaded_on_server(request, metadata, rows), rows
 
 
 def test_department_as_of_from_thread_events(osticket_db: Any) -> None:
@@ -256,10 +253,7 @@ def test_check_config_runs_the_past_state(osticket_db: Any) -> None:
         # (on PostgreSQL the priority join compares an integer with text: osTicket runs on
         # MySQL/MariaDB, which convert; not a past_state matter)
         assert not [m for p, m in checked.problems + checked.warnings if "past_state" in p]
-        writer = sa.create_engine(url)
-        with writer.begin() as conn:
-            conn.execute(sa.text("DROP TABLE ost_thread_event"))
-        writer.dispose()
+        drop_table(url, "ost_thread_event")
         checked = check_mapping(engine, mapping, "osticket")
     finally:
         engine.dispose()
