@@ -242,6 +242,23 @@ class FxiaokeChanges:
         return Reply(200, {"errorCode": 0, "data": {"dataList": rows}})
 
 
+def fxiaoke_source(queues: int) -> dict[str, Any]:
+    """A Fxiaoke source of ``queues`` queues over the fakes' field names (no pacing)."""
+    return {
+        "kind": "fxiaoke",
+        "app_id": "a",
+        "app_secret": "b",
+        "permanent_code": "c",
+        "open_user_id": "u",
+        "status_field": "s",
+        "open_statuses": {"1": "new", "2": "doing", "3": "waiting"},
+        "queue_field": "q",
+        "resolved_field": "r",
+        "queues": [{"value": str(i), "name": f"q{i}"} for i in range(queues)],
+        "min_interval": "0s",
+    }
+
+
 def fxiaoke_mirror(queues: int, polls: int) -> dict[str, Any]:
     """Requests per one-minute poll of Fxiaoke with ``mirror:`` in the steady state."""
     _, open_, per_minute = SIZES["a" if queues == 20 else "b"]
@@ -254,19 +271,9 @@ def fxiaoke_mirror(queues: int, polls: int) -> dict[str, Any]:
         migrate(engine)
         config = REGISTRY["fxiaoke"].config_model.model_validate(
             {
-                "kind": "fxiaoke",
+                **fxiaoke_source(queues),
                 "name": f"bench-fxiaoke-mirror-{queues}",
                 "base_url": server.url,
-                "app_id": "a",
-                "app_secret": "b",
-                "permanent_code": "c",
-                "open_user_id": "u",
-                "status_field": "s",
-                "open_statuses": {"1": "new", "2": "doing", "3": "waiting"},
-                "queue_field": "q",
-                "resolved_field": "r",
-                "queues": [{"value": str(i), "name": f"q{i}"} for i in range(queues)],
-                "min_interval": "0s",
                 "interval": "1m",
                 "peak_changes_per_minute": per_minute,
                 "mirror": {"reconcile_every": period},
@@ -329,20 +336,7 @@ def other_store(kind: str, queues: int, aging: bool, repeat: int) -> dict[str, A
         collector_type: Any = UdeskCollector
     else:
         app = FxiaokeCounts()
-        source = {
-            "kind": "fxiaoke",
-            "app_id": "a",
-            "app_secret": "b",
-            "permanent_code": "c",
-            "open_user_id": "u",
-            "status_field": "s",
-            "open_statuses": {"1": "new", "2": "doing", "3": "waiting"},
-            "queue_field": "q",
-            "resolved_field": "r",
-            "queues": [{"value": str(i), "name": f"q{i}"} for i in range(queues)],
-            "aging": aging,
-            "min_interval": "0s",
-        }
+        source = {**fxiaoke_source(queues), "aging": aging}
         collector_type = FxiaokeCollector
     end = datetime(2026, 1, 1, 12, tzinfo=UTC)
     walls, sent = [], 0
