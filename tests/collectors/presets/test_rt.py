@@ -28,6 +28,7 @@ from tests.collectors.presets.conftest import BuildCollector
 from tests.collectors.presets.test_zammad import (
     AS_OF,
     WINDOWS,
+    check_categories,
     copy_rows,
     figures,
     got,
@@ -36,7 +37,6 @@ from tests.collectors.presets.test_zammad import (
     rounded,
 )
 from tests.collectors.stores.incidents import incident_events
-from tests.collectors.test_workload import top
 from tests.collectors.upstream.dbs import fresh_postgres
 
 pytestmark = pytest.mark.postgres
@@ -691,12 +691,4 @@ class TestRequestTrackerCategories:
         is_open = view["status"].isin(["new", "open", "stalled"])
         came = (view["opened_at"] >= naive(window.start)) & (view["opened_at"] < naive(as_of))
         assert named[is_open].nunique() > 5 and (named == "Category 0 (second value)").any()
-        seen = 0
-        for q in snapshot.queues:
-            w = q.workload
-            assert w is not None
-            mine = view["group"] == q.queue
-            assert w.categories_open == top(named[mine & is_open].value_counts(), 5)
-            assert w.categories_created == top(named[mine & came].value_counts(), 5)
-            seen += sum((w.categories_open or {}).values())
-        assert seen == int(is_open.sum())
+        check_categories(snapshot, view["group"], named, is_open, came)

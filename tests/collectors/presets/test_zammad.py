@@ -732,12 +732,20 @@ class TestZammadCategories:
         is_open = view["state"].isin(list(STATUS_LABEL))
         came = (view["opened_at"] >= naive(window.start)) & (view["opened_at"] < naive(as_of))
         assert named[is_open].nunique() > 5  # "other" is exercised
-        seen = 0
-        for q in snapshot.queues:
-            w = q.workload
-            assert w is not None
-            mine = view["group"] == q.queue
-            assert w.categories_open == top(named[mine & is_open].value_counts(), 5)
-            assert w.categories_created == top(named[mine & came].value_counts(), 5)
-            seen += sum((w.categories_open or {}).values())
-        assert seen == int(is_open.sum())
+        check_categories(snapshot, view["group"], named, is_open, came)
+
+
+def check_categories(
+    snapshot: Snapshot, group: pd.Series, named: pd.Series, is_open: pd.Series, came: pd.Series
+) -> None:
+    """Each queue's top 5 categories by open tickets and by arrivals equal pandas' (each
+    ticket's category ``named``, its queue ``group``), and every open ticket is counted."""
+    seen = 0
+    for q in snapshot.queues:
+        w = q.workload
+        assert w is not None
+        mine = group == q.queue
+        assert w.categories_open == top(named[mine & is_open].value_counts(), 5)
+        assert w.categories_created == top(named[mine & came].value_counts(), 5)
+        seen += sum((w.categories_open or {}).values())
+    assert seen == int(is_open.sum())
