@@ -5,7 +5,7 @@ Run ``python -m benchmarks.forecasts.crossval`` from the project root (data from
 three real logs (:mod:`benchmarks.forecasts.series`): ServiceNow (steady queues: groups, the
 total, categories, locations), BPIC 2013 (a burst: teams, org lines, the total) and
 the Italian Helpdesk (sparse: about three tickets a day). Each is replayed once
-through the shipping engine (:func:`forecasts.evaluation.replay.replay_all`), which
+through the shipping engine (:func:`forecasts.evaluation.replay.replay_queue`), which
 records the breach probability of each candidate model at the protocol's limits (with
 ``--jumps``, also as the engine answers it with each candidate ``burst_jump``: the
 per-queue widening for queues that jump fast, :func:`forecasts.engine.breach_steps`;
