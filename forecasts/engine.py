@@ -22,9 +22,10 @@ history; the state is saved in the store between runs (:mod:`forecasts.codec`).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -67,6 +68,8 @@ COMBOS: dict[str, tuple[str, ...]] = {
     "warning": tuple(m.name for m in WarningModel().members),
 }
 """Equal-weight combinations of base models (forecasts.models.combo)."""
+
+T = TypeVar("T")
 
 REFIT_HOURS: dict[str, int | None] = {
     "naive": None,
@@ -306,9 +309,35 @@ def members_of(name: str) -> tuple[str, ...]:
     return COMBOS.get(name, (name,))
 
 
+def per_hour(state: EngineState, key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, a function of the state at its last hour, once per hour.
+
+    Kept in the ring's memo (cleared by every push, i.e. every hour absorbed) with the
+    selected model and the current forecasts it was computed from; recomputed when
+    either was replaced since. The forecast job, the replay and every question of an
+    hour share it: the same value, computed once.
+    """
+    guard = (state.selected, *state.current.values())
+    stored = state.ring.memo.get(key)
+    if stored is not None:
+        seen, value = cast(tuple[tuple[object, ...], T], stored)
+        same = len(seen) == len(guard) and seen[0] == guard[0]
+        if same and all(a is b for a, b in zip(seen[1:], guard[1:], strict=True)):
+            return value
+    value = compute()
+    state.ring.memo[key] = (guard, value)
+    return value
+
+
 def current_forecast(state: EngineState, name: str) -> FloatArray:
-    """A model's forecast at ``last_hour`` (NaN when a member has none)."""
-    return np.asarray(np.mean([state.current[m] for m in members_of(name)], axis=0))
+    """A model's forecast at ``last_hour`` (NaN when a member has none): a fresh copy."""
+    members = members_of(name)
+    mean = per_hour(
+        state,
+        ("current_forecast", name),
+        lambda: np.asarray(np.mean([state.current[m] for m in members], axis=0)),
+    )
+    return mean.copy()
 
 
 def mase_scale(actual: FloatArray, season: int = 24) -> float:

@@ -20,6 +20,7 @@ from forecasts.engine import (
     breach_steps,
     current_forecast,
     members_of,
+    per_hour,
 )
 from forecasts.models.base import FlowForecaster, finite
 from forecasts.types import FloatArray, Forecast, ForecastStatus
@@ -113,6 +114,22 @@ def breach_chance(
     """
     steps = breach_steps(state, settings, limit, steps)
     first = model or settings.warning_model
+    key = (
+        "breach_chance",
+        first,
+        limit,
+        steps,
+        settings.window,
+        settings.min_paths,
+        settings.train_hours,
+        settings.calibration_prior,
+    )
+    return per_hour(state, key, lambda: _breach_chance(state, settings, limit, steps, first))
+
+
+def _breach_chance(
+    state: EngineState, settings: EngineSettings, limit: float, steps: int, first: str | None
+) -> tuple[float, str]:
     for name in [first, state.selected, "naive"]:
         if name is None:
             continue
@@ -144,9 +161,19 @@ def band_crosses(
     Datadog's forecast-monitor semantics, for comparison; 0.0 until the model has
     ``min_paths`` error paths.
     """
+    key = ("band_upper", model, steps, settings.window, settings.min_paths, settings.level)
+    upper = per_hour(state, key, lambda: _upper_band(state, settings, steps, model))
+    if upper is None:
+        return 0.0, model
+    return float(np.any(upper > limit)), model
+
+
+def _upper_band(
+    state: EngineState, settings: EngineSettings, steps: int, model: str
+) -> FloatArray | None:
+    """``model``'s conformal upper band edge over ``steps`` (None without enough paths)."""
     point = current_forecast(state, model)[:steps]
     cal = calibration(state, model, steps, settings)
     if not finite(point) or len(cal.paths) < settings.min_paths:
-        return 0.0, model
-    _, upper = cal.band(point, settings.level)
-    return float(np.any(upper > limit)), model
+        return None
+    return cal.band(point, settings.level)[1]

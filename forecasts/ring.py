@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -103,9 +104,24 @@ class Ring:
     def outcomes(
         self, members: Sequence[str], steps: int, window: int
     ) -> tuple[FloatArray, FloatArray]:
-        """:meth:`errors` and, row for row, the actual open counts over the same steps."""
+        """:meth:`errors` and, row for row, the actual open counts over the same steps.
+
+        Computed once per hour and question (memoised until the next :meth:`push`;
+        selection, the band and every breach question of an hour share them), so the
+        arrays returned are read-only.
+        """
         if self.last is None:
             return np.zeros((0, steps)), np.zeros((0, steps))
+        key = ("outcomes", tuple(members), steps, window)
+        known = self.memo.get(key)
+        if known is None:
+            known = self.memo[key] = self._outcomes(members, steps, window)
+        return cast(tuple[FloatArray, FloatArray], known)
+
+    def _outcomes(
+        self, members: Sequence[str], steps: int, window: int
+    ) -> tuple[FloatArray, FloatArray]:
+        assert self.last is not None
         every = self._all_errors()
         stop = self.size - steps  # origins up to last - steps have all steps known
         start = max(0, stop - window)
@@ -115,10 +131,10 @@ class Ring:
         origins = np.arange(self.last - self.size + 1, self.last + 1)[start:stop][rows]
         targets = origins[:, None] + np.arange(1, steps + 1)[None, :]
         actual = self.actual[targets % self.size]
-        return (
-            np.asarray(paths[rows], dtype=np.float64),
-            np.asarray(actual, dtype=np.float64),
-        )
+        out = (np.asarray(paths[rows], dtype=np.float64), np.asarray(actual, dtype=np.float64))
+        for array in out:
+            array.flags.writeable = False
+        return out
 
     def recent_actuals(self, n: int) -> FloatArray:
         """The last ``n`` actual open counts known (fewer when the ring is younger)."""
@@ -132,10 +148,18 @@ class Ring:
         """The largest rise of the actual over ``span`` hours ending in the last ``hours``.
 
         Hours the ring does not hold (before its first, or in a gap) are skipped; 0.0
-        when no such pair is known (a young ring).
+        when no such pair is known (a young ring). Memoised until the next :meth:`push`.
         """
         if self.last is None:
             return 0.0
+        key = ("largest_rise", span, hours)
+        known = self.memo.get(key)
+        if known is None:
+            known = self.memo[key] = self._largest_rise(span, hours)
+        return cast(float, known)
+
+    def _largest_rise(self, span: int, hours: int) -> float:
+        assert self.last is not None
         count = min(hours + span, self.size)
         values = self.actual[np.arange(self.last - count + 1, self.last + 1) % self.size]
         rises = values[span:] - values[:-span]
