@@ -107,7 +107,10 @@ def test_znuny(mariadb_database: str, preset_collectors: BuildCollector) -> None
 def test_osticket(mariadb_database: str, preset_collectors: BuildCollector) -> None:
     rows = incidents()
     osticket.load(mariadb_database, rows)
-    assert reconstructed(preset_collectors, "osticket", mariadb_database) == expected(rows)
+    # no thread events in these tables: the as-of snapshot is compared without the
+    # preset's past_state (backfill reads no osTicket history: no queue_changes)
+    got = reconstructed(preset_collectors, "osticket", mariadb_database, past_state=None)
+    assert got == expected(rows)
 
 
 @pytest.mark.mariadb
@@ -125,6 +128,7 @@ def test_glpi(mariadb_database: str, preset_collectors: BuildCollector, assignme
         mariadb_database,
         session_time_zone="+00:00",
         group_assignment=assignment,
+        past_state=None,  # no glpi_logs in these tables (as for osTicket above)
     )
     per_queue = expected(glpi.in_groups(rows, assignment))
     total = expected(rows)
