@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from config.settings import ForecastingSettings
@@ -15,7 +14,7 @@ from forecasts.models.ets import EtsDailyModel, EtsParams, FittedEts, _fit_stats
 from forecasts.models.ets_joint import concentrated_sse, estimate, initial_states
 from forecasts.types import HourlySeries
 from monitor.forecasting import engine_settings
-from tests.data import SERVICENOW_HOURLY
+from tests.forecasts.real import servicenow_total
 
 TRAIN = 336
 
@@ -23,14 +22,7 @@ TRAIN = 336
 @pytest.fixture(scope="module")
 def total() -> HourlySeries:
     """The real ServiceNow total backlog in its usable window."""
-    frame = pd.read_csv(SERVICENOW_HOURLY, parse_dates=["timestamp"]).set_index("timestamp")
-    window = frame.loc["2016-03-14":"2016-05-31"]
-    return HourlySeries.from_arrays(
-        window.index.to_numpy(dtype="datetime64[h]"),
-        window["open"],
-        window["created"],
-        window["resolved"],
-    )
+    return servicenow_total()
 
 
 STARTS = (0, 336, 672, 1008, 1344)

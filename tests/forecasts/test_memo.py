@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from forecasts.engine import (
@@ -28,7 +27,7 @@ from forecasts.engine import (
 )
 from forecasts.outputs import band_crosses, breach_chance, forecast
 from forecasts.types import HourlySeries
-from tests.data import SERVICENOW_HOURLY
+from tests.forecasts.real import servicenow_total
 
 PLAIN = EngineSettings()
 VARIANTS = [
@@ -44,14 +43,7 @@ VARIANTS = [
 @pytest.fixture(scope="module")
 def total() -> HourlySeries:
     """The ServiceNow total backlog from 2016-03-14 on."""
-    frame = pd.read_csv(SERVICENOW_HOURLY, parse_dates=["timestamp"]).set_index("timestamp")
-    window = frame.loc["2016-03-14":"2016-05-31"]
-    return HourlySeries.from_arrays(
-        window.index.to_numpy(dtype="datetime64[h]"),
-        window["open"],
-        window["created"],
-        window["resolved"],
-    )
+    return servicenow_total()
 
 
 def questions(state: EngineState, limits: list[float]) -> list[Callable[[], object]]:

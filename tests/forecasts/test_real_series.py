@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from forecasts.breach import breach_eta
@@ -11,6 +10,7 @@ from forecasts.engine import EngineSettings, EngineState, catch_up, phase_of
 from forecasts.outputs import breach_chance, forecast
 from forecasts.types import HourlySeries
 from tests.data import SERVICENOW_HOURLY
+from tests.forecasts.real import servicenow_total
 
 HOURLY = SERVICENOW_HOURLY
 
@@ -18,14 +18,7 @@ HOURLY = SERVICENOW_HOURLY
 @pytest.fixture(scope="module")
 def total() -> HourlySeries:
     """The total backlog in the usable window."""
-    frame = pd.read_csv(HOURLY, parse_dates=["timestamp"]).set_index("timestamp")
-    window = frame.loc["2016-03-14":"2016-05-31"]
-    return HourlySeries.from_arrays(
-        window.index.to_numpy(dtype="datetime64[h]"),
-        window["open"],
-        window["created"],
-        window["resolved"],
-    )
+    return servicenow_total()
 
 
 def engine_at(total: HourlySeries, hours: int) -> EngineState:
