@@ -14,6 +14,7 @@ unreadable fields again every hour.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -124,8 +125,16 @@ def table_problems(
     conn: sa.Connection, mapping: SqlMapping, field: str, source_name: str
 ) -> list[TableProblem]:
     """The tables ``field`` reads that do not exist or may not be read."""
+    return probe_tables(conn, tables_of(mapping, field), source_name)
+
+
+def probe_tables(
+    conn: sa.Connection, tables: Iterable[str], source_name: str
+) -> list[TableProblem]:
+    """Those of ``tables`` that do not exist or may not be read (one probe each that
+    reads no row)."""
     out = []
-    for table in tables_of(mapping, field):
+    for table in tables:
         probe = sa.select(sa.literal(1)).select_from(sa.text(table)).where(NEVER)
         err = attempt(conn, source_name, probe)
         access = access_problem(err) if err is not None else None

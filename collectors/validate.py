@@ -41,6 +41,7 @@ from collectors.sqlfigures import (
     attempt,
     grant_for,
     probe_field,
+    probe_tables,
     table_problems,
 )
 from collectors.sqlmap import CORE_FIELDS, IDENT, OPTIONAL_FIELDS, WORKLOAD_FIELDS, Join, SqlMapping
@@ -269,7 +270,7 @@ def _past_state_runs(
         err = attempt(conn, source_name, statement.bindparams(as_of))
         if err is None:
             continue
-        tables = _table_problems(conn, text, source_name)
+        tables = probe_tables(conn, dict.fromkeys(TABLE_REF.findall(text)), source_name)
         why = "; ".join(t.describe() for t in tables) if tables else first_line(err)
         if tables and own:
             message = f"{label}: the {name} as of a past instant (snapshot --as-of) cannot be read"
@@ -289,19 +290,6 @@ def _presets_own_past_state(mapping: SqlMapping) -> bool:
         base["group_assignment"] = mapping.group_assignment
     candidates = (base, {**base, "table_prefix": mapping.table_prefix})
     return any(SqlMapping.model_validate(c).past_state == mapping.past_state for c in candidates)
-
-
-def _table_problems(conn: sa.Connection, text: str, source_name: str) -> list[TableProblem]:
-    """The tables ``text``'s subqueries read that do not exist or may not be read."""
-    out = []
-    for table in dict.fromkeys(TABLE_REF.findall(text)):
-        probe = sa.select(sa.literal(1)).select_from(sa.text(table)).where(NEVER)
-        err = attempt(conn, source_name, probe)
-        access = access_problem(err) if err is not None else None
-        if access is not None:
-            grant = grant_for(conn, table) if access == "denied" else None
-            out.append(TableProblem(table, access, grant))
-    return out
 
 
 def _predicate_runs(
