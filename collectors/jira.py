@@ -219,7 +219,9 @@ class JiraCollector(HostedCollector):
             jql = f'{done} AND resolved < "{end}"'
             routing = read_routing(self.client, self.name, jql, self.config.workload_pages)
             if routing is not None:
-                raw.resolved, raw.reassignments, raw.reopened = routing
+                raw.resolved, raw.reassignments = routing.resolved, routing.reassignments
+                raw.reopened, raw.assigned = routing.reopened, routing.assigned
+                raw.first_assignment_s = routing.first_assignment_s
         return raw
 
     def _flow(self, queue: JiraQueue, window: Window) -> QueueStats:

@@ -12,11 +12,14 @@ is a 400, as on Cloud), ``GET /rest/api/3/search/jql`` (``issues``, ``isLast``,
 ``nextPageToken``, no ``total``) and Data Center's ``GET /rest/api/2/search``
 (``total``); Cloud takes Basic email:token, Data Center a Bearer personal access token.
 For the workload figures it also filters on ``updated`` (each issue's latest event),
-orders by ``updated ASC``, answers the ``updated`` field, and serves Cloud's ``POST
-/rest/api/3/changelog/bulkfetch``: an issue's assignee is the resource of its latest
-event (an ``assignee`` item each time the resource changes; the first is the creator's
-assignment, no item), and its ``resolution`` is set (``Done``) when it enters a Done
-status and cleared when it leaves one (reopened). Issue ids are the case numbers
+orders by ``updated ASC``, answers the ``updated`` and ``assignee`` fields, and serves
+Cloud's ``POST /rest/api/3/changelog/bulkfetch``: an issue is unassigned (``null``)
+until its first "Take in charge ticket" event (the triage before it, "Assign
+seriousness", is no assignment), then its assignee is the resource of its latest event
+(an ``assignee`` item each time it changes, from ``null`` for the first assignment; an
+issue taken in charge at its first event was created assigned: no item), and its
+``resolution`` is set (``Done``) when it enters a Done status and cleared when it leaves
+one (reopened). Issue ids are the case numbers
 (``Case3608``: ``3608``); search pages continue with ``nextPageToken`` (an offset). JQL dates
 (``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``). Requests
 are counted per minute (``minute_calls``); throughout ``storm`` every request gets 429
@@ -63,6 +66,8 @@ OPEN_STATUSES = ["Waiting for support", "In Progress", "Waiting for customer", "
 """What the cases configure: Escalated is left out, so it shows as ``(other)``."""
 EMAIL = "monitor@example.com"
 TOKEN = "PLANTED-jira-token-41aa"
+UNASSIGNED = "?"
+"""The log's assignee before the issue is taken in charge (Jira's ``assignee: null``)."""
 CLAUSE = re.compile(r'^(\w+)\s*(!=|>=|<=|=|<|>)\s*"?([^"]*)"?$')
 
 
@@ -72,7 +77,10 @@ def helpdesk_log() -> TicketLog:
     raw = pd.read_csv(HELPDESK_LOG, dtype=str, keep_default_na=False)
     at = pd.to_datetime(raw["time:timestamp"], utc=True)
     ordered = raw.assign(at=at).sort_values("at", kind="stable")
-    component = ordered.groupby("case:concept:name")["Resource"].transform("first")
+    case = ordered["case:concept:name"]
+    component = ordered.groupby(case)["Resource"].transform("first")
+    # unassigned until someone takes the ticket in charge (the triage before is no assignment)
+    taken = (ordered["Activity"] == "Take in charge ticket").groupby(case).cummax()
     status = ordered["Activity"].map(STATUSES)
     label = status.where(status.isin(OPEN_STATUSES), "(other)")
     return TicketLog(
@@ -85,7 +93,7 @@ def helpdesk_log() -> TicketLog:
                 "label": label.where(~status.isin(["Resolved", "Closed"]), status),
                 "priority": "",
                 "done": status.isin(["Resolved", "Closed"]),
-                "assignee": ordered["Resource"],
+                "assignee": ordered["Resource"].where(taken, UNASSIGNED),
             }
         ),
         carry=("assignee",),
@@ -103,8 +111,15 @@ def _fields(row: Any, wanted: list[str]) -> dict[str, Any]:
     if "status" in wanted:
         out["status"] = {"name": row.status}
     if "assignee" in wanted:
-        out["assignee"] = {"displayName": row.assignee, "accountId": f"acc-{row.assignee}"}
+        out["assignee"] = _user(row.assignee)
     return out
+
+
+def _user(assignee: str) -> dict[str, str] | None:
+    """A user as Jira gives one (``null`` for unassigned)."""
+    if assignee == UNASSIGNED:
+        return None
+    return {"displayName": assignee, "accountId": f"acc-{assignee}"}
 
 
 def components(n: int) -> list[str]:
@@ -236,11 +251,7 @@ class FakeJira:
                     items.append(
                         ("resolution", None, "Done") if row.done else ("resolution", "Done", None)
                     )
-                shown = [
-                    {"field": f, "fieldId": f, "from": a, "fromString": a, "to": b, "toString": b}
-                    for f, a, b in items
-                    if f in fields
-                ]
+                shown = [_item(f, a, b) for f, a, b in items if f in fields]
                 if shown:
                     created = row.at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
                     histories.append({"id": f"{issue}-{n}", "created": created, "items": shown})
@@ -257,6 +268,29 @@ class FakeJira:
         more = first + len(page) < len(logs)
         token = f"offset-{first + len(page)}" if more else None
         return Reply(200, {"issueChangeLogs": page, "nextPageToken": token})
+
+
+def _item(field: str, before: str | None, after: str | None) -> dict[str, Any]:
+    """A changelog item: users by account id (``from``/``to``) and display name
+    (``fromString``/``toString``), ``null`` for unassigned; other fields by value."""
+    if field != "assignee":
+        return {
+            "field": field,
+            "fieldId": field,
+            "from": before,
+            "fromString": before,
+            "to": after,
+            "toString": after,
+        }
+    was, now = _user(str(before)), _user(str(after))
+    return {
+        "field": field,
+        "fieldId": field,
+        "from": was and was["accountId"],
+        "fromString": was and was["displayName"],
+        "to": now and now["accountId"],
+        "toString": now and now["displayName"],
+    }
 
 
 class Kit:
@@ -309,9 +343,11 @@ class Kit:
 
 
 def expected_routing(log: TicketLog, queue: str, window: Any, pages: int) -> Routing | None:
-    """Issues of ``queue`` resolved in the window: how often their resource changed
-    (reassignments) and how many left a Done status after entering one (reopened); None
-    when their ids take more than ``pages`` pages of 100."""
+    """Issues of ``queue`` resolved in the window: how often their assignee changed from
+    one resource to another (reassignments), how many left a Done status after entering
+    one (reopened), and the wait from each one's first event to its first assigned event
+    (0 when assigned at the first; none when never assigned); None when their ids take
+    more than ``pages`` pages of 100."""
     state = log.state_at(window.end)
     t0, t1 = pd.Timestamp(window.start), pd.Timestamp(window.end)
     done = state[(state["queue"] == queue) & state["done"]]
@@ -320,14 +356,21 @@ def expected_routing(log: TicketLog, queue: str, window: Any, pages: int) -> Rou
         return None
     events = log.events[(log.events["at"] < t1) & log.events["id"].isin(done["id"])]
     by_issue = events.groupby("id")
-    moved = events["assignee"] != by_issue["assignee"].shift()
+    previous = by_issue["assignee"].shift()
+    moved = (events["assignee"] != previous) & (previous != UNASSIGNED)
+    moved &= events["assignee"] != UNASSIGNED
     first = by_issue.cumcount() == 0
     left_done = ~events["done"] & by_issue["done"].shift(fill_value=False).astype(bool)
-    changed = (moved | (events["done"] != by_issue["done"].shift())) & ~first
-    assert changed.sum() <= 1000, "the cases keep the changelogs within one bulk page"
+    changed = (events["assignee"] != previous) | (events["done"] != by_issue["done"].shift())
+    assert (changed & ~first).sum() <= 1000, "the cases keep the changelogs within one page"
+    assigned = events[events["assignee"] != UNASSIGNED].groupby("id")["at"].first()
+    created = by_issue["at"].first()
+    waits = (assigned - created[assigned.index]).dt.total_seconds()
     return Routing(
         len(done),
         int((moved & ~first).sum()),
         int(left_done.groupby(events["id"]).any().sum()),
         None,
+        len(waits),
+        float(waits.sum()),
     )
