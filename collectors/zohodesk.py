@@ -22,8 +22,14 @@ whose ``modifiedTime`` is before each cut-off, ``modifiedTimeRange``: one count 
 age), the oldest update and the stale list (one ``tickets/search`` of open and on-hold
 tickets sorted by ``modifiedTime``, ``listed_tickets`` results), and per waiting status
 type (``On Hold``, the only status type that waits) the least recently modified tickets
-in it (one more search; the count is the status count already read). Per-agent counts,
-routing and categories are refused at start-up (docs/hosted.md says why).
+in it (one more search; the count is the status count already read). With
+``assignees``, per department: its agents (``GET /agents?departmentIds=D``, 200 a page,
+``department_agents + 1`` at most, so that a longer roster is seen and the department
+has no per-agent figure rather than a partial one) and their open tickets in it
+(``agentsTicketsCount?agentIds=...&departmentId=D``, 50 agents a request: an agent's
+open tickets are its ``openCount`` plus ``onholdCount``, the status types the
+department's backlog counts). Zoho gives no oldest ticket per agent (absent). Routing
+and categories are refused at start-up (docs/hosted.md says why).
 
 Authentication is OAuth 2.0: an access token (valid an hour) is fetched from the region's
 accounts server with the refresh token shortly before it expires, and once more when a
@@ -76,6 +82,10 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 SEARCH_PAGE = 100
 SEARCH_MAX_FROM = 999
+AGENTS_PAGE = 200
+"""Agents listed a request (``GET /agents``: ``limit`` at most 200)."""
+AGENTS_PER_COUNT = 50
+"""Agent ids an ``agentsTicketsCount`` request takes at most."""
 
 
 class Department(BaseModel):
@@ -114,7 +124,15 @@ class ZohoDeskConfig(HostedSourceConfig):
     peak_changes_per_minute: float = peak_changes_field("closed tickets modified", 10)
     workload: HostedWorkload | None = Field(
         None,
-        description="stale counts, oldest update, On Hold tickets' last update, their lists",
+        description="per-agent open tickets, stale counts, oldest update, On Hold tickets' "
+        "last update, their lists",
+    )
+    department_agents: int = Field(
+        100,
+        ge=1,
+        le=5000,
+        description="workload.assignees: the most agents a department's roster is read with "
+        "(priced at start-up); a department with more has no per-agent figure",
     )
 
     @model_validator(mode="after")
@@ -130,7 +148,6 @@ class ZohoDeskConfig(HostedSourceConfig):
         refused = [
             name
             for name, asked in (
-                ("assignees", w.assignees),
                 ("routing", w.routing),
                 ("top_categories", w.top_categories is not None),
             )
@@ -139,8 +156,8 @@ class ZohoDeskConfig(HostedSourceConfig):
         if refused:
             raise ValueError(
                 f"workload: {', '.join(refused)}: not given by Zoho Desk's count endpoints "
-                "(per-agent counts need every agent's id, routing one metrics request per "
-                "ticket, categories have no count field); remove them"
+                "(routing needs one metrics request per ticket, categories have no count "
+                "field); remove them"
             )
         unknown = [s for s in w.waiting_statuses if s not in WAITING_TYPES]
         if unknown:
@@ -159,6 +176,9 @@ class ZohoDeskConfig(HostedSourceConfig):
         if w is not None:  # at most: a waiting status with no ticket is not searched
             counts += len(self.departments) * len(w.stale_after)
             searches += len(self.departments) * (int(w.updates) + len(w.waiting_statuses))
+            if w.assignees:  # the roster's pages (lists) and the agents' counts
+                searches += len(self.departments) * agent_pages(self.department_agents)
+                counts += len(self.departments) * -(-self.department_agents // AGENTS_PER_COUNT)
         return PollCost(
             counts + searches,
             counts * self.credits_per_count + searches * self.credits_per_search,
@@ -175,6 +195,12 @@ class ZohoDeskConfig(HostedSourceConfig):
             return self.accounts_url
         host = "accounts.zohocloud.ca" if self.region == "ca" else f"accounts.zoho.{self.region}"
         return f"https://{host}"
+
+
+def agent_pages(most: int) -> int:
+    """Roster pages read for a department of at most ``most`` agents (one agent more is
+    asked for, to see a longer roster)."""
+    return (most + 1 + AGENTS_PAGE - 1) // AGENTS_PAGE
 
 
 class ZohoOAuth:
@@ -270,8 +296,16 @@ class ZohoDeskCollector(HostedCollector):
         )
         resolved = self._resolved(window)
         queues = tuple(
-            self._department(d, window, resolved.get(d.id, 0)) for d in self.config.departments
+            self._flow(d, window, resolved.get(d.id, 0)) for d in self.config.departments
         )
+        w = self.config.workload
+        if w is not None:  # agent labels are bounded over the whole source
+            raw = {
+                d.name: self._workload(d, window, w, stats)
+                for d, stats in zip(self.config.departments, queues, strict=True)
+            }
+            figures = queue_workloads(raw, w, window.end)
+            queues = tuple(replace(q, workload=figures[q.queue]) for q in queues)
         return Snapshot(
             source=self.name,
             window=window,
@@ -281,14 +315,6 @@ class ZohoDeskCollector(HostedCollector):
                 FigureState("unassigned", False, "not collected from Zoho Desk", False),
             ),
         )
-
-    def _department(self, dept: Department, window: Window, resolved: int) -> QueueStats:
-        stats = self._flow(dept, window, resolved)
-        w = self.config.workload
-        if w is None:
-            return stats
-        raw = self._workload(dept, window, w, stats)
-        return replace(stats, workload=queue_workloads({dept.name: raw}, w, window.end)[dept.name])
 
     def _workload(
         self, dept: Department, window: Window, w: HostedWorkload, stats: QueueStats
@@ -300,7 +326,7 @@ class ZohoDeskCollector(HostedCollector):
         def stale(before: datetime) -> int:
             return sum(self._open_by_type(dept, None, modified_before=before).values())
 
-        return read_updates(
+        raw = read_updates(
             w,
             window.end,
             stats.open_by_status_priority,
@@ -308,6 +334,56 @@ class ZohoDeskCollector(HostedCollector):
             least_recent=least_recent,
             order=lambda t: (t.updated, t.id),  # ties by id, as the search sorts them
         )
+        if w.assignees:
+            raw.agents = self._agents(dept)
+        return raw
+
+    def _agents(self, dept: Department) -> dict[str, tuple[int, datetime | None]] | None:
+        """The department's agents with open tickets (Open and On Hold) and how many,
+        or None when its roster is longer than ``department_agents``."""
+        roster = self._roster(dept)
+        if roster is None:
+            return None
+        out: dict[str, tuple[int, datetime | None]] = {}
+        for first in range(0, len(roster), AGENTS_PER_COUNT):
+            ids = roster[first : first + AGENTS_PER_COUNT]
+            answer = self.client.get(
+                "agentsTicketsCount",
+                "/agentsTicketsCount",
+                {"agentIds": ",".join(ids), "departmentId": dept.id},
+                self.config.credits_per_count,
+            )
+            try:
+                for entry in answer["data"]:
+                    n = int(entry.get("openCount") or 0) + int(entry.get("onholdCount") or 0)
+                    if n:
+                        out[str(entry["agentId"])] = (n, None)
+            except (TypeError, KeyError, ValueError, AttributeError):
+                raise MappingError(f"{self.name}: agentsTicketsCount: unexpected shape") from None
+        return out
+
+    def _roster(self, dept: Department) -> list[str] | None:
+        """The ids of the department's agents, at most ``department_agents`` (None: more)."""
+        most = self.config.department_agents
+        ids: list[str] = []
+        while len(ids) <= most:
+            limit = min(AGENTS_PAGE, most + 1 - len(ids))
+            answer = self.client.get(
+                "agents",
+                "/agents",
+                {"departmentIds": dept.id, "from": str(len(ids)), "limit": str(limit)},
+                self.config.credits_per_search,
+            )
+            if answer is None:  # 204: no (more) agents
+                return ids
+            try:
+                page = [str(agent["id"]) for agent in answer["data"]]
+            except (TypeError, KeyError):
+                raise MappingError(f"{self.name}: agents: unexpected shape") from None
+            ids += page
+            if len(page) < limit:
+                break
+        return ids if len(ids) <= most else None
 
     def _least_recent(self, dept: Department, types: tuple[str, ...], n: int) -> list[RawTicket]:
         """The ``n`` least recently modified open tickets of ``types`` (labels)."""

@@ -27,20 +27,25 @@ def _listed(
     rows: pd.DataFrame, section: HostedWorkload, t1: pd.Timestamp, names: Names
 ) -> tuple[Any, ...]:
     """The least recently updated ``listed_tickets`` of ``rows`` (ties by the log's
-    ticket number), as the store names them, oldest first (ties by the store's id)."""
+    ticket number; assignees already named as the store names them), as the store names
+    them, oldest first (ties by the store's id)."""
     chosen = rows.sort_values(["modified", "id"]).head(section.listed_tickets)
     url = section.ticket_url
     tickets = [
         ListedTicket(
             names.ticket(str(r.id)),
             str(r.status),
-            None if r.assignee == "?" else names.agent(str(r.assignee)),
+            None if r.assignee == "?" else str(r.assignee),
             _seconds(t1, r.modified),
             None if url is None else url.replace("{id}", names.ticket(str(r.id))),
         )
         for r in chosen.itertuples()
     ]
     return tuple(sorted(tickets, key=lambda t: (-t.age_s, t.id)))
+
+
+def _agent(names: Names) -> Callable[[Any], str]:
+    return lambda a: a if a == "?" else names.agent(str(a))
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,37 @@ def _seconds(end: pd.Timestamp, at: Any) -> float:
     return float((end - at).total_seconds())
 
 
+def _agent_figures(
+    open_: pd.DataFrame, kept: set[str] | None, t1: pd.Timestamp, agent_oldest: bool
+) -> dict[str, Any]:
+    """A queue's per-agent loads (labelled as ``kept`` says, the rest as ``other``) and
+    their spread; ``open_``'s assignees are the store's agent ids."""
+    assigned = open_[open_["assignee"] != "?"]
+    per = assigned.groupby("assignee").agg(n=("id", "size"), oldest=("created", "min"))
+
+    def age(at: Any) -> float | None:
+        return _seconds(t1, at) if agent_oldest else None
+
+    loads = [
+        AgentLoad(str(a), int(r.n), age(r.oldest))
+        for a, r in per.sort_index().iterrows()
+        if kept is None or a in kept
+    ]
+    rest = per[[kept is not None and a not in kept for a in per.index]]
+    if not rest.empty:
+        loads.append(AgentLoad(OTHER, int(rest["n"].sum()), age(rest["oldest"].min())))
+    most, median, share = expected_spread([int(n) for n in per["n"]])
+    return {
+        "agents": tuple(loads),
+        "agents_with_work": len(per),
+        "load_max": most,
+        "load_median": median,
+        "busiest_share": share,
+    }
+
+
 def _agent_names(open_: pd.DataFrame, max_agents: int, keep_top: int) -> set[str] | None:
-    """The labelled agents over the whole source; None: every agent."""
+    """The labelled agents over the whole source (ties by id); None: every agent."""
     totals = open_[open_["assignee"] != "?"].groupby("assignee").size()
     if len(totals) <= max_agents:
         return None
@@ -82,45 +116,35 @@ def expected_workloads(
     flow_lag: timedelta = timedelta(0),
     names: Names = Names(),
     list_waiting: bool = True,
+    agents_in: Sequence[str] | None = None,
+    agent_oldest: bool = True,
 ) -> dict[str, QueueWorkload]:
     """Per queue (the log's queue values), the figures ``section`` (the source's
     ``workload``) asks for; stale ages are whole days in the cases; created and
     resolved are counted in ``[start, end)`` moved back by ``flow_lag``; ``names``: the
-    store's ids; ``list_waiting``: whether the store lists waiting tickets."""
+    store's ids; ``list_waiting``: whether the store lists waiting tickets;
+    ``agents_in``: the queues whose agents the store reads (None: all; the others have
+    no agent figures and take no part in the agent bound); ``agent_oldest``: whether
+    the store gives each agent's oldest open ticket."""
     state = log.state_at(end)
+    if "assignee" in state.columns:  # as the store names its agents
+        state = state.assign(assignee=state["assignee"].map(_agent(names)))
     t1 = pd.Timestamp(end)
     mine_all = state[state["queue"].isin(list(queues))]
     open_all = mine_all[~mine_all["done"]]
     kept = None
+    read = list(queues) if agents_in is None else list(agents_in)
     if section.assignees:
-        kept = _agent_names(open_all, section.agents.max_agents, section.agents.top)
+        counted = open_all[open_all["queue"].isin(read)]
+        kept = _agent_names(counted, section.agents.max_agents, section.agents.top)
     f0, f1 = pd.Timestamp(start - flow_lag), pd.Timestamp(end - flow_lag)
     out = {}
     for queue in queues:
         mine = mine_all[mine_all["queue"] == queue]
         open_ = mine[~mine["done"]]
         figures: dict[str, Any] = {}
-        if section.assignees:
-            assigned = open_[open_["assignee"] != "?"]
-            per = assigned.groupby("assignee").agg(n=("id", "size"), oldest=("created", "min"))
-            loads = [
-                AgentLoad(str(a), int(r.n), _seconds(t1, r.oldest))
-                for a, r in per.sort_index().iterrows()
-                if kept is None or a in kept
-            ]
-            rest = per[[kept is not None and a not in kept for a in per.index]]
-            if not rest.empty:
-                loads.append(
-                    AgentLoad(OTHER, int(rest["n"].sum()), _seconds(t1, rest["oldest"].min()))
-                )
-            most, median, share = expected_spread([int(n) for n in per["n"]])
-            figures.update(
-                agents=tuple(loads),
-                agents_with_work=len(per),
-                load_max=most,
-                load_median=median,
-                busiest_share=share,
-            )
+        if section.assignees and queue in read:
+            figures.update(_agent_figures(open_, kept, t1, agent_oldest))
         if section.stale_after or section.waiting_statuses:
             oldest = open_["modified"].min()
             figures["oldest_update_age_s"] = None if open_.empty else _seconds(t1, oldest)

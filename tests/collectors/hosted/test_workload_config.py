@@ -128,11 +128,23 @@ class TestZohoDeskWorkload:
             20 * (3 * 2 + 2 * 3)
         )
 
+    def test_cost_of_the_agents_per_department(self) -> None:
+        """Per department: the roster's pages of 200 (one agent more than
+        department_agents is asked for; a list's credits each) and one agentsTicketsCount
+        per 50 agents (a count's credits each)."""
+        bare = load(zoho_source(credits_per_count=2)).poll_cost()
+        for most, pages, counts in ((100, 1, 2), (199, 1, 4), (200, 2, 4), (450, 3, 9)):
+            section = {"assignees": True}
+            cost = load(
+                zoho_source(workload=section, credits_per_count=2, department_agents=most)
+            ).poll_cost()
+            assert cost.requests - bare.requests == 20 * (pages + counts)
+            assert cost.credits - bare.credits == 20 * (pages * 3 + counts * 2)
+
     @pytest.mark.parametrize(
         ("workload", "message"),
         [
-            ({"assignees": True}, "assignees: not given by Zoho Desk's count endpoints"),
-            ({"routing": True}, "routing: not given"),
+            ({"routing": True}, "routing: not given by Zoho Desk's count endpoints"),
             ({"top_categories": 5}, "top_categories: not given"),
             ({"waiting_statuses": ["Open"]}, "'Open' is not a waiting status type"),
         ],

@@ -12,8 +12,14 @@ The API part answers what the collector asks, as Zoho documents it: OAuth tokens
 header, ``ticketsCount`` and ``ticketsCountByFieldValues`` (counts as strings; ``createdTimeRange``
 and ``modifiedTimeRange`` filter them), and ``tickets/search`` (sorted by ``createdTime``
 or ``modifiedTime``, ties by id; inclusive ISO ranges, ``from`` <= 999 and ``limit`` <= 100 or 422,
-204 when nothing matches). Every answer carries ``X-Rate-Limit-Remaining-v3``; a day's
-credits spent gives 429 ``THRESHOLD_EXCEEDED`` with ``Retry-After``.
+204 when nothing matches). For per-agent figures: ``agents?departmentIds=D`` lists a
+department's roster (every resource with an event in the team before the instant, by
+agent id; ``from``, ``limit`` <= 200 or 422; 204 past the end) and
+``agentsTicketsCount?agentIds=...&departmentId=D`` (50 ids at most, or 422) gives each
+agent's ``openCount`` (Open status type) and ``onholdCount`` (On Hold) in the
+department. Listing and search cost 3 credits, counts 1. Every answer carries
+``X-Rate-Limit-Remaining-v3``; a day's credits spent gives 429 ``THRESHOLD_EXCEEDED``
+with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -126,8 +132,8 @@ class FakeZohoDesk:
         if self.storm is not None and self.storm[0] <= self.clock() < self.storm[1]:
             wait = (self.storm[1] - self.clock()).total_seconds()
             return Reply(429, {"errorCode": "TOO_MANY_REQUESTS"}, {"Retry-After": f"{wait:.0f}"})
-        search = call.path == "/api/v1/tickets/search"
-        cost = 3 if search else 1
+        listing = call.path in ("/api/v1/tickets/search", "/api/v1/agents")
+        cost = 3 if listing else 1
         day = self.clock().date().isoformat()
         left = self.daily_credits - self.spent.get(day, 0)
         if left < cost:
@@ -145,6 +151,8 @@ class FakeZohoDesk:
             "/api/v1/ticketsCountByFieldValues": self._by_field,
             "/api/v1/ticketsCount": self._count,
             "/api/v1/tickets/search": self._search,
+            "/api/v1/agents": self._agents,
+            "/api/v1/agentsTicketsCount": self._agent_counts,
         }
         route = routes.get(call.path)
         if route is None:
@@ -218,6 +226,37 @@ class FakeZohoDesk:
             return Reply(204)
         return Reply(200, {"data": [self._ticket(row) for row in page.itertuples()]})
 
+    def _agents(self, call: Call) -> Reply:
+        start, limit = int(call.arg("from", "0") or 0), int(call.arg("limit", "10") or 10)
+        if not 0 <= limit <= 200:
+            return Reply(422, {"errorCode": "INVALID_DATA"})
+        team = department_names(self.log).get(call.arg("departmentIds") or "", "")
+        seen = self.log.events[self.log.events["at"] < pd.Timestamp(self.clock())]
+        ids = agent_ids(self.log)
+        roster = sorted(ids[str(r)] for r in seen.loc[seen["queue"] == team, "assignee"].unique())
+        page = roster[start : start + limit]
+        if not page:
+            return Reply(204)
+        return Reply(200, {"data": [{"id": agent, "status": "ACTIVE"} for agent in page]})
+
+    def _agent_counts(self, call: Call) -> Reply:
+        asked = [a for a in (call.arg("agentIds") or "").split(",") if a]
+        if not 1 <= len(asked) <= 50:
+            return Reply(422, {"errorCode": "INVALID_DATA"})
+        team = department_names(self.log).get(call.arg("departmentId") or "", "")
+        state = self.log.queue_state_at(self.clock(), team)
+        agents = state["assignee"].map(agent_ids(self.log))
+        data = []
+        for agent in asked:
+            mine = state.loc[agents == agent, "label"]
+            counts = {
+                "agentId": agent,
+                "openCount": int((mine == "Open").sum()),
+                "onholdCount": int((mine == "On Hold").sum()),
+            }
+            data.append(counts)
+        return Reply(200, {"data": data})
+
     def _ticket(self, row: Any) -> dict[str, Any]:
         ids = department_ids(self.log)
         return {
@@ -272,18 +311,26 @@ class Kit:
         return volvo_log()
 
     def expected(self, config: Any, window: Any, queue: QueueStats) -> QueueStats:
-        """With a ``workload`` section, the department's stale and waiting figures
-        (pandas over the same log; statuses are the status types, as Zoho counts them)."""
+        """With a ``workload`` section, the department's agent, stale and waiting figures
+        (pandas over the same log; statuses are the status types, as Zoho counts them;
+        no oldest ticket per agent; no agent figures for a department whose roster, the
+        resources with an event in its team so far, is longer than
+        ``department_agents``)."""
         if config.workload is None:
             return queue
         names = Names(agent=lambda a: agent_ids(volvo_log())[a])
+        teams = [d.name for d in config.departments]
+        seen = self.log().events[self.log().events["at"] < pd.Timestamp(window.end)]
+        rosters = seen[seen["queue"].isin(teams)].groupby("queue")["assignee"].nunique()
         figures = expected_workloads(
             ByStatusType(self.log()),
-            [d.name for d in config.departments],
+            teams,
             window.start,
             window.end,
             config.workload,
             names=names,
+            agents_in=[t for t in teams if rosters.get(t, 0) <= config.department_agents],
+            agent_oldest=False,
         )
         return QueueStats(**{**queue.__dict__, "workload": figures[queue.queue]})
 
