@@ -152,6 +152,10 @@ class JiraConfig(HostedSourceConfig):
     def api_root(self) -> str:
         return self.base_url
 
+    def records_first_assignment(self) -> bool:
+        """From the changelog routing reads (Cloud only: Data Center refuses routing)."""
+        return self.workload is not None and self.workload.routing
+
     def auth_headers(self) -> dict[str, str]:
         """Cloud: Basic email:token; Data Center: the personal access token as Bearer."""
         assert self.token is not None

@@ -148,6 +148,10 @@ class ZendeskConfig(HostedSourceConfig):
     def api_root(self) -> str:
         return self.base_url or f"https://{self.subdomain}.zendesk.com"
 
+    def records_first_assignment(self) -> bool:
+        """The Ticket Metrics' ``initially_assigned_at``, read with routing."""
+        return self.workload is not None and self.workload.routing
+
     def auth_headers(self) -> dict[str, str]:
         """The Authorization header (a secret: never log it)."""
         if self.oauth_token is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -200,6 +201,7 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
         if source is not None and source not in sources:
             problems.append((f"rules -> {i} -> match -> source", f"no source named {source!r}"))
     problems += _tier_and_report_receivers(settings, receivers)
+    problems += _first_assignment_sources(settings)
     problems += shared_quota_problems(settings.sources)  # GitHub: one quota per token
     problems += intake_problems(settings)  # webhook endpoints name sources that can push
     allow = AllowList.parse(settings.delivery.allowed_destinations)
@@ -212,6 +214,31 @@ def reference_problems(settings: Settings) -> list[tuple[str, str]]:
         problems += validate(
             settings.route, receivers, {interval.name for interval in settings.time_intervals}
         )
+    return problems
+
+
+def _first_assignment_sources(settings: Settings) -> list[tuple[str, str]]:
+    """A routing rule on the time to first assignment needs a source it selects that
+    records it (otherwise it would never have data)."""
+    problems = []
+    for i, rule in enumerate(settings.rules):
+        if getattr(rule, "measure", None) != "first_assignment_mean":
+            continue
+        named, pattern = rule.match.get("source"), rule.match_re.get("source")
+        chosen = [
+            s
+            for s in settings.sources
+            if (named is None or s.name == named)
+            and (pattern is None or re.fullmatch(pattern, s.name) is not None)
+        ]
+        if not any(getattr(s, "records_first_assignment", lambda: False)() for s in chosen):
+            problems.append(
+                (
+                    f"rules -> {i} -> measure",
+                    "none of the sources this rule selects records the time to first "
+                    "assignment (Zendesk and Jira Cloud sources with workload.routing do)",
+                )
+            )
     return problems
 
 

@@ -1,8 +1,13 @@
-"""``kind: routing``: misroute rate, reopen rate or reassignments per resolved ticket.
+"""``kind: routing``: misroute rate, reopen rate, reassignments per resolved ticket, or the
+mean time to first assignment.
 
 Summed over the tickets resolved in ``window`` (the polls ending in it): "misroute rate
 over 15 % for 7 days" is ``measure: misroute_rate, window: 1d, threshold: 0.15,
-for: 7d``. A store that does not record the figure gives no data, never 0.
+for: 7d``; "time to first assignment over 4 h for 1 h" is ``measure:
+first_assignment_mean, window: 1h, threshold: 4h, for: 1h`` (the waits of the tickets
+resolved in the window that record one, summed, over how many they are: a mean, since a
+poll keeps the count and the sum, not each ticket's wait). A store that does not record
+the figure gives no data, never 0.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ _COUNT = {
     "reopen_rate": "reopened",
     "reassignments_per_resolved": "reassignments",
 }
+FIRST_ASSIGNMENT = "first_assignment_mean"
+"""The measure whose value is a time (seconds; its threshold may be written ``4h``)."""
 
 
 class RoutingRule(RuleBase):
     """A routing-quality ratio of the tickets resolved in ``window``."""
 
     kind: Literal["routing"]
-    measure: Literal["misroute_rate", "reopen_rate", "reassignments_per_resolved"]
+    measure: Literal[
+        "misroute_rate", "reopen_rate", "reassignments_per_resolved", "first_assignment_mean"
+    ]
     window: Duration = timedelta(days=1)
 
     def expression(self) -> str:
@@ -35,6 +44,8 @@ class RoutingRule(RuleBase):
     def compute(
         self, rows: Sequence[Row], now: datetime, ctx: EvalContext, key: tuple[str, str]
     ) -> Measured | NoData:
+        if self.measure == FIRST_ASSIGNMENT:
+            return self._first_assignment(rows, now)
         field = _COUNT[self.measure]
         resolved = counted = 0
         recorded = False
@@ -50,3 +61,21 @@ class RoutingRule(RuleBase):
         if resolved == 0:
             return NoData("no ticket resolved in the window: the rate is undefined")
         return Measured(counted / resolved, f"{self.expression()} ({counted}/{resolved})")
+
+    def _first_assignment(self, rows: Sequence[Row], now: datetime) -> Measured | NoData:
+        """Summed waits over the resolved tickets that record a first assignment."""
+        assigned, waited, recorded = 0, 0.0, False
+        for row in in_window(rows, now - self.window, now):
+            routing = (row.get("workload") or {}).get("routing") or {}
+            if routing.get("first_assignment_s") is None or routing.get("assigned") is None:
+                continue
+            recorded = True
+            assigned += int(routing["assigned"])
+            waited += float(routing["first_assignment_s"])
+        if not recorded:
+            return NoData("the source does not record when tickets are first assigned")
+        if assigned == 0:
+            return NoData("no ticket resolved in the window was assigned: no mean")
+        mean = waited / assigned
+        shown = format_duration(timedelta(seconds=round(mean)))
+        return Measured(mean, f"{self.expression()} ({shown} over {assigned} tickets)")

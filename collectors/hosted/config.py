@@ -138,6 +138,11 @@ class HostedSourceConfig(BaseModel):
         """Where the store's API is (each store's model says)."""
         raise NotImplementedError
 
+    def records_first_assignment(self) -> bool:
+        """Whether a poll gives the time to first assignment (routing rules on it are
+        checked against it at start-up); the stores that read it say so."""
+        return False
+
     def auth_headers(self) -> dict[str, str]:
         """The headers carrying the credentials (a secret: never log them)."""
         raise NotImplementedError
