@@ -35,7 +35,9 @@ the issues resolved in the window (``search/jql``, 100 a page, at most
 ``issueChangeLogs[].changeHistories[].items[]`` with ``from``/``to``, paged by
 ``nextPageToken``, at most ``workload_pages`` pages): a reassignment is a change to an
 assignee other than the previous one; an issue is reopened when its resolution was once
-cleared (Jira clears it when a resolved issue is reopened). More issues or changelog
+cleared (Jira clears it when a resolved issue is reopened); its time to first assignment
+runs from its creation to its first ``assignee`` change from none (0 when created
+assigned; ``collectors.jirarouting``), from the same answers. More issues or changelog
 pages than that: no routing figure for the queue (absent, never partial). JQL cannot
 group by assignee or category, queues are JQL (no move between them is recorded), and
 Data Center has no bulk changelog: those are refused at start-up.

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from alerting.rules import expand_tiers
 from config.loader import load_settings
+from monitor.errors import ConfigError
 
 DOC = (Path(__file__).parents[1] / "docs" / "workload.md").read_text(encoding="utf-8")
 RECEIVERS = """
@@ -25,8 +27,8 @@ class TestWorkloadDocs:
         secret = tmp_path / "smtp"
         secret.write_text("s3cret", encoding="utf-8")
         blocks = re.findall(r"```yaml\n(.*?)```", DOC, re.S)
-        assert len(blocks) == 3
-        report = blocks[2].replace("/run/secrets/smtp", str(secret))
+        assert len(blocks) == 4
+        report = blocks[3].replace("/run/secrets/smtp", str(secret))
         settings = load_settings(text="\n".join([blocks[0], blocks[1], report, RECEIVERS]))
         assert settings.report.email is not None and settings.report.webhooks == ("team", "chat")
         assert settings.report.link == "https://reports.example.com/backlog/latest.html"
@@ -35,3 +37,19 @@ class TestWorkloadDocs:
         names = [r.name for r in expand_tiers(settings.rules)]
         assert "Untouched_tier2" in names and "Misroutes" in names
         assert yaml.safe_load(blocks[1])["rules"][0]["kind"] == "wip_limit"
+
+    def test_first_assignment_example_loads_and_needs_its_source(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The Jira example with the first-assignment rule is valid (4 hours in seconds);
+        the same rule over the SQL example's source, which does not record the figure,
+        is refused at the rule's measure."""
+        monkeypatch.setenv("JIRA_TOKEN", "t")
+        blocks = re.findall(r"```yaml\n(.*?)```", DOC, re.S)
+        settings = load_settings(text=blocks[2])
+        assert settings.sources[0].workload.routing
+        assert settings.rules[0].threshold == 4 * 3600
+        rules = "rules:" + blocks[2].split("rules:")[1].replace("servicedesk", "servicenow")
+        with pytest.raises(ConfigError) as err:
+            load_settings(text="\n".join([blocks[0], rules]))
+        assert [p for p, _ in err.value.problems] == ["rules -> 0 -> measure"]

@@ -33,6 +33,9 @@ from monitor.store import history
 from monitor.store.engine import open_store
 from tests.collectors.fakeserver import FakeServer
 from tests.collectors.stores import jira
+from tests.processes import run_cli
+
+ROOT = Path(__file__).resolve().parents[3]
 
 START = datetime(2012, 5, 9, tzinfo=UTC)
 END = datetime(2012, 5, 11, 18, tzinfo=UTC)
@@ -160,6 +163,14 @@ class TestStartUpCheck:
             load_settings(text=yaml.safe_dump(document))
         assert [p for p, _ in err.value.problems] == ["rules -> 0 -> measure"]
         assert "records the time to first assignment" in err.value.problems[0][1]
+
+    def test_check_config_exits_with_2_and_the_path(self, tmp_path: Path) -> None:
+        source = jira.Kit().config("https://jira.example", {"queues": 1})
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump({"sources": [source], "rules": [RULE]}), "utf-8")
+        result = run_cli("check-config", "--config", config, cwd=ROOT)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "rules -> 0 -> measure" in result.stderr
 
     def test_an_unknown_measure_is_an_error_with_its_path(self) -> None:
         with pytest.raises(ConfigError) as err:
