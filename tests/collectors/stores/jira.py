@@ -19,7 +19,9 @@ seriousness", is no assignment), then its assignee is the resource of its latest
 (an ``assignee`` item each time it changes, from ``null`` for the first assignment; an
 issue taken in charge at its first event was created assigned: no item), and its
 ``resolution`` is set (``Done``) when it enters a Done status and cleared when it leaves
-one (reopened). Issue ids are the case numbers
+one (reopened). Bulk changelog pages hold ``maxResults`` histories (at most
+``changelog_page``), an issue's histories going on over the next page, with
+``nextPageToken`` null on the last. Issue ids are the case numbers
 (``Case3608``: ``3608``); search pages continue with ``nextPageToken`` (an offset). JQL dates
 (``"yyyy-MM-dd HH:mm"``) are read in the user's time zone (``zone``). Requests
 are counted per minute (``minute_calls``); throughout ``storm`` every request gets 429
@@ -29,6 +31,7 @@ with ``Retry-After``.
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -137,6 +140,8 @@ class FakeJira:
     log: TicketLog = field(default_factory=helpdesk_log)
     storm: Storm | None = None
     minute_calls: dict[str, int] = field(default_factory=dict)
+    changelog_page: int = 1000
+    """The most histories a bulk changelog page holds, whatever ``maxResults`` asks."""
 
     def __call__(self, call: Call) -> Reply:
         if call.headers.get("Authorization") != self._expected_auth():
@@ -232,7 +237,8 @@ class FakeJira:
 
     def _changelogs(self, body: dict[str, Any]) -> Reply:
         """The assignee and resolution histories of the issues asked for, up to the
-        instant, ``maxResults`` histories a page (whole issues), offset tokens."""
+        instant, ``maxResults`` histories a page (capped), offset tokens, ``null`` on the
+        last page."""
         ids = [f"Case{i}" for i in body.get("issueIdsOrKeys", [])]
         if not ids or len(ids) > 1000:
             return Reply(400, {"errorMessages": ["Provide 1 to 1000 issue ids or keys."]})
@@ -257,16 +263,19 @@ class FakeJira:
                     histories.append({"id": f"{issue}-{n}", "created": created, "items": shown})
                 previous = row
             logs.append({"issueId": str(issue).removeprefix("Case"), "changeHistories": histories})
+        # ``maxResults`` histories a page (at most ``changelog_page``, the server's own cap),
+        # in issue order: an issue's histories may go on over the next page; an issue
+        # with none has no entry
+        entries = [(log["issueId"], h) for log in logs for h in log["changeHistories"]]
         first = int(str(body.get("nextPageToken") or "offset-0").removeprefix("offset-"))
-        limit = int(body.get("maxResults") or 1000)
-        page, used = [], 0
-        for log in logs[first:]:
-            if page and used + len(log["changeHistories"]) > limit:
-                break
-            page.append(log)
-            used += len(log["changeHistories"])
-        more = first + len(page) < len(logs)
-        token = f"offset-{first + len(page)}" if more else None
+        size = min(int(body.get("maxResults") or 1000), self.changelog_page)
+        page: list[dict[str, Any]] = []
+        for issue_id, history in entries[first : first + size]:
+            if not page or page[-1]["issueId"] != issue_id:
+                page.append({"issueId": issue_id, "changeHistories": []})
+            page[-1]["changeHistories"].append(history)
+        more = first + size < len(entries)
+        token = f"offset-{first + size}" if more else None
         return Reply(200, {"issueChangeLogs": page, "nextPageToken": token})
 
 
@@ -299,7 +308,10 @@ class Kit:
     secrets = (TOKEN,)
     environment = {"JIRA_TOKEN": TOKEN}
 
+    changelog_page = 1000
+
     def app(self, clock: Callable[[], datetime], quirks: dict[str, Any]) -> FakeJira:
+        self.changelog_page = int(quirks.get("changelog_page", 1000))  # for expected()
         return FakeJira(clock, **quirks)
 
     def config(self, url: str, case: dict[str, Any]) -> dict[str, Any]:
@@ -337,17 +349,22 @@ class Kit:
         )
         workload = figures[queue.queue]
         if w.routing:
-            routing = expected_routing(self.log(), queue.queue, window, config.workload_pages)
+            routing = expected_routing(
+                self.log(), queue.queue, window, config.workload_pages, self.changelog_page
+            )
             workload = replace(workload, routing=routing)
         return QueueStats(**{**queue.__dict__, "workload": workload})
 
 
-def expected_routing(log: TicketLog, queue: str, window: Any, pages: int) -> Routing | None:
+def expected_routing(
+    log: TicketLog, queue: str, window: Any, pages: int, page_size: int = 1000
+) -> Routing | None:
     """Issues of ``queue`` resolved in the window: how often their assignee changed from
     one resource to another (reassignments), how many left a Done status after entering
     one (reopened), and the wait from each one's first event to its first assigned event
     (0 when assigned at the first; none when never assigned); None when their ids take
-    more than ``pages`` pages of 100."""
+    more than ``pages`` pages of 100, or their histories (events after the first that
+    change the assignee or the Done state) more than ``pages`` pages of ``page_size``."""
     state = log.state_at(window.end)
     t0, t1 = pd.Timestamp(window.start), pd.Timestamp(window.end)
     done = state[(state["queue"] == queue) & state["done"]]
@@ -362,7 +379,8 @@ def expected_routing(log: TicketLog, queue: str, window: Any, pages: int) -> Rou
     first = by_issue.cumcount() == 0
     left_done = ~events["done"] & by_issue["done"].shift(fill_value=False).astype(bool)
     changed = (events["assignee"] != previous) | (events["done"] != by_issue["done"].shift())
-    assert (changed & ~first).sum() <= 1000, "the cases keep the changelogs within one page"
+    if max(1, math.ceil((changed & ~first).sum() / page_size)) > pages:
+        return None
     assigned = events[events["assignee"] != UNASSIGNED].groupby("id")["at"].first()
     created = by_issue["at"].first()
     waits = (assigned - created[assigned.index]).dt.total_seconds()
