@@ -4,7 +4,8 @@ together, the same way for every store.
 A hosted source opts in with a ``workload`` section (:class:`HostedWorkload`); without
 it a poll sends no workload request. Each store reads what its API gives in as few
 requests as it can (``collectors/servicenowworkload.py``, ``collectors/zendesk.py``,
-``collectors/jira.py`` and ``collectors/jirarouting.py`` say which) and hands the raw
+``collectors/jira.py``, ``collectors/jirarouting.py`` and ``collectors/zohodesk.py`` say
+which) and hands the raw
 per-queue figures to :func:`queue_workloads`, which applies the same pure steps as the
 SQL collector (``collectors.workload``: load spread, bounded agent labels, top
 categories). A figure the store does not give stays None (absent, never 0).
