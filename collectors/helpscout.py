@@ -77,7 +77,7 @@ from collectors.hosted import (
 from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.mirror import Change, MirrorStore, ResumableMirror
+from collectors.hosted.mirror import Aging, Change, MirrorStore, ResumableMirror
 from collectors.hosted.past import refuse_past
 from collectors.hosted.rotation import due
 from collectors.hosted.source import client_options
@@ -338,7 +338,8 @@ class HelpScoutCollector:
         for box in boxes:
             if box.id in fresh:
                 self._readings[box.id] = self._read(box, window.end)
-        queues = tuple(self._mailbox(m, created[m.id], resolved[m.id], window) for m in boxes)
+        aged = keeper.aging(window.end) if keeper is not None else None
+        queues = tuple(self._mailbox(m, created[m.id], resolved[m.id], window, aged) for m in boxes)
         if keeper is not None:  # after the figures: a drift past rebuild_above resets it
             opened = {m.name: sum(self._readings[m.id].counts.values()) for m in boxes}
             keeper.reconcile({m.name: opened[m.name] for m in boxes if m.id in fresh}, window.end)
@@ -389,12 +390,20 @@ class HelpScoutCollector:
         unassigned = sum(f["totalCount"] for f in folders if f["type"] == "open")
         return Reading(now, counts, unassigned, self._agents(folders), older, oldest)
 
-    def _mailbox(self, box: Mailbox, created: int, resolved: int, window: Window) -> QueueStats:
-        """The mailbox's latest reading with the window's flow."""
+    def _mailbox(
+        self,
+        box: Mailbox,
+        created: int,
+        resolved: int,
+        window: Window,
+        ages: Mapping[str, Aging] | None,
+    ) -> QueueStats:
+        """The mailbox's latest reading with the window's flow; with a mirror, its aging
+        from ``ages`` (None while the mirror is built: no aging figures)."""
         reading = self._readings[box.id]
         older, oldest, quantiles = reading.older, reading.oldest, None
         if self._keeper is not None:
-            found = (self._keeper.aging(window.end) or {}).get(box.name)
+            found = (ages or {}).get(box.name)
             older = oldest = None
             if found is not None:
                 older, oldest, quantiles = found.older_than, found.oldest_created, found.quantiles

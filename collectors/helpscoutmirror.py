@@ -153,7 +153,7 @@ class Keeper:
             self.drift = {q: d for q, d in self.mirror.last_drift()[1].items() if q in self.names}
         if not self.built or not totals:
             return
-        held = {q: len(t) for q, t in self.mirror.created_times().items()}
+        held = self.mirror.open_counts()
         measured = {q: held.get(q, 0) - n for q, n in totals.items()}
         kept = self.mirror.record_drift(measured, now)
         self.drift = {q: d for q, d in kept.items() if q in self.names}

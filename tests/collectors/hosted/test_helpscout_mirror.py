@@ -38,6 +38,7 @@ from monitor.store.engine import migrate, open_store
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import Call, FakeServer
 from tests.collectors.hosted.dayrun import captured_logs
+from tests.collectors.hosted.test_helpscout_config import check
 from tests.collectors.hosted.test_helpscout_rotation import Hours, helpscout_day, poll_at
 from tests.collectors.stores.helpscout import (
     SECRET,
@@ -343,3 +344,16 @@ def test_through_the_daemon_within_the_budget(tmp_path: Path) -> None:
             if line.startswith(f"{family}{{") and f'queue="{first}"' in line
         ], family
     assert mailbox_ids()[first] == made["mailboxes"][0]["id"]
+
+
+def test_check_config_takes_the_documented_mirror_and_refuses_it_without_aging(
+    tmp_path: Path,
+) -> None:
+    """The example with docs/hosted/helpscout.md's ``mirror:`` lines; with ``aging:
+    false`` too, exit 2 naming the source."""
+    mirrored = "interval: 5m\n    folder_rotation: 15m\n    mirror: {rebuild_above: 10}"
+    fine = check(tmp_path, ("interval: 5m", mirrored))
+    assert fine.returncode == 0, fine.stderr
+    bad = check(tmp_path, ("interval: 5m", f"{mirrored}\n    aging: false"))
+    assert bad.returncode == 2
+    assert "sources -> 0" in bad.stderr and "mirror: gives the aging figures" in bad.stderr
