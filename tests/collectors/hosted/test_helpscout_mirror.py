@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from collectors.base import QueueStats, Window
 from collectors.helpscout import HelpScoutCollector, HelpScoutConfig
 from collectors.helpscoutmirror import build_polls
-from collectors.hosted.mirror import Mirror
+from collectors.hosted.mirror import Change, Mirror
 from monitor.clock import FakeClock
 from monitor.store.engine import migrate, open_store
 from tests.collectors.expected import expected_queues
@@ -357,3 +357,42 @@ def test_check_config_takes_the_documented_mirror_and_refuses_it_without_aging(
     bad = check(tmp_path, ("interval: 5m", f"{mirrored}\n    aging: false"))
     assert bad.returncode == 2
     assert "sources -> 0" in bad.stderr and "mirror: gives the aging figures" in bad.stderr
+
+
+@pytest.mark.parametrize("database", ["store", "pg_database", "mariadb_database"])
+def test_a_build_in_slices_on_each_database(database: str, request: pytest.FixtureRequest) -> None:
+    """``Mirror.apply_build``/``build_from`` over the log's open conversations in slices
+    of 100, on SQLite, PostgreSQL and MariaDB: the resume point is kept per source, the
+    cursor is left alone, the end of the build and a reset clear it, and the mirror holds
+    pandas' open conversations."""
+    found = request.getfixturevalue(database)
+    engine = found if isinstance(found, sa.Engine) else open_store(found)
+    try:
+        migrate(engine)
+        state = helpscout_log().state_at(START)
+        opened = state[~state["done"]].sort_values(["created", "id"])
+        changes = [
+            Change(str(r.id), str(r.queue), r.created.to_pydatetime(), START, True)
+            for r in opened.itertuples()
+        ]
+        mirror, other = Mirror(engine, "hs-build"), Mirror(engine, "hs-other")
+        assert mirror.build_from() is None
+        mirror.apply_build([], START - timedelta(days=365))
+        other.apply_build([], START)
+        for i in range(0, len(changes), 100):
+            part = changes[i : i + 100]
+            last = i + 100 >= len(changes)
+            mirror.apply_build(part, None if last else part[-1].created_at)
+            if not last:
+                assert mirror.build_from() == part[-1].created_at
+        assert mirror.build_from() is None and mirror.cursor() is None
+        assert other.build_from() == START
+        want = opened.groupby("queue").size()
+        assert mirror.open_counts() == {str(q): int(n) for q, n in want.items()}
+        other.apply([], START)
+        other.reset()
+        assert other.build_from() is None and other.cursor() is None
+        assert sum(mirror.open_counts().values()) == len(changes)
+    finally:
+        if not isinstance(found, sa.Engine):
+            engine.dispose()
