@@ -414,6 +414,34 @@ def hosted_forges_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
     return out
 
 
+def helpscout_mirror_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
+    out: list[Figure] = []
+    for case in r.get("helpscout_mirror", []):
+        where = f"Help Scout mirror, {case['mailboxes']} mailboxes / {case['open']:,} open"
+        low, high = case["reference_per_minute"]
+        per_minute, allowed = case["steady_per_minute"], case["allowed_per_minute"]
+        out.append(
+            (
+                f"requests a minute with aging, {where}",
+                f"{per_minute:.0f} ({case['steady_kinds']}), {case['steady_cpu_ms']:.0f} ms "
+                "CPU a poll (median)",
+                f"within the reference's {low}-{high} and the {allowed:.0f} allowed",
+                per_minute <= min(high, allowed),
+            )
+        )
+        out.append(
+            (
+                f"first mirror build, {where}",
+                f"{case['build_pages']} pages, {case['build_requests']} requests in "
+                f"{case['build_polls']} polls ({case['build_minutes']} min at the budget's "
+                f"pace), {case['build_cpu_s']:.1f} s CPU",
+                "none set (reported)",
+                None,
+            )
+        )
+    return out
+
+
 def udesk_mirror_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
     where = f"Udesk mirror, {r['queues']} queues ({r['filters']} filters), {r['polls']} polls"
     return [
@@ -578,6 +606,16 @@ BENCHMARKS = (
         "collectors_hosted_poll_forges.json",
         hosted_forges_figures,
         "docs/hosted/github.md",
+    ),
+    Bench(
+        "helpscout_mirror",
+        "benchmarks.collectors.helpscout_mirror",
+        "Help Scout with its mirror: the first build poll after poll, then requests a minute",
+        ("--sizes", "a", "--steady-polls", "3"),
+        (),
+        "collectors_helpscout_mirror.json",
+        helpscout_mirror_figures,
+        "docs/hosted/helpscout.md",
     ),
     Bench(
         "udesk_mirror",

@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -59,7 +59,7 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.mirror import Change, MirrorStore, quantile
+from collectors.hosted.mirror import Change, MirrorStore, RotatingMirror, aging
 from collectors.hosted.past import OPEN_THEN, refuse_past
 from collectors.hosted.source import client_options
 from config.durations import Duration
@@ -216,18 +216,6 @@ def reconciled_at(
     slots = max(1, int(mirror.reconcile_every / interval))
     slot = int(now.timestamp() // interval.total_seconds()) % slots
     return [j for j in range(queues) if j * slots // queues == slot]
-
-
-@runtime_checkable
-class RotatingMirror(MirrorStore, Protocol):
-    """What Fxiaoke needs of its mirror beyond :class:`MirrorStore` (:class:`Mirror` has
-    it): creation times per queue key, and a drift kept per queue as each is checked."""
-
-    def created_times(self) -> dict[str, list[datetime]]: ...
-
-    def record_drift(self, measured: Mapping[str, int], now: datetime) -> dict[str, int]: ...
-
-    def last_drift(self) -> tuple[datetime | None, dict[str, int]]: ...
 
 
 class CorpToken:
@@ -495,24 +483,21 @@ class FxiaokeCollector:
         stats = queue_stats(queue.name, counts, created, 0, end)
         if not c.aging:
             return QueueStats(**{**stats.__dict__, "resolved": resolved})
-        everything = sorted(
-            t for value in c.open_statuses for t in times.get(f"{queue.name}{KEY}{value}", [])
+        found = aging(
+            (t for value in c.open_statuses for t in times.get(f"{queue.name}{KEY}{value}", [])),
+            end,
         )
-        older = {
-            name: sum(t < cutoff for t in everything) for name, cutoff in age_cutoffs(end).items()
-        }
-        oldest = everything[0] if everything else None
         stats = queue_stats(
-            queue.name, counts, created, 0, end, older_than=older, oldest_created=oldest
+            queue.name,
+            counts,
+            created,
+            0,
+            end,
+            older_than=found.older_than,
+            oldest_created=found.oldest_created,
         )
-        ages = sorted((end - t).total_seconds() for t in everything)
-        quantiles = {"0.5": quantile(ages, 0.5), "0.9": quantile(ages, 0.9)}
         return QueueStats(
-            **{
-                **stats.__dict__,
-                "resolved": resolved,
-                "age_quantiles": {k: v for k, v in quantiles.items() if v is not None} or None,
-            }
+            **{**stats.__dict__, "resolved": resolved, "age_quantiles": found.quantiles}
         )
 
     def _change(

@@ -35,6 +35,12 @@ clock. Created and resolved still come from the listing every poll, exact. How o
 mailbox's counts are: ``backlog_collector_counts_read_timestamp_seconds`` (the collector
 is a :class:`~collectors.hosted.rotation.RotatingCounts`), and one log line a poll.
 
+With ``mirror:`` (collectors/helpscoutmirror.py), the 7/14/30-day counts and the oldest
+come instead from a local mirror of the open conversations, fed by the same
+``modifiedSince`` listing, built in slices of ``status=open`` pages and reconciled with
+each mailbox's folder counts as they are read: no aging request per mailbox, and the
+ages are current every poll for every mailbox (the median and 90th-percentile ages too).
+
 Authentication: OAuth 2 client credentials (an app of an active user): the token (48 h)
 is fetched before it expires and again when a request answers 401. Quota: the account's
 requests per minute (``X-RateLimit-Remaining-Minute`` read back); a 429 waits for
@@ -58,6 +64,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
+from collectors.helpscoutmirror import HelpScoutMirror, Keeper, build_pages, change
 from collectors.hosted import (
     Budget,
     HostedSourceConfig,
@@ -70,6 +77,7 @@ from collectors.hosted import (
 from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
+from collectors.hosted.mirror import Aging, Change, MirrorStore, ResumableMirror
 from collectors.hosted.past import refuse_past
 from collectors.hosted.rotation import due
 from collectors.hosted.source import client_options
@@ -122,6 +130,11 @@ class HelpScoutConfig(HostedSourceConfig):
         description="read each mailbox's folders (and aging) once per this period, a slice "
         "of the mailboxes each poll; unset: every mailbox every poll",
     )
+    mirror: HelpScoutMirror | None = Field(
+        None,
+        description="aging from a local mirror of the open conversations instead of 4 "
+        "requests a mailbox read (collectors/helpscoutmirror.py)",
+    )
     budget: PlanBudget = PlanBudget(requests_per_minute=200)
     max_wait: Duration = Field(
         timedelta(seconds=60),
@@ -131,6 +144,17 @@ class HelpScoutConfig(HostedSourceConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> HelpScoutConfig:
+        if self.mirror is not None and not self.aging:
+            raise ValueError("mirror: gives the aging figures; with aging: false leave it out")
+        if self.mirror is not None and self.mirror.build_pages is not None:
+            allowed = self.allowed_per_poll()
+            cost = self.poll_cost().requests + self.mirror.build_pages
+            if allowed is not None and cost > allowed:
+                raise ValueError(
+                    f"mirror -> build_pages: a poll while the mirror is built would send "
+                    f"{cost} requests, over the {allowed} this daemon may use in an interval;"
+                    " fewer pages, or leave it unset (what the budget leaves)"
+                )
         if self.folder_rotation is not None and self.folder_rotation < self.interval:
             raise ValueError(
                 "folder_rotation: shorter than interval (a poll would have to read the "
@@ -159,8 +183,22 @@ class HelpScoutConfig(HostedSourceConfig):
         return min(len(self.mailboxes), max(1, math.ceil(len(self.mailboxes) * share - 1e-9)))
 
     def poll_cost(self) -> PollCost:
-        calls = self.per_poll() * (5 if self.aging else 1) + self.expected_pages
+        """A poll after the first (the mirror, when configured, built)."""
+        aging_requests = 4 if self.aging and self.mirror is None else 0
+        calls = self.per_poll() * (1 + aging_requests) + self.expected_pages
         return PollCost(calls, calls)
+
+    def allowed_per_poll(self) -> int | None:
+        """Requests this daemon may send in one interval (None: no limit known)."""
+        minute = self.budget.per_minute()
+        if minute is None:
+            return None
+        return math.floor(minute * self.interval.total_seconds() / 60)
+
+    def build_pages_per_poll(self) -> int:
+        """Pages of the mirror's build a poll reads (``mirror:`` only)."""
+        assert self.mirror is not None
+        return build_pages(self.mirror, self.allowed_per_poll(), self.poll_cost().requests)
 
 
 @dataclass(frozen=True)
@@ -258,10 +296,26 @@ class HelpScoutCollector:
         tokens.stats = self.client.stats
         self.http_stats = self.client.stats
         self._readings: dict[int, Reading] = {}
+        self._keeper: Keeper | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def wants_mirror(self) -> bool:
+        return self.config.mirror is not None
+
+    @property
+    def mirror_drift(self) -> Mapping[str, int] | None:
+        """The drift per mailbox at each one's latest reconciliation (None before any)."""
+        return dict(self._keeper.drift) if self._keeper and self._keeper.drift else None
+
+    def attach_mirror(self, mirror: MirrorStore) -> None:
+        if self.config.mirror is None or not isinstance(mirror, ResumableMirror):
+            raise TypeError(f"{self.name}: the mirror cannot be built in slices")
+        names = [m.name for m in self.config.mailboxes]
+        self._keeper = Keeper(self.name, self.config.mirror, mirror, names)
 
     def collect(self, window: Window) -> Snapshot:
         refuse_past(
@@ -271,14 +325,24 @@ class HelpScoutCollector:
             "not implemented yet (the folder counts are today's; a conversation search on"
             " createdAt and closedAt was not tried)",
         )
-        created, resolved = self._flow(window)
+        keeper = self._keeper
+        since = window.start if keeper is None else keeper.since(window.start)
+        created, resolved, changes = self._flow(window, since)
+        if keeper is not None:
+            keeper.feed(changes, window.end)
+            pages = self.config.build_pages_per_poll()
+            keeper.build(lambda bound, n: self._open_page(bound, n, window.end), pages)
         boxes = self.config.mailboxes
         read_at = {i: r.at for i, r in self._readings.items()}
         fresh = set(due(read_at, [m.id for m in boxes], self.config.per_poll()))
         for box in boxes:
             if box.id in fresh:
                 self._readings[box.id] = self._read(box, window.end)
-        queues = tuple(self._mailbox(m, created[m.id], resolved[m.id], window) for m in boxes)
+        aged = keeper.aging(window.end) if keeper is not None else None
+        queues = tuple(self._mailbox(m, created[m.id], resolved[m.id], window, aged) for m in boxes)
+        if keeper is not None:  # after the figures: a drift past rebuild_above resets it
+            opened = {m.name: sum(self._readings[m.id].counts.values()) for m in boxes}
+            keeper.reconcile({m.name: opened[m.name] for m in boxes if m.id in fresh}, window.end)
         if self.config.folder_rotation is not None:
             ages = self.count_ages(window.end)
             stalest = max(ages, key=lambda name: ages[name])
@@ -317,7 +381,7 @@ class HelpScoutCollector:
         active = sum(f["activeCount"] for f in opened)
         counts = {"active": active, "pending": sum(f["totalCount"] for f in opened) - active}
         older = oldest = None
-        if self.config.aging:
+        if self.config.aging and self._keeper is None:
             older = {
                 name: self._open_total(box, {"query": f"(createdAt:[* TO {_iso(_last_s(cut))}])"})
                 for name, cut in age_cutoffs(now).items()
@@ -326,20 +390,39 @@ class HelpScoutCollector:
         unassigned = sum(f["totalCount"] for f in folders if f["type"] == "open")
         return Reading(now, counts, unassigned, self._agents(folders), older, oldest)
 
-    def _mailbox(self, box: Mailbox, created: int, resolved: int, window: Window) -> QueueStats:
-        """The mailbox's latest reading with the window's flow."""
+    def _mailbox(
+        self,
+        box: Mailbox,
+        created: int,
+        resolved: int,
+        window: Window,
+        ages: Mapping[str, Aging] | None,
+    ) -> QueueStats:
+        """The mailbox's latest reading with the window's flow; with a mirror, its aging
+        from ``ages`` (None while the mirror is built: no aging figures)."""
         reading = self._readings[box.id]
+        older, oldest, quantiles = reading.older, reading.oldest, None
+        if self._keeper is not None:
+            found = (ages or {}).get(box.name)
+            older = oldest = None
+            if found is not None:
+                older, oldest, quantiles = found.older_than, found.oldest_created, found.quantiles
         stats = queue_stats(
             box.name,
             reading.counts,
             created,
             resolved,
             window.end,
-            older_than=reading.older,
-            oldest_created=reading.oldest,
+            older_than=older,
+            oldest_created=oldest,
         )
         return QueueStats(
-            **{**stats.__dict__, "unassigned": reading.unassigned, "workload": reading.workload}
+            **{
+                **stats.__dict__,
+                "unassigned": reading.unassigned,
+                "workload": reading.workload,
+                "age_quantiles": quantiles,
+            }
         )
 
     def _folders(self, box: Mailbox) -> list[dict[str, Any]]:
@@ -403,17 +486,52 @@ class HelpScoutCollector:
     def _page(self, params: dict[str, str]) -> Any:
         return self.client.get("conversations", "/v2/conversations", params)
 
-    def _flow(self, window: Window) -> tuple[Counter[int], Counter[int]]:
-        """Conversations created and closed in the window, per mailbox id."""
+    def _open_page(self, bound: datetime, number: int, now: datetime) -> tuple[list[Change], bool]:
+        """A page of the mirror's build: open conversations created at ``bound`` or later,
+        oldest first, as changes dated ``now`` (the poll's instant, as the listing's)."""
+        page = self._page(
+            {
+                "mailbox": self._mailbox_ids(),
+                "status": "open",
+                "query": f"(createdAt:[{_iso(bound)} TO *])",
+                "sortField": "createdAt",
+                "sortOrder": "asc",
+                "page": str(number),
+            }
+        )
+        found = [self._change(item, now) for item in _conversations(self.name, page)]
+        return found, _next_page(self.name, page, number) != 0
+
+    def _change(self, item: Any, now: datetime) -> Change:
+        names = {m.id: m.name for m in self.config.mailboxes}
+        try:
+            return change(item, names, _parse(self.name, item["createdAt"]), now)
+        except (TypeError, KeyError, ValueError):
+            raise MappingError(
+                f"{self.name}: conversations: unexpected conversation shape"
+            ) from None
+
+    def _mailbox_ids(self) -> str:
+        return ",".join(str(m.id) for m in self.config.mailboxes)
+
+    def _flow(
+        self, window: Window, since: datetime
+    ) -> tuple[Counter[int], Counter[int], list[Change]]:
+        """Conversations created and closed in the window, per mailbox id, from the
+        listing of those changed since ``since``; with a mirror, the listing's changes,
+        in every mailbox (``mailbox=`` selects a conversation's mailbox now: one moved
+        out of the watched ones would never be listed again and stay in the mirror)."""
         created: Counter[int] = Counter()
         resolved: Counter[int] = Counter()
+        changes: list[Change] = []
         query = {
-            "mailbox": ",".join(str(m.id) for m in self.config.mailboxes),
             "status": "all",
-            "modifiedSince": _iso(window.start),
+            "modifiedSince": _iso(since),
             "sortField": "modifiedAt",
             "sortOrder": "asc",
         }
+        if self._keeper is None:  # with a mirror: every mailbox, to see conversations leave
+            query["mailbox"] = self._mailbox_ids()
         number, seen = 1, set()
         while True:
             page = self._page({**query, "page": str(number)})
@@ -422,9 +540,11 @@ class HelpScoutCollector:
                     continue
                 seen.add(item.get("id"))
                 _count(self.name, item, window, created, resolved)
+                if self._keeper is not None:
+                    changes.append(self._change(item, window.end))
             number = _next_page(self.name, page, number)
             if number == 0:
-                return created, resolved
+                return created, resolved, changes
 
 
 def _count(

@@ -211,6 +211,31 @@ class TestHostedBenchmarksInTheSuite:
         )
         assert named["hosted_forges"][1] == "collectors_hosted_poll_forges.json"
         assert named["udesk_mirror"][1] == "collectors_udesk_mirror.json"
+        assert named["helpscout_mirror"][1] == "collectors_helpscout_mirror.json"
+
+    def test_helpscout_mirror_over_the_reference_misses(self) -> None:
+        """62 a minute meets the reference's 54-62; 63 misses; the build is reported."""
+        case = {
+            "mailboxes": 500,
+            "open": 200000,
+            "reference_per_minute": [54, 62],
+            "allowed_per_minute": 100.0,
+            "steady_per_minute": 62.0,
+            "steady_kinds": {"folders": 50, "listing": 12},
+            "steady_cpu_ms": 900.0,
+            "build_pages": 8334,
+            "build_requests": 22796,
+            "build_polls": 226,
+            "build_minutes": 226,
+            "build_cpu_s": 85.3,
+        }
+        over = case | {"steady_per_minute": 63.0}
+        where = "Help Scout mirror, 500 mailboxes / 200,000 open"
+        rows = judged("helpscout_mirror", {"helpscout_mirror": [case]})
+        assert rows[f"requests a minute with aging, {where}"][2] is True
+        assert rows[f"first mirror build, {where}"][2] is None
+        missed = judged("helpscout_mirror", {"helpscout_mirror": [over]})
+        assert missed[f"requests a minute with aging, {where}"][2] is False
 
     def test_github_rest_over_its_searches_and_graphql_off_its_estimate_miss(self) -> None:
         """REST: 31 searches in a minute of 30 misses; GraphQL: 61 points charged where 60

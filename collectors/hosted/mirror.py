@@ -15,16 +15,25 @@ queue with the store's own totals on a schedule and keeps the difference, the *d
 above a threshold, the mirror's age figures are not to be trusted and the mirror should
 be rebuilt (:meth:`Mirror.reset`, then a full listing).
 
+A first build that lists every open ticket can be too large for one poll (Help Scout at
+200,000 open conversations: 8,000 pages). :meth:`Mirror.apply_build` stores one slice of
+such a build and where the next slice resumes (:meth:`Mirror.build_from`), so a build is
+spread over polls and survives a restart; the feed keeps the mirror current meanwhile
+(the newer change wins, so the order of the two does not matter). The resume point is a
+second ``mirror_state`` row, ``source + BUILD`` (no schema change).
+
 Generic: a store plugs in by mapping its listing's items to :class:`Change`. A collector
 that keeps a mirror implements :class:`MirrorUser`; the daemon hands it a
 :class:`MirrorStore` (this module's :class:`Mirror` over its own store) before the first
 poll. Wired into Udesk (collectors/udesk.py, ``mirror:``) and Fxiaoke
 (collectors/fxiaoke.py, ``mirror:``; it also uses :meth:`Mirror.created_times` and
-:meth:`Mirror.record_drift`).
+:meth:`Mirror.record_drift`) and Help Scout (collectors/helpscoutmirror.py, ``mirror:``,
+which also builds in slices).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,10 +41,14 @@ from typing import Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
+from collectors.hosted.figures import age_cutoffs
 from monitor.store.schema import mirror_state, mirror_tickets
 
 BATCH = 500
 """Tickets read or written per statement."""
+
+BUILD = "\x1fbuild"
+"""Appended to a source's name: the ``mirror_state`` row of its unfinished build."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,27 @@ class Ages:
     oldest_seconds: float | None
     median_seconds: float | None
     p90_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Aging:
+    """A queue's aging figures from its open tickets' creation times."""
+
+    older_than: dict[str, int]
+    oldest_created: datetime | None
+    quantiles: dict[str, float] | None
+    """Median (``"0.5"``) and 90th-percentile (``"0.9"``) age in seconds; None: none open."""
+
+
+def aging(created: Iterable[datetime], end: datetime) -> Aging:
+    """Older than each of :data:`~collectors.base.AGE_BUCKETS` (created before
+    :func:`~collectors.hosted.figures.age_cutoffs`), the oldest, and nearest-rank quantiles."""
+    times = sorted(created)
+    older = {name: bisect_left(times, cutoff) for name, cutoff in age_cutoffs(end).items()}
+    ages = sorted((end - t).total_seconds() for t in times)
+    found = {"0.5": quantile(ages, 0.5), "0.9": quantile(ages, 0.9)}
+    quantiles = {k: v for k, v in found.items() if v is not None} or None
+    return Aging(older, times[0] if times else None, quantiles)
 
 
 def drift(mirrored: Mapping[str, int], totals: Mapping[str, int]) -> dict[str, int]:
@@ -84,6 +118,29 @@ class MirrorStore(Protocol):
     def reconcile(self, totals: Mapping[str, int], now: datetime) -> dict[str, int]: ...
 
     def reset(self) -> None: ...
+
+
+@runtime_checkable
+class RotatingMirror(MirrorStore, Protocol):
+    """A mirror that also gives creation times per queue and keeps a drift per queue as
+    each is checked (:class:`Mirror` has it; Fxiaoke and Help Scout use it)."""
+
+    def created_times(self) -> dict[str, list[datetime]]: ...
+
+    def record_drift(self, measured: Mapping[str, int], now: datetime) -> dict[str, int]: ...
+
+    def last_drift(self) -> tuple[datetime | None, dict[str, int]]: ...
+
+
+@runtime_checkable
+class ResumableMirror(RotatingMirror, Protocol):
+    """A mirror whose first build may be spread over polls (:class:`Mirror` has it)."""
+
+    def open_counts(self) -> dict[str, int]: ...
+
+    def build_from(self) -> datetime | None: ...
+
+    def apply_build(self, changes: Iterable[Change], resume_at: datetime | None) -> int: ...
 
 
 @runtime_checkable
@@ -122,51 +179,76 @@ class Mirror:
     def apply(self, changes: Iterable[Change], cursor: datetime) -> int:
         """Store ``changes`` and move the cursor to ``cursor`` (never backwards), in one
         transaction. Returns how many changes were newer than what the mirror held."""
+        with self.engine.begin() as conn:
+            applied = self._store(conn, changes)
+            self._move_cursor(conn, cursor)
+        return applied
+
+    def build_from(self) -> datetime | None:
+        """Where an unfinished build resumes (None: no build under way)."""
+        s = mirror_state.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s.cursor).where(s.source == self.source + BUILD)
+            ).one_or_none()
+        return None if row is None else row.cursor
+
+    def apply_build(self, changes: Iterable[Change], resume_at: datetime | None) -> int:
+        """Store a slice of a build's ``changes`` (as :meth:`apply`, the cursor left
+        alone) and where the build resumes, ``None`` when it is done, in one transaction.
+        A first call with no changes starts a build."""
+        s = mirror_state.c
+        key = self.source + BUILD
+        with self.engine.begin() as conn:
+            applied = self._store(conn, changes)
+            conn.execute(mirror_state.delete().where(s.source == key))
+            if resume_at is not None:
+                conn.execute(mirror_state.insert().values(source=key, cursor=resume_at))
+        return applied
+
+    def _store(self, conn: sa.Connection, changes: Iterable[Change]) -> int:
+        """Keep each ticket's newest change; the open ones stay, the others leave."""
         latest: dict[str, Change] = {}
         for change in changes:
             held = latest.get(change.ticket_id)
             if held is None or change.modified_at >= held.modified_at:
                 latest[change.ticket_id] = change
-        applied = 0
         t = mirror_tickets.c
-        with self.engine.begin() as conn:
-            ids = list(latest)
-            stored: dict[str, datetime] = {}
-            for i in range(0, len(ids), BATCH):
-                rows = conn.execute(
-                    sa.select(t.ticket_id, t.modified_at).where(
-                        t.source == self.source, t.ticket_id.in_(ids[i : i + BATCH])
-                    )
+        ids = list(latest)
+        stored: dict[str, datetime] = {}
+        for i in range(0, len(ids), BATCH):
+            rows = conn.execute(
+                sa.select(t.ticket_id, t.modified_at).where(
+                    t.source == self.source, t.ticket_id.in_(ids[i : i + BATCH])
                 )
-                stored.update({r.ticket_id: r.modified_at for r in rows})
-            fresh = [
-                c
-                for c in latest.values()
-                if c.ticket_id not in stored or c.modified_at >= stored[c.ticket_id]
-            ]
-            gone = [c.ticket_id for c in fresh if c.ticket_id in stored]
-            for i in range(0, len(gone), BATCH):
-                conn.execute(
-                    mirror_tickets.delete().where(
-                        t.source == self.source, t.ticket_id.in_(gone[i : i + BATCH])
-                    )
+            )
+            stored.update({r.ticket_id: r.modified_at for r in rows})
+        fresh = [
+            c
+            for c in latest.values()
+            if c.ticket_id not in stored or c.modified_at >= stored[c.ticket_id]
+        ]
+        gone = [c.ticket_id for c in fresh if c.ticket_id in stored]
+        for i in range(0, len(gone), BATCH):
+            conn.execute(
+                mirror_tickets.delete().where(
+                    t.source == self.source, t.ticket_id.in_(gone[i : i + BATCH])
                 )
-            rows_in = [
-                {
-                    "source": self.source,
-                    "ticket_id": c.ticket_id,
-                    "queue": c.queue,
-                    "created_at": c.created_at,
-                    "modified_at": c.modified_at,
-                }
-                for c in fresh
-                if c.open
-            ]
-            for i in range(0, len(rows_in), BATCH):
-                conn.execute(mirror_tickets.insert(), rows_in[i : i + BATCH])
-            applied = len(fresh)
-            self._move_cursor(conn, cursor)
-        return applied
+            )
+        rows_in = [
+            {
+                "source": self.source,
+                "ticket_id": c.ticket_id,
+                "queue": c.queue,
+                "created_at": c.created_at,
+                "modified_at": c.modified_at,
+            }
+            for c in fresh
+            if c.open
+        ]
+        for i in range(0, len(rows_in), BATCH):
+            conn.execute(mirror_tickets.insert(), rows_in[i : i + BATCH])
+        return len(fresh)
 
     def _move_cursor(self, conn: sa.Connection, cursor: datetime) -> None:
         s = mirror_state.c
@@ -256,7 +338,12 @@ class Mirror:
         return row.reconciled_at, dict(row.drift or {})
 
     def reset(self) -> None:
-        """Forget the mirror: the next listing starts from nothing (a rebuild)."""
+        """Forget the mirror (and any build under way): the next listing starts from
+        nothing (a rebuild)."""
         with self.engine.begin() as conn:
             conn.execute(mirror_tickets.delete().where(mirror_tickets.c.source == self.source))
-            conn.execute(mirror_state.delete().where(mirror_state.c.source == self.source))
+            conn.execute(
+                mirror_state.delete().where(
+                    mirror_state.c.source.in_([self.source, self.source + BUILD])
+                )
+            )

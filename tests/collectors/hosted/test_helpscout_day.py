@@ -25,16 +25,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from collectors.helpscout import HelpScoutCollector
 from monitor.clock import FakeClock
 from tests.collectors.fakeserver import FakeServer
 from tests.collectors.hosted.dayrun import (
     Day,
     captured_logs,
     check_rule_and_storm,
-    day_settings,
-    run_day,
 )
+from tests.collectors.hosted.test_helpscout_rotation import helpscout_day
 from tests.collectors.stores.helpscout import SECRET, FakeHelpScout, Kit, helpscout_log
 
 START = datetime(2016, 3, 8, tzinfo=UTC)
@@ -60,16 +58,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             budget={"requests_per_minute": PLAN, "share": 0.5},
         )
         plan = Day(START, STORM, "helpscout", source["mailboxes"][0]["name"], RULE, 450, 420)
-        result = run_day(
-            plan,
-            tmp,
-            clock,
-            server,
-            records,
-            day_settings(plan, source),
-            lambda config, now, sleep: HelpScoutCollector(config, clock=now, sleep=sleep),
-            lambda call: call.path != "/v2/oauth2/token",
-        )
+        result = helpscout_day(plan, tmp, clock, server, records, source)
         yield {**result, "plan": plan, "queue": plan.queue, "fake": fake}
 
 

@@ -75,6 +75,19 @@ def listing_pages(mailboxes: list[str], since: datetime, end: datetime) -> int:
     return max(1, -(-len(changed) // 25))
 
 
+def poll_at(
+    collector: HelpScoutCollector, server: FakeServer, clock: FakeClock, at: datetime
+) -> dict[str, Any]:
+    """One poll of the window ending at ``at``: the window, the snapshot, the API
+    requests the fake received."""
+    clock.now = at
+    window = Window(at - INTERVAL, at)
+    before = len(server.calls)
+    snapshot = collector.collect(window)
+    sent = [c for c in server.calls[before:] if c.path != "/v2/oauth2/token"]
+    return {"window": window, "snapshot": snapshot, "sent": sent}
+
+
 @pytest.fixture(scope="module")
 def run() -> dict[str, Any]:
     """Twelve polls of six mailboxes, two read a poll after the first."""
@@ -92,19 +105,8 @@ def run() -> dict[str, Any]:
         collector = HelpScoutCollector(config, clock=lambda: clock().timestamp())
         try:
             for n in range(POLLS):
-                clock.now = START + n * INTERVAL
-                window = Window(clock.now - INTERVAL, clock.now)
-                before = len(server.calls)
-                snapshot = collector.collect(window)
-                sent = [c for c in server.calls[before:] if c.path != "/v2/oauth2/token"]
-                polls.append(
-                    {
-                        "window": window,
-                        "snapshot": snapshot,
-                        "sent": sent,
-                        "ages": collector.count_ages(window.end),
-                    }
-                )
+                poll = poll_at(collector, server, clock, START + n * INTERVAL)
+                polls.append({**poll, "ages": collector.count_ages(poll["window"].end)})
         finally:
             collector.close()
     return {"config": config, "polls": polls}
@@ -219,12 +221,35 @@ def test_check_config_names_the_rotation_and_exits_2(tmp_path: Path) -> None:
 
 
 @dataclass(frozen=True)
-class Hour(Day):
-    """An hour through the daemon instead of a day."""
+class Hours(Day):
+    """``hours`` through the daemon instead of a day."""
+
+    hours: int = 1
 
     @property
     def end(self) -> datetime:
-        return self.start + timedelta(hours=1)
+        return self.start + timedelta(hours=self.hours)
+
+
+def helpscout_day(
+    plan: Day,
+    tmp_path: Path,
+    clock: FakeClock,
+    server: FakeServer,
+    records: list[Any],
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """:func:`run_day` with a Help Scout source; the token requests are not API calls."""
+    return run_day(
+        plan,
+        tmp_path,
+        clock,
+        server,
+        records,
+        day_settings(plan, source),
+        lambda config, now, sleep: HelpScoutCollector(config, clock=now, sleep=sleep),
+        lambda call: call.path != "/v2/oauth2/token",
+    )
 
 
 def test_the_daemon_exports_when_each_mailbox_was_read(tmp_path: Path) -> None:
@@ -236,17 +261,8 @@ def test_the_daemon_exports_when_each_mailbox_was_read(tmp_path: Path) -> None:
         source = Kit().config(server.url, {"queues": BOXES})
         source.update(client_secret=SECRET, client_secret_env=None, folder_rotation="15m")
         first = source["mailboxes"][0]["name"]
-        plan = Hour(START, (START, START), "helpscout", first, "Never", 1e9, 1e9)
-        day = run_day(
-            plan,
-            tmp_path,
-            clock,
-            server,
-            records,
-            day_settings(plan, source),
-            lambda config, now, sleep: HelpScoutCollector(config, clock=now, sleep=sleep),
-            lambda call: call.path != "/v2/oauth2/token",
-        )
+        plan = Hours(START, (START, START), "helpscout", first, "Never", 1e9, 1e9)
+        day = helpscout_day(plan, tmp_path, clock, server, records, source)
     instants = [t for t, ok, _ in day["polls"]]
     assert len(instants) == 12 and all(ok for _, ok, _ in day["polls"])
     names = [m["name"] for m in source["mailboxes"]]
