@@ -69,6 +69,70 @@ INDEXES = (
     ("bwl_resolved", "resolved_at"),
     ("bwl_opened", "opened_at"),
 )
+"""The documented indexes (``--indexes documented``)."""
+_OPEN = "incident_state IN ({})".format(", ".join(f"'{s}'" for s in data.OPEN_STATES))
+REPORT_INDEXES = {
+    # PostgreSQL: partial indexes on the open tickets (the mapping's open statuses) in the
+    # order the statements group, rank or pick them, covering what they read; the week's
+    # resolved tickets by a covering index on resolved_at (index-only scans)
+    "postgresql": (
+        ("bwr_open_opened", f"assignment_group, opened_at, number) WHERE ({_OPEN}"),
+        (
+            "bwr_open_updated",
+            "assignment_group, sys_updated_at, number) INCLUDE (incident_state, assigned_to)"
+            f" WHERE ({_OPEN}",
+        ),
+        ("bwr_open_agent", f"assignment_group, assigned_to, opened_at) WHERE ({_OPEN}"),
+        (
+            "bwr_resolved_cover",
+            "resolved_at) INCLUDE (assignment_group, incident_state, opened_at,"
+            " reassignment_count, reopen_count",
+        ),
+    ),
+    # MariaDB has no partial index: the same, led by the status (a range per open status)
+    "mariadb": (
+        ("bwr_open_opened", "incident_state, assignment_group, opened_at, number"),
+        (
+            "bwr_open_updated",
+            "incident_state, assignment_group, sys_updated_at, number, assigned_to",
+        ),
+        ("bwr_open_agent", "incident_state, assignment_group, assigned_to, opened_at"),
+        (
+            "bwr_resolved_cover",
+            "resolved_at, assignment_group, incident_state, opened_at, reassignment_count,"
+            " reopen_count",
+        ),
+    ),
+}
+"""The recommended indexes for the report (``--indexes report``, on top of the documented
+ones; docs/benchmarks/workload.md): both the collector and the hand-written SQL run with
+them."""
+
+
+def ensure_indexes(engine: sa.Engine, which: str) -> None:
+    """Create the ``which`` indexes that are missing (``documented``: none beyond the
+    build's; ``report``: :data:`REPORT_INDEXES` too) and drop the report ones otherwise,
+    so a kept table runs with exactly the asked-for set."""
+    started = time.perf_counter()
+    pg = engine.dialect.name == "postgresql"
+    wanted = REPORT_INDEXES["postgresql" if pg else "mariadb"]
+    with engine.begin() as conn:
+        for name, cols in wanted:
+            if which == "report":
+                conn.execute(
+                    sa.text(f"CREATE INDEX IF NOT EXISTS {TABLE}_{name} ON {TABLE} ({cols})")
+                )
+            elif pg:
+                conn.execute(sa.text(f"DROP INDEX IF EXISTS {TABLE}_{name}"))
+            else:
+                conn.execute(sa.text(f"DROP INDEX IF EXISTS {TABLE}_{name} ON {TABLE}"))
+        if not pg:
+            conn.execute(sa.text(f"ANALYZE TABLE {TABLE}"))
+    if pg:  # as autovacuum would: statistics, and the visibility map index-only scans need
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f"VACUUM ANALYZE {TABLE}"))
+    took = time.perf_counter() - started
+    print(f"{engine.dialect.name}: {which} indexes ready in {took:.0f} s")
 
 
 def build(engine: sa.Engine, tickets: int) -> int:
@@ -344,6 +408,20 @@ def profile(engine: sa.Engine, engine_name: str, seen: list[tuple[float, str, An
     save({"engine": engine_name, "statements": plans}, f"workload_report_plans_{engine_name}.json")
 
 
+def prepare(engine: sa.Engine, tickets: int, keep: bool, indexes: str) -> int:
+    """The table built (or kept) with the asked-for indexes; returns its row count."""
+    started = time.perf_counter()
+    name = engine.dialect.name
+    rows = existing(engine, tickets) if keep else None
+    if rows is None:
+        rows = build(engine, tickets)
+        print(f"{name}: {rows:,} tickets built in {time.perf_counter() - started:.0f} s")
+    else:
+        print(f"{name}: reusing {rows:,} tickets")
+    ensure_indexes(engine, indexes)
+    return rows
+
+
 def bench(
     engine_name: str,
     tickets: int,
@@ -352,16 +430,11 @@ def bench(
     profiled: bool = False,
     warm_up: bool = True,
     report_rounds: int = 1,
+    indexes: str = "report",
 ) -> dict[str, Any]:
     url = URLS[engine_name]
     engine = sa.create_engine(url)
-    started = time.perf_counter()
-    rows = existing(engine, tickets) if keep else None
-    if rows is None:
-        rows = build(engine, tickets)
-        print(f"{engine_name}: {rows:,} tickets built in {time.perf_counter() - started:.0f} s")
-    else:
-        print(f"{engine_name}: reusing {rows:,} tickets")
+    rows = prepare(engine, tickets, keep, indexes)
     config = collector_config(url)
     assert config.workload is not None
     collector = SqlCollector(config, engine=engine)
@@ -415,7 +488,7 @@ def bench(
         " the report's figures for the week (a full poll with the"
         f" workload section, then the report's statements) {report_s:.1f} s"
         f" ({report_cpu:.1f} s CPU in this process), by hand {hand_s:.1f} s,"
-        f" ratio {report_s / hand_s:.2f} (median of {report_rounds});"
+        f" ratio {report_s / hand_s:.2f} (median of {report_rounds}); {indexes} indexes;"
         f" load average {os.getloadavg()[0]:.1f}"
     )
     engine.dispose()
@@ -433,6 +506,7 @@ def bench(
         "report_cpu_s": report_cpu,
         "report_hand_s": hand_s,
         "report_rounds": report_rounds,
+        "indexes": indexes,
         "load_average": os.getloadavg()[0],
     }
 
@@ -463,6 +537,12 @@ def main() -> None:
         "--report-rounds", type=int, default=1, help="timed reports (each with the hand one)"
     )
     parser.add_argument(
+        "--indexes",
+        choices=("documented", "report"),
+        default="report",
+        help="the documented indexes only, or with the recommended report indexes",
+    )
+    parser.add_argument(
         "--no-warm-up", action="store_true", help="time the first (cold) round too (10M)"
     )
     args = parser.parse_args()
@@ -472,7 +552,14 @@ def main() -> None:
         warm = not args.no_warm_up
         results.append(
             bench(
-                name, args.tickets, args.repeat, args.keep, args.profile, warm, args.report_rounds
+                name,
+                args.tickets,
+                args.repeat,
+                args.keep,
+                args.profile,
+                warm,
+                args.report_rounds,
+                args.indexes,
             )
         )
         if args.drop:
