@@ -23,7 +23,7 @@ and queues (a live poll: a past instant's poll binds instants and is built afres
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +66,38 @@ def _offset(n: int, p: int) -> int:
     return (n * p + 99) // 100 - 1
 
 
-class AgeLookups:
-    """Looks up the open-age quantiles of one collector's polls; keeps the compiled
-    statements of the last few shapes."""
+class CompiledCache:
+    """Compiled lookup statements of one collector, by shape (the last few kept): a
+    statement of hundreds of parts is built and compiled once, then only re-bound."""
 
     def __init__(self) -> None:
         self._compiled: dict[tuple[Any, ...], Any] = {}
+
+    def run(
+        self,
+        conn: sa.Connection,
+        key: tuple[Any, ...] | None,
+        build: Callable[[], sa.ClauseElement],
+        values: dict[str, Any],
+    ) -> Sequence[Any]:
+        """Run ``build()``'s statement with ``values`` bound (``key`` None: not cached,
+        for statements that bind more than ``values``)."""
+        full = None if key is None else (conn.dialect.name, *key)
+        compiled: Any = self._compiled.get(full) if full is not None else None
+        if compiled is None:
+            compiled = build().compile(dialect=conn.dialect)
+            if full is not None:
+                if len(self._compiled) >= CACHED_SHAPES:
+                    self._compiled.clear()
+                self._compiled[full] = compiled
+        params: Any = compiled.construct_params(values)
+        if compiled.positiontup:
+            params = tuple(params[name] for name in compiled.positiontup)
+        return conn.exec_driver_sql(str(compiled), params).all()
+
+
+class AgeLookups(CompiledCache):
+    """Looks up the open-age quantiles of one collector's polls."""
 
     def rows(
         self, conn: sa.Connection, q: PollQueries, backlog: Sequence[Any], with_total: bool
@@ -110,20 +136,9 @@ class AgeLookups:
         values: dict[str, Any],
     ) -> dict[tuple[int, int], Any]:
         """(part, 0-based position) -> creation instant."""
-        cacheable = q.as_of is None
-        key = (conn.dialect.name, q.total, q.f.skip, shape)
-        compiled = self._compiled.get(key) if cacheable else None
-        if compiled is None:
-            compiled = _statement(q, *shape).compile(dialect=conn.dialect)
-            if cacheable:
-                if len(self._compiled) >= CACHED_SHAPES:
-                    self._compiled.clear()
-                self._compiled[key] = compiled
-        params: Any = compiled.construct_params(values)
-        if compiled.positiontup:
-            params = tuple(params[name] for name in compiled.positiontup)
-        rows = conn.exec_driver_sql(str(compiled), params).all()
-        return {(int(part), int(position)): created for part, position, created in rows}
+        key = ("ages", q.total, q.f.skip, shape) if q.as_of is None else None
+        rows = self.run(conn, key, lambda: _statement(q, *shape), values)
+        return {(int(r[0]), int(r[1])): r[2] for r in rows}
 
 
 def _statement(q: PollQueries, nulls: tuple[bool, ...], total: bool) -> sa.CompoundSelect[Any]:

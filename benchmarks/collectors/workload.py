@@ -92,6 +92,8 @@ REPORT_INDEXES = {
     # MariaDB has no partial index: the same, led by the status (a range per open status)
     "mariadb": (
         ("bwr_open_opened", "incident_state, assignment_group, opened_at, number"),
+        # the poll's age-quantile lookups walk a queue's tickets newest first, no sort
+        ("bwr_queue_opened", "assignment_group, opened_at, incident_state"),
         (
             "bwr_open_updated",
             "incident_state, assignment_group, sys_updated_at, number, assigned_to",
