@@ -386,6 +386,22 @@ class Statements:
     def _after(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         self.seen.append((time.perf_counter() - self._started, statement, params))
 
+    def detach(self, engine: sa.Engine) -> None:
+        sa.event.remove(engine, "before_cursor_execute", self._before)
+        sa.event.remove(engine, "after_cursor_execute", self._after)
+
+
+def print_statements(engine_name: str, seen: list[tuple[float, str, Any]], rounds: int) -> None:
+    """``--statements``: each workload statement's median time over the rounds (the
+    collector's, then the hand-written ones; execution only, rows not fetched)."""
+    if not rounds or len(seen) % rounds:
+        return
+    n = len(seen) // rounds
+    print(f"{engine_name}: each workload statement, median of {rounds} rounds (execution):")
+    for i in range(n):
+        took = statistics.median(seen[r * n + i][0] for r in range(rounds))
+        print(f"  {took:7.3f} s  {' '.join(seen[i][1].split())[:110]}")
+
 
 def profile(engine: sa.Engine, engine_name: str, seen: list[tuple[float, str, Any]]) -> None:
     """Print the five slowest statements; write them with their plans to a JSON file."""
@@ -424,25 +440,19 @@ def prepare(engine: sa.Engine, tickets: int, keep: bool, indexes: str) -> int:
     return rows
 
 
-def bench(
-    engine_name: str,
-    tickets: int,
+def workload_rounds(
+    engine: sa.Engine,
+    collector: SqlCollector,
+    wq: WorkloadQueries,
     repeat: int,
-    keep: bool = False,
-    profiled: bool = False,
-    warm_up: bool = True,
-    report_rounds: int = 1,
-    indexes: str = "report",
-) -> dict[str, Any]:
-    url = URLS[engine_name]
-    engine = sa.create_engine(url)
-    rows = prepare(engine, tickets, keep, indexes)
-    config = collector_config(url)
-    assert config.workload is not None
-    collector = SqlCollector(config, engine=engine)
-    wq = WorkloadQueries(config.mapping, config.workload, collector._bind)
+    warm_up: bool,
+    per_statement: bool,
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """The timed workload rounds: wall and CPU times of the collector's and the
+    hand-written statements (the first, checked, round discarded with ``warm_up``)."""
     hand = hand_statements()
     mine, theirs, cpu_mine, cpu_theirs = [], [], [], []
+    each = Statements(engine) if per_statement else None
     with engine.connect() as conn:
         rounds = 0 if repeat == 0 else repeat + 1 if warm_up else repeat
         for round_ in range(rounds):  # --repeat 0: the report only (10M)
@@ -460,6 +470,33 @@ def bench(
             theirs.append(took_hand)
             cpu_mine.append(cpu_took)
             cpu_theirs.append(cpu_hand)
+    if each is not None:
+        each.detach(engine)
+        print_statements(engine.dialect.name, each.seen, rounds)
+    return mine, theirs, cpu_mine, cpu_theirs
+
+
+def bench(
+    engine_name: str,
+    tickets: int,
+    repeat: int,
+    keep: bool = False,
+    profiled: bool = False,
+    warm_up: bool = True,
+    report_rounds: int = 1,
+    indexes: str = "report",
+    per_statement: bool = False,
+) -> dict[str, Any]:
+    url = URLS[engine_name]
+    engine = sa.create_engine(url)
+    rows = prepare(engine, tickets, keep, indexes)
+    config = collector_config(url)
+    assert config.workload is not None
+    collector = SqlCollector(config, engine=engine)
+    wq = WorkloadQueries(config.mapping, config.workload, collector._bind)
+    mine, theirs, cpu_mine, cpu_theirs = workload_rounds(
+        engine, collector, wq, repeat, warm_up, per_statement
+    )
     statements = Statements(engine) if profiled else None
     reports, hands, cpus = [], [], []
     for _ in range(report_rounds):
@@ -471,8 +508,7 @@ def bench(
         reports.append(report_s)
         if statements is not None:
             profile(engine, engine_name, statements.seen)
-            sa.event.remove(engine, "before_cursor_execute", statements._before)
-            sa.event.remove(engine, "after_cursor_execute", statements._after)
+            statements.detach(engine)
             statements = None
         with engine.connect() as conn:
             hand_s, by_hand = timed(lambda: hand_report(conn))
@@ -555,6 +591,9 @@ def main() -> None:
         help="the documented indexes only, or with the recommended report indexes",
     )
     parser.add_argument(
+        "--statements", action="store_true", help="each workload statement's median time"
+    )
+    parser.add_argument(
         "--no-warm-up", action="store_true", help="time the first (cold) round too (10M)"
     )
     args = parser.parse_args()
@@ -572,6 +611,7 @@ def main() -> None:
                 warm,
                 args.report_rounds,
                 args.indexes,
+                args.statements,
             )
         )
         if args.drop:
