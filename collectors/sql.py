@@ -182,7 +182,9 @@ class SqlCollector:
         for mapping in workload_fallbacks(self.config.mapping):
             wq = WorkloadQueries(mapping, config, self._bind)
             try:
-                figures = read_workload(conn, wq, window, self.from_store, names)
+                figures = read_workload(
+                    conn, wq, window, self.from_store, names, cache=self._lookups
+                )
                 break
             except exc.DBAPIError as err:
                 if err.connection_invalidated or not isinstance(
