@@ -18,6 +18,8 @@ The statement has three parts per queue; building and compiling it costs tens of
 milliseconds at 500 queues, so it is compiled once per shape (which queues are NULL,
 with or without the total) and only re-bound, when its only bound values are the ranks
 and queues (a live poll: a past instant's poll binds instants and is built afresh).
+:class:`CompiledCache` also keeps the workload section's per-queue ticket lists
+(``collectors.sqlworkload.WorkloadQueries.listed_lookup``).
 """
 
 from __future__ import annotations
