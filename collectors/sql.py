@@ -14,6 +14,7 @@ read again. A lost connection or a timeout still fails the whole poll (an outage
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -43,6 +44,7 @@ from collectors.base import (
 from collectors.sqlassembly import Assembly, PollRows
 from collectors.sqlfigures import Availability
 from collectors.sqlhourly import HOUR, Carry, carry_on, hourly_statement
+from collectors.sqllookups import AgeLookups, looked_up
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
 from collectors.sqlreport import ReportFigures, read_report
@@ -118,6 +120,7 @@ class SqlCollector:
         self._queries = PollQueries(config.mapping, self._bind)
         self.figures = Availability(config.mapping)
         self._overlap = config.mapping.queues_overlap()
+        self._lookups = AgeLookups()
         self._carry: dict[bool, tuple[datetime, Carry]] = {}
         """Per statement kind (total or not): where the last span read ended, and the
         backlog per queue then (the next chunk of a backfill starts from it)."""
@@ -179,7 +182,9 @@ class SqlCollector:
         for mapping in workload_fallbacks(self.config.mapping):
             wq = WorkloadQueries(mapping, config, self._bind)
             try:
-                figures = read_workload(conn, wq, window, self.from_store, names)
+                figures = read_workload(
+                    conn, wq, window, self.from_store, names, cache=self._lookups
+                )
                 break
             except exc.DBAPIError as err:
                 if err.connection_invalidated or not isinstance(
@@ -214,11 +219,17 @@ class SqlCollector:
     ) -> PollRows:
         dialect = conn.dialect.name
         breaches, reopened = q.sla_breaches(window), q.reopened(window)
+        backlog = conn.execute(q.backlog(window.end)).all()
+        quantiles: Sequence[Any]
+        if looked_up(dialect):  # MariaDB/MySQL: bounded index lookups, not windows
+            quantiles = self._lookups.rows(conn, q, backlog, with_total)
+        else:
+            quantiles = conn.execute(q.quantiles(dialect, with_total)).all()
         return PollRows(
-            backlog=conn.execute(q.backlog(window.end)).all(),
+            backlog=backlog,
             created=conn.execute(q.created(window)).all(),
             resolved=conn.execute(q.resolved(window)).all() if q.f.has("resolved_at") else None,
-            quantiles=conn.execute(q.quantiles(dialect, with_total)).all(),
+            quantiles=quantiles,
             breaches=conn.execute(breaches).all() if breaches is not None else None,
             reopened=conn.execute(reopened).all() if reopened is not None else None,
         )

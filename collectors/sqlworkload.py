@@ -185,6 +185,46 @@ class WorkloadQueries:
         keep = ranked.c.rn <= self.config.listed_tickets
         return sa.select(*(c for c in ranked.c if c.name != "rn")).where(keep)
 
+    def can_look_up(self, kind: str) -> bool:
+        """Whether :meth:`listed_lookup` can list ``kind`` (its age is a column)."""
+        if kind == "stale":
+            return bool(self.config.stale_after) and self.f.has("updated_at")
+        return bool(self.config.waiting_statuses) and not self.has_status_history
+
+    def listed_lookup(self, kind: str, nulls: tuple[bool, ...]) -> sa.CompoundSelect[Any] | None:
+        """MariaDB/MySQL: :meth:`listed` as one bounded ``ORDER BY ... LIMIT`` per queue
+        (queue ``i`` bound as ``v{i}``, or NULL where ``nulls[i]``), in one ``UNION
+        ALL``: no window function ranking every open ticket. The same tickets (ties by
+        id, as the ranking). None when the age is not a column (a status history)."""
+        if not nulls or not self.can_look_up(kind):
+            return None
+        conditions = [self._is_waiting()] if kind == "waiting" else []
+        since = self.f.require("updated_at")
+        source = self._from(["id", "queue", "status", "assignee", "updated_at"])
+        queue, by_queue = self.q.queue()
+        ticket = self.f.require("id")
+        assignee = self.f.get("assignee")
+        parts = [
+            sa.select(
+                queue,
+                ticket.label("ticket"),
+                self.f.require("status").label("status"),
+                (assignee if assignee is not None else sa.null()).label("assignee"),
+                since.label("since"),
+            )
+            .select_from(source)
+            .where(
+                *self.q.scope(),
+                self.q.open_predicate(),
+                *conditions,
+                by_queue[0].is_(None) if is_null else by_queue[0] == sa.bindparam(f"v{i}"),
+            )
+            .order_by(since, ticket)
+            .limit(self.config.listed_tickets)
+            for i, is_null in enumerate(nulls)
+        ]
+        return sa.union_all(*parts)
+
     def routing_recorded(self) -> set[str]:
         """Which of :data:`ROUTING_FIGURES` this store records."""
         h = self.m.history

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from collectors.base import Window
+from collectors.sqllookups import CompiledCache, looked_up
 from collectors.sqlworkload import ROUTING_FIGURES, WorkloadQueries
 from collectors.workload import (
     AgeFrom,
@@ -33,15 +34,20 @@ def read_workload(
     window: Window,
     from_store: FromStore,
     queues: Iterable[str],
+    cache: CompiledCache | None = None,
 ) -> dict[str, QueueWorkload]:
-    """Every configured workload figure of each queue (``queues`` plus those found)."""
+    """Every configured workload figure of each queue (``queues`` plus those found).
+
+    On MariaDB/MySQL the ticket lists are looked up per queue (the queues of the stale
+    and waiting counts), with ``cache`` keeping the compiled statements across polls."""
     now = window.end
     reader = _Reader(conn, now, from_store)
     raw = reader.agents(wq)
     agents = bound_agents(raw, wq.config.agents)
     stale = reader.stale(wq, now)
     waiting = reader.waiting(wq)
-    listed = {kind: reader.listed(wq, kind) for kind in ("stale", "waiting")}
+    found_in = {"stale": list(stale or {}), "waiting": list(waiting or {})}
+    listed = {kind: reader.listed(wq, kind, found_in[kind], cache) for kind in ("stale", "waiting")}
     routing = reader.routing(wq, window)
     categories = [reader.categories(wq, w) for w in (None, window)]
     found = {*queues, *agents, *(stale or {}), *(routing or {})}
@@ -116,9 +122,26 @@ class _Reader:
             out[r.queue].append(Waiting(str(r.status), int(r.n), age, source))
         return out
 
-    def listed(self, wq: WorkloadQueries, kind: str) -> dict[str, tuple[ListedTicket, ...]]:
+    def listed(
+        self, wq: WorkloadQueries, kind: str, queues: list[Any], cache: CompiledCache | None
+    ) -> dict[str, tuple[ListedTicket, ...]]:
         out: dict[str, list[ListedTicket]] = defaultdict(list)
-        for r in self.rows(wq.listed(kind)) or ():
+        rows: Sequence[Any] | None = None
+        nulls = tuple(q is None for q in queues)
+        lookups = looked_up(self.conn.dialect.name) and wq.can_look_up(kind)
+        if lookups and queues:
+            values = {f"v{i}": q for i, q in enumerate(queues) if q is not None}
+            key = ("listed", kind, nulls, wq.m.model_dump_json(), wq.config.model_dump_json())
+
+            def build() -> sa.ClauseElement:
+                statement = wq.listed_lookup(kind, nulls)
+                assert statement is not None
+                return statement
+
+            rows = (cache or CompiledCache()).run(self.conn, key, build, values)
+        elif not lookups:  # (with lookups and no queue: nothing open to list)
+            rows = self.rows(wq.listed(kind))
+        for r in rows or ():
             assignee = None if r.assignee is None else str(r.assignee)
             age = self.age(r.since, "updated_at") or 0.0
             ticket = str(r.ticket)

@@ -69,6 +69,72 @@ INDEXES = (
     ("bwl_resolved", "resolved_at"),
     ("bwl_opened", "opened_at"),
 )
+"""The documented indexes (``--indexes documented``)."""
+_OPEN = "incident_state IN ({})".format(", ".join(f"'{s}'" for s in data.OPEN_STATES))
+REPORT_INDEXES = {
+    # PostgreSQL: partial indexes on the open tickets (the mapping's open statuses) in the
+    # order the statements group, rank or pick them, covering what they read; the week's
+    # resolved tickets by a covering index on resolved_at (index-only scans)
+    "postgresql": (
+        ("bwr_open_opened", f"assignment_group, opened_at, number) WHERE ({_OPEN}"),
+        (
+            "bwr_open_updated",
+            "assignment_group, sys_updated_at, number) INCLUDE (incident_state, assigned_to)"
+            f" WHERE ({_OPEN}",
+        ),
+        ("bwr_open_agent", f"assignment_group, assigned_to, opened_at) WHERE ({_OPEN}"),
+        (
+            "bwr_resolved_cover",
+            "resolved_at) INCLUDE (assignment_group, incident_state, opened_at,"
+            " reassignment_count, reopen_count",
+        ),
+    ),
+    # MariaDB has no partial index: the same, led by the status (a range per open status)
+    "mariadb": (
+        ("bwr_open_opened", "incident_state, assignment_group, opened_at, number"),
+        # the poll's age-quantile lookups walk a queue's tickets newest first, no sort
+        ("bwr_queue_opened", "assignment_group, opened_at, incident_state"),
+        (
+            "bwr_open_updated",
+            "incident_state, assignment_group, sys_updated_at, number, assigned_to",
+        ),
+        ("bwr_open_agent", "incident_state, assignment_group, assigned_to, opened_at"),
+        (
+            "bwr_resolved_cover",
+            "resolved_at, assignment_group, incident_state, opened_at, reassignment_count,"
+            " reopen_count",
+        ),
+    ),
+}
+"""The recommended indexes for the report (``--indexes report``, on top of the documented
+ones; docs/benchmarks/workload.md): both the collector and the hand-written SQL run with
+them."""
+
+
+def ensure_indexes(engine: sa.Engine, which: str) -> None:
+    """Create the ``which`` indexes that are missing (``documented``: none beyond the
+    build's; ``report``: :data:`REPORT_INDEXES` too) and drop the report ones otherwise,
+    so a kept table runs with exactly the asked-for set."""
+    started = time.perf_counter()
+    pg = engine.dialect.name == "postgresql"
+    wanted = REPORT_INDEXES["postgresql" if pg else "mariadb"]
+    with engine.begin() as conn:
+        for name, cols in wanted:
+            if which == "report":
+                conn.execute(
+                    sa.text(f"CREATE INDEX IF NOT EXISTS {TABLE}_{name} ON {TABLE} ({cols})")
+                )
+            elif pg:
+                conn.execute(sa.text(f"DROP INDEX IF EXISTS {TABLE}_{name}"))
+            else:
+                conn.execute(sa.text(f"DROP INDEX IF EXISTS {TABLE}_{name} ON {TABLE}"))
+        if not pg:
+            conn.execute(sa.text(f"ANALYZE TABLE {TABLE}"))
+    if pg:  # as autovacuum would: statistics, and the visibility map index-only scans need
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f"VACUUM ANALYZE {TABLE}"))
+    took = time.perf_counter() - started
+    print(f"{engine.dialect.name}: {which} indexes ready in {took:.0f} s")
 
 
 def build(engine: sa.Engine, tickets: int) -> int:
@@ -320,6 +386,22 @@ class Statements:
     def _after(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         self.seen.append((time.perf_counter() - self._started, statement, params))
 
+    def detach(self, engine: sa.Engine) -> None:
+        sa.event.remove(engine, "before_cursor_execute", self._before)
+        sa.event.remove(engine, "after_cursor_execute", self._after)
+
+
+def print_statements(engine_name: str, seen: list[tuple[float, str, Any]], rounds: int) -> None:
+    """``--statements``: each workload statement's median time over the rounds (the
+    collector's, then the hand-written ones; execution only, rows not fetched)."""
+    if not rounds or len(seen) % rounds:
+        return
+    n = len(seen) // rounds
+    print(f"{engine_name}: each workload statement, median of {rounds} rounds (execution):")
+    for i in range(n):
+        took = statistics.median(seen[r * n + i][0] for r in range(rounds))
+        print(f"  {took:7.3f} s  {' '.join(seen[i][1].split())[:110]}")
+
 
 def profile(engine: sa.Engine, engine_name: str, seen: list[tuple[float, str, Any]]) -> None:
     """Print the five slowest statements; write them with their plans to a JSON file."""
@@ -344,6 +426,60 @@ def profile(engine: sa.Engine, engine_name: str, seen: list[tuple[float, str, An
     save({"engine": engine_name, "statements": plans}, f"workload_report_plans_{engine_name}.json")
 
 
+def prepare(engine: sa.Engine, tickets: int, keep: bool, indexes: str) -> int:
+    """The table built (or kept) with the asked-for indexes; returns its row count."""
+    started = time.perf_counter()
+    name = engine.dialect.name
+    rows = existing(engine, tickets) if keep else None
+    if rows is None:
+        rows = build(engine, tickets)
+        print(f"{name}: {rows:,} tickets built in {time.perf_counter() - started:.0f} s")
+    else:
+        print(f"{name}: reusing {rows:,} tickets")
+    ensure_indexes(engine, indexes)
+    return rows
+
+
+def workload_rounds(
+    engine: sa.Engine,
+    collector: SqlCollector,
+    wq: WorkloadQueries,
+    repeat: int,
+    warm_up: bool,
+    per_statement: bool,
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """The timed workload rounds: wall and CPU times of the collector's and the
+    hand-written statements (the first, checked, round discarded with ``warm_up``)."""
+    hand = hand_statements()
+    mine, theirs, cpu_mine, cpu_theirs = [], [], [], []
+    each = Statements(engine) if per_statement else None
+    with engine.connect() as conn:
+        rounds = 0 if repeat == 0 else repeat + 1 if warm_up else repeat
+        for round_ in range(rounds):  # --repeat 0: the report only (10M)
+            cpu = time.process_time()
+            took, figures = timed(
+                lambda: read_workload(
+                    conn, wq, WINDOW, collector.from_store, [], cache=collector._lookups
+                )
+            )
+            cpu_took = time.process_time() - cpu
+            cpu = time.process_time()
+            took_hand, results = timed(lambda: [conn.execute(sa.text(s), p).all() for s, p in hand])
+            cpu_hand = time.process_time() - cpu
+            if round_ == 0:
+                check(figures, results)
+                if warm_up:
+                    continue
+            mine.append(took)
+            theirs.append(took_hand)
+            cpu_mine.append(cpu_took)
+            cpu_theirs.append(cpu_hand)
+    if each is not None:
+        each.detach(engine)
+        print_statements(engine.dialect.name, each.seen, rounds)
+    return mine, theirs, cpu_mine, cpu_theirs
+
+
 def bench(
     engine_name: str,
     tickets: int,
@@ -352,33 +488,19 @@ def bench(
     profiled: bool = False,
     warm_up: bool = True,
     report_rounds: int = 1,
+    indexes: str = "report",
+    per_statement: bool = False,
 ) -> dict[str, Any]:
     url = URLS[engine_name]
     engine = sa.create_engine(url)
-    started = time.perf_counter()
-    rows = existing(engine, tickets) if keep else None
-    if rows is None:
-        rows = build(engine, tickets)
-        print(f"{engine_name}: {rows:,} tickets built in {time.perf_counter() - started:.0f} s")
-    else:
-        print(f"{engine_name}: reusing {rows:,} tickets")
+    rows = prepare(engine, tickets, keep, indexes)
     config = collector_config(url)
     assert config.workload is not None
     collector = SqlCollector(config, engine=engine)
     wq = WorkloadQueries(config.mapping, config.workload, collector._bind)
-    hand = hand_statements()
-    mine, theirs = [], []
-    with engine.connect() as conn:
-        rounds = 0 if repeat == 0 else repeat + 1 if warm_up else repeat
-        for round_ in range(rounds):  # --repeat 0: the report only (10M)
-            took, figures = timed(lambda: read_workload(conn, wq, WINDOW, collector.from_store, []))
-            took_hand, results = timed(lambda: [conn.execute(sa.text(s), p).all() for s, p in hand])
-            if round_ == 0:
-                check(figures, results)
-                if warm_up:
-                    continue
-            mine.append(took)
-            theirs.append(took_hand)
+    mine, theirs, cpu_mine, cpu_theirs = workload_rounds(
+        engine, collector, wq, repeat, warm_up, per_statement
+    )
     statements = Statements(engine) if profiled else None
     reports, hands, cpus = [], [], []
     for _ in range(report_rounds):
@@ -390,8 +512,7 @@ def bench(
         reports.append(report_s)
         if statements is not None:
             profile(engine, engine_name, statements.seen)
-            sa.event.remove(engine, "before_cursor_execute", statements._before)
-            sa.event.remove(engine, "after_cursor_execute", statements._after)
+            statements.detach(engine)
             statements = None
         with engine.connect() as conn:
             hand_s, by_hand = timed(lambda: hand_report(conn))
@@ -406,7 +527,9 @@ def bench(
     a, h = (statistics.median(mine), statistics.median(theirs)) if mine else (0.0, 0.0)
     workload = (
         f" collector {a * 1000:.0f} ms, hand-written {h * 1000:.0f} ms (median of {repeat}),"
-        f" ratio {a / h:.2f}{'' if warm_up else ' (cold, no warm-up round)'};"
+        f" ratio {a / h:.2f}{'' if warm_up else ' (cold, no warm-up round)'}"
+        f" (CPU in this process {statistics.median(cpu_mine):.2f} s and"
+        f" {statistics.median(cpu_theirs):.2f} s);"
         if mine
         else " workload statements not timed (--repeat 0);"
     )
@@ -415,7 +538,7 @@ def bench(
         " the report's figures for the week (a full poll with the"
         f" workload section, then the report's statements) {report_s:.1f} s"
         f" ({report_cpu:.1f} s CPU in this process), by hand {hand_s:.1f} s,"
-        f" ratio {report_s / hand_s:.2f} (median of {report_rounds});"
+        f" ratio {report_s / hand_s:.2f} (median of {report_rounds}); {indexes} indexes;"
         f" load average {os.getloadavg()[0]:.1f}"
     )
     engine.dispose()
@@ -428,11 +551,14 @@ def bench(
         "collector_ms": a * 1000,
         "hand_ms": h * 1000,
         "ratio": a / h if mine else None,
+        "collector_cpu_s": statistics.median(cpu_mine) if mine else None,
+        "hand_cpu_s": statistics.median(cpu_theirs) if mine else None,
         "report_s": report_s,
         "report_ratio": report_s / hand_s,
         "report_cpu_s": report_cpu,
         "report_hand_s": hand_s,
         "report_rounds": report_rounds,
+        "indexes": indexes,
         "load_average": os.getloadavg()[0],
     }
 
@@ -463,6 +589,15 @@ def main() -> None:
         "--report-rounds", type=int, default=1, help="timed reports (each with the hand one)"
     )
     parser.add_argument(
+        "--indexes",
+        choices=("documented", "report"),
+        default="report",
+        help="the documented indexes only, or with the recommended report indexes",
+    )
+    parser.add_argument(
+        "--statements", action="store_true", help="each workload statement's median time"
+    )
+    parser.add_argument(
         "--no-warm-up", action="store_true", help="time the first (cold) round too (10M)"
     )
     args = parser.parse_args()
@@ -472,7 +607,15 @@ def main() -> None:
         warm = not args.no_warm_up
         results.append(
             bench(
-                name, args.tickets, args.repeat, args.keep, args.profile, warm, args.report_rounds
+                name,
+                args.tickets,
+                args.repeat,
+                args.keep,
+                args.profile,
+                warm,
+                args.report_rounds,
+                args.indexes,
+                args.statements,
             )
         )
         if args.drop:

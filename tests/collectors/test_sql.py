@@ -598,7 +598,9 @@ class TestAggregationInSql:
         april_table: pd.DataFrame,
         writer: sa.Engine,
     ) -> None:
-        """Each statement has GROUP BY and returns at most queues x statuses x priorities rows."""
+        """Each statement has GROUP BY and returns at most queues x statuses x priorities
+        rows; on MariaDB/MySQL the age quantiles are instead looked up, at most one row per
+        queue and quantile and three for the total (``collectors.sqllookups``)."""
         collector, seen = statements
         collector.collect(Window(AS_OF - timedelta(days=7), AS_OF))
 
@@ -609,10 +611,16 @@ class TestAggregationInSql:
             * april_table["priority"].nunique()
         )
         assert bound < len(april_table) / 10
+        lookups = writer.dialect.name in ("mysql", "mariadb")
         with writer.connect() as conn:
-            for statement, parameters in seen:
-                assert "GROUP BY" in statement.upper()
+            for number, (statement, parameters) in enumerate(seen):
                 rows = conn.exec_driver_sql(statement, parameters).all()
+                if lookups and number == 1:  # after the backlog, whose counts it uses
+                    assert "GROUP BY" not in statement.upper()
+                    queues = april_table["assignment_group"].nunique()
+                    assert 0 < len(rows) <= 3 * queues + 3
+                    continue
+                assert "GROUP BY" in statement.upper()
                 assert 0 < len(rows) <= bound
 
 

@@ -161,7 +161,7 @@ class TestWorkloadFigures:
             assert w.categories_created == top(came.value_counts(), TOP)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url", ["sqlite", "mariadb"], indirect=True)
 class TestWithoutHistory:
     def test_waiting_ages_from_last_update_and_no_misroutes(
         self, loaded: tuple[str, pd.DataFrame, pd.DataFrame]
@@ -182,6 +182,14 @@ class TestWithoutHistory:
         ]
         assert w.routing.misrouted is None and w.routing.misroute_rate is None
         assert w.routing.reopen_rate is not None
+        # the ten oldest waiting tickets of every queue (MariaDB: one lookup per queue)
+        waiting = open_[open_["incident_state"].isin(data.WAITING)]
+        for name, rows in waiting.groupby("assignment_group"):
+            listed = rows.sort_values(["sys_updated_at", "number"]).head(10)
+            assert [(t.id, t.status, t.age_s) for t in got[str(name)].waiting_tickets] == [
+                (r.number, r.incident_state, seconds(NOW - r.sys_updated_at))
+                for r in listed.itertuples()
+            ]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
