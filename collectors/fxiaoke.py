@@ -45,12 +45,11 @@ and ``budget.requests_per_minute`` 120).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -59,8 +58,9 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.mirror import Change, MirrorStore, quantile
+from collectors.hosted.mirror import Change, MirrorStore, RotatingMirror, quantile
 from collectors.hosted.past import OPEN_THEN, refuse_past
+from collectors.hosted.rotation import in_slot, per_slot
 from collectors.hosted.source import client_options
 from config.durations import Duration
 from config.secrets import resolve_credential
@@ -203,31 +203,14 @@ class FxiaokeConfig(HostedSourceConfig):
 
 def reconciled_per_poll(queues: int, interval: timedelta, mirror: FxiaokeMirror) -> int:
     """The most queues one poll reconciles (every queue once per ``reconcile_every``)."""
-    slots = max(1, int(mirror.reconcile_every / interval))
-    return math.ceil(queues / slots)
+    return per_slot(queues, interval, mirror.reconcile_every)
 
 
 def reconciled_at(
     now: datetime, queues: int, interval: timedelta, mirror: FxiaokeMirror
 ) -> list[int]:
-    """The queues (by index) a poll at ``now`` reconciles: the period is cut into slots of
-    one interval, and queue ``j`` belongs to slot ``j * slots // queues`` (a queue a slot
-    when there are fewer queues than slots, else ``queues / slots`` rounded either way)."""
-    slots = max(1, int(mirror.reconcile_every / interval))
-    slot = int(now.timestamp() // interval.total_seconds()) % slots
-    return [j for j in range(queues) if j * slots // queues == slot]
-
-
-@runtime_checkable
-class RotatingMirror(MirrorStore, Protocol):
-    """What Fxiaoke needs of its mirror beyond :class:`MirrorStore` (:class:`Mirror` has
-    it): creation times per queue key, and a drift kept per queue as each is checked."""
-
-    def created_times(self) -> dict[str, list[datetime]]: ...
-
-    def record_drift(self, measured: Mapping[str, int], now: datetime) -> dict[str, int]: ...
-
-    def last_drift(self) -> tuple[datetime | None, dict[str, int]]: ...
+    """The queues (by index) a poll at ``now`` reconciles (:func:`in_slot`)."""
+    return in_slot(now, queues, interval, mirror.reconcile_every)
 
 
 class CorpToken:

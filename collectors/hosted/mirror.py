@@ -19,8 +19,8 @@ Generic: a store plugs in by mapping its listing's items to :class:`Change`. A c
 that keeps a mirror implements :class:`MirrorUser`; the daemon hands it a
 :class:`MirrorStore` (this module's :class:`Mirror` over its own store) before the first
 poll. Wired into Udesk (collectors/udesk.py, ``mirror:``) and Fxiaoke
-(collectors/fxiaoke.py, ``mirror:``; it also uses :meth:`Mirror.created_times` and
-:meth:`Mirror.record_drift`).
+(collectors/fxiaoke.py, ``mirror:``); both use it as a :class:`RotatingMirror`
+(:meth:`Mirror.created_times`, :meth:`Mirror.record_drift`).
 """
 
 from __future__ import annotations
@@ -84,6 +84,18 @@ class MirrorStore(Protocol):
     def reconcile(self, totals: Mapping[str, int], now: datetime) -> dict[str, int]: ...
 
     def reset(self) -> None: ...
+
+
+@runtime_checkable
+class RotatingMirror(MirrorStore, Protocol):
+    """What Fxiaoke and Udesk need of their mirror beyond :class:`MirrorStore` (:class:`Mirror`
+    has it): creation times per queue key, and a drift kept per queue as each is checked."""
+
+    def created_times(self) -> dict[str, list[datetime]]: ...
+
+    def record_drift(self, measured: Mapping[str, int], now: datetime) -> dict[str, int]: ...
+
+    def last_drift(self) -> tuple[datetime | None, dict[str, int]]: ...
 
 
 @runtime_checkable
