@@ -25,6 +25,13 @@ rebuilds the mirror by listing every queue's status filters, 100 a page. Each po
 mirror's open count per queue is reconciled with the ``meta.total_count`` figures just
 read (no extra request): the difference is the drift (tickets deleted or merged in Udesk
 leave no trace in the feed). Without ``mirror:``, ages are absent.
+
+With ``mirror.reconcile_every`` (500 queues: the filter counts of every queue every poll
+do not fit in 60 a minute), the open counts per queue and status come from the mirror too
+(its queue key is ``queue KEY status``), and each poll counts the filters of the queues
+whose turn it is (:func:`collectors.hosted.rotation.in_slot`), so every queue is
+reconciled once per period; the build reconciles every queue from the ``total_count`` of
+its listing's first page.
 """
 
 from __future__ import annotations

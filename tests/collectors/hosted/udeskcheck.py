@@ -19,16 +19,20 @@ from tests.collectors.stores.udesk import OPEN, udesk_log
 
 
 def expected_all(
-    at: datetime, queues: Iterable[str], deleted: frozenset[str] = frozenset()
+    at: datetime,
+    queues: Iterable[str],
+    deleted: frozenset[str] = frozenset(),
+    ages_at: datetime | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per queue: ``counts`` {status: n} (open statuses with tickets) and its ``ages``."""
+    """Per queue: ``counts`` {status: n} (open statuses with tickets) and its ``ages`` at
+    ``ages_at`` (default ``at``), over the log's state at ``at``."""
     state = udesk_log().state_at(at)
     wanted = list(queues)
     open_ = state[
         state["queue"].isin(wanted) & state["status"].isin(OPEN) & ~state["id"].isin(deleted)
     ]
     # Udesk's times have whole seconds, as the fake writes them
-    seconds = (pd.Timestamp(at) - open_["created"].dt.floor("s")).dt.total_seconds()
+    seconds = (pd.Timestamp(ages_at or at) - open_["created"].dt.floor("s")).dt.total_seconds()
     out: dict[str, dict[str, Any]] = {q: {"counts": {}, "ages": None} for q in wanted}
     for queue, rows in open_.assign(age=seconds).groupby("queue"):
         ages = rows["age"].to_numpy()
@@ -46,9 +50,11 @@ def expected_all(
 
 
 def check_all(snapshot: Snapshot, at: datetime, deleted: frozenset[str] = frozenset()) -> int:
-    """Assert every queue's open counts and ages equal pandas' at ``at``; the tickets
+    """Assert every queue's open counts and ages equal pandas' over the log's state at
+    ``at`` (ages as of the window's end, as the collector reports them); the tickets
     checked."""
-    want = expected_all(at, [q.queue for q in snapshot.queues], deleted)
+    queues = [q.queue for q in snapshot.queues]
+    want = expected_all(at, queues, deleted, snapshot.window.end)
     checked = 0
     for q in snapshot.queues:
         counts = {s: n for (s, _), n in q.open_by_status_priority.items()}
