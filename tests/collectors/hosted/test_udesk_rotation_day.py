@@ -15,10 +15,10 @@ each real minute's requests and moves its tickets meanwhile.
 
 Checked: the build lists every filter once and reconciles every queue from the
 listing's ``total_count``; every later successful poll's open counts per queue and
-status and ages equal pandas' at the instant the poll ended, with drift 0; later polls
-send at most 5 requests beyond what waiting for the budget costs nothing; the storm's
-polls fail after one request each and the next good poll catches up; no minute over
-our 30; every queue counted once during the day.
+status and ages equal pandas' at the instant the poll ended, and the queues it counts
+have drift 0; later polls count at most 2 queues (4 filters) besides the feed's pages;
+the storm's polls fail after one request each and the next good poll catches up; no
+minute over our 30; most queues counted during the day.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from collectors.base import Snapshot, Window
+from collectors.hosted.rotation import in_slot
 from collectors.udesk import UdeskCollector
 from monitor.clock import FakeClock
 from tests.collectors.fakeserver import FakeServer
@@ -113,24 +114,51 @@ class TestUdeskAt500Queues:
         assert len(drift) == QUEUES  # every queue reconciled from the listing
         assert (ended - first).total_seconds() > 30 * 60  # over a thousand at 30 a minute
 
-    def test_every_later_poll_is_exact_with_no_drift(self, day: dict[str, Any]) -> None:
+    def test_every_later_poll_is_exact_and_each_queue_counted_has_no_drift(
+        self, day: dict[str, Any]
+    ) -> None:
         seen = day["seen"][1:]
         assert len(seen) >= 250
         checked = sum(check_all(snapshot, ended) for snapshot, _, ended in seen)
         assert checked > 100_000
-        assert all(set(drift.values()) == {0} for _, drift, _ in seen)
+        config = day["config"]
+        every = config.mirror.reconcile_every
+        for snapshot, drift, _ in seen:
+            turn = in_slot(snapshot.window.end, QUEUES, config.interval, every)
+            assert {config.queues[j].name: drift[config.queues[j].name] for j in turn} == {
+                config.queues[j].name: 0 for j in turn
+            }
+        # the build's own drift (its listings span half an hour of changes) is held for
+        # each queue until its turn; printed for the docs
+        build = day["seen"][0][1]
+        print(f"\nqueues with a drift at the build: {sum(1 for d in build.values() if d)}")
 
-    def test_later_polls_cost_five_requests(self, day: dict[str, Any]) -> None:
-        normal = [sent for t, ok, sent in day["polls"][1:] if ok]
-        assert max(normal) <= day["config"].poll_cost().requests == 5
-        assert sum(normal) / len(normal) <= 5
+    def test_later_polls_count_two_queues_and_read_the_feed(self, day: dict[str, Any]) -> None:
+        api = [c for c in day["calls"] if c.path != "/open_api_v1/log_in"]
+        per_poll, at = [], 0
+        for _, ok, sent in day["polls"]:
+            per_poll.append((ok, api[at : at + sent]))
+            at += sent
+        later = [calls for ok, calls in per_poll[1:] if ok]
+        counts = [sum(1 for c in calls if c.arg("per_page") == "1") for calls in later]
+        feed = [sum(1 for c in calls if c.arg("filter_id") == str(CHANGED)) for calls in later]
+        assert max(counts) <= 4 and all(f >= 1 for f in feed)
+        assert all(len(calls) == n + f for calls, n, f in zip(later, counts, feed, strict=True))
+        sent = [len(calls) for calls in later]
+        print(
+            f"\nlater polls: {len(later)}, requests mean {sum(sent) / len(sent):.2f} max "
+            f"{max(sent)}; counts mean {sum(counts) / len(counts):.2f}; feed pages mean "
+            f"{sum(feed) / len(feed):.2f} max {max(feed)}; estimate "
+            f"{day['config'].poll_cost().requests}"
+        )
 
     def test_the_storm_fails_polls_and_the_mirror_catches_up(self, day: dict[str, Any]) -> None:
-        storm = [(ok, sent) for t, ok, sent in day["polls"] if DAY.in_storm(t)]
-        assert len(storm) >= 3 and not any(ok for ok, _ in storm)
-        assert all(sent == 1 for _, sent in storm)
-        assert day["daemon"].stats.collector_errors == {("udesk", "rate_limited"): len(storm)}
-        after = [(s, e) for s, _, e in day["seen"] if s.window.end >= STORM[1]]
+        # the storm is on the fake's clock (the collector's, waits included)
+        failed = [sent for _, ok, sent in day["polls"] if not ok]
+        assert len(failed) >= 3 and all(sent == 1 for sent in failed)
+        assert day["daemon"].stats.collector_errors == {("udesk", "rate_limited"): len(failed)}
+        assert not [e for _, _, e in day["seen"] if STORM[0] <= e < STORM[1]]
+        after = [(s, e) for s, _, e in day["seen"] if e >= STORM[1]]
         assert after and check_all(*after[0]) > 0
 
     def test_no_minute_over_our_share(self, day: dict[str, Any]) -> None:
