@@ -45,7 +45,6 @@ and ``budget.requests_per_minute`` 120).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -61,6 +60,7 @@ from collectors.hosted.config import burst_error, listing_pages, peak_changes_fi
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.mirror import Change, MirrorStore, RotatingMirror, aging
 from collectors.hosted.past import OPEN_THEN, refuse_past
+from collectors.hosted.rotation import in_slot, per_slot
 from collectors.hosted.source import client_options
 from config.durations import Duration
 from config.secrets import resolve_credential
@@ -203,19 +203,14 @@ class FxiaokeConfig(HostedSourceConfig):
 
 def reconciled_per_poll(queues: int, interval: timedelta, mirror: FxiaokeMirror) -> int:
     """The most queues one poll reconciles (every queue once per ``reconcile_every``)."""
-    slots = max(1, int(mirror.reconcile_every / interval))
-    return math.ceil(queues / slots)
+    return per_slot(queues, interval, mirror.reconcile_every)
 
 
 def reconciled_at(
     now: datetime, queues: int, interval: timedelta, mirror: FxiaokeMirror
 ) -> list[int]:
-    """The queues (by index) a poll at ``now`` reconciles: the period is cut into slots of
-    one interval, and queue ``j`` belongs to slot ``j * slots // queues`` (a queue a slot
-    when there are fewer queues than slots, else ``queues / slots`` rounded either way)."""
-    slots = max(1, int(mirror.reconcile_every / interval))
-    slot = int(now.timestamp() // interval.total_seconds()) % slots
-    return [j for j in range(queues) if j * slots // queues == slot]
+    """The queues (by index) a poll at ``now`` reconciles (:func:`in_slot`)."""
+    return in_slot(now, queues, interval, mirror.reconcile_every)
 
 
 class CorpToken:

@@ -25,6 +25,13 @@ rebuilds the mirror by listing every queue's status filters, 100 a page. Each po
 mirror's open count per queue is reconciled with the ``meta.total_count`` figures just
 read (no extra request): the difference is the drift (tickets deleted or merged in Udesk
 leave no trace in the feed). Without ``mirror:``, ages are absent.
+
+With ``mirror.reconcile_every`` (500 queues: the filter counts of every queue every poll
+do not fit in 60 a minute), the open counts per queue and status come from the mirror too
+(its queue key is ``queue KEY status``), and each poll counts the filters of the queues
+whose turn it is (:func:`collectors.hosted.rotation.in_slot`), so every queue is
+reconciled once per period; the build reconciles every queue from the ``total_count`` of
+its listing's first page.
 """
 
 from __future__ import annotations
@@ -45,8 +52,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
-from collectors.hosted.mirror import Change, MirrorStore
+from collectors.hosted.mirror import Change, MirrorStore, RotatingMirror, quantile
 from collectors.hosted.past import refuse_past
+from collectors.hosted.rotation import in_slot, per_slot
 from collectors.hosted.source import client_options
 from config.durations import Duration
 from config.secrets import resolve_credential
@@ -81,6 +89,9 @@ STATUSES = ("open", "solving", "resolved", "closed")
 
 PAGE = 100
 """``per_page`` at most (Udesk's limit)."""
+KEY = "\x1f"
+"""Joins a queue's name and a status into the mirror's queue key (the mirror keeps the
+status that way, so open counts per status come from it too)."""
 
 
 class UdeskMirror(BaseModel):
@@ -104,11 +115,18 @@ class UdeskMirror(BaseModel):
         description="rebuild the mirror at the next poll when a queue's drift is larger "
         "than this (None: never by itself; the drift metric is for alerting)",
     )
+    reconcile_every: Duration | None = Field(
+        None,
+        description="open counts come from the mirror, and each queue's filters are "
+        "counted once per this period, a few queues a poll (None: every filter every poll)",
+    )
 
     @model_validator(mode="after")
     def _span(self) -> UdeskMirror:
         if self.overlap >= self.changed_span:
             raise ValueError("overlap must be shorter than changed_span")
+        if self.reconcile_every is not None and self.reconcile_every <= timedelta(0):
+            raise ValueError("reconcile_every must be longer than 0")
         return self
 
 
@@ -158,6 +176,11 @@ class UdeskConfig(HostedSourceConfig):
 
     def poll_cost(self) -> PollCost:
         calls = sum(len(q.filters) for q in self.queues)
+        if self.mirror is not None and self.mirror.reconcile_every is not None:
+            # the filters of the queues whose turn it is (the largest slot, at most)
+            widest = max(len(q.filters) for q in self.queues)
+            calls = per_slot(len(self.queues), self.interval, self.mirror.reconcile_every)
+            calls *= widest
         if self.mirror is not None:  # the changed filter's pages since the cursor
             span = self.interval + self.mirror.overlap
             calls += listing_pages(self.peak_changes_per_minute * span.total_seconds() / 60, PAGE)
@@ -278,7 +301,8 @@ class UdeskCollector:
         self._auth = login
         self.http_stats = self.client.stats
         self._mirror: MirrorStore | None = None
-        self._drift: dict[str, int] | None = None
+        self._drift: dict[str, int] = {}
+        self._keys_checked = False
 
     @property
     def wants_mirror(self) -> bool:
@@ -286,7 +310,8 @@ class UdeskCollector:
 
     @property
     def mirror_drift(self) -> Mapping[str, int] | None:
-        return self._drift
+        """The drift per queue at each queue's latest reconciliation (None before any)."""
+        return dict(self._drift) if self._drift else None
 
     def attach_mirror(self, mirror: MirrorStore) -> None:
         self._mirror = mirror
@@ -303,11 +328,11 @@ class UdeskCollector:
             "its API reads tickets only through filters defined in Udesk's console, with "
             "no time filter and no closing time",
         )
-        counts = {
-            q.name: {status: self._count(filter_id) for status, filter_id in q.filters.items()}
-            for q in self.config.queues
-        }
-        ages = self._mirror_ages(window.end, counts)
+        settings, mirror = self.config.mirror, self._mirror
+        if settings is not None and mirror is not None:
+            counts, ages = self._from_mirror(settings, mirror, window.end)
+        else:
+            counts, ages = self._read_counts(self.config.queues), {}
         queues = tuple(
             QueueStats(
                 queue=q.name,
@@ -323,50 +348,82 @@ class UdeskCollector:
             figures=(FigureState("priority", False, "counted per filter only", False),),
         )
 
-    def _mirror_ages(
-        self, now: datetime, counts: Mapping[str, Mapping[str, int]]
-    ) -> dict[str, dict[str, Any]]:
-        """Feed the mirror, reconcile it with ``counts``, and read each queue's ages."""
-        settings, mirror = self.config.mirror, self._mirror
-        if settings is None or mirror is None:
-            return {}
-        cursor = mirror.cursor()
-        if cursor is not None and now - cursor > settings.changed_span - settings.overlap:
-            mirror.reset()  # the changed filter no longer reaches back to the cursor
-            cursor = None
-        if cursor is None:
-            changes = [
-                c
-                for q in self.config.queues
-                for f in q.filters.values()
-                for c in self._listing(f, None)
-            ]
-        else:
-            changes = self._listing(settings.changed_filter, cursor - settings.overlap)
-        mirror.apply(changes, now)
-        self._drift = mirror.reconcile({q: sum(n.values()) for q, n in counts.items()}, now)
-        out: dict[str, dict[str, Any]] = {}
-        for queue, found in mirror.ages(now).items():
-            quantiles = {"0.5": found.median_seconds, "0.9": found.p90_seconds}
-            out[queue] = {
-                "oldest_age_s": found.oldest_seconds,
-                "age_quantiles": {k: v for k, v in quantiles.items() if v is not None},
-            }
-        limit = settings.rebuild_above
-        if limit is not None and any(abs(d) > limit for d in self._drift.values()):
-            # this poll's ages are from the drifted mirror (read above, before the reset);
-            # the next poll rebuilds it
-            mirror.reset()
-        return out
+    def _read_counts(self, queues: list[UdeskQueue]) -> dict[str, dict[str, int]]:
+        """``meta.total_count`` of each of ``queues``' filters (one request each)."""
+        return {
+            q.name: {status: self._count(filter_id) for status, filter_id in q.filters.items()}
+            for q in queues
+        }
 
-    def _listing(self, filter_id: int, since: datetime | None) -> list[Change]:
-        """A filter's tickets as changes, 100 a page; with ``since``, the filter is sorted
-        newest update first and the listing stops at the first ticket updated before it."""
+    def _from_mirror(
+        self, settings: UdeskMirror, mirror: MirrorStore, now: datetime
+    ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
+        """Feed the mirror, reconcile it with the counts read this poll, and read each
+        queue's open counts (the mirror's with ``reconcile_every``, else the counts just
+        read) and ages."""
+        if not isinstance(mirror, RotatingMirror):
+            raise TypeError(f"{self.name}: the mirror cannot list creation times")
+        c = self.config
+        rotating = settings.reconcile_every is not None
+        counted = {} if rotating else self._read_counts(c.queues)
+        if not self._drift:  # a restart: the drift as last measured, until each turn comes
+            known = {q.name for q in c.queues}
+            self._drift = {q: d for q, d in mirror.last_drift()[1].items() if q in known}
+        cursor = mirror.cursor()
+        # a mirror kept before the status was part of its queue key is rebuilt once
+        if cursor is not None and not self._keys_checked and not self._keyed(mirror):
+            cursor = None
+        self._keys_checked = True
+        if cursor is not None and now - cursor > settings.changed_span - settings.overlap:
+            cursor = None  # the changed filter no longer reaches back to the cursor
+        if cursor is None:  # (re)build: every filter listed, its total_count on the way
+            mirror.reset()
+            changes: list[Change] = []
+            listed: dict[str, dict[str, int]] = {}
+            for q in c.queues:
+                for status, filter_id in q.filters.items():
+                    found, total = self._listing(filter_id, None)
+                    changes += found
+                    listed.setdefault(q.name, {})[status] = total
+            counted = counted or listed
+        else:
+            changes = self._listing(settings.changed_filter, cursor - settings.overlap)[0]
+            if rotating:
+                assert settings.reconcile_every is not None
+                turn = in_slot(now, len(c.queues), c.interval, settings.reconcile_every)
+                counted = self._read_counts([c.queues[j] for j in turn])
+        mirror.apply(changes, now)
+        times = mirror.created_times()  # before a reset: this poll's figures are the mirror's
+        held = {
+            q.name: {s: len(times.get(f"{q.name}{KEY}{s}", ())) for s in q.filters}
+            for q in c.queues
+        }
+        measured = {q: sum(held[q].values()) - sum(n.values()) for q, n in counted.items()}
+        known = {q.name for q in c.queues}
+        kept = mirror.record_drift(measured, now) if measured else dict(self._drift)
+        self._drift = {q: d for q, d in kept.items() if q in known}
+        limit = settings.rebuild_above
+        if limit is not None and any(abs(d) > limit for d in measured.values()):
+            # this poll's figures are from the drifted mirror; the next poll rebuilds it
+            mirror.reset()
+        counts = held if rotating else counted
+        return counts, {q.name: _ages(q, times, now) for q in c.queues}
+
+    @staticmethod
+    def _keyed(mirror: RotatingMirror) -> bool:
+        return all(KEY in key for key in mirror.created_times())
+
+    def _listing(self, filter_id: int, since: datetime | None) -> tuple[list[Change], int]:
+        """A filter's tickets as changes, 100 a page, and the filter's ``total_count`` on
+        the first page; with ``since``, the filter is sorted newest update first and the
+        listing stops at the first ticket updated before it."""
         queues = {q.group(): q for q in self.config.queues}
         out: list[Change] = []
-        page = 1
+        page, total = 1, 0
         while True:
             answer = self._page(filter_id, page, PAGE)
+            if page == 1:
+                total = _total(answer)
             changes = [self._change(item, queues) for item in answer.get("contents") or []]
             if since is not None:
                 times = [c.modified_at for c in (out[-1:] + changes)]
@@ -378,10 +435,10 @@ class UdeskCollector:
                     )
             for change in changes:
                 if since is not None and change.modified_at < since:
-                    return out
+                    return out, total
                 out.append(change)
             if page >= int(answer["meta"].get("total_pages") or 0):
-                return out
+                return out, total
             page += 1
 
     def _change(self, item: Mapping[str, Any], queues: Mapping[str, UdeskQueue]) -> Change:
@@ -394,16 +451,16 @@ class UdeskCollector:
             raise MappingError(f"{self.name}: tickets_in_filter: a ticket without {err}") from None
         queue = queues.get(group)
         is_open = queue is not None and status in queue.filters
-        return Change(ticket, queue.name if queue else group, created, modified, is_open)
+        key = f"{queue.name}{KEY}{status}" if queue is not None else group
+        return Change(ticket, key, created, modified, is_open)
 
     def close(self) -> None:
         self.client.session.close()
 
     def _count(self, filter_id: int) -> int:
-        answer = self._page(filter_id, 1, 1)
         try:
-            return int(answer["meta"]["total_count"])
-        except (TypeError, KeyError, ValueError):
+            return _total(self._page(filter_id, 1, 1))
+        except ValueError:
             raise MappingError(f"{self.name}: tickets_in_filter: no meta.total_count") from None
 
     def _page(self, filter_id: int, page: int, per_page: int) -> dict[str, Any]:
@@ -418,6 +475,31 @@ class UdeskCollector:
                 f"{answer.get('code')} (does the filter exist?)"
             )
         return answer
+
+
+def _total(answer: Mapping[str, Any]) -> int:
+    """A filter's ``meta.total_count`` (ValueError without one)."""
+    try:
+        return int(answer["meta"]["total_count"])
+    except (TypeError, KeyError, ValueError):
+        raise ValueError("no meta.total_count") from None
+
+
+def _ages(queue: UdeskQueue, times: Mapping[str, list[datetime]], now: datetime) -> dict[str, Any]:
+    """The queue's oldest, median and 90th-percentile open ages from the mirror (nearest
+    rank), its open statuses together; none when it has no open ticket."""
+    ages = sorted(
+        (now - t).total_seconds()
+        for s in queue.filters
+        for t in times.get(f"{queue.name}{KEY}{s}", ())
+    )
+    if not ages:
+        return {}
+    quantiles = {"0.5": quantile(ages, 0.5), "0.9": quantile(ages, 0.9)}
+    return {
+        "oldest_age_s": ages[-1],
+        "age_quantiles": {k: v for k, v in quantiles.items() if v is not None},
+    }
 
 
 def _when(text: object) -> datetime:

@@ -26,9 +26,9 @@ Generic: a store plugs in by mapping its listing's items to :class:`Change`. A c
 that keeps a mirror implements :class:`MirrorUser`; the daemon hands it a
 :class:`MirrorStore` (this module's :class:`Mirror` over its own store) before the first
 poll. Wired into Udesk (collectors/udesk.py, ``mirror:``) and Fxiaoke
-(collectors/fxiaoke.py, ``mirror:``; it also uses :meth:`Mirror.created_times` and
-:meth:`Mirror.record_drift`) and Help Scout (collectors/helpscoutmirror.py, ``mirror:``,
-which also builds in slices).
+(collectors/fxiaoke.py, ``mirror:``), both as a :class:`RotatingMirror`
+(:meth:`Mirror.created_times`, :meth:`Mirror.record_drift`), and Help Scout
+(collectors/helpscoutmirror.py, ``mirror:``, which also builds in slices).
 """
 
 from __future__ import annotations
@@ -122,8 +122,9 @@ class MirrorStore(Protocol):
 
 @runtime_checkable
 class RotatingMirror(MirrorStore, Protocol):
-    """A mirror that also gives creation times per queue and keeps a drift per queue as
-    each is checked (:class:`Mirror` has it; Fxiaoke and Help Scout use it)."""
+    """What Fxiaoke, Udesk and Help Scout need of their mirror beyond :class:`MirrorStore`
+    (:class:`Mirror` has it): creation times per queue key, and a drift kept per queue as
+    each is checked."""
 
     def created_times(self) -> dict[str, list[datetime]]: ...
 
