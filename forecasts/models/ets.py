@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from forecasts.blas import one_blas_thread
 from forecasts.fitwarnings import WarningTally, counted_warnings
 from forecasts.models import ets_joint
 from forecasts.models.base import FittedModel, finite, require_history
@@ -143,10 +144,11 @@ class EtsModel:
             n = min(len(series), max(self.max_history, WEEKLY_AFTER_HOURS))
         train = series.tail(n)
         period = self.period_for(n)
-        if self.estimation == "joint":
-            fitted = _fit_joint(train, period, previous)
-        else:
-            fitted = _fit_heuristic(train.open, period)
+        with one_blas_thread():
+            if self.estimation == "joint":
+                fitted = _fit_joint(train, period, previous)
+            else:
+                fitted = _fit_heuristic(train.open, period)
         if not finite(fitted.forecast(period)):
             raise FloatingPointError("ets produced non-finite forecasts")
         return fitted
