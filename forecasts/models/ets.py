@@ -10,8 +10,9 @@ optimised, so an estimation costs about 25 ms (see :func:`_fit_statsmodels`).
 ``estimation="joint"`` estimates the initial states with the parameters instead, as
 a full statsmodels refit does, by :mod:`forecasts.models.ets_joint` (concentrated
 least squares, warm-started from the previous estimate): a full refit's accuracy at
-about half the heuristic's cost; the engine re-estimates it daily
-(``engine.ETS_REFIT_HOURS``; docs/forecasting.md, Cost).
+a few percent of its cost; the engine re-estimates it daily
+(``engine.ETS_REFIT_HOURS``; docs/forecasting.md, Cost). Both estimations run on one
+BLAS thread (:func:`forecasts.blas.one_blas_thread`).
 """
 
 from __future__ import annotations
