@@ -10,6 +10,10 @@ at a load average of 22 on two cores, and a warm-started joint ETS estimation 43
 against 23 ms (docs/forecasting.md, Cost). The forecast job runs one queue at a time
 on one core, so the estimations are run with one BLAS thread (threadpoolctl, which
 finds numpy's and scipy's OpenBLAS libraries and restores their setting after).
+The setting is the libraries' own, so for the time of an estimation it holds for every
+thread of the process; estimations overlapping in two threads could leave it at one
+thread when they end out of order, which is harmless (one thread is what the
+estimations want, and nothing else in the daemon is large enough to gain from more).
 """
 
 from __future__ import annotations
