@@ -10,8 +10,9 @@ optimised, so an estimation costs about 25 ms (see :func:`_fit_statsmodels`).
 ``estimation="joint"`` estimates the initial states with the parameters instead, as
 a full statsmodels refit does, by :mod:`forecasts.models.ets_joint` (concentrated
 least squares, warm-started from the previous estimate): a full refit's accuracy at
-about half the heuristic's cost; the engine re-estimates it daily
-(``engine.ETS_REFIT_HOURS``; docs/forecasting.md, Cost).
+a few percent of its cost; the engine re-estimates it daily
+(``engine.ETS_REFIT_HOURS``; docs/forecasting.md, Cost). Both estimations run on one
+BLAS thread (:func:`forecasts.blas.one_blas_thread`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from forecasts.blas import one_blas_thread
 from forecasts.fitwarnings import WarningTally, counted_warnings
 from forecasts.models import ets_joint
 from forecasts.models.base import FittedModel, finite, require_history
@@ -143,10 +145,11 @@ class EtsModel:
             n = min(len(series), max(self.max_history, WEEKLY_AFTER_HOURS))
         train = series.tail(n)
         period = self.period_for(n)
-        if self.estimation == "joint":
-            fitted = _fit_joint(train, period, previous)
-        else:
-            fitted = _fit_heuristic(train.open, period)
+        with one_blas_thread():
+            if self.estimation == "joint":
+                fitted = _fit_joint(train, period, previous)
+            else:
+                fitted = _fit_heuristic(train.open, period)
         if not finite(fitted.forecast(period)):
             raise FloatingPointError("ets produced non-finite forecasts")
         return fitted

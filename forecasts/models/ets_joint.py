@@ -102,30 +102,93 @@ def concentrated_sse(params: FloatArray, y: FloatArray, m: int) -> float:
 
     ``inf`` when the filter overflows (parameters far outside the forecastable region).
     """
-    a, theta = polynomials(params, m)
-    order = len(theta) - 1
-    inputs = np.zeros((order + 1, len(y)))
-    inputs[0] = y
-    initial = np.zeros((order + 1, order))
-    initial[1:] = np.eye(order)
-    with np.errstate(all="ignore"):
-        out, _ = lfilter(a, theta, inputs, axis=1, zi=initial)
-    if not np.all(np.isfinite(out)):
-        return float("inf")
-    free = out[1:].T
-    coef, *_ = np.linalg.lstsq(free, out[0], rcond=None)
-    resid = out[0] - free @ coef
-    return float(resid @ resid)
+    return Objective(y, m)(params)
+
+
+class Objective:
+    """:func:`concentrated_sse` on one series, its filter inputs built once.
+
+    Row 0 of the inputs is the series (its response from rest), rows 1.. are zero with
+    one unit initial condition each (the free responses); an estimation evaluates the
+    objective about 50 times on the same series.
+    """
+
+    def __init__(self, y: FloatArray, m: int) -> None:
+        order = m + 1
+        self.m = m
+        self.inputs = np.zeros((order + 1, len(y)))
+        self.inputs[0] = y
+        self.initial = np.zeros((order + 1, order))
+        self.initial[1:] = np.eye(order)
+
+    def __call__(self, params: FloatArray) -> float:
+        a, theta = polynomials(params, self.m)
+        with np.errstate(all="ignore"):
+            out, _ = lfilter(a, theta, self.inputs, axis=1, zi=self.initial)
+        if not np.isfinite(out.sum()):
+            return float("inf")
+        free = out[1:].T
+        coef, *_ = np.linalg.lstsq(free, out[0], rcond=None)
+        resid = out[0] - free @ coef
+        return float(resid @ resid)
 
 
 def initial_states(params: FloatArray, y: FloatArray, m: int) -> tuple[FloatArray, float]:
     """The initial state ``[level, trend, s_1..s_m]`` minimising the errors at ``params``.
 
-    One pass of the state-space recursion gives the errors from a zero state and
-    their sensitivity to each initial state (both linear); a least-squares solve picks
-    the state. Where the level and the seasonal indices offset each other exactly,
-    the minimum-norm state is returned (its forecasts are the same).
+    The errors from a zero state and their sensitivity to each initial state are both
+    linear in the state; a least-squares solve picks the state. Where the level and
+    the seasonal indices offset each other exactly, the minimum-norm state is returned
+    (its forecasts are the same).
+
+    From a zero state the recursion is ``s' = D s + g y``, ``e = y - w s`` (``D`` the
+    transition less the gain times the observation row ``w``), so the sensitivity of
+    ``e_t`` to the initial state is ``w D^t`` and the zero-state errors are ``y`` less
+    ``y`` filtered by the impulse response ``w D^k g``. The rows ``w D^t`` are built by
+    doubling (``log2 n`` matrix products, not ``n`` vector products):
+    :func:`initial_states_by_recursion` is the same computation hour by hour.
     """
+    trans, obs, gain = _state_space(params, m)
+    discount = trans - np.outer(gain, obs)
+    n = len(y)
+    sensitivity = np.empty((n, m + 2))
+    sensitivity[0] = obs
+    power, filled = discount, 1
+    while filled < n:
+        take = min(filled, n - filled)
+        sensitivity[filled : filled + take] = sensitivity[:take] @ power
+        filled += take
+        power = power @ power
+    impulse = np.zeros(n)
+    impulse[1:] = sensitivity[:-1] @ gain
+    errors = y - lfilter(impulse, [1.0], y)
+    return _solve_states(sensitivity, errors)
+
+
+def initial_states_by_recursion(
+    params: FloatArray, y: FloatArray, m: int
+) -> tuple[FloatArray, float]:
+    """:func:`initial_states` by running the state-space recursion hour by hour.
+
+    The reference the vectorised version is tested against (a Python loop over the
+    hours: about 1.5 ms on 336 hours against 0.3 ms).
+    """
+    trans, obs, gain = _state_space(params, m)
+    discount = trans - np.outer(gain, obs)
+    n = len(y)
+    sensitivity = np.empty((n, m + 2))
+    errors = np.empty(n)
+    row, state = obs.copy(), np.zeros(m + 2)
+    for t in range(n):
+        sensitivity[t] = row
+        row = row @ discount
+        errors[t] = y[t] - obs @ state
+        state = trans @ state + gain * errors[t]
+    return _solve_states(sensitivity, errors)
+
+
+def _state_space(params: FloatArray, m: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Transition matrix, observation row and gain of the state ``[l, b, s_1..s_m]``."""
     alpha, beta, gamma, phi = (float(v) for v in params)
     k = m + 2
     trans = np.zeros((k, k))
@@ -136,16 +199,11 @@ def initial_states(params: FloatArray, y: FloatArray, m: int) -> tuple[FloatArra
     obs[0], obs[1], obs[2] = 1.0, phi, 1.0
     gain = np.zeros(k)
     gain[0], gain[1], gain[k - 1] = alpha, alpha * beta, gamma
-    discount = trans - np.outer(gain, obs)
-    n = len(y)
-    sensitivity = np.empty((n, k))
-    errors = np.empty(n)
-    row, state = obs.copy(), np.zeros(k)
-    for t in range(n):
-        sensitivity[t] = row
-        row = row @ discount
-        errors[t] = y[t] - obs @ state
-        state = trans @ state + gain * errors[t]
+    return trans, obs, gain
+
+
+def _solve_states(sensitivity: FloatArray, errors: FloatArray) -> tuple[FloatArray, float]:
+    """The least-squares (minimum-norm) initial state and its sum of squared errors."""
     x0, *_ = np.linalg.lstsq(sensitivity, errors, rcond=None)
     resid = errors - sensitivity @ x0
     return np.asarray(x0, dtype=np.float64), float(resid @ resid)
@@ -166,12 +224,13 @@ def estimate(
         FloatingPointError: no finite estimate was found.
     """
     values = np.asarray(y, dtype=np.float64)
+    objective = Objective(values, m)
     evaluations = 0
 
     def sse(p: FloatArray) -> float:
         nonlocal evaluations
         evaluations += 1
-        return concentrated_sse(p, values, m)
+        return objective(p)
 
     starts = [np.asarray(p, dtype=np.float64) for p in GRID]
     if start is not None:

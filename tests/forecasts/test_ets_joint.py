@@ -11,7 +11,13 @@ from forecasts.engine import EngineSettings, base_models, catch_up, phase_of, re
 from forecasts.fitwarnings import WarningTally, counted_warnings
 from forecasts.models.base import FittedModel
 from forecasts.models.ets import EtsDailyModel, EtsParams, FittedEts, _fit_statsmodels
-from forecasts.models.ets_joint import concentrated_sse, estimate, initial_states
+from forecasts.models.ets_joint import (
+    Objective,
+    concentrated_sse,
+    estimate,
+    initial_states,
+    initial_states_by_recursion,
+)
 from forecasts.types import HourlySeries
 from monitor.forecasting import engine_settings
 from tests.forecasts.real import servicenow_total
@@ -74,6 +80,51 @@ class TestObjective:
             errors.append(values[i] - state.forecast(1)[0])
             state = state.update(total.window(336 + i, 337 + i))
         assert float(np.sum(np.square(errors))) == pytest.approx(sse, rel=1e-6)
+
+    def test_vectorised_initial_states_equal_the_recursion(
+        self, total: HourlySeries, refits: dict[int, tuple[np.ndarray, float]]
+    ) -> None:
+        """The doubling construction gives the hour-by-hour recursion's initial state
+        and sum of squares (to rounding), at a full refit's parameters and at points
+        of the grid and the bounds, including the bound corner alpha = beta = gamma = 0
+        and alpha + gamma = 1 (the model's ARIMA form loses its top coefficient)."""
+        points = [params for params, _ in refits.values()] + [
+            np.array(p, dtype=np.float64)
+            for p in (
+                (0.0, 0.0, 0.0, 0.992),
+                (0.9, 0.2, 0.1, 0.98),
+                (1.0, 1.0, 0.0, 0.8),
+                (0.05, 0.0, 0.95, 0.995),
+            )
+        ]
+        for start in STARTS:
+            values = total.open[start : start + TRAIN]
+            for params in points:
+                fast, fast_sse = initial_states(params, values, 24)
+                slow, slow_sse = initial_states_by_recursion(params, values, 24)
+                scale = float(np.max(np.abs(slow)))
+                np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-9 * scale)
+                assert fast_sse == pytest.approx(slow_sse, rel=1e-9)
+
+    def test_vectorised_initial_states_differ_when_the_series_does(
+        self, total: HourlySeries, refits: dict[int, tuple[np.ndarray, float]]
+    ) -> None:
+        """The comparison above can fail: one hour changed moves the state."""
+        params, _ = refits[0]
+        values = total.open[0:TRAIN].copy()
+        before, _ = initial_states(params, values, 24)
+        values[5] += 100.0
+        after, _ = initial_states_by_recursion(params, values, 24)
+        assert not np.allclose(before, after, rtol=0, atol=1e-6)
+
+    def test_objective_reused_equals_a_fresh_one(self, total: HourlySeries) -> None:
+        """An estimation's :class:`Objective` (inputs built once) gives the same value
+        on every call as the function built afresh."""
+        values = total.open[336 : 336 + TRAIN]
+        objective = Objective(values, 24)
+        for params in ((0.5, 0.1, 0.2, 0.95), (0.9, 0.2, 0.1, 0.98), (0.1, 0.01, 0.3, 0.9)):
+            p = np.array(params, dtype=np.float64)
+            assert objective(p) == concentrated_sse(p, values, 24)
 
 
 class TestEstimate:
