@@ -34,10 +34,12 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
   of the ``status`` field) whose ``old_value`` and ``new_value`` are the status integers
   as text (``Log::constructHistory`` logs a field of the item's own table raw). The
   status entered by the last change before the instant, else the one left by the first
-  change at or after it, else today's. The assigned groups as of the instant are not read:
-  GLPI logs them as relation rows (``linked_action`` 15/16, ``itemtype_link`` ``'Group'``,
-  ``id_search_option`` 8 on add, the group as ``name (id)`` text) and a ticket may have
-  several at once, which one ``past_state.queue`` value per ticket cannot say.
+  change at or after it, else today's. With ``every_assigned_group``, the assigned groups
+  as of the instant too: GLPI logs them as relation rows (``linked_action`` 15 added, 16
+  removed, ``itemtype_link`` ``'Group'``, ``id_search_option`` 8, the group as ``name
+  (id)`` text) and a ticket may hold several at once, so ``past_state.queue_join``
+  replaces the link join by the pairs assigned then (:data:`GROUPS_AS_OF`). ``backfill``
+  does not read them (today's groups).
 - The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
   zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
 """
