@@ -387,7 +387,7 @@ def _moving_parts(
     parts = [
         _created_moving(q, at, start, end),
         *_resolved_moving(q, at, start, end),
-        *(_moves(q, at, start, end, arrive) for arrive in (False, True)),
+        _moves(q, at, start, end),
     ]
     if not carried:
         parts.insert(0, _before_moving(q, at, start))
@@ -505,12 +505,14 @@ def _resolved_moving(
     ]
 
 
-def _moves(
-    q: PollQueries, at: _Instants, start: datetime, end: datetime, arrive: bool
-) -> sa.Select[Any]:
-    """Per ticket and hour with a change row: a ticket open at both ends of the hour
-    leaves the queue at its start (``arrive`` False) and enters the queue at its end
-    (``arrive``, which also marks that queue as having had a ticket)."""
+def _moves(q: PollQueries, at: _Instants, start: datetime, end: datetime) -> sa.Select[Any]:
+    """Per ticket and hour with a change row, in one pass over the tickets: a ticket open
+    at both ends of the hour leaves the queue it was in at the hour's start and enters the
+    one it is in at its end (an arrival also marks that queue as having had a ticket).
+
+    Each (ticket, hour) row reads its queue at the hour's start (only if it was open at
+    both ends) and at its end once, and is then doubled by a two-row table into its
+    departure (``side`` 0) and its arrival (``side`` 1)."""
     changes = at.past.queue_changes
     assert changes is not None
     when, index = at.history_index(changes)
@@ -528,20 +530,38 @@ def _moves(
     n = moved.c.n
     created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
     ticket: ColumnElement[Any] = sa.literal_column(q.m.expression("id") or "t.id")
-    link = ticket == moved.c.ticket
     both_open = sa.and_(created < at.ticket(n), sa.or_(q.open_now(), resolved >= at.ticket(n + 1)))
-    if not arrive:
-        return _grouped(q, n, [link, both_open], queue=at.queue(n), also_from=moved, d=ONE)
-    return _grouped(
-        q,
-        n,
-        [link, created < at.ticket(n + 1)],
-        queue=at.queue(n + 1),
-        also_from=moved,
-        # an arrival is a negative departure: it counts in the backlog, not as created
-        d=sa.case((both_open, -1), else_=0),
-        s=ONE,
+    fields = [f for f in ("queue", "status", "created_at", "resolved_at") if q.f.has(f)]
+    pair = (
+        sa.select(
+            n.label("n"),
+            sa.case((both_open, 1), else_=0).label("both"),
+            sa.case((both_open, at.queue(n)), else_=None).label("left_q"),
+            at.queue(n + 1).label("entered_q"),
+        )
+        .select_from(moved, q.source(fields))
+        .where(*q.scope(), ticket == moved.c.ticket, created < at.ticket(n + 1))
+        .subquery("bm_pair")
     )
+    zero, minus = sa.literal_column("0", sa.Integer()), sa.literal_column("-1", sa.Integer())
+    side = sa.union_all(sa.select(zero.label("side")), sa.select(ONE.label("side"))).subquery(
+        "bm_side"
+    )
+    leaving = side.c.side == 0
+    # an arrival is a negative departure: it counts in the backlog, not as created
+    arrival = sa.case((pair.c.both == 1, minus), else_=zero)
+    inner = (
+        sa.select(
+            sa.case((leaving, pair.c.left_q), else_=pair.c.entered_q).label("queue"),
+            pair.c.n,
+            sa.case((leaving, ONE), else_=arrival).label("d"),
+            sa.case((leaving, zero), else_=ONE).label("s"),
+        )
+        .select_from(pair.join(side, sa.or_(side.c.side == 1, pair.c.both == 1)))
+        .subquery("t")
+    )
+    columns = [sa.func.sum(inner.c[k]).label(k) if k in "ds" else zero.label(k) for k in COLUMNS]
+    return sa.select(inner.c.queue, inner.c.n, *columns).group_by(inner.c.queue, inner.c.n)
 
 
 def _where(changes: QueueChanges) -> list[ColumnElement[bool]]:

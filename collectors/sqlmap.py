@@ -146,6 +146,24 @@ class QueueChanges(BaseModel):
         return f"h.{text}" if IDENT.match(text) else text
 
 
+class PastJoin(BaseModel):
+    """A join of the mapping read as of a past instant (``past_state.queue_join``).
+
+    Where a ticket may be in several queues at once (a ``fan_out`` join, GLPI's assigned
+    groups), no single ``past_state.queue`` value says where it was: this join, whose
+    ``table`` (usually a derived table over the history) compares history times with
+    ``:as_of``, takes the place of the mapping's join of the same ``alias`` in
+    ``snapshot --as-of``, giving the rows the ticket had at the instant (kind and
+    ``fan_out`` are those of the join it replaces).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alias: str = Field(pattern=IDENT.pattern, description="the mapping's join it replaces")
+    table: str = Field(description="SQL of the rows as of :as_of, aliased as the join")
+    on: str | None = Field(None, description="the join condition (default: the replaced one's)")
+
+
 class PastState(BaseModel):
     """Where the store keeps each ticket's status and queue at a past instant (optional).
 
@@ -167,15 +185,24 @@ class PastState(BaseModel):
         description="the history rows that may change the queue: backfill counts each"
         " ticket in its queue at each hour's end (without them, in today's queue)",
     )
+    queue_join: PastJoin | None = Field(
+        None,
+        description="a join read as of :as_of instead of the mapping's join of its alias"
+        " (queues a ticket may hold several of at once; snapshot --as-of only)",
+    )
 
     @model_validator(mode="after")
     def _reads_the_instant(self) -> PastState:
         given = {n: v for n, v in (("status", self.status), ("queue", self.queue)) if v}
+        if self.queue_join is not None:
+            given["queue_join"] = f"{self.queue_join.table} {self.queue_join.on or ''}"
         if not given:
-            raise ValueError("past_state needs status, queue or both")
+            raise ValueError("past_state needs status, queue, queue_join or several")
         for name, text in given.items():
             if AS_OF_PARAM not in text:
                 raise ValueError(f"past_state.{name} must compare a time with {AS_OF_PARAM}")
+        if self.queue_join is not None and self.queue is not None:
+            raise ValueError("past_state.queue and past_state.queue_join exclude each other")
         if self.queue_changes is not None and self.queue is None:
             raise ValueError("past_state.queue_changes needs past_state.queue")
         return self
@@ -245,6 +272,10 @@ class SqlMapping(BaseModel):
             # the chosen variant's fields, under the user's overrides; an unknown value
             # is reported by the field's Literal check
             preset.update(variants.get(str(data.get(option, preset.get(option))), {}))
+        past = preset.get("past_state")
+        if "joins" in data and isinstance(past, Mapping) and past.get("queue_join"):
+            # the user's joins replace the preset's, the one its queue_join stands in for
+            preset["past_state"] = {k: v for k, v in past.items() if k != "queue_join"}
         prefix = str(data.get("table_prefix", preset.get("table_prefix", "")))
         return {**_with_prefix(preset, prefix), **data}
 
@@ -262,7 +293,23 @@ class SqlMapping(BaseModel):
         if "t" in aliases or len(set(aliases)) != len(aliases):
             raise ValueError("join aliases must be unique and not 't'")
         self._fan_out_read_by_queue_only()
+        replaced = self.past_state.queue_join if self.past_state else None
+        if replaced is not None and replaced.alias not in aliases:
+            raise ValueError(f"past_state.queue_join.alias {replaced.alias!r} names no join")
         return self
+
+    def joins_as_of(self) -> tuple[Join, ...]:
+        """The joins as ``snapshot --as-of`` reads them: ``past_state.queue_join`` in place
+        of the join of its alias."""
+        past = self.past_state.queue_join if self.past_state else None
+        if past is None:
+            return self.joins
+        return tuple(
+            j.model_copy(update={"table": past.table, "on": past.on or j.on})
+            if j.alias == past.alias
+            else j
+            for j in self.joins
+        )
 
     def _fan_out_read_by_queue_only(self) -> None:
         fanning = {j.alias for j in self.joins if j.fan_out}

@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from collectors.base import AGE_BUCKETS, TOTAL_QUEUE, Window
-from collectors.sqlmap import DIMENSION_FIELDS, TIME_FIELDS, Join, SqlMapping
+from collectors.sqlmap import AS_OF_PARAM, DIMENSION_FIELDS, TIME_FIELDS, Join, SqlMapping
 from collectors.zones import Transition, transitions
 
 QUANTILES: tuple[tuple[str, int], ...] = (("0.5", 50), ("0.9", 90), ("0.99", 99))
@@ -195,10 +195,14 @@ class PollQueries:
         extra = "".join(
             f", ({text}) AS {PAST_COLUMNS[n]}" for n, text in wanted.items() if text is not None
         )
-        if not extra:  # the total reads no queue, and no past status is mapped
-            return source_text(self.m.table, self.joins(fields))
-        derived = f"(SELECT t.*{extra} FROM {self.m.table} t)"
-        clause = source_text(derived, self.joins(fields))
+        # the joins as of the instant (past_state.queue_join), where these statements use them
+        used = {j.alias for j in self.joins(fields)}
+        joins = [j for j in self.m.joins_as_of() if j.alias in used]
+        reads = any(AS_OF_PARAM in f"{j.table} {j.on}" for j in joins)
+        if not extra and not reads:  # the total reads no queue, and no past status is mapped
+            return source_text(self.m.table, joins)
+        derived = f"(SELECT t.*{extra} FROM {self.m.table} t)" if extra else self.m.table
+        clause = source_text(derived, joins)
         value = int(as_of.timestamp()) if past.epoch else self.f.bind("past_state", as_of)
         if isinstance(value, BindParameter):  # SQLite: text that orders like its DATETIMEs
             return clause.bindparams(sa.bindparam("as_of", value.value, type_=value.type))

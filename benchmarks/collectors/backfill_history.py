@@ -1,6 +1,7 @@
-"""``backfill`` per queue from a queue history, at scale (PostgreSQL, 1M tickets).
+"""``backfill`` per queue from a queue history, at scale (PostgreSQL or MariaDB, 1M tickets).
 
-    python -m benchmarks.collectors.backfill_history [--size 1000000] [--repeat 1]
+    python -m benchmarks.collectors.backfill_history [--engine postgresql|mariadb]
+        [--size 1000000] [--repeat 1] [--history-only]
 
 The tickets are ``benchmarks.collectors.backfill``'s table (``bench_sqlpoll.tickets_N``,
 the real ServiceNow incidents replicated in time, the queue split in seven by id). Its
@@ -18,8 +19,9 @@ figures; the figures are tested against pandas in
 
 For each run, the shipping backfill (``monitor.backfill.backfill_source``, 90 days,
 30-day chunks, into a fresh SQLite history store) without and then with
-``past_state.queue_changes``: time in the ticket store's statements, total, CPU of this
-process, rows written, load average before and after.
+``past_state.queue_changes`` (``--history-only``: with it only): time in the ticket
+store's statements, total, CPU of this process, rows written, load average before and
+after.
 """
 
 from __future__ import annotations
@@ -80,9 +82,10 @@ def ensure(admin: sa.Engine, n: int) -> int:
         ).scalar_one()
         if have:
             return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
+        ts = "TIMESTAMP" if admin.dialect.name == "postgresql" else "DATETIME"
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {SCHEMA}.seed_moves")
         conn.exec_driver_sql(
-            f"CREATE TABLE {SCHEMA}.seed_moves (seq INT NOT NULL, at TIMESTAMP NOT NULL,"
+            f"CREATE TABLE {SCHEMA}.seed_moves (seq INT NOT NULL, at {ts} NOT NULL,"
             " old_queue VARCHAR(40) NOT NULL, new_queue VARCHAR(40) NOT NULL)"
         )
         rows = seed_moves()
@@ -98,14 +101,20 @@ def ensure(admin: sa.Engine, n: int) -> int:
                 for r in rows.itertuples()
             ],
         )
+        # MariaDB joins by nested loops: the seed's moves are looked up by seq per ticket
+        conn.exec_driver_sql(f"CREATE INDEX seed_moves_seq ON {SCHEMA}.seed_moves (seq)")
         shift_s = int(sqldata.SHIFT.total_seconds())
-        at = (
-            f"(m.at - make_interval(secs => ({plan.klast} - t.id / {sqldata.ID_STRIDE})"
-            f" * {shift_s}))"
-        )
+        copy = f"({plan.klast} - t.id DIV {sqldata.ID_STRIDE})"
+        if admin.dialect.name == "postgresql":
+            copy = f"({plan.klast} - t.id / {sqldata.ID_STRIDE})"
+            at = f"(m.at - make_interval(secs => {copy} * {shift_s}))"
+            key = "id BIGSERIAL PRIMARY KEY"
+        else:
+            at = f"(m.at - INTERVAL ({copy} * {shift_s}) SECOND)"
+            key = "id BIGINT AUTO_INCREMENT PRIMARY KEY"
         conn.exec_driver_sql(
-            f"CREATE TABLE {table} (id BIGSERIAL PRIMARY KEY, ticket_id BIGINT NOT NULL,"
-            " at TIMESTAMP NOT NULL, old_queue VARCHAR(40) NOT NULL,"
+            f"CREATE TABLE {table} ({key}, ticket_id BIGINT NOT NULL,"
+            f" at {ts} NOT NULL, old_queue VARCHAR(40) NOT NULL,"
             " new_queue VARCHAR(40) NOT NULL)"
         )
         conn.exec_driver_sql(
@@ -117,7 +126,8 @@ def ensure(admin: sa.Engine, n: int) -> int:
         )
         conn.exec_driver_sql(f"CREATE INDEX moves_{n}_ticket ON {table} (ticket_id)")
         conn.exec_driver_sql(f"CREATE INDEX moves_{n}_at ON {table} (at)")
-        conn.exec_driver_sql(f"ANALYZE {table}")
+        analyze = "ANALYZE" if admin.dialect.name == "postgresql" else "ANALYZE TABLE"
+        conn.exec_driver_sql(f"{analyze} {table}")
         return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
 
 
@@ -126,7 +136,7 @@ def past_state(n: int) -> dict[str, Any]:
 
     def pick(kind: str, at: str, column: str) -> str:
         return (
-            f"(SELECT v.{column} || '/' || MOD(t.id, {SPLIT}) FROM {table} v WHERE v.id ="
+            f"(SELECT CONCAT(v.{column}, '/', MOD(t.id, {SPLIT})) FROM {table} v WHERE v.id ="
             f" (SELECT {kind}(c.id + 0) FROM {table} c WHERE c.ticket_id = t.id"
             f" AND c.at {at} :as_of))"
         )
@@ -137,7 +147,7 @@ def past_state(n: int) -> dict[str, Any]:
     }
 
 
-def collector(n: int, history: bool) -> SqlCollector:
+def collector(engine_name: str, n: int, history: bool) -> SqlCollector:
     mapping = SqlMapping(
         table=sqldata.qualified(n),
         id="id",
@@ -152,15 +162,15 @@ def collector(n: int, history: bool) -> SqlCollector:
     config = SqlSourceConfig(
         kind="sql",
         name="bench-history" if history else "bench",
-        url=URLS["postgresql"],
+        url=URLS[engine_name],
         timeout=timedelta(seconds=1800),
         mapping=mapping,
     )
     return SqlCollector(config)
 
 
-def run(n: int, history: bool) -> dict[str, Any]:
-    reader = Timed(collector(n, history))
+def run(engine_name: str, n: int, history: bool) -> dict[str, Any]:
+    reader = Timed(collector(engine_name, n, history))
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as work:
         store = open_store(f"sqlite:///{work}/history.db")
@@ -172,6 +182,7 @@ def run(n: int, history: bool) -> dict[str, Any]:
     reader.reader.close()
     assert result.hours == HOURS, result
     return {
+        "engine": engine_name,
         "history": history,
         "read_s": round(reader.seconds, 1),
         "total_s": round(total, 1),
@@ -183,16 +194,18 @@ def run(n: int, history: bool) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=sorted(URLS), default="postgresql")
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--history-only", action="store_true", help="skip the run without it")
     args = parser.parse_args(argv)
-    admin = sa.create_engine(URLS["postgresql"])
+    admin = sa.create_engine(URLS[args.engine])
     moves = ensure(admin, args.size)
     admin.dispose()
     print(f"{args.size:,} tickets, {moves:,} queue moves in the history", flush=True)
     for _ in range(args.repeat):
-        for history in (False, True):
-            print(run(args.size, history), flush=True)
+        for history in (True,) if args.history_only else (False, True):
+            print(run(args.engine, args.size, history), flush=True)
     return 0
 
 

@@ -34,10 +34,12 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
   of the ``status`` field) whose ``old_value`` and ``new_value`` are the status integers
   as text (``Log::constructHistory`` logs a field of the item's own table raw). The
   status entered by the last change before the instant, else the one left by the first
-  change at or after it, else today's. The assigned groups as of the instant are not read:
-  GLPI logs them as relation rows (``linked_action`` 15/16, ``itemtype_link`` ``'Group'``,
-  ``id_search_option`` 8 on add, the group as ``name (id)`` text) and a ticket may have
-  several at once, which one ``past_state.queue`` value per ticket cannot say.
+  change at or after it, else today's. With ``every_assigned_group``, the assigned groups
+  as of the instant too: GLPI logs them as relation rows (``linked_action`` 15 added, 16
+  removed, ``itemtype_link`` ``'Group'``, ``id_search_option`` 8, the group as ``name
+  (id)`` text) and a ticket may hold several at once, so ``past_state.queue_join``
+  replaces the link join by the pairs assigned then (:data:`GROUPS_AS_OF`). ``backfill``
+  does not read them (today's groups).
 - The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
   zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
 """
@@ -45,37 +47,6 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
 from __future__ import annotations
 
 from typing import Any
-
-GROUPS = {"table": "glpi_groups", "alias": "g", "on": "g.id = gt.groups_id"}
-
-GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
-    "every_assigned_group": {
-        "joins": [
-            {
-                "table": "glpi_groups_tickets",
-                "alias": "gt",
-                "on": "gt.tickets_id = t.id AND gt.type = 2",
-                "fan_out": True,
-            },
-            GROUPS,
-        ]
-    },
-    "first_assigned_group": {
-        "joins": [
-            {
-                "table": "glpi_groups_tickets",
-                "alias": "gt",
-                "on": (
-                    "gt.tickets_id = t.id AND gt.type = 2 AND NOT EXISTS ("
-                    "SELECT 1 FROM glpi_groups_tickets g2 WHERE g2.tickets_id = t.id"
-                    " AND g2.type = 2 AND g2.id < gt.id)"
-                ),
-            },
-            GROUPS,
-        ]
-    },
-}
-"""The joins of each ``group_assignment`` (see the module docstring)."""
 
 STATUS_LABELS = (
     (1, "New"),
@@ -114,6 +85,88 @@ PAST_STATE: dict[str, Any] = {
 }
 """The status as of a past instant from ``glpi_logs`` (see the module docstring)."""
 
+GROUP_ROW = (
+    "{a}.itemtype = 'Ticket' AND {a}.itemtype_link = 'Group' AND {a}.id_search_option = 8"
+    " AND {a}.linked_action IN (15, 16)"
+)
+"""An assigned group added (``HISTORY_ADD_RELATION``, 15) to or removed (16) from a
+ticket, in ``glpi_logs`` row ``{a}`` (search option 8: the assigned group)."""
+
+
+def logged_group(a: str) -> str:
+    """The group id of relation row ``a``: the number in the final parentheses of the
+    ``name (id)`` text (added: ``new_value``; removed: ``old_value``), by functions both
+    PostgreSQL and MariaDB have (the name may itself hold parentheses)."""
+    text = f"(CASE {a}.linked_action WHEN 15 THEN {a}.new_value ELSE {a}.old_value END)"
+    mark = f"POSITION('(' IN REVERSE({text}))"
+    return f"CAST(SUBSTRING({text}, CHAR_LENGTH({text}) - {mark} + 2, {mark} - 2) AS INTEGER)"
+
+
+def _group_change(pick: str, at: str, action: int) -> str:
+    """1 when the ticket's last (``MAX``, ``<``) or first (``MIN``, ``>=``) relation row of
+    group ``k.groups_id`` before or at and after ``:as_of`` is ``action``, 0 when it is
+    the other, NULL without one."""
+    return (
+        f"(SELECT CASE v.linked_action WHEN {action} THEN 1 ELSE 0 END FROM glpi_logs v"
+        f" WHERE v.id = (SELECT {pick}(c.id + 0) FROM glpi_logs c"
+        f" WHERE c.items_id = k.tickets_id AND {GROUP_ROW.format(a='c')}"
+        f" AND {logged_group('c')} = k.groups_id AND c.date_mod {at} :as_of))"
+    )
+
+
+GROUPS_AS_OF = (
+    "(SELECT k.tickets_id, k.groups_id FROM ("
+    "SELECT l.tickets_id, l.groups_id FROM glpi_groups_tickets l WHERE l.type = 2"
+    f" UNION SELECT c.items_id, {logged_group('c')} FROM glpi_logs c"
+    f" WHERE {GROUP_ROW.format(a='c')}) k"
+    f" WHERE COALESCE({_group_change('MAX', '<', 15)}, {_group_change('MIN', '>=', 16)},"
+    " (SELECT MAX(1) FROM glpi_groups_tickets x WHERE x.tickets_id = k.tickets_id"
+    " AND x.groups_id = k.groups_id AND x.type = 2), 0) = 1)"
+)
+"""Every (ticket, group) assigned at ``:as_of``: of the groups a ticket has today or has
+a relation row for, those its last row before the instant added, else those its first
+row at or after it removed (assigned before the history says), else today's links."""
+
+PAST_GROUPS: dict[str, Any] = {
+    **PAST_STATE,
+    "queue_join": {"alias": "gt", "table": GROUPS_AS_OF, "on": "gt.tickets_id = t.id"},
+}
+"""``every_assigned_group``: the status and the groups as of a past instant."""
+
+GROUPS = {"table": "glpi_groups", "alias": "g", "on": "g.id = gt.groups_id"}
+
+GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
+    "every_assigned_group": {
+        "joins": [
+            {
+                "table": "glpi_groups_tickets",
+                "alias": "gt",
+                "on": "gt.tickets_id = t.id AND gt.type = 2",
+                "fan_out": True,
+            },
+            GROUPS,
+        ],
+        "past_state": PAST_GROUPS,
+    },
+    "first_assigned_group": {
+        "joins": [
+            {
+                "table": "glpi_groups_tickets",
+                "alias": "gt",
+                "on": (
+                    "gt.tickets_id = t.id AND gt.type = 2 AND NOT EXISTS ("
+                    "SELECT 1 FROM glpi_groups_tickets g2 WHERE g2.tickets_id = t.id"
+                    " AND g2.type = 2 AND g2.id < gt.id)"
+                ),
+            },
+            GROUPS,
+        ],
+        "past_state": PAST_STATE,
+    },
+}
+"""The joins of each ``group_assignment`` (see the module docstring)."""
+
+
 PRESET: dict[str, Any] = {
     "table": "glpi_tickets",
     "group_assignment": "every_assigned_group",
@@ -140,7 +193,6 @@ PRESET: dict[str, Any] = {
     "category": (
         "SELECT c.completename FROM glpi_itilcategories c WHERE c.id = t.itilcategories_id"
     ),
-    "past_state": PAST_STATE,
     "open_sql": "t.status IN (1, 2, 3, 4)",
     "timezone": "UTC",
 }

@@ -27,10 +27,11 @@ table name carries the configurable prefix (``ost_`` by default), written ``{p}`
   (``thread_event``): osTicket stamps every event of a ticket with the ticket's
   ``dept_id`` at that moment (``ThreadEvent::forTicket``; a transfer is logged after the
   move, so it carries the new department). The department at the instant is that of the
-  ticket's last event before it, else today's. The status is not read: a close names the
-  status entered in ``data`` (``{"status":[id,"Name"]}``), a change between open statuses
-  its id (``{"status":id}``), but a reopen and a new ticket's first status are logged
-  without it.
+  ticket's last event before it, else today's. ``backfill`` reads the same per hour, in
+  the hours with a ``transferred`` event (``past_state.queue_changes``). The status is
+  not read: a close names the status entered in ``data`` (``{"status":[id,"Name"]}``),
+  a change between open statuses its id (``{"status":id}``), but a reopen and a new
+  ticket's first status are logged without it.
 - Naive DATETIMEs are in the database session's zone (``ost_config`` ``db_timezone``).
 """
 
@@ -43,12 +44,29 @@ PAST_STATE: dict[str, Any] = {
     " WHERE v.id = (SELECT MAX(c.id + 0) FROM {p}thread_event c WHERE c.thread_id = ("
     "SELECT MIN(th.id) FROM {p}thread th WHERE th.object_id = t.ticket_id"
     " AND th.object_type = 'T') AND c.timestamp < :as_of)",
+    # backfill: the hours with a transfer, the events of the ticket's thread keyed by the
+    # ticket's id (a derived table: the events know only their thread)
+    "queue_changes": {
+        "table": "(SELECT th.object_id AS ticket_id, e.timestamp AS at"
+        " FROM {p}thread_event e JOIN {p}thread th ON th.id = e.thread_id"
+        " WHERE th.object_type = 'T' AND e.state = 'transferred')",
+        "ticket": "ticket_id",
+        "at": "at",
+    },
 }
 """The department as of a past instant: the ``dept_id`` of the ticket's last thread event
 before it (by ``thread (object_id)`` and ``thread_event (thread_id, ...)``; a ticket has
 one thread). The thread is looked up on its own, not joined: with the join, MariaDB 10.11
 ran the age-quantile statement (window functions) for 51 s on the tests' 5,280 tickets,
-against 0.9 s for the whole snapshot this way (load average 17 to 21)."""
+against 0.9 s for the whole snapshot this way (load average 17 to 21).
+
+``queue_changes`` (``backfill`` per department): the ``transferred`` events, which
+osTicket logs when it moves a ticket to another department (``Ticket::transfer``); every
+other event carries the department the ticket already had. A department changed without
+one (a direct database write) is seen by ``snapshot --as-of`` (which reads every event)
+and not by ``backfill``. osTicket 1.11 and later name the event by ``event_id``
+(``{p}event``) instead of ``state``: override ``past_state`` with ``e.event_id = (SELECT
+id FROM {p}event WHERE name = 'transferred')``."""
 
 PRESET: dict[str, Any] = {
     "table_prefix": "ost_",
@@ -92,4 +110,6 @@ INDEXES: tuple[str, ...] = (
     "{p}thread (object_id), {p}thread_entry (thread_id)  -- shipped with osTicket",
     "{p}thread_event ticket_state (thread_id, state, timestamp)  -- shipped with osTicket:"
     " the department as of a past instant",
+    "{p}thread_event ticket_stats (timestamp, state)  -- shipped with osTicket: the"
+    " transfers of the hours backfill reads",
 )

@@ -68,6 +68,9 @@ class TestGroupAssignment:
         """Joins given next to the preset replace the variant's joins."""
         mine = [{"table": "glpi_groups", "alias": "g", "on": "g.id = t.itilcategories_id"}]
         assert [j.alias for j in glpi(joins=mine).joins] == ["g"]
+        # the groups as of an instant stood in for the preset's link join: dropped with it
+        past = glpi(joins=mine).past_state
+        assert past is not None and past.queue_join is None and past.status is not None
 
 
 class TestFanOut:
@@ -92,6 +95,36 @@ class TestFanOut:
                     "open_statuses": ["open"],
                 }
             )
+
+
+class TestPastJoin:
+    def test_every_assigned_group_reads_the_groups_then(self) -> None:
+        """GLPI's default variant replaces the link join by the groups as of the instant,
+        still fanning out; the first-assigned variant reads none (one link per ticket)."""
+        replaced = {j.alias: j for j in glpi().joins_as_of()}["gt"]
+        assert replaced.fan_out and ":as_of" in replaced.table
+        assert replaced.on == "gt.tickets_id = t.id"
+        first = glpi(group_assignment="first_assigned_group")
+        assert first.past_state is not None and first.past_state.queue_join is None
+        assert first.joins_as_of() == first.joins
+
+    def test_it_must_name_a_join(self) -> None:
+        past = {"queue_join": {"alias": "gx", "table": "(SELECT 1 WHERE :as_of > 0)"}}
+        with pytest.raises(ValidationError, match="'gx' names no join"):
+            glpi(past_state=past)
+
+    def test_it_must_read_the_instant(self) -> None:
+        past = {"queue_join": {"alias": "gt", "table": "glpi_groups_tickets"}}
+        with pytest.raises(ValidationError, match="queue_join must compare a time"):
+            glpi(past_state=past)
+
+    def test_it_excludes_a_single_queue(self) -> None:
+        past = {
+            "queue": "SELECT 'x' WHERE :as_of > 0",
+            "queue_join": {"alias": "gt", "table": "(SELECT 1 WHERE :as_of > 0)"},
+        }
+        with pytest.raises(ValidationError, match="exclude each other"):
+            glpi(past_state=past)
 
 
 class TestJoinsUsed:

@@ -107,8 +107,8 @@ def test_znuny(mariadb_database: str, preset_collectors: BuildCollector) -> None
 def test_osticket(mariadb_database: str, preset_collectors: BuildCollector) -> None:
     rows = incidents()
     osticket.load(mariadb_database, rows)
-    # no thread events in these tables: the as-of snapshot is compared without the
-    # preset's past_state (backfill reads no osTicket history: no queue_changes)
+    # no thread events in these tables: the backfill and the as-of snapshot are read
+    # without the preset's past_state (with it: test_backfill_history.py)
     got = reconstructed(preset_collectors, "osticket", mariadb_database, past_state=None)
     assert got == expected(rows)
 

@@ -25,9 +25,10 @@ import pytest
 from collectors.base import HourFigures
 from tests.collectors import asof
 from tests.collectors.presets import test_past_state as znuny
+from tests.collectors.presets import test_past_state_osticket as osticket
 from tests.collectors.presets import test_past_state_rt as rt
 from tests.collectors.presets import test_past_state_zammad as zammad
-from tests.collectors.presets.pastcase import collector, load
+from tests.collectors.presets.pastcase import SERVERS, collector, load, loaded_on_server
 
 START = datetime(2016, 3, 27, tzinfo=UTC)
 MIDDLE = datetime(2016, 3, 30, 5, tzinfo=UTC)
@@ -80,15 +81,23 @@ def znuny_rows() -> dict[str, pd.DataFrame]:
     return znuny.tables(znuny.changes())
 
 
-ENGINES: dict[str, tuple[Any, Callable[[], dict[str, pd.DataFrame]], Any]] = {
+Case = tuple[Any, Callable[[], dict[str, pd.DataFrame]], Any]
+"""A preset's tables, its rows and the pandas frame of its tickets as of an instant."""
+
+ENGINES: dict[str, Case] = {
     "znuny": (znuny.metadata, znuny_rows, lambda rows, t: znuny.frame(znuny.changes(), rows, t)),
     "rt": (rt.metadata, rt.rows_of_rt, rt.frame),
     "zammad": (zammad.metadata, zammad.rows_of_zammad, zammad.frame),
 }
 
+ON_SERVERS: dict[str, Case] = {
+    "osticket": (osticket.metadata, osticket.rows_of_osticket, osticket.frame),
+}
+"""The presets tested on PostgreSQL and MariaDB only (``CONCAT`` in their labels)."""
 
-def expected(preset: str, rows: dict[str, pd.DataFrame]) -> Figures:
-    _, _, frame = ENGINES[preset]
+
+def expected(case: Case, rows: dict[str, pd.DataFrame]) -> Figures:
+    _, _, frame = case
     return asof.hourly_moving(lambda t: frame(rows, t.to_pydatetime()), HOURS)
 
 
@@ -99,17 +108,38 @@ def test_the_history_has_every_case() -> None:
     assert all(n > 0 for n in found.values()), found
 
 
+def check(url: str, preset: str, case: Case, rows: dict[str, pd.DataFrame]) -> None:
+    """The backfill equals pandas; without the history, the same totals and other
+    per-queue figures."""
+    got = backfilled(url, preset)
+    want = expected(case, rows)
+    assert got == want
+    # without the change rows, today's queue: the same totals, other queues' figures
+    today = backfilled(url, preset, past_state=None)
+    assert {k: v for k, v in today.items() if k[0] == "__total__"} == {
+        k: v for k, v in want.items() if k[0] == "__total__"
+    }
+    assert today != want
+
+
 @pytest.mark.parametrize("preset", list(ENGINES))
 def test_backfill_counts_each_ticket_in_its_queue_then(db_url: str, preset: str) -> None:
     metadata, rows_of, _ = ENGINES[preset]
     rows = rows_of()
     load(db_url, metadata, rows)
-    got = backfilled(db_url, preset)
-    want = expected(preset, rows)
-    assert got == want
-    # without the change rows, today's queue: the same totals, other queues' figures
-    today = backfilled(db_url, preset, past_state=None)
-    assert {k: v for k, v in today.items() if k[0] == "__total__"} == {
-        k: v for k, v in want.items() if k[0] == "__total__"
-    }
-    assert today != want
+    check(db_url, preset, ENGINES[preset], rows)
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest) -> pytest.FixtureRequest:
+    """PostgreSQL or MariaDB (:data:`SERVERS`), for :func:`loaded_on_server`."""
+    return request
+
+
+@pytest.mark.parametrize("preset", list(ON_SERVERS))
+def test_backfill_on_servers_counts_each_ticket_in_its_queue_then(
+    server: pytest.FixtureRequest, preset: str
+) -> None:
+    metadata, rows_of, _ = ON_SERVERS[preset]
+    rows = rows_of()
+    check(loaded_on_server(server, metadata, rows), preset, ON_SERVERS[preset], rows)

@@ -250,7 +250,7 @@ def test_live_poll_unchanged(znuny: Any) -> None:
 @pytest.mark.parametrize(
     ("past", "message"),
     [
-        ({}, "past_state needs status, queue or both"),
+        ({}, "past_state needs status, queue, queue_join or several"),
         ({"status": "SELECT 1"}, "past_state.status must compare a time with :as_of"),
         (
             {

@@ -1,20 +1,24 @@
-"""Status as of a past instant from GLPI's ``glpi_logs``, against pandas, on PostgreSQL and
-MariaDB.
+"""Status and assigned groups as of a past instant from GLPI's ``glpi_logs``, against
+pandas, on PostgreSQL and MariaDB.
 
 The same real updates as :mod:`tests.collectors.presets.test_past_state` (the ServiceNow
-incidents of :mod:`tests.collectors.upstream.story`), written the way GLPI logs a status
-change (``Log::constructHistory``): a ``glpi_logs`` row of ``itemtype`` ``'Ticket'``,
-``linked_action`` 0 and ``id_search_option`` 12 holding the old and new status integers
-as text, ids in time order, beside rows the reading must skip (the creation row,
-``linked_action`` 20, and a group-assignment row, ``linked_action`` 15 with
-``id_search_option`` 8, for each queue change). The ticket row holds the last status,
-one assigned group (today's queue), ``solvedate``/``closedate`` of its last close when it
-is closed now (GLPI clears both on reopen).
+incidents of :mod:`tests.collectors.upstream.story`), written the way GLPI logs them, ids
+in time order: a status change (``Log::constructHistory``) as a row of ``itemtype``
+``'Ticket'``, ``linked_action`` 0 and ``id_search_option`` 12 holding the old and new
+status integers as text; a move from group A to group B as relation rows of
+``itemtype_link`` ``'Group'`` and ``id_search_option`` 8 (the group as ``name (id)``):
+B added (``linked_action`` 15) at the update, A removed (16) at the ticket's next update
+at a later time, or never, so that a ticket holds both groups in between; and the
+creation row (20), to be skipped. The ticket row holds the last status,
+``solvedate``/``closedate`` of its last close when it is closed now (GLPI clears both on
+reopen); ``glpi_groups_tickets`` the groups the relation rows leave assigned.
 
-pandas reads the log rows (never the SQL) with RT's and Zammad's rule: the status entered
-by the ticket's last change before ``T``, else the one left by its first change at or
-after ``T``, else today's. The queue is today's: the preset does not read the groups'
-history (a ticket may have several groups at once).
+pandas reads the log rows (never the SQL): the status with RT's and Zammad's rule (the
+status entered by the ticket's last change before ``T``, else the one left by its first
+change at or after ``T``, else today's); each group with the same rule on its relation
+rows (added by the last row before ``T``, else removed by the first at or after it, else
+one of today's links). Each ticket counts in every group it held at ``T``, once in the
+total.
 
 Not on SQLite: the preset's labels use ``CONCAT``, which SQLite 3.40 does not have.
 """
@@ -51,7 +55,7 @@ STATUS = {"new": 1, "open": 2, "stalled": 4, "resolved": 6}
 (assigned), Pending, Closed)."""
 LABELS = dict(glpi.STATUS_LABELS)
 STATUS_OPTION, GROUP_OPTION = 12, 8
-UPDATE, ADD_RELATION, CREATE_ITEM = 0, 15, 20
+UPDATE, ADD_RELATION, DEL_RELATION, CREATE_ITEM = 0, 15, 16, 20
 """``Log::HISTORY_*`` values of the rows written."""
 MAPPING = "sources -> 0 -> mapping"
 PAST_STATE_STATUS: str = glpi.PAST_STATE["status"]
@@ -121,49 +125,81 @@ sa.Table(
 
 def logs(tx: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
     """``glpi_logs`` rows from RT's transactions (time order): the creation, each status
-    change (integers as text) and each group assignment (``name (id)``, as GLPI logs a
-    relation)."""
-    is_status = tx["field"] == "Status"
-    is_queue = tx["field"] == "Queue"
+    change (integers as text) and each move from group A to group B as GLPI logs the
+    assigned groups' relation (``name (id)``): B added at the move, A removed at the
+    ticket's next change at a later time (or never), so that a ticket holds both groups
+    in between (a ticket's group at its creation has no row)."""
+    rows: list[tuple[Any, ...]] = []
+    pending: dict[int, tuple[Any, list[int]]] = {}
 
-    def as_status(values: pd.Series) -> pd.Series:
-        return values.where(is_status).map(lambda v: "" if pd.isna(v) else str(STATUS[v]))
+    def relation(ticket: int, action: int, group: int, at: Any) -> tuple[Any, ...]:
+        text = f"{groups[group]} ({group})"
+        old, new = ("", text) if action == ADD_RELATION else (text, "")
+        return (ticket, "Group", action, at, GROUP_OPTION, old, new)
 
-    def as_group(values: pd.Series) -> pd.Series:
-        return values.where(is_queue).map(
-            lambda v: "" if pd.isna(v) else f"{groups[int(v)]} ({int(v)})"
-        )
+    for r in tx.itertuples():
+        ticket, at = int(r.objectid), r.created
+        if ticket in pending and pending[ticket][0] < at:
+            rows += [relation(ticket, DEL_RELATION, g, at) for g in pending.pop(ticket)[1]]
+        if r.type == "Create":
+            rows.append((ticket, "", CREATE_ITEM, at, 0, "", ""))
+        elif r.field == "Status":
+            old, new = str(STATUS[r.oldvalue]), str(STATUS[r.newvalue])
+            rows.append((ticket, "", UPDATE, at, STATUS_OPTION, old, new))
+        else:
+            leaving = pending.setdefault(ticket, (at, []))[1]
+            if int(r.newvalue) in leaving:  # moved back before the removal: still assigned
+                leaving.remove(int(r.newvalue))
+            else:
+                rows.append(relation(ticket, ADD_RELATION, int(r.newvalue), at))
+            leaving.append(int(r.oldvalue))
+    columns = ["items_id", "itemtype_link", "linked_action", "date_mod", "id_search_option"]
+    out = pd.DataFrame(rows, columns=[*columns, "old_value", "new_value"])
+    return out.assign(id=range(1, len(out) + 1), itemtype="Ticket", user_name="glpi (2)")
 
-    option = pd.Series(0, index=tx.index).where(~is_status, STATUS_OPTION)
-    action = pd.Series(UPDATE, index=tx.index).where(~is_queue, ADD_RELATION)
-    action = action.where(tx["type"] != "Create", CREATE_ITEM)
-    return pd.DataFrame(
-        {
-            "id": range(1, len(tx) + 1),
-            "itemtype": "Ticket",
-            "items_id": tx["objectid"].to_numpy(),
-            "itemtype_link": is_queue.map({True: "Group", False: ""}).to_numpy(),
-            "linked_action": action.to_numpy(),
-            "user_name": "glpi (2)",
-            "date_mod": tx["created"].to_numpy(),
-            "id_search_option": option.where(~is_queue, GROUP_OPTION).to_numpy(),
-            "old_value": as_status(tx["oldvalue"]).to_numpy(),
-            "new_value": as_status(tx["newvalue"])
-            .where(is_status, as_group(tx["newvalue"]))
-            .to_numpy(),
-        }
+
+def groups_then(rows: dict[str, pd.DataFrame], cut: pd.Timestamp) -> pd.DataFrame:
+    """``(ticket, group)`` of every group assigned to a ticket at ``cut``, from the
+    relation rows: the last row before ``cut`` added it, else the first at or after it
+    removed it, else (no row) it is one of today's links."""
+    log = rows["glpi_logs"]
+    rel = log[(log["itemtype_link"] == "Group") & (log["id_search_option"] == GROUP_OPTION)]
+    text = rel["new_value"].where(rel["linked_action"] == ADD_RELATION, rel["old_value"])
+    rel = rel.assign(group=text.str.extract(r"\((\d+)\)$")[0].astype(int)).sort_values("id")
+    key = ["items_id", "group"]
+    before = rel[rel["date_mod"] < cut].groupby(key)["linked_action"].last()
+    after = rel[rel["date_mod"] >= cut].groupby(key)["linked_action"].first()
+    links = rows["glpi_groups_tickets"]
+    today = pd.Series(
+        True, index=pd.MultiIndex.from_arrays([links["tickets_id"], links["groups_id"]])
     )
+    pairs = before.index.union(after.index).union(today.index)
+    assigned = (
+        (before.reindex(pairs) == ADD_RELATION)
+        .where(before.reindex(pairs).notna(), after.reindex(pairs) == DEL_RELATION)
+        .where(before.reindex(pairs).notna() | after.reindex(pairs).notna(), today.reindex(pairs))
+        .fillna(False)
+        .astype(bool)
+    )
+    held = assigned[assigned].index.to_frame(index=False)
+    return held.set_axis(["ticket", "group"], axis=1)
 
 
 @functools.cache
 def rows_of_glpi() -> dict[str, pd.DataFrame]:
-    """GLPI's rows built from :func:`rt.rows_of_rt` (the same changes)."""
+    """GLPI's rows built from :func:`rt.rows_of_rt` (the same changes); the assigned
+    groups of today are those the relation rows leave."""
     r = rt.rows_of_rt()
     t = r["tickets"]
     groups = r["queues"].set_index("id")["name"]
+    tx = r["transactions"]
+    moves = tx[tx["field"] == "Queue"]
+    first = moves.groupby("objectid")["oldvalue"].first().astype(int)
+    first_group = first.reindex(t["id"]).fillna(t.set_index("id")["queue"]).astype(int)
+    log = logs(tx, groups)
     closed_now = t["status"] == "resolved"
     resolved = t["resolved"].where(closed_now & (t["resolved"] != rt.UNSET))
-    return {
+    out = {
         "glpi_groups": pd.DataFrame({"id": groups.index, "completename": groups.to_numpy()}),
         "glpi_tickets": pd.DataFrame(
             {
@@ -178,19 +214,26 @@ def rows_of_glpi() -> dict[str, pd.DataFrame]:
                 "date_mod": t["lastupdated"],
             }
         ),
-        "glpi_groups_tickets": pd.DataFrame(
-            {
-                "id": range(1, len(t) + 1),
-                "tickets_id": t["id"],
-                "groups_id": t["queue"],
-                "type": 2,
-            }
-        ),
-        "glpi_logs": logs(r["transactions"], groups),
+        "glpi_logs": log,
     }
+    # today's links: every group the rows leave assigned (the first group of a ticket
+    # never moved has no row)
+    first_links = pd.DataFrame({"tickets_id": first_group.index, "groups_id": first_group})
+    held = groups_then({**out, "glpi_groups_tickets": first_links}, pd.Timestamp.max)
+    out["glpi_groups_tickets"] = pd.DataFrame(
+        {
+            "id": range(1, len(held) + 1),
+            "tickets_id": held["ticket"].to_numpy(),
+            "groups_id": held["group"].to_numpy(),
+            "type": 2,
+        }
+    )
+    return out
 
 
-def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
+def frame(rows: dict[str, pd.DataFrame], instant: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tickets with their status as of ``instant``, and one row per ticket and group
+    assigned to it then (``(unassigned)`` without any)."""
     t = rows["glpi_tickets"].set_index("id")
     log = rows["glpi_logs"]
     mine = log[(log["id_search_option"] == STATUS_OPTION) & (log["linked_action"] == UPDATE)]
@@ -202,12 +245,11 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
             "newvalue": mine["new_value"].astype(int).map(LABELS),
         }
     )
-    groups = rows["glpi_groups"].set_index("id")["completename"]
-    links = rows["glpi_groups_tickets"].set_index("tickets_id")["groups_id"]
+    names = rows["glpi_groups"].set_index("id")["completename"]
     cut = pd.Timestamp(instant).tz_localize(None)
-    frame = pd.DataFrame(
+    tickets = pd.DataFrame(
         {
-            "queue": links.reindex(t.index).map(groups),
+            "queue": "(unassigned)",
             "status": as_of(changes, t["status"].map(LABELS), cut),
             "priority": "Medium",
             "open_now": t["status"].isin([1, 2, 3, 4]),
@@ -215,7 +257,19 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
             "resolved": pd.to_datetime(t["solvedate"]).dt.tz_localize("UTC"),
         }
     )
-    return asof.snapshot(frame, instant, WINDOW)
+    held = groups_then(rows, cut)
+    grouped = tickets.loc[held["ticket"]].assign(queue=held["group"].map(names).to_numpy())
+    alone = tickets[~tickets.index.isin(held["ticket"])]
+    return tickets, pd.concat([grouped, alone])
+
+
+def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
+    """Per group (a ticket in every group it held at ``instant``) and the total (each
+    ticket once)."""
+    tickets, in_groups = frame(rows, instant)
+    out = asof.snapshot(in_groups, instant, WINDOW)
+    out["__total__"] = asof.snapshot(tickets, instant, WINDOW)["__total__"]
+    return out
 
 
 @pytest.fixture(params=SERVERS)
@@ -224,12 +278,15 @@ def glpi_db(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, pd.
     yield loaded_on_server(request, metadata, rows), rows
 
 
-def test_status_as_of_from_glpi_logs(glpi_db: Any) -> None:
+def test_status_and_groups_as_of_from_glpi_logs(glpi_db: Any) -> None:
     url, rows = glpi_db
     log = rows["glpi_logs"]
     assert (log["id_search_option"] == STATUS_OPTION).sum() > 5000
-    assert (log["linked_action"] == ADD_RELATION).sum() > 500  # rows the reading skips
+    assert (log["linked_action"] == ADD_RELATION).sum() > 500
+    assert (log["linked_action"] == DEL_RELATION).sum() > 500
     for instant, got in measured_at_instants(url, preset="glpi").items():
+        # some tickets held two groups at the instant
+        assert frame(rows, instant)[1].index.duplicated().sum() > 300
         assert got == expected(rows, instant), instant
 
 

@@ -195,7 +195,9 @@ def rows_of_osticket() -> dict[str, pd.DataFrame]:
     }
 
 
-def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
+def frame(rows: dict[str, pd.DataFrame], instant: datetime) -> pd.DataFrame:
+    """The tickets with their department as of ``instant`` (from every event of their
+    thread, not only the transfers) and today's status."""
     t = rows["ost_ticket"].set_index("ticket_id")
     depts = rows["ost_department"].set_index("id")["name"]
     statuses = rows["ost_ticket_status"].set_index("id")
@@ -206,7 +208,7 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
     ev = ev.assign(ticket=ev["thread_id"].map(tickets))
     cut = pd.Timestamp(instant).tz_localize(None)
     then = ev[ev["timestamp"] < cut].sort_values("id").groupby("ticket")["dept_id"].last()
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "queue": then.reindex(t.index).fillna(t["dept_id"]).astype(int).map(depts),
             "status": t["status_id"].map(statuses["name"]),
@@ -216,7 +218,10 @@ def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
             "resolved": pd.to_datetime(t["closed"]).dt.tz_localize("UTC"),
         }
     )
-    return asof.snapshot(frame, instant, WINDOW)
+
+
+def expected(rows: dict[str, pd.DataFrame], instant: datetime) -> dict:
+    return asof.snapshot(frame(rows, instant), instant, WINDOW)
 
 
 @pytest.fixture(params=SERVERS)
