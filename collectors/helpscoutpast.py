@@ -43,6 +43,8 @@ from collectors.hosted.figures import aged_stats
 from collectors.hosted.past import OPEN_THEN
 from monitor.errors import MappingError, PastUnavailable
 
+SECOND = timedelta(seconds=1)
+
 Page = Callable[[dict[str, str]], Any]
 """Asks ``GET /v2/conversations`` with these parameters and gives the answer."""
 
@@ -59,13 +61,13 @@ class ClosedSince:
 def last_second(instant: datetime) -> datetime:
     """The last whole second before ``instant``: Help Scout's ranges include their end."""
     whole = instant.replace(microsecond=0)
-    return whole if whole < instant else whole - timedelta(seconds=1)
+    return whole if whole < instant else whole - SECOND
 
 
 def first_second(instant: datetime) -> datetime:
     """The first whole second at or after ``instant``."""
     whole = instant.replace(microsecond=0)
-    return whole if whole == instant else whole + timedelta(seconds=1)
+    return whole if whole == instant else whole + SECOND
 
 
 class PastReader:
@@ -111,7 +113,9 @@ class PastReader:
         query = {
             "mailbox": ",".join(str(m) for m in mailboxes),
             "status": "closed",
-            "modifiedSince": self._iso(window.start.replace(microsecond=0)),
+            # a second early: "modified after" may exclude its own instant (harmless:
+            # the closedAt of each conversation listed is what is counted)
+            "modifiedSince": self._iso(window.start.replace(microsecond=0) - SECOND),
             "query": f"(createdAt:[* TO {self._iso(last_second(window.end))}])",
             # created order: a conversation closed while the pages are read is inserted
             # (read twice, kept once), not moved past the pages already read
@@ -206,7 +210,10 @@ class PastReader:
             }
         )
         found = self._conversations(answer)
-        first = self._parse(found[0]["createdAt"]) if found else None
+        try:
+            first = self._parse(found[0]["createdAt"]) if found else None
+        except (TypeError, KeyError):
+            raise MappingError(f"{self.source}: conversations: no createdAt") from None
         return self._elements(answer), first
 
     def _total(self, box: int, status: str, query: str) -> int:
