@@ -41,6 +41,13 @@ come instead from a local mirror of the open conversations, fed by the same
 each mailbox's folder counts as they are read: no aging request per mailbox, and the
 ages are current every poll for every mailbox (the median and 90th-percentile ages too).
 
+As of a past instant ``T`` (``snapshot --as-of``): per mailbox, conversations open now
+and created before ``T`` (counted, with the oldest), plus those closed now whose
+``closedAt`` is at or after ``T``, read from one listing of the closed conversations
+created before ``T`` and modified since the window's start (Help Scout has no filter on
+``closedAt``); created and closed in the window likewise; the folders and the mirror are
+not used (collectors/helpscoutpast.py).
+
 Authentication: OAuth 2 client credentials (an app of an active user): the token (48 h)
 is fetched before it expires and again when a request answers 401. Quota: the account's
 requests per minute (``X-RateLimit-Remaining-Minute`` read back); a 429 waits for
@@ -65,6 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.helpscoutmirror import HelpScoutMirror, Keeper, build_pages, change
+from collectors.helpscoutpast import PastReader, last_second
 from collectors.hosted import (
     Budget,
     HostedSourceConfig,
@@ -78,7 +86,6 @@ from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
 from collectors.hosted.mirror import Aging, Change, MirrorStore, ResumableMirror
-from collectors.hosted.past import refuse_past
 from collectors.hosted.rotation import due
 from collectors.hosted.source import client_options
 from collectors.workload import AgentLoad, QueueWorkload, spread
@@ -134,6 +141,12 @@ class HelpScoutConfig(HostedSourceConfig):
         None,
         description="aging from a local mirror of the open conversations instead of 4 "
         "requests a mailbox read (collectors/helpscoutmirror.py)",
+    )
+    as_of_pages: int = Field(
+        400,
+        ge=1,
+        description="snapshot --as-of: most pages (25 conversations) of the listing of "
+        "conversations closed since the window's start; more and the snapshot is refused",
     )
     budget: PlanBudget = PlanBudget(requests_per_minute=200)
     max_wait: Duration = Field(
@@ -318,13 +331,8 @@ class HelpScoutCollector:
         self._keeper = Keeper(self.name, self.config.mirror, mirror, names)
 
     def collect(self, window: Window) -> Snapshot:
-        refuse_past(
-            window,
-            self.name,
-            "Help Scout",
-            "not implemented yet (the folder counts are today's; a conversation search on"
-            " createdAt and closedAt was not tried)",
-        )
+        if window.historical:
+            return self._past(window)
         keeper = self._keeper
         since = window.start if keeper is None else keeper.since(window.start)
         created, resolved, changes = self._flow(window, since)
@@ -364,6 +372,32 @@ class HelpScoutCollector:
     def close(self) -> None:
         self.client.session.close()
 
+    def _past(self, window: Window) -> Snapshot:
+        """The figures as of ``window.end`` from conversation searches
+        (collectors/helpscoutpast.py); the folder readings and the mirror are not used."""
+        reader = PastReader(
+            self.name,
+            self._page,
+            iso=_iso,
+            parse=lambda value: _parse(self.name, value),
+            next_page=lambda page, number: _next_page(self.name, page, number),
+            conversations=lambda page: _conversations(self.name, page),
+            max_pages=self.config.as_of_pages,
+        )
+        boxes = self.config.mailboxes
+        closed = reader.closed_since([m.id for m in boxes], window)
+        queues = tuple(
+            reader.mailbox(m.id, m.name, window, closed, self.config.aging) for m in boxes
+        )
+        return Snapshot(
+            source=self.name,
+            window=window,
+            queues=queues,
+            # a conversation counts in today's mailbox; its status then is unknown
+            exactness="approximate",
+            figures=(FigureState("priority", False, "Help Scout has no priority", False),),
+        )
+
     def counts_read_at(self) -> dict[str, datetime]:
         """When each read mailbox's folder counts were read (its poll's instant), by name."""
         return {
@@ -383,7 +417,9 @@ class HelpScoutCollector:
         older = oldest = None
         if self.config.aging and self._keeper is None:
             older = {
-                name: self._open_total(box, {"query": f"(createdAt:[* TO {_iso(_last_s(cut))}])"})
+                name: self._open_total(
+                    box, {"query": f"(createdAt:[* TO {_iso(last_second(cut))}])"}
+                )
                 for name, cut in age_cutoffs(now).items()
             }
             oldest = self._oldest(box)
@@ -584,12 +620,6 @@ def _conversations(source: str, page: Any) -> list[dict[str, Any]]:
     if not isinstance(found, list):
         raise MappingError(f"{source}: conversations: no _embedded.conversations")
     return found
-
-
-def _last_s(instant: datetime) -> datetime:
-    """The last whole second before ``instant``: Help Scout's ranges include their end."""
-    whole = instant.replace(microsecond=0)
-    return whole if whole < instant else whole - timedelta(seconds=1)
 
 
 def _iso(instant: datetime) -> str:

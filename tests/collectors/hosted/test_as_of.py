@@ -1,7 +1,8 @@
 """``snapshot --as-of`` on the hosted stores: figures reconstructed from the API's own
-time filters (Zendesk here, GitHub in ``tests/collectors/test_github.py``) equal pandas
-over the fake store's tickets; the stores whose API cannot answer (or whose reading is
-not written yet) refuse with a message naming what is missing, without a request."""
+time filters (Zendesk, ServiceNow, Jira, GitLab, Fxiaoke, Help Scout here, GitHub in
+``tests/collectors/test_github.py``) equal pandas over the fake store's tickets; the
+stores whose API cannot answer refuse with a message naming what is missing, without a
+request."""
 
 from __future__ import annotations
 
@@ -184,11 +185,57 @@ def test_fxiaoke_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
     assert_equal_pandas(read, state, ("4", "5"), least_open=100)
 
 
+def test_helpscout_as_of_equals_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conversation counts on createdAt, and the closed listing's closedAt (no closedAt
+    filter), over the ServiceNow log; the requests are the documented count."""
+    state = helpscout.helpscout_log().state_at(NOW)
+    case = {"queues": 8, "config": {"budget": {"requests_per_minute": 100_000}}}
+    collector, read = past_snapshots(helpscout.Kit(), monkeypatch, **case)
+    assert_equal_pandas(read, state, ("closed",), least_open=100)
+    for instant, snapshot in read:
+        assert sum(q.created or 0 for q in snapshot.queues) > 10, instant
+        assert sum(q.resolved or 0 for q in snapshot.queues) > 10, instant
+        assert all(q.unassigned is None and q.workload is None for q in snapshot.queues)
+    listing = expected_listing_pages(state, [m.name for m in collector.config.mailboxes])
+    sent = collector.http_stats.requests
+    assert {endpoint for endpoint, _ in sent} == {"oauth2/token", "conversations"}  # no folders
+    searches = sum(n for (endpoint, _), n in sent.items() if endpoint == "conversations")
+    assert searches == len(INSTANTS) * 8 * 5 + sum(listing), listing
+
+
+def expected_listing_pages(state: pd.DataFrame, groups: list[str]) -> list[int]:
+    """Pages of the closed listing at each instant: closed conversations of ``groups``
+    created before it and modified since its window's start, 25 a page."""
+    mine = state[state["queue"].isin(groups) & (state["status"] == "closed")]
+    pages = []
+    for instant in INSTANTS:
+        t, start = pd.Timestamp(instant), pd.Timestamp(instant - WINDOW)
+        n = int(((mine["created"] < t) & (mine["modified"] >= start)).sum())
+        pages.append(max(1, -(-n // helpscout.PAGE)))
+    return pages
+
+
+def test_helpscout_as_of_refuses_a_listing_over_its_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A past instant whose closed listing has more pages than ``as_of_pages`` is refused
+    after the listing's first page, saying how many pages it would take."""
+    kit = helpscout.Kit()
+    with FakeServer(kit.app(lambda: NOW, {})) as server:
+        collector = build(kit, server.url, monkeypatch, queues=8, config={"as_of_pages": 3})
+        try:
+            with pytest.raises(PastUnavailable, match=r"take \d+ pages, over as_of_pages \(3\)"):
+                collector.collect(Window(INSTANTS[0] - WINDOW, INSTANTS[0], historical=True))
+        finally:
+            collector.close()
+        conversations = [c for c in server.calls if c.path == "/v2/conversations"]
+    assert len(conversations) == 1
+
+
 REFUSED = {
     "freshdesk": (freshdesk.Kit(), "no filter on the resolution time"),
     "zohodesk": (zohodesk.Kit(), "not on the closing time"),
     "udesk": (udesk.Kit(), "no time filter"),
-    "helpscout": (helpscout.Kit(), "not implemented yet"),
     "fxiaoke": (fxiaoke.Kit(), "without resolved_field"),
 }
 
