@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--charts", type=Path, metavar="DIR", help="also write a PNG per queue")
     parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "forecasts_backtest.json",
+        help="the JSON report (default: benchmarks/results/forecasts_backtest.json)",
+    )
+    parser.add_argument(
         "--calibration-prior",
         type=optional_float,
         default=EngineSettings().calibration_prior,
@@ -117,8 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     report["scored_rule"] = rule
     print_report(report, sys.stdout)
     report["seconds"] = time.perf_counter() - started
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "forecasts_backtest.json"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=float))
     print(f"wrote {out} in {report['seconds']:.0f} s")
     if args.charts is not None:
