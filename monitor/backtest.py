@@ -70,9 +70,10 @@ warning model's probability, parameters chosen by ``benchmarks.forecasts.crossva
 all three real logs (docs/forecasting.md reports its held-out figures)."""
 
 
-def protocol_rule(limit: float) -> ForecastRule:
-    """The recommended forecast rule at ``limit``."""
-    return ForecastRule.model_validate({**RULE, "threshold": limit})
+def protocol_rule(limit: float, rule: Mapping[str, Any] = RULE) -> ForecastRule:
+    """The recommended forecast rule (or ``rule``: its fields less the threshold) at
+    ``limit``."""
+    return ForecastRule.model_validate({**rule, "threshold": limit})
 
 
 def steps_of(rule: ForecastRule) -> int:
@@ -191,15 +192,19 @@ def questions_for(
 
 
 def early_warning(
-    series: Mapping[str, HourlySeries], replays: Mapping[str, Replay], kind: LimitKind
+    series: Mapping[str, HourlySeries],
+    replays: Mapping[str, Replay],
+    kind: LimitKind,
+    scored_rule: Mapping[str, Any] = RULE,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, BoolArray]]:
-    """Event scores per rule over every queue at one kind of limit, and the rule's hours."""
+    """Event scores per rule over every queue at one kind of limit, and the rule's hours
+    (``scored_rule``: the forecast rule scored, :data:`RULE` by default)."""
     scores = {}
     alerting = {}
     for name, rep in replays.items():
         actual = series[name].open
         limits = limit_series(series[name], kind)
-        rule = protocol_rule(float(limits[TEST_START]))
+        rule = protocol_rule(float(limits[TEST_START]), scored_rule)
         flags = anchor_flags(actual, rep, kind, limits)
         alerting[name], _ = timeline(rule, key_of(name), rep, f"rule/{kind}", limits)
         flags["forecast rule (" + describe(rule) + ")"] = alerting[name]
@@ -296,15 +301,18 @@ def build_report(
     series: Mapping[str, HourlySeries],
     replays: Mapping[str, Replay],
     configured: Sequence[ForecastRule] = (),
+    scored_rule: Mapping[str, Any] = RULE,
 ) -> tuple[dict[str, Any], dict[str, BoolArray]]:
     """The report, and the recommended rule's alerting hours per queue (fixed limit).
 
     ``series`` holds the queues long enough to score; ``replays`` may hold more (their
-    configured rules' timelines are reported too).
+    configured rules' timelines are reported too). ``scored_rule``: the forecast rule
+    scored against the anchors (:data:`RULE` by default; its horizon must be the
+    replay's, 6 h).
     """
     scored = {q: r for q, r in replays.items() if q in series}
-    fixed, alerting = early_warning(series, scored, "fixed")
-    rolling, _ = early_warning(series, scored, "rolling")
+    fixed, alerting = early_warning(series, scored, "fixed", scored_rule)
+    rolling, _ = early_warning(series, scored, "rolling", scored_rule)
     report = {
         "queues": list(series),
         "accuracy": accuracy_report(series, scored),

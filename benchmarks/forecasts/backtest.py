@@ -26,7 +26,7 @@ from benchmarks.forecasts.series import build_frame, read_csv, to_series
 from forecasts.engine import EngineSettings
 from forecasts.evaluation.replay import replay_all
 from forecasts.types import HourlySeries
-from monitor.backtest import build_report, print_report, questions_for
+from monitor.backtest import RULE, build_report, print_report, questions_for
 from monitor.charts import figure_class, write_charts
 from monitor.errors import MissingExtra
 
@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--charts", type=Path, metavar="DIR", help="also write a PNG per queue")
     parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "forecasts_backtest.json",
+        help="the JSON report (default: benchmarks/results/forecasts_backtest.json)",
+    )
+    parser.add_argument(
         "--calibration-prior",
         type=optional_float,
         default=EngineSettings().calibration_prior,
@@ -70,7 +76,34 @@ def main(argv: list[str] | None = None) -> None:
         metavar="J|none",
         help="the engine's burst_jump (default: the shipped default)",
     )
+    parser.add_argument(
+        "--min-probability",
+        type=float,
+        default=RULE["min_probability"],
+        metavar="P",
+        help="the scored forecast rule's min_probability (default: the recommended rule's)",
+    )
+    parser.add_argument(
+        "--recover-probability",
+        type=float,
+        default=RULE["recover_probability"],
+        metavar="P",
+        help="the scored forecast rule's recover_probability (default: the recommended rule's)",
+    )
+    parser.add_argument(
+        "--for-hours",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the scored forecast rule's `for`, in hours (default: 0, the recommended rule's)",
+    )
     args = parser.parse_args(argv)
+    rule = {
+        **RULE,
+        "min_probability": args.min_probability,
+        "recover_probability": args.recover_probability,
+        "for": f"{args.for_hours}h",
+    }
     settings = replace(
         EngineSettings(), calibration_prior=args.calibration_prior, burst_jump=args.burst_jump
     )
@@ -82,15 +115,16 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     series = load(args.csv)
     replays = replay_all(series, settings, lambda q, s: questions_for(q, s, ()), args.workers)
-    report, alerting = build_report(series, replays)
+    report, alerting = build_report(series, replays, scored_rule=rule)
     report["engine_answers"] = {
         "calibration_prior": settings.calibration_prior,
         "burst_jump": settings.burst_jump,
     }
+    report["scored_rule"] = rule
     print_report(report, sys.stdout)
     report["seconds"] = time.perf_counter() - started
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "forecasts_backtest.json"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=float))
     print(f"wrote {out} in {report['seconds']:.0f} s")
     if args.charts is not None:

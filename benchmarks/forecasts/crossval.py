@@ -254,7 +254,8 @@ def compared(
 ) -> dict[str, dict[str, Any]]:
     """Per grid (name -> points), the held-out figures per queue type when the folds
     choose from that grid: each log scored with the point chosen on the other two (the
-    fast rule, which :func:`held_out` checks against the real evaluation)."""
+    fast rule, which :func:`held_out` checks against the real evaluation); and the
+    point that grid gives when chosen on every log (what would ship from it)."""
     out: dict[str, dict[str, Any]] = {}
     for label, grid in grids.items():
         by_type: dict[str, EventScore] = {}
@@ -266,6 +267,7 @@ def compared(
                 by_type.setdefault(t, EventScore()).add(scores[point][f"{log}:{t}"])
         out[label] = {
             "chosen": chosen,
+            "chosen_on_all": choose(scores, list(types), grid).__dict__,
             "held_out_by_queue_type": {t: s.as_dict() for t, s in sorted(by_type.items())},
         }
     return out
@@ -530,6 +532,7 @@ def print_report(report: Mapping[str, Any], out: Any) -> None:
         out.write(f"\n{kind} limit, held out per queue type, by the grid the folds choose from:\n")
         for label, result in report[kind]["grids_compared"].items():
             out.write(f"  {label}: chosen {result['chosen']}\n")
+            out.write(f"  {label}: chosen on every log {result['chosen_on_all']}\n")
             for t, r in result["held_out_by_queue_type"].items():
                 out.write(score_row(f"    {t}", r) + "\n")
         out.write(

@@ -1,0 +1,50 @@
+"""The protocol backtest scores the forecast rule it is given, through the real rule path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.forecasts.crossval import Params, fast_alerting
+from forecasts.evaluation.replay import Replay
+from forecasts.types import Forecast, HourlySeries
+from monitor.backtest import RULE, early_warning, read_csv
+
+CSV = Path(__file__).parents[1] / "fixtures" / "rules" / "servicenow_hourly_2016-03_05.csv"
+
+
+def replay_with(series: HourlySeries, chance: np.ndarray) -> Replay:
+    """A replay whose rule question answers ``chance`` every hour (the engine is not run:
+    this checks what is done with the answers)."""
+    n = len(series)
+    flat = np.zeros(6)
+    forecasts = [
+        Forecast(
+            "all", series.timestamps[t], 6, "naive", flat, flat, flat, 0.8, None, None, None, "ok"
+        )
+        for t in range(n)
+    ]
+    asked = {"rule/fixed": chance, "band/fixed": np.zeros(n)}
+    return Replay("all", {}, forecasts, asked, {q: ["warning"] * n for q in asked}, {})
+
+
+def test_the_given_rule_is_scored_with_its_own_thresholds() -> None:
+    """0.8 / 0.4 alerts where the hysteresis at 0.8 / 0.4 says, not where 0.3 / 0.15 does."""
+    series = read_csv(CSV)["all"]
+    # a probability that follows the real backlog: near 1 at its highs, near 0 at its lows
+    span = series.open.max() - series.open.min()
+    chance = (series.open - series.open.min()) / span
+    replays = {"all": replay_with(series, chance)}
+    known = np.ones(len(series), dtype=bool)
+    candidate = {**RULE, "min_probability": 0.8, "recover_probability": 0.4}
+    scores, alerting = early_warning({"all": series}, replays, "fixed", candidate)
+    expected = fast_alerting(chance, known, Params("warning", 0.8, 0.4, 0))
+    assert expected.any() and np.array_equal(alerting["all"], expected)
+    assert any("P(cross in 6h) >= 0.8, recover < 0.4" in name for name in scores)
+    shipped_scores, shipped = early_warning({"all": series}, replays, "fixed")
+    assert np.array_equal(
+        shipped["all"], fast_alerting(chance, known, Params("warning", 0.3, 0.15, 0))
+    )
+    assert not np.array_equal(shipped["all"], alerting["all"])
+    assert any("P(cross in 6h) >= 0.3, recover < 0.15" in name for name in shipped_scores)
