@@ -166,14 +166,9 @@ class WorkloadQueries:
             source = self._waiting_from(["id", "queue", "status", "assignee", "updated_at"])
         queue, by_queue = self.q.queue()
         ticket = self.f.require("id")
-        assignee = self.f.get("assignee")
         ranked = (
             sa.select(
-                queue,
-                ticket.label("ticket"),
-                self.f.require("status").label("status"),
-                (assignee if assignee is not None else sa.null()).label("assignee"),
-                since.label("since"),
+                *self._listed_columns(queue, since),
                 sa.func.row_number()
                 .over(partition_by=by_queue or None, order_by=(since, ticket))
                 .label("rn"),
@@ -184,6 +179,17 @@ class WorkloadQueries:
         )
         keep = ranked.c.rn <= self.config.listed_tickets
         return sa.select(*(c for c in ranked.c if c.name != "rn")).where(keep)
+
+    def _listed_columns(self, queue: Any, since: Any) -> list[Any]:
+        """The columns of a listed ticket: queue, ticket, status, assignee, since."""
+        assignee = self.f.get("assignee")
+        return [
+            queue,
+            self.f.require("id").label("ticket"),
+            self.f.require("status").label("status"),
+            (assignee if assignee is not None else sa.null()).label("assignee"),
+            since.label("since"),
+        ]
 
     def can_look_up(self, kind: str) -> bool:
         """Whether :meth:`listed_lookup` can list ``kind`` (its age is a column)."""
@@ -203,15 +209,8 @@ class WorkloadQueries:
         source = self._from(["id", "queue", "status", "assignee", "updated_at"])
         queue, by_queue = self.q.queue()
         ticket = self.f.require("id")
-        assignee = self.f.get("assignee")
         parts = [
-            sa.select(
-                queue,
-                ticket.label("ticket"),
-                self.f.require("status").label("status"),
-                (assignee if assignee is not None else sa.null()).label("assignee"),
-                since.label("since"),
-            )
+            sa.select(*self._listed_columns(queue, since))
             .select_from(source)
             .where(
                 *self.q.scope(),

@@ -27,6 +27,7 @@ from monitor.errors import MappingError
 from monitor.http import daemon_registry
 from tests.collectors.fakeserver import FakeServer
 from tests.collectors.hosted.dayrun import Day, day_settings
+from tests.collectors.hosted.udeskcheck import filters_read
 from tests.collectors.stores.udesk import CHANGED, OPEN, PASSWORD, FakeUdesk, Kit, udesk_log
 
 START = datetime(2012, 5, 2, 8, tzinfo=UTC)
@@ -106,14 +107,6 @@ def check_exact(snapshot: Snapshot, deleted: frozenset[str] = frozenset()) -> in
         assert {"oldest_age_s": q.oldest_age_s, "age_quantiles": q.age_quantiles} == want
         checked += q.open_total
     return checked
-
-
-def filters_read(server: FakeServer) -> list[tuple[str, str]]:
-    return [
-        (c.arg("filter_id") or "", c.arg("per_page") or "")
-        for c in server.calls
-        if c.path.endswith("tickets_in_filter")
-    ]
 
 
 class TestUdeskMirror:

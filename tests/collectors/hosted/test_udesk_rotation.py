@@ -19,7 +19,7 @@ from collectors.hosted.rotation import in_slot
 from collectors.udesk import UdeskCollector, UdeskConfig
 from monitor.clock import FakeClock
 from tests.collectors.fakeserver import FakeServer
-from tests.collectors.hosted.udeskcheck import check_all
+from tests.collectors.hosted.udeskcheck import check_all, filters_read
 from tests.collectors.stores.udesk import CHANGED, OPEN, PASSWORD, FakeUdesk, Kit, udesk_log
 
 START = datetime(2012, 5, 2, 8, tzinfo=UTC)
@@ -63,15 +63,6 @@ def poll(made: UdeskCollector, clock: FakeClock) -> Snapshot:
     return made.collect(Window(clock() - STEP, clock()))
 
 
-def reads(server: FakeServer, since: int) -> list[tuple[str, str]]:
-    """(filter id, per_page) of each tickets_in_filter request from ``since`` on."""
-    return [
-        (c.arg("filter_id") or "", c.arg("per_page") or "")
-        for c in server.calls[since:]
-        if c.path.endswith("tickets_in_filter")
-    ]
-
-
 class TestUdeskRotation:
     def test_counts_and_ages_from_the_mirror_equal_pandas_each_poll(
         self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
@@ -85,7 +76,7 @@ class TestUdeskRotation:
             checked += check_all(poll(made, clock), clock())
             assert made.mirror_drift is not None
             assert set(made.mirror_drift.values()) == {0}
-            read = reads(server, before)
+            read = filters_read(server, before)
             if i == 0:  # the build: every filter listed, its total_count reconciles all
                 listed = {f for f, per in read if per == "100"}
                 assert listed == {str(f) for q in c.queues for f in q.filters.values()}
@@ -142,7 +133,7 @@ class TestUdeskRotation:
         assert made.mirror_drift is not None and made.mirror_drift[c.queues[j].name] == 2
         before = len(server.calls)
         check_all(poll(made, clock), clock(), gone)
-        assert {per for _, per in reads(server, before)} == {"100"}  # rebuilt
+        assert {per for _, per in filters_read(server, before)} == {"100"}  # rebuilt
         assert set(made.mirror_drift.values()) == {0}
         made.close()
 
@@ -161,7 +152,7 @@ class TestUdeskRotation:
         second = mirrored(server, clock, store)  # a new process: only the store remembers
         before = len(server.calls)
         poll(second, clock)
-        assert all(per == "1" or f == str(CHANGED) for f, per in reads(server, before))
+        assert all(per == "1" or f == str(CHANGED) for f, per in filters_read(server, before))
         assert second.mirror_drift is not None
         assert {q: d for q, d in second.mirror_drift.items() if d} == {c.queues[j].name: 1}
         second.close()
@@ -177,10 +168,10 @@ class TestUdeskRotation:
         old.apply([ticket], START)
         before = len(server.calls)
         check_all(poll(made, clock), clock())
-        assert {per for _, per in reads(server, before)} == {"100"}
+        assert {per for _, per in filters_read(server, before)} == {"100"}
         before = len(server.calls)
         check_all(poll(made, clock), clock())
-        assert "100" not in {per for f, per in reads(server, before) if f != str(CHANGED)}
+        assert "100" not in {per for f, per in filters_read(server, before) if f != str(CHANGED)}
         made.close()
 
 

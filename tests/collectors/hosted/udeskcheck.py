@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from collectors.base import Snapshot
+from tests.collectors.fakeserver import FakeServer
 from tests.collectors.stores.udesk import OPEN, udesk_log
 
 
@@ -65,3 +66,12 @@ def check_all(snapshot: Snapshot, at: datetime, deleted: frozenset[str] = frozen
         assert ages == (expected["ages"] or no_ages), q.queue
         checked += q.open_total
     return checked
+
+
+def filters_read(server: FakeServer, since: int = 0) -> list[tuple[str, str]]:
+    """(filter id, per_page) of each ``tickets_in_filter`` request from call ``since`` on."""
+    return [
+        (c.arg("filter_id") or "", c.arg("per_page") or "")
+        for c in server.calls[since:]
+        if c.path.endswith("tickets_in_filter")
+    ]
