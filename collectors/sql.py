@@ -117,6 +117,10 @@ class SqlCollector:
         self.config = config
         self._engine = engine
         self._zone: tzinfo = ZoneInfo(config.mapping.timezone)
+        self._utc = config.mapping.timezone in ("UTC", "Etc/UTC")
+        """Naive instants are UTC: ``from_store`` attaches ``UTC``, no conversion (the
+        per-agent rows of a large desk call it tens of thousands of times a poll)."""
+        self._epoch = frozenset(config.mapping.epoch_fields)
         self._queries = PollQueries(config.mapping, self._bind)
         self.figures = Availability(config.mapping)
         self._overlap = config.mapping.queues_overlap()
@@ -325,8 +329,10 @@ class SqlCollector:
         """A stored instant as an aware UTC datetime (None for NULL and sentinels)."""
         if value is None:
             return None
-        if field in self.config.mapping.epoch_fields:
+        if field in self._epoch:
             return datetime.fromtimestamp(float(value), UTC) if float(value) > 0 else None
+        if self._utc and type(value) is datetime and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # the common case, as below without a zone
         if isinstance(value, str):  # SQLite aggregates lose the column type
             value = datetime.fromisoformat(value)
         if not isinstance(value, datetime):

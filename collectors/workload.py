@@ -12,6 +12,7 @@ oldest stale and waiting tickets the tiered rule names.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import statistics
 from collections.abc import Iterable, Mapping
@@ -204,22 +205,28 @@ def bound_agents(
     for per_agent in loads.values():
         for agent, (n, _) in per_agent.items():
             totals[agent] = totals.get(agent, 0) + n
-    kept = set(totals)
-    if len(totals) > labels.max_agents:
-        kept = {a for a, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[: labels.top]}
+    every = len(totals) <= labels.max_agents
+    kept: Iterable[str] = totals
+    if not every:  # the busiest top, ties by id: one pass with a bounded heap
+        kept = (a for a, _ in heapq.nsmallest(labels.top, totals.items(), key=_busiest))
+    label = {a: agent_label(a, labels.ids) for a in kept}  # once per agent, not per row
     out: dict[str, tuple[AgentLoad, ...]] = {}
     for queue, per_agent in loads.items():
-        named = [
-            AgentLoad(agent_label(a, labels.ids), n, age)
-            for a, (n, age) in sorted(per_agent.items())
-            if a in kept
-        ]
-        rest = [(n, age) for a, (n, age) in per_agent.items() if a not in kept]
+        ordered = sorted(per_agent.items())
+        if every:
+            out[queue] = tuple([AgentLoad(label[a], n, age) for a, (n, age) in ordered])
+            continue
+        named = [AgentLoad(label[a], n, age) for a, (n, age) in ordered if a in label]
+        rest = [(n, age) for a, (n, age) in ordered if a not in label]
         if rest:
             ages = [age for _, age in rest if age is not None]
             named.append(AgentLoad(OTHER, sum(n for n, _ in rest), max(ages) if ages else None))
         out[queue] = tuple(named)
     return out
+
+
+def _busiest(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
 
 
 def top_categories(counts: Mapping[str, int], n: int) -> dict[str, int]:
