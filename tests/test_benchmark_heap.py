@@ -54,3 +54,8 @@ class TestStructures:
         expected = 5 * size * settings.horizon * 4 + size * 8
         assert heap.array_bytes(state) == expected
         assert heap.array_bytes([state, state]) == expected  # shared: counted once
+
+    def test_a_view_counts_as_the_array_it_keeps_alive(self) -> None:
+        """A 3-element view of a 1,000-element array keeps 8,000 bytes, counted once."""
+        whole = np.zeros(1000)
+        assert heap.array_bytes({"a": whole[-3:], "b": whole[:2]}) == 8000

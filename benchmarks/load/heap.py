@@ -32,9 +32,13 @@ import os
 import re
 import sys
 import tempfile
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from monitor.scheduler import Job
 
 MB = 2**20
 
@@ -157,13 +161,17 @@ def sqlite_mb() -> float | None:
 
 
 def array_bytes(obj: Any, seen: set[int] | None = None) -> int:
-    """Bytes of the NumPy arrays reachable through dataclasses, dicts, lists and tuples."""
+    """Bytes of the NumPy arrays reachable through dataclasses, dicts, lists and tuples
+    (a view counts as the whole array it is a view of, once)."""
     seen = set() if seen is None else seen
+    if isinstance(obj, np.ndarray):
+        while isinstance(obj.base, np.ndarray):  # a view keeps the whole of its base alive
+            obj = obj.base
     if id(obj) in seen:
         return 0
     seen.add(id(obj))
     if isinstance(obj, np.ndarray):
-        return int(obj.nbytes) if obj.base is None else 0  # a view owns nothing
+        return int(obj.nbytes)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return sum(array_bytes(getattr(obj, f.name), seen) for f in dataclasses.fields(obj))
     if isinstance(obj, dict):
@@ -190,10 +198,29 @@ def structure_figures(daemon: Any) -> dict[str, float]:
 
 
 class Heap:
-    """Hourly figures of :func:`malloc_figures` and the others (see the module)."""
+    """Hourly figures of :func:`malloc_figures` and the others (see the module), and per
+    job (:meth:`wrap`) the Python arenas each job's runs added and freed."""
 
     def __init__(self) -> None:
         self.hours: list[dict[str, Any]] = []
+        self.arenas_added: Counter[str] = Counter()
+        self.arenas_freed: Counter[str] = Counter()
+
+    def wrap(self, job: Job) -> Job:
+        """``job`` counting the change of Python's arenas across each of its runs."""
+
+        def counted(run: Callable[[], object] = job.run, key: str = job.id.split(":")[0]) -> None:
+            before = pymalloc_figures().get("arenas", 0)
+            try:
+                run()
+            finally:
+                change = pymalloc_figures().get("arenas", 0) - before
+                if change > 0:
+                    self.arenas_added[key] += int(change)
+                else:
+                    self.arenas_freed[key] -= int(change)
+
+        return Job(job.id, job.interval, counted)
 
     def __call__(self, hour: int, rss_mb: float, daemon: Any) -> dict[str, Any]:
         gc.collect()
@@ -205,6 +232,8 @@ class Heap:
             "pymalloc_mb": pymalloc_figures(),
             "sqlite_mb": sqlite_mb(),
             "structures": structure_figures(daemon),
+            "arenas_added_by_job": dict(self.arenas_added),
+            "arenas_freed_by_job": dict(self.arenas_freed),
         }
         self.hours.append(entry)
         return entry

@@ -270,7 +270,7 @@ def soak(
     )
     daemon.migrate()
     timings = Timings(profile=profile is not None)
-    scheduler = SteppedScheduler([timings.wrap(j) for j in daemon_jobs(daemon)], clock)
+    scheduler = SteppedScheduler(wrapped_jobs(daemon, timings, heap), clock)
     client = TestClient(build_app(daemon, daemon_registry(daemon)))
     end = clock.now + timedelta(hours=hours)
     next_hour = clock.now + timedelta(hours=1)
@@ -331,6 +331,12 @@ def soak(
         "machine": machine(),
         **observed(growth, heap),
     }
+
+
+def wrapped_jobs(daemon: Daemon, timings: Timings, heap: Heap | None) -> list[Job]:
+    """The daemon's jobs, timed (and with ``--heap``, their arenas counted)."""
+    jobs = [timings.wrap(j) for j in daemon_jobs(daemon)]
+    return jobs if heap is None else [heap.wrap(j) for j in jobs]
 
 
 def observe(
