@@ -2,8 +2,9 @@
 
 Run ``python -m benchmarks.load.soak`` from the project root (``--quick`` runs 3
 simulated hours, ``--queues``/``--hours`` set the size; ``--trace`` records what grows
-each simulated hour, :mod:`benchmarks.load.growth`; ``--profile`` writes each job's
-cProfile statistics). A simulated hour took 5 to 13
+each simulated hour, :mod:`benchmarks.load.growth`; ``--heap`` where the RSS lives
+each hour and the Python arenas each job added, cheaply, :mod:`benchmarks.load.heap`;
+``--profile`` writes each job's cProfile statistics). A simulated hour took 5 to 13
 minutes of wall on two cores shared with other sessions (load average about 20), so
 the 24 hours take hours; the figures so far are saved at every simulated hour to
 ``benchmarks/results/<out>.partial.json``.
