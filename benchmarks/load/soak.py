@@ -2,8 +2,9 @@
 
 Run ``python -m benchmarks.load.soak`` from the project root (``--quick`` runs 3
 simulated hours, ``--queues``/``--hours`` set the size; ``--trace`` records what grows
-each simulated hour, :mod:`benchmarks.load.growth`; ``--profile`` writes each job's
-cProfile statistics). A simulated hour took 5 to 13
+each simulated hour, :mod:`benchmarks.load.growth`; ``--heap`` where the RSS lives
+each hour and the Python arenas each job added, cheaply, :mod:`benchmarks.load.heap`;
+``--profile`` writes each job's cProfile statistics). A simulated hour took 5 to 13
 minutes of wall on two cores shared with other sessions (load average about 20), so
 the 24 hours take hours; the figures so far are saved at every simulated hour to
 ``benchmarks/results/<out>.partial.json``.
@@ -65,6 +66,7 @@ import sqlalchemy as sa
 from benchmarks.forecasts.speed import HISTORY, SOURCE, relabel, rows_of, warm, windows
 from benchmarks.load import RESULTS, save
 from benchmarks.load.growth import Growth
+from benchmarks.load.heap import Heap
 from benchmarks.suite import machine
 from collectors.base import QueueStats, Snapshot, Window
 from config.loader import load_settings
@@ -239,12 +241,14 @@ def soak(
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     growth: Growth | None = None,
     profile: str | None = None,
+    heap: Heap | None = None,
 ) -> dict[str, Any]:
     """Run the day; returns the figures. ``checkpoint`` is given the figures so far at every
     simulated hour (a long run that is stopped still leaves its hourly RSS and job times);
     ``growth`` (``--trace``) records what Python holds at every simulated hour; with
     ``profile`` (``--profile``) each job's cProfile statistics are written to
-    ``benchmarks/results/<profile>.<job>.pstats`` at the end."""
+    ``benchmarks/results/<profile>.<job>.pstats`` at the end; ``heap`` (``--heap``)
+    records where the RSS lives at every simulated hour (:mod:`benchmarks.load.heap`)."""
     folder = Path(tempfile.mkdtemp(prefix="backlog-soak-"))
     store = open_store(f"sqlite:///{folder}/history.db")
     migrate(store)
@@ -267,11 +271,13 @@ def soak(
     )
     daemon.migrate()
     timings = Timings(profile=profile is not None)
-    scheduler = SteppedScheduler([timings.wrap(j) for j in daemon_jobs(daemon)], clock)
+    scheduler = SteppedScheduler(wrapped_jobs(daemon, timings, heap), clock)
     client = TestClient(build_app(daemon, daemon_registry(daemon)))
     end = clock.now + timedelta(hours=hours)
     next_hour = clock.now + timedelta(hours=1)
     rss: list[float] = [rss_mb()]
+    if heap is not None:
+        heap(0, rss[0], daemon)
     if growth is not None:  # after the warm-up's worker processes (they would trace too)
         growth.begin()
     wall0 = time.perf_counter()
@@ -283,9 +289,7 @@ def soak(
             wall = time.perf_counter() - wall0
             line = f"  {len(rss) - 1:3d} h simulated in {wall:.0f} s, RSS {rss[-1]:.0f} MB"
             print(line, flush=True)
-            if growth is not None:
-                traced = growth(len(rss) - 1)
-                print(f"      traced {traced['traced_mb']:.0f} MB: {traced.get('sites_kb')}")
+            recorded = observe(len(rss) - 1, rss[-1], daemon, growth, heap)
             if checkpoint is not None:
                 checkpoint(
                     {
@@ -293,7 +297,7 @@ def soak(
                         "rss_mb_hourly": rss,
                         "day_wall_s_so_far": wall,
                         "jobs_so_far": job_figures(timings, daemon),
-                        **({"growth": growth.hours} if growth is not None else {}),
+                        **recorded,
                     }
                 )
     daemon.deliver()
@@ -326,7 +330,35 @@ def soak(
         "notifications_received": len(receiver.received),
         "outbox_pending": pending,
         "machine": machine(),
+        **observed(growth, heap),
+    }
+
+
+def wrapped_jobs(daemon: Daemon, timings: Timings, heap: Heap | None) -> list[Job]:
+    """The daemon's jobs, timed (and with ``--heap``, their arenas counted)."""
+    jobs = [timings.wrap(j) for j in daemon_jobs(daemon)]
+    return jobs if heap is None else [heap.wrap(j) for j in jobs]
+
+
+def observe(
+    hour: int, rss: float, daemon: Daemon, growth: Growth | None, heap: Heap | None
+) -> dict[str, Any]:
+    """Record (and print) what ``--trace`` and ``--heap`` look at, at the end of ``hour``;
+    returns their hours so far."""
+    if growth is not None:
+        traced = growth(hour)
+        print(f"      traced {traced['traced_mb']:.0f} MB: {traced.get('sites_kb')}")
+    if heap is not None:
+        parts = heap(hour, rss, daemon)
+        print(f"      {parts['maps_mb']} malloc {parts['malloc_mb']}", flush=True)
+    return observed(growth, heap)
+
+
+def observed(growth: Growth | None, heap: Heap | None) -> dict[str, Any]:
+    """The hours ``--trace`` and ``--heap`` recorded, for the saved figures."""
+    return {
         **({"growth": growth.hours} if growth is not None else {}),
+        **({"heap": heap.hours} if heap is not None else {}),
     }
 
 
@@ -409,6 +441,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="cProfile each job; statistics in benchmarks/results/<out>.<job>.pstats",
     )
+    parser.add_argument(
+        "--heap",
+        action="store_true",
+        help="record where the RSS lives each hour (allocator, arenas, structures; cheap)",
+    )
     args = parser.parse_args(argv)
     hours = 3 if args.quick else args.hours
     partial = args.out.removesuffix(".json") + ".partial.json"
@@ -421,6 +458,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         checkpoint=lambda so_far: save(so_far, partial),
         growth=growth,
         profile=args.out.removesuffix(".json") if args.profile else None,
+        heap=Heap() if args.heap else None,
     )
     print(f"{args.queues} queues, {hours} simulated hours in {result['day_wall_s']:.0f} s")
     for figure, measured, goal, met in verdicts(result):

@@ -325,19 +325,27 @@ def counters(conn: sa.Connection) -> list[Row]:
 
 
 def roll_up(conn: sa.Connection, since: datetime, until: datetime) -> int:
-    """Recompute the hourly rollups of every hour that has raw rows in ``[since, until)``."""
+    """Recompute the hourly rollups of every hour that has raw rows in ``[since, until)``.
+
+    The raw rows (about 120,000 at 1,000 queues with one-minute polls) are folded into
+    one small accumulator per queue and hour as they are read, never held as a list:
+    a list of them was the largest burst of small Python objects the daemon made (every
+    10 minutes), and each burst left Python's allocator with more arenas that the
+    longer-lived objects made meanwhile kept from being freed (docs/benchmarks/soak.md).
+    """
     hour_start = since.replace(minute=0, second=0, microsecond=0)
-    rows = dicts(
-        conn.execute(
-            sa.select(*[snapshots.c[name] for name in _ROLLUP_COLUMNS])
-            .where(snapshots.c.ts >= hour_start, snapshots.c.ts < until)
-            .order_by(snapshots.c.ts, snapshots.c.id)
-        )
+    result = conn.execute(
+        sa.select(*[snapshots.c[name] for name in _ROLLUP_COLUMNS])
+        .where(snapshots.c.ts >= hour_start, snapshots.c.ts < until)
+        .order_by(snapshots.c.ts, snapshots.c.id)
     )
-    groups: dict[tuple[str, str, datetime], list[Row]] = defaultdict(list)
-    for row in rows:
-        hour = row["ts"].replace(minute=0, second=0, microsecond=0)
-        groups[(row["source"], row["queue"], hour)].append(row)
+    groups: dict[tuple[str, str, datetime], _Rollup] = {}
+    for source, queue, ts, open_total, created, resolved, age in result:
+        key = (source, queue, ts.replace(minute=0, second=0, microsecond=0))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Rollup()
+        group.add(open_total, created, resolved, age)
     if groups:
         # One executemany each (a statement per queue and hour took most of the upkeep).
         conn.execute(
@@ -346,9 +354,53 @@ def roll_up(conn: sa.Connection, since: datetime, until: datetime) -> int:
         )
         conn.execute(
             rollups.insert(),
-            [_rollup_row(s, q, h, members) for (s, q, h), members in groups.items()],
+            [group.row(s, q, h) for (s, q, h), group in groups.items()],
         )
     return len(groups)
+
+
+class _Rollup:
+    """One queue's hour of raw rows, folded in ``ts`` order (what the rollup row needs)."""
+
+    __slots__ = ("age", "created", "last", "maximum", "minimum", "resolved", "samples", "total")
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.total: Any = 0
+        self.minimum: Any = None
+        self.maximum: Any = None
+        self.last: Any = None
+        self.created: Any = None
+        self.resolved: Any = None
+        self.age: Any = None
+
+    def add(self, open_total: Any, created: Any, resolved: Any, age: Any) -> None:
+        self.samples += 1
+        self.total += open_total  # summed in row order, as ``sum()`` of the list was
+        self.minimum = open_total if self.minimum is None else min(self.minimum, open_total)
+        self.maximum = open_total if self.maximum is None else max(self.maximum, open_total)
+        self.last = open_total
+        if created is not None:
+            self.created = created if self.created is None else self.created + created
+        if resolved is not None:
+            self.resolved = resolved if self.resolved is None else self.resolved + resolved
+        if age is not None:
+            self.age = age if self.age is None else max(self.age, age)
+
+    def row(self, source: str, queue: str, hour: datetime) -> dict[str, Any]:
+        return {
+            "source": source,
+            "queue": queue,
+            "hour": hour,
+            "samples": self.samples,
+            "open_avg": self.total / self.samples,
+            "open_min": self.minimum,
+            "open_max": self.maximum,
+            "open_last": self.last,
+            "created": self.created,
+            "resolved": self.resolved,
+            "oldest_age_max_s": self.age,
+        }
 
 
 _ROLLUP_COLUMNS = ("source", "queue", "ts", "open_total", "created", "resolved", "oldest_age_s")
@@ -477,23 +529,3 @@ _BUMP = (
 
 def _upsert_source(conn: sa.Connection, source: str, **values: Any) -> None:
     update_or_insert(conn, source_state, {"source": source}, values, {"consecutive_failures": 0})
-
-
-def _rollup_row(source: str, queue: str, hour: datetime, members: list[Row]) -> dict[str, Any]:
-    opens = [m["open_total"] for m in members]
-    ages = [m["oldest_age_s"] for m in members if m["oldest_age_s"] is not None]
-    created = [m["created"] for m in members if m["created"] is not None]
-    resolved = [m["resolved"] for m in members if m["resolved"] is not None]
-    return {
-        "source": source,
-        "queue": queue,
-        "hour": hour,
-        "samples": len(members),
-        "open_avg": sum(opens) / len(opens),
-        "open_min": min(opens),
-        "open_max": max(opens),
-        "open_last": opens[-1],
-        "created": sum(created) if created else None,
-        "resolved": sum(resolved) if resolved else None,
-        "oldest_age_max_s": max(ages) if ages else None,
-    }

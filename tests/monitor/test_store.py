@@ -170,6 +170,31 @@ class TestHistory:
         assert row["open_avg"] == pytest.approx(20)
         assert row["created"] == 6
 
+    def test_rollups_fold_each_queue_and_hour_apart(self, engine: sa.Engine) -> None:
+        """Interleaved queues over two hours: each (queue, hour) its own samples, extremes,
+        last value and sums; the oldest age is None where no sample had one (open 0)."""
+        opens = {"q": (10, 0, 5, 7), "r": (0, 0, 0, 4)}  # minutes 0, 20, 40 and 60
+        with engine.begin() as conn:
+            for m in range(4):
+                at = T0 + timedelta(minutes=20 * m)
+                queues = [stats(q, v[m], created=m, resolved=1) for q, v in opens.items()]
+                history.record_snapshot(conn, snap("s", at, at, *queues))
+            assert history.roll_up(conn, T0, T0 + timedelta(hours=2)) == 4
+            rolled = history.rollup_series(conn, T0, T0 + timedelta(hours=2))
+        q0, q1 = rolled[("s", "q")]
+        r0, r1 = rolled[("s", "r")]
+        assert (q0["samples"], q0["open_min"], q0["open_max"], q0["open_last"]) == (3, 0, 10, 5)
+        assert q0["open_avg"] == pytest.approx(5)
+        assert (q0["created"], q0["resolved"], q0["oldest_age_max_s"]) == (3, 3, 60.0)
+        assert (q1["hour"], q1["samples"], q1["open_last"], q1["created"]) == (
+            T0 + timedelta(hours=1),
+            1,
+            7,
+            3,
+        )
+        assert (r0["samples"], r0["open_max"], r0["oldest_age_max_s"]) == (3, 0, None)
+        assert (r1["open_last"], r1["oldest_age_max_s"]) == (4, 60.0)
+
     def test_prune_drops_old_raw_rows_and_old_rollups(self, engine: sa.Engine) -> None:
         """Raw rows older than the raw retention and rollups older than theirs are deleted."""
         with engine.begin() as conn:
