@@ -334,3 +334,27 @@ class TestHostedBenchmarksInTheSuite:
             assert "folders rotated every 10m" in name
             assert "first poll 512" in measured
             assert (goal, met) == ("at most the reference's 54-62 a minute and within 100", verdict)
+
+    def test_help_scout_rotation_with_aging_is_reported_beside_the_mirror(self) -> None:
+        """With aging, the reference's plan is the mirror (judged in helpscout_mirror's
+        rows): the folder rotation's aging row is reported, not judged."""
+        row = {
+            "mailboxes": 500,
+            "open": 200_000,
+            "interval": "1m",
+            "aging": True,
+            "rotation": "30m",
+            "requests": 97,
+            "first_requests": 2512,
+            "reference_per_minute": [54, 62],
+            "per_minute": 97.0,
+            "allowed": 100.0,
+            "within": True,
+            "wall_ms": 80.0,
+        }
+        rows = judged("hosted_desks", {"repeat": 1, "helpscout": [row], "others": []})
+        (name, (measured, goal, met)), *_ = rows.items()
+        assert "aging on, folders rotated every 30m" in name
+        assert "97 a minute" in measured
+        assert "the mirror" in goal
+        assert met is None

@@ -229,9 +229,16 @@ def agent_id(assignee: str) -> int | None:
     return None if assignee == "?" else int(assignee.rsplit(" ", 1)[-1])
 
 
+COPY_STRIDE = 10_000_000
+"""Ids of a replicated log's copies (``INC0000045#2``, benchmarks/collectors/http_poll.py)
+start at ``copy * COPY_STRIDE``: above every incident number of the log."""
+
+
 def ticket_id(number: str) -> int:
-    """A Zendesk ticket id: the incident number's digits (``INC0000045``: 45)."""
-    return int(number[3:])
+    """A Zendesk ticket id: the incident number's digits (``INC0000045``: 45); a copy's
+    (``INC0000045#2``) is moved up by ``2 * COPY_STRIDE``."""
+    base, _, copy = number.partition("#")
+    return int(base[3:]) + (int(copy) * COPY_STRIDE if copy else 0)
 
 
 def _compare(column: pd.Series, op: str, value: Any) -> pd.Series:
