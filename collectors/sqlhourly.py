@@ -564,5 +564,10 @@ def _moves(q: PollQueries, at: _Instants, start: datetime, end: datetime) -> sa.
     return sa.select(inner.c.queue, inner.c.n, *columns).group_by(inner.c.queue, inner.c.n)
 
 
-def _where(changes: QueueChanges) -> list[ColumnElement[bool]]:
-    return [sa.literal_column(f"({changes.where})", sa.Boolean())] if changes.where else []
+def _where(changes: QueueChanges) -> list[sa.TextClause]:
+    """The change rows' own condition, as written: a text clause, not a boolean column,
+    which MariaDB and MySQL (no native boolean) would compare with 1, and ``(h.objecttype
+    = 'RT::Ticket' AND ...) = 1`` hides the equality on the first column of RT's
+    ``Transactions1 (objecttype, objectid)`` from the optimizer: each ``EXISTS`` of
+    :meth:`_Instants.queue` then scanned the whole table per ticket."""
+    return [sa.text(f"({changes.where})")] if changes.where else []
