@@ -103,6 +103,22 @@ def day_settings(day: Day, source: dict[str, Any]) -> Any:
     return load_settings(text=yaml.safe_dump(document))
 
 
+def stepped(
+    settings: Any, clock: FakeClock, collector: Any, tmp: Path
+) -> tuple[Daemon, SteppedScheduler]:
+    """A daemon over ``settings``' first source with ``collector``, on a SQLite store in
+    ``tmp`` and the fake ``clock``, migrated, and its jobs on a stepped scheduler."""
+    daemon = Daemon(
+        settings,
+        clock=clock,
+        collectors={settings.sources[0].name: collector},
+        engine=open_store(f"sqlite:///{tmp}/history.db"),
+        monotonic=lambda: clock().timestamp(),
+    )
+    daemon.migrate()
+    return daemon, SteppedScheduler(daemon_jobs(daemon), clock)
+
+
 def run_day(
     day: Day,
     tmp: Path,
@@ -120,16 +136,8 @@ def run_day(
     collector = make_collector(
         settings.sources[0], lambda: clock().timestamp() + sum(slept), slept.append
     )
-    engine = open_store(f"sqlite:///{tmp}/history.db")
-    daemon = Daemon(
-        settings,
-        clock=clock,
-        collectors={day.source: collector},
-        engine=engine,
-        monotonic=lambda: clock().timestamp(),
-    )
-    daemon.migrate()
-    scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
+    daemon, scheduler = stepped(settings, clock, collector, tmp)
+    engine = daemon.engine
     states: list[tuple[datetime, str]] = []
     polls: list[tuple[datetime, bool, int]] = []  # instant, succeeded, API requests sent
     while scheduler.next_instant < day.end:
@@ -224,15 +232,7 @@ def stepped_daemon(
     settings = load_settings(text=yaml.safe_dump(document))
     config = settings.sources[0]
     collector = REGISTRY[config.kind](config, clock=lambda: clock().timestamp())  # type: ignore[call-arg]
-    daemon = Daemon(
-        settings,
-        clock=clock,
-        collectors={config.name: collector},
-        engine=open_store(f"sqlite:///{tmp}/history.db"),
-        monotonic=lambda: clock().timestamp(),
-    )
-    daemon.migrate()
-    scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
+    daemon, scheduler = stepped(settings, clock, collector, tmp)
     polls = []
     while scheduler.next_instant < until:
         if f"poll:{config.name}" in scheduler.run_due():

@@ -24,14 +24,11 @@ from alerting.state import NoData
 from collectors import REGISTRY
 from config.loader import load_settings
 from monitor.clock import FakeClock
-from monitor.daemon import Daemon
 from monitor.errors import ConfigError
-from monitor.scheduler import daemon_jobs
-from monitor.stepped import SteppedScheduler
 from monitor.store import alerts as alert_store
 from monitor.store import history
-from monitor.store.engine import open_store
 from tests.collectors.fakeserver import FakeServer
+from tests.collectors.hosted.dayrun import stepped
 from tests.collectors.stores import jira
 from tests.processes import run_cli
 
@@ -93,15 +90,7 @@ def test_fires_and_resolves_on_the_mean_pandas_computes(
         config = settings(server.url, [RULE])
         source = config.sources[0]
         collector = REGISTRY["jira"](source, clock=lambda: clock().timestamp())  # type: ignore[call-arg]
-        daemon = Daemon(
-            config,
-            clock=clock,
-            collectors={source.name: collector},
-            engine=open_store(f"sqlite:///{tmp_path}/history.db"),
-            monotonic=lambda: clock().timestamp(),
-        )
-        daemon.migrate()
-        scheduler = SteppedScheduler(daemon_jobs(daemon), clock)
+        daemon, scheduler = stepped(config, clock, collector, tmp_path)
         states: list[tuple[datetime, str]] = []
         while scheduler.next_instant <= END:
             if "evaluate" in scheduler.run_due():
