@@ -276,8 +276,8 @@ def workload_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
                     f"workload and hygiene statements, collector / hand-written SQL, {where}",
                     f"{case['ratio']:.2f} ({case['collector_ms']:.0f} ms vs "
                     f"{case['hand_ms']:.0f} ms, median of {case['repeat']})",
-                    "<= 1.3",
-                    case["ratio"] <= 1.3,
+                    "<= 1.3 at 10M" + ("" if at_goal else " (checked at 10M)"),
+                    case["ratio"] <= 1.3 if at_goal else None,
                 )
             )
         by_hand = (

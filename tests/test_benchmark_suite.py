@@ -135,35 +135,40 @@ class TestNewEntries:
         assert ratio[0] == "1.20 (hand-written 20.0 s, same rows)"
 
     def test_workload_ratio_over_1_3_misses_its_goal(self) -> None:
-        """A ratio of 1.4 misses <= 1.3; the report at 1M is reported, judged only at 10M."""
-        rows = judged(
-            "workload",
-            {
-                "results": [
-                    {
-                        "engine": "mariadb",
-                        "tickets": 1_000_000,
-                        "queues": 455,
-                        "agents": 3423,
-                        "repeat": 5,
-                        "collector_ms": 1400.0,
-                        "hand_ms": 1000.0,
-                        "ratio": 1.4,
-                        "report_s": 12.5,
-                    }
-                ]
-            },
-        )
+        """A ratio of 1.4 misses <= 1.3 at 10M; at 1M both rows are reported, judged only at
+        10M (the issue's size: at small sizes the fixed cost of each statement dominates)."""
+        case = {
+            "engine": "mariadb",
+            "tickets": 1_000_000,
+            "queues": 455,
+            "agents": 3423,
+            "repeat": 5,
+            "collector_ms": 1400.0,
+            "hand_ms": 1000.0,
+            "ratio": 1.4,
+            "report_s": 12.5,
+        }
+        rows = judged("workload", {"results": [case]})
         where = "mariadb 1,000,000 tickets, 3,423 agent labels, 455 queues"
         assert rows[f"workload and hygiene statements, collector / hand-written SQL, {where}"] == (
             "1.40 (1400 ms vs 1000 ms, median of 5)",
-            "<= 1.3",
-            False,
+            "<= 1.3 at 10M (checked at 10M)",
+            None,
         )
         assert rows[f"weekly report's figures for one week, {where}"] == (
             "12.5 s wall",
             "< 30 s at 10M (checked at 10M)",
             None,
+        )
+        big = {**case, "tickets": 10_000_000, "report_s": 31.0}
+        rows = judged("workload", {"results": [big]})
+        where = "mariadb 10,000,000 tickets, 3,423 agent labels, 455 queues"
+        assert rows[f"workload and hygiene statements, collector / hand-written SQL, {where}"][
+            1:
+        ] == ("<= 1.3 at 10M", False)
+        assert rows[f"weekly report's figures for one week, {where}"][1:] == (
+            "< 30 s at 10M",
+            False,
         )
 
     def test_hosted_poll_over_its_estimate_misses_its_goal(self) -> None:
