@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -306,6 +306,7 @@ class UdeskCollector:
         login._login.stats = self.client.stats
         self._auth = login
         self.http_stats = self.client.stats
+        self._clock = clock
         self._mirror: MirrorStore | None = None
         self._drift: dict[str, int] = {}
         self._keys_checked = False
@@ -376,6 +377,11 @@ class UdeskCollector:
         if not self._drift:  # a restart: the drift as last measured, until each turn comes
             known = {q.name for q in c.queues}
             self._drift = {q: d for q, d in mirror.last_drift()[1].items() if q in known}
+        # the cursor is when the feed is read, on the clock the requests are signed with
+        # (Udesk refuses a timestamp minutes off its own): not the window's end, which a
+        # poll that waited for the budget (the build, other sources of the account) left
+        # behind, and whose minutes the next feed would read again
+        read_at = datetime.fromtimestamp(self._clock(), UTC)
         cursor = mirror.cursor()
         # a mirror kept before the status was part of its queue key is rebuilt once
         if (
@@ -385,7 +391,7 @@ class UdeskCollector:
         ):
             cursor = None
         self._keys_checked = True
-        if cursor is not None and now - cursor > settings.changed_span - settings.overlap:
+        if cursor is not None and read_at - cursor > settings.changed_span - settings.overlap:
             cursor = None  # the changed filter no longer reaches back to the cursor
         if cursor is None:  # (re)build: every filter listed, its total_count on the way
             mirror.reset()
@@ -403,7 +409,7 @@ class UdeskCollector:
                 assert settings.reconcile_every is not None
                 turn = in_slot(now, len(c.queues), c.interval, settings.reconcile_every)
                 counted = self._read_counts([c.queues[j] for j in turn])
-        mirror.apply(changes, now)
+        mirror.apply(changes, read_at)
         # read before a reset: this poll's figures are the mirror's
         index = mirror.created_index(groups)
         held = {q.name: {s: index.count(f"{q.name}{KEY}{s}") for s in q.filters} for q in c.queues}
