@@ -467,7 +467,14 @@ def udesk_mirror_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
         (
             f"later polls, {where}",
             f"median {r['later_median']:.0f} requests, max {r['later_max']} (estimate "
-            f"{r['estimate']}); {r['later_cpu_ms_median']:.0f} ms CPU median",
+            f"{r['estimate']})"
+            + (
+                f", mean {r['later_mean']:.2f} ({r['counts_mean']:.2f} counts, "
+                f"{r['feed_mean']:.2f} feed pages)"
+                if "later_mean" in r
+                else ""
+            )
+            + f"; {r['later_cpu_ms_median']:.0f} ms CPU median",
             "<= check-config's estimate",
             r["later_max"] <= r["estimate"],
         ),
