@@ -467,7 +467,14 @@ def udesk_mirror_figures(r: dict[str, Any], _full: bool) -> list[Figure]:
         (
             f"later polls, {where}",
             f"median {r['later_median']:.0f} requests, max {r['later_max']} (estimate "
-            f"{r['estimate']}); {r['later_cpu_ms_median']:.0f} ms CPU median",
+            f"{r['estimate']})"
+            + (
+                f", mean {r['later_mean']:.2f} ({r['counts_mean']:.2f} counts, "
+                f"{r['feed_mean']:.2f} feed pages)"
+                if "later_mean" in r
+                else ""
+            )
+            + f"; {r['later_cpu_ms_median']:.0f} ms CPU median",
             "<= check-config's estimate",
             r["later_max"] <= r["estimate"],
         ),
@@ -647,6 +654,12 @@ NOT_HERE = [
         "`python -m benchmarks.collectors.mirror_build --store udesk` and `--store fxiaoke` "
         "(thousands of requests against a fake in a child process, minutes each on a loaded "
         "machine; figures in docs/hosted/udesk.md and docs/hosted/fxiaoke.md)",
+    ),
+    (
+        "a poll's read of a mirror at 200,000 open tickets",
+        "`python -m benchmarks.collectors.mirror_read` (the whole mirror read back against "
+        "its index, figures compared; a minute or two of CPU; figures in "
+        "docs/hosted/udesk.md)",
     ),
     (
         "forecast accuracy",

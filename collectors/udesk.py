@@ -40,8 +40,8 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -52,7 +52,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
-from collectors.hosted.mirror import Change, MirrorStore, RotatingMirror, quantile
+from collectors.hosted.mirror import (
+    Change,
+    CreatedIndex,
+    IndexedMirror,
+    MirrorStore,
+    age_quantile,
+)
 from collectors.hosted.past import refuse_past
 from collectors.hosted.rotation import in_slot, per_slot
 from collectors.hosted.source import client_options
@@ -300,6 +306,7 @@ class UdeskCollector:
         login._login.stats = self.client.stats
         self._auth = login
         self.http_stats = self.client.stats
+        self._clock = clock
         self._mirror: MirrorStore | None = None
         self._drift: dict[str, int] = {}
         self._keys_checked = False
@@ -361,20 +368,30 @@ class UdeskCollector:
         """Feed the mirror, reconcile it with the counts read this poll, and read each
         queue's open counts (the mirror's with ``reconcile_every``, else the counts just
         read) and ages."""
-        if not isinstance(mirror, RotatingMirror):
-            raise TypeError(f"{self.name}: the mirror cannot list creation times")
+        if not isinstance(mirror, IndexedMirror):
+            raise TypeError(f"{self.name}: the mirror keeps no index of creation times")
         c = self.config
+        groups = {f"{q.name}{KEY}{s}": q.name for q in c.queues for s in q.filters}
         rotating = settings.reconcile_every is not None
         counted = {} if rotating else self._read_counts(c.queues)
         if not self._drift:  # a restart: the drift as last measured, until each turn comes
             known = {q.name for q in c.queues}
             self._drift = {q: d for q, d in mirror.last_drift()[1].items() if q in known}
+        # the cursor is when the feed is read, on the clock the requests are signed with
+        # (Udesk refuses a timestamp minutes off its own): not the window's end, which a
+        # poll that waited for the budget (the build, other sources of the account) left
+        # behind, and whose minutes the next feed would read again
+        read_at = datetime.fromtimestamp(self._clock(), UTC)
         cursor = mirror.cursor()
         # a mirror kept before the status was part of its queue key is rebuilt once
-        if cursor is not None and not self._keys_checked and not self._keyed(mirror):
+        if (
+            cursor is not None
+            and not self._keys_checked
+            and not self._keyed(mirror.created_index(groups))
+        ):
             cursor = None
         self._keys_checked = True
-        if cursor is not None and now - cursor > settings.changed_span - settings.overlap:
+        if cursor is not None and read_at - cursor > settings.changed_span - settings.overlap:
             cursor = None  # the changed filter no longer reaches back to the cursor
         if cursor is None:  # (re)build: every filter listed, its total_count on the way
             mirror.reset()
@@ -392,12 +409,11 @@ class UdeskCollector:
                 assert settings.reconcile_every is not None
                 turn = in_slot(now, len(c.queues), c.interval, settings.reconcile_every)
                 counted = self._read_counts([c.queues[j] for j in turn])
-        mirror.apply(changes, now)
-        times = mirror.created_times()  # before a reset: this poll's figures are the mirror's
-        held = {
-            q.name: {s: len(times.get(f"{q.name}{KEY}{s}", ())) for s in q.filters}
-            for q in c.queues
-        }
+        mirror.apply(changes, read_at)
+        # read before a reset: this poll's figures are the mirror's
+        index = mirror.created_index(groups)
+        held = {q.name: {s: index.count(f"{q.name}{KEY}{s}") for s in q.filters} for q in c.queues}
+        ages = {q.name: _ages(index.created(q.name), now) for q in c.queues}
         measured = {q: sum(held[q].values()) - sum(n.values()) for q, n in counted.items()}
         known = {q.name for q in c.queues}
         kept = mirror.record_drift(measured, now) if measured else dict(self._drift)
@@ -407,11 +423,11 @@ class UdeskCollector:
             # this poll's figures are from the drifted mirror; the next poll rebuilds it
             mirror.reset()
         counts = held if rotating else counted
-        return counts, {q.name: _ages(q, times, now) for q in c.queues}
+        return counts, ages
 
     @staticmethod
-    def _keyed(mirror: RotatingMirror) -> bool:
-        return all(KEY in key for key in mirror.created_times())
+    def _keyed(index: CreatedIndex) -> bool:
+        return all(KEY in key for key in index.counts())
 
     def _listing(self, filter_id: int, since: datetime | None) -> tuple[list[Change], int]:
         """A filter's tickets as changes, 100 a page, and the filter's ``total_count`` on
@@ -485,19 +501,14 @@ def _total(answer: Mapping[str, Any]) -> int:
         raise ValueError("no meta.total_count") from None
 
 
-def _ages(queue: UdeskQueue, times: Mapping[str, list[datetime]], now: datetime) -> dict[str, Any]:
-    """The queue's oldest, median and 90th-percentile open ages from the mirror (nearest
-    rank), its open statuses together; none when it has no open ticket."""
-    ages = sorted(
-        (now - t).total_seconds()
-        for s in queue.filters
-        for t in times.get(f"{queue.name}{KEY}{s}", ())
-    )
-    if not ages:
+def _ages(times: Sequence[datetime], now: datetime) -> dict[str, Any]:
+    """A queue's oldest, median and 90th-percentile open ages (nearest rank) from its open
+    tickets' creation times, sorted (its open statuses together); none when it has none."""
+    if not times:
         return {}
-    quantiles = {"0.5": quantile(ages, 0.5), "0.9": quantile(ages, 0.9)}
+    quantiles = {"0.5": age_quantile(times, now, 0.5), "0.9": age_quantile(times, now, 0.9)}
     return {
-        "oldest_age_s": ages[-1],
+        "oldest_age_s": (now - times[0]).total_seconds(),
         "age_quantiles": {k: v for k, v in quantiles.items() if v is not None},
     }
 

@@ -12,8 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
-from collectors.hosted.mirror import Change, Mirror, drift, quantile
+from collectors.hosted.mirror import (
+    Change,
+    CreatedIndex,
+    Mirror,
+    age_quantile,
+    aging,
+    drift,
+    quantile,
+    sorted_aging,
+)
 from monitor.store.engine import migrate, open_store
 from tests.collectors.stores.zohodesk import volvo_log
 from tests.collectors.ticketlog import TicketLog
@@ -112,6 +123,37 @@ class TestFedByTheLog:
         mirror.reset()
         assert mirror.cursor() is None
 
+    def test_the_index_kept_by_the_writes_equals_the_tables_every_hour(
+        self, store: sa.Engine, log: TicketLog
+    ) -> None:
+        """The index is read once, then kept by each hour's writes (tickets moving between
+        teams, closing, opening): each hour it equals an index read afresh from the tables
+        and pandas' open tickets, grouped as asked (two teams as one group, one team in
+        none: counted, in no group)."""
+        mirror = Mirror(store, "zoho")
+        teams = [str(t) for t in log.events["queue"].value_counts().index]
+        groups = {t: t for t in teams[2:-1]} | {teams[0]: "both", teams[1]: "both"}
+        index: CreatedIndex | None = None
+        checked = 0
+        for at in replay(mirror, log):
+            index = index or mirror.created_index(groups)
+            assert mirror.created_index(groups) is index  # kept, not read again
+            fresh = Mirror(store, "zoho").created_index(groups)
+            open_ = expected_open(log, at)
+            assert index.counts() == fresh.counts() == open_.groupby("queue").size().to_dict()
+            open_ = open_.assign(group=open_["queue"].map(groups)).dropna(subset=["group"])
+            for group, rows in open_.groupby("group"):
+                want = sorted(rows["created"].dt.to_pydatetime())
+                assert list(index.created(str(group))) == list(fresh.created(str(group))) == want
+                assert sorted_aging(index.created(str(group)), at) == aging(want, at)
+                checked += len(rows)
+            assert index.created(teams[-1]) == ()
+        assert checked > 10_000
+        # another grouping reads the tables again; a reset empties the index
+        assert mirror.created_index({teams[0]: teams[0]}) is not index
+        mirror.reset()
+        assert mirror.created_index(groups).counts() == {}
+
     def test_sources_are_apart(self, store: sa.Engine) -> None:
         t = datetime(2026, 1, 1, tzinfo=UTC)
         Mirror(store, "a").apply([Change("1", "Q", t, t, True)], t)
@@ -129,6 +171,31 @@ def test_drift_and_quantile() -> None:
     assert quantile([1.0, 2.0, 3.0, 4.0], 0.9) == 4.0
 
 
+def test_an_index_that_does_not_hold_a_removed_row_says_so() -> None:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    index = CreatedIndex({"A\x1fopen": "A"}, [("A\x1fopen", t), ("B", t)])
+    assert (index.counts(), list(index.created("A"))) == ({"A\x1fopen": 1, "B": 1}, [t])
+    index.update([("B", t)], [("A\x1fopen", t - STEP)])
+    assert (index.counts(), list(index.created("A"))) == ({"A\x1fopen": 2}, [t - STEP, t])
+    for absent in [("B", t), ("A\x1fopen", t + STEP)]:
+        with pytest.raises(KeyError):
+            index.update([absent], [])
+
+
+@given(
+    st.lists(st.datetimes(max_value=datetime(2030, 1, 1)), max_size=40),
+    st.sampled_from([0.1, 0.5, 0.9, 1.0]),
+)
+def test_the_quantile_of_sorted_times_is_the_quantile_of_their_ages(
+    naive: list[datetime], q: float
+) -> None:
+    times = sorted(t.replace(tzinfo=UTC) for t in naive)
+    end = datetime(2030, 1, 2, tzinfo=UTC)
+    assert age_quantile(times, end, q) == quantile(
+        sorted((end - t).total_seconds() for t in times), q
+    )
+
+
 @pytest.mark.parametrize("database", ["pg_database", "mariadb_database"])
 def test_on_postgresql_and_mariadb(
     database: str, request: pytest.FixtureRequest, log: TicketLog
@@ -138,6 +205,8 @@ def test_on_postgresql_and_mariadb(
         migrate(engine)
         mirror = Mirror(engine, "zoho")
         mirror.apply(changes_between(log, None, START), START)
+        teams = log.events["queue"].astype(str).unique()
+        index = mirror.created_index({t: t for t in teams})  # then kept by the writes
         mirror.apply(changes_between(log, START, END), END)
         open_ = expected_open(log, END)
         assert mirror.open_counts() == open_.groupby("queue").size().to_dict()
@@ -147,6 +216,8 @@ def test_on_postgresql_and_mariadb(
         assert times == {
             str(q): sorted(rows["created"].dt.to_pydatetime()) for q, rows in open_.groupby("queue")
         }
+        assert {q: list(index.created(q)) for q in times} == times
+        assert index.counts() == mirror.open_counts()
         assert mirror.cursor() == END
         # a rotating reconciliation: each call keeps the queues it measured, the rest held
         assert mirror.record_drift({"A": 2}, START) == {"A": 2}

@@ -27,7 +27,7 @@ from monitor.errors import MappingError
 from monitor.http import daemon_registry
 from tests.collectors.fakeserver import FakeServer
 from tests.collectors.hosted.dayrun import Day, day_settings
-from tests.collectors.hosted.udeskcheck import filters_read
+from tests.collectors.hosted.udeskcheck import check_all, filters_read
 from tests.collectors.stores.udesk import CHANGED, OPEN, PASSWORD, FakeUdesk, Kit, udesk_log
 
 START = datetime(2012, 5, 2, 8, tzinfo=UTC)
@@ -188,6 +188,37 @@ class TestUdeskMirror:
         assert all(f == str(CHANGED) or per == "1" for f, per in read), "no rebuild"
         assert second.mirror_drift is not None and set(second.mirror_drift.values()) == {0}
         second.close()
+
+    def test_the_cursor_is_when_the_feed_was_read_not_the_window_end(
+        self, store: sa.Engine
+    ) -> None:
+        """Polls that run 30 minutes after their window's end (as after a build that
+        waited for the budget): the cursor is the instant the feed was read, so each
+        feed reads the tickets updated since the last read (less the overlap), not the
+        30 minutes more since the last window's end; every figure stays exact."""
+        clock = FakeClock(START)
+
+        def late() -> datetime:  # Udesk's time, and the collector's
+            return clock() + timedelta(minutes=30)
+
+        with FakeServer(FakeUdesk(late)) as server:
+            made = mirrored(server, late, store)
+            poll(made, clock)  # the build
+            assert Mirror(store, SOURCE).cursor() == late()
+            overlap = timedelta(minutes=2)
+            assert made.config.mirror is not None and made.config.mirror.overlap == overlap
+            for _ in range(4):
+                since = Mirror(store, SOURCE).cursor()
+                assert since is not None
+                before = len(server.calls)
+                snapshot = poll(made, clock)
+                assert check_all(snapshot, late()) > 0
+                feed = [c for c in server.calls[before:] if c.arg("filter_id") == str(CHANGED)]
+                state = udesk_log().state_at(late())
+                changed = int((state["modified"] >= pd.Timestamp(since - overlap)).sum())
+                assert len(feed) == changed // 100 + 1
+                assert Mirror(store, SOURCE).cursor() == late()
+            made.close()
 
     def test_a_cursor_older_than_the_filter_span_rebuilds(
         self, store: sa.Engine, udesk: tuple[FakeClock, FakeUdesk, FakeServer]
