@@ -20,12 +20,8 @@ from tests.collectors.upstream import story
 @functools.cache
 def creation_owner() -> pd.Series:
     """Per incident, the assignee it was created with (NaN: nobody)."""
-    return (
-        story.events()
-        .groupby("number")["assignee"]
-        .first()
-        .reindex(story.events()["number"].unique())
-    )
+    first = story.events().groupby("number").head(1)  # (not .first(): it skips NaN)
+    return pd.Series(first["assignee"].to_numpy(), index=first["number"].to_numpy())
 
 
 @functools.cache
