@@ -47,7 +47,7 @@ from collectors.sqlhourly import HOUR, Carry, carry_on, hourly_statement
 from collectors.sqllookups import AgeLookups, looked_up
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
-from collectors.sqlreport import ReportFigures, read_report
+from collectors.sqlreport import ReportFigures, read_first_assignment, read_report
 from collectors.sqlsession import classify, open_engine, translate_db_error
 from collectors.sqlworkload import WorkloadQueries
 from collectors.workload import WorkloadConfig, workload_fallbacks, workload_problem
@@ -100,6 +100,11 @@ class SqlSourceConfig(BaseModel):
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "url_file", None)
         return self
+
+    def records_first_assignment(self) -> bool:
+        """Whether a poll gives the time to first assignment: a workload section and a
+        ``first_assigned_at`` in the mapping (a routing rule on it is checked against it)."""
+        return self.workload is not None and self.mapping.first_assigned_at is not None
 
     def database_url(self) -> str:
         """The connection URL (a secret: never log it)."""
@@ -204,19 +209,26 @@ class SqlCollector:
 
     def report(self, window: Window, aged_limit: int) -> ReportFigures:
         """The weekly report's figures beyond a poll: resolution-time quantiles, SLA
-        attainment and the ``aged_limit`` oldest open tickets."""
+        attainment, the ``aged_limit`` oldest open tickets and the time to first
+        assignment's quantiles (absent when its table cannot be read)."""
         engine = self._connect()
         mapping = self.config.mapping
+        per_queue = PollQueries(mapping, self._bind)
+        total = PollQueries(mapping, self._bind, total=True)
         with translate_db_error(self.name), engine.connect() as conn:
-            return read_report(
-                conn,
-                PollQueries(mapping, self._bind),
-                PollQueries(mapping, self._bind, total=True),
-                window,
-                aged_limit,
-                self.from_store,
-                overlap=self._overlap,
+            figures = read_report(
+                conn, per_queue, total, window, aged_limit, self.from_store, overlap=self._overlap
             )
+            try:
+                first = read_first_assignment(conn, per_queue, total, window, self._overlap)
+            except exc.DBAPIError as err:
+                if err.connection_invalidated or not isinstance(
+                    classify(self.name, err), MappingError
+                ):
+                    raise
+                conn.rollback()  # the history table it reads is missing or not readable
+                first = None
+            return replace(figures, first_assignment=first)
 
     def _run(
         self, conn: sa.Connection, q: PollQueries, window: Window, with_total: bool

@@ -66,7 +66,7 @@ FIGURE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Each optional figure (:data:`collectors.base.OPTIONAL_FIGURES`) and the fields it reads;
 the first one must be mapped, the others only when they are."""
-WORKLOAD_FIELDS = ("updated_at", "category", "reassignments", "reopens")
+WORKLOAD_FIELDS = ("updated_at", "category", "reassignments", "reopens", "first_assigned_at")
 """Fields only the workload figures read (``collectors.sqlworkload``); never a poll's core."""
 GroupAssignment = Literal["every_assigned_group", "first_assigned_group"]
 PresetName = Literal["osticket", "zammad", "glpi", "otrs", "znuny", "rt"]
@@ -238,6 +238,12 @@ class SqlMapping(BaseModel):
     category: str | None = Field(None, description="category, type, tag or custom field")
     reassignments: str | None = Field(None, description="how often the ticket was reassigned")
     reopens: str | None = Field(None, description="how often the ticket was reopened")
+    first_assigned_at: str | None = Field(
+        None,
+        description="when the ticket was first assigned to an agent (time to first"
+        " assignment): a column, or an expression such as the earliest owner change of a"
+        " history table; NULL while it never was",
+    )
     history: StatusHistory | None = None
     past_state: PastState | None = Field(
         None, description="status and queue as of a past instant, from a history table"
@@ -285,7 +291,7 @@ class SqlMapping(BaseModel):
             raise ValueError("give exactly one of open_statuses and open_sql")
         if self.open_statuses is not None and not self.open_statuses:
             raise ValueError("open_statuses must list at least one status")
-        times = (*TIME_FIELDS, "updated_at")
+        times = (*TIME_FIELDS, "updated_at", "first_assigned_at")
         unknown = sorted(set(self.epoch_fields) - set(times))
         if unknown:
             raise ValueError(f"epoch_fields may only name {', '.join(times)}; got {unknown}")

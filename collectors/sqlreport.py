@@ -68,6 +68,17 @@ class ReportQueries:
         where = [*self.q.scope(), self.f.within("first_response_at", window)]
         return self._quantiles("first_response_at", window, where, dialect, with_total)
 
+    def first_assignment_quantiles(
+        self, window: Window, dialect: str = "", with_total: bool = False
+    ) -> sa.Select[Any] | None:
+        """Per queue: the median and p90 time to first assignment of the tickets resolved
+        in ``window`` that record one (the routing figures' tickets; nearest rank), and
+        how many there were."""
+        if not self.f.has("first_assigned_at") or not self.f.has("resolved_at"):
+            return None
+        where = [*self._resolved_in(window), self.f.require("first_assigned_at").is_not(None)]
+        return self._quantiles("first_assigned_at", window, where, dialect, with_total)
+
     def _quantiles(
         self, field: str, window: Window, where: list[Any], dialect: str, with_total: bool
     ) -> sa.Select[Any]:
@@ -185,6 +196,9 @@ class ReportFigures:
     sla: dict[str, tuple[int, int]] | None
     """queue -> (resolved with a deadline, resolved by it); None when not known."""
     aged: tuple[AgedTicket, ...]
+    first_assignment: dict[str, tuple[int, float | None, float | None]] | None = None
+    """queue -> (resolved tickets first assigned, median, p90 time to first assignment in
+    seconds); None where the mapping has no ``first_assigned_at``."""
 
 
 def read_report(
@@ -235,6 +249,33 @@ def read_report(
     rows = conn.execute(ReportQueries(per_queue).aged(aged_limit)).all()
     aged = aged_tickets(list(rows), window.end, from_store)
     return ReportFigures(resolution, first, sla, aged)
+
+
+def read_first_assignment(
+    conn: sa.Connection, per_queue: PollQueries, total: PollQueries, window: Window, overlap: bool
+) -> dict[str, tuple[int, float | None, float | None]] | None:
+    """The time to first assignment's quantiles per queue and for the source's total
+    (:meth:`ReportQueries.first_assignment_quantiles`), read as :func:`read_report` reads
+    the resolution times; None where the mapping has no ``first_assigned_at``."""
+    dialect = conn.dialect.name
+    rolled = (dialect == "postgresql" or counted(dialect)) and not overlap
+    out: dict[str, tuple[int, float | None, float | None]] | None = None
+    for queries in (per_queue, total):
+        statement = ReportQueries(queries).first_assignment_quantiles(window, dialect, rolled)
+        if statement is None:
+            return out
+        out = out if out is not None else {}
+        if rolled and queries is total:
+            continue  # the per-queue statement's ROLLUP row (or merged counts) gave it
+        rows: list[Any]
+        if counted(dialect):
+            streamed = conn.execute(statement.execution_options(stream_results=True))
+            rows = list(pick(streamed, REPORT_QUANTILES_NAMED, with_total=rolled or queries.total))
+        else:
+            rows = list(conn.execute(statement).all())
+        for r in rows:
+            out[_queue(r)] = (int(r.n), _float(r.median), _float(r.p90))
+    return out
 
 
 def _queue(row: Any) -> str:

@@ -25,7 +25,8 @@ from collectors.workload import WorkloadConfig
 ENTERED = "wh"
 """Alias of the derived table: per (ticket, status), when the ticket last entered it."""
 ROUTING_FIGURES = ("reassignments", "reopened", "misrouted")
-"""The routing statement's optional columns, in :class:`Routing`'s field order."""
+"""The routing statement's optional counts, in :class:`Routing`'s field order (then
+``assigned`` and ``first_assignment_s`` where ``first_assigned_at`` is mapped)."""
 MOVED = "wm"
 """Alias of the derived table: the tickets moved to another queue (misroutes)."""
 
@@ -225,9 +226,11 @@ class WorkloadQueries:
         return sa.union_all(*parts)
 
     def routing_recorded(self) -> set[str]:
-        """Which of :data:`ROUTING_FIGURES` this store records."""
+        """Which of :data:`ROUTING_FIGURES` (and ``assigned``, the time to first
+        assignment) this store records."""
         h = self.m.history
-        return {
+        first = {"assigned"} if self.f.has("first_assigned_at") else set()
+        return first | {
             name
             for name, there in zip(
                 ROUTING_FIGURES,
@@ -253,6 +256,13 @@ class WorkloadQueries:
         moved = self.m.history is not None and self.m.history.queue_moves is not None
         if moved:
             columns.append(sa.func.count(sa.literal_column(f"{MOVED}.ticket")).label("misrouted"))
+        if self.f.has("first_assigned_at"):
+            waited = self.first_assignment_wait(window)
+            columns += [
+                sa.func.count(waited).label("assigned"),
+                sa.func.sum(waited).label("first_assignment_s"),
+            ]
+            fields += ["created_at", "first_assigned_at"]
         return sorted_groups(
             sa.select(*columns)
             .select_from(self._from(fields, *([self._moved_join()] if moved else [])))
@@ -263,6 +273,10 @@ class WorkloadQueries:
             )
             .group_by(*by_queue)
         )
+
+    def first_assignment_wait(self, window: Window) -> ColumnElement[float]:
+        """Seconds from creation to the first assignment (NULL where never assigned)."""
+        return self.f.duration("first_assigned_at", "created_at", window.end)
 
     def categories(self, window: Window | None) -> sa.Select[Any] | None:
         """Per (queue, category): open tickets (``window`` None) or arrivals in ``window``."""

@@ -12,7 +12,9 @@ configuration problems ``(path, message)``:
   WHERE 1 = 0`` that reads no rows;
 - every optional field the database rejects for a reason other than its tables;
 - each ``past_state`` expression (``snapshot --as-of``) the database rejects, found by a
-  dry run on the ticket table with an instant bound to ``:as_of``.
+  dry run on the ticket table with an instant bound to ``:as_of``;
+- ``first_assigned_at`` when the database rejects it for a reason other than its tables
+  (a table it reads that is missing or not readable is a warning).
 
 An optional field (:data:`collectors.sqlmap.OPTIONAL_FIELDS`) whose table does not exist
 or may not be read is not an error but a *warning*: its figures will be absent, and the
@@ -96,7 +98,9 @@ def check_mapping(
         errors, warnings = _optional(conn, mapping, source_name, base, label, problems)
         history = _history_runs(conn, mapping, source_name, f"{base} -> history", label)
         past = _past_state_runs(conn, mapping, source_name, f"{base} -> past_state", label)
-        errors += history.problems + past.problems
+        first = _first_assignment_runs(conn, mapping, source_name, base, label, problems)
+        errors += history.problems + past.problems + first.problems
+        warnings += first.warnings
         return MappingCheck(problems + errors, warnings + history.warnings + past.warnings)
 
 
@@ -340,6 +344,31 @@ def _optional(
         named = f"figure{'s' if len(figures) > 1 else ''} {', '.join(figures)}"
         warnings.append((path, f"{label}: {named} will be absent (not 0): {problem.describe()}"))
     return errors, warnings
+
+
+def _first_assignment_runs(
+    conn: sa.Connection,
+    mapping: SqlMapping,
+    source_name: str,
+    base: str,
+    label: str,
+    problems: list[Problem],
+) -> MappingCheck:
+    """``first_assigned_at`` (usually a subquery on a history table), probed on its own
+    tables: a table missing or not readable is a warning (the time to first assignment is
+    absent: the poll leaves the field out), any other rejection an error."""
+    path = f"{base} -> first_assigned_at"
+    if mapping.first_assigned_at is None or any(p == path for p, _ in problems):
+        return MappingCheck()  # (a plain column that does not exist is reported already)
+    problem = probe_field(conn, mapping, "first_assigned_at", source_name)
+    if problem is None:
+        return MappingCheck()
+    if not problem.tables:
+        return MappingCheck(problems=[(path, f"{label}: first_assigned_at: {problem.message}")])
+    why = problem.describe()
+    return MappingCheck(
+        warnings=[(path, f"{label}: the time to first assignment will be absent: {why}")]
+    )
 
 
 def _rejected(conn: sa.Connection, source_name: str, statement: sa.Executable) -> str | None:

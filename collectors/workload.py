@@ -267,5 +267,5 @@ def workload_fallbacks(mapping: Any) -> list[Any]:
     the fields that may read other tables (categories, counters). Each step leaves the
     figures it drops absent; waiting ages then come from the last update, labelled so."""
     bare = mapping.model_copy(update={"history": None})
-    fields = {"category": None, "reassignments": None, "reopens": None}
+    fields = {"category": None, "reassignments": None, "reopens": None, "first_assigned_at": None}
     return [mapping, bare, bare.model_copy(update=fields)]

@@ -162,7 +162,13 @@ class _Reader:
         out = {}
         for r in rows:
             m = r._mapping
-            out[r.queue] = Routing(int(r.n), *(_int(m, name) for name in ROUTING_FIGURES))
+            counts = {name: _int(m, name) for name in ROUTING_FIGURES}
+            if "assigned" in m:  # the sum is NULL when none of them was ever assigned
+                counts["assigned"] = int(m["assigned"] or 0)
+                waited = float(m["first_assignment_s"] or 0)
+                out[r.queue] = Routing(int(r.n), **counts, first_assignment_s=waited)
+            else:
+                out[r.queue] = Routing(int(r.n), **counts)
         return out
 
     def categories(
@@ -195,7 +201,10 @@ def _routing_of(
     if found is not None:
         return found
     recorded = wq.routing_recorded()
-    return Routing(0, *(0 if name in recorded else None for name in ROUTING_FIGURES))
+    counts = {name: 0 if name in recorded else None for name in ROUTING_FIGURES}
+    if "assigned" in recorded:
+        return Routing(0, **counts, assigned=0, first_assignment_s=0.0)
+    return Routing(0, **counts)
 
 
 def _top(

@@ -236,7 +236,8 @@ def _first_assignment_sources(settings: Settings) -> list[tuple[str, str]]:
                 (
                     f"rules -> {i} -> measure",
                     "none of the sources this rule selects records the time to first "
-                    "assignment (Zendesk and Jira Cloud sources with workload.routing do)",
+                    "assignment (Zendesk and Jira Cloud sources with workload.routing do, and SQL"
+                    " sources with a workload section and mapping.first_assigned_at)",
                 )
             )
     return problems

@@ -42,14 +42,19 @@ class TestWorkloadDocs:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The Jira example with the first-assignment rule is valid (4 hours in seconds);
-        the same rule over the SQL example's source, which does not record the figure,
-        is refused at the rule's measure."""
+        the same rule over the SQL example's source is valid too (it maps
+        ``first_assigned_at``), and refused at the rule's measure once the mapping
+        does not record the figure."""
         monkeypatch.setenv("JIRA_TOKEN", "t")
         blocks = re.findall(r"```yaml\n(.*?)```", DOC, re.S)
         settings = load_settings(text=blocks[2])
         assert settings.sources[0].workload.routing
         assert settings.rules[0].threshold == 4 * 3600
         rules = "rules:" + blocks[2].split("rules:")[1].replace("servicedesk", "servicenow")
+        sql = load_settings(text="\n".join([blocks[0], rules]))
+        assert sql.sources[0].mapping.first_assigned_at is not None
+        without = re.sub(r"      first_assigned_at: >-\n(        .*\n)+", "", blocks[0])
+        assert "first_assigned_at" not in without
         with pytest.raises(ConfigError) as err:
-            load_settings(text="\n".join([blocks[0], rules]))
+            load_settings(text="\n".join([without, rules]))
         assert [p for p, _ in err.value.problems] == ["rules -> 0 -> measure"]

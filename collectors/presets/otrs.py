@@ -30,7 +30,8 @@ Registered as both ``otrs`` and ``znuny``.
   ``ticket_history`` (``NewTicket``/``StateUpdate`` rows name the state entered: waiting
   ages from the entry into the status; ``Move`` rows are misroutes). No reassignment or
   reopen counter: Znuny keeps none (``OwnerUpdate`` rows include the first assignment),
-  so those figures are absent.
+  so those figures are absent. First assignment: the earliest ``NewTicket`` or
+  ``OwnerUpdate`` row whose ``owner_id`` is not user 1.
 - As of a past instant (``snapshot --as-of``): status and queue from the last
   ``ticket_history`` row written before it (each row carries the ticket's ``state_id`` and
   ``queue_id`` then), the current ones for a ticket without such a row.
@@ -64,6 +65,15 @@ def _history_types(*names: str) -> str:
     quoted = ", ".join(f"'{n}'" for n in names)
     return f"(SELECT ht.id FROM ticket_history_type ht WHERE ht.name IN ({quoted}))"
 
+
+FIRST_ASSIGNED_AT = (
+    "SELECT MIN(h.create_time) FROM ticket_history h"
+    " WHERE h.ticket_id = t.id AND h.owner_id <> 1"
+    f" AND h.history_type_id IN {_history_types('NewTicket', 'OwnerUpdate')}"
+)
+"""When the ticket first had an owner other than user 1 (root@localhost, "nobody"): its
+``NewTicket`` row when it was created with one, else its first ``OwnerUpdate`` row to a
+real agent (every ``ticket_history`` row carries the owner the ticket had then)."""
 
 HISTORY: dict[str, Any] = {
     "table": "ticket_history",
@@ -127,6 +137,7 @@ PRESET: dict[str, Any] = {
     "resolution_due_at": "NULLIF(t.escalation_solution_time, 0)",
     "updated_at": "change_time",
     "category": "(SELECT tt.name FROM ticket_type tt WHERE tt.id = t.type_id)",
+    "first_assigned_at": FIRST_ASSIGNED_AT,
     "history": HISTORY,
     "past_state": PAST_STATE,
     "epoch_fields": ["first_response_due_at", "resolution_due_at"],

@@ -33,7 +33,9 @@ initial new, active open and stalled, inactive resolved, rejected and deleted;
   entered) for waiting ages, ``Set`` on ``Queue`` for misroutes, status changes out of
   resolved/rejected for reopens. No reassignment counter (owner changes include the first
   take from Nobody), no category (a site's category is a custom field it names:
-  docs/presets/rt.md gives the ``category`` mapping for one).
+  docs/presets/rt.md gives the ``category`` mapping for one). First assignment: the
+  creation for a ticket created with an owner, else its first ``Owner`` transaction to
+  someone other than Nobody.
 """
 
 from __future__ import annotations
@@ -57,6 +59,23 @@ REOPENED_AT = (
 )
 
 REOPENS = REOPENED_AT.replace("SELECT MAX(tr.created)", "SELECT COUNT(*)")
+
+_OWNER_ROWS = (
+    "FROM transactions c WHERE c.objecttype = 'RT::Ticket' AND c.objectid = t.id"
+    " AND c.field = 'Owner' AND c.type IN ('Set', 'Take', 'Untake', 'Steal', 'Give')"
+)
+_NOBODY = "('0', (SELECT CAST(u.id AS VARCHAR(20)) FROM users u WHERE u.name = 'Nobody'))"
+FIRST_ASSIGNED_AT = (
+    "CASE WHEN COALESCE((SELECT v.oldvalue FROM transactions v WHERE v.id = (SELECT"
+    f" MIN(c.id + 0) {_OWNER_ROWS})), CAST(t.owner AS VARCHAR(20))) IN {_NOBODY}"
+    f" THEN (SELECT MIN(c.created) {_OWNER_ROWS} AND c.newvalue NOT IN {_NOBODY})"
+    f" ELSE NULLIF(t.created, {UNSET}) END"
+)
+"""When the ticket first had an owner other than Nobody. RT records an ``Owner``
+transaction (``OldValue``/``NewValue``: user ids) for each change after creation, none for
+the owner a ticket is created with: a ticket whose first owner change left a real owner (or
+that has none and is owned now) was owned from its creation; otherwise its first change to
+a real owner."""
 
 HISTORY: dict[str, Any] = {
     "table": "transactions",
@@ -138,6 +157,7 @@ PRESET: dict[str, Any] = {
     "reopened_at": REOPENED_AT,
     "updated_at": f"NULLIF(t.lastupdated, {UNSET})",
     "reopens": REOPENS,
+    "first_assigned_at": FIRST_ASSIGNED_AT,
     "history": HISTORY,
     "past_state": PAST_STATE,
     "open_sql": f"t.status IN {OPEN_STATUSES}",

@@ -22,9 +22,11 @@ Schema source: zammad ``db/migrate/20120101000010_create_ticket.rb`` (``tickets`
   ``histories`` rows of attribute ``state`` give the state entered (waiting ages from the
   entry into the status), of attribute ``group`` with a previous group a move
   (misroutes); reassignments count ``owner`` changes away from a real owner, reopens the
-  closed-to-open state changes. Category: the ticket's ``type`` column, the stock
-  single-select attribute "Type" (Incident, Problem, Request for Change; inactive until
-  an admin activates it, so NULL, counted as ``none``, on most installs). Tags are
+  closed-to-open state changes; the first assignment is the creation for a ticket created
+  with an owner, else its first ``owner`` change to a real owner. Category: the ticket's
+  ``type`` column, the stock single-select attribute "Type" (Incident, Problem, Request
+  for Change; inactive until an admin activates it, so NULL, counted as ``none``, on most
+  installs). Tags are
   several per ticket, not one category; map ``category`` to a custom attribute's column
   to count by that instead.
 - As of a past instant (``snapshot --as-of``): state and group from ``histories``, the id
@@ -67,6 +69,22 @@ REASSIGNMENTS = (
     " AND h.id_from IS NOT NULL AND h.id_from <> 1"
 )
 """Owner changes away from a real owner (user 1 is nobody): reassignments."""
+
+_OWNER_ROWS = (
+    "FROM histories c WHERE c.o_id = t.id"
+    " AND c.history_object_id = (SELECT ho.id FROM history_objects ho WHERE ho.name = 'Ticket')"
+    f" AND c.history_attribute_id = {_attribute('owner')}"
+)
+FIRST_ASSIGNED_AT = (
+    "CASE COALESCE((SELECT h.id_from FROM histories h WHERE h.id = (SELECT MIN(c.id + 0)"
+    f" {_OWNER_ROWS})), t.owner_id) WHEN 1"
+    f" THEN (SELECT MIN(c.created_at) {_OWNER_ROWS} AND c.id_to <> 1)"
+    " ELSE t.created_at END"
+)
+"""When the ticket first had a real owner (user 1 is nobody). Zammad writes an ``owner``
+``histories`` row for each change after creation, none for the owner a ticket is created
+with: a ticket whose first owner change left a real owner (or that has none and is owned
+now) was owned from its creation; otherwise its first change to a real owner."""
 
 HISTORY: dict[str, Any] = {
     "table": "histories",
@@ -149,6 +167,7 @@ PRESET: dict[str, Any] = {
     "category": "type",
     "reassignments": REASSIGNMENTS,
     "reopens": REOPENS,
+    "first_assigned_at": FIRST_ASSIGNED_AT,
     "history": HISTORY,
     "past_state": PAST_STATE,
     "open_sql": f"st.name IN {OPEN_STATE_TYPES}",

@@ -2,8 +2,8 @@
 
 A poll whose window is the period gives created, resolved, aging and the workload
 figures (routing quality of the tickets resolved in the period, top categories); the
-report's own statements (``collectors.sqlreport``) give resolution and first-response
-time quantiles, SLA
+report's own statements (``collectors.sqlreport``) give resolution, first-response and
+first-assignment time quantiles, SLA
 attainment and the aged list; the history store gives the latest forecast.
 """
 
@@ -37,6 +37,11 @@ class QueueReport:
     """Tickets first answered in the period; None where the store records no first response."""
     first_response_median_s: float | None = None
     first_response_p90_s: float | None = None
+    first_assigned: int | None = None
+    """Tickets resolved in the period that record a first assignment; None where the store
+    does not record when a ticket was first assigned."""
+    first_assignment_median_s: float | None = None
+    first_assignment_p90_s: float | None = None
     sla_resolved: int | None = None
     sla_met: int | None = None
     older_than: Mapping[str, int] | None = None
@@ -97,6 +102,9 @@ def _line(
     answered = None
     if figures.first_response is not None:
         answered = figures.first_response.get(q.queue, (0, None, None))
+    assigned = None
+    if figures.first_assignment is not None:
+        assigned = figures.first_assignment.get(q.queue, (0, None, None))
     sla = figures.sla.get(q.queue, (0, 0)) if figures.sla is not None else None
     w = q.workload
     ahead, hours = _forecast(forecast, now)
@@ -110,6 +118,9 @@ def _line(
         first_responded=None if answered is None else answered[0],
         first_response_median_s=None if answered is None else answered[1],
         first_response_p90_s=None if answered is None else answered[2],
+        first_assigned=None if assigned is None else assigned[0],
+        first_assignment_median_s=None if assigned is None else assigned[1],
+        first_assignment_p90_s=None if assigned is None else assigned[2],
         sla_resolved=None if sla is None else sla[0],
         sla_met=None if sla is None else sla[1],
         older_than=q.older_than,

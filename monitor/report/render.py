@@ -28,6 +28,8 @@ QUEUE_COLUMNS = (
     "resolution_p90_h",
     "first_response_median_h",
     "first_response_p90_h",
+    "first_assignment_median_h",
+    "first_assignment_p90_h",
     "sla_attainment",
     *(f"older_than_{name}" for name, _ in AGE_BUCKETS),
     "reassignments_per_resolved",
@@ -51,6 +53,8 @@ def queue_row(q: QueueReport) -> dict[str, Any]:
         "resolution_p90_h": _hours(q.resolution_p90_s),
         "first_response_median_h": _hours(q.first_response_median_s),
         "first_response_p90_h": _hours(q.first_response_p90_s),
+        "first_assignment_median_h": _hours(q.first_assignment_median_s),
+        "first_assignment_p90_h": _hours(q.first_assignment_p90_s),
         "sla_attainment": _ratio(q.sla_attainment),
         **{
             f"older_than_{name}": None if q.older_than is None else q.older_than.get(name)
@@ -107,6 +111,14 @@ def markdown(report: Report, top: int = 5) -> str:
                 f" {_text(o['first_response_p90_h'])} h"
             ]
             if report.overall.first_responded is not None
+            else []
+        ),
+        *(
+            [
+                f"- First assignment: median {_text(o['first_assignment_median_h'])} h, p90"
+                f" {_text(o['first_assignment_p90_h'])} h"
+            ]
+            if report.overall.first_assigned is not None
             else []
         ),
         f"- Older than 7/14/30 days: {_text(o['older_than_7d'])} / {_text(o['older_than_14d'])}"

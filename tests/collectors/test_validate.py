@@ -140,6 +140,11 @@ class TestValidateMapping:
                 " table histories does not exist",
             ),
             (
+                f"{ZAMMAD} -> first_assigned_at",
+                "preset zammad: the time to first assignment will be absent:"
+                " table histories does not exist",
+            ),
+            (
                 f"{ZAMMAD} -> history",
                 "preset zammad: waiting ages from the status entry and misroutes will be"
                 " absent: table histories does not exist",
