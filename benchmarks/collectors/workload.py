@@ -393,35 +393,71 @@ def drop(engine: sa.Engine) -> None:
 
 
 class Statements:
-    """Every statement an engine runs, with its wall time (for ``--profile``)."""
+    """Every statement an engine runs, with its wall time (for ``--profile``) and, on
+    MariaDB/MySQL, the rows its handlers read (``Handler_read_*`` of ``SHOW SESSION
+    STATUS`` around it: rows read by scans, ``rnd_next``, and index reads, the other
+    counters; the same in every run, unlike the time on a shared machine)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.seen: list[tuple[float, str, Any]] = []
+        self.reads: list[tuple[int, int] | None] = []
         self._started = 0.0
+        self._handler = engine.dialect.name != "postgresql"
+        self._reads = (0, 0)
         sa.event.listen(engine, "before_cursor_execute", self._before)
         sa.event.listen(engine, "after_cursor_execute", self._after)
 
     def _before(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if self._handler:
+            self._reads = handler_reads(cursor)
         self._started = time.perf_counter()
 
     def _after(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         self.seen.append((time.perf_counter() - self._started, statement, params))
+        if self._handler:  # pymysql's cursors are buffered: the rows are already read
+            after = handler_reads(cursor)
+            again = handler_reads(cursor)  # what SHOW STATUS itself reads, subtracted
+            scans = 2 * after[0] - self._reads[0] - again[0]
+            keys = 2 * after[1] - self._reads[1] - again[1]
+            self.reads.append((scans, keys))
+        else:
+            self.reads.append(None)
 
     def detach(self, engine: sa.Engine) -> None:
         sa.event.remove(engine, "before_cursor_execute", self._before)
         sa.event.remove(engine, "after_cursor_execute", self._after)
 
 
-def print_statements(engine_name: str, seen: list[tuple[float, str, Any]], rounds: int) -> None:
+def handler_reads(cursor: Any) -> tuple[int, int]:
+    """MariaDB/MySQL: the session's rows read by scans (``Handler_read_rnd_next``) and
+    by index (the other ``Handler_read_*``) so far, on the statement's own connection."""
+    probe = cursor.connection.cursor()
+    probe.execute("SHOW SESSION STATUS LIKE 'Handler_read%%'")
+    counts = {name: int(value) for name, value in probe.fetchall()}
+    probe.close()
+    scans = counts.get("Handler_read_rnd_next", 0)
+    return scans, sum(counts.values()) - scans
+
+
+def print_statements(engine_name: str, each: Statements, rounds: int, hand: int) -> None:
     """``--statements``: each workload statement's median time over the rounds (the
-    collector's, then the hand-written ones; execution only, rows not fetched)."""
+    collector's, then the hand-written ones; execution only, rows not fetched), with the
+    rows read on MariaDB/MySQL (first round) and each collector statement's ratio to
+    the hand-written statement giving the same figures."""
+    seen = each.seen
     if not rounds or len(seen) % rounds:
         return
     n = len(seen) // rounds
+    collector_statements = n - hand  # in the order of hand_statements()
     print(f"{engine_name}: each workload statement, median of {rounds} rounds (execution):")
+    medians = [statistics.median(seen[r * n + i][0] for r in range(rounds)) for i in range(n)]
     for i in range(n):
-        took = statistics.median(seen[r * n + i][0] for r in range(rounds))
-        print(f"  {took:7.3f} s  {' '.join(seen[i][1].split())[:110]}")
+        reads = each.reads[i]
+        counted = "" if reads is None else f"  scans {reads[0]:>9,}  index {reads[1]:>9,}"
+        ratio = ""
+        if i < collector_statements == hand:
+            ratio = f"  x{medians[i] / medians[collector_statements + i]:.2f}"
+        print(f"  {medians[i]:7.3f} s{counted}{ratio}  {' '.join(seen[i][1].split())[:110]}")
 
 
 def profile(engine: sa.Engine, engine_name: str, seen: list[tuple[float, str, Any]]) -> None:
@@ -497,7 +533,7 @@ def workload_rounds(
             cpu_theirs.append(cpu_hand)
     if each is not None:
         each.detach(engine)
-        print_statements(engine.dialect.name, each.seen, rounds)
+        print_statements(engine.dialect.name, each, rounds, len(hand))
     return mine, theirs, cpu_mine, cpu_theirs
 
 
