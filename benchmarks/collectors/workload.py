@@ -398,11 +398,12 @@ class Statements:
     STATUS`` around it: rows read by scans, ``rnd_next``, and index reads, the other
     counters; the same in every run, unlike the time on a shared machine)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, reads: bool = False) -> None:
         self.seen: list[tuple[float, str, Any]] = []
         self.reads: list[tuple[int, int] | None] = []
         self._started = 0.0
-        self._handler = engine.dialect.name != "postgresql"
+        # not around a streamed (unbuffered) result: SHOW STATUS would cut it short
+        self._handler = reads and engine.dialect.name != "postgresql"
         self._reads = (0, 0)
         sa.event.listen(engine, "before_cursor_execute", self._before)
         sa.event.listen(engine, "after_cursor_execute", self._after)
@@ -509,7 +510,7 @@ def workload_rounds(
     hand-written statements (the first, checked, round discarded with ``warm_up``)."""
     hand = hand_statements()
     mine, theirs, cpu_mine, cpu_theirs = [], [], [], []
-    each = Statements(engine) if per_statement else None
+    each = Statements(engine, reads=True) if per_statement else None
     with engine.connect() as conn:
         rounds = 0 if repeat == 0 else repeat + 1 if warm_up else repeat
         for round_ in range(rounds):  # --repeat 0: the report only (10M)
