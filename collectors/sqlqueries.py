@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from collectors.base import AGE_BUCKETS, TOTAL_QUEUE, Window
 from collectors.sqlmap import AS_OF_PARAM, DIMENSION_FIELDS, TIME_FIELDS, Join, SqlMapping
@@ -472,9 +473,44 @@ def _ranked(
     return sa.select(ranked.c.queue, *picks).group_by(ranked.c.queue)
 
 
+class Condition(ColumnElement[bool]):
+    """A raw SQL condition of the mapping (``where``, ``open_sql``), rendered ``(sql)``
+    as written in every boolean context (WHERE, AND, OR, NOT, CASE WHEN) on every
+    dialect.
+
+    A boolean *column* would do as well on PostgreSQL, but on a database without a
+    native boolean (MariaDB, MySQL, SQLite) SQLAlchemy compares a boolean column with 1
+    under AND/OR and with 0 under NOT: ``(t.status IN (1, 2)) = 1`` hides the
+    condition from the optimizer, which can then use no index on its columns. This
+    element is marked as a boolean expression of SQL (``_is_implicitly_boolean``, as
+    SQLAlchemy marks a comparison), so it is written without the comparison and NOT
+    gives ``NOT (sql)``. The text is not parsed for bind parameters (a ``:`` in a
+    string literal stays as written) and is escaped like a literal column (``%`` for
+    the drivers whose paramstyle needs it).
+
+    On MariaDB/MySQL/SQLite a condition is now true when its value is true (non-zero),
+    as in a WHERE of hand-written SQL, where before it had to equal 1: the same rows
+    for any condition PostgreSQL accepts (a comparison, IN, IS NULL, AND/OR of them).
+    """
+
+    __visit_name__ = "mapping_condition"
+    _traverse_internals = [("sql", InternalTraversal.dp_string)]
+    inherit_cache = True
+    _is_implicitly_boolean = True
+    type = sa.Boolean()
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+
+@compiles(Condition)
+def _condition(element: Condition, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.escape_literal_column(element.sql)})"
+
+
 def _predicate(sql: str) -> ColumnElement[bool]:
-    """A raw SQL condition from the mapping, usable with AND, OR and NOT."""
-    return sa.literal_column(f"({sql})", sa.Boolean())
+    """A raw SQL condition from the mapping, usable with AND, OR, NOT and CASE."""
+    return Condition(sql)
 
 
 def sorted_groups(statement: sa.Select[Any]) -> sa.Select[Any]:

@@ -2,7 +2,7 @@
 
     python -m benchmarks.collectors.workload [--tickets 1000000]
         [--engines postgresql,mariadb] [--repeat 5] [--keep] [--profile] [--drop]
-        [--table bench_workload] [--report-rounds 1]
+        [--table bench_workload] [--report-rounds 1] [--statements] [--mapping sql]
 
 The seed is the real ServiceNow incident table as it stood on 1 April 2016
 (``tests/collectors/workload_data.py``: 9,202 incidents, 65 groups, 163 agents). It is
@@ -31,6 +31,10 @@ long; ``--table`` names it, so a 1M and a 10M table can be kept side by side);
 ``--repeat 0`` times the report only; ``--profile`` prints the report's five slowest
 statements with their plans (``EXPLAIN FORMAT=JSON`` on MariaDB, ``EXPLAIN (FORMAT
 JSON)`` on PostgreSQL) to ``benchmarks/results/``; ``--drop`` drops the tables afterwards.
+``--statements`` prints each workload statement's median time (and on MariaDB/MySQL the
+rows it read, by scan and by index) beside its hand-written twin; ``--mapping sql`` maps
+the open statuses as ``open_sql`` with a ``where`` (the mapping's raw conditions), which
+the hand-written SQL repeats.
 """
 
 from __future__ import annotations
@@ -61,6 +65,13 @@ AS_OF = datetime(2016, 4, 1, tzinfo=UTC)
 WINDOW = Window(AS_OF - timedelta(days=7), AS_OF)
 TABLE = "bench_workload"
 """The replicated table (``--table``: a 1M and a 10M table can be kept side by side)."""
+SCOPE = ""
+"""``--mapping sql``: the mapping's ``where`` (else none), which the hand-written SQL
+repeats."""
+SQL_WHERE = "incident_state <> '-100'"
+"""``--mapping sql``'s ``where``: an exclusion by status, as OTRS, Zammad, osTicket and RT
+write theirs (``-100`` is a status in the ServiceNow log, never an open one), which an
+index led by the status can serve."""
 GROUP_COPIES, AGENT_COPIES = 8, 31
 INDEXES = (
     ("bwl_queue_state", "assignment_group, incident_state"),
@@ -176,7 +187,11 @@ def build(engine: sa.Engine, tickets: int) -> int:
 
 
 def collector_config(url: str) -> SqlSourceConfig:
-    mapping = {**data.MAPPING, "table": TABLE}
+    mapping: dict[str, Any] = {**data.MAPPING, "table": TABLE}
+    if SCOPE:  # --mapping sql: the open statuses as open_sql, and a where
+        del mapping["open_statuses"]
+        mapping["open_sql"] = "t." + _OPEN
+        mapping["where"] = SCOPE
     return SqlSourceConfig.model_validate(
         {
             "kind": "sql",
@@ -193,9 +208,17 @@ def collector_config(url: str) -> SqlSourceConfig:
     )
 
 
+def _scoped() -> tuple[str, str, str]:
+    """The open tickets, the closed ones and the prefix of any other WHERE, with the
+    mapping's ``where`` (``--mapping sql``) written in."""
+    if not SCOPE:
+        return _OPEN, f"NOT ({_OPEN})", ""
+    return f"({SCOPE}) AND {_OPEN}", f"({SCOPE}) AND NOT ({_OPEN})", f"({SCOPE}) AND "
+
+
 def hand_statements() -> list[tuple[str, dict[str, Any]]]:
     """The same aggregates written by hand (bound instants as naive UTC)."""
-    open_ = "incident_state IN ({})".format(", ".join(f"'{s}'" for s in data.OPEN_STATES))
+    open_, closed, scope = _scoped()
     waiting = "incident_state IN ({})".format(", ".join(f"'{s}'" for s in data.WAITING))
     now = AS_OF.replace(tzinfo=None)
     start = WINDOW.start.replace(tzinfo=None)
@@ -229,7 +252,7 @@ def hand_statements() -> list[tuple[str, dict[str, Any]]]:
         (
             f"SELECT assignment_group, COUNT(*), SUM(reassignment_count),"
             " SUM(CASE WHEN reopen_count > 0 THEN 1 ELSE 0 END) FROM"
-            f" {TABLE} WHERE NOT ({open_}) AND resolved_at >= :start AND resolved_at < :now"
+            f" {TABLE} WHERE {closed} AND resolved_at >= :start AND resolved_at < :now"
             " GROUP BY assignment_group",
             b,
         ),
@@ -240,7 +263,8 @@ def hand_statements() -> list[tuple[str, dict[str, Any]]]:
         ),
         (
             f"SELECT assignment_group, category, COUNT(*) FROM {TABLE}"
-            " WHERE opened_at >= :start AND opened_at < :now GROUP BY assignment_group, category",
+            f" WHERE {scope}opened_at >= :start AND opened_at < :now"
+            " GROUP BY assignment_group, category",
             b,
         ),
     ]
@@ -255,7 +279,7 @@ def hand_report(conn: sa.Connection) -> tuple[int, Any, Any]:
     ``percentile_disc`` with ``ROLLUP``; MariaDB has none, so (queue, seconds) counts
     ranked here. Returns the week's resolved tickets and the total's median and p90."""
     pg = conn.dialect.name == "postgresql"
-    open_ = "incident_state IN ({})".format(", ".join(f"'{s}'" for s in data.OPEN_STATES))
+    open_, closed, scope = _scoped()
     now = AS_OF.replace(tzinfo=None)
     b = {"now": now, "start": WINDOW.start.replace(tzinfo=None)}
     b |= {f"d{d}": now - timedelta(days=d) for d in (3, 7, 14, 30)}
@@ -290,7 +314,8 @@ def hand_report(conn: sa.Connection) -> tuple[int, Any, Any]:
     )
     run(  # created and top categories of the arrivals
         f"SELECT {big}assignment_group, category, COUNT(*) FROM {TABLE}"
-        " WHERE opened_at >= :start AND opened_at < :now GROUP BY assignment_group, category"
+        f" WHERE {scope}opened_at >= :start AND opened_at < :now"
+        " GROUP BY assignment_group, category"
     )
     waiting = "incident_state IN ({})".format(", ".join(f"'{s}'" for s in data.WAITING))
     for where in (open_, f"{open_} AND {waiting}"):  # the ten oldest stale/waiting per queue
@@ -320,7 +345,7 @@ def hand_report(conn: sa.Connection) -> tuple[int, Any, Any]:
             f"SELECT assignment_group, GROUPING(assignment_group), {sums},"
             f" percentile_disc(0.5) WITHIN GROUP (ORDER BY {took}),"
             f" percentile_disc(0.9) WITHIN GROUP (ORDER BY {took})"
-            f" FROM {TABLE} WHERE NOT ({open_}) AND {week} GROUP BY ROLLUP(assignment_group)"
+            f" FROM {TABLE} WHERE {closed} AND {week} GROUP BY ROLLUP(assignment_group)"
         )
         total = next(r for r in rows if r[1])
         return int(total[2]), total[6], total[7]
@@ -330,7 +355,7 @@ def hand_report(conn: sa.Connection) -> tuple[int, Any, Any]:
     )  # ranked as the resolution times below, newest first
     rows = run(
         f"SELECT {big}assignment_group, {took}, {sums} FROM {TABLE}"
-        f" WHERE NOT ({open_}) AND {week} GROUP BY assignment_group, {took}"
+        f" WHERE {closed} AND {week} GROUP BY assignment_group, {took}"
     )
     counts: dict[Any, int] = defaultdict(int)
     for r in rows:
@@ -372,35 +397,72 @@ def drop(engine: sa.Engine) -> None:
 
 
 class Statements:
-    """Every statement an engine runs, with its wall time (for ``--profile``)."""
+    """Every statement an engine runs, with its wall time (for ``--profile``) and, on
+    MariaDB/MySQL, the rows its handlers read (``Handler_read_*`` of ``SHOW SESSION
+    STATUS`` around it: rows read by scans, ``rnd_next``, and index reads, the other
+    counters; the same in every run, unlike the time on a shared machine)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, reads: bool = False) -> None:
         self.seen: list[tuple[float, str, Any]] = []
+        self.reads: list[tuple[int, int] | None] = []
         self._started = 0.0
+        # not around a streamed (unbuffered) result: SHOW STATUS would cut it short
+        self._handler = reads and engine.dialect.name != "postgresql"
+        self._reads = (0, 0)
         sa.event.listen(engine, "before_cursor_execute", self._before)
         sa.event.listen(engine, "after_cursor_execute", self._after)
 
     def _before(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if self._handler:
+            self._reads = handler_reads(cursor)
         self._started = time.perf_counter()
 
     def _after(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
         self.seen.append((time.perf_counter() - self._started, statement, params))
+        if self._handler:  # pymysql's cursors are buffered: the rows are already read
+            after = handler_reads(cursor)
+            again = handler_reads(cursor)  # what SHOW STATUS itself reads, subtracted
+            scans = 2 * after[0] - self._reads[0] - again[0]
+            keys = 2 * after[1] - self._reads[1] - again[1]
+            self.reads.append((scans, keys))
+        else:
+            self.reads.append(None)
 
     def detach(self, engine: sa.Engine) -> None:
         sa.event.remove(engine, "before_cursor_execute", self._before)
         sa.event.remove(engine, "after_cursor_execute", self._after)
 
 
-def print_statements(engine_name: str, seen: list[tuple[float, str, Any]], rounds: int) -> None:
+def handler_reads(cursor: Any) -> tuple[int, int]:
+    """MariaDB/MySQL: the session's rows read by scans (``Handler_read_rnd_next``) and
+    by index (the other ``Handler_read_*``) so far, on the statement's own connection."""
+    probe = cursor.connection.cursor()
+    probe.execute("SHOW SESSION STATUS LIKE 'Handler_read%%'")
+    counts = {name: int(value) for name, value in probe.fetchall()}
+    probe.close()
+    scans = counts.get("Handler_read_rnd_next", 0)
+    return scans, sum(counts.values()) - scans
+
+
+def print_statements(engine_name: str, each: Statements, rounds: int, hand: int) -> None:
     """``--statements``: each workload statement's median time over the rounds (the
-    collector's, then the hand-written ones; execution only, rows not fetched)."""
+    collector's, then the hand-written ones; execution only, rows not fetched), with the
+    rows read on MariaDB/MySQL (first round) and each collector statement's ratio to
+    the hand-written statement giving the same figures."""
+    seen = each.seen
     if not rounds or len(seen) % rounds:
         return
     n = len(seen) // rounds
+    collector_statements = n - hand  # in the order of hand_statements()
     print(f"{engine_name}: each workload statement, median of {rounds} rounds (execution):")
+    medians = [statistics.median(seen[r * n + i][0] for r in range(rounds)) for i in range(n)]
     for i in range(n):
-        took = statistics.median(seen[r * n + i][0] for r in range(rounds))
-        print(f"  {took:7.3f} s  {' '.join(seen[i][1].split())[:110]}")
+        reads = each.reads[i]
+        counted = "" if reads is None else f"  scans {reads[0]:>9,}  index {reads[1]:>9,}"
+        ratio = ""
+        if i < collector_statements == hand:
+            ratio = f"  x{medians[i] / medians[collector_statements + i]:.2f}"
+        print(f"  {medians[i]:7.3f} s{counted}{ratio}  {' '.join(seen[i][1].split())[:110]}")
 
 
 def profile(engine: sa.Engine, engine_name: str, seen: list[tuple[float, str, Any]]) -> None:
@@ -452,7 +514,7 @@ def workload_rounds(
     hand-written statements (the first, checked, round discarded with ``warm_up``)."""
     hand = hand_statements()
     mine, theirs, cpu_mine, cpu_theirs = [], [], [], []
-    each = Statements(engine) if per_statement else None
+    each = Statements(engine, reads=True) if per_statement else None
     with engine.connect() as conn:
         rounds = 0 if repeat == 0 else repeat + 1 if warm_up else repeat
         for round_ in range(rounds):  # --repeat 0: the report only (10M)
@@ -476,7 +538,7 @@ def workload_rounds(
             cpu_theirs.append(cpu_hand)
     if each is not None:
         each.detach(engine)
-        print_statements(engine.dialect.name, each.seen, rounds)
+        print_statements(engine.dialect.name, each, rounds, len(hand))
     return mine, theirs, cpu_mine, cpu_theirs
 
 
@@ -576,7 +638,7 @@ def check(figures: dict[str, Any], results: list[list[Any]]) -> None:
 
 
 def main() -> None:
-    global TABLE
+    global TABLE, SCOPE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--engines", default="postgresql,mariadb")
@@ -598,10 +660,17 @@ def main() -> None:
         "--statements", action="store_true", help="each workload statement's median time"
     )
     parser.add_argument(
+        "--mapping",
+        choices=("statuses", "sql"),
+        default="statuses",
+        help="open_statuses, or open_sql with a where (the mapping's raw conditions)",
+    )
+    parser.add_argument(
         "--no-warm-up", action="store_true", help="time the first (cold) round too (10M)"
     )
     args = parser.parse_args()
     TABLE = args.table
+    SCOPE = SQL_WHERE if args.mapping == "sql" else ""
     results = []
     for name in args.engines.split(","):
         warm = not args.no_warm_up
