@@ -188,6 +188,7 @@ ANSWERS = {
     "shipped defaults": "",
     "calibrated and widened": "calibration_prior: 10, burst_jump: 0.1, ",
     "joint ETS, estimated daily": "ets_estimation: joint, ",
+    "calibration memory": "calibration_prior: 10, calibration_memory: 1w, ",
 }
 """Engine settings beyond the defaults (two that change only how breach questions are
 answered; the other ETS estimation and its daily schedule): each must give the daemon
