@@ -152,6 +152,7 @@ class Memory:
         model: the model asked (None: the engine's warning model).
         steps: the hours ahead asked (before any widening).
         limit: the limit it was last asked with (a rolling limit updates it).
+        half_life: hours over which its counts lose half their weight.
         counts: see :data:`Counts`.
         pending: forecasts issued whose outcome is not known yet: (hour, probability,
             hours ahead, limit).
@@ -161,6 +162,7 @@ class Memory:
     model: str | None
     steps: int
     limit: float
+    half_life: float
     counts: Counts = field(default_factory=empty_counts)
     pending: list[tuple[int, float, int, float]] = field(default_factory=list)
 
@@ -180,10 +182,9 @@ def bin_of(chance: float) -> int:
     return min(int(chance * BINS), BINS - 1)
 
 
-def remember(
-    memory: Memory, hour: int, crossed: Callable[[int, int, float], bool | None], decay: float
-) -> None:
-    """Advance ``memory`` to ``hour``: decay its counts one hour, then count every
+def remember(memory: Memory, hour: int, crossed: Callable[[int, int, float], bool | None]) -> None:
+    """Advance ``memory`` to ``hour``: decay its counts one hour (by
+    ``0.5 ** (1 / half_life)``), then count every
     pending forecast whose outcome is known by ``hour``.
 
     Args:
@@ -192,9 +193,8 @@ def remember(
         crossed: ``crossed(first, last, limit)``: whether the open count exceeded the
             limit at some hour from ``first`` to ``last`` (None: not known, e.g. a gap;
             the forecast is then dropped).
-        decay: the hourly factor, ``0.5 ** (1 / half_life)``.
     """
-    memory.counts *= decay
+    memory.counts *= 0.5 ** (1.0 / memory.half_life)
     waiting = []
     for issued in memory.pending:
         at, chance, steps, limit = issued

@@ -72,6 +72,7 @@ def encode(state: EngineState) -> bytes:
                 "model": m.model,
                 "steps": m.steps,
                 "limit": m.limit,
+                "half_life": m.half_life,
                 "pending": [list(p) for p in m.pending],
             }
             for key, m in state.memories.items()
@@ -130,6 +131,7 @@ def _memories(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, 
             model=m["model"],
             steps=int(m["steps"]),
             limit=float(m["limit"]),
+            half_life=float(m["half_life"]),
             counts=np.array(arrays[f"memory.{i}"], dtype=np.float64),
             pending=[(int(h), float(c), int(s), float(lim)) for h, c, s, lim in m["pending"]],
         )

@@ -266,9 +266,8 @@ def step(state: EngineState, series: HourlySeries, settings: EngineSettings, pha
 def _remember(state: EngineState, settings: EngineSettings, hour: int) -> None:
     """Advance every memory: outcomes now known are counted, this hour's forecast is
     issued (the probability :func:`raw_breach_chance` gives, as a rule reads it)."""
-    decay = 0.5 ** (1.0 / (settings.calibration_half_life or float("inf")))
     for memory in state.memories.values():
-        remember(memory, hour, state.ring.crossed, decay)
+        remember(memory, hour, state.ring.crossed)
         steps = breach_steps(state, settings, memory.limit, memory.steps)
         chance, _, known = raw_breach_chance(state, settings, memory.limit, steps, memory.model)
         if known:

@@ -157,13 +157,17 @@ def memory_inputs(
 
     The first time a question is asked of a state its memory starts (empty); every
     time, the memory takes the limit asked (a rolling limit), and the engine counts
-    each hour's forecast from the next hour on (:func:`forecasts.engine.step`).
+    each hour's forecast from the next hour on (:func:`forecasts.engine.step`), decayed
+    with the half-life it started with (a changed ``calibration_half_life`` applies to
+    memories started after the change).
     """
     first = model or settings.warning_model
     key, group = memory_key(first, steps, limit, track)
     memory = state.memories.get(key)
     if memory is None:
-        memory = state.memories[key] = Memory(group, first, steps, limit)
+        half_life = settings.calibration_half_life
+        assert half_life is not None
+        memory = state.memories[key] = Memory(group, first, steps, limit, half_life)
     memory.limit = limit
     widened = breach_steps(state, settings, limit, steps)
     chance, name, known = raw_breach_chance(state, settings, limit, widened, first)

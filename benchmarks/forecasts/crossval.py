@@ -197,8 +197,9 @@ def questions(
         p = Params(model, 0.0, 0.0, 0, jump, prior, memory)
         limit = limit_series(series, kind)
         settings = replace(p.settings(), ets_estimation=estimation)
-        # one memory per kind of limit (a rolling limit moves), pooled over the log
-        track = None if memory is None else kind
+        # one memory per kind of limit (a rolling limit moves) and half-life, pooled
+        # over the log
+        track = None if memory is None else f"{kind} {memory}w"
         asked.append(
             Question(p.question(kind), limit, HORIZON, model, settings=settings, track=track)
         )

@@ -38,7 +38,7 @@ def limit_of(series: HourlySeries) -> float:
 
 class TestRemember:
     def test_counts_decay_each_hour_and_outcomes_are_counted_when_known(self) -> None:
-        memory = Memory("g", None, 2, 10.0)
+        memory = Memory("g", None, 2, 10.0, half_life=1.0)
         memory.pending = [(100, 0.35, 2, 10.0), (101, 0.91, 2, 12.0)]
         asked = []
 
@@ -46,18 +46,18 @@ class TestRemember:
             asked.append((first, last, limit))
             return True
 
-        remember(memory, 102, crossed, 0.5)
+        remember(memory, 102, crossed)
         assert asked == [(101, 102, 10.0)]  # the second needs hour 103
         assert memory.pending == [(101, 0.91, 2, 12.0)]
         assert memory.counts[:, 3].tolist() == [1.0, 1.0, 0.35]
-        remember(memory, 103, lambda *_: False, 0.5)
+        remember(memory, 103, lambda *_: False)
         assert memory.counts[:, 3].tolist() == [0.5, 0.5, 0.175]  # one hour's decay
         assert memory.counts[:, BINS - 1].tolist() == [1.0, 0.0, 0.91]
         assert memory.pending == []
 
     def test_an_outcome_the_ring_does_not_know_is_dropped(self) -> None:
-        memory = Memory("g", None, 1, 1.0, pending=[(5, 0.5, 1, 1.0)])
-        remember(memory, 6, lambda *_: None, 1.0)
+        memory = Memory("g", None, 1, 1.0, 1.0, pending=[(5, 0.5, 1, 1.0)])
+        remember(memory, 6, lambda *_: None)
         assert memory.pending == [] and not memory.counts.any()
 
     def test_keys_name_the_limit_unless_tracked(self) -> None:
@@ -114,6 +114,20 @@ class TestEngine:
         assert [c for _, c, _, _ in memory.pending] == issued[-6:]
         # 19 issued, the last 6 pending: 13 counted, each decayed by at most 19 hours
         assert 13 * 0.5 ** (19 / 168) < memory.counts[0].sum() < 13
+
+    def test_each_memory_decays_with_its_own_half_life(self) -> None:
+        """Two half-lives asked of one state (the crossval's variants) are two memories."""
+        series = daily_backlog(460, seed=7)
+        limit = limit_of(series)
+        state = catch_up(None, series.head(300), SETTINGS, phase_of("q"))
+        short = replace(SETTINGS, calibration_half_life=12.0)
+        for n in range(300, 460):
+            catch_up(state, series.head(n), SETTINGS, phase_of("q"))
+            breach_chance(state, SETTINGS, limit, 6, track="long")
+            breach_chance(state, short, limit, 6, track="short")
+        long_, short_ = state.memories["warning@6h:long"], state.memories["warning@6h:short"]
+        assert (long_.half_life, short_.half_life) == (168.0, 12.0)
+        assert long_.counts[0].sum() > 100 > 20 > short_.counts[0].sum() > 12
 
     def test_no_memory_is_kept_when_it_is_off(self) -> None:
         series = daily_backlog(300, seed=7)
