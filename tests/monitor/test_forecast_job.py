@@ -233,7 +233,9 @@ class TestOnePath:
 
 class TestRestart:
     @pytest.mark.parametrize(
-        "estimation", ["", "ets_estimation: joint, "], ids=["shipped defaults", "joint ETS"]
+        "estimation",
+        ["", "ets_estimation: joint, ", "calibration_prior: 10, calibration_memory: 1w, "],
+        ids=["shipped defaults", "joint ETS", "calibration memory"],
     )
     def test_a_restart_resumes_the_uninterrupted_forecasts_at_the_next_tick(
         self, tmp_path: Path, estimation: str
