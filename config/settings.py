@@ -214,6 +214,14 @@ class ForecastingSettings(BaseModel):
             " (null: uncalibrated)"
         ),
     )
+    calibration_memory: Duration | None = Field(
+        None,
+        description=(
+            "with calibration_prior: calibrate on decayed reliability counts kept per"
+            " queue and forecast rule with this half-life (e.g. 6w), shrunk towards the"
+            " map pooled over queues (null: on the last window of forecasts only)"
+        ),
+    )
     ets_estimation: Literal["heuristic", "joint"] = Field(
         "heuristic",
         description=(
@@ -222,6 +230,13 @@ class ForecastingSettings(BaseModel):
             " (joint)"
         ),
     )
+
+    @field_validator("calibration_memory")
+    @classmethod
+    def _positive_memory(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("calibration_memory must be positive")
+        return value
 
 
 class SchedulerSettings(BaseModel):

@@ -21,11 +21,22 @@ Calibration maps the probability through what it turned out to mean on this queu
 
 Everything is a function of the ring, which the state saves: the daemon, a restarted
 daemon and the backtest compute the same value at the same hour.
+
+**A longer memory** (:class:`Memory`, ``forecasts.calibration_memory``): instead of
+the ring's ≤ 168 origins, each breach question asked of a queue keeps decayed
+reliability counts in the queue's state (per bin: forecasts issued, breaches that
+followed, the sum of the probabilities issued), updated by the engine every hour
+(:func:`remember`) with the probability as it was issued and, ``steps`` hours later,
+whether the limit was crossed; every count is multiplied by ``0.5 ** (1 / half_life)``
+each hour. The shrinkage target is not the identity but the **pooled map**: the same
+counts summed over every queue's question of the same kind (:data:`Counts`, added up
+by the caller), itself shrunk to the identity (:func:`memory_chance`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -119,3 +130,117 @@ def calibrated(
         past = ring.memo[key] = past_chances(errors, actuals, limit)
     raw, hit = cast(tuple[FloatArray, BoolArray], past)
     return reliability(raw_now, raw, hit, prior)
+
+
+Counts = npt.NDArray[np.float64]
+"""Reliability counts, shape (3, BINS): decayed forecasts issued, breaches that followed,
+and the sum of the probabilities issued, per bin."""
+
+
+def empty_counts() -> Counts:
+    """Counts with nothing remembered."""
+    return np.zeros((3, BINS))
+
+
+@dataclass
+class Memory:
+    """One breach question's decayed reliability counts on one queue (saved in its state).
+
+    Attributes:
+        group: the question's kind, shared across queues (``model@steps`` and the track
+            name, if any): the pooled map sums the counts of every queue's memory of a group.
+        model: the model asked (None: the engine's warning model).
+        steps: the hours ahead asked (before any widening).
+        limit: the limit it was last asked with (a rolling limit updates it).
+        half_life: hours over which its counts lose half their weight.
+        counts: see :data:`Counts`.
+        pending: forecasts issued whose outcome is not known yet: (hour, probability,
+            hours ahead, limit).
+    """
+
+    group: str
+    model: str | None
+    steps: int
+    limit: float
+    half_life: float
+    counts: Counts = field(default_factory=empty_counts)
+    pending: list[tuple[int, float, int, float]] = field(default_factory=list)
+
+
+def memory_key(model: str | None, steps: int, limit: float, track: str | None) -> tuple[str, str]:
+    """A question's memory key on a queue and its group (the pool it adds to).
+
+    Without ``track`` the key names the limit (a fixed-limit rule); a ``track`` (a
+    rolling limit's name) keeps one memory however the limit moves.
+    """
+    group = f"{model or 'default'}@{steps}h" + (f":{track}" if track else "")
+    return (group if track else f"{group}>{limit:g}"), group
+
+
+def bin_of(chance: float) -> int:
+    """The reliability bin of a probability."""
+    return min(int(chance * BINS), BINS - 1)
+
+
+def remember(memory: Memory, hour: int, crossed: Callable[[int, int, float], bool | None]) -> None:
+    """Advance ``memory`` to ``hour``: decay its counts one hour (by
+    ``0.5 ** (1 / half_life)``), then count every
+    pending forecast whose outcome is known by ``hour``.
+
+    Args:
+        memory: updated in place.
+        hour: the hour just absorbed.
+        crossed: ``crossed(first, last, limit)``: whether the open count exceeded the
+            limit at some hour from ``first`` to ``last`` (None: not known, e.g. a gap;
+            the forecast is then dropped).
+    """
+    memory.counts *= 0.5 ** (1.0 / memory.half_life)
+    waiting = []
+    for issued in memory.pending:
+        at, chance, steps, limit = issued
+        if at + steps > hour:
+            waiting.append(issued)
+            continue
+        hit = crossed(at + 1, at + steps, limit)
+        if hit is None:
+            continue
+        b = bin_of(chance)
+        memory.counts[0, b] += 1.0
+        memory.counts[1, b] += float(hit)
+        memory.counts[2, b] += chance
+    memory.pending = waiting
+
+
+def pooled(counts: Iterable[Counts]) -> Counts:
+    """The counts summed (in the order given: callers sort by queue for exact sums)."""
+    total = empty_counts()
+    for c in counts:
+        total = total + c
+    return total
+
+
+def _map(
+    counts: Counts, target: Callable[[FloatArray], FloatArray], prior: float
+) -> tuple[FloatArray, FloatArray]:
+    """Each bin's (mean probability, rate shrunk towards ``target(mean)``), isotonic."""
+    issued, hits, total = counts
+    centre = (np.arange(BINS) + 0.5) / BINS
+    mean = np.where(issued > 0, total / np.where(issued > 0, issued, 1.0), centre)
+    rate = (hits + prior * target(mean)) / (issued + prior)
+    return mean, isotonic(rate, issued + prior)
+
+
+def memory_chance(raw_now: float, own: Counts, pool: Counts | None, prior: float) -> float:
+    """``raw_now`` read through the queue's own decayed map, shrunk towards the pooled one.
+
+    The pooled map (``pool``: the counts summed over queues) is itself shrunk towards
+    the identity with ``prior`` pseudo-observations per bin; each of the queue's own
+    bins is shrunk towards the pooled map read at the bin's mean probability. Without
+    a pool (or an empty one) the target is the identity.
+    """
+    target: Callable[[FloatArray], FloatArray] = lambda mean: mean  # noqa: E731
+    if pool is not None and pool[0].sum() > 0:
+        pool_mean, pool_rate = _map(pool, target, prior)
+        target = lambda mean: np.interp(mean, pool_mean, pool_rate)  # noqa: E731
+    mean, mapped = _map(own, target, prior)
+    return float(np.clip(np.interp(raw_now, mean, mapped), 0.0, 1.0))

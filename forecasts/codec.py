@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from forecasts.calibrate import Memory
 from forecasts.engine import BASE, EngineState
 from forecasts.fitwarnings import WarningTally
 from forecasts.models.drift import FittedDrift
@@ -30,8 +31,14 @@ from forecasts.models.naive import FittedNaive
 from forecasts.ring import Ring
 from forecasts.types import FloatArray
 
-FORMAT = 1
-"""Layout version of :func:`encode`; bump it when the state's layout changes."""
+FORMAT = 2
+"""Layout version of :func:`encode`; bump it when the state's layout changes.
+
+2: the calibration memories (:class:`forecasts.calibrate.Memory`) are saved."""
+
+READABLE = (1, 2)
+"""Formats :func:`decode` reads: a format-1 state (no memories) loads with none, so
+its memories start empty when first asked."""
 
 FITTED: dict[str, type] = {
     "naive": FittedNaive,
@@ -59,11 +66,24 @@ def encode(state: EngineState) -> bytes:
         "warnings": state.warnings.counts,
         "ring_last": state.ring.last,
         "fitted": {},
+        "memories": {
+            key: {
+                "group": m.group,
+                "model": m.model,
+                "steps": m.steps,
+                "limit": m.limit,
+                "half_life": m.half_life,
+                "pending": [list(p) for p in m.pending],
+            }
+            for key, m in state.memories.items()
+        },
     }
     arrays: dict[str, np.ndarray] = {
         "ring.forecasts": state.ring.forecasts,
         "ring.actual": state.ring.actual,
     }
+    for i, memory in enumerate(state.memories.values()):
+        arrays[f"memory.{i}"] = memory.counts
     for name, fitted in state.fitted.items():
         if fitted is not None:
             meta["fitted"][name] = _flatten(fitted, f"fitted.{name}", arrays)
@@ -81,7 +101,7 @@ def decode(blob: bytes) -> EngineState:
         meta = json.loads(arrays.pop("meta").tobytes())
     except (OSError, ValueError, KeyError) as exc:
         raise StateFormatError(f"unreadable forecast state: {exc}") from None
-    if meta.get("format") != FORMAT or meta.get("base") != list(BASE):
+    if meta.get("format") not in READABLE or meta.get("base") != list(BASE):
         raise StateFormatError(f"forecast state format {meta.get('format')}, need {FORMAT}")
     ring = Ring(tuple(BASE), arrays["ring.forecasts"], arrays["ring.actual"], meta["ring_last"])
     fitted = {
@@ -99,7 +119,24 @@ def decode(blob: bytes) -> EngineState:
         scores={k: float(v) for k, v in meta["scores"].items()},
         warnings=WarningTally(dict(meta["warnings"])),
         current=latest_forecasts(ring, meta["last_hour"]),
+        memories=_memories(meta.get("memories", {}), arrays),
     )
+
+
+def _memories(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Memory]:
+    """The calibration memories :func:`encode` wrote (none in a format-1 state)."""
+    return {
+        key: Memory(
+            group=m["group"],
+            model=m["model"],
+            steps=int(m["steps"]),
+            limit=float(m["limit"]),
+            half_life=float(m["half_life"]),
+            counts=np.array(arrays[f"memory.{i}"], dtype=np.float64),
+            pending=[(int(h), float(c), int(s), float(lim)) for h, c, s, lim in m["pending"]],
+        )
+        for i, (key, m) in enumerate(meta.items())
+    }
 
 
 def latest_forecasts(ring: Ring, last_hour: int) -> dict[str, FloatArray]:

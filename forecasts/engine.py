@@ -29,6 +29,9 @@ from typing import TypeVar, cast
 
 import numpy as np
 
+from forecasts.bands import Calibration, random_walk
+from forecasts.breach import breach_probability
+from forecasts.calibrate import Memory, remember
 from forecasts.fitwarnings import WarningTally, counted_warnings, fit_warnings
 from forecasts.models import MODELS
 from forecasts.models.base import (
@@ -123,6 +126,12 @@ class EngineSettings:
             this many pseudo-observations per probability bin. None: uncalibrated.
             Left out of :meth:`fingerprint` (``repr=False``): it is applied when a
             probability is read, so the saved state is the same with or without it.
+        calibration_half_life: with ``calibration_prior``, calibrate on decayed
+            reliability counts kept in the state per breach question (this half-life,
+            in hours) shrunk towards the map pooled over queues
+            (:class:`forecasts.calibrate.Memory`) instead of on the ring's origins.
+            None: the ring's origins (the older calibration). Left out of
+            :meth:`fingerprint`: a state without memories starts them empty.
         ets_estimation: how daily ETS is estimated (:class:`forecasts.models.ets.EtsModel`).
             Left out of :meth:`fingerprint` (``repr=False``): a state saved under one
             estimation is valid under the other (same state, only the next
@@ -142,6 +151,7 @@ class EngineSettings:
     burst_jump: float | None = None
     burst_widen: int = 2
     calibration_prior: float | None = field(default=None, repr=False)
+    calibration_half_life: float | None = field(default=None, repr=False)
     ets_estimation: EtsEstimation = field(default="heuristic", repr=False)
 
     @property
@@ -170,6 +180,8 @@ class EngineState:
             mean absolute error divided by the mean absolute 24-hour change).
         warnings: statsmodels warnings counted while estimating, by category.
         current: each base model's forecast at ``last_hour`` (recomputed, not saved).
+        memories: per breach question asked with a calibration memory, its decayed
+            reliability counts (:func:`remember_question`).
     """
 
     last_hour: int
@@ -180,6 +192,7 @@ class EngineState:
     scores: dict[str, float] = field(default_factory=dict)
     warnings: WarningTally = field(default_factory=WarningTally)
     current: dict[str, FloatArray] = field(default_factory=dict)
+    memories: dict[str, Memory] = field(default_factory=dict)
 
 
 def hour_number(stamp: np.datetime64) -> int:
@@ -246,6 +259,19 @@ def step(state: EngineState, series: HourlySeries, settings: EngineSettings, pha
     state.ring.push(hour, float(new.open[-1]), state.current)
     state.last_hour = hour
     _select(state, settings)
+    if state.memories:
+        _remember(state, settings, hour)
+
+
+def _remember(state: EngineState, settings: EngineSettings, hour: int) -> None:
+    """Advance every memory: outcomes now known are counted, this hour's forecast is
+    issued (the probability :func:`raw_breach_chance` gives, as a rule reads it)."""
+    for memory in state.memories.values():
+        remember(memory, hour, state.ring.crossed)
+        steps = breach_steps(state, settings, memory.limit, memory.steps)
+        chance, _, known = raw_breach_chance(state, settings, memory.limit, steps, memory.model)
+        if known:
+            memory.pending.append((hour, chance, steps, memory.limit))
 
 
 def estimation_due(
@@ -387,3 +413,41 @@ def breach_steps(state: EngineState, settings: EngineSettings, limit: float, ste
     if rise < settings.burst_jump * limit:
         return steps
     return max(steps, min(settings.horizon, steps * settings.burst_widen))
+
+
+def raw_breach_chance(
+    state: EngineState, settings: EngineSettings, limit: float, steps: int, first: str | None
+) -> tuple[float, str, bool]:
+    """The uncalibrated probability of crossing ``limit`` within ``steps`` hours.
+
+    The model is ``first``, else the selected one, else naive, whichever first has
+    ``min_paths`` error paths (its forecast plus each path is one outcome); without
+    any, a random walk around the last value. Returns the probability, the model, and
+    whether it came from the model's own paths (only those are calibrated).
+    Memoised per hour.
+    """
+    key = (
+        "raw_breach_chance",
+        first,
+        limit,
+        steps,
+        settings.window,
+        settings.min_paths,
+        settings.train_hours,
+    )
+    return per_hour(state, key, lambda: _raw_breach_chance(state, settings, limit, steps, first))
+
+
+def _raw_breach_chance(
+    state: EngineState, settings: EngineSettings, limit: float, steps: int, first: str | None
+) -> tuple[float, str, bool]:
+    for name in [first, state.selected, "naive"]:
+        if name is None:
+            continue
+        point = current_forecast(state, name)[:steps]
+        cal = Calibration(state.ring.errors(members_of(name), steps, settings.window))
+        if finite(point) and len(cal.paths) >= settings.min_paths:
+            return breach_probability(point, cal, limit), name, True
+    point = current_forecast(state, "naive")[:steps]
+    cal = random_walk(state.ring.recent_actuals(settings.train_hours), steps)
+    return breach_probability(point, cal, limit), "naive", False

@@ -6,14 +6,13 @@ them and the backtest replays them, hour by hour, through the same calls.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from forecasts.bands import Calibration, random_walk
-from forecasts.breach import breach_probability
-from forecasts.calibrate import calibrated
+from forecasts.calibrate import Counts, Memory, calibrated, memory_chance, memory_key, pooled
 from forecasts.engine import (
     EngineSettings,
     EngineState,
@@ -21,6 +20,7 @@ from forecasts.engine import (
     current_forecast,
     members_of,
     per_hour,
+    raw_breach_chance,
 )
 from forecasts.models.base import FlowForecaster, finite
 from forecasts.types import FloatArray, Forecast, ForecastStatus
@@ -47,10 +47,15 @@ class Outputs:
 
 
 def outputs(
-    state: EngineState, settings: EngineSettings, queue: str, questions: Sequence[BreachKey]
+    state: EngineState,
+    settings: EngineSettings,
+    queue: str,
+    questions: Sequence[BreachKey],
+    pool: Mapping[str, Counts] | None = None,
 ) -> Outputs:
-    """The forecast, breach probabilities for ``questions`` and the flows at ``last_hour``."""
-    breach = {q: breach_chance(state, settings, q[0], q[1]) for q in questions}
+    """The forecast, breach probabilities for ``questions`` and the flows at ``last_hour``
+    (``pool``: the calibration memories' counts summed over queues, :func:`pooled_counts`)."""
+    breach = {q: breach_chance(state, settings, q[0], q[1], pool=pool) for q in questions}
     flow = state.fitted.get("flow")
     arrivals = resolutions = None
     if isinstance(flow, FlowForecaster):
@@ -101,6 +106,8 @@ def breach_chance(
     limit: float,
     steps: int,
     model: str | None = None,
+    pool: Mapping[str, Counts] | None = None,
+    track: str | None = None,
 ) -> tuple[float, str]:
     """Probability of crossing ``limit`` within ``steps`` hours, and the model behind it.
 
@@ -110,8 +117,18 @@ def breach_chance(
     ``min_paths`` paths; a random walk around the last value before any has. On a
     queue fast-jumping for this limit the steps are widened (:func:`breach_steps`).
     With ``calibration_prior`` set, the model's probability is read through the map of
-    what its past probabilities meant on this queue (:mod:`forecasts.calibrate`).
+    what its past probabilities meant on this queue (:mod:`forecasts.calibrate`): its
+    ring's origins, or with ``calibration_half_life`` its decayed memory of this
+    question (kept from now on: :func:`memory_inputs`), shrunk towards ``pool``'s map
+    for the question's group (the counts summed over queues; the identity without).
+    ``track``: see :func:`forecasts.calibrate.memory_key`.
     """
+    if settings.calibration_prior is not None and settings.calibration_half_life is not None:
+        chance, name, counts, group = memory_inputs(state, settings, limit, steps, model, track)
+        if counts is None:
+            return chance, name
+        shared = pool.get(group) if pool is not None else None
+        return memory_chance(chance, counts, shared, settings.calibration_prior), name
     steps = breach_steps(state, settings, limit, steps)
     first = model or settings.warning_model
     key = (
@@ -127,30 +144,60 @@ def breach_chance(
     return per_hour(state, key, lambda: _breach_chance(state, settings, limit, steps, first))
 
 
+def memory_inputs(
+    state: EngineState,
+    settings: EngineSettings,
+    limit: float,
+    steps: int,
+    model: str | None = None,
+    track: str | None = None,
+) -> tuple[float, str, Counts | None, str]:
+    """The uncalibrated probability, its model, the question's own counts (None when
+    the probability is not calibrated: no model had its paths yet) and its group.
+
+    The first time a question is asked of a state its memory starts (empty); every
+    time, the memory takes the limit asked (a rolling limit), and the engine counts
+    each hour's forecast from the next hour on (:func:`forecasts.engine.step`), decayed
+    with the half-life it started with (a changed ``calibration_half_life`` applies to
+    memories started after the change).
+    """
+    first = model or settings.warning_model
+    key, group = memory_key(first, steps, limit, track)
+    memory = state.memories.get(key)
+    if memory is None:
+        half_life = settings.calibration_half_life
+        assert half_life is not None
+        memory = state.memories[key] = Memory(group, first, steps, limit, half_life)
+    memory.limit = limit
+    widened = breach_steps(state, settings, limit, steps)
+    chance, name, known = raw_breach_chance(state, settings, limit, widened, first)
+    return chance, name, (memory.counts.copy() if known else None), group
+
+
+def pooled_counts(states: Iterable[EngineState]) -> dict[str, Counts]:
+    """Per memory group, the counts summed over ``states`` (in the order given)."""
+    out: dict[str, list[Counts]] = {}
+    for state in states:
+        for memory in state.memories.values():
+            out.setdefault(memory.group, []).append(memory.counts)
+    return {group: pooled(counts) for group, counts in out.items()}
+
+
 def _breach_chance(
     state: EngineState, settings: EngineSettings, limit: float, steps: int, first: str | None
 ) -> tuple[float, str]:
-    for name in [first, state.selected, "naive"]:
-        if name is None:
-            continue
-        point = current_forecast(state, name)[:steps]
-        cal = calibration(state, name, steps, settings)
-        if finite(point) and len(cal.paths) >= settings.min_paths:
-            chance = breach_probability(point, cal, limit)
-            if settings.calibration_prior is not None:
-                chance = calibrated(
-                    state.ring,
-                    members_of(name),
-                    steps,
-                    settings.window,
-                    limit,
-                    chance,
-                    settings.calibration_prior,
-                )
-            return chance, name
-    point = current_forecast(state, "naive")[:steps]
-    cal = random_walk(state.ring.recent_actuals(settings.train_hours), steps)
-    return breach_probability(point, cal, limit), "naive"
+    chance, name, known = raw_breach_chance(state, settings, limit, steps, first)
+    if known and settings.calibration_prior is not None:
+        chance = calibrated(
+            state.ring,
+            members_of(name),
+            steps,
+            settings.window,
+            limit,
+            chance,
+            settings.calibration_prior,
+        )
+    return chance, name
 
 
 def band_crosses(

@@ -144,6 +144,18 @@ class Ring:
         values = self.actual[hours % self.size]
         return np.asarray(values[np.isfinite(values)], dtype=np.float64)
 
+    def crossed(self, first: int, last: int, limit: float) -> bool | None:
+        """Whether the actual exceeded ``limit`` at some hour from ``first`` to ``last``.
+
+        None when the ring does not hold every one of those hours (too old, or a gap).
+        """
+        if self.last is None or last > self.last or first <= self.last - self.size:
+            return None
+        values = self.actual[np.arange(first, last + 1) % self.size]
+        if not np.isfinite(values).all():
+            return None
+        return bool(np.any(values > limit))
+
     def largest_rise(self, span: int, hours: int) -> float:
         """The largest rise of the actual over ``span`` hours ending in the last ``hours``.
 

@@ -179,7 +179,12 @@ def questions_for(
     asked = band_questions(series) if scored else []
     for kind in LIMITS if scored else ():
         asked.append(
-            Question(f"rule/{kind}", limit_series(series, kind), steps_of(protocol_rule(0)))
+            Question(
+                f"rule/{kind}",
+                limit_series(series, kind),
+                steps_of(protocol_rule(0)),
+                track=f"protocol {kind}",  # its own calibration memory, pooled apart
+            )
         )
     key = key_of(name)
     for rule in configured:
@@ -242,14 +247,29 @@ def configured_timelines(
 
 def settings_of(config: Path | None) -> tuple[EngineSettings, list[ForecastRule]]:
     """The engine settings and the forecast rules of a configuration (defaults without)."""
+    settings, rules, _ = configuration(config)
+    return settings, rules
+
+
+def configuration(
+    config: Path | None,
+) -> tuple[EngineSettings, list[ForecastRule], dict[str, str]]:
+    """:func:`settings_of` and the queues the forecast job forecasts (``forecasts.match``)."""
     if config is None:
-        return engine_settings(ForecastingSettings()), []
+        return engine_settings(ForecastingSettings()), [], {}
     from monitor.tools import load_rules, read_yaml
 
     data = read_yaml(config)
     forecasting = ForecastingSettings.model_validate(data.get("forecasts") or {})
     rules = [r for r in load_rules(config) if isinstance(r, ForecastRule)]
-    return engine_settings(forecasting), rules
+    return engine_settings(forecasting), rules, dict(forecasting.match)
+
+
+def forecast_by_job(name: str, match: Mapping[str, str]) -> bool:
+    """Whether the forecast job forecasts the queue ``source/queue`` (``forecasts.match``)."""
+    source, queue = key_of(name)
+    wanted = {"source": source, "queue": queue}
+    return all(wanted.get(k) == v for k, v in match.items())
 
 
 def run(
@@ -269,7 +289,7 @@ def run(
     out = out or sys.stdout
     if charts is not None:
         figure_class()
-    settings, configured = settings_of(config)
+    settings, configured, match = configuration(config)
     usable = {q: s for q, s in series.items() if len(s) > TEST_START + 24}
     for queue in sorted(set(series) - set(usable)):
         out.write(
@@ -282,7 +302,9 @@ def run(
     bar = ProgressBar(sys.stderr, "backtesting queues") if show else None
 
     def asked(name: str, s: HourlySeries) -> list[Question]:
-        return questions_for(name, s, configured, scored=name in usable)
+        # as the daemon: its rules are asked only of the queues its forecast job forecasts
+        rules = configured if forecast_by_job(name, match) else []
+        return questions_for(name, s, rules, scored=name in usable)
 
     replayed = series if configured else usable
     replays = replay_all(replayed, settings, asked, workers, bar)

@@ -12,7 +12,7 @@ queues that start, fell behind, or estimate parameters this hour.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from alerting.rules import ForecastRule, RuleBase
 from config.settings import ForecastingSettings
+from forecasts.calibrate import Counts
 from forecasts.engine import (
     EngineSettings,
     EngineState,
@@ -29,7 +30,7 @@ from forecasts.engine import (
     hour_number,
     phase_of,
 )
-from forecasts.outputs import BreachKey, Outputs, outputs
+from forecasts.outputs import BreachKey, Outputs, outputs, pooled_counts
 from forecasts.types import HourlySeries
 from monitor.store import forecasting as forecast_store
 from monitor.store import history
@@ -58,6 +59,9 @@ def engine_settings(settings: ForecastingSettings) -> EngineSettings:
         warning_model=None if settings.warning_model == "selected" else settings.warning_model,
         burst_jump=settings.burst_jump,
         calibration_prior=settings.calibration_prior,
+        calibration_half_life=(
+            None if settings.calibration_memory is None else settings.calibration_memory / HOUR
+        ),
         ets_estimation=settings.ets_estimation,
     )
 
@@ -108,26 +112,51 @@ class ForecastJob:
             )
         made: dict[Key, dict[str, Any]] = {}
         to_save = []
+        # With a calibration memory, every queue's probability is shrunk towards the
+        # counts pooled over all queues at this hour: all advance first, then all answer.
+        pooling = self.engine_settings.calibration_half_life is not None
+        advanced: list[tuple[Key, EngineState]] = []
         for key in keys:
             series = hourly(full.get(key) or recent[key], current)
             if len(series) == 0:
                 continue
             is_new = key not in self._states
             state = self._advance(key, series)
-            asked = questions(rules, key)
-            made[key] = record(
-                outputs(state, self.engine_settings, key[1], [q for _, q in asked]), asked
-            )
-            state.ring.forget()  # its error cache is 180 KiB; next hour's push clears it anyway
-            # how much of the history window backfill reconstructed (docs/backfill.md)
-            made[key]["detail"]["backfilled_hours"] = rebuilt.get(key, 0)
             if is_new or self._save_due(key, state):
                 to_save.append(key)
+            if pooling:
+                state.ring.forget()  # recomputed when it answers, below
+                advanced.append((key, state))
+            else:
+                made[key] = self._made(key, state, rules, rebuilt, None)
+        if advanced:
+            by_name = sorted(advanced, key=lambda ks: queue_name(ks[0]))
+            pool = pooled_counts(state for _, state in by_name)
+            for key, state in advanced:
+                made[key] = self._made(key, state, rules, rebuilt, pool)
         with engine.begin() as conn:
             forecast_store.save_forecasts(conn, made)
             for key in to_save:
                 self._save(conn, key, self._states[key])
         return len(made)
+
+    def _made(
+        self,
+        key: Key,
+        state: EngineState,
+        rules: Sequence[RuleBase],
+        rebuilt: Mapping[Key, int],
+        pool: Mapping[str, Counts] | None,
+    ) -> dict[str, Any]:
+        """The forecasts-table row of one advanced queue."""
+        asked = questions(rules, key)
+        row = record(
+            outputs(state, self.engine_settings, key[1], [q for _, q in asked], pool), asked
+        )
+        state.ring.forget()  # its error cache is 180 KiB; next hour's push clears it anyway
+        # how much of the history window backfill reconstructed (docs/backfill.md)
+        row["detail"]["backfilled_hours"] = rebuilt.get(key, 0)
+        return row
 
     def _advance(self, key: Key, series: HourlySeries) -> EngineState:
         state = self._states.get(key)

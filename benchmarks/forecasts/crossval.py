@@ -49,7 +49,7 @@ from alerting.rules import ForecastRule
 from benchmarks.forecasts.series import LOGS, to_series
 from forecasts.engine import EngineSettings
 from forecasts.evaluation.events import BoolArray, EventScore
-from forecasts.evaluation.replay import Question, Replay, replay_queue
+from forecasts.evaluation.replay import Question, Replay, pool_memories, replay_queue
 from forecasts.evaluation.report import (
     HORIZON,
     LIMITS,
@@ -78,6 +78,10 @@ adds others (each adds two questions per model to every replayed hour)."""
 PRIORS: tuple[float | None, ...] = (None,)
 """The engine's ``calibration_prior`` candidates (None: uncalibrated); ``--priors`` adds
 others (each adds two questions per model and widening to every replayed hour)."""
+MEMORIES: tuple[float | None, ...] = (None,)
+"""The calibration memory's half-lives in weeks (None: the ring's origins only);
+``--memories`` adds others (each adds, for every prior, two questions per model and
+widening to every replayed hour, answered with the memory pooled over the log's queues)."""
 ALERTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 RECOVER_SHARE = (0.5,)
 FOR_HOURS = (0,)
@@ -97,17 +101,26 @@ class Params:
     for_hours: int
     jump: float | None = None
     prior: float | None = None
+    memory: float | None = None
+    """The calibration memory's half-life in weeks (with ``prior``; None: the ring's)."""
 
     def question(self, kind: LimitKind) -> str:
         """The replay question holding this point's probability at ``kind`` limits."""
         widened = "" if self.jump is None else f"/jump {self.jump}"
         calibrated = "" if self.prior is None else f"/prior {self.prior}"
-        return f"{self.model}/{kind}{widened}{calibrated}"
+        remembered = "" if self.memory is None else f"/memory {self.memory}w"
+        return f"{self.model}/{kind}{widened}{calibrated}{remembered}"
 
     def settings(self) -> EngineSettings:
         """The engine settings the question is answered with (the daemon's defaults
         otherwise)."""
-        return replace(EngineSettings(), burst_jump=self.jump, calibration_prior=self.prior)
+        half_life = None if self.memory is None else self.memory * 168.0
+        return replace(
+            EngineSettings(),
+            burst_jump=self.jump,
+            calibration_prior=self.prior,
+            calibration_half_life=half_life,
+        )
 
     def rule(self, limit: float) -> ForecastRule:
         """The ``kind: forecast`` rule with these parameters at ``limit``."""
@@ -130,6 +143,8 @@ PRESETS = (
     Params("warning", 0.8, 0.4, 1),
     Params("warning", 0.3, 0.15, 0, prior=10.0),
     Params("warning", 0.3, 0.15, 0, prior=40.0),
+    Params("warning", 0.3, 0.15, 0, prior=10.0, memory=6.0),
+    Params("warning", 0.3, 0.15, 0, prior=40.0, memory=6.0),
     Params("warning", 0.3, 0.15, 0, jump=0.1),
     Params("warning", 0.3, 0.15, 0, jump=0.2),
 )
@@ -142,15 +157,17 @@ def grid_of(
     jumps: Sequence[float | None],
     priors: Sequence[float | None] = PRIORS,
     varied: Sequence[str] = MODELS,
+    memories: Sequence[float | None] = MEMORIES,
 ) -> list[Params]:
     """The grid of rules (and engine widenings and calibrations) the folds choose from;
-    only the ``varied`` models are asked with a widening or a calibration."""
+    only the ``varied`` models are asked with a widening or a calibration; a memory
+    only with a prior."""
     return [
-        Params(m, a, round(a * r, 3), f, j, c)
-        for m, j, c, a, r, f in itertools.product(
-            MODELS, jumps, priors, ALERTS, RECOVER_SHARE, FOR_HOURS
+        Params(m, a, round(a * r, 3), f, j, c, h)
+        for m, j, c, h, a, r, f in itertools.product(
+            MODELS, jumps, priors, memories, ALERTS, RECOVER_SHARE, FOR_HOURS
         )
-        if m in varied or (j is None and c is None)
+        if (m in varied or (j is None and c is None)) and (h is None or c is not None)
     ]
 
 
@@ -164,19 +181,37 @@ def questions(
     priors: Sequence[float | None] = PRIORS,
     varied: Sequence[str] = MODELS,
     estimation: EtsEstimation = EngineSettings.ets_estimation,
+    memories: Sequence[float | None] = MEMORIES,
 ) -> list[Question]:
     """Each candidate model's probability at both kinds of limit, for each ``burst_jump``
     and ``calibration_prior`` (answered by the engine with that setting), and the ETS
     band; ``estimation``: the replay's ``ets_estimation``."""
     asked = band_questions(series)
-    for model, kind, jump, prior in itertools.product(MODELS, LIMITS, jumps, priors):
+    for model, kind, jump, prior, memory in itertools.product(
+        MODELS, LIMITS, jumps, priors, memories
+    ):
         if model not in varied and (jump is not None or prior is not None):
             continue
-        p = Params(model, 0.0, 0.0, 0, jump, prior)
+        if memory is not None and prior is None:
+            continue
+        p = Params(model, 0.0, 0.0, 0, jump, prior, memory)
         limit = limit_series(series, kind)
         settings = replace(p.settings(), ets_estimation=estimation)
-        asked.append(Question(p.question(kind), limit, HORIZON, model, settings=settings))
+        # one memory per kind of limit (a rolling limit moves) and half-life, pooled
+        # over the log
+        track = None if memory is None else f"{kind} {memory}w"
+        asked.append(
+            Question(p.question(kind), limit, HORIZON, model, settings=settings, track=track)
+        )
     return asked
+
+
+def preset_name(p: Params) -> str:
+    """How the report names a fixed setting."""
+    memory = "" if p.memory is None else f" memory {p.memory}w"
+    return (
+        f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump} prior {p.prior}{memory}"
+    )
 
 
 def fast_alerting(prob: FloatArray, known: BoolArray, p: Params) -> BoolArray:
@@ -352,6 +387,7 @@ def replayed(
         )
         if len(done[log]) == len(series[log]):
             out[log] = {q: done[log][q] for q in series[log]}
+            pool_memories(out[log])  # the log's queues are one daemon's
             if log in cache:
                 cache[log].parent.mkdir(parents=True, exist_ok=True)
                 cache[log].write_bytes(pickle.dumps(out[log]))
@@ -362,6 +398,7 @@ def replayed(
         priors=args.priors,
         varied=args.varied,
         estimation=args.ets_estimation,
+        memories=args.memories,
     )
     settings = EngineSettings(ets_estimation=args.ets_estimation)
     if args.workers <= 1:
@@ -410,6 +447,14 @@ def main(argv: list[str] | None = None) -> None:
         help="calibration_prior values the folds may also choose (e.g. 10,40; slower replays)",
     )
     parser.add_argument(
+        "--memories",
+        type=lambda text: [None, *(float(h) for h in text.split(","))],
+        default=list(MEMORIES),
+        metavar="W,W",
+        help="calibration memory half-lives in weeks the folds may also choose, with each"
+        " --priors value (e.g. 4,8; slower replays)",
+    )
+    parser.add_argument(
         "--varied",
         type=lambda text: text.split(","),
         default=list(MODELS),
@@ -437,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
         " --replay-cache directories apart per value)",
     )
     args = parser.parse_args(argv)
-    candidates = grid_of(args.jumps, args.priors, args.varied)
+    candidates = grid_of(args.jumps, args.priors, args.varied, args.memories)
     started = time.perf_counter()
     logs = args.logs or list(LOGS)
     series = {log: first_hours(to_series(LOGS[log]()), args.hours.get(log)) for log in logs}
@@ -446,6 +491,7 @@ def main(argv: list[str] | None = None) -> None:
         for p in PRESETS
         if p.jump in args.jumps
         and p.prior in args.priors
+        and p.memory in args.memories
         and (p.model in args.varied or (p.jump is None and p.prior is None))
     ]
     replays = replayed(series, args)
@@ -487,14 +533,19 @@ def main(argv: list[str] | None = None) -> None:
                         p for p in candidates if p.jump is None and p.prior is None
                     ],
                     "plain + widening": [p for p in candidates if p.prior is None],
-                    "plain + calibration": [p for p in candidates if p.jump is None],
+                    "plain + calibration": [
+                        p for p in candidates if p.jump is None and p.memory is None
+                    ],
+                    "plain + calibration memory": [
+                        p
+                        for p in candidates
+                        if p.jump is None and (p.prior is None or p.memory is not None)
+                    ],
                     "the whole grid": candidates,
                 },
             ),
             "presets": {
-                f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump}"
-                f" prior {p.prior}": {log: grid[p][log].as_dict() for log in logs}
-                for p in presets
+                preset_name(p): {log: grid[p][log].as_dict() for log in logs} for p in presets
             },
         }
     report["seconds"] = time.perf_counter() - started

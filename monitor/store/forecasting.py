@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from alerting.rules import ForecastView
-from forecasts.codec import FORMAT, StateFormatError, decode, encode
+from forecasts.codec import FORMAT, READABLE, StateFormatError, decode, encode
 from forecasts.engine import EngineState
 from monitor.store.history import Row
 from monitor.store.rows import dicts, update_or_insert
@@ -85,16 +85,17 @@ def save_state(conn: sa.Connection, key: Key, state: EngineState, settings: str)
 
 
 def load_states(conn: sa.Connection, settings: str) -> dict[Key, EngineState]:
-    """Every saved state made by this format and these engine settings.
+    """Every saved state of a format this version reads, made by these engine settings.
 
-    Others (an older format, changed settings, an unreadable blob) are skipped and
+    An older format still read (:data:`forecasts.codec.READABLE`) is migrated; others
+    (an older format, changed settings, an unreadable blob) are skipped and
     logged: those queues start afresh rather than resume from a state that no longer
     fits.
     """
     out: dict[Key, EngineState] = {}
     for row in conn.execute(sa.select(forecast_states)).mappings():
         key = (row["source"], row["queue"])
-        if row["format"] != FORMAT or row["settings"] != settings:
+        if row["format"] not in READABLE or row["settings"] != settings:
             log.info("forecast state of %s/%s is outdated; starting afresh", *key)
             continue
         try:

@@ -188,6 +188,7 @@ ANSWERS = {
     "shipped defaults": "",
     "calibrated and widened": "calibration_prior: 10, burst_jump: 0.1, ",
     "joint ETS, estimated daily": "ets_estimation: joint, ",
+    "calibration memory": "calibration_prior: 10, calibration_memory: 1w, ",
 }
 """Engine settings beyond the defaults (two that change only how breach questions are
 answered; the other ETS estimation and its daily schedule): each must give the daemon
@@ -232,7 +233,9 @@ class TestOnePath:
 
 class TestRestart:
     @pytest.mark.parametrize(
-        "estimation", ["", "ets_estimation: joint, "], ids=["shipped defaults", "joint ETS"]
+        "estimation",
+        ["", "ets_estimation: joint, ", "calibration_prior: 10, calibration_memory: 1w, "],
+        ids=["shipped defaults", "joint ETS", "calibration memory"],
     )
     def test_a_restart_resumes_the_uninterrupted_forecasts_at_the_next_tick(
         self, tmp_path: Path, estimation: str
