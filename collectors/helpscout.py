@@ -71,7 +71,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.helpscoutmirror import HelpScoutMirror, Keeper, build_pages, change
+from collectors.helpscoutmirror import HelpScoutMirror, Keeper, build_pages, change, reader
 from collectors.helpscoutpast import PastReader, last_second
 from collectors.hosted import (
     Budget,
@@ -82,6 +82,7 @@ from collectors.hosted import (
     PollCost,
     QuotaHeaders,
 )
+from collectors.hosted.build import allowed_per_poll, pages_error
 from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
@@ -159,15 +160,11 @@ class HelpScoutConfig(HostedSourceConfig):
     def _credentials(self) -> HelpScoutConfig:
         if self.mirror is not None and not self.aging:
             raise ValueError("mirror: gives the aging figures; with aging: false leave it out")
-        if self.mirror is not None and self.mirror.build_pages is not None:
-            allowed = self.allowed_per_poll()
-            cost = self.poll_cost().requests + self.mirror.build_pages
-            if allowed is not None and cost > allowed:
-                raise ValueError(
-                    f"mirror -> build_pages: a poll while the mirror is built would send "
-                    f"{cost} requests, over the {allowed} this daemon may use in an interval;"
-                    " fewer pages, or leave it unset (what the budget leaves)"
-                )
+        if self.mirror is not None:
+            used = self.poll_cost().requests
+            problem = pages_error(self.mirror.build_pages, self.allowed_per_poll(), used)
+            if problem is not None:
+                raise ValueError(problem)
         if self.folder_rotation is not None and self.folder_rotation < self.interval:
             raise ValueError(
                 "folder_rotation: shorter than interval (a poll would have to read the "
@@ -203,10 +200,7 @@ class HelpScoutConfig(HostedSourceConfig):
 
     def allowed_per_poll(self) -> int | None:
         """Requests this daemon may send in one interval (None: no limit known)."""
-        minute = self.budget.per_minute()
-        if minute is None:
-            return None
-        return math.floor(minute * self.interval.total_seconds() / 60)
+        return allowed_per_poll(self.budget, self.interval)
 
     def build_pages_per_poll(self) -> int:
         """Pages of the mirror's build a poll reads (``mirror:`` only)."""
@@ -324,6 +318,12 @@ class HelpScoutCollector:
         """The drift per mailbox at each one's latest reconciliation (None before any)."""
         return dict(self._keeper.drift) if self._keeper and self._keeper.drift else None
 
+    @property
+    def mirror_build_progress(self) -> float | None:
+        """How much of the mirror's build is done (1: built; None: no mirror, or not
+        looked at yet)."""
+        return self._keeper.progress if self._keeper is not None else None
+
     def attach_mirror(self, mirror: MirrorStore) -> None:
         if self.config.mirror is None or not isinstance(mirror, ResumableMirror):
             raise TypeError(f"{self.name}: the mirror cannot be built in slices")
@@ -339,7 +339,7 @@ class HelpScoutCollector:
         if keeper is not None:
             keeper.feed(changes, window.end)
             pages = self.config.build_pages_per_poll()
-            keeper.build(lambda bound, n: self._open_page(bound, n, window.end), pages)
+            keeper.build(reader(lambda bound, n: self._open_page(bound, n, window.end)), pages)
         boxes = self.config.mailboxes
         read_at = {i: r.at for i, r in self._readings.items()}
         fresh = set(due(read_at, [m.id for m in boxes], self.config.per_poll()))
@@ -522,9 +522,12 @@ class HelpScoutCollector:
     def _page(self, params: dict[str, str]) -> Any:
         return self.client.get("conversations", "/v2/conversations", params)
 
-    def _open_page(self, bound: datetime, number: int, now: datetime) -> tuple[list[Change], bool]:
+    def _open_page(
+        self, bound: datetime, number: int, now: datetime
+    ) -> tuple[list[Change], bool, int | None]:
         """A page of the mirror's build: open conversations created at ``bound`` or later,
-        oldest first, as changes dated ``now`` (the poll's instant, as the listing's)."""
+        oldest first, as changes dated ``now`` (the poll's instant, as the listing's), and
+        how many the query selects."""
         page = self._page(
             {
                 "mailbox": self._mailbox_ids(),
@@ -536,7 +539,9 @@ class HelpScoutCollector:
             }
         )
         found = [self._change(item, now) for item in _conversations(self.name, page)]
-        return found, _next_page(self.name, page, number) != 0
+        selected = page.get("page", {}).get("totalElements") if isinstance(page, dict) else None
+        more = _next_page(self.name, page, number) != 0
+        return found, more, int(selected) if isinstance(selected, int) else None
 
     def _change(self, item: Any, now: datetime) -> Change:
         names = {m.id: m.name for m in self.config.mailboxes}
