@@ -64,17 +64,17 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.build import (
     Keeper,
+    KeepsMirror,
     MirrorBuilding,
     Page,
     Resume,
-    allowed_per_poll,
     build_pages_field,
-    pages_error,
-    pages_per_poll,
+    source_pages,
+    source_pages_error,
 )
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.mirror import Change, MirrorStore, ResumableMirror, aging
+from collectors.hosted.mirror import Change, ResumableMirror, aging
 from collectors.hosted.past import OPEN_THEN, refuse_past
 from collectors.hosted.rotation import in_slot, per_slot
 from collectors.hosted.source import client_options
@@ -193,22 +193,14 @@ class FxiaokeConfig(HostedSourceConfig):
         problem = burst_error(self)
         if problem is not None:
             raise ValueError(f"{problem}, or fewer queues")
-        if self.mirror is not None:
-            used = self.poll_cost().requests
-            problem = pages_error(self.mirror.build_pages, self.allowed_per_poll(), used)
-            if problem is not None:
-                raise ValueError(problem)
+        problem = source_pages_error(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
-
-    def allowed_per_poll(self) -> int | None:
-        """Requests this daemon may send in one interval (None: no limit known)."""
-        return allowed_per_poll(self.budget, self.interval)
 
     def build_pages_per_poll(self) -> int:
         """Pages of the mirror's build a poll reads (``mirror:`` only)."""
-        assert self.mirror is not None
-        used = self.poll_cost().requests
-        return pages_per_poll(self.mirror.build_pages, self.allowed_per_poll(), used)
+        return source_pages(self)
 
     def poll_cost(self) -> PollCost:
         if self.mirror is not None:  # the listing's pages and this poll's reconciliations
@@ -302,7 +294,7 @@ class PacedSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
-class FxiaokeCollector:
+class FxiaokeCollector(KeepsMirror):
     """Reads per-queue work-order counts from Fxiaoke's CRM query API."""
 
     kind: ClassVar[str] = "fxiaoke"
@@ -333,28 +325,15 @@ class FxiaokeCollector:
         tokens.stats = self.client.stats
         self.http_stats = self.client.stats
         self._described = False
-        self._keeper: Keeper | None = None
 
     @property
     def wants_mirror(self) -> bool:
         return self.config.mirror is not None
 
-    @property
-    def mirror_drift(self) -> Mapping[str, int] | None:
-        """The drift per queue at each queue's latest reconciliation (None before any)."""
-        return dict(self._keeper.drift) if self._keeper and self._keeper.drift else None
-
-    @property
-    def mirror_build_progress(self) -> float | None:
-        """How much of the mirror's build is done (1: built; None: no mirror, or not
-        looked at yet)."""
-        return self._keeper.progress if self._keeper is not None else None
-
-    def attach_mirror(self, mirror: MirrorStore) -> None:
-        if self.config.mirror is None or not isinstance(mirror, ResumableMirror):
-            raise TypeError(f"{self.name}: the mirror cannot be built in slices")
+    def new_keeper(self, mirror: ResumableMirror) -> Keeper:
+        assert self.config.mirror is not None
         names = [q.name for q in self.config.queues]
-        self._keeper = Keeper(mirror, names, self.config.mirror.rebuild_above)
+        return Keeper(mirror, names, self.config.mirror.rebuild_above)
 
     @property
     def name(self) -> str:

@@ -71,7 +71,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.helpscoutmirror import HelpScoutMirror, Keeper, build_pages, change, reader
+from collectors.helpscoutmirror import HelpScoutMirror, Keeper, change, reader
 from collectors.helpscoutpast import PastReader, last_second
 from collectors.hosted import (
     Budget,
@@ -82,11 +82,11 @@ from collectors.hosted import (
     PollCost,
     QuotaHeaders,
 )
-from collectors.hosted.build import allowed_per_poll, pages_error
+from collectors.hosted.build import KeepsMirror, allowed_per_poll, source_pages, source_pages_error
 from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.mirror import Aging, Change, MirrorStore, ResumableMirror
+from collectors.hosted.mirror import Aging, Change, ResumableMirror
 from collectors.hosted.rotation import due
 from collectors.hosted.source import client_options
 from collectors.workload import AgentLoad, QueueWorkload, spread
@@ -160,11 +160,9 @@ class HelpScoutConfig(HostedSourceConfig):
     def _credentials(self) -> HelpScoutConfig:
         if self.mirror is not None and not self.aging:
             raise ValueError("mirror: gives the aging figures; with aging: false leave it out")
-        if self.mirror is not None:
-            used = self.poll_cost().requests
-            problem = pages_error(self.mirror.build_pages, self.allowed_per_poll(), used)
-            if problem is not None:
-                raise ValueError(problem)
+        problem = source_pages_error(self)
+        if problem is not None:
+            raise ValueError(problem)
         if self.folder_rotation is not None and self.folder_rotation < self.interval:
             raise ValueError(
                 "folder_rotation: shorter than interval (a poll would have to read the "
@@ -204,8 +202,7 @@ class HelpScoutConfig(HostedSourceConfig):
 
     def build_pages_per_poll(self) -> int:
         """Pages of the mirror's build a poll reads (``mirror:`` only)."""
-        assert self.mirror is not None
-        return build_pages(self.mirror, self.allowed_per_poll(), self.poll_cost().requests)
+        return source_pages(self)
 
 
 @dataclass(frozen=True)
@@ -271,11 +268,13 @@ class HelpScoutClient(HttpClient):
             return None
 
 
-class HelpScoutCollector:
+class HelpScoutCollector(KeepsMirror):
     """Reads per-mailbox backlog (folders), the window's flow (one listing) and aging."""
 
     kind: ClassVar[str] = "helpscout"
     config_model: ClassVar[type[BaseModel]] = HelpScoutConfig
+
+    _keeper: Keeper | None = None
 
     def __init__(
         self,
@@ -303,7 +302,6 @@ class HelpScoutCollector:
         tokens.stats = self.client.stats
         self.http_stats = self.client.stats
         self._readings: dict[int, Reading] = {}
-        self._keeper: Keeper | None = None
 
     @property
     def name(self) -> str:
@@ -313,22 +311,10 @@ class HelpScoutCollector:
     def wants_mirror(self) -> bool:
         return self.config.mirror is not None
 
-    @property
-    def mirror_drift(self) -> Mapping[str, int] | None:
-        """The drift per mailbox at each one's latest reconciliation (None before any)."""
-        return dict(self._keeper.drift) if self._keeper and self._keeper.drift else None
-
-    @property
-    def mirror_build_progress(self) -> float | None:
-        """How much of the mirror's build is done (1: built; None: no mirror, or not
-        looked at yet)."""
-        return self._keeper.progress if self._keeper is not None else None
-
-    def attach_mirror(self, mirror: MirrorStore) -> None:
-        if self.config.mirror is None or not isinstance(mirror, ResumableMirror):
-            raise TypeError(f"{self.name}: the mirror cannot be built in slices")
+    def new_keeper(self, mirror: ResumableMirror) -> Keeper:
+        assert self.config.mirror is not None
         names = [m.name for m in self.config.mailboxes]
-        self._keeper = Keeper(self.name, self.config.mirror, mirror, names)
+        return Keeper(self.name, self.config.mirror, mirror, names)
 
     def collect(self, window: Window) -> Snapshot:
         if window.historical:

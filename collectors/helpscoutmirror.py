@@ -68,11 +68,6 @@ class HelpScoutMirror(BaseModel):
     )
 
 
-def build_pages(settings: HelpScoutMirror, allowed: int | None, used: int) -> int:
-    """Build pages a poll reads (:func:`collectors.hosted.build.pages_per_poll`)."""
-    return build.pages_per_poll(settings.build_pages, allowed, used)
-
-
 def build_polls(open_conversations: int, pages: int) -> int:
     """Polls a build of ``open_conversations`` takes at ``pages`` a poll (a last short page
     included)."""

@@ -61,16 +61,16 @@ from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
 from collectors.hosted.build import (
     Keeper,
+    KeepsMirror,
     MirrorBuilding,
     Page,
     Resume,
-    allowed_per_poll,
     build_pages_field,
-    pages_error,
-    pages_per_poll,
+    source_pages,
+    source_pages_error,
 )
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
-from collectors.hosted.mirror import Change, MirrorStore, ResumableMirror, quantile
+from collectors.hosted.mirror import Change, ResumableMirror, quantile
 from collectors.hosted.past import refuse_past
 from collectors.hosted.rotation import in_slot, per_slot
 from collectors.hosted.source import client_options
@@ -183,8 +183,7 @@ class UdeskConfig(HostedSourceConfig):
         if problem is not None:
             raise ValueError(f"{problem}, or fewer filters")
         if self.mirror is not None:
-            used = self.poll_cost().requests
-            problem = pages_error(self.mirror.build_pages, self.allowed_per_poll(), used)
+            problem = source_pages_error(self)
             if problem is not None:
                 raise ValueError(problem)
             for i, queue in enumerate(self.queues):
@@ -212,15 +211,9 @@ class UdeskConfig(HostedSourceConfig):
     def api_root(self) -> str:
         return self.base_url or f"https://{self.subdomain}.udesk.cn"
 
-    def allowed_per_poll(self) -> int | None:
-        """Requests this daemon may send in one interval (None: no limit known)."""
-        return allowed_per_poll(self.budget, self.interval)
-
     def build_pages_per_poll(self) -> int:
         """Pages of the mirror's build a poll reads (``mirror:`` only)."""
-        assert self.mirror is not None
-        used = self.poll_cost().requests
-        return pages_per_poll(self.mirror.build_pages, self.allowed_per_poll(), used)
+        return source_pages(self)
 
 
 def shared_budget(config: UdeskConfig, clock: Callable[[], float]) -> Budget:
@@ -303,7 +296,7 @@ class UdeskClient(HttpClient):
         return asked if asked is not None else max(60.0, self.max_wait) + 1.0
 
 
-class UdeskCollector:
+class UdeskCollector(KeepsMirror):
     """Reads per-queue open tickets by status from the counts of Udesk filters."""
 
     kind: ClassVar[str] = "udesk"
@@ -333,7 +326,6 @@ class UdeskCollector:
         login._login.stats = self.client.stats
         self._auth = login
         self.http_stats = self.client.stats
-        self._keeper: Keeper | None = None
         self._keys_checked = False
         self._filters = [(q, s, f) for q in config.queues for s, f in q.filters.items()]
         """Every status filter, in the order a build lists them."""
@@ -342,22 +334,10 @@ class UdeskCollector:
     def wants_mirror(self) -> bool:
         return self.config.mirror is not None
 
-    @property
-    def mirror_drift(self) -> Mapping[str, int] | None:
-        """The drift per queue at each queue's latest reconciliation (None before any)."""
-        return dict(self._keeper.drift) if self._keeper and self._keeper.drift else None
-
-    @property
-    def mirror_build_progress(self) -> float | None:
-        """How much of the mirror's build is done (1: built; None: no mirror, or not
-        looked at yet)."""
-        return self._keeper.progress if self._keeper is not None else None
-
-    def attach_mirror(self, mirror: MirrorStore) -> None:
-        if self.config.mirror is None or not isinstance(mirror, ResumableMirror):
-            raise TypeError(f"{self.name}: the mirror cannot be built in slices")
+    def new_keeper(self, mirror: ResumableMirror) -> Keeper:
+        assert self.config.mirror is not None
         names = [q.name for q in self.config.queues]
-        self._keeper = Keeper(mirror, names, self.config.mirror.rebuild_above)
+        return Keeper(mirror, names, self.config.mirror.rebuild_above)
 
     @property
     def name(self) -> str:
@@ -453,6 +433,8 @@ class UdeskCollector:
         filter's first)."""
         at = resume.position
         index, number = int(at.get("filter", 0)), int(at.get("page", 1))
+        if index >= len(self._filters):  # fewer filters configured since: nothing left
+            return Page([], None, 1.0)
         if first and number > 1:  # tickets that left the filter moved the rest up
             number -= 1
         _queue, _status, filter_id = self._filters[index]

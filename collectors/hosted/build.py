@@ -30,8 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import Field
 
-from collectors.hosted.config import PlanBudget
-from collectors.hosted.mirror import Change, ResumableMirror
+from collectors.hosted.config import PlanBudget, PollCost
+from collectors.hosted.mirror import Change, MirrorStore, ResumableMirror
 from monitor.errors import CollectorError
 
 UNBUDGETED_PAGES = 100
@@ -75,6 +75,42 @@ def pages_error(asked: int | None, allowed: int | None, used: int) -> str | None
         f"requests, over the {allowed} this daemon may use in an interval; fewer pages, "
         "or leave it unset (what the budget leaves)"
     )
+
+
+class _Pages(Protocol):
+    @property
+    def build_pages(self) -> int | None: ...
+
+
+class SlicedSource(Protocol):
+    """A hosted source's configuration whose ``mirror:`` is built in slices."""
+
+    @property
+    def budget(self) -> PlanBudget: ...
+
+    @property
+    def interval(self) -> timedelta: ...
+
+    @property
+    def mirror(self) -> _Pages | None: ...
+
+    def poll_cost(self) -> PollCost: ...
+
+
+def source_pages(config: SlicedSource) -> int:
+    """Build pages a poll of ``config`` reads: its ``mirror.build_pages``, else what its
+    budget leaves an interval after the poll's own requests."""
+    assert config.mirror is not None
+    allowed = allowed_per_poll(config.budget, config.interval)
+    return pages_per_poll(config.mirror.build_pages, allowed, config.poll_cost().requests)
+
+
+def source_pages_error(config: SlicedSource) -> str | None:
+    """Why ``config``'s ``mirror.build_pages`` does not fit its budget (None: it does)."""
+    if config.mirror is None:
+        return None
+    allowed = allowed_per_poll(config.budget, config.interval)
+    return pages_error(config.mirror.build_pages, allowed, config.poll_cost().requests)
 
 
 def build_polls(pages: int, per_poll: int) -> int:
@@ -199,3 +235,32 @@ class BuildingMirror(Protocol):
     def mirror_build_progress(self) -> float | None:
         """The fraction of the mirror's build done (1: built; None: not known yet)."""
         ...
+
+
+class KeepsMirror:
+    """What a collector that keeps its mirror with a :class:`Keeper` shows the daemon
+    (:class:`~collectors.hosted.mirror.MirrorUser`, :class:`BuildingMirror`); it makes
+    its keeper in :meth:`new_keeper`."""
+
+    _keeper: Keeper | None = None
+
+    @property
+    def mirror_drift(self) -> Mapping[str, int] | None:
+        """The drift per queue at each queue's latest reconciliation (None before any)."""
+        return dict(self._keeper.drift) if self._keeper and self._keeper.drift else None
+
+    @property
+    def mirror_build_progress(self) -> float | None:
+        """How much of the mirror's build is done (1: built; None: no mirror, or not
+        looked at yet)."""
+        return self._keeper.progress if self._keeper is not None else None
+
+    def attach_mirror(self, mirror: MirrorStore) -> None:
+        """Keep ``mirror`` from the next poll on."""
+        if not isinstance(mirror, ResumableMirror):
+            raise TypeError(f"{type(self).__name__}: the mirror cannot be built in slices")
+        self._keeper = self.new_keeper(mirror)
+
+    def new_keeper(self, mirror: ResumableMirror) -> Keeper:
+        """The keeper of this collector's mirror."""
+        raise NotImplementedError

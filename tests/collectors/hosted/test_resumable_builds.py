@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 
 from collectors.base import Snapshot, Window
 from collectors.fxiaoke import FxiaokeCollector
-from collectors.hosted.build import MirrorBuilding, build_polls, pages_per_poll
+from collectors.hosted.build import MirrorBuilding, allowed_per_poll, build_polls, pages_per_poll
 from collectors.hosted.mirror import Mirror
 from collectors.udesk import KEY, PAGE, UdeskCollector, UdeskConfig
 from monitor.clock import FakeClock
@@ -93,6 +94,37 @@ def run_polls(
     return out
 
 
+def build_run(
+    folder: Path,
+    start: datetime,
+    step: timedelta,
+    fake: Callable[[FakeClock], Any],
+    configure: Callable[[str], Any],
+    collector: Callable[..., Any],
+    polls: int,
+) -> Iterator[dict[str, Any]]:
+    """The polls of :func:`run_polls` against ``fake`` from ``start``, the mirror in a
+    SQLite store in ``folder``; yields the configuration, the polls and the mirror."""
+    engine = open_store(f"sqlite:///{folder}/history.db")
+    migrate(engine)
+    clock = FakeClock(start)
+    mirror = Mirror(engine, "build")
+    try:
+        with FakeServer(fake(clock)) as server:
+            config = configure(server.url)
+            made = run_polls(
+                lambda: collector(config, clock=lambda: clock().timestamp()),
+                clock,
+                step,
+                mirror,
+                server,
+                polls,
+            )
+        yield {"config": config, "polls": made, "mirror": mirror}
+    finally:
+        engine.dispose()
+
+
 def check_progress(polls: list[dict[str, Any]]) -> int:
     """The build ran over several polls, through the restart; the progress grew to 1.
     Returns the index of the first poll with figures."""
@@ -134,22 +166,15 @@ def built_page(call: Call) -> tuple[int, int] | None:
 
 @pytest.fixture(scope="module")
 def udesk_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    engine = open_store(f"sqlite:///{tmp_path_factory.mktemp('udesk-build')}/history.db")
-    migrate(engine)
-    clock = FakeClock(UDESK_START)
-    mirror = Mirror(engine, "udesk-build")
-    with FakeServer(FakeUdesk(clock)) as server:
-        config = udesk_config(server.url, build_pages=BUILD_PAGES)
-        polls = run_polls(
-            lambda: UdeskCollector(config, clock=lambda: clock().timestamp()),
-            clock,
-            UDESK_STEP,
-            mirror,
-            server,
-            polls=9,
-        )
-    yield {"config": config, "polls": polls, "mirror": mirror}
-    engine.dispose()
+    yield from build_run(
+        tmp_path_factory.mktemp("udesk-build"),
+        UDESK_START,
+        UDESK_STEP,
+        FakeUdesk,
+        lambda url: udesk_config(url, build_pages=BUILD_PAGES),
+        UdeskCollector,
+        polls=9,
+    )
 
 
 class TestUdeskBuild:
@@ -229,7 +254,8 @@ class TestUdeskBuild:
                 "mirror": {"changed_filter": 9999, "reconcile_every": "1d"},
             }
         )
-        assert made.allowed_per_poll() == 150 and made.poll_cost().requests == 5
+        assert allowed_per_poll(made.budget, made.interval) == 150
+        assert made.poll_cost().requests == 5
         assert made.build_pages_per_poll() == 145
         assert build_polls(2547, 145) == 18
         with pytest.raises(ValidationError, match=r"build_pages: .* 151 requests, over the 150"):
@@ -256,22 +282,15 @@ def is_build(call: Call) -> bool:
 
 @pytest.fixture(scope="module")
 def fxiaoke_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    engine = open_store(f"sqlite:///{tmp_path_factory.mktemp('fx-build')}/history.db")
-    migrate(engine)
-    clock = FakeClock(FXIAOKE_START)
-    mirror = Mirror(engine, "fxiaoke-build")
-    with FakeServer(FakeFxiaoke(clock)) as server:
-        config = fxiaoke_config(server.url, queues=FXIAOKE_QUEUES, build_pages=1)
-        polls = run_polls(
-            lambda: FxiaokeCollector(config, clock=lambda: clock().timestamp()),
-            clock,
-            FXIAOKE_STEP,
-            mirror,
-            server,
-            polls=8,
-        )
-    yield {"config": config, "polls": polls, "mirror": mirror}
-    engine.dispose()
+    yield from build_run(
+        tmp_path_factory.mktemp("fxiaoke-build"),
+        FXIAOKE_START,
+        FXIAOKE_STEP,
+        FakeFxiaoke,
+        lambda url: fxiaoke_config(url, queues=FXIAOKE_QUEUES, build_pages=1),
+        FxiaokeCollector,
+        polls=8,
+    )
 
 
 class TestFxiaokeBuild:

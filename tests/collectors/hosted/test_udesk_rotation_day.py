@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from collectors.base import Snapshot, Window
-from collectors.hosted.build import MirrorBuilding
+from collectors.hosted.build import MirrorBuilding, allowed_per_poll
 from collectors.hosted.rotation import in_slot
 from collectors.udesk import UdeskCollector
 from monitor.clock import FakeClock
@@ -130,7 +130,7 @@ class TestUdeskAt500Queues:
         built = len(building)
         assert built >= 5 and building == sorted(building) and 0 < building[0] < 1
         assert [ok for ok, _ in polls[: built + 1]] == [False] * built + [True]
-        allowed = config.allowed_per_poll()
+        allowed = allowed_per_poll(config.budget, config.interval)
         assert allowed == 150 and config.build_pages_per_poll() == allowed - 5
         assert all(len(calls) <= allowed for _, calls in polls[: built + 1])
         filters = {str(f) for q in config.queues for f in q.filters.values()}
