@@ -29,9 +29,9 @@ listed the same way by ``create_time``, in slices over polls (collectors/hosted/
 at most ``mirror.build_pages`` pages a poll, by default what the budget leaves), each
 page stored with the bound and offset the next one starts at, so a restart goes on from
 there; the listing of changes is applied meanwhile. Until the build ends a poll stores no
-figures (:class:`~collectors.hosted.build.MirrorBuilding`: the daemon keeps the window
-for the first poll after it; ``backlog_collector_mirror_build_progress`` says how far it
-is, from the ``total`` the build's pages ask for). Open by status, the 7/14/30-day
+figures (:class:`~collectors.hosted.build.MirrorBuilding`: the daemon moves no
+watermark; ``backlog_collector_mirror_build_progress`` says how far it is, from the
+``total`` the build's pages ask for). Open by status, the 7/14/30-day
 counts, the oldest, median and 90th-percentile ages come from the mirror; created and
 resolved in the window from the listed work orders (every one created or resolved in the
 window was modified in it). A few queues a poll are reconciled with a ``limit`` 1 total

@@ -38,8 +38,8 @@ do not fit in 60 a minute), the open counts per queue and status come from the m
 whose turn it is (:func:`collectors.hosted.rotation.in_slot`), so every queue is
 reconciled once per period (once built: a build's counts are partial). While the build
 is under way a poll stores no figures (:class:`~collectors.hosted.build.MirrorBuilding`:
-the daemon keeps the window for the first poll after it, and
-``backlog_collector_mirror_build_progress`` says how far it is).
+the daemon moves no watermark, and ``backlog_collector_mirror_build_progress`` says how
+far it is).
 """
 
 from __future__ import annotations

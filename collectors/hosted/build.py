@@ -120,8 +120,8 @@ def build_polls(pages: int, per_poll: int) -> int:
 
 class MirrorBuilding(CollectorError):
     """The poll read a slice of its mirror's first build; the figures it would read from
-    the mirror are absent until the build ends (the daemon stores no snapshot, keeps the
-    window for the next poll, and counts no failure)."""
+    the mirror are absent until the build ends (the daemon stores no snapshot, moves no
+    watermark, and counts no failure)."""
 
     reason = "building"
 

@@ -27,13 +27,18 @@ from collectors.hosted.build import MirrorBuilding, allowed_per_poll, build_poll
 from collectors.hosted.mirror import Mirror
 from collectors.udesk import KEY, PAGE, UdeskCollector, UdeskConfig
 from monitor.clock import FakeClock
+from monitor.daemon import Daemon
+from monitor.http import daemon_registry
+from monitor.store import history
 from monitor.store.engine import migrate, open_store
+from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import Call, FakeServer
+from tests.collectors.hosted.dayrun import Day, day_settings
 from tests.collectors.hosted.test_fxiaoke_mirror import QUERY
 from tests.collectors.hosted.test_fxiaoke_mirror import config as fxiaoke_config
 from tests.collectors.hosted.test_fxiaoke_mirror import expected as fxiaoke_expected
 from tests.collectors.hosted.udeskcheck import check_all
-from tests.collectors.stores.fxiaoke import FakeFxiaoke, fxiaoke_log
+from tests.collectors.stores.fxiaoke import PERMANENT, SECRET, FakeFxiaoke, fxiaoke_log
 from tests.collectors.stores.udesk import CHANGED, OPEN, PASSWORD, FakeUdesk, Kit, udesk_log
 
 UDESK_START = datetime(2012, 5, 2, 8, tzinfo=UTC)
@@ -341,3 +346,73 @@ class TestFxiaokeBuild:
         drift = polls[-1]["drift"]
         assert drift is not None and set(drift.values()) == {0}
         collector.close()
+
+
+class Recording(FxiaokeCollector):
+    """The collector, keeping the window of each poll."""
+
+    windows: list[Window]
+
+    def collect(self, window: Window) -> Snapshot:
+        self.windows.append(window)
+        return super().collect(window)
+
+
+def test_through_the_daemon_the_build_stores_nothing_and_counts_no_error(
+    tmp_path: Path,
+) -> None:
+    """Fxiaoke built a page a poll through the daemon: the build's polls store nothing,
+    count no error and export a growing progress; no watermark is stored meanwhile, so
+    each is asked a first window (``first_window`` back, as any first poll), and from
+    the first stored poll on the created work orders counted are pandas'; then every
+    poll succeeds."""
+    clock = FakeClock(FXIAOKE_START)
+    step = timedelta(minutes=5)
+    with FakeServer(FakeFxiaoke(clock)) as server:
+        made = Recording(
+            fxiaoke_config(server.url, queues=FXIAOKE_QUEUES, build_pages=1),
+            clock=lambda: clock().timestamp(),
+        )
+        made.windows = []
+        source = made.config.model_dump(mode="json", exclude_none=True)
+        source.update(app_secret=SECRET, permanent_code=PERMANENT)
+        first = made.config.queues[0].name
+        plan = Day(FXIAOKE_START, (FXIAOKE_START, FXIAOKE_START), "fxiaoke", first, "R", 1e9, 0)
+        engine = open_store(f"sqlite:///{tmp_path}/history.db")
+        daemon = Daemon(
+            day_settings(plan, source), clock=clock, collectors={"fxiaoke": made}, engine=engine
+        )
+        daemon.migrate()
+        stored, progress = [], []
+        try:
+            for _ in range(8):
+                clock.advance(step)
+                stored.append(daemon.poll("fxiaoke"))
+                progress.append(daemon.stats.build_progress["fxiaoke"])
+            metric = {
+                s.labels["source"]: s.value
+                for f in daemon_registry(daemon).collect()
+                if f.name == "backlog_collector_mirror_build_progress"
+                for s in f.samples
+            }
+            with engine.connect() as conn:
+                counters = {r["queue"]: r for r in history.counters(conn)}
+        finally:
+            daemon.close()
+    built = stored.index(True)
+    assert built >= 3 and stored == [False] * built + [True] * (len(stored) - built)
+    assert progress[:built] == sorted(progress[:built]) and progress[built:] == [1.0] * (
+        len(stored) - built
+    )
+    assert 0 < progress[0] < 1 and metric == {"fxiaoke": 1.0}
+    assert daemon.stats.collector_errors == {}
+    windows = made.windows
+    assert all(w.end - w.start == made.config.first_window for w in windows[: built + 1])
+    assert all(b.start == a.end for a, b in pairwise(windows[built:]))
+    queues = [(q.value, q.name) for q in made.config.queues]
+    created: dict[str, int] = {}
+    for window in windows[built:]:  # each poll's, in the queue of that instant
+        for q in expected_queues(fxiaoke_log(), queues, window.start, window.end):
+            created[q.queue] = created.get(q.queue, 0) + (q.created or 0)
+    assert {q: counters[q]["created_total"] for q in created} == created
+    assert sum(created.values()) >= 5

@@ -147,6 +147,7 @@ class TestUdeskAt500Queues:
         stats = day["daemon"].stats
         assert ("udesk", "building") not in stats.collector_errors
         assert stats.build_progress == {"udesk": 1.0}
+        assert 'backlog_collector_mirror_build_progress{source="udesk"} 1.0' in day["metrics"]
         _, drift, ended = day["seen"][0]
         assert drift  # the turn's queues reconciled at the first poll after the build
         print(
