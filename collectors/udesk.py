@@ -381,10 +381,11 @@ class UdeskCollector(KeepsMirror):
     def _from_mirror(
         self, settings: UdeskMirror, keeper: Keeper, now: datetime
     ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
-        """Feed the mirror, read a slice of its build while one is under way, reconcile
-        the built mirror with the counts read this poll, and read each queue's open counts
-        (the mirror's with ``reconcile_every``, else the counts just read) and ages (none
-        until the build ends; with ``reconcile_every`` no figures at all until then)."""
+        """Read a slice of the mirror's build while one is under way, feed the mirror
+        (after the slice: the figures are as of the feed's read), reconcile the built
+        mirror with the counts read this poll, and read each queue's open counts (the
+        mirror's with ``reconcile_every``, else the counts just read) and ages (none until
+        the build ends; with ``reconcile_every`` no figures at all until then)."""
         c, mirror = self.config, keeper.mirror
         rotating = settings.reconcile_every is not None
         keeper.restore_drift()
@@ -399,10 +400,11 @@ class UdeskCollector(KeepsMirror):
             mirror.reset()
             keeper.start(Resume(now, {"filter": 0, "page": 1}))
             mirror.apply([], now)
-        else:
+        pages = keeper.build(self._build_page, c.build_pages_per_poll())
+        if cursor is not None:  # after the build's pages, which may wait minutes for the
+            # budget: a ticket they listed and that changed meanwhile is current again
             changes = self._listing(settings.changed_filter, cursor - settings.overlap)[0]
             mirror.apply(changes, now)
-        pages = keeper.build(self._build_page, c.build_pages_per_poll())
         if not keeper.built and rotating:
             raise MirrorBuilding(
                 f"{self.name}: building the mirror: {keeper.progress or 0:.1%} listed "
