@@ -24,13 +24,19 @@ work orders (collectors/hosted/mirror.py) replaces the per-queue counts of live 
 each poll lists the work orders changed since the mirror's cursor (``last_modified_time
 GTE cursor``, sorted ascending, ``find_explicit_total_num`` false, 100 a page, paged by
 moving the ``GTE`` bound to the last row's time, never by deep offsets); the first poll
-(or one after a reset) first lists the open work orders of the configured queues paged
-the same way by ``create_time``. Open by status, the 7/14/30-day counts, the oldest,
-median and 90th-percentile ages come from the mirror; created and resolved in the window
-from the listed work orders (every one created or resolved in the window was modified
-in it). A few queues a poll are reconciled with a ``limit`` 1 total (open statuses,
-``total`` on), so that every queue is checked once per ``mirror.reconcile_every``; the
-difference is the drift (``backlog_collector_mirror_drift``).
+(or one after a reset) starts a build: the open work orders of the configured queues
+listed the same way by ``create_time``, in slices over polls (collectors/hosted/build.py,
+at most ``mirror.build_pages`` pages a poll, by default what the budget leaves), each
+page stored with the bound and offset the next one starts at, so a restart goes on from
+there; the listing of changes is applied meanwhile. Until the build ends a poll stores no
+figures (:class:`~collectors.hosted.build.MirrorBuilding`: the daemon moves no
+watermark; ``backlog_collector_mirror_build_progress`` says how far it is, from the
+``total`` the build's pages ask for). Open by status, the 7/14/30-day
+counts, the oldest, median and 90th-percentile ages come from the mirror; created and
+resolved in the window from the listed work orders (every one created or resolved in the
+window was modified in it). A few queues a poll are reconciled with a ``limit`` 1 total
+(open statuses, ``total`` on), so that every queue is checked once per
+``mirror.reconcile_every``; the difference is the drift (``backlog_collector_mirror_drift``).
 
 Totals are read from ``total`` or ``totalSize`` (clients see both). ``offset`` is always a
 multiple of ``limit``, as Fxiaoke requires.
@@ -56,9 +62,19 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
+from collectors.hosted.build import (
+    Keeper,
+    KeepsMirror,
+    MirrorBuilding,
+    Page,
+    Resume,
+    build_pages_field,
+    source_pages,
+    source_pages_error,
+)
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.mirror import Change, MirrorStore, RotatingMirror, aging
+from collectors.hosted.mirror import Change, ResumableMirror, aging
 from collectors.hosted.past import OPEN_THEN, refuse_past
 from collectors.hosted.rotation import in_slot, per_slot
 from collectors.hosted.source import client_options
@@ -74,6 +90,8 @@ PAGE = 100
 KEY = "\x1f"
 """Joins a queue's name and a status value into the mirror's queue key (the mirror keeps
 the status that way, so open counts per status come from it too)."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""Where a new build starts listing (``create_time GTE 0``: every open work order)."""
 TOKEN_ERRORS = frozenset({20016, 10006})
 """``errorCode`` values meaning the corpAccessToken is invalid or expired (our reading)."""
 
@@ -111,6 +129,7 @@ class FxiaokeMirror(BaseModel):
         description="rebuild the mirror at the next poll when a queue's drift is larger "
         "than this (None: never by itself; the drift metric is for alerting)",
     )
+    build_pages: int | None = build_pages_field("100 open work orders each")
 
     @field_validator("reconcile_every")
     @classmethod
@@ -174,7 +193,14 @@ class FxiaokeConfig(HostedSourceConfig):
         problem = burst_error(self)
         if problem is not None:
             raise ValueError(f"{problem}, or fewer queues")
+        problem = source_pages_error(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+    def build_pages_per_poll(self) -> int:
+        """Pages of the mirror's build a poll reads (``mirror:`` only)."""
+        return source_pages(self)
 
     def poll_cost(self) -> PollCost:
         if self.mirror is not None:  # the listing's pages and this poll's reconciliations
@@ -268,7 +294,7 @@ class PacedSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
-class FxiaokeCollector:
+class FxiaokeCollector(KeepsMirror):
     """Reads per-queue work-order counts from Fxiaoke's CRM query API."""
 
     kind: ClassVar[str] = "fxiaoke"
@@ -299,20 +325,15 @@ class FxiaokeCollector:
         tokens.stats = self.client.stats
         self.http_stats = self.client.stats
         self._described = False
-        self._mirror: MirrorStore | None = None
-        self._drift: dict[str, int] = {}
 
     @property
     def wants_mirror(self) -> bool:
         return self.config.mirror is not None
 
-    @property
-    def mirror_drift(self) -> Mapping[str, int] | None:
-        """The drift per queue at each queue's latest reconciliation (None before any)."""
-        return dict(self._drift) if self._drift else None
-
-    def attach_mirror(self, mirror: MirrorStore) -> None:
-        self._mirror = mirror
+    def new_keeper(self, mirror: ResumableMirror) -> Keeper:
+        assert self.config.mirror is not None
+        names = [q.name for q in self.config.queues]
+        return Keeper(mirror, names, self.config.mirror.rebuild_above)
 
     @property
     def name(self) -> str:
@@ -330,8 +351,8 @@ class FxiaokeCollector:
         if not self._described:
             self._describe()
         figures = [FigureState("priority", False, "counted per status only", False)]
-        if not window.historical and self.config.mirror is not None and self._mirror:
-            queues = self._from_mirror(self.config.mirror, self._mirror, window)
+        if not window.historical and self.config.mirror is not None and self._keeper:
+            queues = self._from_mirror(self.config.mirror, self._keeper, window)
         else:
             queues = tuple(
                 (self._past if window.historical else self._queue)(q, window)
@@ -363,35 +384,70 @@ class FxiaokeCollector:
         self._described = True
 
     def _from_mirror(
-        self, settings: FxiaokeMirror, mirror: MirrorStore, window: Window
+        self, settings: FxiaokeMirror, keeper: Keeper, window: Window
     ) -> tuple[QueueStats, ...]:
-        """Feed the mirror, reconcile a few queues, and read every queue's figures."""
-        c, now = self.config, window.end
-        if not isinstance(mirror, RotatingMirror):
-            raise TypeError(f"{self.name}: the mirror cannot list creation times")
-        if not self._drift:  # a restart: the drift as last measured, until each turn comes
-            known = {q.name for q in c.queues}
-            held = mirror.last_drift()[1]
-            self._drift = {q: d for q, d in held.items() if q in known}
+        """Feed the mirror, read a slice of its build while one is under way (no figures
+        until it ends), reconcile a few queues, and read every queue's figures."""
+        c, now, mirror = self.config, window.end, keeper.mirror
+        keeper.restore_drift()
         cursor = mirror.cursor()
-        listed: list[dict[str, Any]] = []
         if cursor is None:  # (re)build: the open work orders of the configured queues
-            opened = [
-                _filter(c.queue_field, "IN", *(q.value for q in c.queues)),
-                _filter(c.status_field, "IN", *c.open_statuses),
-            ]
-            listed += self._pages(opened, c.created_field)
+            mirror.reset()
+            keeper.start(Resume(EPOCH, {"offset": 0}))
         since = window.start if cursor is None else min(cursor - settings.overlap, window.start)
         changed = self._pages(
             [_filter(settings.modified_field, "GTE", _ms(since))], settings.modified_field
         )
-        listed += changed
         names = {q.value: q.name for q in c.queues}
-        mirror.apply([self._change(row, settings, names) for row in listed], now)
+        mirror.apply([self._change(row, settings, names) for row in changed], now)
+        pages = keeper.build(
+            lambda resume, _first: self._build_page(resume, settings, names),
+            c.build_pages_per_poll(),
+        )
+        if not keeper.built:
+            raise MirrorBuilding(
+                f"{self.name}: building the mirror: {keeper.progress or 0:.1%} listed "
+                f"({pages} pages this poll); no figures until it is built",
+                keeper.progress or 0.0,
+            )
         counted = self._counted(self._latest(changed, settings), window)
         times = mirror.created_times()  # before a reset: this poll's figures are the mirror's
-        self._reconcile(settings, mirror, times, now)
+        self._reconcile(settings, keeper, times, now)
         return tuple(self._mirrored(q, times, counted, window) for q in c.queues)
+
+    def _build_page(
+        self, resume: Resume, settings: FxiaokeMirror, names: Mapping[str, str]
+    ) -> Page:
+        """A page of the build: open work orders of the configured queues created at the
+        resume point's time or later, oldest first, at its offset; the next page starts
+        at this one's newest ``create_time`` (the ties read again), or at the next offset
+        while a whole page shares one time. ``total`` on: the progress."""
+        c = self.config
+        bound = (resume.at - EPOCH) // timedelta(milliseconds=1)
+        offset = int(resume.position.get("offset", 0))
+        listed = int(resume.position.get("listed", 0))
+        filters = [
+            _filter(c.queue_field, "IN", *(q.value for q in c.queues)),
+            _filter(c.status_field, "IN", *c.open_statuses),
+            _filter(c.created_field, "GTE", bound),
+        ]
+        ascending = [{"fieldName": c.created_field, "isAsc": True}]
+        data = self._query(filters, ascending, PAGE, offset, total=True)
+        rows = data.get("dataList") or []
+        after: Resume | None = None
+        if len(rows) == PAGE:
+            first, last = _int(rows[0].get(c.created_field)), _int(rows[-1].get(c.created_field))
+            if last > first:
+                after = Resume(_from_ms(self.name, last), {"offset": 0})
+            else:
+                after = Resume(resume.at, {"offset": offset + PAGE})
+        listed += len(rows)
+        selected = _int(data.get("total", data.get("totalSize")))
+        left = max(0, selected - offset - len(rows))
+        progress = 1.0 if after is None else listed / max(1, listed + left)
+        if after is not None:
+            after = Resume(after.at, {**after.position, "listed": listed})
+        return Page([self._change(row, settings, names) for row in rows], after, progress)
 
     def _latest(self, rows: list[dict[str, Any]], settings: FxiaokeMirror) -> list[dict[str, Any]]:
         """One row a work order (its latest: listings overlap)."""
@@ -431,7 +487,7 @@ class FxiaokeCollector:
     def _reconcile(
         self,
         settings: FxiaokeMirror,
-        mirror: RotatingMirror,
+        keeper: Keeper,
         times: Mapping[str, list[datetime]],
         now: datetime,
     ) -> None:
@@ -454,13 +510,7 @@ class FxiaokeCollector:
                 ]
             )
             measured[q.name] = held.get(q.name, 0) - total
-        known = {q.name for q in c.queues}
-        kept = mirror.record_drift(measured, now)
-        self._drift = {q: d for q, d in kept.items() if q in known}
-        limit = settings.rebuild_above
-        if limit is not None and any(abs(d) > limit for d in measured.values()):
-            # this poll's figures are from the drifted mirror; the next poll rebuilds it
-            mirror.reset()
+        keeper.record(measured, now)
 
     def _mirrored(
         self,

@@ -71,7 +71,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
-from collectors.helpscoutmirror import HelpScoutMirror, Keeper, build_pages, change
+from collectors.helpscoutmirror import HelpScoutMirror, Keeper, change, reader
 from collectors.helpscoutpast import PastReader, last_second
 from collectors.hosted import (
     Budget,
@@ -82,10 +82,11 @@ from collectors.hosted import (
     PollCost,
     QuotaHeaders,
 )
+from collectors.hosted.build import KeepsMirror, allowed_per_poll, source_pages, source_pages_error
 from collectors.hosted.client import retry_after
 from collectors.hosted.config import burst_error
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.mirror import Aging, Change, MirrorStore, ResumableMirror
+from collectors.hosted.mirror import Aging, Change, ResumableMirror
 from collectors.hosted.rotation import due
 from collectors.hosted.source import client_options
 from collectors.workload import AgentLoad, QueueWorkload, spread
@@ -159,15 +160,9 @@ class HelpScoutConfig(HostedSourceConfig):
     def _credentials(self) -> HelpScoutConfig:
         if self.mirror is not None and not self.aging:
             raise ValueError("mirror: gives the aging figures; with aging: false leave it out")
-        if self.mirror is not None and self.mirror.build_pages is not None:
-            allowed = self.allowed_per_poll()
-            cost = self.poll_cost().requests + self.mirror.build_pages
-            if allowed is not None and cost > allowed:
-                raise ValueError(
-                    f"mirror -> build_pages: a poll while the mirror is built would send "
-                    f"{cost} requests, over the {allowed} this daemon may use in an interval;"
-                    " fewer pages, or leave it unset (what the budget leaves)"
-                )
+        problem = source_pages_error(self)
+        if problem is not None:
+            raise ValueError(problem)
         if self.folder_rotation is not None and self.folder_rotation < self.interval:
             raise ValueError(
                 "folder_rotation: shorter than interval (a poll would have to read the "
@@ -203,15 +198,11 @@ class HelpScoutConfig(HostedSourceConfig):
 
     def allowed_per_poll(self) -> int | None:
         """Requests this daemon may send in one interval (None: no limit known)."""
-        minute = self.budget.per_minute()
-        if minute is None:
-            return None
-        return math.floor(minute * self.interval.total_seconds() / 60)
+        return allowed_per_poll(self.budget, self.interval)
 
     def build_pages_per_poll(self) -> int:
         """Pages of the mirror's build a poll reads (``mirror:`` only)."""
-        assert self.mirror is not None
-        return build_pages(self.mirror, self.allowed_per_poll(), self.poll_cost().requests)
+        return source_pages(self)
 
 
 @dataclass(frozen=True)
@@ -277,11 +268,13 @@ class HelpScoutClient(HttpClient):
             return None
 
 
-class HelpScoutCollector:
+class HelpScoutCollector(KeepsMirror):
     """Reads per-mailbox backlog (folders), the window's flow (one listing) and aging."""
 
     kind: ClassVar[str] = "helpscout"
     config_model: ClassVar[type[BaseModel]] = HelpScoutConfig
+
+    _keeper: Keeper | None = None
 
     def __init__(
         self,
@@ -309,7 +302,6 @@ class HelpScoutCollector:
         tokens.stats = self.client.stats
         self.http_stats = self.client.stats
         self._readings: dict[int, Reading] = {}
-        self._keeper: Keeper | None = None
 
     @property
     def name(self) -> str:
@@ -319,16 +311,10 @@ class HelpScoutCollector:
     def wants_mirror(self) -> bool:
         return self.config.mirror is not None
 
-    @property
-    def mirror_drift(self) -> Mapping[str, int] | None:
-        """The drift per mailbox at each one's latest reconciliation (None before any)."""
-        return dict(self._keeper.drift) if self._keeper and self._keeper.drift else None
-
-    def attach_mirror(self, mirror: MirrorStore) -> None:
-        if self.config.mirror is None or not isinstance(mirror, ResumableMirror):
-            raise TypeError(f"{self.name}: the mirror cannot be built in slices")
+    def new_keeper(self, mirror: ResumableMirror) -> Keeper:
+        assert self.config.mirror is not None
         names = [m.name for m in self.config.mailboxes]
-        self._keeper = Keeper(self.name, self.config.mirror, mirror, names)
+        return Keeper(self.name, self.config.mirror, mirror, names)
 
     def collect(self, window: Window) -> Snapshot:
         if window.historical:
@@ -339,7 +325,7 @@ class HelpScoutCollector:
         if keeper is not None:
             keeper.feed(changes, window.end)
             pages = self.config.build_pages_per_poll()
-            keeper.build(lambda bound, n: self._open_page(bound, n, window.end), pages)
+            keeper.build(reader(lambda bound, n: self._open_page(bound, n, window.end)), pages)
         boxes = self.config.mailboxes
         read_at = {i: r.at for i, r in self._readings.items()}
         fresh = set(due(read_at, [m.id for m in boxes], self.config.per_poll()))
@@ -522,9 +508,12 @@ class HelpScoutCollector:
     def _page(self, params: dict[str, str]) -> Any:
         return self.client.get("conversations", "/v2/conversations", params)
 
-    def _open_page(self, bound: datetime, number: int, now: datetime) -> tuple[list[Change], bool]:
+    def _open_page(
+        self, bound: datetime, number: int, now: datetime
+    ) -> tuple[list[Change], bool, int | None]:
         """A page of the mirror's build: open conversations created at ``bound`` or later,
-        oldest first, as changes dated ``now`` (the poll's instant, as the listing's)."""
+        oldest first, as changes dated ``now`` (the poll's instant, as the listing's), and
+        how many the query selects."""
         page = self._page(
             {
                 "mailbox": self._mailbox_ids(),
@@ -536,7 +525,9 @@ class HelpScoutCollector:
             }
         )
         found = [self._change(item, now) for item in _conversations(self.name, page)]
-        return found, _next_page(self.name, page, number) != 0
+        selected = page.get("page", {}).get("totalElements") if isinstance(page, dict) else None
+        more = _next_page(self.name, page, number) != 0
+        return found, more, int(selected) if isinstance(selected, int) else None
 
     def _change(self, item: Any, now: datetime) -> Change:
         names = {m.id: m.name for m in self.config.mailboxes}

@@ -30,13 +30,14 @@ mailbox, whatever the folder rotation:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from collectors.hosted import build
+from collectors.hosted.build import Page, PageReader, Resume, build_pages_field
 from collectors.hosted.mirror import Aging, Change, ResumableMirror, aging
 
 PAGE = 25
@@ -48,9 +49,9 @@ START = datetime(1970, 1, 1, tzinfo=UTC)
 OPEN_STATUSES = ("active", "pending")
 """The statuses of an open conversation."""
 
-OpenPage = Callable[[datetime, int], tuple[list[Change], bool]]
-"""A page of open conversations created at or after the bound: its changes, and whether
-another page follows."""
+OpenPage = Callable[[datetime, int], tuple[list[Change], bool, int | None]]
+"""A page of open conversations created at or after the bound: its changes, whether
+another page follows, and how many the query selects (``page.totalElements``)."""
 
 
 class HelpScoutMirror(BaseModel):
@@ -58,12 +59,7 @@ class HelpScoutMirror(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    build_pages: int | None = Field(
-        None,
-        ge=1,
-        description="pages of open conversations (25 each) a poll reads while the mirror "
-        "is built; default: what the budget leaves after the poll's own requests",
-    )
+    build_pages: int | None = build_pages_field("25 open conversations each")
     rebuild_above: int | None = Field(
         None,
         ge=0,
@@ -72,20 +68,34 @@ class HelpScoutMirror(BaseModel):
     )
 
 
-def build_pages(settings: HelpScoutMirror, allowed: int | None, used: int) -> int:
-    """Build pages a poll reads: ``build_pages``, else the poll's allowance (``allowed``,
-    requests an interval) less its own requests (``used``), at least one."""
-    if settings.build_pages is not None:
-        return settings.build_pages
-    if allowed is None:
-        return 100
-    return max(1, allowed - used)
-
-
 def build_polls(open_conversations: int, pages: int) -> int:
     """Polls a build of ``open_conversations`` takes at ``pages`` a poll (a last short page
     included)."""
-    return math.ceil((open_conversations // PAGE + 1) / pages)
+    return build.build_polls(open_conversations // PAGE + 1, pages)
+
+
+def reader(open_page: OpenPage) -> PageReader:
+    """The build's pages: from the resume point's ``createdAt`` on, oldest first; after a
+    page the next starts at its newest ``createdAt`` (the ties are read again), or at the
+    next page number while a whole page shares one second."""
+
+    def read(resume: Resume, first: bool) -> Page:
+        bound, number = resume.at, int(resume.position.get("page", 1))
+        read_before = int(resume.position.get("read", 0))
+        found, more, selected = open_page(bound, number)
+        after: Resume | None = None
+        if more and found and found[-1].created_at > found[0].created_at:
+            after = Resume(found[-1].created_at, {"page": 1})
+        elif more:
+            after = Resume(bound, {"page": number + 1})
+        read_now = read_before + len(found)
+        left = max(0, (selected or 0) - (number - 1) * PAGE - len(found))
+        progress = 1.0 if after is None else read_now / max(1, read_now + left)
+        if after is not None:
+            after = Resume(after.at, {**after.position, "read": read_now})
+        return Page(found, after, progress)
+
+    return read
 
 
 def change(
@@ -98,26 +108,24 @@ def change(
     return Change(str(item["id"]), name or str(box), created, now, is_open)
 
 
-class Keeper:
+class Keeper(build.Keeper):
     """One Help Scout source's use of its mirror: where the feed starts, the build's
-    slices, reconciliation and the aging figures."""
+    slices (:class:`collectors.hosted.build.Keeper`), reconciliation with the folders and
+    the aging figures."""
 
     def __init__(
         self, source: str, settings: HelpScoutMirror, mirror: ResumableMirror, names: Sequence[str]
     ) -> None:
+        super().__init__(mirror, names, settings.rebuild_above)
         self.source = source
         self.settings = settings
-        self.mirror = mirror
-        self.names = list(names)
-        self.drift: dict[str, int] = {}
-        self.built = False
 
     def since(self, window_start: datetime) -> datetime:
         """Where this poll's changed-since listing starts: the window's start, or the
         mirror's cursor when that is earlier. A mirror never read starts a build."""
         cursor = self.mirror.cursor()
         if cursor is None:
-            self.mirror.apply_build([], START)  # before the cursor exists: a crash resumes it
+            self.start(Resume(START))  # before the cursor exists: a crash resumes it
             return window_start
         return min(cursor, window_start)
 
@@ -125,43 +133,14 @@ class Keeper:
         """Apply the listing's changes; the next listing starts at ``now``."""
         self.mirror.apply(changes, now)
 
-    def build(self, open_page: OpenPage, pages: int) -> int:
-        """Read up to ``pages`` pages of an unfinished build; returns the pages read.
-        Sets :attr:`built` when no build is under way after them."""
-        bound = self.mirror.build_from()
-        number = read = 0
-        while bound is not None and read < pages:
-            number += 1
-            found, more = open_page(bound, number)
-            read += 1
-            resume: datetime | None = None
-            if more and found:
-                first, last = found[0].created_at, found[-1].created_at
-                resume = last if last > first else bound
-                number = 0 if last > first else number
-            elif more:
-                resume = bound
-            self.mirror.apply_build(found, resume)
-            bound = resume
-        self.built = bound is None
-        return read
-
     def reconcile(self, totals: Mapping[str, int], now: datetime) -> None:
         """Compare the mailboxes just read (open totals from their folders) with the
         mirror; keep the drift. A built mirror only (a build's counts are partial)."""
-        if not self.drift:  # a restart: the drift as last measured, until each is read
-            self.drift = {q: d for q, d in self.mirror.last_drift()[1].items() if q in self.names}
+        self.restore_drift()
         if not self.built or not totals:
             return
         held = self.mirror.open_counts()
-        measured = {q: held.get(q, 0) - n for q, n in totals.items()}
-        kept = self.mirror.record_drift(measured, now)
-        self.drift = {q: d for q, d in kept.items() if q in self.names}
-        limit = self.settings.rebuild_above
-        if limit is not None and any(abs(d) > limit for d in measured.values()):
-            # this poll's figures are the drifted mirror's; the next poll rebuilds it
-            self.built = False
-            self.mirror.reset()
+        self.record({q: held.get(q, 0) - n for q, n in totals.items()}, now)
 
     def aging(self, end: datetime) -> dict[str, Aging] | None:
         """Each mailbox's aging figures at ``end`` (None while the mirror is built)."""

@@ -21,17 +21,25 @@ percentile per queue) come from a local mirror when ``mirror:`` is configured
 one more filter, "updated in the last day, newest first" (``mirror.changed_filter``), whose
 pages are read each poll until a ticket updated before the mirror's cursor (less an
 overlap). The first poll (and a poll after the cursor fell out of that filter's span)
-rebuilds the mirror by listing every queue's status filters, 100 a page. Each poll the
-mirror's open count per queue is reconciled with the ``meta.total_count`` figures just
-read (no extra request): the difference is the drift (tickets deleted or merged in Udesk
-leave no trace in the feed). Without ``mirror:``, ages are absent.
+starts a build of the mirror: every queue's status filters listed, 100 a page, in slices
+over polls (collectors/hosted/build.py): at most ``mirror.build_pages`` pages a poll (by
+default what the budget leaves), each page stored with the filter and page the next one
+starts at, so a restart goes on from there. A slice after the first starts one page back
+(tickets that left the filter since move the rest up a place each). The feed is read
+from the build's first poll on and keeps what was listed current. Until the build ends
+the ages are absent. Each poll the built mirror's open count per queue is reconciled with
+the ``meta.total_count`` figures just read (no extra request): the difference is the
+drift (tickets deleted or merged in Udesk leave no trace in the feed). Without
+``mirror:``, ages are absent.
 
 With ``mirror.reconcile_every`` (500 queues: the filter counts of every queue every poll
 do not fit in 60 a minute), the open counts per queue and status come from the mirror too
 (its queue key is ``queue KEY status``), and each poll counts the filters of the queues
 whose turn it is (:func:`collectors.hosted.rotation.in_slot`), so every queue is
-reconciled once per period; the build reconciles every queue from the ``total_count`` of
-its listing's first page.
+reconciled once per period (once built: a build's counts are partial). While the build
+is under way a poll stores no figures (:class:`~collectors.hosted.build.MirrorBuilding`:
+the daemon moves no watermark, and ``backlog_collector_mirror_build_progress`` says how
+far it is).
 """
 
 from __future__ import annotations
@@ -51,12 +59,22 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from collectors.base import FigureState, QueueStats, Snapshot, Window
 from collectors.hosted import Budget, HostedSourceConfig, HttpClient, NoAuth, PlanBudget, PollCost
+from collectors.hosted.build import (
+    Keeper,
+    KeepsMirror,
+    MirrorBuilding,
+    Page,
+    Resume,
+    build_pages_field,
+    source_pages,
+    source_pages_error,
+)
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
 from collectors.hosted.mirror import (
     Change,
     CreatedIndex,
     IndexedMirror,
-    MirrorStore,
+    ResumableMirror,
     age_quantile,
 )
 from collectors.hosted.past import refuse_past
@@ -126,6 +144,7 @@ class UdeskMirror(BaseModel):
         description="open counts come from the mirror, and each queue's filters are "
         "counted once per this period, a few queues a poll (None: every filter every poll)",
     )
+    build_pages: int | None = build_pages_field("100 tickets of a status filter each")
 
     @model_validator(mode="after")
     def _span(self) -> UdeskMirror:
@@ -170,6 +189,9 @@ class UdeskConfig(HostedSourceConfig):
         if problem is not None:
             raise ValueError(f"{problem}, or fewer filters")
         if self.mirror is not None:
+            problem = source_pages_error(self)
+            if problem is not None:
+                raise ValueError(problem)
             for i, queue in enumerate(self.queues):
                 unknown = sorted(set(queue.filters) - set(STATUSES))
                 if unknown:
@@ -194,6 +216,10 @@ class UdeskConfig(HostedSourceConfig):
 
     def api_root(self) -> str:
         return self.base_url or f"https://{self.subdomain}.udesk.cn"
+
+    def build_pages_per_poll(self) -> int:
+        """Pages of the mirror's build a poll reads (``mirror:`` only)."""
+        return source_pages(self)
 
 
 def shared_budget(config: UdeskConfig, clock: Callable[[], float]) -> Budget:
@@ -276,7 +302,7 @@ class UdeskClient(HttpClient):
         return asked if asked is not None else max(60.0, self.max_wait) + 1.0
 
 
-class UdeskCollector:
+class UdeskCollector(KeepsMirror):
     """Reads per-queue open tickets by status from the counts of Udesk filters."""
 
     kind: ClassVar[str] = "udesk"
@@ -307,21 +333,18 @@ class UdeskCollector:
         self._auth = login
         self.http_stats = self.client.stats
         self._clock = clock
-        self._mirror: MirrorStore | None = None
-        self._drift: dict[str, int] = {}
         self._keys_checked = False
+        self._filters = [(q, s, f) for q in config.queues for s, f in q.filters.items()]
+        """Every status filter, in the order a build lists them."""
 
     @property
     def wants_mirror(self) -> bool:
         return self.config.mirror is not None
 
-    @property
-    def mirror_drift(self) -> Mapping[str, int] | None:
-        """The drift per queue at each queue's latest reconciliation (None before any)."""
-        return dict(self._drift) if self._drift else None
-
-    def attach_mirror(self, mirror: MirrorStore) -> None:
-        self._mirror = mirror
+    def new_keeper(self, mirror: ResumableMirror) -> Keeper:
+        assert self.config.mirror is not None
+        names = [q.name for q in self.config.queues]
+        return Keeper(mirror, names, self.config.mirror.rebuild_above)
 
     @property
     def name(self) -> str:
@@ -335,9 +358,9 @@ class UdeskCollector:
             "its API reads tickets only through filters defined in Udesk's console, with "
             "no time filter and no closing time",
         )
-        settings, mirror = self.config.mirror, self._mirror
-        if settings is not None and mirror is not None:
-            counts, ages = self._from_mirror(settings, mirror, window.end)
+        settings, keeper = self.config.mirror, self._keeper
+        if settings is not None and keeper is not None:
+            counts, ages = self._from_mirror(settings, keeper, window.end)
         else:
             counts, ages = self._read_counts(self.config.queues), {}
         queues = tuple(
@@ -363,25 +386,24 @@ class UdeskCollector:
         }
 
     def _from_mirror(
-        self, settings: UdeskMirror, mirror: MirrorStore, now: datetime
+        self, settings: UdeskMirror, keeper: Keeper, now: datetime
     ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
-        """Feed the mirror, reconcile it with the counts read this poll, and read each
-        queue's open counts (the mirror's with ``reconcile_every``, else the counts just
-        read) and ages."""
+        """Read a slice of the mirror's build while one is under way, feed the mirror
+        (after the slice: the figures are as of the feed's read), reconcile the built
+        mirror with the counts read this poll, and read each queue's open counts (the
+        mirror's with ``reconcile_every``, else the counts just read) and ages (none until
+        the build ends; with ``reconcile_every`` no figures at all until then)."""
+        c, mirror = self.config, keeper.mirror
         if not isinstance(mirror, IndexedMirror):
             raise TypeError(f"{self.name}: the mirror keeps no index of creation times")
-        c = self.config
         groups = {f"{q.name}{KEY}{s}": q.name for q in c.queues for s in q.filters}
         rotating = settings.reconcile_every is not None
-        counted = {} if rotating else self._read_counts(c.queues)
-        if not self._drift:  # a restart: the drift as last measured, until each turn comes
-            known = {q.name for q in c.queues}
-            self._drift = {q: d for q, d in mirror.last_drift()[1].items() if q in known}
+        keeper.restore_drift()
         # the cursor is when the feed is read, on the clock the requests are signed with
         # (Udesk refuses a timestamp minutes off its own): not the window's end, which a
         # poll that waited for the budget (the build, other sources of the account) left
         # behind, and whose minutes the next feed would read again
-        read_at = datetime.fromtimestamp(self._clock(), UTC)
+        started = self._read_at()
         cursor = mirror.cursor()
         # a mirror kept before the status was part of its queue key is rebuilt once
         if (
@@ -391,39 +413,70 @@ class UdeskCollector:
         ):
             cursor = None
         self._keys_checked = True
-        if cursor is not None and read_at - cursor > settings.changed_span - settings.overlap:
+        if cursor is not None and started - cursor > settings.changed_span - settings.overlap:
             cursor = None  # the changed filter no longer reaches back to the cursor
-        if cursor is None:  # (re)build: every filter listed, its total_count on the way
+        if cursor is None:  # a (re)build, in slices; the feed from now on
             mirror.reset()
-            changes: list[Change] = []
-            listed: dict[str, dict[str, int]] = {}
-            for q in c.queues:
-                for status, filter_id in q.filters.items():
-                    found, total = self._listing(filter_id, None)
-                    changes += found
-                    listed.setdefault(q.name, {})[status] = total
-            counted = counted or listed
-        else:
+            keeper.start(Resume(started, {"filter": 0, "page": 1}))
+            mirror.apply([], started)
+        pages = keeper.build(self._build_page, c.build_pages_per_poll())
+        if cursor is not None:  # after the build's pages, which may wait minutes for the
+            # budget: a ticket they listed and that changed meanwhile is current again
+            read_at = self._read_at()
             changes = self._listing(settings.changed_filter, cursor - settings.overlap)[0]
-            if rotating:
-                assert settings.reconcile_every is not None
-                turn = in_slot(now, len(c.queues), c.interval, settings.reconcile_every)
-                counted = self._read_counts([c.queues[j] for j in turn])
-        mirror.apply(changes, read_at)
-        # read before a reset: this poll's figures are the mirror's
-        index = mirror.created_index(groups)
-        held = {q.name: {s: index.count(f"{q.name}{KEY}{s}") for s in q.filters} for q in c.queues}
-        ages = {q.name: _ages(index.created(q.name), now) for q in c.queues}
-        measured = {q: sum(held[q].values()) - sum(n.values()) for q, n in counted.items()}
-        known = {q.name for q in c.queues}
-        kept = mirror.record_drift(measured, now) if measured else dict(self._drift)
-        self._drift = {q: d for q, d in kept.items() if q in known}
-        limit = settings.rebuild_above
-        if limit is not None and any(abs(d) > limit for d in measured.values()):
-            # this poll's figures are from the drifted mirror; the next poll rebuilds it
-            mirror.reset()
+            mirror.apply(changes, read_at)
+        if not keeper.built and rotating:
+            raise MirrorBuilding(
+                f"{self.name}: building the mirror: {keeper.progress or 0:.1%} listed "
+                f"({pages} pages this poll); no figures until it is built",
+                keeper.progress or 0.0,
+            )
+        counted: dict[str, dict[str, int]] = {}
+        if not rotating:
+            counted = self._read_counts(c.queues)
+        elif keeper.built:
+            assert settings.reconcile_every is not None
+            turn = in_slot(now, len(c.queues), c.interval, settings.reconcile_every)
+            counted = self._read_counts([c.queues[j] for j in turn])
+        held = {q.name: dict.fromkeys(q.filters, 0) for q in c.queues}
+        ages: dict[str, dict[str, Any]] = {q.name: {} for q in c.queues}
+        if keeper.built:  # read before a reset: this poll's figures are the mirror's
+            index = mirror.created_index(groups)
+            held = {
+                q.name: {s: index.count(f"{q.name}{KEY}{s}") for s in q.filters} for q in c.queues
+            }
+            ages = {q.name: _ages(index.created(q.name), now) for q in c.queues}
+            measured = {q: sum(held[q].values()) - sum(n.values()) for q, n in counted.items()}
+            keeper.record(measured, now)
         counts = held if rotating else counted
         return counts, ages
+
+    def _read_at(self) -> datetime:
+        """Now, on the clock the requests are signed with."""
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _build_page(self, resume: Resume, first: bool) -> Page:
+        """A page of the build: the filter and page the resume point names (a poll's first
+        page one page back), and where the next starts (the next page, or the next
+        filter's first)."""
+        at = resume.position
+        index, number = int(at.get("filter", 0)), int(at.get("page", 1))
+        if index >= len(self._filters):  # fewer filters configured since: nothing left
+            return Page([], None, 1.0)
+        if first and number > 1:  # tickets that left the filter moved the rest up
+            number -= 1
+        _queue, _status, filter_id = self._filters[index]
+        answer = self._page(filter_id, number, PAGE)
+        queues = {q.group(): q for q in self.config.queues}
+        changes = [self._change(item, queues) for item in answer.get("contents") or []]
+        pages = int(answer["meta"].get("total_pages") or 0)
+        after: Resume | None = None
+        if number < pages:
+            after = Resume(resume.at, {"filter": index, "page": number + 1})
+        elif index + 1 < len(self._filters):
+            after = Resume(resume.at, {"filter": index + 1, "page": 1})
+        done = index + (min(number, pages) / pages if pages else 1.0)
+        return Page(changes, after, 1.0 if after is None else done / len(self._filters))
 
     @staticmethod
     def _keyed(index: CreatedIndex) -> bool:

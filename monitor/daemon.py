@@ -25,6 +25,7 @@ from alerting.notifiers.base import Notifier
 from alerting.rules import CollectorDownRule, EvalContext, RuleBase, expand_tiers
 from collectors import REGISTRY as COLLECTORS
 from collectors.base import Collector, Snapshot, Window, reserved_queue_names
+from collectors.hosted.build import BuildingMirror, MirrorBuilding
 from collectors.hosted.mirror import Mirror, MirrorUser
 from collectors.hosted.rotation import RotatingCounts
 from config.settings import Settings
@@ -181,6 +182,12 @@ class Daemon:
                     return True
                 history.record_snapshot(conn, snapshot)
             _log_figures(source, state, snapshot)
+        except MirrorBuilding as err:  # a slice of the mirror's build: no figures yet
+            self.stats.build_progress[source] = err.progress
+            backoff.failures, backoff.not_before = 0, 0.0
+            self.readiness.polled.add(source)  # the store answered
+            log.info("%s", err, extra={"source": source})
+            return False
         except CollectorError as err:
             self._poll_failed(source, backoff, err.reason, str(err))
             return False
@@ -209,6 +216,8 @@ class Daemon:
         self.stats.exactness[source] = snapshot.exactness
         if isinstance(collector, MirrorUser) and collector.mirror_drift is not None:
             self.stats.set_drift(source, collector.mirror_drift)
+        if isinstance(collector, BuildingMirror) and collector.mirror_build_progress is not None:
+            self.stats.build_progress[source] = collector.mirror_build_progress
         if isinstance(collector, RotatingCounts):
             self.stats.set_counts_read(source, collector.counts_read_at())
         self.readiness.polled.add(source)

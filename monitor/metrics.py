@@ -416,6 +416,14 @@ CATALOGUE: dict[str, MetricSpec] = {
             " trusted while it is far from 0).",
         ),
         MetricSpec(
+            "backlog_collector_mirror_build_progress",
+            "gauge",
+            ("source",),
+            "Fraction of the source's local mirror built (1: built). While it is below 1,"
+            " the figures read from the mirror (ages; Udesk's rotating and Fxiaoke's open"
+            " counts) are absent.",
+        ),
+        MetricSpec(
             "backlog_collector_counts_read_timestamp_seconds",
             "gauge",
             ("source", "queue"),
@@ -450,6 +458,8 @@ class RuntimeStats:
         """The exactness of each source's latest snapshot."""
         self.mirror_drift: dict[str, tuple[tuple[str, int], ...]] = {}
         """Each mirrored source's drift per queue at its latest reconciliation."""
+        self.build_progress: dict[str, float] = {}
+        """How much of each mirrored source's mirror is built (1: built)."""
         self.counts_read: dict[str, tuple[tuple[str, float], ...]] = {}
         """When each rotating source's queues' counts were read (Unix time), by source."""
         self.leader: bool | None = None
@@ -476,6 +486,7 @@ class RuntimeStats:
             tuple(sorted(dict(self.collector_duration).items())),
             tuple(sorted(dict(self.exactness).items())),
             tuple(sorted(dict(self.mirror_drift).items())),
+            tuple(sorted(dict(self.build_progress).items())),
             tuple(sorted(dict(self.counts_read).items())),
             http,
         )
@@ -535,11 +546,14 @@ def _http_metrics(stats: RuntimeStats) -> Iterator[Metric]:
     for source, queues in sorted(dict(stats.mirror_drift).items()):
         for queue, n in queues:
             drift.add_metric([source, queue], n)
+    building = _family("backlog_collector_mirror_build_progress")
+    for source, progress in sorted(dict(stats.build_progress).items()):
+        building.add_metric([source], progress)
     read = _family("backlog_collector_counts_read_timestamp_seconds")
     for source, read_at in sorted(dict(stats.counts_read).items()):
         for queue, at in read_at:
             read.add_metric([source, queue], at)
-    yield from (requests, quota, exactness, drift, read)
+    yield from (requests, quota, exactness, drift, building, read)
 
 
 def _resourcing_metrics(states: dict[tuple[str, str], dict[str, Any]]) -> Iterator[Metric]:

@@ -13,14 +13,15 @@ time and memory measured here are the collector's and its mirror store's only.
 
 The collector is configured as the docs advise at that size: Udesk with ``mirror:`` and
 ``reconcile_every: 1d`` (open counts from the mirror), Fxiaoke with ``mirror:``; polls
-every 5 minutes. Measured for the first poll (the build) and the ``--polls`` less one
-after it (5 minutes apart; the poll's CPU beyond its requests is the mirror's read and
-write): requests,
-wall time, CPU time (``time.process_time`` of this process), the growth of this
-process's peak resident memory (``ru_maxrss``) over the poll, and the fake's CPU time.
-The budget is lifted and Fxiaoke's pacing not slept, so that the build's own cost is
-measured; the time the build takes within the budget follows from its requests and is
-printed beside (Udesk: 30 a minute, half of the account's 60; Fxiaoke: one every 0.5 s).
+every 5 minutes. The build is read in slices over polls (collectors/hosted/build.py):
+``build_pages`` is what the default budget leaves a poll (Udesk: 150 requests an
+interval at 30 a minute, half of the account's 60, less the poll's own; Fxiaoke: 600 at
+120 a minute), ``--build-pages`` to give another. Polls run every 5 minutes of the fake
+clock until the build ends, then one more. Measured per poll: requests, wall time, CPU
+time (``time.process_time`` of this process), this process's peak resident memory
+(``ru_maxrss``) and its growth over the poll, and the fake's CPU time. The budget itself
+is lifted and Fxiaoke's pacing not slept (no real waits); the pages a poll reads are
+the budget's.
 The mirror is in a SQLite file in a temporary folder unless ``--store-url`` names
 another (a PostgreSQL database, say; the source's rows are deleted at the end). The
 figures go to ``benchmarks/results/collectors_mirror_build_<store>.json``.
@@ -44,6 +45,7 @@ import pandas as pd
 
 from benchmarks.load import save
 from collectors.base import Window
+from collectors.hosted.build import MirrorBuilding
 from collectors.hosted.mirror import Mirror
 from monitor.clock import FakeClock
 from monitor.store.engine import migrate, open_store
@@ -112,27 +114,31 @@ def _serve(store: str, wanted: int, queues: int, conn: Connection) -> None:
                 return
 
 
-def _collector(store: str, url: str, teams: list[str], now: Callable[[], float]) -> Any:
+def _collector(
+    store: str, url: str, teams: list[str], now: Callable[[], float], pages: int | None
+) -> Any:
     if store == "udesk":
         from collectors.udesk import UdeskCollector, UdeskConfig
         from tests.collectors.stores.udesk import CHANGED, EMAIL, OPEN, PASSWORD, filter_id
 
-        config = UdeskConfig.model_validate(
-            {
-                "kind": "udesk",
-                "name": "bench-udesk",
-                "base_url": url,
-                "email": EMAIL,
-                "password": PASSWORD,
-                "interval": "5m",
-                "queues": [
-                    {"name": t, "filters": {s: filter_id(i, s) for s in OPEN}}
-                    for i, t in enumerate(teams)
-                ],
-                "mirror": {"changed_filter": CHANGED, "reconcile_every": "1d"},
-                "budget": {"requests_per_minute": 10**6, "share": 1.0},
-            }
-        )
+        settings: dict[str, Any] = {
+            "kind": "udesk",
+            "name": "bench-udesk",
+            "base_url": url,
+            "email": EMAIL,
+            "password": PASSWORD,
+            "interval": "5m",
+            "queues": [
+                {"name": t, "filters": {s: filter_id(i, s) for s in OPEN}}
+                for i, t in enumerate(teams)
+            ],
+            "mirror": {"changed_filter": CHANGED, "reconcile_every": "1d"},
+        }
+        # the pages the default budget leaves a poll; then the budget lifted (no waits)
+        pages = pages or UdeskConfig.model_validate(settings).build_pages_per_poll()
+        settings["mirror"]["build_pages"] = pages
+        settings["budget"] = {"requests_per_minute": 10**6, "share": 1.0}
+        config = UdeskConfig.model_validate(settings)
         return UdeskCollector(config, clock=now, sleep=lambda s: None)
     from collectors.fxiaoke import FxiaokeCollector, FxiaokeConfig
     from tests.collectors.stores.fxiaoke import Kit
@@ -147,7 +153,10 @@ def _collector(store: str, url: str, teams: list[str], now: Callable[[], float])
         interval="5m",
         queues=[{"value": t, "name": t} for t in teams],
         mirror={},
-        budget={"requests_per_minute": 10**6, "share": 1.0},
+    )
+    pages = pages or FxiaokeConfig.model_validate(source).build_pages_per_poll()
+    source.update(
+        mirror={"build_pages": pages}, budget={"requests_per_minute": 10**6, "share": 1.0}
     )
     return FxiaokeCollector(FxiaokeConfig.model_validate(source), clock=now, sleep=lambda s: None)
 
@@ -161,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=sorted(AT), default="udesk")
     parser.add_argument("--open", type=int, default=200_000)
     parser.add_argument("--queues", type=int, default=500)
-    parser.add_argument("--polls", type=int, default=4, help="the build and the polls after")
+    parser.add_argument("--polls-after", type=int, default=2, help="polls after the build")
     parser.add_argument("--store-url", default=None)
+    parser.add_argument("--build-pages", type=int, default=None)
+    parser.add_argument("--max-polls", type=int, default=200)
     args = parser.parse_args(argv)
     ours, theirs = multiprocessing.get_context("fork").Pipe()
     child = multiprocessing.get_context("fork").Process(
@@ -173,27 +184,47 @@ def main(argv: list[str] | None = None) -> int:
         child.kill()
         raise SystemExit("the fake server did not start")
     url, teams, _ = ours.recv()
+    polls, pages = _polls(args, ours, url, teams)
+    ours.send(("stop", None))
+    child.join()
+    _report(args, polls, pages, teams)
+    return 0
+
+
+def _polls(
+    args: argparse.Namespace, ours: Connection, url: str, teams: list[str]
+) -> tuple[list[dict[str, Any]], int]:
+    """Polls every 5 minutes until the build has ended and one more poll ran."""
     clock = FakeClock(AT[args.store])
     polls: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         engine = open_store(args.store_url or f"sqlite:///{folder}/mirror.db")
         migrate(engine)
-        collector = _collector(args.store, url, teams, lambda: clock().timestamp())
+        collector = _collector(
+            args.store, url, teams, lambda: clock().timestamp(), args.build_pages
+        )
+        pages = collector.config.mirror.build_pages
         mirror = Mirror(engine, collector.name)
         mirror.reset()
         collector.attach_mirror(mirror)
-        for n in range(max(2, args.polls)):
-            if n:
+        after = 0  # polls after the build's end
+        while after < args.polls_after and len(polls) < args.max_polls:
+            if polls:
                 clock.advance(STEP)
                 ours.send(("advance", STEP.total_seconds()))
                 ours.recv()
             ours.send(("calls", None))
             calls0, fake0 = ours.recv()
             peak0, cpu0, wall0 = _peak_mb(), time.process_time(), time.perf_counter()
-            snapshot = collector.collect(Window(clock() - STEP, clock()))
+            progress, snapshot = None, None
+            try:
+                snapshot = collector.collect(Window(clock() - STEP, clock()))
+            except MirrorBuilding as err:
+                progress = err.progress
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
             ours.send(("calls", None))
             calls1, fake1 = ours.recv()
+            after += snapshot is not None
             polls.append(
                 {
                     "requests": calls1 - calls0,
@@ -202,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                     "peak_rss_mb": _peak_mb(),
                     "peak_growth_mb": _peak_mb() - peak0,
                     "fake_cpu_s": fake1 - fake0,
-                    "open": sum(q.open_total for q in snapshot.queues),
+                    "progress": progress,
+                    "open": sum(q.open_total for q in snapshot.queues) if snapshot else None,
                     "mirrored": sum(mirror.open_counts().values()),
                     "largest_drift": max(
                         (abs(d) for d in (collector.mirror_drift or {}).values()), default=0
@@ -212,35 +244,46 @@ def main(argv: list[str] | None = None) -> int:
         collector.close()
         mirror.reset()
         engine.dispose()
-    ours.send(("stop", None))
-    child.join()
-    budget = {"udesk": 30.0, "fxiaoke": 120.0}[args.store]
-    paced = polls[0]["requests"] / budget  # minutes within the budget (or the pace)
+    return polls, pages
+
+
+def _report(
+    args: argparse.Namespace, polls: list[dict[str, Any]], pages: int, teams: list[str]
+) -> None:
+    building = [p for p in polls if p["progress"] is not None]
+    build = polls[: len(building) + 1]  # the polls storing nothing and the one ending it
     load = os.getloadavg()
     print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
     print(f"{args.store}: {args.open} open over {len(teams)} queues at {AT[args.store]:%F %H:%M}")
-    names = ["build (first poll)"] + [f"poll {n + 1}" for n in range(1, len(polls))]
-    for name, p in zip(names, polls, strict=True):
+    requests = [p["requests"] for p in build]
+    cpu = [p["cpu_s"] for p in build]
+    print(
+        f"build: {len(build)} polls ({len(building)} storing nothing) at {pages} pages a poll; "
+        f"requests {sum(requests)} in all, a poll max {max(requests)} mean "
+        f"{sum(requests) / len(build):.0f}; cpu {sum(cpu):.1f} s in all, a poll max "
+        f"{max(cpu):.1f} s; fake cpu {sum(p['fake_cpu_s'] for p in build):.1f} s; "
+        f"peak RSS {max(p['peak_rss_mb'] for p in build):.0f} MB"
+    )
+    for n, p in enumerate(polls):
         print(
-            f"{name}: {p['requests']} requests, wall {p['wall_s']:.1f} s, cpu {p['cpu_s']:.1f} s,"
+            f"poll {n}: {p['requests']} requests, wall {p['wall_s']:.1f} s, cpu {p['cpu_s']:.2f} s,"
             f" peak RSS {p['peak_rss_mb']:.0f} MB (+{p['peak_growth_mb']:.0f} MB in the poll),"
-            f" fake cpu {p['fake_cpu_s']:.1f} s; open {p['open']}, mirrored {p['mirrored']},"
-            f" largest |drift| {p['largest_drift']}"
+            f" fake cpu {p['fake_cpu_s']:.1f} s; progress {p['progress']}, open {p['open']},"
+            f" mirrored {p['mirrored']}, largest |drift| {p['largest_drift']}"
         )
-    print(f"the build within the budget ({budget:g} requests a minute): {paced:.0f} min")
     save(
         {
             "store": args.store,
             "open": args.open,
             "queues": len(teams),
             "store_url": "sqlite (temporary)" if args.store_url is None else "given",
+            "build_pages": pages,
             "polls": polls,
-            "build_minutes_within_budget": paced,
+            "build_polls": len(build),
             "load": load,
         },
         f"collectors_mirror_build_{args.store}.json",
     )
-    return 0
 
 
 if __name__ == "__main__":

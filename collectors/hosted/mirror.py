@@ -20,7 +20,8 @@ A first build that lists every open ticket can be too large for one poll (Help S
 such a build and where the next slice resumes (:meth:`Mirror.build_from`), so a build is
 spread over polls and survives a restart; the feed keeps the mirror current meanwhile
 (the newer change wins, so the order of the two does not matter). The resume point is a
-second ``mirror_state`` row, ``source + BUILD`` (no schema change).
+second ``mirror_state`` row, ``source + BUILD``, with a position for stores that page
+by position (``build_position``, revision 0011); collectors/hosted/build.py drives it.
 
 A poll reads figures of every queue (open counts, the oldest ticket, age quantiles): read
 from the tables that is the whole mirror each poll (0.8 s of CPU at 200,000 open tickets).
@@ -48,7 +49,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
@@ -240,7 +241,14 @@ class ResumableMirror(RotatingMirror, Protocol):
 
     def build_from(self) -> datetime | None: ...
 
-    def apply_build(self, changes: Iterable[Change], resume_at: datetime | None) -> int: ...
+    def build_position(self) -> dict[str, Any] | None: ...
+
+    def apply_build(
+        self,
+        changes: Iterable[Change],
+        resume_at: datetime | None,
+        position: Mapping[str, Any] | None = None,
+    ) -> int: ...
 
 
 @runtime_checkable
@@ -295,17 +303,36 @@ class Mirror:
             ).one_or_none()
         return None if row is None else row.cursor
 
-    def apply_build(self, changes: Iterable[Change], resume_at: datetime | None) -> int:
+    def build_position(self) -> dict[str, Any] | None:
+        """The position an unfinished build stored with its resume point (None: no build
+        under way, or one that stores none)."""
+        s = mirror_state.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s.build_position).where(s.source == self.source + BUILD)
+            ).one_or_none()
+        return None if row is None or row.build_position is None else dict(row.build_position)
+
+    def apply_build(
+        self,
+        changes: Iterable[Change],
+        resume_at: datetime | None,
+        position: Mapping[str, Any] | None = None,
+    ) -> int:
         """Store a slice of a build's ``changes`` (as :meth:`apply`, the cursor left
-        alone) and where the build resumes, ``None`` when it is done, in one transaction.
-        A first call with no changes starts a build."""
+        alone) and where the build resumes (``resume_at``, with a store's ``position``
+        when it pages by position), ``None`` when it is done, in one transaction. A first
+        call with no changes starts a build."""
         s = mirror_state.c
         key = self.source + BUILD
         with self.engine.begin() as conn:
             applied, removed, added = self._store(conn, changes)
             conn.execute(mirror_state.delete().where(s.source == key))
             if resume_at is not None:
-                conn.execute(mirror_state.insert().values(source=key, cursor=resume_at))
+                values = {"source": key, "cursor": resume_at}
+                if position is not None:
+                    values["build_position"] = dict(position)
+                conn.execute(mirror_state.insert().values(values))
         self._indexed(removed, added)
         return applied
 

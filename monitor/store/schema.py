@@ -269,5 +269,8 @@ mirror_state = sa.Table(
     sa.Column("cursor", TS, nullable=True),
     sa.Column("reconciled_at", TS, nullable=True),
     sa.Column("drift", sa.JSON, nullable=True),
+    sa.Column("build_position", sa.JSON, nullable=True),
 )
-"""Per mirrored source: how far the feed was read, and the last reconciliation's drift."""
+"""Per mirrored source: how far the feed was read, and the last reconciliation's drift;
+the row of an unfinished build (``source`` + ``\\x1fbuild``): where it resumes
+(``cursor``, and ``build_position`` for stores that page by position; revision 0011)."""

@@ -50,6 +50,8 @@ NEEDS_CONFIG = {
         "backlog_intake_events",  # webhook intake configured: tests/monitor/test_intake.py
         # a mirrored source: tests/collectors/hosted/test_udesk_mirror.py
         "backlog_collector_mirror_drift",
+        # a mirror built in slices: tests/collectors/hosted/test_resumable_builds.py
+        "backlog_collector_mirror_build_progress",
         # a source with folder_rotation: tests/collectors/hosted/test_helpscout_rotation.py
         "backlog_collector_counts_read_timestamp_seconds",
     }

@@ -145,7 +145,8 @@ def run_day(
         ran = scheduler.run_due()
         if f"poll:{day.source}" in ran:
             with engine.connect() as conn:
-                up = history.source_health(conn)[day.source].up
+                health = history.source_health(conn).get(day.source)
+            up = health is not None and health.up  # none yet while a mirror is built
             sent = [c for c in server.calls[before:] if is_api(c)]
             polls.append((clock.now, up and bool(sent), len(sent)))
             if on_poll is not None:

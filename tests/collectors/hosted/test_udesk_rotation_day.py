@@ -9,17 +9,19 @@ the fake per minute), 500 of the log's teams as queues, our share 30 a minute.
 
 The fake's clock here is the collector's: the simulated instant plus every second the
 collector waited for its budget (the stepped scheduler does not move time inside a
-poll), so the first poll's build (every filter listed, over a thousand requests at 30
-a minute) takes the simulated half hour and more it would take, and the fake counts
-each real minute's requests and moves its tickets meanwhile.
+poll), so the build (every filter listed, over a thousand requests at 30 a minute) takes
+the simulated half hour and more it would take, and the fake counts each real minute's
+requests and moves its tickets meanwhile.
 
-Checked: the build lists every filter once and reconciles every queue from the
-listing's ``total_count``; every later successful poll's open counts per queue and
-status and ages equal pandas' at the instant the poll ended, and the queues it counts
-have drift 0; later polls count at most 2 queues (4 filters) besides the feed's pages,
-5 requests a poll or fewer on average (the reference's 2-5);
-the storm's polls fail after one request each and the next good poll catches up; no
-minute over our 30; most queues counted during the day.
+Checked: the build is spread over the first polls, each within the 150 requests an
+interval allows (``build_pages`` left to the budget), every filter listed and no page
+read more than twice; those polls store nothing, count no failure and export the
+build's progress; every successful poll's open counts per queue and status and ages
+equal pandas' at the instant the poll ended, and the queues it counts have drift 0;
+polls after the build count at most 2 queues (4 filters) besides the feed's pages, 5
+requests a poll or fewer on average (the reference's 2-5); the
+storm's polls fail after one request each and the next good poll catches up; no minute
+over our 30; most queues counted during the day.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import pytest
 
 from collectors.base import Snapshot, Window
+from collectors.hosted.build import MirrorBuilding, allowed_per_poll
 from collectors.hosted.rotation import in_slot
 from collectors.udesk import UdeskCollector
 from monitor.clock import FakeClock
@@ -52,12 +55,18 @@ class Recording:
         self.inner = inner
         self.now = now
         self.seen: list[tuple[Snapshot, dict[str, int], datetime]] = []
+        self.building: list[float] = []
+        """The progress each poll of the build ended at."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def collect(self, window: Window) -> Snapshot:
-        snapshot = self.inner.collect(window)
+        try:
+            snapshot = self.inner.collect(window)
+        except MirrorBuilding as err:
+            self.building.append(err.progress)
+            raise
         ended = datetime.fromtimestamp(self.now(), UTC)
         self.seen.append((snapshot, dict(self.inner.mirror_drift or {}), ended))
         return snapshot
@@ -97,29 +106,62 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             make,
             lambda call: call.path != "/open_api_v1/log_in",
         )
-        yield {**result, "fake": fake, "seen": recording[0].seen, "config": recording[0].config}
+        yield {
+            **result,
+            "fake": fake,
+            "seen": recording[0].seen,
+            "building": recording[0].building,
+            "config": recording[0].config,
+        }
+
+
+def per_poll(day: dict[str, Any]) -> list[tuple[bool, list[Any]]]:
+    """Each poll's success and API requests, in order."""
+    api = [c for c in day["calls"] if c.path != "/open_api_v1/log_in"]
+    out, at = [], 0
+    for _, ok, sent in day["polls"]:
+        out.append((ok, api[at : at + sent]))
+        at += sent
+    return out
 
 
 class TestUdeskAt500Queues:
-    def test_the_build_lists_every_filter_once(self, day: dict[str, Any]) -> None:
-        first, ok, sent = day["polls"][0]
-        config = day["config"]
+    def test_the_build_is_spread_over_polls_within_the_allowance(self, day: dict[str, Any]) -> None:
+        config, building = day["config"], day["building"]
+        polls = per_poll(day)
+        built = len(building)
+        assert built >= 5 and building == sorted(building) and 0 < building[0] < 1
+        assert [ok for ok, _ in polls[: built + 1]] == [False] * built + [True]
+        allowed = allowed_per_poll(config.budget, config.interval)
+        assert allowed == 150 and config.build_pages_per_poll() == allowed - 5
+        assert all(len(calls) <= allowed for _, calls in polls[: built + 1])
         filters = {str(f) for q in config.queues for f in q.filters.values()}
-        assert ok and len(filters) == 2 * QUEUES
-        built = [
-            c.arg("filter_id")
-            for c in day["calls"]
-            if c.path.endswith("tickets_in_filter") and c.arg("per_page") == "100"
-        ][:sent]
-        assert set(built) == filters and sent >= len(filters)
+        assert len(filters) == 2 * QUEUES
+        pages = [
+            (c.arg("filter_id"), c.arg("page"))
+            for _, calls in polls[: built + 1]
+            for c in calls
+            if c.arg("per_page") == "100" and c.arg("filter_id") != str(CHANGED)
+        ]
+        assert {f for f, _ in pages} == filters
+        assert max(pages.count(p) for p in set(pages)) <= 2  # a poll's first page again
+        assert len(pages) - len(set(pages)) <= built
+        stats = day["daemon"].stats
+        assert ("udesk", "building") not in stats.collector_errors
+        assert stats.build_progress == {"udesk": 1.0}
+        assert 'backlog_collector_mirror_build_progress{source="udesk"} 1.0' in day["metrics"]
         _, drift, ended = day["seen"][0]
-        assert len(drift) == QUEUES  # every queue reconciled from the listing
-        assert (ended - first).total_seconds() > 30 * 60  # over a thousand at 30 a minute
+        assert drift  # the turn's queues reconciled at the first poll after the build
+        print(
+            f"\nbuild: {built} polls storing nothing, then the poll that ends it; "
+            f"{len(pages)} build pages ({len(set(pages))} distinct), requests a poll "
+            f"{[len(calls) for _, calls in polls[: built + 1]]}, first figures at {ended}"
+        )
 
     def test_every_later_poll_is_exact_and_each_queue_counted_has_no_drift(
         self, day: dict[str, Any]
     ) -> None:
-        seen = day["seen"][1:]
+        seen = day["seen"]
         assert len(seen) >= 250
         checked = sum(check_all(snapshot, ended) for snapshot, _, ended in seen)
         assert checked > 100_000
@@ -130,18 +172,13 @@ class TestUdeskAt500Queues:
             assert {config.queues[j].name: drift[config.queues[j].name] for j in turn} == {
                 config.queues[j].name: 0 for j in turn
             }
-        # the build's own drift (its listings span half an hour of changes) is held for
-        # each queue until its turn; printed for the docs
-        build = day["seen"][0][1]
-        print(f"\nqueues with a drift at the build: {sum(1 for d in build.values() if d)}")
+        # the queues counted during the day, each with drift 0 when counted
+        last = seen[-1][1]
+        print(f"\nqueues with a drift at the last poll: {sum(1 for d in last.values() if d)}")
 
     def test_later_polls_count_two_queues_and_read_the_feed(self, day: dict[str, Any]) -> None:
-        api = [c for c in day["calls"] if c.path != "/open_api_v1/log_in"]
-        per_poll, at = [], 0
-        for _, ok, sent in day["polls"]:
-            per_poll.append((ok, api[at : at + sent]))
-            at += sent
-        later = [calls for ok, calls in per_poll[1:] if ok]
+        after = per_poll(day)[len(day["building"]) + 1 :]  # after the poll that ends the build
+        later = [calls for ok, calls in after if ok]
         counts = [sum(1 for c in calls if c.arg("per_page") == "1") for calls in later]
         feed = [sum(1 for c in calls if c.arg("filter_id") == str(CHANGED)) for calls in later]
         assert max(counts) <= 4 and all(f >= 1 for f in feed)
@@ -160,7 +197,7 @@ class TestUdeskAt500Queues:
 
     def test_the_storm_fails_polls_and_the_mirror_catches_up(self, day: dict[str, Any]) -> None:
         # the storm is on the fake's clock (the collector's, waits included)
-        failed = [sent for _, ok, sent in day["polls"] if not ok]
+        failed = [sent for _, ok, sent in day["polls"][len(day["building"]) :] if not ok]
         assert len(failed) >= 3 and all(sent == 1 for sent in failed)
         assert day["daemon"].stats.collector_errors == {("udesk", "rate_limited"): len(failed)}
         assert not [e for _, _, e in day["seen"] if STORM[0] <= e < STORM[1]]
