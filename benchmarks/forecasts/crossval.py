@@ -231,6 +231,8 @@ def fast_alerting(
     The grid uses this; the reported figures come from the real path."""
     firing = np.zeros(len(prob), dtype=bool)
     alert, recover = p.thresholds(gate if gate is not None else np.zeros(len(prob), dtype=bool))
+    if p.for_hours == 0:
+        return _latched(prob, known, alert, recover)
     state, since = "inactive", 0
     for t, value in enumerate(prob):
         if not known[t]:
@@ -245,6 +247,20 @@ def fast_alerting(
             state = "firing"
         firing[t] = state == "firing"
     return firing
+
+
+def _latched(
+    prob: FloatArray, known: BoolArray, alert: FloatArray, recover: FloatArray
+) -> BoolArray:
+    """Without ``for`` the rule is a latch (alert >= recover every hour): it fires from
+    an hour at or above the alert probability until one below the recovery probability,
+    and an hour without data changes nothing (:func:`fast_alerting`'s loop, vectorised)."""
+    n = len(prob)
+    event = np.full(n, -1, dtype=np.int8)
+    event[known & ~(prob >= recover)] = 0
+    event[known & (prob >= alert)] = 1
+    last = np.maximum.accumulate(np.where(event >= 0, np.arange(n), -1))
+    return np.asarray((last >= 0) & (event[np.maximum(last, 0)] == 1), dtype=bool)
 
 
 def goal_gap(figures: Mapping[str, Any]) -> float:
