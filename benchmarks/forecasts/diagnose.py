@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replay-cache", type=Path, required=True, metavar="DIR")
     args = parser.parse_args(argv)
     for log, load in LOGS.items():
-        replays = pickle.loads((args.replay_cache / f"{log}.pkl").read_bytes())
+        cached = args.replay_cache / f"{log}.pkl"
+        if not cached.exists():
+            print(f"\n{log}: no replays in {args.replay_cache}")
+            continue
+        replays = pickle.loads(cached.read_bytes())
         series = to_series(load())
         missed: list[tuple[float, float]] = []
         caught = 0
