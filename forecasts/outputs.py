@@ -23,7 +23,7 @@ from forecasts.engine import (
     raw_breach_chance,
 )
 from forecasts.models.base import FlowForecaster, finite
-from forecasts.types import FloatArray, Forecast, ForecastStatus
+from forecasts.types import OBSERVED_HOURS, FloatArray, Forecast, ForecastStatus
 
 BreachKey = tuple[float, int]
 """A breach question: (limit, hours ahead)."""
@@ -97,6 +97,7 @@ def forecast(state: EngineState, settings: EngineSettings, queue: str) -> Foreca
         breach_probability=None,
         backtest_mase=state.scores.get(name),
         status=status,
+        observed=state.ring.last_actuals(OBSERVED_HOURS + 1),
     )
 
 

@@ -156,6 +156,14 @@ class Ring:
             return None
         return bool(np.any(values > limit))
 
+    def last_actuals(self, n: int) -> tuple[float, ...]:
+        """The actual open counts of the last ``n`` hours, oldest first (NaN for an hour
+        the ring does not hold; fewer than ``n`` when the ring is younger)."""
+        if self.last is None:
+            return ()
+        hours = np.arange(self.last - min(n, self.size) + 1, self.last + 1)
+        return tuple(float(v) for v in self.actual[hours % self.size])
+
     def largest_rise(self, span: int, hours: int) -> float:
         """The largest rise of the actual over ``span`` hours ending in the last ``hours``.
 

@@ -90,6 +90,10 @@ def hour_of_week(timestamps: TimeArray) -> npt.NDArray[np.int64]:
     return (hours + 72) % 168
 
 
+OBSERVED_HOURS = 6
+"""How many hours back a forecast carries the observed open counts (:attr:`Forecast.observed`)."""
+
+
 @dataclass(frozen=True)
 class Forecast:
     """One queue's forecast made at ``made_at``.
@@ -107,6 +111,9 @@ class Forecast:
         breach_probability: probability of crossing the limit within the horizon, or None.
         backtest_mase: the selected model's backtest MASE at the alert horizon, or None.
         status: ``ok``, ``fallback`` (naive after a failure) or ``insufficient_history``.
+        observed: the last open counts the state holds, oldest first, the last at
+            ``made_at`` (up to :data:`OBSERVED_HOURS` + 1; an hour the state does not
+            hold is NaN): what a forecast rule's level gate reads.
     """
 
     queue: str
@@ -121,3 +128,4 @@ class Forecast:
     breach_probability: float | None
     backtest_mase: float | None
     status: ForecastStatus
+    observed: tuple[float, ...] = ()

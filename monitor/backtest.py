@@ -224,6 +224,12 @@ def describe(rule: ForecastRule) -> str:
         text += f", recover < {rule.recover_probability:g}"
     if rule.for_:
         text += f", for {int(rule.for_ / timedelta(hours=1))}h"
+    if rule.gate_probability is not None:
+        rise = int(rule.gate_rise / timedelta(hours=1))
+        text += (
+            f"; >= {rule.gate_probability:g} while open >= {rule.gate_level:g} L"
+            f" and rising over {rise}h"
+        )
     return text
 
 

@@ -12,6 +12,7 @@ queues that start, fell behind, or estimate parameters this hour.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -218,6 +219,10 @@ def record(out: Outputs, asked: Iterable[tuple[str, BreachKey]]) -> dict[str, An
         above = np.flatnonzero(forecast.upper[:steps] > limit)
         etas[name] = float(above[0] + 1) * 3600 if len(above) else None
     detail: dict[str, Any] = {"breach": breach, "breach_model": breach_model, "eta_seconds": etas}
+    if forecast.observed:
+        detail["observed"] = [
+            round(float(v), 3) if math.isfinite(v) else None for v in forecast.observed
+        ]
     if out.arrivals is not None and out.resolutions is not None:
         detail["arrivals"] = _rounded(out.arrivals)
         detail["resolutions"] = _rounded(out.resolutions)

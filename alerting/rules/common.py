@@ -66,6 +66,9 @@ class ForecastView:
     """The model whose calibrated paths gave ``breach_probability`` (else ``model``)."""
     arrivals: Sequence[float] = ()
     """Forecast arrivals per hour, step k covering the hour from ``made_at + k h``."""
+    observed: Sequence[float] = ()
+    """The last observed open counts, one per hour, oldest first, the last at the hour
+    the forecast was made from (NaN: an hour the engine did not hold)."""
 
 
 @dataclass(frozen=True)

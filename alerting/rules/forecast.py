@@ -4,19 +4,46 @@ Fires when the upper edge of the calibrated forecast band reaches ``threshold`` 
 ``horizon`` (or, with ``min_probability``, when the breach probability does); resolves
 once it no longer does, below ``recover_threshold`` if one is set. The forecasts come
 from ``forecasts/``; a queue without one (too little history) has no data.
+
+With ``gate_probability`` the probability rule has a second stage: while the queue's
+observed open count is at least ``gate_level`` x the threshold and higher than it was
+``gate_rise`` earlier (the *gate*, read from the hours the forecast carries), the rule
+fires at ``gate_probability`` instead of ``min_probability`` (and resolves below
+``recover_probability`` scaled by the same ratio).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alerting.rules.common import EvalContext, Measured, Row, RuleBase, number
 from alerting.state import Breaching, NoData, Ok, Outcome
 from config.durations import Duration, format_duration
+from forecasts.types import OBSERVED_HOURS
+
+
+@dataclass(frozen=True)
+class GatedMeasured(Measured):
+    """A breach probability with whether the two-stage rule's gate is open."""
+
+    gate_open: bool = False
+
+
+def gate_open(observed: Sequence[float], threshold: float, level: float, rise_hours: int) -> bool:
+    """Whether the open count ``observed[-1]`` is at least ``level`` x ``threshold`` and
+    higher than ``rise_hours`` earlier (both hours known; closed on a shorter history)."""
+    if len(observed) <= rise_hours:
+        return False
+    now, before = observed[-1], observed[-1 - rise_hours]
+    if not (math.isfinite(now) and math.isfinite(before)):
+        return False
+    return now >= level * threshold and now > before
 
 
 class ForecastRule(RuleBase):
@@ -37,6 +64,29 @@ class ForecastRule(RuleBase):
     recover_probability: float | None = Field(
         None, gt=0, le=1, description="while firing, resolve only below this probability"
     )
+    gate_probability: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="two-stage rule: fire at this lower probability while the gate is open",
+    )
+    gate_level: float = Field(
+        0.9, gt=0, le=1, description="gate: open count at least this share of the threshold"
+    )
+    gate_rise: Duration = Field(
+        timedelta(hours=3), description="gate: open count higher than this long ago"
+    )
+
+    @model_validator(mode="after")
+    def _valid_gate(self) -> ForecastRule:
+        if self.gate_probability is None:
+            return self
+        if self.min_probability is None or self.gate_probability >= self.min_probability:
+            raise ValueError("gate_probability needs a min_probability above it")
+        hours = self.gate_rise / timedelta(hours=1)
+        if hours != int(hours) or not 1 <= hours <= OBSERVED_HOURS:
+            raise ValueError(f"gate_rise must be whole hours from 1h to {OBSERVED_HOURS}h")
+        return self
 
     def expression(self) -> str:
         if self.min_probability is not None:
@@ -51,7 +101,12 @@ class ForecastRule(RuleBase):
             if self.recover_probability is not None
             else (self.min_probability)
         )
-        limit = recover if firing else self.min_probability
+        alert = self.min_probability
+        gated = isinstance(measured, GatedMeasured) and measured.gate_open
+        if self.gate_probability is not None and gated:
+            scale = self.gate_probability / self.min_probability
+            alert, recover = self.gate_probability, recover * scale
+        limit = recover if firing else alert
         text = f"{measured.text} = {measured.value:.2f}"
         if measured.value >= limit:
             return Breaching(measured.value, f"{text} >= {limit:g}")
@@ -74,7 +129,14 @@ class ForecastRule(RuleBase):
             if probability is None:
                 return NoData("no breach probability for this limit yet")
             model = forecast.breach_model or forecast.model
-            return Measured(probability, f"{self.expression()} ({model})")
+            text = f"{self.expression()} ({model})"
+            if self.gate_probability is None:
+                return Measured(probability, text)
+            rise = int(self.gate_rise / timedelta(hours=1))
+            opened = gate_open(forecast.observed, threshold, self.gate_level, rise)
+            return GatedMeasured(
+                probability, f"{text}, gate {'open' if opened else 'closed'}", opened
+            )
         series = forecast.upper if self.band == "upper" else forecast.point
         window = list(series[:steps])
         if not window:

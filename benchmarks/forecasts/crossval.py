@@ -103,6 +103,9 @@ class Params:
     prior: float | None = None
     memory: float | None = None
     """The calibration memory's half-life in weeks (with ``prior``; None: the ring's)."""
+    gate: float | None = None
+    gate_level: float = 0.9
+    gate_rise: int = 3
 
     def question(self, kind: LimitKind) -> str:
         """The replay question holding this point's probability at ``kind`` limits."""
@@ -124,6 +127,15 @@ class Params:
 
     def rule(self, limit: float) -> ForecastRule:
         """The ``kind: forecast`` rule with these parameters at ``limit``."""
+        gated = (
+            {}
+            if self.gate is None
+            else {
+                "gate_probability": self.gate,
+                "gate_level": self.gate_level,
+                "gate_rise": f"{self.gate_rise}h",
+            }
+        )
         return ForecastRule.model_validate(
             {
                 "name": "BreachForecast",
@@ -133,8 +145,19 @@ class Params:
                 "min_probability": self.alert,
                 "recover_probability": self.recover,
                 "for": f"{self.for_hours}h",
+                **gated,
             }
         )
+
+    def thresholds(self, gate: BoolArray | None) -> tuple[FloatArray, FloatArray]:
+        """Per hour, the alert and recovery probabilities: the two-stage rule's lower
+        ones where its ``gate`` is open (constant without a gate)."""
+        n = 0 if gate is None else len(gate)
+        alert, recover = np.full(n, self.alert), np.full(n, self.recover)
+        if self.gate is not None and gate is not None:
+            alert[gate] = self.gate
+            recover[gate] = self.recover * self.gate / self.alert
+        return alert, recover
 
 
 PRESETS = (
@@ -153,22 +176,33 @@ PRESETS = (
 widened (each only when the run asks those questions)."""
 
 
+GATES: tuple[tuple[float, float, int] | None, ...] = (None,)
+"""The two-stage rule's candidates, (gate probability, gate level, gate rise in hours)
+(None: one stage); ``--gates`` adds others (no new replay question: the gate reads the
+observed open counts)."""
+
+
 def grid_of(
     jumps: Sequence[float | None],
     priors: Sequence[float | None] = PRIORS,
     varied: Sequence[str] = MODELS,
     memories: Sequence[float | None] = MEMORIES,
+    gates: Sequence[tuple[float, float, int] | None] = GATES,
 ) -> list[Params]:
     """The grid of rules (and engine widenings and calibrations) the folds choose from;
     only the ``varied`` models are asked with a widening or a calibration; a memory
-    only with a prior."""
-    return [
-        Params(m, a, round(a * r, 3), f, j, c, h)
-        for m, j, c, h, a, r, f in itertools.product(
-            MODELS, jumps, priors, memories, ALERTS, RECOVER_SHARE, FOR_HOURS
-        )
-        if (m in varied or (j is None and c is None)) and (h is None or c is not None)
-    ]
+    only with a prior; a gate only below the alert probability."""
+    out = []
+    for m, j, c, h, a, r, f, g in itertools.product(
+        MODELS, jumps, priors, memories, ALERTS, RECOVER_SHARE, FOR_HOURS, gates
+    ):
+        if not (m in varied or (j is None and c is None)) or (h is not None and c is None):
+            continue
+        if g is None:
+            out.append(Params(m, a, round(a * r, 3), f, j, c, h))
+        elif g[0] < a:
+            out.append(Params(m, a, round(a * r, 3), f, j, c, h, g[0], g[1], g[2]))
+    return out
 
 
 GRID = grid_of(JUMPS)
@@ -209,22 +243,38 @@ def questions(
 def preset_name(p: Params) -> str:
     """How the report names a fixed setting."""
     memory = "" if p.memory is None else f" memory {p.memory}w"
+    gate = "" if p.gate is None else f" gate {p.gate}:{p.gate_level}:{p.gate_rise}"
     return (
-        f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump} prior {p.prior}{memory}"
+        f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump} prior {p.prior}"
+        f"{memory}{gate}"
     )
 
 
-def fast_alerting(prob: FloatArray, known: BoolArray, p: Params) -> BoolArray:
+def gate_hours(open_: FloatArray, limit: FloatArray, level: float, rise: int) -> BoolArray:
+    """The two-stage rule's gate at each hour: the open count at least ``level`` x the
+    limit and higher than ``rise`` hours earlier (closed in the first ``rise`` hours)."""
+    gate = np.zeros(len(open_), dtype=bool)
+    gate[rise:] = (open_[rise:] >= level * limit[rise:]) & (open_[rise:] > open_[:-rise])
+    return gate
+
+
+def fast_alerting(
+    prob: FloatArray, known: BoolArray, p: Params, gate: BoolArray | None = None
+) -> BoolArray:
     """The forecast rule's firing hours (alerting/rules/forecast.py + alerting/state.py):
-    hysteresis on the probability, ``for`` held, no data (insufficient history) keeps
-    the state. The grid uses this; the reported figures come from the real path."""
+    hysteresis on the probability (at the lower probabilities where a two-stage rule's
+    ``gate`` is open), ``for`` held, no data (insufficient history) keeps the state.
+    The grid uses this; the reported figures come from the real path."""
     firing = np.zeros(len(prob), dtype=bool)
+    alert, recover = p.thresholds(gate if gate is not None else np.zeros(len(prob), dtype=bool))
+    if p.for_hours == 0:
+        return _latched(prob, known, alert, recover)
     state, since = "inactive", 0
     for t, value in enumerate(prob):
         if not known[t]:
             firing[t] = state == "firing"
             continue
-        breaching = value >= (p.recover if state == "firing" else p.alert)
+        breaching = value >= (recover[t] if state == "firing" else alert[t])
         if not breaching:
             state = "inactive"
         elif state == "inactive":
@@ -233,6 +283,20 @@ def fast_alerting(prob: FloatArray, known: BoolArray, p: Params) -> BoolArray:
             state = "firing"
         firing[t] = state == "firing"
     return firing
+
+
+def _latched(
+    prob: FloatArray, known: BoolArray, alert: FloatArray, recover: FloatArray
+) -> BoolArray:
+    """Without ``for`` the rule is a latch (alert >= recover every hour): it fires from
+    an hour at or above the alert probability until one below the recovery probability,
+    and an hour without data changes nothing (:func:`fast_alerting`'s loop, vectorised)."""
+    n = len(prob)
+    event = np.full(n, -1, dtype=np.int8)
+    event[known & ~(prob >= recover)] = 0
+    event[known & (prob >= alert)] = 1
+    last = np.maximum.accumulate(np.where(event >= 0, np.arange(n), -1))
+    return np.asarray((last >= 0) & (event[np.maximum(last, 0)] == 1), dtype=bool)
 
 
 def goal_gap(figures: Mapping[str, Any]) -> float:
@@ -274,8 +338,15 @@ def grid_scores(
             rep = replays[log][name]
             known = np.asarray([f.status != "insufficient_history" for f in rep.forecasts])
             limit = limit_series(s, kind)
+            gates: dict[tuple[float, int], BoolArray] = {}
             for p in points:
-                flags = fast_alerting(rep.probabilities[p.question(kind)], known, p)
+                gate = None
+                if p.gate is not None:
+                    key = (p.gate_level, p.gate_rise)
+                    if key not in gates:
+                        gates[key] = gate_hours(s.open, limit, *key)
+                    gate = gates[key]
+                flags = fast_alerting(rep.probabilities[p.question(kind)], known, p, gate)
                 got = score_queue(s.open, limit, {"rule": flags}, TEST_START)["rule"]
                 for group in groups:
                     out[p].setdefault(group, EventScore()).add(got)
@@ -344,7 +415,12 @@ def held_out(
         rule = params.rule(float(limit[TEST_START]))
         real, _ = timeline(rule, key_of(f"{log}/{name}"), rep, params.question(kind), limit)
         known = np.asarray([f.status != "insufficient_history" for f in rep.forecasts])
-        fast = fast_alerting(rep.probabilities[params.question(kind)], known, params)
+        gate = (
+            None
+            if params.gate is None
+            else gate_hours(s.open, limit, params.gate_level, params.gate_rise)
+        )
+        fast = fast_alerting(rep.probabilities[params.question(kind)], known, params, gate)
         if not np.array_equal(real, fast):
             raise AssertionError(f"{log}/{name}: the grid's rule differs from the real one")
         flags["forecast rule (chosen without this log)"] = real
@@ -481,8 +557,22 @@ def main(argv: list[str] | None = None) -> None:
         help="forecasts.ets_estimation of the replays (default: the daemon's; keep"
         " --replay-cache directories apart per value)",
     )
+    parser.add_argument(
+        "--gates",
+        type=lambda text: [
+            None,
+            *(
+                (float(g), float(f), int(k))
+                for g, f, k in (item.split(":") for item in text.split(","))
+            ),
+        ],
+        default=list(GATES),
+        metavar="G:F:K,G:F:K",
+        help="two-stage rules the folds may also choose: fire at probability G while the"
+        " open count is >= F x the limit and higher than K hours earlier",
+    )
     args = parser.parse_args(argv)
-    candidates = grid_of(args.jumps, args.priors, args.varied, args.memories)
+    candidates = grid_of(args.jumps, args.priors, args.varied, args.memories, args.gates)
     started = time.perf_counter()
     logs = args.logs or list(LOGS)
     series = {log: first_hours(to_series(LOGS[log]()), args.hours.get(log)) for log in logs}
@@ -530,16 +620,27 @@ def main(argv: list[str] | None = None) -> None:
                 types,
                 {
                     "plain (no calibration, no widening)": [
-                        p for p in candidates if p.jump is None and p.prior is None
+                        p
+                        for p in candidates
+                        if p.jump is None and p.prior is None and p.gate is None
                     ],
-                    "plain + widening": [p for p in candidates if p.prior is None],
+                    "plain + widening": [
+                        p for p in candidates if p.prior is None and p.gate is None
+                    ],
                     "plain + calibration": [
-                        p for p in candidates if p.jump is None and p.memory is None
+                        p
+                        for p in candidates
+                        if p.jump is None and p.memory is None and p.gate is None
                     ],
                     "plain + calibration memory": [
                         p
                         for p in candidates
-                        if p.jump is None and (p.prior is None or p.memory is not None)
+                        if p.jump is None
+                        and (p.prior is None or p.memory is not None)
+                        and p.gate is None
+                    ],
+                    "plain + two-stage gate": [
+                        p for p in candidates if p.jump is None and p.prior is None
                     ],
                     "the whole grid": candidates,
                 },

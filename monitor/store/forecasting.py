@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -58,6 +59,7 @@ def view_of(row: Mapping[str, Any]) -> ForecastView:
         breach_probability=dict(detail.get("breach", {})),
         breach_model=detail.get("breach_model"),
         arrivals=list(detail.get("arrivals") or ()),
+        observed=tuple(math.nan if v is None else float(v) for v in detail.get("observed") or ()),
     )
 
 

@@ -166,6 +166,89 @@ class TestForecast:
         assert isinstance(result, NoData) and "insufficient_history" in result.reason
 
 
+class TestTwoStageForecast:
+    """``gate_probability``: a lower probability while the open count is near the limit and
+    rising (the gate reads the observed hours the forecast carries)."""
+
+    def view(self, probability: float, observed: list[float]) -> EvalContext:
+        forecast = ForecastView(
+            made_at=T0,
+            point=[0.0] * 6,
+            upper=[0.0] * 6,
+            model="naive",
+            breach_probability={"100@6": probability},
+            breach_model="warning",
+            observed=observed,
+        )
+        return EvalContext(forecasts={KEY: forecast})
+
+    def two_stage(self, **fields: Any) -> Any:
+        base = {
+            "kind": "forecast",
+            "threshold": 100,
+            "horizon": "6h",
+            "min_probability": 0.4,
+            "recover_probability": 0.2,
+            "gate_probability": 0.1,
+            "gate_level": 0.9,
+            "gate_rise": "3h",
+        }
+        return rule(**{**base, **fields})
+
+    @pytest.mark.parametrize(
+        ("observed", "expected"),
+        [
+            ([80, 85, 88, 89, 91], Breaching),  # 91 >= 90 and above 85 three hours ago
+            ([80, 95, 92, 90, 89], Ok),  # near the limit but not above 3 h ago
+            ([80, 85, 88, 89, 89.5], Ok),  # rising but under 0.9 x the limit
+            ([88, 89, 91], Ok),  # rising, but the hour 3 h ago is not carried
+            ([80, float("nan"), 88, 89, 91], Ok),  # the hour 3 h ago is unknown
+        ],
+    )
+    def test_the_low_probability_fires_only_through_the_gate(
+        self, observed: list[float], expected: type
+    ) -> None:
+        """At 0.15 (under 0.4, over 0.1) the rule fires only while the gate is open."""
+        result = outcome(self.two_stage(), [], T0, ctx=self.view(0.15, observed))
+        assert isinstance(result, expected)
+        assert ("gate open" in result.reason) == (expected is Breaching)
+
+    def test_the_first_stage_fires_whatever_the_gate(self) -> None:
+        """At 0.4 the rule fires with the gate closed, as the one-stage rule does."""
+        closed = self.view(0.4, [90, 80, 70, 60])
+        assert isinstance(outcome(self.two_stage(), [], T0, ctx=closed), Breaching)
+
+    def test_recovery_is_scaled_while_the_gate_is_open(self) -> None:
+        """Firing, the gate open: it resolves below 0.2 x 0.1 / 0.4 = 0.05, not 0.2."""
+        opened = self.view(0.06, [80, 85, 88, 89, 91])
+        closed = self.view(0.06, [80, 95, 92, 90, 89])
+        assert isinstance(outcome(self.two_stage(), [], T0, ctx=opened, firing=True), Breaching)
+        assert isinstance(outcome(self.two_stage(), [], T0, ctx=closed, firing=True), Ok)
+
+    def test_without_a_gate_the_observed_hours_change_nothing(self) -> None:
+        """The one-stage rule ignores the gate: 0.15 is below 0.4 whatever the level."""
+        r = rule(kind="forecast", threshold=100, min_probability=0.4)
+        assert isinstance(outcome(r, [], T0, ctx=self.view(0.15, [80, 85, 88, 89, 91])), Ok)
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"gate_probability": 0.5},  # not below min_probability
+            {"gate_rise": "7h"},  # more hours than a forecast carries
+            {"gate_rise": "90m"},  # not whole hours
+        ],
+    )
+    def test_an_impossible_gate_is_a_config_error(self, fields: dict[str, Any]) -> None:
+        """A gate that could never work is refused at load time."""
+        with pytest.raises(ValidationError):
+            self.two_stage(**fields)
+
+    def test_a_gate_needs_a_probability_rule(self) -> None:
+        """gate_probability without min_probability is refused."""
+        with pytest.raises(ValidationError, match="gate_probability"):
+            rule(kind="forecast", threshold=100, gate_probability=0.1)
+
+
 class TestCommonBehaviour:
     def test_recovery_threshold_holds_while_firing(self) -> None:
         """While firing, the value must fall to recover_threshold to stop breaching."""

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.forecasts.crossval import Params, fast_alerting
+from benchmarks.forecasts.crossval import Params, fast_alerting, gate_hours
 from forecasts.evaluation.replay import Replay
+from forecasts.evaluation.report import limit_series
 from forecasts.types import Forecast, HourlySeries
-from monitor.backtest import RULE, early_warning, read_csv
+from monitor.backtest import RULE, early_warning, key_of, read_csv, timeline
 
 CSV = Path(__file__).parents[1] / "fixtures" / "rules" / "servicenow_hourly_2016-03_05.csv"
 
@@ -48,3 +49,41 @@ def test_the_given_rule_is_scored_with_its_own_thresholds() -> None:
     )
     assert not np.array_equal(shipped["all"], alerting["all"])
     assert any("P(cross in 6h) >= 0.3, recover < 0.15" in name for name in shipped_scores)
+
+
+def test_the_two_stage_rule_reads_the_hours_its_forecasts_carry() -> None:
+    """The gated rule through the real path (each hour's stored row, the alerting engine)
+    fires where the grid's gate says: at 0.1 while the open count is near the limit and
+    rising, at 0.5 otherwise; and the gate changes the timeline."""
+    series = read_csv(CSV)["all"]
+    span = series.open.max() - series.open.min()
+    chance = 0.6 * (series.open - series.open.min()) / span
+    n = len(series)
+    flat = np.zeros(6)
+    forecasts = [
+        Forecast(
+            "all",
+            series.timestamps[t],
+            6,
+            "naive",
+            flat,
+            flat,
+            flat,
+            0.8,
+            None,
+            None,
+            None,
+            "ok",
+            tuple(float(v) for v in series.open[max(0, t - 6) : t + 1]),
+        )
+        for t in range(n)
+    ]
+    rep = Replay("all", {}, forecasts, {"q": chance}, {"q": ["warning"] * n}, {})
+    limits = limit_series(series, "fixed")
+    known = np.ones(n, dtype=bool)
+    gated = Params("warning", 0.5, 0.25, 0, gate=0.1, gate_level=0.8, gate_rise=3)
+    real, _ = timeline(gated.rule(float(limits[0])), key_of("all"), rep, "q", limits)
+    gate = gate_hours(series.open, limits, 0.8, 3)
+    assert gate.any() and np.array_equal(real, fast_alerting(chance, known, gated, gate))
+    plain = fast_alerting(chance, known, Params("warning", 0.5, 0.25, 0))
+    assert not np.array_equal(real, plain)

@@ -193,19 +193,26 @@ ANSWERS = {
 """Engine settings beyond the defaults (two that change only how breach questions are
 answered; the other ETS estimation and its daily schedule): each must give the daemon
 and the backtest the same alert timeline."""
+TWO_STAGE = "    gate_probability: 0.1\n    gate_level: 0.8\n    gate_rise: 3h\n"
+"""The rule's second stage (alerting/rules/forecast.py), read from the observed hours the
+stored forecast carries."""
+CASES = {
+    **{name: (answers, "") for name, answers in ANSWERS.items()},
+    "two-stage rule": ("", TWO_STAGE),
+}
 
 
 class TestOnePath:
-    @pytest.mark.parametrize("answers", list(ANSWERS.values()), ids=list(ANSWERS))
+    @pytest.mark.parametrize("answers,stage", list(CASES.values()), ids=list(CASES))
     def test_daemon_and_backtest_give_the_same_alert_timeline(
-        self, store: sa.Engine, tmp_path: Path, answers: str
+        self, store: sa.Engine, tmp_path: Path, answers: str, stage: str
     ) -> None:
         """Through the March 2016 surge the daemon's alerts change at backtest --store's hours."""
         end = datetime(2016, 3, 24, tzinfo=ZONE)
         days = 23
         url = str(store.url).removeprefix("sqlite:///")
         config = tmp_path / "monitor.yaml"
-        text = TIMELINE_CONFIG.replace("STORE", url)
+        text = TIMELINE_CONFIG.replace("STORE", url) + stage
         config.write_text(text.replace("forecasts: {", "forecasts: {" + answers))
         clock = FakeClock(end - timedelta(days=days) + timedelta(minutes=5))
         daemon = Daemon(load_settings(config), clock=clock, collectors={}, engine=store)
