@@ -309,8 +309,8 @@ words when the preset's own history table cannot be read)."""
 
 def _past_state_statements(mapping: SqlMapping) -> list[tuple[str, str, sa.TextClause]]:
     """``(name, text, statement)``: a dry run (``WHERE 1 = 0``) of each part of the
-    mapping's ``past_state``, ``text`` being the SQL the user wrote (whose tables are
-    probed when the database rejects it).
+    mapping's ``past_state``; ``text`` is the SQL whose tables are probed when the
+    database rejects it (the expression for ``status`` and ``queue``, else the statement).
 
     - ``status``, ``queue``: the expression over the ticket table;
     - ``queue_changes`` (and ``queue_join.changes``): the change rows' ticket and time
@@ -335,19 +335,16 @@ def _past_state_statements(mapping: SqlMapping) -> list[tuple[str, str, sa.TextC
     used = {j.alias for j in mapping.joins_for([queue])}
     as_of = [j for j in mapping.joins_as_of() if j.alias in used]
     select = f"SELECT {queue} FROM "
-    text = f"{join.table} {join.on or ''}"
-    out.append(
-        ("queue_join", text, sa.text(f"{select}{source_text(mapping.table, as_of)} WHERE 1 = 0"))
-    )
+    text = f"{select}{source_text(mapping.table, as_of).text} WHERE 1 = 0"
+    out.append(("queue_join", text, sa.text(text)))
     if join.rows is not None and join.held is not None and join.changes is not None:
         original = {j.alias: j for j in mapping.joins}[join.alias]
         held = original.model_copy(
             update={"table": join.rows, "on": f"({join.on or original.on}) AND ({join.held})"}
         )
         joins = [held if j.alias == join.alias else j for j in mapping.joins if j.alias in used]
-        text = f"{join.rows} {join.held}"
-        statement = f"{select}{source_text(mapping.table, joins)} WHERE 1 = 0"
-        out.append(("queue_join.held", text, sa.text(statement)))
+        text = f"{select}{source_text(mapping.table, joins).text} WHERE 1 = 0"
+        out.append(("queue_join.held", text, sa.text(text)))
         out.append(("queue_join.changes", *_changes_statement(join.changes)))
     return out
 
@@ -356,8 +353,8 @@ def _changes_statement(changes: QueueChanges) -> tuple[str, sa.TextClause]:
     """The change rows' ticket and time under their condition (nothing read)."""
     columns = f"{changes.expression('ticket')}, {changes.expression('at')}"
     scope = f" AND ({changes.where})" if changes.where else ""
-    text = f"{changes.table} {columns} {changes.where or ''}"
-    return text, sa.text(f"SELECT {columns} FROM {changes.table} h WHERE 1 = 0{scope}")
+    text = f"SELECT {columns} FROM {changes.table} h WHERE 1 = 0{scope}"
+    return text, sa.text(text)
 
 
 def _presets_own_past_state(mapping: SqlMapping) -> bool:
