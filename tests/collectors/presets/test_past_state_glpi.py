@@ -306,6 +306,7 @@ def test_history_changes_the_answer(glpi_db: Any) -> None:
         ("queue_join -> held", {"held": glpi.GROUP_HELD.replace("x.type = 2", "x.kind = 2")}),
         ("queue_join -> changes", {"changes": {**glpi.GROUP_CHANGES, "at": "h.logged_at"}}),
     ],
+    ids=["queue_join", "held", "changes"],
 )
 def test_check_config_runs_the_groups_as_of(glpi_db: Any, part: str, change: dict) -> None:
     """``check-config --connect`` runs the groups' join as of an instant (``snapshot
