@@ -11,8 +11,10 @@ rule of ``docs/presets/glpi.md``), drops the deleted tickets, and counts open, c
 and resolved per group, each ticket in every group it held at the hour's end
 (:func:`tests.collectors.asof.hourly_moving`), and the total with each ticket once. The
 hours are read in two spans, the second carried from the first, as ``backfill``'s chunks
-are. The same rows written in Paris wall-clock time (the hours cross the change to
-summer time of 27 March 2016) give the same figures with ``timezone: Europe/Paris``.
+are, and the second span again by a new reader (a backfill resumed after an interruption
+reads the groups held at its start itself). The same rows written in Paris wall-clock
+time (the hours cross the change to summer time of 27 March 2016) give the same figures
+with ``timezone: Europe/Paris``.
 
 Not on SQLite: the preset reads the group id out of the relation row's text with
 ``REVERSE`` and ``POSITION``, which SQLite does not have.
@@ -30,8 +32,15 @@ from collectors.presets import glpi
 from collectors.sqlmap import SqlMapping
 from tests.collectors import asof
 from tests.collectors.presets import test_past_state_glpi as past
-from tests.collectors.presets.pastcase import SERVERS, loaded_on_server
-from tests.collectors.presets.test_backfill_history import END, HOURS, START, Figures, backfilled
+from tests.collectors.presets.pastcase import SERVERS, collector, loaded_on_server
+from tests.collectors.presets.test_backfill_history import (
+    END,
+    HOURS,
+    MIDDLE,
+    START,
+    Figures,
+    backfilled,
+)
 
 DELETED_EVERY = 41
 """Every 41st ticket is in the trash bin (``is_deleted = 1``)."""
@@ -176,6 +185,17 @@ def test_glpi_backfill_counts_each_ticket_in_every_group_it_held(
     got = backfilled(url, "glpi")
     want = expected(rows)
     assert got == want
+    # resumed after an interruption: a new reader starts at MIDDLE without a carry and
+    # reads the groups held then (the backlog at its start) itself
+    reader = collector(url, preset="glpi")
+    try:
+        resumed = {
+            (r.queue, r.hour): (r.open_end, r.created, r.resolved)
+            for r in reader.hourly(MIDDLE, END)
+        }
+    finally:
+        reader.close()
+    assert resumed == {k: v for k, v in want.items() if k[1] >= MIDDLE}
     # without the history: today's groups, the same totals, other per-group figures
     today = backfilled(url, "glpi", past_state=None)
     totals = {k: v for k, v in want.items() if k[0] == "__total__"}
