@@ -30,7 +30,10 @@ ticket on (or with a resolution in the hour) are returned.
 Where the mapping's ``past_state`` gives the queue and the rows that may change it
 (``queue_changes``), every figure counts the ticket in its queue at the hour's end and
 each hour with a change row moves it between queues (see "queues from the help desk's
-history" below); the statement is otherwise the same.
+history" below); the statement is otherwise the same. Where a ticket may hold several
+queues at once (``past_state.queue_join`` with ``rows``, ``held`` and ``changes``: GLPI's
+assigned groups), the same events count it in every queue it holds at the instant (see
+"several queues at once" below).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from collectors.base import HourFigures
-from collectors.sqlmap import AS_OF_PARAM, PastState, QueueChanges
+from collectors.sqlmap import AS_OF_PARAM, PastJoin, PastState, QueueChanges
 from collectors.sqlqueries import PollQueries
 
 HOUR = timedelta(hours=1)
@@ -158,9 +161,11 @@ def hourly_statement(
     before): nothing before ``start`` is read, and ``open_end`` and ``seen`` count from 0
     at ``start``."""
     end = start + hours * HOUR
-    moving = _moving(q)
+    moving, joining = _moving(q), _joining(q)
     if moving is not None:
         parts = _moving_parts(q, moving, start, end, carried)
+    elif joining is not None:
+        parts = _joined_parts(_Held(q, *joining, start), start, end, carried)
     else:
         parts = [_created(q, start, end), _resolved(q, start, end)]
         if not carried:
@@ -317,14 +322,15 @@ def _grouped(
     where: list[ColumnElement[bool]],
     queue: ColumnElement[Any] | None = None,
     also_from: sa.FromClause | None = None,
+    source: sa.TextClause | None = None,
     **flags: ColumnElement[Any],
 ) -> sa.Select[Any]:
     """``(queue, n, c, d, r, s)`` of the tickets matching ``where``, per queue and hour
     index: each given column sums its per-ticket 0/1 flag; the others are 0. ``queue``:
     the queue label (default: today's, :func:`_queue`); ``also_from``: a derived table
-    read beside the tickets (``where`` links them)."""
+    read beside the tickets (``where`` links them); ``source``: the tickets and their
+    joins (default: today's, ``q.source``)."""
     # only the joins these fields read (the total's statements have no queue: no fan-out)
-    fields = [n for n in ("queue", "status", "created_at", "resolved_at") if q.f.has(n)]
     froms: list[Any] = [] if also_from is None else [also_from]
     inner = (
         sa.select(
@@ -332,13 +338,18 @@ def _grouped(
             index.label("n"),
             *(flag.label(k) for k, flag in flags.items()),
         )
-        .select_from(*froms, q.source(fields))
+        .select_from(*froms, q.source(_fields(q)) if source is None else source)
         .where(*q.scope(), *where)
         .subquery("t")
     )
     zero: ColumnElement[int] = sa.literal_column("0", sa.Integer())
     columns = [sa.func.sum(inner.c[k]).label(k) if k in flags else zero.label(k) for k in COLUMNS]
     return sa.select(inner.c.queue, inner.c.n, *columns).group_by(inner.c.queue, inner.c.n)
+
+
+def _fields(q: PollQueries) -> list[str]:
+    """The fields whose joins the statements read."""
+    return [n for n in ("queue", "status", "created_at", "resolved_at") if q.f.has(n)]
 
 
 def _queue(q: PollQueries) -> ColumnElement[Any]:
@@ -531,7 +542,7 @@ def _moves(q: PollQueries, at: _Instants, start: datetime, end: datetime) -> sa.
     created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
     ticket: ColumnElement[Any] = sa.literal_column(q.m.expression("id") or "t.id")
     both_open = sa.and_(created < at.ticket(n), sa.or_(q.open_now(), resolved >= at.ticket(n + 1)))
-    fields = [f for f in ("queue", "status", "created_at", "resolved_at") if q.f.has(f)]
+    fields = _fields(q)
     pair = (
         sa.select(
             n.label("n"),
@@ -571,3 +582,194 @@ def _where(changes: QueueChanges) -> list[sa.TextClause]:
     ``Transactions1 (objecttype, objectid)`` from the optimizer: each ``EXISTS`` of
     :meth:`_Instants.queue` then scanned the whole table per ticket."""
     return [sa.text(f"({changes.where})")] if changes.where else []
+
+
+# -- several queues at once (``past_state.queue_join`` with ``rows``, ``held``, ``changes``) --
+#
+# A ticket may hold several queues at once (GLPI's assigned groups): the mapping's queue
+# reads a ``fan_out`` join, and the join's rows as of an instant are ``rows`` joined on
+# ``on AND held`` (``:as_of`` bound to the instant, per row: the end of the event's
+# hour). A LEFT JOIN keeps the ticket with a NULL row when it holds none, so the queue
+# expression labels it as today's poll does (GLPI: ``(unassigned)``). Each event of the
+# single-queue path above then counts the ticket in every row it holds at the instant
+# that path reads its queue at: a creation in those of its hour's end, a resolution in
+# those of its hour's end, a departure from those of its hour's start, and in an hour
+# with a change row a ticket open at both ends leaves every queue it held at the
+# hour's start and enters every one it holds at its end (unchanged ones cancel out).
+
+
+def _joining(q: PollQueries) -> tuple[PastState, PastJoin] | None:
+    """The mapping's ``past_state`` and its ``queue_join`` when backfill reads the join
+    over time (per queue, the queue reading that join); None otherwise."""
+    past = q.m.past_state
+    if q.total or past is None or past.queue_join is None or not past.queue_join.backfills():
+        return None
+    if not q.f.has("queue"):
+        return None
+    read = {j.alias for j in q.joins(_fields(q))}
+    return (past, past.queue_join) if past.queue_join.alias in read else None
+
+
+class _SqlText(sa.sql.elements.TextClause):
+    """SQL text with SQLAlchemy elements compiled in place (a FROM clause whose join
+    conditions read an instant computed per row, or a derived table of a subquery)."""
+
+    inherit_cache = False
+
+    def __init__(self, *parts: str | sa.ClauseElement) -> None:
+        super().__init__("")
+        self.parts = parts
+
+
+@compiles(_SqlText)
+def _sql_text(element: _SqlText, compiler: Any, **kw: Any) -> str:
+    inner = {k: v for k, v in kw.items() if k not in ("asfrom", "from_linter")}
+    out: list[str] = []
+    for part in element.parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, sa.FromClause):
+            out.append(compiler.process(part, asfrom=True, **inner))
+        else:
+            out.append(compiler.process(part, **inner))
+    return "".join(out)
+
+
+class _Held:
+    """The tickets with the rows of ``queue_join`` held at ``start + k`` hours."""
+
+    def __init__(self, q: PollQueries, past: PastState, join: PastJoin, start: datetime) -> None:
+        self.q, self.past, self.join = q, past, join
+        self.epoch = "created_at" in q.m.epoch_fields
+        self.ticket_start = _bound(q.f.bind("created_at", start))
+        self.history_start = _bound(
+            int(start.timestamp()) if past.epoch else q.f.bind("past_state", start)
+        )
+
+    def ticket(self, k: ColumnElement[int]) -> ColumnElement[Any]:
+        """``start + k`` hours, comparable with ``created_at`` and ``resolved_at``."""
+        after = epoch_hours_after if self.epoch else hours_after
+        return after(self.ticket_start, k)
+
+    def source(
+        self, k: ColumnElement[int] | None, base: sa.ClauseElement | None = None
+    ) -> _SqlText:
+        """The ticket table (or ``base``, a derived table of it aliased ``t``) and the
+        joins the statements read, the join of ``queue_join`` as of ``start + k`` hours
+        (``None``: at ``start``)."""
+        instant: ColumnElement[Any] = self.history_start
+        if k is not None:
+            after = epoch_hours_after if self.past.epoch else hours_after
+            instant = after(self.history_start, k)
+        join = self.join
+        assert join.rows is not None and join.held is not None
+        parts: list[str | sa.ClauseElement] = [self.q.m.table if base is None else base, " t"]
+        for j in self.q.joins(_fields(self.q)):
+            kind = "LEFT JOIN" if j.kind == "left" else "JOIN"
+            if j.alias != join.alias:
+                parts.append(f" {kind} {j.table} {j.alias} ON {j.on}")
+                continue
+            parts += [f" {kind} {join.rows} {j.alias} ON ({join.on or j.on}) AND "]
+            parts.append(at_instant(join.held, instant))
+        return _SqlText(*parts)
+
+    def changed(self, start: datetime, end: datetime) -> _SqlText:
+        """The ticket table as a derived table ``t`` with one row per ticket and hour index
+        ``bm_n`` of ``[start, end)`` with a change row (``t.*`` and ``bm_n``)."""
+        changes = self.join.changes
+        assert changes is not None
+        kind: sa.types.TypeEngine[Any] = sa.Integer() if self.past.epoch else sa.DateTime()
+        when = sa.literal_column(changes.expression("at"), kind)
+        index_of = epoch_hour_index if self.past.epoch else hour_index
+        high = _bound(int(end.timestamp()) if self.past.epoch else self.q.f.bind("past_state", end))
+        moved = (
+            sa.select(
+                sa.literal_column(changes.expression("ticket")).label("ticket"),
+                index_of(when, self.history_start).label("n"),
+            )
+            .select_from(sa.text(f"{changes.table} h"))
+            .where(when >= self.history_start, when < high, *_where(changes))
+            .distinct()
+            .subquery("bm_moved")
+        )
+        ticket = self.q.m.expression("id") or "t.id"
+        return _SqlText(
+            "(SELECT t.*, bm_moved.n AS bm_n FROM ",
+            moved,
+            f" JOIN {self.q.m.table} t ON {ticket} = bm_moved.ticket)",
+        )
+
+
+def _joined_parts(at: _Held, start: datetime, end: datetime, carried: bool) -> list[sa.Select[Any]]:
+    q = at.q
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    parts: list[sa.Select[Any]] = []
+    if not carried:  # the backlog at the start, in every queue held then
+        low_c = _bound(q.f.bind("created_at", start))
+        low_r = _bound(q.f.bind("resolved_at", start))
+        open_then = sa.or_(q.open_now(), resolved >= low_r)
+        minus_one = sa.literal_column("-1", sa.Integer())
+        parts.append(
+            _grouped(
+                q,
+                minus_one,
+                [created < low_c],
+                source=at.source(None),
+                c=sa.case((open_then, 1), else_=0),
+                s=ONE,
+            )
+        )
+    # creations, in every queue held at the end of their hour
+    low, high = _bound(q.f.bind("created_at", start)), _bound(q.f.bind("created_at", end))
+    n = _index(q, "created_at", created, low)
+    never_open = sa.case(
+        (q.open_now(), 0), (resolved.is_(None), 1), (resolved < created, 1), else_=0
+    )
+    parts.append(
+        _grouped(
+            q,
+            n,
+            [created >= low, created < high],
+            source=at.source(n + 1),
+            c=ONE,
+            d=never_open,
+            s=ONE,
+        )
+    )
+    # resolutions in every queue held at their hour's end (with the departures of tickets
+    # created in that hour), departures of older tickets from those held at its start
+    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
+    n = _index(q, "resolved_at", resolved, low)
+    hour_start = at.ticket(n)
+    within = [resolved >= low, resolved < high, sa.not_(q.open_now())]
+    same_hour = sa.case(
+        (created.is_(None), 0), (resolved < created, 0), (created < hour_start, 0), else_=1
+    )
+    parts.append(_grouped(q, n, within, source=at.source(n + 1), r=ONE, d=same_hour))
+    parts.append(
+        _grouped(
+            q,
+            n,
+            [*within, created < hour_start, resolved >= created],
+            source=at.source(n),
+            d=ONE,
+        )
+    )
+    # hours with a change row: a ticket open at both ends leaves the queues of the hour's
+    # start and enters those of its end (an arrival is a departure of -1)
+    k = sa.literal_column("t.bm_n", sa.Integer())
+    both_open = sa.and_(created < at.ticket(k), sa.or_(q.open_now(), resolved >= at.ticket(k + 1)))
+    changed = at.changed(start, end)
+    minus, zero = sa.literal_column("-1", sa.Integer()), sa.literal_column("0", sa.Integer())
+    parts.append(_grouped(q, k, [both_open], source=at.source(k, changed), d=ONE))
+    parts.append(
+        _grouped(
+            q,
+            k,
+            [created < at.ticket(k + 1)],
+            source=at.source(k + 1, changed),
+            d=sa.case((both_open, minus), else_=zero),
+            s=ONE,
+        )
+    )
+    return parts

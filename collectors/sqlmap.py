@@ -155,6 +155,12 @@ class PastJoin(BaseModel):
     ``:as_of``, takes the place of the mapping's join of the same ``alias`` in
     ``snapshot --as-of``, giving the rows the ticket had at the instant (kind and
     ``fan_out`` are those of the join it replaces).
+
+    With ``rows``, ``held`` and ``changes`` ``backfill`` reads it too: per hour, the
+    ticket table joined to ``rows`` on ``on AND held`` with ``:as_of`` bound to the
+    hour's end, only in the hours with a ``changes`` row (and at creations, resolutions
+    and the backfill's start); a ticket none of whose rows is held gets the join's NULL
+    row, as with today's links.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -162,6 +168,35 @@ class PastJoin(BaseModel):
     alias: str = Field(pattern=IDENT.pattern, description="the mapping's join it replaces")
     table: str = Field(description="SQL of the rows as of :as_of, aliased as the join")
     on: str | None = Field(None, description="the join condition (default: the replaced one's)")
+    rows: str | None = Field(
+        None,
+        description="backfill: every row the join may have held at any time (a table or"
+        " derived table aliased as the join, no :as_of), joined with on AND held",
+    )
+    held: str | None = Field(
+        None,
+        description="backfill: a condition over the join's alias (and t) true when its row"
+        " is held at :as_of",
+    )
+    changes: QueueChanges | None = Field(
+        None,
+        description="backfill: the history rows at which a ticket's rows of the join may"
+        " change (every change must have one); with rows and held, backfill counts each"
+        " ticket in every queue it held at each hour's end",
+    )
+
+    @model_validator(mode="after")
+    def _backfill_complete(self) -> PastJoin:
+        given = [n for n in ("rows", "held", "changes") if getattr(self, n) is not None]
+        if given and len(given) != 3:
+            raise ValueError("past_state.queue_join needs rows, held and changes together")
+        if self.held is not None and AS_OF_PARAM not in self.held:
+            raise ValueError(f"past_state.queue_join.held must compare a time with {AS_OF_PARAM}")
+        return self
+
+    def backfills(self) -> bool:
+        """Whether ``backfill`` reads this join over time (rows, held and changes given)."""
+        return self.changes is not None
 
 
 class PastState(BaseModel):
@@ -172,7 +207,8 @@ class PastState(BaseModel):
     instant bound to ``:as_of`` (in the mapping's ``timezone``, or Unix seconds with
     ``epoch``), NULL when the history does not say (the ticket's current value is used
     then). ``snapshot --as-of`` reads them; ``backfill`` reads the queue where
-    ``queue_changes`` says which rows may change it; live polls read neither.
+    ``queue_changes`` says which rows may change it (or ``queue_join`` with its
+    ``changes``); live polls read neither.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -188,7 +224,8 @@ class PastState(BaseModel):
     queue_join: PastJoin | None = Field(
         None,
         description="a join read as of :as_of instead of the mapping's join of its alias"
-        " (queues a ticket may hold several of at once; snapshot --as-of only)",
+        " (queues a ticket may hold several of at once; snapshot --as-of, and backfill"
+        " with its rows, held and changes)",
     )
 
     @model_validator(mode="after")

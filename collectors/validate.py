@@ -11,15 +11,19 @@ configuration problems ``(path, message)``:
   conditions) the database rejects, found by a dry run ``SELECT <expr> FROM <source>
   WHERE 1 = 0`` that reads no rows;
 - every optional field the database rejects for a reason other than its tables;
-- each ``past_state`` expression (``snapshot --as-of``) the database rejects, found by a
-  dry run on the ticket table with an instant bound to ``:as_of``;
+- each part of ``past_state`` (``snapshot --as-of``, ``backfill``) the database rejects,
+  found by a dry run with an instant bound to ``:as_of``: the status and queue
+  expressions on the ticket table, the change rows (``queue_changes``,
+  ``queue_join.changes``) on their table, and the mapping's queue over the joins as of
+  the instant (``queue_join``, and its ``rows`` on ``held`` as ``backfill`` reads them);
 - ``first_assigned_at`` when the database rejects it for a reason other than its tables
   (a table it reads that is missing or not readable is a warning).
 
 An optional field (:data:`collectors.sqlmap.OPTIONAL_FIELDS`) whose table does not exist
 or may not be read is not an error but a *warning*: its figures will be absent, and the
 warning names the field, the figures, each table and the ``GRANT`` that would fix it. So
-is a history table of a preset's own ``past_state`` (only ``snapshot --as-of`` reads it);
+is a history table of a preset's own ``past_state`` (only ``snapshot --as-of`` and
+``backfill`` read it);
 a ``past_state`` the configuration sets is checked as strictly as the core fields.
 
 A database that cannot be reached is not a problem of the mapping: it raises
@@ -46,7 +50,16 @@ from collectors.sqlfigures import (
     probe_tables,
     table_problems,
 )
-from collectors.sqlmap import CORE_FIELDS, IDENT, OPTIONAL_FIELDS, WORKLOAD_FIELDS, Join, SqlMapping
+from collectors.sqlmap import (
+    AS_OF_PARAM,
+    CORE_FIELDS,
+    IDENT,
+    OPTIONAL_FIELDS,
+    WORKLOAD_FIELDS,
+    Join,
+    QueueChanges,
+    SqlMapping,
+)
 from collectors.sqlqueries import PAST_COLUMNS, PollQueries, source_text
 from collectors.sqlsession import access_problem, first_line, translate_db_error
 
@@ -266,22 +279,86 @@ def _past_state_runs(
     instant: Any = 0 if past.epoch else datetime(2000, 1, 1)
     as_of = sa.bindparam("as_of", instant, type_=sa.Integer() if past.epoch else sa.DateTime())
     check = MappingCheck()
-    for name in PAST_COLUMNS:
-        text = getattr(past, name)
-        if text is None:
-            continue
-        statement = sa.text(f"SELECT ({text}) FROM {mapping.table} t WHERE 1 = 0")
-        err = attempt(conn, source_name, statement.bindparams(as_of))
+    for name, text, statement in _past_state_statements(mapping):
+        if AS_OF_PARAM in statement.text:
+            statement = statement.bindparams(as_of)
+        err = attempt(conn, source_name, statement)
         if err is None:
             continue
         tables = probe_tables(conn, dict.fromkeys(TABLE_REF.findall(text)), source_name)
         why = "; ".join(t.describe() for t in tables) if tables else first_line(err)
+        where = f"{path} -> {name.replace('.', ' -> ')}"
         if tables and own:
-            message = f"{label}: the {name} as of a past instant (snapshot --as-of) cannot be read"
-            check.warnings.append((f"{path} -> {name}", f"{message}: {why}"))
+            what, reader = PAST_READS[name]
+            if name == "queue" and past.queue_changes is not None:
+                reader += ", backfill"
+            message = f"{label}: {what} ({reader}) cannot be read"
+            check.warnings.append((where, f"{message}: {why}"))
         else:
-            check.problems.append((f"{path} -> {name}", f"{label}: past_state.{name}: {why}"))
+            check.problems.append((where, f"{label}: past_state.{name}: {why}"))
     return check
+
+
+PAST_READS: dict[str, tuple[str, str]] = {
+    "status": ("the status as of a past instant", "snapshot --as-of"),
+    "queue": ("the queue as of a past instant", "snapshot --as-of"),
+    "queue_changes": ("the rows that change the queue", "backfill"),
+    "queue_join": ("the queues as of a past instant", "snapshot --as-of"),
+    "queue_join.held": ("the queues held at each hour", "backfill"),
+    "queue_join.changes": ("the rows that change the queues", "backfill"),
+}
+"""What each part of ``past_state`` gives, and the command that reads it (a warning's
+words when the preset's own history table cannot be read)."""
+
+
+def _past_state_statements(mapping: SqlMapping) -> list[tuple[str, str, sa.TextClause]]:
+    """``(name, text, statement)``: a dry run (``WHERE 1 = 0``) of each part of the
+    mapping's ``past_state``; ``text`` is the SQL whose tables are probed when the
+    database rejects it (the expression for ``status`` and ``queue``, else the statement).
+
+    - ``status``, ``queue``: the expression over the ticket table;
+    - ``queue_changes`` (and ``queue_join.changes``): the change rows' ticket and time
+      under their condition, on their table;
+    - ``queue_join``: the mapping's queue over the joins as of ``:as_of``;
+    - ``queue_join.held``: the same with the join's ``rows`` on ``on AND held``, as
+      ``backfill`` reads them."""
+    past = mapping.past_state
+    assert past is not None
+    out: list[tuple[str, str, sa.TextClause]] = []
+    for name in PAST_COLUMNS:
+        text = getattr(past, name)
+        if text is not None:
+            statement = f"SELECT ({text}) FROM {mapping.table} t WHERE 1 = 0"
+            out.append((name, text, sa.text(statement)))
+    if past.queue_changes is not None:
+        out.append(("queue_changes", *_changes_statement(past.queue_changes)))
+    join = past.queue_join
+    if join is None:
+        return out
+    queue = mapping.expression("queue") or "NULL"
+    used = {j.alias for j in mapping.joins_for([queue])}
+    as_of = [j for j in mapping.joins_as_of() if j.alias in used]
+    select = f"SELECT {queue} FROM "
+    text = f"{select}{source_text(mapping.table, as_of).text} WHERE 1 = 0"
+    out.append(("queue_join", text, sa.text(text)))
+    if join.rows is not None and join.held is not None and join.changes is not None:
+        original = {j.alias: j for j in mapping.joins}[join.alias]
+        held = original.model_copy(
+            update={"table": join.rows, "on": f"({join.on or original.on}) AND ({join.held})"}
+        )
+        joins = [held if j.alias == join.alias else j for j in mapping.joins if j.alias in used]
+        text = f"{select}{source_text(mapping.table, joins).text} WHERE 1 = 0"
+        out.append(("queue_join.held", text, sa.text(text)))
+        out.append(("queue_join.changes", *_changes_statement(join.changes)))
+    return out
+
+
+def _changes_statement(changes: QueueChanges) -> tuple[str, sa.TextClause]:
+    """The change rows' ticket and time under their condition (nothing read)."""
+    columns = f"{changes.expression('ticket')}, {changes.expression('at')}"
+    scope = f" AND ({changes.where})" if changes.where else ""
+    text = f"SELECT {columns} FROM {changes.table} h WHERE 1 = 0{scope}"
+    return text, sa.text(text)
 
 
 def _presets_own_past_state(mapping: SqlMapping) -> bool:

@@ -79,3 +79,19 @@ class TestConnectChecks:
             "sources -> 0 -> mapping -> past_state -> status: preset zammad:"
             " past_state.status: no such column: h.state"
         ) in done.stderr
+
+    def test_check_config_names_wrong_queue_changes(self, tmp_path: Path) -> None:
+        """The rows a configured past_state reads for backfill (queue_changes) are run
+        too: a column their table does not have stops check-config --connect (exit 2)
+        with its path, before any backfill."""
+        queue = "SELECT MAX(h.id_to) FROM histories h WHERE h.o_id = t.id AND h.created_at < :as_of"
+        changes = "{table: histories, ticket: o_id, at: changed_at}"
+        extra = f', past_state: {{queue: "{queue}", queue_changes: {changes}}}'
+        done = run_cli(
+            "check-config", "--config", _config(tmp_path, "g.name", extra=extra), "--connect"
+        )
+        assert done.returncode == 2, done.stderr
+        assert (
+            "sources -> 0 -> mapping -> past_state -> queue_changes: preset zammad:"
+            " past_state.queue_changes: no such column: h.changed_at"
+        ) in done.stderr

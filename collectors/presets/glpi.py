@@ -39,7 +39,9 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
   removed, ``itemtype_link`` ``'Group'``, ``id_search_option`` 8, the group as ``name
   (id)`` text) and a ticket may hold several at once, so ``past_state.queue_join``
   replaces the link join by the pairs assigned then (:data:`GROUPS_AS_OF`). ``backfill``
-  does not read them (today's groups).
+  reads them too, per hour: every (ticket, group) pair the ticket ever had
+  (:data:`GROUP_LINKS`), held at each hour's end (:data:`GROUP_HELD`), looked at in the
+  hours with a relation row (:data:`GROUP_CHANGES`).
 - The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
   zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
 """
@@ -104,32 +106,55 @@ def logged_group(a: str) -> str:
 
 def _group_change(pick: str, at: str, action: int) -> str:
     """1 when the ticket's last (``MAX``, ``<``) or first (``MIN``, ``>=``) relation row of
-    group ``k.groups_id`` before or at and after ``:as_of`` is ``action``, 0 when it is
+    group ``gt.groups_id`` before or at and after ``:as_of`` is ``action``, 0 when it is
     the other, NULL without one."""
     return (
         f"(SELECT CASE v.linked_action WHEN {action} THEN 1 ELSE 0 END FROM glpi_logs v"
         f" WHERE v.id = (SELECT {pick}(c.id + 0) FROM glpi_logs c"
-        f" WHERE c.items_id = k.tickets_id AND {GROUP_ROW.format(a='c')}"
-        f" AND {logged_group('c')} = k.groups_id AND c.date_mod {at} :as_of))"
+        f" WHERE c.items_id = gt.tickets_id AND {GROUP_ROW.format(a='c')}"
+        f" AND {logged_group('c')} = gt.groups_id AND c.date_mod {at} :as_of))"
     )
 
 
-GROUPS_AS_OF = (
-    "(SELECT k.tickets_id, k.groups_id FROM ("
-    "SELECT l.tickets_id, l.groups_id FROM glpi_groups_tickets l WHERE l.type = 2"
+GROUP_LINKS = (
+    "(SELECT l.tickets_id, l.groups_id FROM glpi_groups_tickets l WHERE l.type = 2"
     f" UNION SELECT c.items_id, {logged_group('c')} FROM glpi_logs c"
-    f" WHERE {GROUP_ROW.format(a='c')}) k"
-    f" WHERE COALESCE({_group_change('MAX', '<', 15)}, {_group_change('MIN', '>=', 16)},"
-    " (SELECT MAX(1) FROM glpi_groups_tickets x WHERE x.tickets_id = k.tickets_id"
-    " AND x.groups_id = k.groups_id AND x.type = 2), 0) = 1)"
+    f" WHERE {GROUP_ROW.format(a='c')})"
 )
-"""Every (ticket, group) assigned at ``:as_of``: of the groups a ticket has today or has
-a relation row for, those its last row before the instant added, else those its first
-row at or after it removed (assigned before the history says), else today's links."""
+"""Every (ticket, group) a ticket may have held at some time: today's links and every
+group of a relation row (no ``:as_of``)."""
+
+GROUP_HELD = (
+    f"COALESCE({_group_change('MAX', '<', 15)}, {_group_change('MIN', '>=', 16)},"
+    " (SELECT MAX(1) FROM glpi_groups_tickets x WHERE x.tickets_id = gt.tickets_id"
+    " AND x.groups_id = gt.groups_id AND x.type = 2), 0) = 1"
+)
+"""Whether the (ticket, group) row ``gt`` of :data:`GROUP_LINKS` is assigned at ``:as_of``:
+its last relation row before the instant added it, else its first row at or after it
+removed it (assigned before the history says), else it is one of today's links."""
+
+GROUPS_AS_OF = f"(SELECT gt.tickets_id, gt.groups_id FROM {GROUP_LINKS} gt WHERE {GROUP_HELD})"
+"""Every (ticket, group) assigned at ``:as_of`` (``snapshot --as-of``)."""
+
+GROUP_CHANGES: dict[str, Any] = {
+    "table": "glpi_logs",
+    "ticket": "items_id",
+    "at": "date_mod",
+    "where": GROUP_ROW.format(a="h"),
+}
+"""The rows at which a ticket's assigned groups may change: its relation rows of assigned
+groups (``backfill`` looks at the groups only in the hours with one)."""
 
 PAST_GROUPS: dict[str, Any] = {
     **PAST_STATE,
-    "queue_join": {"alias": "gt", "table": GROUPS_AS_OF, "on": "gt.tickets_id = t.id"},
+    "queue_join": {
+        "alias": "gt",
+        "table": GROUPS_AS_OF,
+        "on": "gt.tickets_id = t.id",
+        "rows": GROUP_LINKS,
+        "held": GROUP_HELD,
+        "changes": GROUP_CHANGES,
+    },
 }
 """``every_assigned_group``: the status and the groups as of a past instant."""
 
@@ -205,5 +230,7 @@ INDEXES: tuple[str, ...] = (
     "glpi_groups_tickets UNIQUE (tickets_id, type, groups_id)  -- shipped with GLPI; the"
     " assigned-group join and the first-assignment check are index lookups",
     "glpi_tickets_users UNIQUE (tickets_id, type, users_id, alternative_email)  -- shipped",
-    "glpi_logs item (itemtype, items_id)  -- shipped with GLPI: status as of a past instant",
+    "glpi_logs item (itemtype, items_id)  -- shipped with GLPI: status and groups as of a"
+    " past instant",
+    "glpi_logs (date_mod)  -- shipped with GLPI: backfill's relation rows of each chunk",
 )

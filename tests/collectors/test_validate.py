@@ -22,6 +22,7 @@ from tests.collectors.presets import test_rt, test_zammad
 ZAMMAD = "sources -> 0 -> mapping"
 MISSING = ("ticket_priorities", "histories")
 """Tables only optional figures read: the priority label, reopenings."""
+MISSING_HISTORY = "table histories does not exist"
 
 
 @pytest.fixture(
@@ -150,14 +151,29 @@ class TestValidateMapping:
                 " absent: table histories does not exist",
             ),
             *(
-                (
-                    f"{ZAMMAD} -> past_state -> {name}",
-                    f"preset zammad: the {name} as of a past instant (snapshot --as-of)"
-                    " cannot be read: table histories does not exist",
+                (f"{ZAMMAD} -> past_state -> {name}", f"preset zammad: {what}: {MISSING_HISTORY}")
+                for name, what in (
+                    ("status", "the status as of a past instant (snapshot --as-of) cannot be read"),
+                    (
+                        "queue",
+                        "the queue as of a past instant (snapshot --as-of, backfill)"
+                        " cannot be read",
+                    ),
+                    ("queue_changes", "the rows that change the queue (backfill) cannot be read"),
                 )
-                for name in ("status", "queue")
             ),
         ]
+
+    def test_wrong_queue_changes_is_an_error(self, url: str, engine: sa.Engine) -> None:
+        """``past_state.queue_changes`` (read by ``backfill`` only) is run too: a column its
+        table does not have is an error under its path (exit 2)."""
+        create(url, test_zammad.metadata)
+        past = dict(PRESETS["zammad"]["past_state"])
+        past["queue_changes"] = {**past["queue_changes"], "at": "changed_at"}
+        [(path, message)] = validate_mapping(engine, zammad(past_state=past), "helpdesk")
+        assert path == f"{ZAMMAD} -> past_state -> queue_changes"
+        assert message.startswith("preset zammad: past_state.queue_changes: ")
+        assert "changed_at" in message
 
     def test_wrong_column_in_past_state_is_an_error(self, url: str, engine: sa.Engine) -> None:
         """A ``past_state`` the configuration sets is checked on the live schema: a column

@@ -299,6 +299,32 @@ def test_history_changes_the_answer(glpi_db: Any) -> None:
         assert got != want, instant
 
 
+@pytest.mark.parametrize(
+    ("part", "change"),
+    [
+        ("queue_join", {"table": glpi.GROUPS_AS_OF.replace("gt.groups_id FROM", "gt.group FROM")}),
+        ("queue_join -> held", {"held": glpi.GROUP_HELD.replace("x.type = 2", "x.kind = 2")}),
+        ("queue_join -> changes", {"changes": {**glpi.GROUP_CHANGES, "at": "h.logged_at"}}),
+    ],
+    ids=["queue_join", "held", "changes"],
+)
+def test_check_config_runs_the_groups_as_of(glpi_db: Any, part: str, change: dict) -> None:
+    """``check-config --connect`` runs the groups' join as of an instant (``snapshot
+    --as-of``), its rows on ``held`` and its change rows (``backfill``): a wrong column in
+    any of them is an error under its path."""
+    url, _ = glpi_db
+    engine = open_engine(url, timedelta(seconds=30))
+    join = {**glpi.PAST_GROUPS["queue_join"], **change}
+    past = PastState.model_validate({**glpi.PAST_GROUPS, "queue_join": join})
+    mapping = SqlMapping.model_validate({"preset": "glpi"}).model_copy(update={"past_state": past})
+    try:
+        [(path, message)] = check_mapping(engine, mapping, "glpi").problems
+    finally:
+        engine.dispose()
+    assert path == f"{MAPPING} -> past_state -> {part}"
+    assert message.startswith(f"preset glpi: past_state.{part.replace(' -> ', '.')}: "), message
+
+
 def test_check_config_runs_the_past_state(glpi_db: Any) -> None:
     """On GLPI's tables the preset's ``past_state`` passes ``check-config --connect``;
     without ``glpi_logs`` it is a warning (the live poll does not need it) and
@@ -320,12 +346,26 @@ def test_check_config_runs_the_past_state(glpi_db: Any) -> None:
     finally:
         engine.dispose()
     assert checked.problems == []
+    missing = "table glpi_logs does not exist"
     assert checked.warnings == [
         (
             f"{MAPPING} -> past_state -> status",
             "preset glpi: the status as of a past instant (snapshot --as-of) cannot be read:"
-            " table glpi_logs does not exist",
-        )
+            f" {missing}",
+        ),
+        (
+            f"{MAPPING} -> past_state -> queue_join",
+            "preset glpi: the queues as of a past instant (snapshot --as-of) cannot be read:"
+            f" {missing}",
+        ),
+        (
+            f"{MAPPING} -> past_state -> queue_join -> held",
+            f"preset glpi: the queues held at each hour (backfill) cannot be read: {missing}",
+        ),
+        (
+            f"{MAPPING} -> past_state -> queue_join -> changes",
+            f"preset glpi: the rows that change the queues (backfill) cannot be read: {missing}",
+        ),
     ]
     with pytest.raises(MappingError, match="glpi_logs"):
         measured_at_instants(url, preset="glpi")

@@ -249,7 +249,8 @@ def test_history_changes_the_answer(osticket_db: Any) -> None:
 
 def test_check_config_runs_the_past_state(osticket_db: Any) -> None:
     """On osTicket's tables the preset's ``past_state`` passes ``check-config --connect``;
-    without ``ost_thread_event`` it is a warning and ``snapshot --as-of`` fails on it."""
+    without ``ost_thread_event`` it is a warning (the queue and its change rows, which
+    ``backfill`` reads too) and ``snapshot --as-of`` fails on it."""
     url, _ = osticket_db
     engine = open_engine(url, timedelta(seconds=30))
     mapping = SqlMapping.model_validate({"preset": "osticket"})
@@ -265,7 +266,12 @@ def test_check_config_runs_the_past_state(osticket_db: Any) -> None:
     assert not [m for p, m in checked.problems if "past_state" in p]
     assert (
         "sources -> 0 -> mapping -> past_state -> queue",
-        "preset osticket: the queue as of a past instant (snapshot --as-of) cannot be read:"
+        "preset osticket: the queue as of a past instant (snapshot --as-of, backfill) cannot"
+        " be read: table ost_thread_event does not exist",
+    ) in checked.warnings
+    assert (
+        "sources -> 0 -> mapping -> past_state -> queue_changes",
+        "preset osticket: the rows that change the queue (backfill) cannot be read:"
         " table ost_thread_event does not exist",
     ) in checked.warnings
     with pytest.raises(MappingError, match="ost_thread_event"):
