@@ -102,8 +102,9 @@ class ResolvedOnce:
             .where(*q.scope(), *q.resolved_predicate(), f.within("resolved_at", window))
         )
         if dialect == "postgresql":
+            ordered = f.duration("resolved_at", "created_at", window.end, ordering=True)
             picks = [
-                sa.func.percentile_disc(p / 100).within_group(took).label(name)
+                sa.func.percentile_disc(p / 100).within_group(ordered).label(name)
                 for p, name in REPORT_QUANTILES
             ]
             flag = sa.func.grouping(*by_queue).label("is_total")
