@@ -48,9 +48,10 @@ from collectors.sqllookups import AgeLookups, looked_up
 from collectors.sqlmap import SqlMapping
 from collectors.sqlqueries import PollQueries
 from collectors.sqlreport import ReportFigures, read_first_assignment, read_report
+from collectors.sqlresolved import Resolved, ResolvedOnce, once
 from collectors.sqlsession import classify, open_engine, translate_db_error
 from collectors.sqlworkload import WorkloadQueries
-from collectors.workload import WorkloadConfig, workload_fallbacks, workload_problem
+from collectors.workload import Routing, WorkloadConfig, workload_fallbacks, workload_problem
 from collectors.workloadread import read_workload
 from collectors.zones import offset_seconds
 from config.durations import Duration
@@ -141,11 +142,49 @@ class SqlCollector:
     def collect(self, window: Window) -> Snapshot:
         engine = self._connect()
         with translate_db_error(self.name), engine.connect() as conn:
-            self.figures.recheck(conn, self.name, window.end)
-            queries, rows, total_rows = self._read(conn, window)
-            assembly = Assembly(queries.f, window.end, self.from_store)
-            queues = tuple(assembly.queues(rows))
-            queues = self._with_workload(conn, window, queues)
+            return self._collect(conn, window, None)
+
+    def collect_report(self, window: Window, aged_limit: int) -> tuple[Snapshot, ReportFigures]:
+        """A poll over the period (:meth:`collect`) and the report's figures
+        (:meth:`report`) on one connection. Where the engine allows
+        (``collectors.sqlresolved``), the period's resolved tickets are read once for the
+        poll's resolved counts and durations, the workload section's routing, the
+        resolution quantiles and the SLA attainment, instead of once for each."""
+        engine = self._connect()
+        with translate_db_error(self.name), engine.connect() as conn:
+            resolved = self._resolved_once(conn, window)
+            snapshot = self._collect(conn, window, resolved)
+            return snapshot, self._report(conn, window, aged_limit, resolved)
+
+    def _resolved_once(self, conn: sa.Connection, window: Window) -> Resolved | None:
+        """The one read of the period's resolved tickets, or None where the report keeps
+        separate statements (SQLite, overlapping queues, a past instant, no resolution
+        time, or a field of it the database rejects: the separate statements then
+        degrade as a poll does)."""
+        mapping = self.config.mapping
+        if self._overlap or window.historical or not once(conn.dialect.name):
+            return None
+        self.figures.recheck(conn, self.name, window.end)
+        queries = PollQueries(mapping, self._bind, self.figures.skip())
+        if not queries.f.has("resolved_at") or not queries.f.has("created_at"):
+            return None
+        workload = self.config.workload
+        wq = None if workload is None else WorkloadQueries(mapping, workload, self._bind)
+        try:
+            return ResolvedOnce(queries, wq, window).read(conn)
+        except exc.DBAPIError as err:
+            if err.connection_invalidated or not isinstance(classify(self.name, err), MappingError):
+                raise
+            conn.rollback()
+            return None
+
+    def _collect(self, conn: sa.Connection, window: Window, resolved: Resolved | None) -> Snapshot:
+        self.figures.recheck(conn, self.name, window.end)
+        queries, rows, total_rows = self._read(conn, window, resolved)
+        assembly = Assembly(queries.f, window.end, self.from_store)
+        queues = tuple(assembly.queues(rows))
+        routing = None if resolved is None else resolved.routing
+        queues = self._with_workload(conn, window, queues, routing)
         return Snapshot(
             source=self.name,
             window=window,
@@ -158,7 +197,7 @@ class SqlCollector:
         )
 
     def _read(
-        self, conn: sa.Connection, window: Window
+        self, conn: sa.Connection, window: Window, resolved: Resolved | None = None
     ) -> tuple[PollQueries, PollRows, PollRows | None]:
         """Run the poll's statements, leaving out each optional field the database rejects."""
         while True:
@@ -166,7 +205,7 @@ class SqlCollector:
             past = window.end if window.historical else None
             queries = PollQueries(self.config.mapping, self._bind, skip, as_of=past)
             try:
-                rows = self._run(conn, queries, window, with_total=not self._overlap)
+                rows = self._run(conn, queries, window, not self._overlap, resolved)
                 if not self._overlap:
                     return queries, rows, None
                 total = PollQueries(self.config.mapping, self._bind, skip, total=True, as_of=past)
@@ -181,9 +220,14 @@ class SqlCollector:
                     raise  # no optional field is at fault: the core mapping is
 
     def _with_workload(
-        self, conn: sa.Connection, window: Window, queues: tuple[QueueStats, ...]
+        self,
+        conn: sa.Connection,
+        window: Window,
+        queues: tuple[QueueStats, ...],
+        routing: dict[Any, Routing] | None = None,
     ) -> tuple[QueueStats, ...]:
-        """The queues with their workload figures (when the source asks for them)."""
+        """The queues with their workload figures (when the source asks for them);
+        ``routing``: the routing figures already read with the mapping as configured."""
         config = self.config.workload
         if config is None:
             return queues
@@ -191,8 +235,9 @@ class SqlCollector:
         for mapping in workload_fallbacks(self.config.mapping):
             wq = WorkloadQueries(mapping, config, self._bind)
             try:
+                given = routing if mapping is self.config.mapping else None
                 figures = read_workload(
-                    conn, wq, window, self.from_store, names, cache=self._lookups
+                    conn, wq, window, self.from_store, names, cache=self._lookups, routing=given
                 )
                 break
             except exc.DBAPIError as err:
@@ -212,26 +257,41 @@ class SqlCollector:
         attainment, the ``aged_limit`` oldest open tickets and the time to first
         assignment's quantiles (absent when its table cannot be read)."""
         engine = self._connect()
+        with translate_db_error(self.name), engine.connect() as conn:
+            return self._report(conn, window, aged_limit, None)
+
+    def _report(
+        self, conn: sa.Connection, window: Window, aged_limit: int, resolved: Resolved | None
+    ) -> ReportFigures:
         mapping = self.config.mapping
         per_queue = PollQueries(mapping, self._bind)
         total = PollQueries(mapping, self._bind, total=True)
-        with translate_db_error(self.name), engine.connect() as conn:
-            figures = read_report(
-                conn, per_queue, total, window, aged_limit, self.from_store, overlap=self._overlap
-            )
-            try:
-                first = read_first_assignment(conn, per_queue, total, window, self._overlap)
-            except exc.DBAPIError as err:
-                if err.connection_invalidated or not isinstance(
-                    classify(self.name, err), MappingError
-                ):
-                    raise
-                conn.rollback()  # the history table it reads is missing or not readable
-                first = None
-            return replace(figures, first_assignment=first)
+        figures = read_report(
+            conn,
+            per_queue,
+            total,
+            window,
+            aged_limit,
+            self.from_store,
+            overlap=self._overlap,
+            resolved=resolved,
+        )
+        try:
+            first = read_first_assignment(conn, per_queue, total, window, self._overlap)
+        except exc.DBAPIError as err:
+            if err.connection_invalidated or not isinstance(classify(self.name, err), MappingError):
+                raise
+            conn.rollback()  # the history table it reads is missing or not readable
+            first = None
+        return replace(figures, first_assignment=first)
 
     def _run(
-        self, conn: sa.Connection, q: PollQueries, window: Window, with_total: bool
+        self,
+        conn: sa.Connection,
+        q: PollQueries,
+        window: Window,
+        with_total: bool,
+        resolved: Resolved | None = None,
     ) -> PollRows:
         dialect = conn.dialect.name
         breaches, reopened = q.sla_breaches(window), q.reopened(window)
@@ -244,11 +304,22 @@ class SqlCollector:
         return PollRows(
             backlog=backlog,
             created=conn.execute(q.created(window)).all(),
-            resolved=conn.execute(q.resolved(window)).all() if q.f.has("resolved_at") else None,
+            resolved=self._resolved_rows(conn, q, window, resolved),
             quantiles=quantiles,
             breaches=conn.execute(breaches).all() if breaches is not None else None,
             reopened=conn.execute(reopened).all() if reopened is not None else None,
         )
+
+    def _resolved_rows(
+        self, conn: sa.Connection, q: PollQueries, window: Window, resolved: Resolved | None
+    ) -> Sequence[Any] | None:
+        """The poll's resolved counts and durations per queue: read already with the
+        report's (``resolved``), or by their own statement."""
+        if not q.f.has("resolved_at"):
+            return None
+        if resolved is not None and not q.total:
+            return resolved.poll
+        return conn.execute(q.resolved(window)).all()
 
     def hourly(self, start: datetime, end: datetime) -> list[HourFigures]:
         """Each hour of ``[start, end)`` per queue and for the total, reconstructed in the

@@ -60,6 +60,22 @@ def _sqlite_seconds(element: seconds_between, compiler: Any, **kw: Any) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
+class float_seconds_between(seconds_between):  # noqa: N801 - reads like the SQL function
+    """:class:`seconds_between` as a ``double precision`` on PostgreSQL (``date_part``,
+    not ``EXTRACT``, which gives ``numeric``), for ordering: the report's
+    ``percentile_disc`` sorts the period's durations, and sorting millions of ``numeric``
+    values took half again as long (``docs/benchmarks/workload.md``). The same value
+    wherever a float holds it (whole seconds exactly; other dialects: the same SQL)."""
+
+    inherit_cache = True
+
+
+@compiles(float_seconds_between, "postgresql")
+def _pg_float_seconds(element: float_seconds_between, compiler: Any, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"date_part('epoch', {later} - {earlier})"
+
+
 PAST_COLUMNS = {"status": "bm_status_as_of", "queue": "bm_queue_as_of"}
 """The columns a ``past_state`` adds to the ticket table ``t`` as of a past instant."""
 
@@ -106,8 +122,11 @@ class Fields:
         col = self.require(name)
         return sa.and_(col >= self.bind(name, window.start), col < self.bind(name, window.end))
 
-    def duration(self, later: str, earlier: str, until: datetime) -> ColumnElement[float]:
-        """``later - earlier`` in seconds of elapsed time, for values up to ``until``.
+    def duration(
+        self, later: str, earlier: str, until: datetime, ordering: bool = False
+    ) -> ColumnElement[float]:
+        """``later - earlier`` in seconds of elapsed time, for values up to ``until``
+        (``ordering``: as a ``double precision`` on PostgreSQL, :class:`float_seconds_between`).
 
         Naive local DATETIMEs in a zone with summer time are corrected by the difference
         of their UTC offsets (``collectors.zones``): a ticket opened before a change and
@@ -120,7 +139,8 @@ class Fields:
             return sa.cast(sa.null(), sa.Float())
         if later in epoch:
             return sa.cast(self.require(later) - self.require(earlier), sa.Float())
-        naive = seconds_between(self.require(later), self.require(earlier))
+        between = float_seconds_between if ordering else seconds_between
+        naive = between(self.require(later), self.require(earlier))
         changes = transitions(self.mapping.timezone, until.year - ZONE_YEARS, until.year)
         if not changes:
             return naive

@@ -93,8 +93,9 @@ class ReportQueries:
             # an ordered-set aggregate sorts each queue once: several times faster than
             # ranking every row with window functions (docs/benchmarks/workload.md);
             # percentile_disc(p) is the ceil(n * p)-th value, the same nearest rank
+            ordered = self.f.duration(field, "created_at", window.end, ordering=True)
             picks = [
-                sa.func.percentile_disc(p / 100).within_group(took).label(name)
+                sa.func.percentile_disc(p / 100).within_group(ordered).label(name)
                 for p, name in REPORT_QUANTILES
             ]
             statement = (
@@ -209,8 +210,13 @@ def read_report(
     aged_limit: int,
     from_store: Any,
     overlap: bool = True,
+    resolved: Any = None,
 ) -> ReportFigures:
     """Run the report's statements for the queues and for the source's total.
+
+    ``resolved`` (a ``collectors.sqlresolved.Resolved``): the resolution quantiles and
+    SLA attainment read already, with the period's other resolved-ticket figures; only
+    the first-response quantiles and the aged list are then read here.
 
     When no ticket is in two queues (``overlap`` False), the quantiles of the total come
     from the per-queue statement (PostgreSQL: its ``ROLLUP`` row; MariaDB/MySQL: the
@@ -230,11 +236,14 @@ def read_report(
         # the total statement's only group is the total: flag it as such
         return pick(streamed, REPORT_QUANTILES_NAMED, with_total=rolled or queries.total)
 
+    if resolved is not None:
+        resolution, sla = dict(resolved.resolution), resolved.sla
     for queries in (per_queue, total):
         rq = ReportQueries(queries)
         # with ROLLUP (or merged counts) the per-queue statements gave the total's already
         wanted = not (rolled and queries is total)
         statement = rq.resolution_quantiles(window, dialect, rolled) if wanted else None
+        statement = None if resolved is not None else statement
         for r in quantiles(statement, queries) if statement is not None else ():
             resolution[_queue(r)] = (int(r.n), _float(r.median), _float(r.p90))
         answered = rq.first_response_quantiles(window, dialect, rolled)
@@ -242,7 +251,7 @@ def read_report(
             first = first or {}
             for r in quantiles(answered, queries) if wanted else ():
                 first[_queue(r)] = (int(r.n), _float(r.median), _float(r.p90))
-        attainment = rq.sla_attainment(window)
+        attainment = rq.sla_attainment(window) if resolved is None else None
         if attainment is not None:
             sla = sla or {}
             sla.update({r.queue: (int(r.n), int(r.met or 0)) for r in conn.execute(attainment)})

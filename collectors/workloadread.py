@@ -35,8 +35,12 @@ def read_workload(
     from_store: FromStore,
     queues: Iterable[str],
     cache: CompiledCache | None = None,
+    routing: dict[Any, Routing] | None = None,
 ) -> dict[str, QueueWorkload]:
     """Every configured workload figure of each queue (``queues`` plus those found).
+
+    ``routing``: the routing figures when they were read already (the weekly report reads
+    them with the period's other resolved-ticket figures, ``collectors.sqlresolved``).
 
     On MariaDB/MySQL the ticket lists are looked up per queue (the queues of the stale
     and waiting counts), with ``cache`` keeping the compiled statements across polls."""
@@ -48,7 +52,8 @@ def read_workload(
     waiting = reader.waiting(wq)
     found_in = {"stale": list(stale or {}), "waiting": list(waiting or {})}
     listed = {kind: reader.listed(wq, kind, found_in[kind], cache) for kind in ("stale", "waiting")}
-    routing = reader.routing(wq, window)
+    if routing is None:
+        routing = reader.routing(wq, window)
     categories = [reader.categories(wq, w) for w in (None, window)]
     found = {*queues, *agents, *(stale or {}), *(routing or {})}
     out = {}

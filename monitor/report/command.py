@@ -33,8 +33,7 @@ def make_report(settings: Settings, source: str | None, period: timedelta, now: 
     collector = SqlCollector(config)
     try:
         window = Window(now - period, now)
-        snapshot = collector.collect(window)
-        figures = collector.report(window, settings.report.aged_list)
+        snapshot, figures = collector.collect_report(window, settings.report.aged_list)
     finally:
         collector.close()
     views, chart = _from_store(settings.store.url, config.name, window)
