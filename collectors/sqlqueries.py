@@ -13,7 +13,7 @@ queue reads (used when a ``fan_out`` join puts a ticket in several queues).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,8 +91,14 @@ class Fields:
     past: bool = False
     """Status and queue as of a past instant (the mapping's ``past_state``, read into the
     columns :data:`PAST_COLUMNS` of the ticket table's derived table)."""
+    computed: tuple[tuple[str, ColumnElement[Any]], ...] = ()
+    """Fields read from a derived table's columns (:func:`once`) instead of their
+    expressions."""
 
     def get(self, name: str) -> ColumnElement[Any] | None:
+        for field, column in self.computed:
+            if field == name:
+                return column
         text = None if name in self.skip else self.mapping.expression(name)
         if text is None:
             return None
@@ -153,6 +159,29 @@ class Fields:
             *((value < self.bind(name, c.bound_instant), c.before) for c in changes),
             else_=changes[-1].after,
         )
+
+
+ONCE_ALIAS = "bm_once"
+"""The derived table of :func:`once`."""
+
+
+def once(fields: Fields, rows: sa.Select[Any], names: Iterable[str]) -> tuple[Fields, sa.Subquery]:
+    """``rows`` (one row per ticket: its FROM, WHERE and columns) as a derived table that
+    also holds the values of the time fields ``names``, and the fields reading them there.
+
+    A duration in a zone with summer time names each value once per offset change
+    (:meth:`Fields.duration`), and the databases evaluate a subquery mapped as a field
+    (Znuny's close time, first response, first assignment) at every mention. Read from
+    the derived table, each is evaluated once per ticket. ``OFFSET 0`` keeps the derived
+    table from being merged into the statement around it (which would put the
+    expressions back): PostgreSQL does not pull up a subquery with an OFFSET, SQLite does
+    not flatten one, and MariaDB/MySQL materialize a derived table with a LIMIT.
+    """
+    wanted = list(dict.fromkeys(names))
+    labelled = [fields.require(n).label(f"bm_{n}") for n in wanted]
+    table = rows.add_columns(*labelled).offset(0).subquery(ONCE_ALIAS)
+    computed = tuple((n, table.c[f"bm_{n}"]) for n in wanted)
+    return replace(fields, computed=fields.computed + computed), table
 
 
 def _simple(text: str) -> bool:
@@ -357,25 +386,28 @@ class PollQueries:
     def resolved(self, window: Window) -> sa.Select[Any]:
         """Resolved in the window (and not open again), with the sums and counts of their
         durations (averages of several queues combine exactly; NULL durations not counted)."""
-        f = self.f
         queue, by_queue = self.queue()
+        rows = (
+            sa.select(queue)
+            .select_from(self.source())
+            .where(*self.scope(), *self.resolved_predicate(), self.f.within("resolved_at", window))
+        )
+        answered = self.f.has("first_response_at")
+        times = ["resolved_at", "created_at", *(["first_response_at"] if answered else [])]
+        f, ticket = once(self.f, rows, times)  # each value read once per ticket
+        group: list[ColumnElement[Any]] = [ticket.c.queue] if by_queue else []
         took = f.duration("resolved_at", "created_at", window.end)
         columns: list[ColumnElement[Any]] = [
-            queue,
+            *(group or [queue]),
             sa.func.count().label("n"),
             sa.func.sum(took).label("res_sum"),
             sa.func.count(took).label("res_n"),
         ]
-        if f.has("first_response_at"):
+        if answered:
             responded = f.duration("first_response_at", "created_at", window.end)
             columns.append(sa.func.sum(responded).label("fr_sum"))
             columns.append(sa.func.count(responded).label("fr_n"))
-        return sorted_groups(
-            sa.select(*columns)
-            .select_from(self.source())
-            .where(*self.scope(), *self.resolved_predicate(), f.within("resolved_at", window))
-            .group_by(*by_queue)
-        )
+        return sorted_groups(sa.select(*columns).select_from(ticket).group_by(*group))
 
     def sla_breaches(self, window: Window) -> sa.Select[Any] | None:
         """SLA deadlines that fell in the window and were missed."""

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from collectors.base import TOTAL_QUEUE, Window
-from collectors.sqlqueries import PollQueries, _count_if, sorted_groups
+from collectors.sqlqueries import PollQueries, _count_if, once, sorted_groups
 from collectors.sqlranks import counted, pick, value_counts
 
 REPORT_QUANTILES = ((50, "median"), (90, "p90"))
@@ -76,7 +76,8 @@ class ReportQueries:
         how many there were."""
         if not self.f.has("first_assigned_at") or not self.f.has("resolved_at"):
             return None
-        where = [*self._resolved_in(window), self.f.require("first_assigned_at").is_not(None)]
+        # never assigned: the duration is NULL, and those rows are left out with it
+        where = self._resolved_in(window)
         return self._quantiles("first_assigned_at", window, where, dialect, with_total)
 
     def _quantiles(
@@ -88,7 +89,12 @@ class ReportQueries:
         On MariaDB/MySQL (:func:`collectors.sqlranks.counted`) the rows are instead the
         counts of each (queue, duration), for :func:`collectors.sqlranks.pick`."""
         queue, by_queue = self.q.queue()
-        took = self.f.duration(field, "created_at", window.end)
+        rows = sa.select(queue).select_from(self.q.source(["queue", "created_at", field]))
+        # each value read once per ticket (a subquery, or a zone with summer time: see once)
+        f, ticket = once(self.f, rows.where(*where), [field, "created_at"])
+        if by_queue:
+            queue, by_queue = ticket.c.queue, [ticket.c.queue]
+        took = f.duration(field, "created_at", window.end)
         if dialect == "postgresql":
             # an ordered-set aggregate sorts each queue once: several times faster than
             # ranking every row with window functions (docs/benchmarks/workload.md);
@@ -100,8 +106,8 @@ class ReportQueries:
             ]
             statement = (
                 sa.select(queue, sa.func.count().label("n"), *picks)
-                .select_from(self.q.source(["queue", "created_at", field]))
-                .where(*where, took.is_not(None))
+                .select_from(ticket)
+                .where(took.is_not(None))
             )
             if with_total and by_queue:
                 flag = sa.func.grouping(*by_queue).label("is_total")
@@ -109,11 +115,7 @@ class ReportQueries:
             return statement.group_by(*by_queue)
         if counted(dialect):
             # MariaDB/MySQL: (queue, duration) counts, ranked in Python (collectors.sqlranks)
-            base = (
-                sa.select()
-                .select_from(self.q.source(["queue", "created_at", field]))
-                .where(*where, took.is_not(None))
-            )
+            base = sa.select().select_from(ticket).where(took.is_not(None))
             return value_counts(base, queue, by_queue, took)
         ranked = (
             sa.select(
@@ -122,8 +124,8 @@ class ReportQueries:
                 sa.func.row_number().over(partition_by=by_queue or None, order_by=took).label("rn"),
                 sa.func.count().over(partition_by=by_queue or None).label("cnt"),
             )
-            .select_from(self.q.source(["queue", "created_at", field]))
-            .where(*where, took.is_not(None))
+            .select_from(ticket)
+            .where(took.is_not(None))
             .subquery("ranked")
         )
         picks = [

@@ -19,7 +19,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from collectors.base import Window
 from collectors.sqlmap import IDENT, SqlMapping
-from collectors.sqlqueries import PollQueries, _count_if, sorted_groups, source_text
+from collectors.sqlqueries import PollQueries, _count_if, once, sorted_groups, source_text
 from collectors.workload import WorkloadConfig
 
 ENTERED = "wh"
@@ -245,38 +245,46 @@ class WorkloadQueries:
         if not self.f.has("resolved_at"):
             return None
         queue, by_queue = self.q.queue()
-        columns: list[ColumnElement[Any]] = [queue, sa.func.count().label("n")]
+        # one row per ticket, aggregated around it (first assignment: see sqlqueries.once)
+        per_ticket: list[ColumnElement[Any]] = [queue]
         fields = ["queue", "resolved_at"]
         if self.m.reassignments is not None:
-            columns.append(sa.func.sum(_number(self.m, "reassignments")).label("reassignments"))
+            per_ticket.append(_number(self.m, "reassignments").label("reassignments"))
             fields.append("reassignments")
         if self.m.reopens is not None:
-            columns.append(_count_if(_number(self.m, "reopens") > 0).label("reopened"))
+            per_ticket.append(_number(self.m, "reopens").label("reopens"))
             fields.append("reopens")
         moved = self.m.history is not None and self.m.history.queue_moves is not None
         if moved:
-            columns.append(sa.func.count(sa.literal_column(f"{MOVED}.ticket")).label("misrouted"))
-        if self.f.has("first_assigned_at"):
-            waited = self.first_assignment_wait(window)
-            columns += [
-                sa.func.count(waited).label("assigned"),
-                sa.func.sum(waited).label("first_assignment_s"),
-            ]
+            per_ticket.append(sa.literal_column(f"{MOVED}.ticket").label("moved"))
+        assigned = self.f.has("first_assigned_at")
+        if assigned:
             fields += ["created_at", "first_assigned_at"]
-        return sorted_groups(
-            sa.select(*columns)
+        rows = (
+            sa.select(*per_ticket)
             .select_from(self._from(fields, *([self._moved_join()] if moved else [])))
             .where(
                 *self.q.scope(),
                 *self.q.resolved_predicate(),
                 self.f.within("resolved_at", window),
             )
-            .group_by(*by_queue)
         )
-
-    def first_assignment_wait(self, window: Window) -> ColumnElement[float]:
-        """Seconds from creation to the first assignment (NULL where never assigned)."""
-        return self.f.duration("first_assigned_at", "created_at", window.end)
+        f, ticket = once(self.f, rows, ["first_assigned_at", "created_at"] if assigned else [])
+        group: list[ColumnElement[Any]] = [ticket.c.queue] if by_queue else []
+        columns: list[ColumnElement[Any]] = [*(group or [queue]), sa.func.count().label("n")]
+        if self.m.reassignments is not None:
+            columns.append(sa.func.sum(ticket.c.reassignments).label("reassignments"))
+        if self.m.reopens is not None:
+            columns.append(_count_if(ticket.c.reopens > 0).label("reopened"))
+        if moved:
+            columns.append(sa.func.count(ticket.c.moved).label("misrouted"))
+        if assigned:
+            waited = f.duration("first_assigned_at", "created_at", window.end)
+            columns += [
+                sa.func.count(waited).label("assigned"),
+                sa.func.sum(waited).label("first_assignment_s"),
+            ]
+        return sorted_groups(sa.select(*columns).select_from(ticket).group_by(*group))
 
     def categories(self, window: Window | None) -> sa.Select[Any] | None:
         """Per (queue, category): open tickets (``window`` None) or arrivals in ``window``."""
