@@ -160,9 +160,12 @@ class SqlCollector:
         """The one read of the period's resolved tickets, or None where the report keeps
         separate statements (SQLite, overlapping queues, a past instant, no resolution
         time, or a field of it the database rejects: the separate statements then
-        degrade as a poll does)."""
+        degrade as a poll does; and a workload section with ``first_assigned_at``,
+        whose routing waits the one statement does not read)."""
         mapping = self.config.mapping
         if self._overlap or window.historical or not once(conn.dialect.name):
+            return None
+        if self.config.records_first_assignment():
             return None
         self.figures.recheck(conn, self.name, window.end)
         queries = PollQueries(mapping, self._bind, self.figures.skip())

@@ -99,7 +99,7 @@ class ReportQueries:
             # an ordered-set aggregate sorts each queue once: several times faster than
             # ranking every row with window functions (docs/benchmarks/workload.md);
             # percentile_disc(p) is the ceil(n * p)-th value, the same nearest rank
-            ordered = self.f.duration(field, "created_at", window.end, ordering=True)
+            ordered = f.duration(field, "created_at", window.end, ordering=True)
             picks = [
                 sa.func.percentile_disc(p / 100).within_group(ordered).label(name)
                 for p, name in REPORT_QUANTILES

@@ -143,6 +143,22 @@ class TestFirstAssignment:
         idle = [r for q, r in got.items() if q not in set(done["assignment_group"])]
         assert all(r is not None and (r.assigned, r.first_assignment_s) == (0, 0.0) for r in idle)
 
+    def test_the_report_path_keeps_the_waits(self, loaded: tuple[str, pd.DataFrame]) -> None:
+        """``collect_report`` (the report's path: the period's resolved tickets read once on
+        PostgreSQL and MariaDB) gives the routing waits of ``collect`` and the quantiles
+        of ``report``."""
+        url, _ = loaded
+        collector = SqlCollector(config(url))
+        try:
+            snapshot, figures = collector.collect_report(WINDOW, 5)
+            apart, separately = collector.collect(WINDOW), collector.report(WINDOW, 5)
+        finally:
+            collector.close()
+        assert snapshot == apart
+        assert figures == separately
+        routings = [q.workload.routing for q in snapshot.queues if q.workload]
+        assert any(r is not None and r.assigned for r in routings)
+
     def test_without_the_field_it_is_absent(self, loaded: tuple[str, pd.DataFrame]) -> None:
         """No ``first_assigned_at``: no count, no sum, no quantiles (absent, not zero)."""
         url, _ = loaded
