@@ -39,9 +39,10 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
   removed, ``itemtype_link`` ``'Group'``, ``id_search_option`` 8, the group as ``name
   (id)`` text) and a ticket may hold several at once, so ``past_state.queue_join``
   replaces the link join by the pairs assigned then (:data:`GROUPS_AS_OF`). ``backfill``
-  reads them too, per hour: every (ticket, group) pair the ticket ever had
-  (:data:`GROUP_LINKS`), held at each hour's end (:data:`GROUP_HELD`), looked at in the
-  hours with a relation row (:data:`GROUP_CHANGES`).
+  counts each ticket in today's groups unless ``backfill_groups: held`` (opt-in, several
+  times slower: ``docs/backfill.md``) makes it read them too, per hour: every (ticket,
+  group) pair the ticket ever had (:data:`GROUP_LINKS`), held at each hour's end
+  (:data:`GROUP_HELD`), looked at in the hours with a relation row (:data:`GROUP_CHANGES`).
 - The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
   zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
 """
@@ -145,18 +146,26 @@ GROUP_CHANGES: dict[str, Any] = {
 """The rows at which a ticket's assigned groups may change: its relation rows of assigned
 groups (``backfill`` looks at the groups only in the hours with one)."""
 
-PAST_GROUPS: dict[str, Any] = {
+PAST_GROUPS_TODAY: dict[str, Any] = {
     **PAST_STATE,
+    "queue_join": {"alias": "gt", "table": GROUPS_AS_OF, "on": "gt.tickets_id = t.id"},
+}
+"""``every_assigned_group``: the status and the groups as of a past instant for
+``snapshot --as-of``; ``backfill`` counts each ticket in today's groups
+(``backfill_groups: today``, the default)."""
+
+PAST_GROUPS: dict[str, Any] = {
+    **PAST_GROUPS_TODAY,
     "queue_join": {
-        "alias": "gt",
-        "table": GROUPS_AS_OF,
-        "on": "gt.tickets_id = t.id",
+        **PAST_GROUPS_TODAY["queue_join"],
         "rows": GROUP_LINKS,
         "held": GROUP_HELD,
         "changes": GROUP_CHANGES,
     },
 }
-"""``every_assigned_group``: the status and the groups as of a past instant."""
+"""``backfill_groups: held``: as :data:`PAST_GROUPS_TODAY`, and ``backfill`` counts each
+ticket in every group it held at each hour's end (opt-in: see ``docs/backfill.md`` for
+its cost)."""
 
 GROUPS = {"table": "glpi_groups", "alias": "g", "on": "g.id = gt.groups_id"}
 
@@ -171,7 +180,7 @@ GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
             },
             GROUPS,
         ],
-        "past_state": PAST_GROUPS,
+        "past_state": PAST_GROUPS_TODAY,
     },
     "first_assigned_group": {
         "joins": [
@@ -191,10 +200,18 @@ GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
 }
 """The joins of each ``group_assignment`` (see the module docstring)."""
 
+BACKFILL_GROUPS: dict[str, dict[str, Any]] = {
+    "today": {},
+    "held": {"past_state": PAST_GROUPS},
+}
+"""The fields of each ``backfill_groups`` value (``held`` needs ``every_assigned_group``;
+:class:`collectors.sqlmap.SqlMapping` checks it)."""
+
 
 PRESET: dict[str, Any] = {
     "table": "glpi_tickets",
     "group_assignment": "every_assigned_group",
+    "backfill_groups": "today",
     **GROUP_ASSIGNMENT["every_assigned_group"],
     "where": "t.is_deleted = 0",
     "id": "id",
