@@ -69,6 +69,7 @@ the first one must be mapped, the others only when they are."""
 WORKLOAD_FIELDS = ("updated_at", "category", "reassignments", "reopens", "first_assigned_at")
 """Fields only the workload figures read (``collectors.sqlworkload``); never a poll's core."""
 GroupAssignment = Literal["every_assigned_group", "first_assigned_group"]
+BackfillGroups = Literal["today", "held"]
 PresetName = Literal["osticket", "zammad", "glpi", "otrs", "znuny", "rt"]
 ALIAS_REF = re.compile(r"(?<![A-Za-z0-9_$.])([A-Za-z_][A-Za-z0-9_$]*)\.")
 """``alias.`` in SQL text: how a field or a join condition refers to a joined table."""
@@ -256,6 +257,13 @@ class SqlMapping(BaseModel):
         description="GLPI: a ticket with several assigned groups counts in every one of them"
         " (every_assigned_group, the default) or in the one assigned first",
     )
+    backfill_groups: BackfillGroups | None = Field(
+        None,
+        description="GLPI with every_assigned_group: backfill counts each ticket in today's"
+        " groups (today, the default) or in every group it held at each hour's end from"
+        " glpi_logs (held: exact, several times slower; snapshot --as-of reads the history"
+        " either way)",
+    )
     table_prefix: str = Field("", description="prefix of every table name of a preset (ost_)")
     table: str = Field(description="ticket table, optionally schema-qualified; aliased t")
     joins: tuple[Join, ...] = ()
@@ -379,6 +387,26 @@ class SqlMapping(BaseModel):
             raise ValueError(
                 f"group_assignment applies to preset {', '.join(owners)} only"
                 f" (this mapping: {'preset ' + str(preset) if preset else 'no preset'})"
+            )
+        return value
+
+    @field_validator("backfill_groups")
+    @classmethod
+    def _groups_held_over_time(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from collectors.presets import VARIANTS
+
+        preset = info.data.get("preset")
+        if value is not None and "backfill_groups" not in VARIANTS.get(str(preset), {}):
+            owners = sorted(p for p, v in VARIANTS.items() if "backfill_groups" in v)
+            raise ValueError(
+                f"backfill_groups applies to preset {', '.join(owners)} only"
+                f" (this mapping: {'preset ' + str(preset) if preset else 'no preset'})"
+            )
+        assignment = info.data.get("group_assignment")
+        if value == "held" and assignment not in (None, "every_assigned_group"):
+            raise ValueError(
+                "backfill_groups: held needs group_assignment: every_assigned_group"
+                f" (this mapping: {assignment}; the first assigned group has no history)"
             )
         return value
 

@@ -369,6 +369,8 @@ def _presets_own_past_state(mapping: SqlMapping) -> bool:
     base: dict[str, Any] = {"preset": mapping.preset}
     if mapping.group_assignment is not None:
         base["group_assignment"] = mapping.group_assignment
+    if mapping.backfill_groups is not None:
+        base["backfill_groups"] = mapping.backfill_groups
     candidates = (base, {**base, "table_prefix": mapping.table_prefix})
     return any(SqlMapping.model_validate(c).past_state == mapping.past_state for c in candidates)
 

@@ -21,7 +21,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 """Every preset, by the name ``mapping.preset`` takes."""
 
 VARIANTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
-    "glpi": {"group_assignment": glpi.GROUP_ASSIGNMENT},
+    "glpi": {
+        "group_assignment": glpi.GROUP_ASSIGNMENT,
+        "backfill_groups": glpi.BACKFILL_GROUPS,
+    },
 }
 """Preset options: preset -> option -> value -> the fields that value sets. The preset
 holds the option's default value; fields the user gives still override the variant's."""

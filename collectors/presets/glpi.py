@@ -39,9 +39,10 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
   removed, ``itemtype_link`` ``'Group'``, ``id_search_option`` 8, the group as ``name
   (id)`` text) and a ticket may hold several at once, so ``past_state.queue_join``
   replaces the link join by the pairs assigned then (:data:`GROUPS_AS_OF`). ``backfill``
-  reads them too, per hour: every (ticket, group) pair the ticket ever had
-  (:data:`GROUP_LINKS`), held at each hour's end (:data:`GROUP_HELD`), looked at in the
-  hours with a relation row (:data:`GROUP_CHANGES`).
+  counts each ticket in today's groups unless ``backfill_groups: held`` (opt-in, several
+  times slower: ``docs/backfill.md``) makes it read them too, per hour: every (ticket,
+  group) pair the ticket ever had once each (:data:`GROUP_PAIRS`), held at each hour's
+  end (:data:`PAIR_HELD`), looked at in the hours with a relation row (:data:`GROUP_CHANGES`).
 - The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
   zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
 """
@@ -124,6 +125,24 @@ GROUP_LINKS = (
 """Every (ticket, group) a ticket may have held at some time: today's links and every
 group of a relation row (no ``:as_of``)."""
 
+GROUP_PAIRS = (
+    "(SELECT l.tickets_id, CAST(l.groups_id AS INTEGER) AS groups_id, l.type AS kind,"
+    " 'Ticket' AS itemtype FROM glpi_groups_tickets l"
+    f" UNION ALL SELECT c.items_id, {logged_group('c')},"
+    f" CASE WHEN {GROUP_ROW.format(a='c')} AND c.id = (SELECT MIN(f.id + 0) FROM glpi_logs f"
+    f" WHERE f.items_id = c.items_id AND {GROUP_ROW.format(a='f')}"
+    f" AND {logged_group('f')} = {logged_group('c')})"
+    " AND (SELECT MAX(1) FROM glpi_groups_tickets x WHERE x.tickets_id = c.items_id"
+    f" AND x.type = 2 AND x.groups_id = {logged_group('c')}) IS NULL THEN 2 ELSE 0 END,"
+    " c.itemtype FROM glpi_logs c)"
+)
+"""The rows of :data:`GROUP_LINKS` for ``backfill``, each pair once without ``UNION``'s
+``DISTINCT``: today's links and, of the relation rows, the first of each pair not linked
+today, as ``kind = 2 AND itemtype = 'Ticket'`` (:data:`PAIR_HELD`). A ``UNION ALL`` of
+two plain tables (the conditions in the select list, none in a ``WHERE``) is one
+PostgreSQL can flatten and read per ticket through the links' unique index and ``item``
+instead of building every pair per part of the statement."""
+
 GROUP_HELD = (
     f"COALESCE({_group_change('MAX', '<', 15)}, {_group_change('MIN', '>=', 16)},"
     " (SELECT MAX(1) FROM glpi_groups_tickets x WHERE x.tickets_id = gt.tickets_id"
@@ -132,6 +151,9 @@ GROUP_HELD = (
 """Whether the (ticket, group) row ``gt`` of :data:`GROUP_LINKS` is assigned at ``:as_of``:
 its last relation row before the instant added it, else its first row at or after it
 removed it (assigned before the history says), else it is one of today's links."""
+
+PAIR_HELD = "gt.kind = 2 AND gt.itemtype = 'Ticket' AND " + GROUP_HELD
+"""Whether the row ``gt`` of :data:`GROUP_PAIRS` is a pair assigned at ``:as_of``."""
 
 GROUPS_AS_OF = f"(SELECT gt.tickets_id, gt.groups_id FROM {GROUP_LINKS} gt WHERE {GROUP_HELD})"
 """Every (ticket, group) assigned at ``:as_of`` (``snapshot --as-of``)."""
@@ -145,18 +167,26 @@ GROUP_CHANGES: dict[str, Any] = {
 """The rows at which a ticket's assigned groups may change: its relation rows of assigned
 groups (``backfill`` looks at the groups only in the hours with one)."""
 
-PAST_GROUPS: dict[str, Any] = {
+PAST_GROUPS_TODAY: dict[str, Any] = {
     **PAST_STATE,
+    "queue_join": {"alias": "gt", "table": GROUPS_AS_OF, "on": "gt.tickets_id = t.id"},
+}
+"""``every_assigned_group``: the status and the groups as of a past instant for
+``snapshot --as-of``; ``backfill`` counts each ticket in today's groups
+(``backfill_groups: today``, the default)."""
+
+PAST_GROUPS: dict[str, Any] = {
+    **PAST_GROUPS_TODAY,
     "queue_join": {
-        "alias": "gt",
-        "table": GROUPS_AS_OF,
-        "on": "gt.tickets_id = t.id",
-        "rows": GROUP_LINKS,
-        "held": GROUP_HELD,
+        **PAST_GROUPS_TODAY["queue_join"],
+        "rows": GROUP_PAIRS,
+        "held": PAIR_HELD,
         "changes": GROUP_CHANGES,
     },
 }
-"""``every_assigned_group``: the status and the groups as of a past instant."""
+"""``backfill_groups: held``: as :data:`PAST_GROUPS_TODAY`, and ``backfill`` counts each
+ticket in every group it held at each hour's end (opt-in: see ``docs/backfill.md`` for
+its cost)."""
 
 GROUPS = {"table": "glpi_groups", "alias": "g", "on": "g.id = gt.groups_id"}
 
@@ -171,7 +201,7 @@ GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
             },
             GROUPS,
         ],
-        "past_state": PAST_GROUPS,
+        "past_state": PAST_GROUPS_TODAY,
     },
     "first_assigned_group": {
         "joins": [
@@ -191,10 +221,18 @@ GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
 }
 """The joins of each ``group_assignment`` (see the module docstring)."""
 
+BACKFILL_GROUPS: dict[str, dict[str, Any]] = {
+    "today": {},
+    "held": {"past_state": PAST_GROUPS},
+}
+"""The fields of each ``backfill_groups`` value (``held`` needs ``every_assigned_group``;
+:class:`collectors.sqlmap.SqlMapping` checks it)."""
+
 
 PRESET: dict[str, Any] = {
     "table": "glpi_tickets",
     "group_assignment": "every_assigned_group",
+    "backfill_groups": "today",
     **GROUP_ASSIGNMENT["every_assigned_group"],
     "where": "t.is_deleted = 0",
     "id": "id",

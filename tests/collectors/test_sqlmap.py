@@ -38,6 +38,37 @@ def problems(mapping: str) -> list[tuple[str, str]]:
     return caught.value.problems
 
 
+class TestBackfillGroups:
+    """GLPI's per-group history in backfill is opt-in (``backfill_groups: held``)."""
+
+    def test_today_is_the_default(self) -> None:
+        past = glpi().past_state
+        assert glpi().backfill_groups == "today"
+        assert past is not None and past.queue_join is not None
+        assert not past.queue_join.backfills()
+
+    def test_held_reads_the_history_over_time(self) -> None:
+        past = glpi(backfill_groups="held").past_state
+        assert past is not None and past.queue_join is not None
+        assert past.queue_join.backfills()
+
+    def test_held_needs_every_assigned_group(self) -> None:
+        [(path, message)] = problems(
+            "{preset: glpi, group_assignment: first_assigned_group, backfill_groups: held}"
+        )
+        assert path == "sources -> 0 -> mapping -> backfill_groups"
+        assert "every_assigned_group" in message
+
+    def test_other_presets_refuse_it_with_its_path(self) -> None:
+        [(path, message)] = problems("{preset: otrs, backfill_groups: held}")
+        assert path == "sources -> 0 -> mapping -> backfill_groups"
+        assert "preset glpi only" in message and "otrs" in message
+
+    def test_unknown_value_is_an_error(self) -> None:
+        [(path, _)] = problems("{preset: glpi, backfill_groups: always}")
+        assert path == "sources -> 0 -> mapping -> backfill_groups"
+
+
 class TestGroupAssignment:
     def test_every_assigned_group_is_the_default(self) -> None:
         """GLPI counts a ticket in each assigned group: the link join fans out."""

@@ -1,5 +1,7 @@
-"""GLPI's backfill per assigned group from ``glpi_logs`` (``past_state.queue_join`` with
-``rows``, ``held`` and ``changes``), against pandas, on PostgreSQL and MariaDB.
+"""GLPI's backfill per assigned group from ``glpi_logs`` (``backfill_groups: held``:
+``past_state.queue_join`` with ``rows``, ``held`` and ``changes``), against pandas, on
+PostgreSQL and MariaDB; by default (``backfill_groups: today``) it reads today's groups
+and never ``glpi_logs``.
 
 The tables are those of :mod:`tests.collectors.presets.test_past_state_glpi`: the real
 ServiceNow incidents' updates written as GLPI logs them (a move from group A to group B:
@@ -33,7 +35,7 @@ from collectors.presets import glpi
 from collectors.sqlmap import SqlMapping
 from tests.collectors import asof
 from tests.collectors.presets import test_past_state_glpi as past
-from tests.collectors.presets.pastcase import SERVERS, collector, loaded_on_server
+from tests.collectors.presets.pastcase import SERVERS, collector, drop_table, loaded_on_server
 from tests.collectors.presets.test_backfill_history import (
     END,
     HOURS,
@@ -48,6 +50,8 @@ DELETED_EVERY = 41
 UNASSIGNED_EVERY, LATE_EVERY = 17, 13
 LATE = pd.Timedelta(minutes=150)
 ZONE = "Europe/Paris"
+HELD = {"backfill_groups": "held"}
+"""The opt-in per-group history of the preset."""
 TIMES = {"glpi_tickets": ("date", "solvedate", "closedate", "date_mod"), "glpi_logs": ("date_mod",)}
 
 
@@ -167,10 +171,16 @@ def test_the_glpi_history_has_every_case() -> None:
     assert found["tickets in two groups at once (fewest at every 12th hour end)"] > 100, found
 
 
-def test_the_preset_backfills_from_the_relation_rows() -> None:
-    mapping = SqlMapping.model_validate({"preset": "glpi"})
+def test_the_preset_backfills_from_the_relation_rows_when_asked() -> None:
+    mapping = SqlMapping.model_validate({"preset": "glpi", **HELD})
     assert mapping.past_state is not None and mapping.past_state.queue_join is not None
     assert mapping.past_state.queue_join.backfills()
+    default = SqlMapping.model_validate({"preset": "glpi"})
+    assert default.backfill_groups == "today"
+    # snapshot --as-of still reads the groups from the history; backfill does not
+    assert default.past_state is not None and default.past_state.queue_join is not None
+    assert default.past_state.queue_join.table == glpi.GROUPS_AS_OF
+    assert not default.past_state.queue_join.backfills()
     first = SqlMapping.model_validate(
         {"preset": "glpi", "group_assignment": "first_assigned_group"}
     )
@@ -183,12 +193,12 @@ def test_glpi_backfill_counts_each_ticket_in_every_group_it_held(
 ) -> None:
     rows = rows_of_glpi()
     url = loaded_on_server(server, past.metadata, rows)
-    got = backfilled(url, "glpi")
+    got = backfilled(url, "glpi", **HELD)
     want = expected(rows)
     assert got == want
     # resumed after an interruption: a new reader starts at MIDDLE without a carry and
     # reads the groups held then (the backlog at its start) itself
-    reader = collector(url, preset="glpi")
+    reader = collector(url, preset="glpi", **HELD)
     try:
         resumed = {
             (r.queue, r.hour): (r.open_end, r.created, r.resolved)
@@ -218,4 +228,19 @@ def test_glpi_backfill_in_a_zone_with_summer_time(server: pytest.FixtureRequest)
     same figures per UTC hour (the first span is cut at the change to summer time)."""
     rows = rows_of_glpi()
     url = loaded_on_server(server, past.metadata, in_zone(rows, ZONE))
-    assert backfilled(url, "glpi", timezone=ZONE) == expected(rows)
+    assert backfilled(url, "glpi", timezone=ZONE, **HELD) == expected(rows)
+
+
+def test_by_default_backfill_counts_todays_groups_without_glpi_logs(
+    server: pytest.FixtureRequest,
+) -> None:
+    """``backfill_groups`` unset: each ticket in today's groups, as without ``past_state``,
+    and ``glpi_logs`` is not read (dropped, the default still runs; ``held`` fails)."""
+    rows = rows_of_glpi()
+    url = loaded_on_server(server, past.metadata, rows)
+    today = backfilled(url, "glpi", past_state=None)
+    drop_table(url, "glpi_logs")
+    assert backfilled(url, "glpi") == today
+    assert backfilled(url, "glpi", backfill_groups="today") == today
+    with pytest.raises(Exception, match="glpi_logs"):
+        backfilled(url, "glpi", **HELD)

@@ -331,7 +331,7 @@ def test_check_config_runs_the_past_state(glpi_db: Any) -> None:
     ``snapshot --as-of`` fails on it, while a wrong override is an error."""
     url, _ = glpi_db
     engine = open_engine(url, timedelta(seconds=30))
-    mapping = SqlMapping.model_validate({"preset": "glpi"})
+    mapping = SqlMapping.model_validate({"preset": "glpi", "backfill_groups": "held"})
     try:
         checked = check_mapping(engine, mapping, "glpi")
         assert checked.problems == [] and checked.warnings == []
