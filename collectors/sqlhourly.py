@@ -405,8 +405,8 @@ def _moving_parts(
     return parts
 
 
-class _Instants:
-    """``start + k`` hours as each column holds it, and the queue at such an instant."""
+class _Hours:
+    """``start + k`` hours as the ticket table's and the history's columns hold it."""
 
     def __init__(self, q: PollQueries, past: PastState, start: datetime) -> None:
         self.q, self.past = q, past
@@ -420,6 +420,10 @@ class _Instants:
         """``start + k`` hours, comparable with ``created_at`` and ``resolved_at``."""
         after = epoch_hours_after if self.epoch else hours_after
         return after(self.ticket_start, k)
+
+
+class _Instants(_Hours):
+    """``start + k`` hours as each column holds it, and the queue at such an instant."""
 
     def queue(self, k: ColumnElement[int] | None) -> ColumnElement[Any]:
         """The ticket's queue label at ``start + k`` hours (``None``: at ``start``):
@@ -635,21 +639,12 @@ def _sql_text(element: _SqlText, compiler: Any, **kw: Any) -> str:
     return "".join(out)
 
 
-class _Held:
+class _Held(_Hours):
     """The tickets with the rows of ``queue_join`` held at ``start + k`` hours."""
 
     def __init__(self, q: PollQueries, past: PastState, join: PastJoin, start: datetime) -> None:
-        self.q, self.past, self.join = q, past, join
-        self.epoch = "created_at" in q.m.epoch_fields
-        self.ticket_start = _bound(q.f.bind("created_at", start))
-        self.history_start = _bound(
-            int(start.timestamp()) if past.epoch else q.f.bind("past_state", start)
-        )
-
-    def ticket(self, k: ColumnElement[int]) -> ColumnElement[Any]:
-        """``start + k`` hours, comparable with ``created_at`` and ``resolved_at``."""
-        after = epoch_hours_after if self.epoch else hours_after
-        return after(self.ticket_start, k)
+        super().__init__(q, past, start)
+        self.join = join
 
     def source(
         self, k: ColumnElement[int] | None, base: sa.ClauseElement | None = None
