@@ -34,21 +34,16 @@ CPU of this process, rows written, load average before and after.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-import time
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from benchmarks.collectors import backfill_history, sqldata
-from benchmarks.collectors.backfill import CHUNK, END, HOURS, SPLIT, START, URLS, Timed
+from benchmarks.collectors.backfill import SPLIT, URLS
 from collectors.presets import glpi
 from collectors.sql import SqlCollector, SqlSourceConfig
 from collectors.sqlmap import SqlMapping
-from monitor import backfill
-from monitor.store.engine import migrate, open_store
 
 SCHEMA = sqldata.SCHEMA
 
@@ -193,26 +188,7 @@ def collector(engine_name: str, n: int, history: bool) -> SqlCollector:
 
 
 def run(engine_name: str, n: int, history: bool) -> dict[str, Any]:
-    reader = Timed(collector(engine_name, n, history))
-    load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as work:
-        store = open_store(f"sqlite:///{work}/history.db")
-        migrate(store)
-        began, cpu = time.perf_counter(), time.process_time()
-        result = backfill.backfill_source(store, reader, "bench", START, END, CHUNK)
-        total, cpu = time.perf_counter() - began, time.process_time() - cpu
-        store.dispose()
-    reader.reader.close()
-    assert result.hours == HOURS, result
-    return {
-        "engine": engine_name,
-        "history": history,
-        "read_s": round(reader.seconds, 1),
-        "total_s": round(total, 1),
-        "cpu_s": round(cpu, 1),
-        "rows": result.rows,
-        "load": [round(load, 1), round(os.getloadavg()[0], 1)],
-    }
+    return backfill_history.measure(collector(engine_name, n, history), engine_name, history)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,7 +170,13 @@ def collector(engine_name: str, n: int, history: bool) -> SqlCollector:
 
 
 def run(engine_name: str, n: int, history: bool) -> dict[str, Any]:
-    reader = Timed(collector(engine_name, n, history))
+    return measure(collector(engine_name, n, history), engine_name, history)
+
+
+def measure(source: SqlCollector, engine_name: str, history: bool) -> dict[str, Any]:
+    """A 90-day backfill of ``source`` into a fresh SQLite store: the time reading the
+    ticket store, the whole time, the process's CPU and the rows written."""
+    reader = Timed(source)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as work:
         store = open_store(f"sqlite:///{work}/history.db")
