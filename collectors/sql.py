@@ -300,7 +300,7 @@ class SqlCollector:
         breaches, reopened = q.sla_breaches(window), q.reopened(window)
         backlog = conn.execute(q.backlog(window.end)).all()
         quantiles: Sequence[Any]
-        if looked_up(dialect):  # MariaDB/MySQL: bounded index lookups, not windows
+        if looked_up(dialect) and not q.past:  # MariaDB/MySQL: index lookups, not windows
             quantiles = self._lookups.rows(conn, q, backlog, with_total)
         else:
             quantiles = conn.execute(q.quantiles(dialect, with_total)).all()
