@@ -35,16 +35,21 @@ def expected_all(
     # Udesk's times have whole seconds, as the fake writes them
     seconds = (pd.Timestamp(ages_at or at) - open_["created"].dt.floor("s")).dt.total_seconds()
     out: dict[str, dict[str, Any]] = {q: {"counts": {}, "ages": None} for q in wanted}
-    for queue, rows in open_.assign(age=seconds).groupby("queue"):
-        ages = rows["age"].to_numpy()
-        out[str(queue)] = {
-            "counts": {str(s): int(n) for s, n in rows.groupby("status").size().items()},
-            "ages": {
-                "oldest_age_s": float(ages.max()),
-                "age_quantiles": {
-                    "0.5": float(np.quantile(ages, 0.5, method="inverted_cdf")),
-                    "0.9": float(np.quantile(ages, 0.9, method="inverted_cdf")),
-                },
+    # one grouping for every queue's counts, one sort for every queue's ages (a groupby
+    # per queue cost about 2 s a poll at 500 queues)
+    for (queue, status), n in open_.groupby(["queue", "status"]).size().items():
+        out[str(queue)]["counts"][str(status)] = int(n)
+    order = np.lexsort((seconds.to_numpy(), open_["queue"].to_numpy()))
+    names = open_["queue"].to_numpy()[order]
+    ages_sorted = seconds.to_numpy()[order]
+    starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]])
+    for start, stop in zip(starts, [*starts[1:], len(names)], strict=True):
+        ages = ages_sorted[start:stop]
+        out[str(names[start])]["ages"] = {
+            "oldest_age_s": float(ages[-1]),
+            "age_quantiles": {
+                "0.5": float(np.quantile(ages, 0.5, method="inverted_cdf")),
+                "0.9": float(np.quantile(ages, 0.9, method="inverted_cdf")),
             },
         }
     return out
