@@ -11,6 +11,8 @@ records the breach probability of each candidate model at the protocol's limits 
 per-queue widening for queues that jump fast, :func:`forecasts.engine.breach_steps`;
 with ``--priors``, with each candidate ``calibration_prior``: the per-queue
 calibration, :mod:`forecasts.calibrate`; ``--varied`` limits both to some models).
+``--gates`` and ``--own-gates`` add two-stage rules (a gate at a share of the limit, or
+within the queue's own typical 6-hour rise of it) to the grid without a new question.
 ``--logs`` and ``--hours LOG=N`` make a smaller run (fewer logs, a log's first N
 hours), printed as such; per queue type the held-out figures are also printed for
 each sub-grid (plain, + widening, + calibration, all), which is how the defaults of
