@@ -224,6 +224,8 @@ class TestOnePath:
         backfill_demo(store, end, days)
         daemon_changes = drive(daemon, clock, days * 24)
         assert ("firing" in {c for _, c in daemon_changes}) and len(daemon_changes) >= 3
+        stored = forecast_rows(store)["detail"]  # what the gates read, as the daemon stored it
+        assert len(stored["observed"]) == 7 and len(stored["rises"]) == 4
         report = tmp_path / "report.json"
         done = run_cli(
             "backtest",
