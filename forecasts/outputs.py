@@ -23,7 +23,7 @@ from forecasts.engine import (
     raw_breach_chance,
 )
 from forecasts.models.base import FlowForecaster, finite
-from forecasts.types import OBSERVED_HOURS, FloatArray, Forecast, ForecastStatus
+from forecasts.types import OBSERVED_HOURS, RISE_QUANTILES, FloatArray, Forecast, ForecastStatus
 
 BreachKey = tuple[float, int]
 """A breach question: (limit, hours ahead)."""
@@ -98,6 +98,7 @@ def forecast(state: EngineState, settings: EngineSettings, queue: str) -> Foreca
         backtest_mase=state.scores.get(name),
         status=status,
         observed=state.ring.last_actuals(OBSERVED_HOURS + 1),
+        rises=state.ring.rise_quantiles(settings.alert_horizon, settings.window, RISE_QUANTILES),
     )
 
 

@@ -178,6 +178,22 @@ class Ring:
             known = self.memo[key] = self._largest_rise(span, hours)
         return cast(float, known)
 
+    def rise_quantiles(
+        self, span: int, hours: int, quantiles: Sequence[float]
+    ) -> tuple[float, ...]:
+        """The queue's own typical rises: ``quantiles`` of the rises of the actual over
+        ``span`` hours ending in the last ``hours`` (:func:`rise_quantiles`; empty when no
+        such pair is known). Memoised until the next :meth:`push`."""
+        if self.last is None:
+            return ()
+        key = ("rise_quantiles", span, hours, tuple(quantiles))
+        known = self.memo.get(key)
+        if known is None:
+            count = min(hours + span, self.size)
+            values = self.actual[np.arange(self.last - count + 1, self.last + 1) % self.size]
+            known = self.memo[key] = rise_quantiles(values, span, quantiles)
+        return cast(tuple[float, ...], known)
+
     def _largest_rise(self, span: int, hours: int) -> float:
         assert self.last is not None
         count = min(hours + span, self.size)
@@ -185,3 +201,13 @@ class Ring:
         rises = values[span:] - values[:-span]
         known = rises[np.isfinite(rises)]
         return float(known.max()) if len(known) else 0.0
+
+
+def rise_quantiles(values: FloatArray, span: int, quantiles: Sequence[float]) -> tuple[float, ...]:
+    """``quantiles`` of ``values[t] - values[t - span]`` over the pairs both known, each
+    at least 0 (a falling queue's typical rise is none); empty without such a pair."""
+    rises = values[span:] - values[:-span]
+    known = rises[np.isfinite(rises)]
+    if not len(known):
+        return ()
+    return tuple(max(0.0, float(v)) for v in np.quantile(known, quantiles))

@@ -93,6 +93,9 @@ def hour_of_week(timestamps: TimeArray) -> npt.NDArray[np.int64]:
 OBSERVED_HOURS = 6
 """How many hours back a forecast carries the observed open counts (:attr:`Forecast.observed`)."""
 
+RISE_QUANTILES = (0.5, 0.75, 0.9, 0.95)
+"""The quantiles of the queue's own rises a forecast carries (:attr:`Forecast.rises`)."""
+
 
 @dataclass(frozen=True)
 class Forecast:
@@ -114,6 +117,10 @@ class Forecast:
         observed: the last open counts the state holds, oldest first, the last at
             ``made_at`` (up to :data:`OBSERVED_HOURS` + 1; an hour the state does not
             hold is NaN): what a forecast rule's level gate reads.
+        rises: the queue's own typical rise of the open count over the alert horizon:
+            the :data:`RISE_QUANTILES` of its rises over that many hours in the state's
+            last ``window`` hours (empty before any is known): what a forecast rule's
+            gate from the queue's own history reads.
     """
 
     queue: str
@@ -129,3 +136,4 @@ class Forecast:
     backtest_mase: float | None
     status: ForecastStatus
     observed: tuple[float, ...] = ()
+    rises: tuple[float, ...] = ()

@@ -223,6 +223,8 @@ def record(out: Outputs, asked: Iterable[tuple[str, BreachKey]]) -> dict[str, An
         detail["observed"] = [
             round(float(v), 3) if math.isfinite(v) else None for v in forecast.observed
         ]
+    if forecast.rises:
+        detail["rises"] = [round(float(v), 3) for v in forecast.rises]
     if out.arrivals is not None and out.resolutions is not None:
         detail["arrivals"] = _rounded(out.arrivals)
         detail["resolutions"] = _rounded(out.resolutions)

@@ -69,6 +69,9 @@ class ForecastView:
     observed: Sequence[float] = ()
     """The last observed open counts, one per hour, oldest first, the last at the hour
     the forecast was made from (NaN: an hour the engine did not hold)."""
+    rises: Sequence[float] = ()
+    """The queue's own typical rises over the alert horizon, at
+    :data:`forecasts.types.RISE_QUANTILES` (empty: none known yet)."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ With ``gate_probability`` the probability rule has a second stage: while the que
 observed open count is at least ``gate_level`` x the threshold and higher than it was
 ``gate_rise`` earlier (the *gate*, read from the hours the forecast carries), the rule
 fires at ``gate_probability`` instead of ``min_probability`` (and resolves below
-``recover_probability`` scaled by the same ratio).
+``recover_probability`` scaled by the same ratio). With ``gate_quantile`` the gate's
+level comes from the queue's own history instead: the open count must be within the
+queue's own ``gate_quantile`` rise over the engine's alert horizon (6 h) of the
+threshold (the rises the forecast carries, :attr:`forecasts.types.Forecast.rises`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pydantic import Field, model_validator
 from alerting.rules.common import EvalContext, Measured, Row, RuleBase, number
 from alerting.state import Breaching, NoData, Ok, Outcome
 from config.durations import Duration, format_duration
-from forecasts.types import OBSERVED_HOURS
+from forecasts.types import OBSERVED_HOURS, RISE_QUANTILES
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,29 @@ class GatedMeasured(Measured):
 def gate_open(observed: Sequence[float], threshold: float, level: float, rise_hours: int) -> bool:
     """Whether the open count ``observed[-1]`` is at least ``level`` x ``threshold`` and
     higher than ``rise_hours`` earlier (both hours known; closed on a shorter history)."""
+    return rising_from(observed, level * threshold, rise_hours)
+
+
+def own_gate_floor(threshold: float, rises: Sequence[float], quantile: float) -> float:
+    """The gate's level from the queue's own history: ``threshold`` less the queue's own
+    ``quantile`` rise (``rises`` at :data:`RISE_QUANTILES`); infinite (the gate closed)
+    while the forecast carries no rises."""
+    if len(rises) != len(RISE_QUANTILES) or not math.isfinite(
+        rises[RISE_QUANTILES.index(quantile)]
+    ):
+        return math.inf
+    return threshold - rises[RISE_QUANTILES.index(quantile)]
+
+
+def rising_from(observed: Sequence[float], floor: float, rise_hours: int) -> bool:
+    """Whether the open count ``observed[-1]`` is at least ``floor`` and higher than
+    ``rise_hours`` earlier (both hours known; closed on a shorter history)."""
     if len(observed) <= rise_hours:
         return False
     now, before = observed[-1], observed[-1 - rise_hours]
     if not (math.isfinite(now) and math.isfinite(before)):
         return False
-    return now >= level * threshold and now > before
+    return now >= floor and now > before
 
 
 class ForecastRule(RuleBase):
@@ -76,10 +96,20 @@ class ForecastRule(RuleBase):
     gate_rise: Duration = Field(
         timedelta(hours=3), description="gate: open count higher than this long ago"
     )
+    gate_quantile: float | None = Field(
+        None,
+        description="gate from the queue's own history: open count within the queue's own"
+        f" rise over 6 h at this quantile ({', '.join(map(str, RISE_QUANTILES))}) of the"
+        " threshold, instead of gate_level x the threshold",
+    )
 
     @model_validator(mode="after")
     def _valid_gate(self) -> ForecastRule:
+        if self.gate_quantile is not None and self.gate_quantile not in RISE_QUANTILES:
+            raise ValueError(f"gate_quantile must be one of {', '.join(map(str, RISE_QUANTILES))}")
         if self.gate_probability is None:
+            if self.gate_quantile is not None:
+                raise ValueError("gate_quantile needs a gate_probability")
             return self
         if self.min_probability is None or self.gate_probability >= self.min_probability:
             raise ValueError("gate_probability needs a min_probability above it")
@@ -133,7 +163,12 @@ class ForecastRule(RuleBase):
             if self.gate_probability is None:
                 return Measured(probability, text)
             rise = int(self.gate_rise / timedelta(hours=1))
-            opened = gate_open(forecast.observed, threshold, self.gate_level, rise)
+            floor = (
+                self.gate_level * threshold
+                if self.gate_quantile is None
+                else own_gate_floor(threshold, forecast.rises, self.gate_quantile)
+            )
+            opened = rising_from(forecast.observed, floor, rise)
             return GatedMeasured(
                 probability, f"{text}, gate {'open' if opened else 'closed'}", opened
             )

@@ -11,6 +11,8 @@ records the breach probability of each candidate model at the protocol's limits 
 per-queue widening for queues that jump fast, :func:`forecasts.engine.breach_steps`;
 with ``--priors``, with each candidate ``calibration_prior``: the per-queue
 calibration, :mod:`forecasts.calibrate`; ``--varied`` limits both to some models).
+``--gates`` and ``--own-gates`` add two-stage rules (a gate at a share of the limit, or
+within the queue's own typical 6-hour rise of it) to the grid without a new question.
 ``--logs`` and ``--hours LOG=N`` make a smaller run (fewer logs, a log's first N
 hours), printed as such; per queue type the held-out figures are also printed for
 each sub-grid (plain, + widening, + calibration, all), which is how the defaults of
@@ -64,7 +66,7 @@ from forecasts.evaluation.report import (
     summed,
 )
 from forecasts.models.ets import EtsEstimation
-from forecasts.types import FloatArray, HourlySeries
+from forecasts.types import RISE_QUANTILES, FloatArray, HourlySeries
 from monitor.backtest import key_of, timeline
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -106,6 +108,9 @@ class Params:
     gate: float | None = None
     gate_level: float = 0.9
     gate_rise: int = 3
+    gate_quantile: float | None = None
+    """The gate from the queue's own history: its level is the limit less the queue's
+    own rise at this quantile (``gate_level`` is then unused)."""
 
     def question(self, kind: LimitKind) -> str:
         """The replay question holding this point's probability at ``kind`` limits."""
@@ -134,6 +139,7 @@ class Params:
                 "gate_probability": self.gate,
                 "gate_level": self.gate_level,
                 "gate_rise": f"{self.gate_rise}h",
+                "gate_quantile": self.gate_quantile,
             }
         )
         return ForecastRule.model_validate(
@@ -181,6 +187,11 @@ GATES: tuple[tuple[float, float, int] | None, ...] = (None,)
 (None: one stage); ``--gates`` adds others (no new replay question: the gate reads the
 observed open counts)."""
 
+OWN_GATES: tuple[tuple[float, float, int], ...] = ()
+"""The gates from the queue's own history, (gate probability, quantile of the queue's
+own 6-hour rises, gate rise in hours); ``--own-gates`` adds them (no new replay
+question: the gate reads the rises each replayed forecast carries)."""
+
 
 def grid_of(
     jumps: Sequence[float | None],
@@ -188,18 +199,27 @@ def grid_of(
     varied: Sequence[str] = MODELS,
     memories: Sequence[float | None] = MEMORIES,
     gates: Sequence[tuple[float, float, int] | None] = GATES,
+    own_gates: Sequence[tuple[float, float, int]] = OWN_GATES,
 ) -> list[Params]:
     """The grid of rules (and engine widenings and calibrations) the folds choose from;
     only the ``varied`` models are asked with a widening or a calibration; a memory
-    only with a prior; a gate only below the alert probability."""
+    only with a prior; a gate (either kind) only below the alert probability."""
     out = []
+    stages: list[tuple[float, float, int, bool] | None] = [
+        *(None if g is None else (*g, False) for g in gates),
+        *((*g, True) for g in own_gates),
+    ]
     for m, j, c, h, a, r, f, g in itertools.product(
-        MODELS, jumps, priors, memories, ALERTS, RECOVER_SHARE, FOR_HOURS, gates
+        MODELS, jumps, priors, memories, ALERTS, RECOVER_SHARE, FOR_HOURS, stages
     ):
         if not (m in varied or (j is None and c is None)) or (h is not None and c is None):
             continue
         if g is None:
             out.append(Params(m, a, round(a * r, 3), f, j, c, h))
+        elif g[0] < a and g[3]:
+            out.append(
+                Params(m, a, round(a * r, 3), f, j, c, h, g[0], gate_rise=g[2], gate_quantile=g[1])
+            )
         elif g[0] < a:
             out.append(Params(m, a, round(a * r, 3), f, j, c, h, g[0], g[1], g[2]))
     return out
@@ -244,6 +264,8 @@ def preset_name(p: Params) -> str:
     """How the report names a fixed setting."""
     memory = "" if p.memory is None else f" memory {p.memory}w"
     gate = "" if p.gate is None else f" gate {p.gate}:{p.gate_level}:{p.gate_rise}"
+    if p.gate is not None and p.gate_quantile is not None:
+        gate = f" own gate {p.gate}:q{p.gate_quantile}:{p.gate_rise}"
     return (
         f"{p.model} {p.alert}/{p.recover} for {p.for_hours}h jump {p.jump} prior {p.prior}"
         f"{memory}{gate}"
@@ -256,6 +278,42 @@ def gate_hours(open_: FloatArray, limit: FloatArray, level: float, rise: int) ->
     gate = np.zeros(len(open_), dtype=bool)
     gate[rise:] = (open_[rise:] >= level * limit[rise:]) & (open_[rise:] > open_[:-rise])
     return gate
+
+
+def own_rises(rep: Replay) -> FloatArray:
+    """Per hour, the queue's own rises its forecast carries (as the forecasts table stores
+    them: rounded to 3 decimals), one column per :data:`RISE_QUANTILES`; NaN before any
+    is known."""
+    rows = [
+        [round(float(v), 3) for v in f.rises] if f.rises else [np.nan] * len(RISE_QUANTILES)
+        for f in rep.forecasts
+    ]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(RISE_QUANTILES))
+
+
+def own_gate_hours(
+    open_: FloatArray, limit: FloatArray, rises: FloatArray, quantile: float, rise: int
+) -> BoolArray:
+    """The gate from the queue's own history at each hour: the open count within the
+    queue's own ``quantile`` rise (``rises``: :func:`own_rises`) of the limit and higher
+    than ``rise`` hours earlier (closed in the first ``rise`` hours and while no rise is
+    known)."""
+    own = rises[:, RISE_QUANTILES.index(quantile)]
+    floor = np.where(np.isfinite(own), limit - own, np.inf)
+    gate = np.zeros(len(open_), dtype=bool)
+    gate[rise:] = (open_[rise:] >= floor[rise:]) & (open_[rise:] > open_[:-rise])
+    return gate
+
+
+def the_gate(
+    p: Params, open_: FloatArray, limit: FloatArray, rises: FloatArray
+) -> BoolArray | None:
+    """``p``'s gate at each hour (None without one)."""
+    if p.gate is None:
+        return None
+    if p.gate_quantile is not None:
+        return own_gate_hours(open_, limit, rises, p.gate_quantile, p.gate_rise)
+    return gate_hours(open_, limit, p.gate_level, p.gate_rise)
 
 
 def fast_alerting(
@@ -338,13 +396,14 @@ def grid_scores(
             rep = replays[log][name]
             known = np.asarray([f.status != "insufficient_history" for f in rep.forecasts])
             limit = limit_series(s, kind)
-            gates: dict[tuple[float, int], BoolArray] = {}
+            rises = own_rises(rep)
+            gates: dict[tuple[float, int, float | None], BoolArray | None] = {}
             for p in points:
                 gate = None
                 if p.gate is not None:
-                    key = (p.gate_level, p.gate_rise)
+                    key = (p.gate_level, p.gate_rise, p.gate_quantile)
                     if key not in gates:
-                        gates[key] = gate_hours(s.open, limit, *key)
+                        gates[key] = the_gate(p, s.open, limit, rises)
                     gate = gates[key]
                 flags = fast_alerting(rep.probabilities[p.question(kind)], known, p, gate)
                 got = score_queue(s.open, limit, {"rule": flags}, TEST_START)["rule"]
@@ -415,11 +474,7 @@ def held_out(
         rule = params.rule(float(limit[TEST_START]))
         real, _ = timeline(rule, key_of(f"{log}/{name}"), rep, params.question(kind), limit)
         known = np.asarray([f.status != "insufficient_history" for f in rep.forecasts])
-        gate = (
-            None
-            if params.gate is None
-            else gate_hours(s.open, limit, params.gate_level, params.gate_rise)
-        )
+        gate = the_gate(params, s.open, limit, own_rises(rep))
         fast = fast_alerting(rep.probabilities[params.question(kind)], known, params, gate)
         if not np.array_equal(real, fast):
             raise AssertionError(f"{log}/{name}: the grid's rule differs from the real one")
@@ -571,8 +626,23 @@ def main(argv: list[str] | None = None) -> None:
         help="two-stage rules the folds may also choose: fire at probability G while the"
         " open count is >= F x the limit and higher than K hours earlier",
     )
+    parser.add_argument(
+        "--own-gates",
+        type=lambda text: [
+            (float(g), float(q), int(k))
+            for g, q, k in (item.split(":") for item in text.split(","))
+        ],
+        default=list(OWN_GATES),
+        metavar="G:Q:K,G:Q:K",
+        help="two-stage rules with the gate from the queue's own history the folds may also"
+        " choose: fire at probability G while the open count is within the queue's own"
+        f" Q-quantile 6-hour rise of the limit (Q in {RISE_QUANTILES}) and higher than K"
+        " hours earlier",
+    )
     args = parser.parse_args(argv)
-    candidates = grid_of(args.jumps, args.priors, args.varied, args.memories, args.gates)
+    candidates = grid_of(
+        args.jumps, args.priors, args.varied, args.memories, args.gates, args.own_gates
+    )
     started = time.perf_counter()
     logs = args.logs or list(LOGS)
     series = {log: first_hours(to_series(LOGS[log]()), args.hours.get(log)) for log in logs}
@@ -583,6 +653,12 @@ def main(argv: list[str] | None = None) -> None:
         and p.prior in args.priors
         and p.memory in args.memories
         and (p.model in args.varied or (p.jump is None and p.prior is None))
+    ]
+    presets += [  # the own-history gates on the first two presets, as fixed settings
+        p
+        for p in candidates
+        if p.gate_quantile is not None
+        and replace(p, gate=None, gate_rise=3, gate_quantile=None) in PRESETS[:2]
     ]
     replays = replayed(series, args)
     replay_cpu = cpu_seconds()
@@ -640,7 +716,16 @@ def main(argv: list[str] | None = None) -> None:
                         and p.gate is None
                     ],
                     "plain + two-stage gate": [
-                        p for p in candidates if p.jump is None and p.prior is None
+                        p
+                        for p in candidates
+                        if p.jump is None and p.prior is None and p.gate_quantile is None
+                    ],
+                    "plain + own-history gate": [
+                        p
+                        for p in candidates
+                        if p.jump is None
+                        and p.prior is None
+                        and (p.gate is None or p.gate_quantile is not None)
                     ],
                     "the whole grid": candidates,
                 },

@@ -60,6 +60,7 @@ def view_of(row: Mapping[str, Any]) -> ForecastView:
         breach_model=detail.get("breach_model"),
         arrivals=list(detail.get("arrivals") or ()),
         observed=tuple(math.nan if v is None else float(v) for v in detail.get("observed") or ()),
+        rises=tuple(float(v) for v in detail.get("rises") or ()),
     )
 
 

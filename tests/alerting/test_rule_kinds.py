@@ -10,6 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from alerting.engine import evaluate
 from alerting.rules import CollectorDownRule, EvalContext, ForecastView, Rule
+from alerting.rules.forecast import own_gate_floor
 from alerting.state import AlertState, Breaching, EvalError, NoData, Ok, Transition
 
 T0 = datetime(2016, 3, 21, 12, 0, tzinfo=UTC)
@@ -247,6 +248,87 @@ class TestTwoStageForecast:
         """gate_probability without min_probability is refused."""
         with pytest.raises(ValidationError, match="gate_probability"):
             rule(kind="forecast", threshold=100, gate_probability=0.1)
+
+
+class TestOwnHistoryGate:
+    """``gate_quantile``: the gate's level is the threshold less the queue's own typical
+    6-hour rise (the rises the forecast carries, at RISE_QUANTILES 0.5, 0.75, 0.9, 0.95)."""
+
+    RISES = [2.0, 5.0, 12.0, 30.0]
+
+    def view(self, probability: float, observed: list[float], rises: list[float]) -> EvalContext:
+        forecast = ForecastView(
+            made_at=T0,
+            point=[0.0] * 6,
+            upper=[0.0] * 6,
+            model="naive",
+            breach_probability={"100@6": probability},
+            breach_model="warning",
+            observed=observed,
+            rises=rises,
+        )
+        return EvalContext(forecasts={KEY: forecast})
+
+    def own(self, quantile: float = 0.9, **fields: Any) -> Any:
+        base = {
+            "kind": "forecast",
+            "threshold": 100,
+            "horizon": "6h",
+            "min_probability": 0.4,
+            "recover_probability": 0.2,
+            "gate_probability": 0.1,
+            "gate_level": 0.99,  # unused with gate_quantile
+            "gate_rise": "1h",
+            "gate_quantile": quantile,
+        }
+        return rule(**{**base, **fields})
+
+    @pytest.mark.parametrize(
+        ("quantile", "observed", "rises", "expected"),
+        [
+            (0.9, [80, 88], RISES, Breaching),  # 88 >= 100 - 12, rising
+            (0.9, [80, 87.5], RISES, Ok),  # rising, but more than 12 under the limit
+            (0.95, [60, 70], RISES, Breaching),  # 70 >= 100 - 30
+            (0.5, [90, 98], RISES, Breaching),  # 98 >= 100 - 2
+            (0.5, [90, 97], RISES, Ok),  # 97 < 100 - 2
+            (0.5, [90, 97.5], [2.5, 5.0, 12.0, 30.0], Breaching),  # at the level: open
+            (0.5, [80, 88], RISES, Ok),  # a smaller typical rise: 88 < 98
+            (0.9, [90, 88], RISES, Ok),  # near the limit, but falling
+            (0.9, [80, 88], [], Ok),  # no rises known yet: the gate stays closed
+            (0.9, [80, 88], [0.0, 0.0, float("nan"), 0.0], Ok),  # an unknown rise
+        ],
+    )
+    def test_the_gate_is_within_the_queue_own_rise_of_the_limit(
+        self, quantile: float, observed: list[float], rises: list[float], expected: type
+    ) -> None:
+        """At 0.15 (under 0.4, over 0.1) it fires only within the queue's own rise."""
+        result = outcome(self.own(quantile), [], T0, ctx=self.view(0.15, observed, rises))
+        assert isinstance(result, expected)
+        assert ("gate open" in result.reason) == (expected is Breaching)
+
+    def test_a_fixed_share_gate_ignores_the_rises(self) -> None:
+        """Without gate_quantile the level is gate_level x the threshold, as before: 88 is
+        under 0.9 x 100 whatever the queue's rises."""
+        fixed = self.own(gate_quantile=None, gate_level=0.9)
+        assert isinstance(outcome(fixed, [], T0, ctx=self.view(0.15, [80, 88], self.RISES)), Ok)
+        assert isinstance(
+            outcome(fixed, [], T0, ctx=self.view(0.15, [80, 91], self.RISES)), Breaching
+        )
+
+    def test_own_gate_floor(self) -> None:
+        assert own_gate_floor(100.0, self.RISES, 0.75) == 95.0
+        assert own_gate_floor(100.0, (), 0.75) == float("inf")
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"gate_quantile": 0.8},  # not a quantile the forecast carries
+            {"gate_probability": None, "recover_probability": None},  # no second stage
+        ],
+    )
+    def test_an_impossible_own_gate_is_a_config_error(self, fields: dict[str, Any]) -> None:
+        with pytest.raises(ValidationError, match="gate_quantile"):
+            self.own(**fields)
 
 
 class TestCommonBehaviour:

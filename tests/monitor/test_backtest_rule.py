@@ -5,11 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from benchmarks.forecasts.crossval import Params, fast_alerting, gate_hours
+from benchmarks.forecasts.crossval import (
+    Params,
+    fast_alerting,
+    gate_hours,
+    own_gate_hours,
+    own_rises,
+)
 from forecasts.evaluation.replay import Replay
 from forecasts.evaluation.report import limit_series
-from forecasts.types import Forecast, HourlySeries
+from forecasts.types import RISE_QUANTILES, Forecast, HourlySeries
 from monitor.backtest import RULE, early_warning, key_of, read_csv, timeline
 
 CSV = Path(__file__).parents[1] / "fixtures" / "rules" / "servicenow_hourly_2016-03_05.csv"
@@ -87,3 +94,46 @@ def test_the_two_stage_rule_reads_the_hours_its_forecasts_carry() -> None:
     assert gate.any() and np.array_equal(real, fast_alerting(chance, known, gated, gate))
     plain = fast_alerting(chance, known, Params("warning", 0.5, 0.25, 0))
     assert not np.array_equal(real, plain)
+
+
+def test_the_own_history_gate_reads_the_rises_its_forecasts_carry() -> None:
+    """The gate from the queue's own history through the real path (each hour's stored
+    row, the alerting engine) fires where the grid's gate says: at 0.1 while the open
+    count is within the queue's own 90th-percentile 6-hour rise of the limit and rising
+    over 3 h, at 0.5 otherwise; and it differs from the fixed-share gate."""
+    series = read_csv(CSV)["all"]
+    span = series.open.max() - series.open.min()
+    chance = 0.45 * (series.open - series.open.min()) / span
+    n = len(series)
+    flat = np.zeros(6)
+    diffs = pd.Series(series.open).diff(6).rolling(168, min_periods=1)
+    rises = np.column_stack([diffs.quantile(q).clip(lower=0.0) for q in RISE_QUANTILES])
+    forecasts = [
+        Forecast(
+            "all",
+            series.timestamps[t],
+            6,
+            "naive",
+            flat,
+            flat,
+            flat,
+            0.8,
+            None,
+            None,
+            None,
+            "ok",
+            tuple(float(v) for v in series.open[max(0, t - 6) : t + 1]),
+            () if np.isnan(rises[t]).any() else tuple(float(v) for v in rises[t]),
+        )
+        for t in range(n)
+    ]
+    rep = Replay("all", {}, forecasts, {"q": chance}, {"q": ["warning"] * n}, {})
+    limits = limit_series(series, "fixed")
+    known = np.ones(n, dtype=bool)
+    own = Params("warning", 0.5, 0.25, 0, gate=0.1, gate_rise=3, gate_quantile=0.9)
+    real, _ = timeline(own.rule(float(limits[0])), key_of("all"), rep, "q", limits)
+    gate = own_gate_hours(series.open, limits, own_rises(rep), 0.9, 3)
+    assert gate.any() and np.array_equal(real, fast_alerting(chance, known, own, gate))
+    assert not np.array_equal(real, fast_alerting(chance, known, Params("warning", 0.5, 0.25, 0)))
+    fixed = gate_hours(series.open, limits, 0.9, 3)
+    assert not np.array_equal(gate, fixed)

@@ -196,9 +196,13 @@ and the backtest the same alert timeline."""
 TWO_STAGE = "    gate_probability: 0.1\n    gate_level: 0.8\n    gate_rise: 3h\n"
 """The rule's second stage (alerting/rules/forecast.py), read from the observed hours the
 stored forecast carries."""
+OWN_GATE = "    gate_probability: 0.1\n    gate_quantile: 0.9\n    gate_rise: 3h\n"
+"""The second stage with the gate from the queue's own history, read from the rises the
+stored forecast carries."""
 CASES = {
     **{name: (answers, "") for name, answers in ANSWERS.items()},
     "two-stage rule": ("", TWO_STAGE),
+    "own-history gate": ("", OWN_GATE),
 }
 
 
@@ -220,6 +224,8 @@ class TestOnePath:
         backfill_demo(store, end, days)
         daemon_changes = drive(daemon, clock, days * 24)
         assert ("firing" in {c for _, c in daemon_changes}) and len(daemon_changes) >= 3
+        stored = forecast_rows(store)["detail"]  # what the gates read, as the daemon stored it
+        assert len(stored["observed"]) == 7 and len(stored["rises"]) == 4
         report = tmp_path / "report.json"
         done = run_cli(
             "backtest",
