@@ -142,19 +142,21 @@ class SqlCollector:
     def collect(self, window: Window) -> Snapshot:
         engine = self._connect()
         with translate_db_error(self.name), engine.connect() as conn:
-            return self._collect(conn, window, None)
+            return self._collect(conn, window, None)[0]
 
     def collect_report(self, window: Window, aged_limit: int) -> tuple[Snapshot, ReportFigures]:
         """A poll over the period (:meth:`collect`) and the report's figures
         (:meth:`report`) on one connection. Where the engine allows
         (``collectors.sqlresolved``), the period's resolved tickets are read once for the
         poll's resolved counts and durations, the workload section's routing, the
-        resolution quantiles and the SLA attainment, instead of once for each."""
+        resolution quantiles and the SLA attainment, instead of once for each; and the
+        poll's backlog rows tell the aged list where to look (``sqlreport.aged_groups``)."""
         engine = self._connect()
         with translate_db_error(self.name), engine.connect() as conn:
             resolved = self._resolved_once(conn, window)
-            snapshot = self._collect(conn, window, resolved)
-            return snapshot, self._report(conn, window, aged_limit, resolved)
+            snapshot, rows = self._collect(conn, window, resolved)
+            live = None if window.historical else rows.backlog  # open now, as the aged list
+            return snapshot, self._report(conn, window, aged_limit, resolved, live)
 
     def _resolved_once(self, conn: sa.Connection, window: Window) -> Resolved | None:
         """The one read of the period's resolved tickets, or None where the report keeps
@@ -181,14 +183,17 @@ class SqlCollector:
             conn.rollback()
             return None
 
-    def _collect(self, conn: sa.Connection, window: Window, resolved: Resolved | None) -> Snapshot:
+    def _collect(
+        self, conn: sa.Connection, window: Window, resolved: Resolved | None
+    ) -> tuple[Snapshot, PollRows]:
+        """The snapshot, and the per-queue statements' rows it was assembled from."""
         self.figures.recheck(conn, self.name, window.end)
         queries, rows, total_rows = self._read(conn, window, resolved)
         assembly = Assembly(queries.f, window.end, self.from_store)
         queues = tuple(assembly.queues(rows))
         routing = None if resolved is None else resolved.routing
         queues = self._with_workload(conn, window, queues, routing)
-        return Snapshot(
+        snapshot = Snapshot(
             source=self.name,
             window=window,
             # as of a past instant, statuses and queues are today's (no history read)
@@ -198,6 +203,7 @@ class SqlCollector:
             total=assembly.total(total_rows if total_rows is not None else rows),
             figures=self.figures.states(),
         )
+        return snapshot, rows
 
     def _read(
         self, conn: sa.Connection, window: Window, resolved: Resolved | None = None
@@ -264,7 +270,12 @@ class SqlCollector:
             return self._report(conn, window, aged_limit, None)
 
     def _report(
-        self, conn: sa.Connection, window: Window, aged_limit: int, resolved: Resolved | None
+        self,
+        conn: sa.Connection,
+        window: Window,
+        aged_limit: int,
+        resolved: Resolved | None,
+        backlog: Sequence[Any] | None = None,
     ) -> ReportFigures:
         mapping = self.config.mapping
         per_queue = PollQueries(mapping, self._bind)
@@ -278,6 +289,7 @@ class SqlCollector:
             self.from_store,
             overlap=self._overlap,
             resolved=resolved,
+            backlog=backlog,
         )
         try:
             first = read_first_assignment(conn, per_queue, total, window, self._overlap)
