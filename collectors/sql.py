@@ -52,7 +52,7 @@ from collectors.sqlresolved import Resolved, ResolvedOnce, once
 from collectors.sqlsession import classify, open_engine, translate_db_error
 from collectors.sqlworkload import WorkloadQueries
 from collectors.workload import Routing, WorkloadConfig, workload_fallbacks, workload_problem
-from collectors.workloadread import read_workload
+from collectors.workloadread import Arrivals, read_workload
 from collectors.zones import offset_seconds
 from config.durations import Duration
 from config.secrets import resolve_secret
@@ -142,19 +142,24 @@ class SqlCollector:
     def collect(self, window: Window) -> Snapshot:
         engine = self._connect()
         with translate_db_error(self.name), engine.connect() as conn:
-            return self._collect(conn, window, None)
+            return self._collect(conn, window, None)[0]
 
     def collect_report(self, window: Window, aged_limit: int) -> tuple[Snapshot, ReportFigures]:
         """A poll over the period (:meth:`collect`) and the report's figures
         (:meth:`report`) on one connection. Where the engine allows
         (``collectors.sqlresolved``), the period's resolved tickets are read once for the
         poll's resolved counts and durations, the workload section's routing, the
-        resolution quantiles and the SLA attainment, instead of once for each."""
+        resolution quantiles and the SLA attainment, instead of once for each; and the
+        poll's backlog rows tell the aged list where to look (``sqlreport.aged_groups``);
+        the period's arrivals are read once for the poll's created counts and the workload
+        section's categories of the arrivals (:meth:`_arrivals_once`)."""
         engine = self._connect()
         with translate_db_error(self.name), engine.connect() as conn:
             resolved = self._resolved_once(conn, window)
-            snapshot = self._collect(conn, window, resolved)
-            return snapshot, self._report(conn, window, aged_limit, resolved)
+            arrivals = self._arrivals_once(conn, window)
+            snapshot, rows = self._collect(conn, window, resolved, arrivals)
+            live = None if window.historical else rows.backlog  # open now, as the aged list
+            return snapshot, self._report(conn, window, aged_limit, resolved, live)
 
     def _resolved_once(self, conn: sa.Connection, window: Window) -> Resolved | None:
         """The one read of the period's resolved tickets, or None where the report keeps
@@ -181,14 +186,51 @@ class SqlCollector:
             conn.rollback()
             return None
 
-    def _collect(self, conn: sa.Connection, window: Window, resolved: Resolved | None) -> Snapshot:
+    def _arrivals_once(self, conn: sa.Connection, window: Window) -> Arrivals | None:
+        """The period's arrivals per (queue, category), the workload section's statement,
+        whose counts summed per queue are the poll's created counts: one read of them
+        instead of two (each a scan of the ticket table where no index holds the
+        category). None where the report reads them apart: no categories in the workload
+        section, overlapping queues, a past instant, a category join the created
+        statement does not make (or lacks: the joins must be the same, so the same rows
+        are counted), or a category the database rejects."""
+        config = self.config.workload
+        if config is None or self._overlap or window.historical:
+            return None
+        mapping = self.config.mapping
+        wq = WorkloadQueries(mapping, config, self._bind)
+        statement = wq.categories(window)
+        if statement is None:
+            return None
         self.figures.recheck(conn, self.name, window.end)
-        queries, rows, total_rows = self._read(conn, window, resolved)
+        joins = tuple(j.alias for j in wq.q.joins(["queue", "category", "created_at"]))
+        if joins != tuple(
+            j.alias for j in PollQueries(mapping, self._bind, self.figures.skip()).joins()
+        ):
+            return None
+        try:
+            return Arrivals(conn.execute(statement).all(), joins)
+        except exc.DBAPIError as err:
+            if err.connection_invalidated or not isinstance(classify(self.name, err), MappingError):
+                raise
+            conn.rollback()
+            return None
+
+    def _collect(
+        self,
+        conn: sa.Connection,
+        window: Window,
+        resolved: Resolved | None,
+        arrivals: Arrivals | None = None,
+    ) -> tuple[Snapshot, PollRows]:
+        """The snapshot, and the per-queue statements' rows it was assembled from."""
+        self.figures.recheck(conn, self.name, window.end)
+        queries, rows, total_rows = self._read(conn, window, resolved, arrivals)
         assembly = Assembly(queries.f, window.end, self.from_store)
         queues = tuple(assembly.queues(rows))
         routing = None if resolved is None else resolved.routing
-        queues = self._with_workload(conn, window, queues, routing)
-        return Snapshot(
+        queues = self._with_workload(conn, window, queues, routing, arrivals)
+        snapshot = Snapshot(
             source=self.name,
             window=window,
             # as of a past instant, statuses and queues are today's (no history read)
@@ -198,9 +240,14 @@ class SqlCollector:
             total=assembly.total(total_rows if total_rows is not None else rows),
             figures=self.figures.states(),
         )
+        return snapshot, rows
 
     def _read(
-        self, conn: sa.Connection, window: Window, resolved: Resolved | None = None
+        self,
+        conn: sa.Connection,
+        window: Window,
+        resolved: Resolved | None = None,
+        arrivals: Arrivals | None = None,
     ) -> tuple[PollQueries, PollRows, PollRows | None]:
         """Run the poll's statements, leaving out each optional field the database rejects."""
         while True:
@@ -208,7 +255,7 @@ class SqlCollector:
             past = window.end if window.historical else None
             queries = PollQueries(self.config.mapping, self._bind, skip, as_of=past)
             try:
-                rows = self._run(conn, queries, window, not self._overlap, resolved)
+                rows = self._run(conn, queries, window, not self._overlap, resolved, arrivals)
                 if not self._overlap:
                     return queries, rows, None
                 total = PollQueries(self.config.mapping, self._bind, skip, total=True, as_of=past)
@@ -228,9 +275,11 @@ class SqlCollector:
         window: Window,
         queues: tuple[QueueStats, ...],
         routing: dict[Any, Routing] | None = None,
+        arrivals: Arrivals | None = None,
     ) -> tuple[QueueStats, ...]:
         """The queues with their workload figures (when the source asks for them);
-        ``routing``: the routing figures already read with the mapping as configured."""
+        ``routing`` and ``arrivals``: the routing figures and the arrivals' categories
+        already read with the mapping as configured."""
         config = self.config.workload
         if config is None:
             return queues
@@ -238,9 +287,16 @@ class SqlCollector:
         for mapping in workload_fallbacks(self.config.mapping):
             wq = WorkloadQueries(mapping, config, self._bind)
             try:
-                given = routing if mapping is self.config.mapping else None
+                mine = mapping is self.config.mapping
                 figures = read_workload(
-                    conn, wq, window, self.from_store, names, cache=self._lookups, routing=given
+                    conn,
+                    wq,
+                    window,
+                    self.from_store,
+                    names,
+                    cache=self._lookups,
+                    routing=routing if mine else None,
+                    arrivals=arrivals.rows if mine and arrivals is not None else None,
                 )
                 break
             except exc.DBAPIError as err:
@@ -264,7 +320,12 @@ class SqlCollector:
             return self._report(conn, window, aged_limit, None)
 
     def _report(
-        self, conn: sa.Connection, window: Window, aged_limit: int, resolved: Resolved | None
+        self,
+        conn: sa.Connection,
+        window: Window,
+        aged_limit: int,
+        resolved: Resolved | None,
+        backlog: Sequence[Any] | None = None,
     ) -> ReportFigures:
         mapping = self.config.mapping
         per_queue = PollQueries(mapping, self._bind)
@@ -278,6 +339,7 @@ class SqlCollector:
             self.from_store,
             overlap=self._overlap,
             resolved=resolved,
+            backlog=backlog,
         )
         try:
             first = read_first_assignment(conn, per_queue, total, window, self._overlap)
@@ -295,6 +357,7 @@ class SqlCollector:
         window: Window,
         with_total: bool,
         resolved: Resolved | None = None,
+        arrivals: Arrivals | None = None,
     ) -> PollRows:
         dialect = conn.dialect.name
         breaches, reopened = q.sla_breaches(window), q.reopened(window)
@@ -306,12 +369,21 @@ class SqlCollector:
             quantiles = conn.execute(q.quantiles(dialect, with_total)).all()
         return PollRows(
             backlog=backlog,
-            created=conn.execute(q.created(window)).all(),
+            created=self._created_rows(conn, q, window, arrivals),
             resolved=self._resolved_rows(conn, q, window, resolved),
             quantiles=quantiles,
             breaches=conn.execute(breaches).all() if breaches is not None else None,
             reopened=conn.execute(reopened).all() if reopened is not None else None,
         )
+
+    def _created_rows(
+        self, conn: sa.Connection, q: PollQueries, window: Window, arrivals: Arrivals | None
+    ) -> Sequence[Any]:
+        """The poll's created counts per queue: the arrivals' categories summed per queue
+        when read already through the same joins, or their own statement."""
+        if arrivals is None or q.total or tuple(j.alias for j in q.joins()) != arrivals.joins:
+            return conn.execute(q.created(window)).all()
+        return arrivals.created()
 
     def _resolved_rows(
         self, conn: sa.Connection, q: PollQueries, window: Window, resolved: Resolved | None

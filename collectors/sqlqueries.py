@@ -315,6 +315,8 @@ class PollQueries:
             (priority if priority is not None else sa.literal("")).label("priority"),
             sa.func.count().label("n"),
             sa.func.min(f.require("created_at")).label("oldest"),
+            # with a creation time (the report's aged list: collectors.sqlreport.aged_groups)
+            sa.func.count(f.require("created_at")).label("dated"),
         ]
         columns += [
             _count_if(f.before("created_at", now - timedelta(days=d))).label(f"gt_{name}")

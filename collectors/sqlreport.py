@@ -9,6 +9,7 @@ on SQLite.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from collectors.base import TOTAL_QUEUE, Window
+from collectors.sqllookups import looked_up
 from collectors.sqlqueries import PollQueries, _count_if, once, sorted_groups
 from collectors.sqlranks import counted, pick, value_counts
 
@@ -176,6 +178,80 @@ class ReportQueries:
             .limit(limit)
         )
 
+    def aged_lookup(self, groups: Sequence[tuple[Any, Any]], limit: int) -> sa.Select[Any]:
+        """MariaDB/MySQL: :meth:`aged` as one ``ORDER BY created, id LIMIT limit`` per
+        (queue, status) group of ``groups`` (from :func:`aged_groups`), in one ``UNION
+        ALL`` ordered and cut the same way: with an index led by the status and queue
+        then the creation time (``docs/workload.md``, recommended indexes) each part reads
+        at most ``limit`` index entries and rows, not every open ticket. The same tickets
+        in the same order (ties by id, NULL creation times first, as ``aged`` orders)."""
+        queue, by_queue = self.q.queue()
+        assignee = self.f.get("assignee")
+        created, ticket = self.f.require("created_at"), self.f.require("id")
+        status = self.f.require("status")
+        source = self.q.source(["id", "queue", "status", "assignee", "created_at"])
+        parts = []
+        for i, (value, state) in enumerate(groups):
+            which = [
+                status.is_(None) if state is None else status == sa.bindparam(f"s{i}", state),
+                *(
+                    [
+                        by_queue[0].is_(None)
+                        if value is None
+                        else by_queue[0] == sa.bindparam(f"v{i}", value)
+                    ]
+                    if by_queue
+                    else []
+                ),
+            ]
+            parts.append(
+                sa.select(
+                    ticket.label("ticket"),
+                    queue,
+                    status.label("status"),
+                    (assignee if assignee is not None else sa.null()).label("assignee"),
+                    created.label("created"),
+                )
+                .select_from(source)
+                .where(*self.q.scope(), self.q.open_predicate(), *which)
+                .order_by(created, ticket)
+                .limit(limit)
+            )
+        union = sa.union_all(*parts).subquery("aged")
+        return sa.select(union).order_by(union.c.created, union.c.ticket).limit(limit)
+
+
+def aged_groups(backlog: Iterable[Any], limit: int) -> list[tuple[Any, Any]]:
+    """The (queue, status) groups of the open tickets that can hold one of the ``limit``
+    oldest, from the poll's backlog rows (per queue, status and priority: ``oldest``, the
+    least creation time, ``n`` and ``dated``, how many have one).
+
+    Each group's oldest ticket is a ticket, so the ``limit``-th least of the groups'
+    ``oldest`` (``cut``) is at or after the ``limit``-th oldest ticket: a group whose
+    oldest is later than ``cut`` holds none of them. A group with a ticket without a
+    creation time is kept too (MariaDB and MySQL order NULL first, as :meth:`aged`
+    does). Every group when there are ``limit`` groups or fewer."""
+    oldest: dict[tuple[Any, Any], Any] = {}
+    undated: set[tuple[Any, Any]] = set()
+    for row in backlog:
+        key = (row.queue, row.status)
+        first = oldest.get(key)
+        if row.oldest is not None and (first is None or row.oldest < first):
+            oldest[key] = row.oldest
+        else:
+            oldest.setdefault(key, first)
+        if int(row.dated or 0) < int(row.n):
+            undated.add(key)
+    if limit <= 0:
+        return []
+    dated = sorted(v for v in oldest.values() if v is not None)
+    cut = dated[limit - 1] if len(dated) >= limit else None
+    return [
+        key
+        for key, first in oldest.items()
+        if key in undated or first is None or cut is None or first <= cut
+    ]
+
 
 def aged_tickets(rows: list[Any], now: datetime, from_store: Any) -> tuple[AgedTicket, ...]:
     """The aged list's rows as :class:`AgedTicket` (ages at ``now``)."""
@@ -213,6 +289,7 @@ def read_report(
     from_store: Any,
     overlap: bool = True,
     resolved: Any = None,
+    backlog: Sequence[Any] | None = None,
 ) -> ReportFigures:
     """Run the report's statements for the queues and for the source's total.
 
@@ -257,9 +334,26 @@ def read_report(
         if attainment is not None:
             sla = sla or {}
             sla.update({r.queue: (int(r.n), int(r.met or 0)) for r in conn.execute(attainment)})
-    rows = conn.execute(ReportQueries(per_queue).aged(aged_limit)).all()
-    aged = aged_tickets(list(rows), window.end, from_store)
+    aged = aged_tickets(_aged(conn, per_queue, window, aged_limit, backlog), window.end, from_store)
     return ReportFigures(resolution, first, sla, aged)
+
+
+def _aged(
+    conn: sa.Connection,
+    per_queue: PollQueries,
+    window: Window,
+    limit: int,
+    backlog: Sequence[Any] | None,
+) -> list[Any]:
+    """The aged list's rows: on MariaDB/MySQL looked up in the (queue, status) groups
+    that can hold them (the live poll's ``backlog`` rows, read here when not given)."""
+    rq = ReportQueries(per_queue)
+    if not looked_up(conn.dialect.name) or limit <= 0:
+        return list(conn.execute(rq.aged(limit)).all())
+    if backlog is None:
+        backlog = conn.execute(per_queue.backlog(window.end)).all()
+    groups = aged_groups(backlog, limit)
+    return list(conn.execute(rq.aged_lookup(groups, limit)).all()) if groups else []
 
 
 def read_first_assignment(

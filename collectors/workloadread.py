@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +29,25 @@ from collectors.workload import (
 FromStore = Callable[[Any, str], datetime | None]
 
 
+@dataclass(frozen=True)
+class Arrivals:
+    """The period's arrivals per (queue, category) (``WorkloadQueries.categories`` over
+    the window), read once by the weekly report for the workload section and, summed per
+    queue, for the poll's created counts (``SqlCollector._arrivals_once``)."""
+
+    rows: Sequence[Any]
+    joins: tuple[str, ...]
+    """The aliases of the joins the statement made (the created statement must make the
+    same, so that the same rows are counted)."""
+
+    def created(self) -> list[Any]:
+        """Rows shaped like the poll's created statement's: ``queue`` and ``n``."""
+        counts: dict[Any, int] = {}
+        for r in self.rows:
+            counts[r.queue] = counts.get(r.queue, 0) + int(r.n)
+        return [SimpleNamespace(queue=queue, n=n) for queue, n in counts.items()]
+
+
 def read_workload(
     conn: sa.Connection,
     wq: WorkloadQueries,
@@ -36,11 +56,14 @@ def read_workload(
     queues: Iterable[str],
     cache: CompiledCache | None = None,
     routing: dict[Any, Routing] | None = None,
+    arrivals: Sequence[Any] | None = None,
 ) -> dict[str, QueueWorkload]:
     """Every configured workload figure of each queue (``queues`` plus those found).
 
     ``routing``: the routing figures when they were read already (the weekly report reads
-    them with the period's other resolved-ticket figures, ``collectors.sqlresolved``).
+    them with the period's other resolved-ticket figures, ``collectors.sqlresolved``);
+    ``arrivals``: the rows of the arrivals' categories statement when it ran already
+    (the weekly report, :class:`Arrivals`).
 
     On MariaDB/MySQL the ticket lists are looked up per queue (the queues of the stale
     and waiting counts), with ``cache`` keeping the compiled statements across polls."""
@@ -54,7 +77,7 @@ def read_workload(
     listed = {kind: reader.listed(wq, kind, found_in[kind], cache) for kind in ("stale", "waiting")}
     if routing is None:
         routing = reader.routing(wq, window)
-    categories = [reader.categories(wq, w) for w in (None, window)]
+    categories = [reader.categories(wq, None), reader.categories(wq, window, arrivals)]
     found = {*queues, *agents, *(stale or {}), *(routing or {})}
     out = {}
     for queue in sorted(found):
@@ -177,9 +200,9 @@ class _Reader:
         return out
 
     def categories(
-        self, wq: WorkloadQueries, window: Window | None
+        self, wq: WorkloadQueries, window: Window | None, given: Sequence[Any] | None = None
     ) -> dict[str, dict[str, int]] | None:
-        rows = self.rows(wq.categories(window))
+        rows = given if given is not None else self.rows(wq.categories(window))
         if rows is None:
             return None
         out: dict[str, dict[str, int]] = defaultdict(dict)

@@ -475,6 +475,78 @@ def print_statements(engine_name: str, each: Statements, rounds: int, hand: int)
         print(f"  {medians[i]:7.3f} s{counted}{ratio}  {' '.join(seen[i][1].split())[:110]}")
 
 
+class Spans:
+    """Every statement of the report in order, with its execution time, its span (until
+    the next statement starts or the report ends: a streamed result's fetching and the
+    Python work on its rows included) and, on MariaDB/MySQL, the rows the handlers read
+    in that span (``Handler_read_rnd_next``: by scans; the other ``Handler_read_*``: by
+    index), read on the statement's own connection when the next one starts, so a
+    streamed result has been consumed (``SHOW STATUS`` is never run inside it)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.rows: list[list[Any]] = []  # [statement, execution s, span s, scans, index]
+        self._open: dict[int, tuple[Any, int, float, tuple[int, int]]] = {}
+        self._handler = engine.dialect.name != "postgresql"
+        self._overhead: tuple[int, int] | None = None
+        self._started = 0.0
+        sa.event.listen(engine, "before_cursor_execute", self._before)
+        sa.event.listen(engine, "after_cursor_execute", self._after)
+
+    def _counts(self, raw: Any) -> tuple[int, int]:
+        if not self._handler:
+            return (0, 0)
+        probe = raw.cursor()
+        probe.execute("SHOW SESSION STATUS LIKE 'Handler_read%%'")
+        counts = {name: int(value) for name, value in probe.fetchall()}
+        probe.close()
+        scans = counts.get("Handler_read_rnd_next", 0)
+        return scans, sum(counts.values()) - scans
+
+    def _close(self, key: int) -> None:
+        """The span and rows read of the connection's pending statement."""
+        if key not in self._open:
+            return
+        raw, at, started, before = self._open.pop(key)
+        now = self._counts(raw)
+        if self._overhead is None:  # what one SHOW STATUS reads itself
+            again = self._counts(raw)
+            self._overhead = (again[0] - now[0], again[1] - now[1])
+        over = self._overhead
+        self.rows[at][2] = time.perf_counter() - started
+        self.rows[at][3] = now[0] - before[0] - over[0]
+        self.rows[at][4] = now[1] - before[1] - over[1]
+
+    def _before(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        raw = cursor.connection
+        self._close(id(raw))
+        before = self._counts(raw)
+        self._open[id(raw)] = (raw, len(self.rows), time.perf_counter(), before)
+        self.rows.append([(statement, params), 0.0, 0.0, 0, 0])
+        self._started = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        self.rows[-1][1] = time.perf_counter() - self._started
+
+    def finish(self, engine: sa.Engine) -> None:
+        """Close the last statement's span (on its connection, idle in the pool once the
+        report returned) and stop listening."""
+        sa.event.remove(engine, "before_cursor_execute", self._before)
+        sa.event.remove(engine, "after_cursor_execute", self._after)
+        for key in list(self._open):
+            self._close(key)
+
+    def print(self, engine_name: str) -> None:
+        total = sum(r[2] for r in self.rows)
+        print(f"{engine_name}: the report's {len(self.rows)} statements in order, {total:.2f} s:")
+        print("  execution     span       scans       index  statement")
+        for (statement, _), run, span, scans, index in self.rows:
+            text = " ".join(statement.split())[:96]
+            print(f"  {run:7.3f} s {span:7.3f} s {scans:>11,} {index:>11,}  {text}")
+
+    def seen(self) -> list[tuple[float, str, Any]]:
+        return [(r[2], r[0][0], r[0][1]) for r in self.rows]
+
+
 def profile(engine: sa.Engine, engine_name: str, seen: list[tuple[float, str, Any]]) -> None:
     """Print the five slowest statements; write them with their plans to a JSON file."""
     slowest = sorted(seen, key=lambda s: s[0], reverse=True)[:5]
@@ -574,7 +646,7 @@ def bench(
     mine, theirs, cpu_mine, cpu_theirs = workload_rounds(
         engine, collector, wq, repeat, warm_up, per_statement
     )
-    statements = Statements(engine) if profiled else None
+    statements = Spans(engine) if profiled else None
     reports, hands, cpus = [], [], []
     for _ in range(report_rounds):
         cpu = time.process_time()
@@ -582,8 +654,9 @@ def bench(
         cpus.append(time.process_time() - cpu)
         reports.append(report_s)
         if statements is not None:
-            profile(engine, engine_name, statements.seen)
-            statements.detach(engine)
+            statements.finish(engine)
+            statements.print(engine_name)
+            profile(engine, engine_name, statements.seen())
             statements = None
         with engine.connect() as conn:
             hand_s, by_hand = timed(lambda: hand_report(conn))

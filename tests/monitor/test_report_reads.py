@@ -25,6 +25,8 @@ from tests.monitor.test_report_first_response import FIRST_RESPONSE, server_url 
 
 RESOLVED_IN_PERIOD = re.compile(r"resolved_at\)? >= ")
 """A statement that reads the period's resolved tickets (its ``resolved_at`` range)."""
+CREATED_IN_PERIOD = re.compile(r"opened_at\)? >= ")
+"""A statement that reads the period's arrivals (its ``opened_at`` range)."""
 
 
 def text_for(root: Path, url: str | None = None) -> str:
@@ -95,7 +97,12 @@ class TestReadOnce:
         statements.clear()
         mine = make_report(load_settings(text=text_for(root, server_url)), None, PERIOD, AS_OF)
         reads = [s for s in statements if RESOLVED_IN_PERIOD.search(s)]
+        arrivals = [s for s in statements if CREATED_IN_PERIOD.search(s)]
         assert figures(mine) == figures(on_sqlite)
+        assert [(q.queue, q.created, q.categories_created) for q in mine.queues] == [
+            (q.queue, q.created, q.categories_created) for q in on_sqlite.queues
+        ]
+        assert len(arrivals) == 1, arrivals  # created counts and categories of the arrivals
         assert any(q.routing and q.routing.misrouted for q in mine.queues)
         assert mine.overall.sla_resolved and mine.overall.sla_met
         assert len(reads) == 1, reads
@@ -129,3 +136,5 @@ class TestReadOnce:
         make_report(load_settings(text=text_for(root)), None, PERIOD, AS_OF)
         reads = [s for s in statements if RESOLVED_IN_PERIOD.search(s)]
         assert len(reads) == 6, reads
+        # the arrivals are read once there too: created counts and categories
+        assert len([s for s in statements if CREATED_IN_PERIOD.search(s)]) == 1

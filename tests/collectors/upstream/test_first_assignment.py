@@ -22,6 +22,8 @@ import pytest
 
 from collectors.base import TOTAL_QUEUE, Window
 from collectors.sql import SqlCollector, SqlSourceConfig
+from collectors.sqlqueries import PollQueries
+from collectors.sqlreport import ReportQueries
 from tests.collectors.upstream import dbs, ddl, otrsxml, owners, rails, rt, story, zammad, znuny
 from tests.collectors.upstream.expect import HANG_GUARD
 from tests.collectors.upstream.test_znuny import ENGINES
@@ -180,7 +182,14 @@ def poll(url: str, preset: str, **mapping: Any) -> tuple[dict[str, Any], dict[st
     collector = SqlCollector(config)
     try:
         snapshot = collector.collect(WINDOW)
-        report = collector.report(WINDOW, aged_limit=1).first_assignment
+        figures = collector.report(WINDOW, aged_limit=25)
+        report = figures.first_assignment
+        # the aged list (looked up per (queue, status) group on MariaDB, through the
+        # preset's joins) is the one ordered statement's
+        plain = ReportQueries(PollQueries(config.mapping, collector._bind)).aged(25)
+        with collector._connect().connect() as conn:
+            ordered = [(str(r.ticket), str(r.queue)) for r in conn.execute(plain)]
+        assert [(t.id, t.queue) for t in figures.aged] == ordered and ordered
     finally:
         collector.close()
     assert report is not None and config.records_first_assignment()
