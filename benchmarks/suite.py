@@ -657,9 +657,10 @@ NOT_HERE = [
     ),
     (
         "a poll's read of a mirror at 200,000 open tickets",
-        "`python -m benchmarks.collectors.mirror_read` (the whole mirror read back against "
-        "its index, figures compared; a minute or two of CPU; figures in "
-        "docs/hosted/udesk.md)",
+        "`python -m benchmarks.collectors.mirror_read --store udesk|fxiaoke|helpscout` (the "
+        "whole mirror read back against its index, figures compared; a minute or two of CPU "
+        "each; figures in docs/hosted/udesk.md, docs/hosted/fxiaoke.md and "
+        "docs/hosted/helpscout.md)",
     ),
     (
         "forecast accuracy",

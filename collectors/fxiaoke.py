@@ -32,11 +32,14 @@ there; the listing of changes is applied meanwhile. Until the build ends a poll 
 figures (:class:`~collectors.hosted.build.MirrorBuilding`: the daemon moves no
 watermark; ``backlog_collector_mirror_build_progress`` says how far it is, from the
 ``total`` the build's pages ask for). Open by status, the 7/14/30-day
-counts, the oldest, median and 90th-percentile ages come from the mirror; created and
-resolved in the window from the listed work orders (every one created or resolved in the
-window was modified in it). A few queues a poll are reconciled with a ``limit`` 1 total
-(open statuses, ``total`` on), so that every queue is checked once per
-``mirror.reconcile_every``; the difference is the drift (``backlog_collector_mirror_drift``).
+counts, the oldest, median and 90th-percentile ages come from the mirror, read from its
+index in memory (``Mirror.created_index``, a group per queue: loaded from the tables once,
+then kept current by the mirror's writes, so a poll reads no mirror rows back but those of
+the work orders its listing changed); created and resolved in the window from the listed
+work orders (every one created or resolved in the window was modified in it). A few
+queues a poll are reconciled with a ``limit`` 1 total (open statuses, ``total`` on), so
+that every queue is checked once per ``mirror.reconcile_every``; the difference is the
+drift (``backlog_collector_mirror_drift``).
 
 Totals are read from ``total`` or ``totalSize`` (clients see both). ``offset`` is always a
 multiple of ``limit``, as Fxiaoke requires.
@@ -74,7 +77,13 @@ from collectors.hosted.build import (
 )
 from collectors.hosted.config import burst_error, listing_pages, peak_changes_field
 from collectors.hosted.figures import age_cutoffs, queue_stats
-from collectors.hosted.mirror import Change, ResumableMirror, aging
+from collectors.hosted.mirror import (
+    Change,
+    CreatedIndex,
+    IndexedMirror,
+    ResumableMirror,
+    sorted_aging,
+)
 from collectors.hosted.past import OPEN_THEN, refuse_past
 from collectors.hosted.rotation import in_slot, per_slot
 from collectors.hosted.source import client_options
@@ -389,6 +398,8 @@ class FxiaokeCollector(KeepsMirror):
         """Feed the mirror, read a slice of its build while one is under way (no figures
         until it ends), reconcile a few queues, and read every queue's figures."""
         c, now, mirror = self.config, window.end, keeper.mirror
+        if not isinstance(mirror, IndexedMirror):
+            raise TypeError(f"{self.name}: the mirror keeps no index of creation times")
         keeper.restore_drift()
         cursor = mirror.cursor()
         if cursor is None:  # (re)build: the open work orders of the configured queues
@@ -411,9 +422,17 @@ class FxiaokeCollector(KeepsMirror):
                 keeper.progress or 0.0,
             )
         counted = self._counted(self._latest(changed, settings), window)
-        times = mirror.created_times()  # before a reset: this poll's figures are the mirror's
-        self._reconcile(settings, keeper, times, now)
-        return tuple(self._mirrored(q, times, counted, window) for q in c.queues)
+        # read before a reset (which leaves this index as it is, and drops it from the
+        # mirror): this poll's figures are the mirror's
+        index = mirror.created_index(self._groups())
+        self._reconcile(settings, keeper, index, now)
+        return tuple(self._mirrored(q, index, counted, window) for q in c.queues)
+
+    def _groups(self) -> dict[str, str]:
+        """The mirror's queue keys of each queue's open statuses -> the queue's name (its
+        index's groups: a queue's open work orders' creation times, sorted)."""
+        c = self.config
+        return {f"{q.name}{KEY}{value}": q.name for q in c.queues for value in c.open_statuses}
 
     def _build_page(
         self, resume: Resume, settings: FxiaokeMirror, names: Mapping[str, str]
@@ -488,18 +507,19 @@ class FxiaokeCollector(KeepsMirror):
         self,
         settings: FxiaokeMirror,
         keeper: Keeper,
-        times: Mapping[str, list[datetime]],
+        index: CreatedIndex,
         now: datetime,
     ) -> None:
-        """Compare the open totals of the queues whose turn it is with the mirror's."""
+        """Compare the open totals of the queues whose turn it is with the mirror's (every
+        key of the queue's name, whatever its status)."""
         c = self.config
         chosen = reconciled_at(now, len(c.queues), c.interval, settings)
         if not chosen:
             return
         held: dict[str, int] = {}
-        for queue, created in times.items():
+        for queue, count in index.counts().items():
             name = queue.split(KEY, 1)[0]
-            held[name] = held.get(name, 0) + len(created)
+            held[name] = held.get(name, 0) + count
         measured: dict[str, int] = {}
         for j in chosen:
             q = c.queues[j]
@@ -515,23 +535,20 @@ class FxiaokeCollector(KeepsMirror):
     def _mirrored(
         self,
         queue: FxiaokeQueue,
-        times: Mapping[str, list[datetime]],
+        index: CreatedIndex,
         counted: Mapping[str, tuple[int, int | None]],
         window: Window,
     ) -> QueueStats:
         c, end = self.config, window.end
         counts = {
-            label: len(times.get(f"{queue.name}{KEY}{value}", []))
+            label: index.count(f"{queue.name}{KEY}{value}")
             for value, label in c.open_statuses.items()
         }
         created, resolved = counted[queue.value]
         stats = queue_stats(queue.name, counts, created, 0, end)
         if not c.aging:
             return QueueStats(**{**stats.__dict__, "resolved": resolved})
-        found = aging(
-            (t for value in c.open_statuses for t in times.get(f"{queue.name}{KEY}{value}", [])),
-            end,
-        )
+        found = sorted_aging(index.created(queue.name), end)
         stats = queue_stats(
             queue.name,
             counts,

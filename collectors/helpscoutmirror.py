@@ -5,7 +5,10 @@ Help Scout has no count by age: without a mirror each mailbox costs four ``statu
 listings a read (7/14/30-day counts and the oldest). With ``mirror:`` the collector keeps
 every open conversation's mailbox and creation time in the daemon's store
 (collectors/hosted/mirror.py) and reads the aging figures from it each poll, for every
-mailbox, whatever the folder rotation:
+mailbox, whatever the folder rotation, from its index in memory (``Mirror.created_index``,
+a group per mailbox: loaded from the tables once the build ends, then kept current by the
+mirror's writes, so a poll reads no mirror rows back but those of the conversations its
+listing changed):
 
 - **Feed.** The ``modifiedSince`` listing the collector reads anyway for created and
   resolved (from the mirror's cursor when that is earlier than the window's start) is
@@ -38,7 +41,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.hosted import build
 from collectors.hosted.build import Page, PageReader, Resume, build_pages_field
-from collectors.hosted.mirror import Aging, Change, ResumableMirror, aging
+from collectors.hosted.mirror import (
+    Aging,
+    Change,
+    CreatedIndex,
+    IndexedMirror,
+    ResumableMirror,
+    sorted_aging,
+)
 
 PAGE = 25
 """Conversations a page (Help Scout's fixed page size)."""
@@ -139,12 +149,20 @@ class Keeper(build.Keeper):
         self.restore_drift()
         if not self.built or not totals:
             return
-        held = self.mirror.open_counts()
-        self.record({q: held.get(q, 0) - n for q, n in totals.items()}, now)
+        index = self.index()
+        self.record({q: index.count(q) - n for q, n in totals.items()}, now)
 
     def aging(self, end: datetime) -> dict[str, Aging] | None:
         """Each mailbox's aging figures at ``end`` (None while the mirror is built)."""
         if not self.built:
             return None
-        times = self.mirror.created_times()
-        return {name: aging(times.get(name, []), end) for name in self.names}
+        index = self.index()
+        return {name: sorted_aging(index.created(name), end) for name in self.names}
+
+    def index(self) -> CreatedIndex:
+        """The mirror's open conversations in memory, a group per mailbox (its name is
+        its queue key): read from the tables once, then kept current by the mirror's
+        writes (:meth:`~collectors.hosted.mirror.Mirror.created_index`)."""
+        if not isinstance(self.mirror, IndexedMirror):
+            raise TypeError(f"{self.source}: the mirror keeps no index of creation times")
+        return self.mirror.created_index({name: name for name in self.names})

@@ -22,8 +22,10 @@ gives. The mirror is a SQLite file in a temporary folder. Wall and CPU times inc
 the fake server (same process), loopback HTTP and SQLite.
 
 Wall and CPU per steady poll are medians (CPU: this process's, fake server included);
-after them, the CPU of one read of the built mirror's parts a poll uses: every creation
-time, every mailbox's ages from them, and the open counts per mailbox.
+after them, the CPU of one read of the whole built mirror as a poll read it before the
+index (every creation time, every mailbox's ages from them, and the open counts per
+mailbox); a poll reads the index now (``mirror_read --store helpscout`` compares the
+two).
 Results, with the load average, go to ``benchmarks/results/collectors_helpscout_mirror.json``.
 """
 

@@ -24,12 +24,13 @@ second ``mirror_state`` row, ``source + BUILD``, with a position for stores that
 by position (``build_position``, revision 0011); collectors/hosted/build.py drives it.
 
 A poll reads figures of every queue (open counts, the oldest ticket, age quantiles): read
-from the tables that is the whole mirror each poll (0.8 s of CPU at 200,000 open tickets).
-:meth:`Mirror.created_index` keeps instead, in memory, each queue's creation times sorted
-and each queue key's count (:class:`CreatedIndex`): loaded from the tables once, then
-kept current by every write this object makes (:meth:`Mirror.apply`,
-:meth:`Mirror.apply_build`, :meth:`Mirror.reset`), so a poll's read costs a bisection
-per figure and its writes cost the changes they apply, whatever the mirror holds. It
+from the tables that is the whole mirror each poll (0.6 to 0.7 s of CPU at 200,000 open
+tickets, ``benchmarks/collectors/mirror_read.py``). :meth:`Mirror.created_index` keeps
+instead, in memory, each queue's creation times sorted and each queue key's count
+(:class:`CreatedIndex`): loaded from the tables once, then kept current by every write
+this object makes (:meth:`Mirror.apply`, :meth:`Mirror.apply_build`,
+:meth:`Mirror.reset`), so a poll's read costs a bisection per figure (about 1 to 6 ms of
+CPU at 200,000) and its writes cost the changes they apply, whatever the mirror holds. It
 assumes this object is the only writer of its source's rows (the daemon makes one
 :class:`Mirror` per source); a second writer's rows are seen at the next load (a new
 object, or another grouping).
@@ -37,10 +38,11 @@ object, or another grouping).
 Generic: a store plugs in by mapping its listing's items to :class:`Change`. A collector
 that keeps a mirror implements :class:`MirrorUser`; the daemon hands it a
 :class:`MirrorStore` (this module's :class:`Mirror` over its own store) before the first
-poll. Wired into Udesk (collectors/udesk.py, ``mirror:``) and Fxiaoke
-(collectors/fxiaoke.py, ``mirror:``), both as a :class:`RotatingMirror`
-(:meth:`Mirror.created_times`, :meth:`Mirror.record_drift`), and Help Scout
-(collectors/helpscoutmirror.py, ``mirror:``, which also builds in slices).
+poll. Wired into Udesk (collectors/udesk.py, ``mirror:``), Fxiaoke
+(collectors/fxiaoke.py, ``mirror:``) and Help Scout (collectors/helpscoutmirror.py,
+``mirror:``), each built in slices (:class:`ResumableMirror`), its drift kept per queue
+(:meth:`Mirror.record_drift`) and its figures read from the index (:class:`IndexedMirror`,
+a group per queue or mailbox).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from monitor.http import daemon_registry
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import Call, FakeServer, Reply
 from tests.collectors.hosted.dayrun import Day, day_settings
+from tests.collectors.hosted.mirrorreads import MirrorReads
 from tests.collectors.stores.fxiaoke import PERMANENT, SECRET, FakeFxiaoke, Kit, fxiaoke_log
 
 START = datetime(2016, 3, 8, tzinfo=UTC)
@@ -153,6 +154,27 @@ class TestFxiaokeMirror:
                 assert 1 <= len(listing) <= 3
         assert reconciled == {q.name for q in made.config.queues}
         assert checked > 5_000 and created > 100  # the real backlogs, not an empty case
+        made.close()
+
+    def test_polls_after_the_first_read_no_mirror_rows_back(
+        self, store: sa.Engine, fxiaoke: tuple[FakeClock, Deleting, FakeServer]
+    ) -> None:
+        """The first poll builds the mirror and reads its rows once (the index's load);
+        the next polls read back only the rows of the work orders their listing changed
+        (a write's lookup), and their figures are still pandas' (a queue reconciled each)."""
+        clock, _app, server = fxiaoke
+        made = mirrored(server, clock, store)
+        with MirrorReads(store) as reads:
+            poll(made, clock)
+            first = len(reads.whole())
+            looked_up = len(reads.lookups())
+            for _ in range(4):
+                snapshot = poll(made, clock)
+                assert snapshot.queues == expected(made, snapshot.window)
+        assert first == 1
+        assert reads.whole()[first:] == []
+        assert len(reads.lookups()) > looked_up  # the feed's changes were applied
+        assert made.mirror_drift is not None and set(made.mirror_drift.values()) == {0}
         made.close()
 
     def test_a_work_order_moved_or_closed_between_polls(

@@ -38,6 +38,7 @@ from monitor.store.engine import migrate, open_store
 from tests.collectors.expected import expected_queues
 from tests.collectors.fakeserver import Call, FakeServer
 from tests.collectors.hosted.dayrun import captured_logs
+from tests.collectors.hosted.mirrorreads import MirrorReads
 from tests.collectors.hosted.test_helpscout_config import check
 from tests.collectors.hosted.test_helpscout_rotation import Hours, helpscout_day, poll_at
 from tests.collectors.stores.helpscout import (
@@ -142,9 +143,18 @@ def run(engine: sa.Engine) -> dict[str, Any]:
                     collector = HelpScoutCollector(config, clock=lambda: clock().timestamp())
                     collector.attach_mirror(mirror)
                 assert collector is not None
-                poll = poll_at(collector, server, clock, START + n * INTERVAL)
+                with MirrorReads(engine) as reads:
+                    poll = poll_at(collector, server, clock, START + n * INTERVAL)
                 building = mirror.build_from() is not None
-                polls.append({**poll, "building": building, "drift": collector.mirror_drift})
+                polls.append(
+                    {
+                        **poll,
+                        "building": building,
+                        "drift": collector.mirror_drift,
+                        "whole_reads": len(reads.whole()),
+                        "lookups": len(reads.lookups()),
+                    }
+                )
         finally:
             if collector is not None:
                 collector.close()
@@ -235,6 +245,15 @@ class TestMirrorAgainstTheFake:
             assert kinds["listing"] >= 1
         config = run["config"]
         assert config.poll_cost().requests == 2 + 1
+
+    def test_polls_after_the_build_read_no_mirror_rows_back(self, run: dict[str, Any]) -> None:
+        """The poll that ends the build reads the mirror's rows once (the index's load,
+        for the aging and the reconciliation both); the polls after it read back only the
+        rows of the conversations their listing changed (a write's lookup)."""
+        polls = run["polls"]
+        done = next(i for i, p in enumerate(polls) if not p["building"])
+        assert [p["whole_reads"] for p in polls] == [0] * done + [1] + [0] * (POLLS - done - 1)
+        assert all(p["lookups"] >= 1 for p in polls[done + 1 :])  # the feed was applied
 
     def test_drift_is_zero_for_every_mailbox(self, run: dict[str, Any]) -> None:
         polls = run["polls"]
