@@ -222,8 +222,11 @@ class PollQueries:
 
     def joins(self, fields: list[str] | None = None) -> list[Join]:
         """The joins the statements (or only ``fields``) need: every inner join (it filters
-        tickets) and the left joins referred to; a left join nothing reads is left out."""
+        tickets) and the left joins referred to; a left join nothing reads is left out.
+        The total's statements never join for the queue: a ``fan_out`` queue join (GLPI's
+        groups) would count a ticket once per queue in them."""
         names = self.used_fields() if fields is None else fields
+        names = [n for n in names if not (self.total and n == "queue")]
         texts = [self.m.expression(n) or "" for n in names]
         texts += [self.m.where or "", self.m.open_sql or self.m.expression("status") or ""]
         texts += [j.on for j in self.m.joins if j.kind == "inner"]

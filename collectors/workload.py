@@ -264,8 +264,11 @@ def workload_problem(config: WorkloadConfig, mapping: Any) -> str | None:
 def workload_fallbacks(mapping: Any) -> list[Any]:
     """The mappings a poll tries in turn when a workload statement is rejected (a history
     table missing or not readable): as configured, without the history, then also without
-    the fields that may read other tables (categories, counters). Each step leaves the
-    figures it drops absent; waiting ages then come from the last update, labelled so."""
+    the first assignment (a history table of its own: GLPI's ``glpi_logs``, osTicket's
+    thread events), then also without the other fields that may read other tables
+    (categories, counters). Each step leaves the figures it drops absent; waiting ages
+    then come from the last update, labelled so."""
     bare = mapping.model_copy(update={"history": None})
-    fields = {"category": None, "reassignments": None, "reopens": None, "first_assigned_at": None}
-    return [mapping, bare, bare.model_copy(update=fields)]
+    unassigned = bare.model_copy(update={"first_assigned_at": None})
+    fields = {"category": None, "reassignments": None, "reopens": None}
+    return [mapping, bare, unassigned, unassigned.model_copy(update=fields)]

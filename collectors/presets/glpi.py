@@ -27,6 +27,14 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
 - assignee: the assigned user with the lowest id (``glpi_tickets_users.type = 2``).
 - category: the ITIL category's full path (``glpi_itilcategories.completename``, e.g.
   ``Hardware > Printer``) of ``itilcategories_id``; a ticket without one (id 0) is ``none``.
+- first_assigned_at: when a technician (an assigned user) was first added to the ticket,
+  from ``glpi_logs``: GLPI logs every actor added to a ticket, also those of its creation,
+  as a relation row of ``itemtype`` ``'Ticket'``, ``itemtype_link`` ``'User'``,
+  ``linked_action`` 15 and the Ticket search option of the actor's role as
+  ``id_search_option``: 5 for the assigned technician (4 requester, 66 observer;
+  ``CommonITILActor`` / ``Ticket_User::post_addItem``). ``glpi_tickets_users`` itself has
+  no date. An assigned group or supplier alone is not a first assignment, as it does not
+  make the ticket assigned for ``unassigned`` either.
 - reopened_at: GLPI keeps no reopen instant on the ticket, so ``reopened`` is unknown (None).
 - As of a past instant (``snapshot --as-of``): the status from ``glpi_logs``, GLPI's
   history (``install/mysql/glpi-empty.sql``): a status change is a row of ``itemtype``
@@ -188,6 +196,14 @@ PAST_GROUPS: dict[str, Any] = {
 ticket in every group it held at each hour's end (opt-in: see ``docs/backfill.md`` for
 its cost)."""
 
+FIRST_ASSIGNED_AT = (
+    "SELECT MIN(l.date_mod) FROM glpi_logs l WHERE l.itemtype = 'Ticket' AND l.items_id = t.id"
+    " AND l.itemtype_link = 'User' AND l.linked_action = 15 AND l.id_search_option = 5"
+)
+"""When a technician was first assigned to the ticket: its first ``glpi_logs`` relation row
+adding an assigned user (search option 5), by the ``item (itemtype, items_id)`` index (see
+the module docstring)."""
+
 GROUPS = {"table": "glpi_groups", "alias": "g", "on": "g.id = gt.groups_id"}
 
 GROUP_ASSIGNMENT: dict[str, dict[str, Any]] = {
@@ -253,6 +269,7 @@ PRESET: dict[str, Any] = {
     "first_response_due_at": "time_to_own",
     "resolution_due_at": "time_to_resolve",
     "updated_at": "date_mod",
+    "first_assigned_at": FIRST_ASSIGNED_AT,
     "category": (
         "SELECT c.completename FROM glpi_itilcategories c WHERE c.id = t.itilcategories_id"
     ),
@@ -269,6 +286,6 @@ INDEXES: tuple[str, ...] = (
     " assigned-group join and the first-assignment check are index lookups",
     "glpi_tickets_users UNIQUE (tickets_id, type, users_id, alternative_email)  -- shipped",
     "glpi_logs item (itemtype, items_id)  -- shipped with GLPI: status and groups as of a"
-    " past instant",
+    " past instant, the first assignment",
     "glpi_logs (date_mod)  -- shipped with GLPI: backfill's relation rows of each chunk",
 )

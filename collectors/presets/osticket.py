@@ -32,6 +32,13 @@ table name carries the configurable prefix (``ost_`` by default), written ``{p}`
   not read: a close names the status entered in ``data`` (``{"status":[id,"Name"]}``),
   a change between open statuses its id (``{"status":id}``), but a reopen and a new
   ticket's first status are logged without it.
+- first_assigned_at: the ticket's first ``assigned`` thread event (``thread_event.state``,
+  osTicket 1.10; 1.11 and later name it by ``event_id``: override as for ``past_state``).
+  osTicket logs one whenever it assigns an agent or a team (``Ticket::assign``,
+  ``assignToStaff``, ``assignToTeam``: by hand, by a filter or help topic at creation,
+  right after the ``created`` event). It logs none when a reply claims an unassigned
+  ticket ("claim on response", ``postReply`` sets ``staff_id`` directly): such a ticket
+  records no first assignment (absent, not 0) unless an ``assigned`` event came first.
 - Naive DATETIMEs are in the database session's zone (``ost_config`` ``db_timezone``).
 """
 
@@ -68,6 +75,18 @@ and not by ``backfill``. osTicket 1.11 and later name the event by ``event_id``
 (``{p}event``) instead of ``state``: override ``past_state`` with ``e.event_id = (SELECT
 id FROM {p}event WHERE name = 'transferred')``."""
 
+FIRST_ASSIGNED_AT = (
+    "SELECT MIN(e.timestamp) FROM {p}thread_event e WHERE e.thread_id = ("
+    "SELECT MIN(th.id) FROM {p}thread th WHERE th.object_id = t.ticket_id"
+    " AND th.object_type = 'T') AND e.state = 'assigned'"
+)
+"""When the ticket was first assigned to an agent or a team: its first ``assigned`` thread
+event (by ``thread (object_id)`` and the ``ticket_state (thread_id, state, timestamp)``
+index; the thread looked up on its own as in :data:`PAST_STATE`; task threads, type
+``'A'``, are skipped). osTicket never annuls an ``assigned`` event. osTicket 1.11 and later
+name the event by ``event_id``: override with ``e.event_id = (SELECT id FROM {p}event
+WHERE name = 'assigned')`` in place of ``e.state = 'assigned'``."""
+
 PRESET: dict[str, Any] = {
     "table_prefix": "ost_",
     "table": "{p}ticket",
@@ -96,6 +115,7 @@ PRESET: dict[str, Any] = {
     "resolution_due_at": "COALESCE(t.duedate, t.est_duedate)",
     "reopened_at": "reopened",
     "updated_at": "updated",
+    "first_assigned_at": FIRST_ASSIGNED_AT,
     "past_state": PAST_STATE,
     "open_sql": "s.state = 'open'",
     "timezone": "UTC",
@@ -109,7 +129,7 @@ INDEXES: tuple[str, ...] = (
     "{p}ticket__cdata (ticket_id)  -- its primary key, made by osTicket",
     "{p}thread (object_id), {p}thread_entry (thread_id)  -- shipped with osTicket",
     "{p}thread_event ticket_state (thread_id, state, timestamp)  -- shipped with osTicket:"
-    " the department as of a past instant",
+    " the department as of a past instant, the first assignment",
     "{p}thread_event ticket_stats (timestamp, state)  -- shipped with osTicket: the"
     " transfers of the hours backfill reads",
 )

@@ -99,6 +99,9 @@ sa.Table(
     sa.Column("tickets_id", sa.Integer, nullable=False),
     sa.Column("users_id", sa.Integer, nullable=False),
     sa.Column("type", sa.Integer, nullable=False),
+    # shipped with GLPI as unicity (tickets_id, type, users_id, alternative_email): the
+    # assignee's lookup per ticket (an index name is per schema on PostgreSQL)
+    sa.UniqueConstraint("tickets_id", "type", "users_id", name="tickets_users_unicity"),
 )
 sa.Table(
     "glpi_itilcategories",
@@ -327,8 +330,9 @@ def test_check_config_runs_the_groups_as_of(glpi_db: Any, part: str, change: dic
 
 def test_check_config_runs_the_past_state(glpi_db: Any) -> None:
     """On GLPI's tables the preset's ``past_state`` passes ``check-config --connect``;
-    without ``glpi_logs`` it is a warning (the live poll does not need it) and
-    ``snapshot --as-of`` fails on it, while a wrong override is an error."""
+    without ``glpi_logs`` it is a warning (the live poll does not need it; the time to
+    first assignment, which reads it too, is absent) and ``snapshot --as-of`` fails on
+    it, while a wrong override is an error."""
     url, _ = glpi_db
     engine = open_engine(url, timedelta(seconds=30))
     mapping = SqlMapping.model_validate({"preset": "glpi", "backfill_groups": "held"})
@@ -348,6 +352,10 @@ def test_check_config_runs_the_past_state(glpi_db: Any) -> None:
     assert checked.problems == []
     missing = "table glpi_logs does not exist"
     assert checked.warnings == [
+        (
+            f"{MAPPING} -> first_assigned_at",
+            f"preset glpi: the time to first assignment will be absent: {missing}",
+        ),
         (
             f"{MAPPING} -> past_state -> status",
             "preset glpi: the status as of a past instant (snapshot --as-of) cannot be read:"
