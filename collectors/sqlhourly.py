@@ -501,13 +501,8 @@ def _resolved_moving(
     hour (with the departures of tickets created in that hour, counted there), and the
     departures of tickets created before the hour from the queue at its start."""
     created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
-    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
-    n = _index(q, "resolved_at", resolved, low)
+    n, within, same_hour = _resolved_hours(q, at, start, end)
     hour_start = at.ticket(n)
-    within = [resolved >= low, resolved < high, sa.not_(q.open_now())]
-    same_hour = sa.case(
-        (created.is_(None), 0), (resolved < created, 0), (created < hour_start, 0), else_=1
-    )
     return [
         _grouped(q, n, within, queue=at.queue(n + 1), r=ONE, d=same_hour),
         _grouped(
@@ -518,6 +513,25 @@ def _resolved_moving(
             d=ONE,
         ),
     ]
+
+
+def _resolved_hours(
+    q: PollQueries, at: _Hours, start: datetime, end: datetime
+) -> tuple[ColumnElement[int], list[ColumnElement[bool]], ColumnElement[int]]:
+    """The resolutions of ``[start, end)`` for the paths that read queues from the
+    history: their hour index ``n``, the conditions selecting them (an index range on the
+    resolution time, tickets not open now) and ``same_hour``, 1 when the resolution is the
+    departure of a ticket created in its hour (counted there, not from the queues of the
+    hour's start: a ticket with no creation time or resolved before it was created never
+    departs then)."""
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
+    n = _index(q, "resolved_at", resolved, low)
+    within = [resolved >= low, resolved < high, sa.not_(q.open_now())]
+    same_hour = sa.case(
+        (created.is_(None), 0), (resolved < created, 0), (created < at.ticket(n), 0), else_=1
+    )
+    return n, within, same_hour
 
 
 def _moves(q: PollQueries, at: _Instants, start: datetime, end: datetime) -> sa.Select[Any]:
@@ -733,13 +747,8 @@ def _joined_parts(at: _Held, start: datetime, end: datetime, carried: bool) -> l
     )
     # resolutions in every queue held at their hour's end (with the departures of tickets
     # created in that hour), departures of older tickets from those held at its start
-    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
-    n = _index(q, "resolved_at", resolved, low)
+    n, within, same_hour = _resolved_hours(q, at, start, end)
     hour_start = at.ticket(n)
-    within = [resolved >= low, resolved < high, sa.not_(q.open_now())]
-    same_hour = sa.case(
-        (created.is_(None), 0), (resolved < created, 0), (created < hour_start, 0), else_=1
-    )
     parts.append(_grouped(q, n, within, source=at.source(n + 1), r=ONE, d=same_hour))
     parts.append(
         _grouped(
