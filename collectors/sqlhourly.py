@@ -659,6 +659,15 @@ class _Held(_Hours):
     def __init__(self, q: PollQueries, past: PastState, join: PastJoin, start: datetime) -> None:
         super().__init__(q, past, start)
         self.join = join
+        assert join.rows is not None
+        # the join's rows once per statement (a common table expression that every part
+        # reads): a derived table written into each part is built once per part where it
+        # cannot be read per ticket (GLPI's spans: a window over every relation row)
+        self.rows = (
+            sa.select(sa.literal_column("*"))
+            .select_from(sa.text(f"{join.rows} bm_r"))
+            .cte("bm_rows")
+        )
 
     def source(
         self, k: ColumnElement[int] | None, base: sa.ClauseElement | None = None
@@ -678,7 +687,7 @@ class _Held(_Hours):
             if j.alias != join.alias:
                 parts.append(f" {kind} {j.table} {j.alias} ON {j.on}")
                 continue
-            parts += [f" {kind} {join.rows} {j.alias} ON ({join.on or j.on}) AND "]
+            parts += [f" {kind} ", self.rows, f" {j.alias} ON ({join.on or j.on}) AND "]
             parts.append(at_instant(join.held, instant))
         return _SqlText(*parts)
 
