@@ -660,9 +660,9 @@ class _Held(_Hours):
         super().__init__(q, past, start)
         self.join = join
         assert join.rows is not None
-        # the join's rows once per statement (a common table expression that every part
-        # reads): a derived table written into each part is built once per part where it
-        # cannot be read per ticket (GLPI's spans: a window over every relation row)
+        # the join's rows as a common table expression: the statement joins them once
+        # (:func:`_joined_parts`), and a derived table that cannot be read per ticket
+        # (GLPI's spans: a window over every relation row) is built once per reference
         self.rows = (
             sa.select(sa.literal_column("*"))
             .select_from(sa.text(f"{join.rows} bm_r"))

@@ -39,8 +39,8 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
   removed, ``itemtype_link`` ``'Group'``, ``id_search_option`` 8, the group as ``name
   (id)`` text) and a ticket may hold several at once, so ``past_state.queue_join``
   replaces the link join by the pairs assigned then (:data:`GROUPS_AS_OF`). ``backfill``
-  counts each ticket in today's groups unless ``backfill_groups: held`` (opt-in, about
-  three times slower: ``docs/backfill.md``) makes it read them too, per hour: the spans
+  counts each ticket in today's groups unless ``backfill_groups: held`` (opt-in, 2 to 5
+  times slower: ``docs/backfill.md``) makes it read them too, per hour: the spans
   of time in which each (ticket, group) pair was assigned, from one window pass over the
   relation rows and today's links (:data:`GROUP_SPANS`), the span holding each hour's end
   (:data:`SPAN_HELD`), looked at in the hours with a relation row (:data:`GROUP_CHANGES`).
