@@ -501,13 +501,8 @@ def _resolved_moving(
     hour (with the departures of tickets created in that hour, counted there), and the
     departures of tickets created before the hour from the queue at its start."""
     created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
-    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
-    n = _index(q, "resolved_at", resolved, low)
+    n, within, same_hour = _resolved_hours(q, at, start, end)
     hour_start = at.ticket(n)
-    within = [resolved >= low, resolved < high, sa.not_(q.open_now())]
-    same_hour = sa.case(
-        (created.is_(None), 0), (resolved < created, 0), (created < hour_start, 0), else_=1
-    )
     return [
         _grouped(q, n, within, queue=at.queue(n + 1), r=ONE, d=same_hour),
         _grouped(
@@ -518,6 +513,25 @@ def _resolved_moving(
             d=ONE,
         ),
     ]
+
+
+def _resolved_hours(
+    q: PollQueries, at: _Hours, start: datetime, end: datetime
+) -> tuple[ColumnElement[int], list[ColumnElement[bool]], ColumnElement[int]]:
+    """The resolutions of ``[start, end)`` for the paths that read queues from the
+    history: their hour index ``n``, the conditions selecting them (an index range on the
+    resolution time, tickets not open now) and ``same_hour``, 1 when the resolution is the
+    departure of a ticket created in its hour (counted there, not from the queues of the
+    hour's start: a ticket with no creation time or resolved before it was created never
+    departs then)."""
+    created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
+    n = _index(q, "resolved_at", resolved, low)
+    within = [resolved >= low, resolved < high, sa.not_(q.open_now())]
+    same_hour = sa.case(
+        (created.is_(None), 0), (resolved < created, 0), (created < at.ticket(n), 0), else_=1
+    )
+    return n, within, same_hour
 
 
 def _moves(q: PollQueries, at: _Instants, start: datetime, end: datetime) -> sa.Select[Any]:
@@ -645,6 +659,15 @@ class _Held(_Hours):
     def __init__(self, q: PollQueries, past: PastState, join: PastJoin, start: datetime) -> None:
         super().__init__(q, past, start)
         self.join = join
+        assert join.rows is not None
+        # the join's rows as a common table expression: the statement joins them once
+        # (:func:`_joined_parts`), and a derived table that cannot be read per ticket
+        # (GLPI's spans: a window over every relation row) is built once per reference
+        self.rows = (
+            sa.select(sa.literal_column("*"))
+            .select_from(sa.text(f"{join.rows} bm_r"))
+            .cte("bm_rows")
+        )
 
     def source(
         self, k: ColumnElement[int] | None, base: sa.ClauseElement | None = None
@@ -664,7 +687,7 @@ class _Held(_Hours):
             if j.alias != join.alias:
                 parts.append(f" {kind} {j.table} {j.alias} ON {j.on}")
                 continue
-            parts += [f" {kind} {join.rows} {j.alias} ON ({join.on or j.on}) AND "]
+            parts += [f" {kind} ", self.rows, f" {j.alias} ON ({join.on or j.on}) AND "]
             parts.append(at_instant(join.held, instant))
         return _SqlText(*parts)
 
@@ -696,8 +719,68 @@ class _Held(_Hours):
 
 
 def _joined_parts(at: _Held, start: datetime, end: datetime, carried: bool) -> list[sa.Select[Any]]:
+    """The span's events of :func:`_joined_events` joined once to the rows held at each
+    event's instant and counted per queue and hour index: one join of ``rows`` per
+    statement (MariaDB materializes a common table expression once per reference, so a
+    join per part built GLPI's spans five or six times per chunk)."""
+    q = at.q
+    events = sa.union_all(*_joined_events(at, start, end, carried)).subquery("bm_ev")
+    ticket = q.m.expression("id") or "t.id"
+    base = _SqlText(
+        "(SELECT t.*, bm_ev.bm_n, bm_ev.bm_k, bm_ev.bm_c, bm_ev.bm_d, bm_ev.bm_r, bm_ev.bm_s FROM ",
+        events,
+        f" JOIN {q.m.table} t ON {ticket} = bm_ev.bm_ticket)",
+    )
+
+    def column(name: str) -> ColumnElement[int]:
+        return sa.literal_column(f"t.{name}", sa.Integer())
+
+    return [
+        _grouped(
+            q,
+            column("bm_n"),
+            [],
+            source=at.source(column("bm_k"), base),
+            c=column("bm_c"),
+            d=column("bm_d"),
+            r=column("bm_r"),
+            s=column("bm_s"),
+        )
+    ]
+
+
+def _joined_events(
+    at: _Held, start: datetime, end: datetime, carried: bool
+) -> list[sa.Select[Any]]:
+    """One row per ticket and event of the span, without the queues: ``bm_ticket``, the
+    hour index ``bm_n``, ``bm_k`` (the event's instant: ``start + bm_k`` hours, where the
+    queues it counts in are read) and its flags ``bm_c``, ``bm_d``, ``bm_r``, ``bm_s``
+    (:data:`COLUMNS`)."""
     q = at.q
     created, resolved = q.f.require("created_at"), q.f.require("resolved_at")
+    ticket: ColumnElement[Any] = sa.literal_column(q.m.expression("id") or "t.id")
+    fields = [f for f in _fields(q) if f != "queue"]
+    plain = q.source(fields)
+    zero = sa.literal_column("0", sa.Integer())
+
+    def event(
+        n: ColumnElement[int],
+        k: ColumnElement[int],
+        where: list[ColumnElement[bool]],
+        source: sa.TextClause = plain,
+        **flags: ColumnElement[Any],
+    ) -> sa.Select[Any]:
+        return (
+            sa.select(
+                ticket.label("bm_ticket"),
+                n.label("bm_n"),
+                k.label("bm_k"),
+                *(flags.get(c, zero).label(f"bm_{c}") for c in COLUMNS),
+            )
+            .select_from(source)
+            .where(*q.scope(), *where)
+        )
+
     parts: list[sa.Select[Any]] = []
     if not carried:  # the backlog at the start, in every queue held then
         low_c = _bound(q.f.bind("created_at", start))
@@ -705,14 +788,7 @@ def _joined_parts(at: _Held, start: datetime, end: datetime, carried: bool) -> l
         open_then = sa.or_(q.open_now(), resolved >= low_r)
         minus_one = sa.literal_column("-1", sa.Integer())
         parts.append(
-            _grouped(
-                q,
-                minus_one,
-                [created < low_c],
-                source=at.source(None),
-                c=sa.case((open_then, 1), else_=0),
-                s=ONE,
-            )
+            event(minus_one, zero, [created < low_c], c=sa.case((open_then, 1), else_=0), s=ONE)
         )
     # creations, in every queue held at the end of their hour
     low, high = _bound(q.f.bind("created_at", start)), _bound(q.f.bind("created_at", end))
@@ -720,49 +796,30 @@ def _joined_parts(at: _Held, start: datetime, end: datetime, carried: bool) -> l
     never_open = sa.case(
         (q.open_now(), 0), (resolved.is_(None), 1), (resolved < created, 1), else_=0
     )
-    parts.append(
-        _grouped(
-            q,
-            n,
-            [created >= low, created < high],
-            source=at.source(n + 1),
-            c=ONE,
-            d=never_open,
-            s=ONE,
-        )
-    )
+    parts.append(event(n, n + 1, [created >= low, created < high], c=ONE, d=never_open, s=ONE))
     # resolutions in every queue held at their hour's end (with the departures of tickets
     # created in that hour), departures of older tickets from those held at its start
-    low, high = _bound(q.f.bind("resolved_at", start)), _bound(q.f.bind("resolved_at", end))
-    n = _index(q, "resolved_at", resolved, low)
+    n, within, same_hour = _resolved_hours(q, at, start, end)
     hour_start = at.ticket(n)
-    within = [resolved >= low, resolved < high, sa.not_(q.open_now())]
-    same_hour = sa.case(
-        (created.is_(None), 0), (resolved < created, 0), (created < hour_start, 0), else_=1
-    )
-    parts.append(_grouped(q, n, within, source=at.source(n + 1), r=ONE, d=same_hour))
-    parts.append(
-        _grouped(
-            q,
-            n,
-            [*within, created < hour_start, resolved >= created],
-            source=at.source(n),
-            d=ONE,
-        )
-    )
+    parts.append(event(n, n + 1, within, r=ONE, d=same_hour))
+    parts.append(event(n, n, [*within, created < hour_start, resolved >= created], d=ONE))
     # hours with a change row: a ticket open at both ends leaves the queues of the hour's
     # start and enters those of its end (an arrival is a departure of -1)
     k = sa.literal_column("t.bm_n", sa.Integer())
     both_open = sa.and_(created < at.ticket(k), sa.or_(q.open_now(), resolved >= at.ticket(k + 1)))
-    changed = at.changed(start, end)
-    minus, zero = sa.literal_column("-1", sa.Integer()), sa.literal_column("0", sa.Integer())
-    parts.append(_grouped(q, k, [both_open], source=at.source(k, changed), d=ONE))
+    joins = [
+        f" {'LEFT JOIN' if j.kind == 'left' else 'JOIN'} {j.table} {j.alias} ON {j.on}"
+        for j in q.joins(fields)
+    ]
+    changed = _SqlText(at.changed(start, end), " t", *joins)
+    minus = sa.literal_column("-1", sa.Integer())
+    parts.append(event(k, k, [both_open], source=changed, d=ONE))
     parts.append(
-        _grouped(
-            q,
+        event(
             k,
+            k + 1,
             [created < at.ticket(k + 1)],
-            source=at.source(k + 1, changed),
+            source=changed,
             d=sa.case((both_open, minus), else_=zero),
             s=ONE,
         )

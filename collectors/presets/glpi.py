@@ -47,10 +47,11 @@ status 1 New, 2 Processing (assigned), 3 Processing (planned), 4 Pending, 5 Solv
   removed, ``itemtype_link`` ``'Group'``, ``id_search_option`` 8, the group as ``name
   (id)`` text) and a ticket may hold several at once, so ``past_state.queue_join``
   replaces the link join by the pairs assigned then (:data:`GROUPS_AS_OF`). ``backfill``
-  counts each ticket in today's groups unless ``backfill_groups: held`` (opt-in, several
-  times slower: ``docs/backfill.md``) makes it read them too, per hour: every (ticket,
-  group) pair the ticket ever had once each (:data:`GROUP_PAIRS`), held at each hour's
-  end (:data:`PAIR_HELD`), looked at in the hours with a relation row (:data:`GROUP_CHANGES`).
+  counts each ticket in today's groups unless ``backfill_groups: held`` (opt-in, 2 to 5
+  times slower: ``docs/backfill.md``) makes it read them too, per hour: the spans
+  of time in which each (ticket, group) pair was assigned, from one window pass over the
+  relation rows and today's links (:data:`GROUP_SPANS`), the span holding each hour's end
+  (:data:`SPAN_HELD`), looked at in the hours with a relation row (:data:`GROUP_CHANGES`).
 - The date columns are TIMESTAMPs (GLPI >= 10): what a session reads depends on its time
   zone. Set ``session_time_zone: "+00:00"`` on the source; the mapping reads UTC.
 """
@@ -133,23 +134,41 @@ GROUP_LINKS = (
 """Every (ticket, group) a ticket may have held at some time: today's links and every
 group of a relation row (no ``:as_of``)."""
 
-GROUP_PAIRS = (
-    "(SELECT l.tickets_id, CAST(l.groups_id AS INTEGER) AS groups_id, l.type AS kind,"
-    " 'Ticket' AS itemtype FROM glpi_groups_tickets l"
-    f" UNION ALL SELECT c.items_id, {logged_group('c')},"
-    f" CASE WHEN {GROUP_ROW.format(a='c')} AND c.id = (SELECT MIN(f.id + 0) FROM glpi_logs f"
-    f" WHERE f.items_id = c.items_id AND {GROUP_ROW.format(a='f')}"
-    f" AND {logged_group('f')} = {logged_group('c')})"
-    " AND (SELECT MAX(1) FROM glpi_groups_tickets x WHERE x.tickets_id = c.items_id"
-    f" AND x.type = 2 AND x.groups_id = {logged_group('c')}) IS NULL THEN 2 ELSE 0 END,"
-    " c.itemtype FROM glpi_logs c)"
+GROUP_SPANS = (
+    "(SELECT p.tickets_id, p.groups_id,"
+    " CASE WHEN p.action = 15 THEN p.at END AS held_from,"
+    " CASE p.action WHEN 15 THEN p.later WHEN 16 THEN p.first_at END AS held_to FROM ("
+    "SELECT e.tickets_id, e.groups_id, e.action, e.at, e.id,"
+    " MIN(e.at) OVER (PARTITION BY e.tickets_id, e.groups_id ORDER BY e.id"
+    " ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS later,"
+    " MIN(e.at) OVER (PARTITION BY e.tickets_id, e.groups_id) AS first_at,"
+    " MIN(e.id) OVER (PARTITION BY e.tickets_id, e.groups_id) AS first_id"
+    f" FROM (SELECT c.items_id AS tickets_id, {logged_group('c')} AS groups_id,"
+    " c.linked_action AS action, c.date_mod AS at, c.id FROM glpi_logs c"
+    f" WHERE {GROUP_ROW.format(a='c')} AND c.date_mod IS NOT NULL"
+    " UNION ALL SELECT l.tickets_id, CAST(l.groups_id AS INTEGER), 0, NULL, NULL"
+    " FROM glpi_groups_tickets l WHERE l.type = 2) e) p"
+    " WHERE p.action = 15 OR (p.action = 16 AND p.id = p.first_id)"
+    " OR (p.action = 0 AND p.first_id IS NULL))"
 )
-"""The rows of :data:`GROUP_LINKS` for ``backfill``, each pair once without ``UNION``'s
-``DISTINCT``: today's links and, of the relation rows, the first of each pair not linked
-today, as ``kind = 2 AND itemtype = 'Ticket'`` (:data:`PAIR_HELD`). A ``UNION ALL`` of
-two plain tables (the conditions in the select list, none in a ``WHERE``) is one
-PostgreSQL can flatten and read per ticket through the links' unique index and ``item``
-instead of building every pair per part of the statement."""
+"""For ``backfill``: every span of time in which a (ticket, group) pair is assigned, by
+the rule of :data:`GROUP_HELD` read once over the relation rows instead of per pair and
+instant. Per pair, ordered by id: after an addition (15) it is held from that row's
+time (exclusive) until the earliest time of any later row (inclusive: the last row
+before an instant is the addition exactly then), open-ended without one; if its first
+row is a removal (16) it is held until the earliest time of its rows (the instant has
+no row before it and the first after it removed the group); a link of today without any
+relation row (a ``NULL`` id, so ``first_id IS NULL``) is held at every instant.
+``held_from`` / ``held_to`` are ``NULL`` when unbounded. A pair's spans are disjoint, so
+at most one row of a pair is held at an instant (:data:`SPAN_HELD`). One window pass
+over the relation rows and today's links (no lookup per pair or instant); relation rows
+without a time are skipped, as the rule's comparisons skip them."""
+
+SPAN_HELD = (
+    "(gt.held_from IS NULL OR gt.held_from < :as_of)"
+    " AND (gt.held_to IS NULL OR :as_of <= gt.held_to)"
+)
+"""Whether the span ``gt`` of :data:`GROUP_SPANS` holds ``:as_of``."""
 
 GROUP_HELD = (
     f"COALESCE({_group_change('MAX', '<', 15)}, {_group_change('MIN', '>=', 16)},"
@@ -159,9 +178,6 @@ GROUP_HELD = (
 """Whether the (ticket, group) row ``gt`` of :data:`GROUP_LINKS` is assigned at ``:as_of``:
 its last relation row before the instant added it, else its first row at or after it
 removed it (assigned before the history says), else it is one of today's links."""
-
-PAIR_HELD = "gt.kind = 2 AND gt.itemtype = 'Ticket' AND " + GROUP_HELD
-"""Whether the row ``gt`` of :data:`GROUP_PAIRS` is a pair assigned at ``:as_of``."""
 
 GROUPS_AS_OF = f"(SELECT gt.tickets_id, gt.groups_id FROM {GROUP_LINKS} gt WHERE {GROUP_HELD})"
 """Every (ticket, group) assigned at ``:as_of`` (``snapshot --as-of``)."""
@@ -187,8 +203,8 @@ PAST_GROUPS: dict[str, Any] = {
     **PAST_GROUPS_TODAY,
     "queue_join": {
         **PAST_GROUPS_TODAY["queue_join"],
-        "rows": GROUP_PAIRS,
-        "held": PAIR_HELD,
+        "rows": GROUP_SPANS,
+        "held": SPAN_HELD,
         "changes": GROUP_CHANGES,
     },
 }

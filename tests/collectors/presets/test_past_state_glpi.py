@@ -306,7 +306,7 @@ def test_history_changes_the_answer(glpi_db: Any) -> None:
     ("part", "change"),
     [
         ("queue_join", {"table": glpi.GROUPS_AS_OF.replace("gt.groups_id FROM", "gt.group FROM")}),
-        ("queue_join -> held", {"held": glpi.GROUP_HELD.replace("x.type = 2", "x.kind = 2")}),
+        ("queue_join -> held", {"held": glpi.SPAN_HELD.replace("gt.held_from", "gt.held_since")}),
         ("queue_join -> changes", {"changes": {**glpi.GROUP_CHANGES, "at": "h.logged_at"}}),
     ],
     ids=["queue_join", "held", "changes"],
