@@ -43,7 +43,10 @@ case "$task" in
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
     .venv/bin/mypy
-    exec .venv/bin/python -m pytest "$@"
+    # One test process per core (pytest-xdist), each test file kept on one process so
+    # that a module's fixtures (the simulated days) are built once; PYTEST_WORKERS=0
+    # runs them in this process.
+    exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadfile "$@"
     ;;
   bench) exec .venv/bin/python -m benchmarks "$@" ;;
   audit) exec .venv/bin/python scripts/audit_dependencies.py "$@" ;;
