@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -167,21 +168,29 @@ class TestForecast:
         assert isinstance(result, NoData) and "insufficient_history" in result.reason
 
 
+def gated_view(
+    probability: float, observed: Sequence[float], rises: Sequence[float] = ()
+) -> EvalContext:
+    """A naive forecast of the ``100@6`` question with ``observed`` hours and ``rises``."""
+    forecast = ForecastView(
+        made_at=T0,
+        point=[0.0] * 6,
+        upper=[0.0] * 6,
+        model="naive",
+        breach_probability={"100@6": probability},
+        breach_model="warning",
+        observed=observed,
+        rises=rises,
+    )
+    return EvalContext(forecasts={KEY: forecast})
+
+
 class TestTwoStageForecast:
     """``gate_probability``: a lower probability while the open count is near the limit and
     rising (the gate reads the observed hours the forecast carries)."""
 
     def view(self, probability: float, observed: list[float]) -> EvalContext:
-        forecast = ForecastView(
-            made_at=T0,
-            point=[0.0] * 6,
-            upper=[0.0] * 6,
-            model="naive",
-            breach_probability={"100@6": probability},
-            breach_model="warning",
-            observed=observed,
-        )
-        return EvalContext(forecasts={KEY: forecast})
+        return gated_view(probability, observed)
 
     def two_stage(self, **fields: Any) -> Any:
         base = {
@@ -257,17 +266,7 @@ class TestOwnHistoryGate:
     RISES = [2.0, 5.0, 12.0, 30.0]
 
     def view(self, probability: float, observed: list[float], rises: list[float]) -> EvalContext:
-        forecast = ForecastView(
-            made_at=T0,
-            point=[0.0] * 6,
-            upper=[0.0] * 6,
-            model="naive",
-            breach_probability={"100@6": probability},
-            breach_model="warning",
-            observed=observed,
-            rises=rises,
-        )
-        return EvalContext(forecasts={KEY: forecast})
+        return gated_view(probability, observed, rises)
 
     def own(self, quantile: float = 0.9, **fields: Any) -> Any:
         base = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from benchmarks.forecasts.crossval import (
@@ -58,6 +59,35 @@ def test_the_given_rule_is_scored_with_its_own_thresholds() -> None:
     assert any("P(cross in 6h) >= 0.3, recover < 0.15" in name for name in shipped_scores)
 
 
+def carrying(series: HourlySeries, rises: npt.NDArray[np.float64] | None = None) -> list[Forecast]:
+    """A flat naive forecast per hour of ``series`` carrying its last 7 observed hours
+    and, with ``rises`` (one row per hour, NaN: none known), the hour's own rises."""
+    flat = np.zeros(6)
+    out = []
+    for t in range(len(series)):
+        own = () if rises is None or np.isnan(rises[t]).any() else tuple(map(float, rises[t]))
+        observed = tuple(float(v) for v in series.open[max(0, t - 6) : t + 1])
+        out.append(
+            Forecast(
+                "all",
+                series.timestamps[t],
+                6,
+                "naive",
+                flat,
+                flat,
+                flat,
+                0.8,
+                None,
+                None,
+                None,
+                "ok",
+                observed,
+                own,
+            )
+        )
+    return out
+
+
 def test_the_two_stage_rule_reads_the_hours_its_forecasts_carry() -> None:
     """The gated rule through the real path (each hour's stored row, the alerting engine)
     fires where the grid's gate says: at 0.1 while the open count is near the limit and
@@ -66,26 +96,7 @@ def test_the_two_stage_rule_reads_the_hours_its_forecasts_carry() -> None:
     span = series.open.max() - series.open.min()
     chance = 0.6 * (series.open - series.open.min()) / span
     n = len(series)
-    flat = np.zeros(6)
-    forecasts = [
-        Forecast(
-            "all",
-            series.timestamps[t],
-            6,
-            "naive",
-            flat,
-            flat,
-            flat,
-            0.8,
-            None,
-            None,
-            None,
-            "ok",
-            tuple(float(v) for v in series.open[max(0, t - 6) : t + 1]),
-        )
-        for t in range(n)
-    ]
-    rep = Replay("all", {}, forecasts, {"q": chance}, {"q": ["warning"] * n}, {})
+    rep = Replay("all", {}, carrying(series), {"q": chance}, {"q": ["warning"] * n}, {})
     limits = limit_series(series, "fixed")
     known = np.ones(n, dtype=bool)
     gated = Params("warning", 0.5, 0.25, 0, gate=0.1, gate_level=0.8, gate_rise=3)
@@ -105,29 +116,9 @@ def test_the_own_history_gate_reads_the_rises_its_forecasts_carry() -> None:
     span = series.open.max() - series.open.min()
     chance = 0.45 * (series.open - series.open.min()) / span
     n = len(series)
-    flat = np.zeros(6)
     diffs = pd.Series(series.open).diff(6).rolling(168, min_periods=1)
     rises = np.column_stack([diffs.quantile(q).clip(lower=0.0) for q in RISE_QUANTILES])
-    forecasts = [
-        Forecast(
-            "all",
-            series.timestamps[t],
-            6,
-            "naive",
-            flat,
-            flat,
-            flat,
-            0.8,
-            None,
-            None,
-            None,
-            "ok",
-            tuple(float(v) for v in series.open[max(0, t - 6) : t + 1]),
-            () if np.isnan(rises[t]).any() else tuple(float(v) for v in rises[t]),
-        )
-        for t in range(n)
-    ]
-    rep = Replay("all", {}, forecasts, {"q": chance}, {"q": ["warning"] * n}, {})
+    rep = Replay("all", {}, carrying(series, rises), {"q": chance}, {"q": ["warning"] * n}, {})
     limits = limit_series(series, "fixed")
     known = np.ones(n, dtype=bool)
     own = Params("warning", 0.5, 0.25, 0, gate=0.1, gate_rise=3, gate_quantile=0.9)
