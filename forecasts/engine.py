@@ -137,6 +137,11 @@ class EngineSettings:
             estimation is valid under the other (same state, only the next
             estimation and its schedule, :data:`ETS_REFIT_HOURS`, differ), so
             switching it keeps every saved state.
+        carry_rises: whether each forecast carries the queue's own typical rises
+            (:attr:`forecasts.types.Forecast.rises`, what a forecast rule's
+            ``gate_quantile`` reads; about 0.1 ms a queue-hour). The daemon and the
+            backtest turn it off when no rule reads them (``monitor.forecasting.carrying``).
+            Left out of :meth:`fingerprint`: the state is the same either way.
     """
 
     horizon: int = 24
@@ -153,6 +158,7 @@ class EngineSettings:
     calibration_prior: float | None = field(default=None, repr=False)
     calibration_half_life: float | None = field(default=None, repr=False)
     ets_estimation: EtsEstimation = field(default="heuristic", repr=False)
+    carry_rises: bool = field(default=True, repr=False)
 
     @property
     def warmup(self) -> int:

@@ -98,7 +98,11 @@ def forecast(state: EngineState, settings: EngineSettings, queue: str) -> Foreca
         backtest_mase=state.scores.get(name),
         status=status,
         observed=state.ring.last_actuals(OBSERVED_HOURS + 1),
-        rises=state.ring.rise_quantiles(settings.alert_horizon, settings.window, RISE_QUANTILES),
+        rises=(
+            state.ring.rise_quantiles(settings.alert_horizon, settings.window, RISE_QUANTILES)
+            if settings.carry_rises
+            else ()
+        ),
     )
 
 

@@ -51,7 +51,7 @@ from forecasts.outputs import Outputs
 from forecasts.types import FloatArray, HourlySeries
 from monitor.charts import figure_class, write_charts
 from monitor.errors import ConfigError
-from monitor.forecasting import engine_settings, hourly, record
+from monitor.forecasting import carrying, engine_settings, hourly, record
 from monitor.store import history
 from monitor.store.engine import open_store
 from monitor.store.forecasting import view_of
@@ -262,13 +262,13 @@ def configuration(
 ) -> tuple[EngineSettings, list[ForecastRule], dict[str, str]]:
     """:func:`settings_of` and the queues the forecast job forecasts (``forecasts.match``)."""
     if config is None:
-        return engine_settings(ForecastingSettings()), [], {}
+        return carrying(engine_settings(ForecastingSettings()), []), [], {}
     from monitor.tools import load_rules, read_yaml
 
     data = read_yaml(config)
     forecasting = ForecastingSettings.model_validate(data.get("forecasts") or {})
     rules = [r for r in load_rules(config) if isinstance(r, ForecastRule)]
-    return engine_settings(forecasting), rules, dict(forecasting.match)
+    return carrying(engine_settings(forecasting), rules), rules, dict(forecasting.match)
 
 
 def forecast_by_job(name: str, match: Mapping[str, str]) -> bool:

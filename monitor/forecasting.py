@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +66,13 @@ def engine_settings(settings: ForecastingSettings) -> EngineSettings:
         ),
         ets_estimation=settings.ets_estimation,
     )
+
+
+def carrying(settings: EngineSettings, rules: Sequence[RuleBase]) -> EngineSettings:
+    """``settings`` with the forecasts carrying the queues' own rises only when a forecast
+    rule of ``rules`` reads them (``gate_quantile``): the daemon and the backtest alike."""
+    reads = any(isinstance(r, ForecastRule) and r.gate_quantile is not None for r in rules)
+    return settings if settings.carry_rises == reads else replace(settings, carry_rises=reads)
 
 
 def queue_name(key: Key) -> str:
@@ -151,9 +159,8 @@ class ForecastJob:
     ) -> dict[str, Any]:
         """The forecasts-table row of one advanced queue."""
         asked = questions(rules, key)
-        row = record(
-            outputs(state, self.engine_settings, key[1], [q for _, q in asked], pool), asked
-        )
+        settings = carrying(self.engine_settings, rules)
+        row = record(outputs(state, settings, key[1], [q for _, q in asked], pool), asked)
         state.ring.forget()  # its error cache is 180 KiB; next hour's push clears it anyway
         # how much of the history window backfill reconstructed (docs/backfill.md)
         row["detail"]["backfilled_hours"] = rebuilt.get(key, 0)

@@ -228,6 +228,7 @@ def answers_only(asked: EngineSettings, settings: EngineSettings) -> bool:
             warning_model=settings.warning_model,
             calibration_prior=settings.calibration_prior,
             calibration_half_life=settings.calibration_half_life,
+            carry_rises=settings.carry_rises,
         )
         == settings
     )

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from alerting.rules import ForecastRule
 from forecasts.engine import EngineSettings, catch_up, phase_of
 from forecasts.outputs import forecast
 from forecasts.ring import Ring
 from forecasts.types import RISE_QUANTILES
+from monitor.forecasting import carrying
 from tests.forecasts.real import servicenow_total
 
 SPAN, HOURS = 6, 168
@@ -56,3 +58,36 @@ def test_the_forecast_carries_the_rises_of_the_state_last_window() -> None:
     expected = pandas_rises(series.open).iloc[-1].to_numpy()
     np.testing.assert_allclose(carried, expected, rtol=1e-9)
     assert carried[0] < carried[-1]  # the median rise under the 95th percentile
+
+
+def test_the_rises_are_carried_only_where_a_rule_reads_them() -> None:
+    """``carrying``: the daemon's and the backtest's settings carry the rises only when a
+    forecast rule has ``gate_quantile``; without, the forecast carries none, the rest of
+    it unchanged."""
+    series = servicenow_total().head(400)
+    settings = EngineSettings()
+    plain = ForecastRule.model_validate(
+        {"name": "p", "kind": "forecast", "threshold": 500, "min_probability": 0.5}
+    )
+    gated = ForecastRule.model_validate(
+        {
+            "name": "g",
+            "kind": "forecast",
+            "threshold": 500,
+            "min_probability": 0.5,
+            "gate_probability": 0.1,
+            "gate_quantile": 0.9,
+            "gate_rise": "3h",
+        }
+    )
+    assert carrying(settings, [gated]).carry_rises
+    off = carrying(settings, [plain])
+    assert not off.carry_rises and not carrying(settings, []).carry_rises
+    assert off.fingerprint() == settings.fingerprint()  # saved states stay valid
+    state = catch_up(None, series, settings, phase_of("all"))
+    with_rises, without = forecast(state, settings, "all"), forecast(state, off, "all")
+    assert with_rises.rises and without.rises == ()
+    for name in ("point", "lower", "upper"):
+        assert np.array_equal(getattr(without, name), getattr(with_rises, name))
+    keep = ("model", "status", "observed", "made_at")
+    assert [getattr(without, k) for k in keep] == [getattr(with_rises, k) for k in keep]
