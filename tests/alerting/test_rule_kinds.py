@@ -168,6 +168,19 @@ class TestForecast:
         assert isinstance(result, NoData) and "insufficient_history" in result.reason
 
 
+GATED: dict[str, Any] = {
+    "kind": "forecast",
+    "threshold": 100,
+    "horizon": "6h",
+    "min_probability": 0.4,
+    "recover_probability": 0.2,
+    "gate_probability": 0.1,
+    "gate_level": 0.9,
+    "gate_rise": "3h",
+}
+"""A forecast rule with a second stage, as the gate tests vary it."""
+
+
 def gated_view(
     probability: float, observed: Sequence[float], rises: Sequence[float] = ()
 ) -> EvalContext:
@@ -193,17 +206,7 @@ class TestTwoStageForecast:
         return gated_view(probability, observed)
 
     def two_stage(self, **fields: Any) -> Any:
-        base = {
-            "kind": "forecast",
-            "threshold": 100,
-            "horizon": "6h",
-            "min_probability": 0.4,
-            "recover_probability": 0.2,
-            "gate_probability": 0.1,
-            "gate_level": 0.9,
-            "gate_rise": "3h",
-        }
-        return rule(**{**base, **fields})
+        return rule(**{**GATED, **fields})
 
     @pytest.mark.parametrize(
         ("observed", "expected"),
@@ -269,18 +272,8 @@ class TestOwnHistoryGate:
         return gated_view(probability, observed, rises)
 
     def own(self, quantile: float = 0.9, **fields: Any) -> Any:
-        base = {
-            "kind": "forecast",
-            "threshold": 100,
-            "horizon": "6h",
-            "min_probability": 0.4,
-            "recover_probability": 0.2,
-            "gate_probability": 0.1,
-            "gate_level": 0.99,  # unused with gate_quantile
-            "gate_rise": "1h",
-            "gate_quantile": quantile,
-        }
-        return rule(**{**base, **fields})
+        own = {"gate_level": 0.99, "gate_rise": "1h", "gate_quantile": quantile}  # level unused
+        return rule(**{**GATED, **own, **fields})
 
     @pytest.mark.parametrize(
         ("quantile", "observed", "rises", "expected"),
